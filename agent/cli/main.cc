@@ -1,0 +1,273 @@
+// ota-agent: the device agent's command line.
+//
+// Exit codes: 0 success; 1 the operation failed (one line on stderr says
+// why); 2 usage error; 3 `update` ran but a model update failed or was
+// deferred.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ota/agent/agent.h"
+#include "ota/agent/daemon.h"
+#include "ota/common/log.h"
+#include "progress.h"
+
+namespace ota::agent {
+namespace {
+
+int Fail(const Error& e) {
+  std::fprintf(stderr, "ota-agent: %s\n", e.ToString().c_str());
+  return 1;
+}
+
+nlohmann::json ToJson(const CheckResult& r) {
+  nlohmann::json j = {{"model", r.model}, {"update_available", r.update_available}};
+  j["active"] = r.active ? nlohmann::json{{"id", r.active->id},
+                                          {"version", r.active->version},
+                                          {"path", r.active->path}}
+                         : nlohmann::json(nullptr);
+  j["available_version"] =
+      r.available_version ? nlohmann::json(*r.available_version) : nlohmann::json(nullptr);
+  j["download_bytes"] = r.download_bytes;
+  return j;
+}
+
+const char* KindName(UpdateOutcome::Kind k) {
+  switch (k) {
+    case UpdateOutcome::Kind::kUpToDate:
+      return "up-to-date";
+    case UpdateOutcome::Kind::kUpdated:
+      return "updated";
+    case UpdateOutcome::Kind::kFailed:
+      return "failed";
+    case UpdateOutcome::Kind::kDeferred:
+      return "deferred";
+  }
+  return "unknown";
+}
+
+void PrintOutcome(const UpdateOutcome& o) {
+  std::string line = o.model + ": " + KindName(o.kind);
+  if (o.kind == UpdateOutcome::Kind::kUpdated) {
+    line += " " + (o.from_version.empty() ? std::string("(none)") : o.from_version) + " -> " +
+            o.to_version + ", fetched " + HumanBytes(o.bytes_fetched);
+    if (o.bytes_resumed > 0) line += " (resumed after " + HumanBytes(o.bytes_resumed) + ")";
+    line += " in " + std::to_string(o.duration.count()) + " ms";
+  } else if (o.kind == UpdateOutcome::Kind::kUpToDate) {
+    line += o.to_version.empty() ? " (nothing published)" : " at " + o.to_version;
+  } else {
+    line += " (target " + o.to_version + ")";
+  }
+  if (o.error) line += ": " + o.error->ToString();
+  std::printf("%s\n", line.c_str());
+}
+
+std::string FormatTime(std::int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int PrintStatus(const AgentStatus& s, bool json) {
+  if (json) {
+    nlohmann::json j = {
+        {"device_id", s.device_id},          {"server_url", s.server_url},
+        {"state_dir", s.state_dir},          {"pending_reports", s.pending_reports},
+        {"models", nlohmann::json::array()}, {"deployments", nlohmann::json::array()}};
+    for (const CheckResult& r : s.active) j["models"].push_back(ToJson(r));
+    for (const DeploymentSummary& d : s.recent_deployments) {
+      j["deployments"].push_back({{"id", d.id},
+                                  {"model", d.model},
+                                  {"version", d.version},
+                                  {"state", d.state},
+                                  {"error", d.error},
+                                  {"updated_at", FormatTime(d.updated_at)}});
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("device    %s\nserver    %s\nstate     %s\n", s.device_id.c_str(),
+              s.server_url.c_str(), s.state_dir.c_str());
+  for (const CheckResult& r : s.active) {
+    if (r.active) {
+      std::printf("model     %s  active %s  (%s)\n", r.model.c_str(), r.active->version.c_str(),
+                  r.active->path.c_str());
+    } else {
+      std::printf("model     %s  no version installed\n", r.model.c_str());
+    }
+  }
+  std::printf("reports   %lld queued\n", static_cast<long long>(s.pending_reports));
+  if (!s.recent_deployments.empty()) std::printf("recent deployments:\n");
+  for (const DeploymentSummary& d : s.recent_deployments) {
+    std::printf("  #%lld %s %s %s %s%s\n", static_cast<long long>(d.id),
+                FormatTime(d.updated_at).c_str(), d.model.c_str(), d.version.c_str(),
+                d.state.c_str(), d.error.empty() ? "" : ("  " + d.error).c_str());
+  }
+  return 0;
+}
+
+// Blocks until `d` passes or SIGTERM/SIGINT arrives (signals are blocked in
+// every thread and taken synchronously, so no handler races the agent).
+bool WaitOrStop(std::chrono::milliseconds d) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  timespec ts{static_cast<time_t>(d.count() / 1000),
+              static_cast<long>((d.count() % 1000) * 1000000)};
+  while (true) {
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) return false;
+    if (sig < 0 && errno == EINTR) continue;
+    return true;  // Timed out: time for the next cycle.
+  }
+}
+
+}  // namespace
+}  // namespace ota::agent
+
+int main(int argc, char** argv) {
+  using namespace ota::agent;  // NOLINT: main only.
+  CLI::App app{"ota-agent: keeps this device's models up to date, safely."};
+  app.require_subcommand(1);
+  std::string state_dir;
+  std::string server;
+  bool verbose = false;
+  app.add_option("--state-dir", state_dir, "Agent state folder")->required();
+  app.add_option("--server", server, "Server base URL (overrides the enrolled one)");
+  app.add_flag("-v,--verbose", verbose, "Log debug details");
+
+  auto* init = app.add_subcommand("init", "Enroll this device: trust a root and pick models");
+  std::string root_file;
+  std::vector<std::string> models;
+  init->add_option("--root", root_file, "Trusted root.json to start from")
+      ->required()
+      ->check(CLI::ExistingFile);
+  init->add_option("--model", models, "Model name to track (repeatable)")->required();
+
+  auto* check = app.add_subcommand("check", "Refresh signed metadata and show what would change");
+  bool check_json = false;
+  check->add_flag("--json", check_json, "Print JSON");
+
+  auto* update = app.add_subcommand("update", "Run one full update cycle");
+  bool no_progress = false;
+  update->add_flag("--no-progress", no_progress, "Do not print download progress");
+
+  auto* status = app.add_subcommand("status", "Show installed versions and recent deployments");
+  bool status_json = false;
+  status->add_flag("--json", status_json, "Print JSON");
+
+  auto* daemon = app.add_subcommand("daemon", "Poll and update until SIGTERM");
+  int interval = 3600;
+  double jitter = 0.2;
+  daemon->add_option("--interval", interval, "Seconds between cycles")
+      ->check(CLI::Range(1, 604800));
+  daemon->add_option("--jitter", jitter, "Fraction of the interval to randomize")
+      ->check(CLI::Range(0.0, 0.9));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  ota::SetLogLevel(verbose ? ota::LogLevel::kDebug : ota::LogLevel::kWarning);
+
+  // Taken synchronously by the daemon's wait; blocked before any thread starts.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (!daemon->parsed()) pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+
+  auto owned = ota::MakePosixEnv();
+  ota::Env& env = owned->env();
+
+  if (init->parsed()) {
+    auto root = env.fs->ReadFile(root_file, 1 << 20);
+    if (!root.ok()) return Fail(root.error());
+    EnrollOptions o{state_dir, server, *root, models};
+    if (server.empty()) {
+      std::fprintf(stderr, "ota-agent: init needs --server\n");
+      return 2;
+    }
+    auto s = Agent::Enroll(env, o);
+    if (!s.ok()) return Fail(s.error());
+    std::printf("enrolled %s for %zu model(s)\n", state_dir.c_str(), models.size());
+    return 0;
+  }
+
+  AgentOptions options;
+  options.state_dir = state_dir;
+  options.server_url_override = server;
+  auto agent = Agent::Open(env, options);
+  if (!agent.ok()) return Fail(agent.error());
+
+  if (check->parsed()) {
+    auto results = (*agent)->Check();
+    if (!results.ok()) return Fail(results.error());
+    if (check_json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const CheckResult& r : *results) j.push_back(ToJson(r));
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    for (const CheckResult& r : *results) {
+      std::printf("%s: active %s, newest signed %s%s\n", r.model.c_str(),
+                  r.active ? r.active->version.c_str() : "(none)",
+                  r.available_version ? r.available_version->c_str() : "(none)",
+                  r.update_available
+                      ? (", update available (" + HumanBytes(r.download_bytes) + ")").c_str()
+                      : "");
+    }
+    return 0;
+  }
+  if (update->parsed()) {
+    ProgressPrinter printer(stderr, isatty(STDERR_FILENO) != 0);
+    DownloadProgress progress;
+    if (!no_progress) {
+      progress = [&](const std::string& m, std::uint64_t d, std::uint64_t t) {
+        printer.Update(m, d, t);
+      };
+    }
+    auto outcomes = (*agent)->Update(progress);
+    printer.Finish();
+    if (!outcomes.ok()) return Fail(outcomes.error());
+    int rc = 0;
+    for (const UpdateOutcome& o : *outcomes) {
+      PrintOutcome(o);
+      if (o.kind == UpdateOutcome::Kind::kFailed || o.kind == UpdateOutcome::Kind::kDeferred)
+        rc = 3;
+    }
+    return rc;
+  }
+  if (status->parsed()) {
+    auto s = (*agent)->GetStatus();
+    if (!s.ok()) return Fail(s.error());
+    return PrintStatus(*s, status_json);
+  }
+  // daemon
+  DaemonOptions d;
+  d.interval = std::chrono::seconds(interval);
+  d.jitter = jitter;
+  std::fprintf(stderr, "ota-agent: daemon polling every %ds (±%.0f%%)\n", interval, jitter * 100);
+  RunDaemon(**agent, d, *env.random, WaitOrStop,
+            [](const ota::Result<std::vector<UpdateOutcome>>& r) {
+              if (!r.ok()) {
+                std::fprintf(stderr, "ota-agent: cycle failed: %s\n", r.error().ToString().c_str());
+                return;
+              }
+              for (const UpdateOutcome& o : *r) PrintOutcome(o);
+              std::fflush(stdout);
+            });
+  std::fprintf(stderr, "ota-agent: stopped\n");
+  return 0;
+}

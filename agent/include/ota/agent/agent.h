@@ -1,0 +1,114 @@
+// The device agent: keeps the models a device tracks at the newest version
+// its signed repository offers, safely.
+//
+// One Agent owns one state folder (SQLite state, trusted metadata, the model
+// store). It is not thread-safe: drive it from one thread. Two processes must
+// not open the same state folder at once (Open takes an exclusive lock).
+#ifndef OTA_AGENT_AGENT_H_
+#define OTA_AGENT_AGENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+
+namespace ota::agent {
+
+// What `ota-agent init` records: where the repository is and what to track.
+struct EnrollOptions {
+  std::string state_dir;
+  std::string server_url;         // e.g. http://127.0.0.1:8080
+  std::string trusted_root_json;  // The bytes of the root.json to trust first.
+  std::vector<std::string> models;
+};
+
+struct AgentOptions {
+  std::string state_dir;
+  std::string server_url_override;  // Empty: the enrolled URL.
+  int download_attempts = 6;
+  std::chrono::milliseconds initial_backoff{500};
+  // Free space kept on the store's filesystem beyond what an update needs.
+  std::uint64_t space_margin_bytes = 64u << 20;
+};
+
+struct VersionInfo {
+  std::string id;  // sha256 of the bundle.
+  std::string version;
+  std::string path;  // Folder holding the unpacked bundle.
+};
+
+struct CheckResult {
+  std::string model;
+  std::optional<VersionInfo> active;
+  std::optional<std::string> available_version;  // Newest signed version offered.
+  bool update_available = false;
+  std::uint64_t download_bytes = 0;
+};
+
+struct UpdateOutcome {
+  enum class Kind { kUpToDate, kUpdated, kFailed, kDeferred };
+  Kind kind = Kind::kUpToDate;
+  std::string model;
+  std::string from_version;
+  std::string to_version;
+  std::uint64_t bytes_fetched = 0;  // Over the network in this run.
+  std::uint64_t bytes_resumed = 0;  // Already on disk from an earlier run.
+  std::chrono::milliseconds duration{0};
+  std::optional<Error> error;  // Set for kFailed and kDeferred.
+};
+
+struct DeploymentSummary {
+  std::int64_t id = 0;
+  std::string model;
+  std::string version;
+  std::string state;
+  std::string error;
+  std::int64_t updated_at = 0;
+};
+
+struct AgentStatus {
+  std::string device_id;
+  std::string server_url;
+  std::string state_dir;
+  std::vector<std::string> models;
+  std::vector<CheckResult> active;  // One per tracked model (no network).
+  std::vector<DeploymentSummary> recent_deployments;
+  std::int64_t pending_reports = 0;
+};
+
+// Called with (model, bytes on disk, total) during downloads.
+using DownloadProgress = std::function<void(const std::string&, std::uint64_t, std::uint64_t)>;
+
+class Agent {
+ public:
+  // Creates the state folder, device identity and trusted root. Refuses a
+  // folder that is already enrolled (kInvalidArgument) and a root that is not
+  // signed by its own threshold (kSecurity).
+  static Status Enroll(Env& env, const EnrollOptions& options);
+
+  // Opens an enrolled state folder, finishing or undoing whatever a previous
+  // run was doing when it stopped (see docs/architecture.md, "Resume").
+  static Result<std::unique_ptr<Agent>> Open(Env& env, const AgentOptions& options);
+  virtual ~Agent() = default;
+
+  // Refreshes signed metadata and says what an update would do; downloads
+  // nothing but metadata.
+  virtual Result<std::vector<CheckResult>> Check() = 0;
+  // One full cycle per tracked model. Per-model failures are outcomes, not
+  // errors; an error means the cycle could not run at all (e.g. metadata).
+  virtual Result<std::vector<UpdateOutcome>> Update(const DownloadProgress& progress) = 0;
+  // Local view: no network.
+  virtual Result<AgentStatus> GetStatus() = 0;
+  // Sends queued reports; kRetryLater leaves them queued.
+  virtual Result<int> FlushReports() = 0;
+};
+
+}  // namespace ota::agent
+
+#endif  // OTA_AGENT_AGENT_H_

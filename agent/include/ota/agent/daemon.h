@@ -1,0 +1,37 @@
+// The agent's polling loop, separated from signals and real time so tests
+// can drive it.
+#ifndef OTA_AGENT_DAEMON_H_
+#define OTA_AGENT_DAEMON_H_
+
+#include <chrono>
+#include <functional>
+
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+
+namespace ota::agent {
+
+struct DaemonOptions {
+  std::chrono::seconds interval{3600};
+  // Each wait is interval * (1 ± jitter), uniformly: a fleet that booted
+  // together does not poll together.
+  double jitter = 0.2;
+  // Stop after this many cycles (0 = until told to stop).
+  int max_cycles = 0;
+};
+
+// Waits up to `d`; returns false if the daemon must stop (SIGTERM).
+using WaitFn = std::function<bool(std::chrono::milliseconds d)>;
+// Called after each cycle with its outcomes or error.
+using CycleFn = std::function<void(const Result<std::vector<UpdateOutcome>>&)>;
+
+// The wait before the next cycle, jitter applied. Requires 0 <= jitter < 1.
+std::chrono::milliseconds NextPollDelay(const DaemonOptions& options, Random& random);
+
+// Runs Update() cycles until `wait` says stop. Returns the number of cycles.
+int RunDaemon(Agent& agent, const DaemonOptions& options, Random& random, const WaitFn& wait,
+              const CycleFn& on_cycle);
+
+}  // namespace ota::agent
+
+#endif  // OTA_AGENT_DAEMON_H_

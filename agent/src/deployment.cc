@@ -1,0 +1,242 @@
+// The deployment state machine: one handler per state, driven by the table
+// in lifecycle.cc. Each handler is idempotent, because a restarted agent runs
+// the handler of the last saved state again.
+#include <nlohmann/json.hpp>
+
+#include "agent_internal.h"
+#include "ota/bundle/bundle.h"
+#include "ota/common/log.h"
+#include "ota/manifest/bundle_manifest.h"
+
+namespace ota::agent {
+namespace {
+
+// A deployment saved this many times is in a restart loop: give up on it and
+// keep the previous version.
+constexpr int kMaxSaves = 64;
+
+struct StepResult {
+  Event event = Event::kDone;
+  std::optional<Error> error;
+  bool pause = false;  // Transient failure: stop here, resume next cycle.
+};
+
+StepResult Done() { return StepResult{}; }
+StepResult Fail(Error e) {
+  StepResult r;
+  r.event = Event::kError;
+  r.error = std::move(e);
+  return r;
+}
+StepResult FromStatus(Status s) {
+  if (s.ok()) return Done();
+  Error e = std::move(s).error();
+  if (e.code == ErrorCode::kRetryLater || e.code == ErrorCode::kCancelled) {
+    StepResult r;
+    r.pause = true;
+    r.error = std::move(e);
+    return r;
+  }
+  return Fail(std::move(e));
+}
+
+class Runner {
+ public:
+  Runner(AgentContext& ctx, DeploymentRow& row, const DownloadProgress& progress,
+         UpdateOutcome& outcome)
+      : ctx_(ctx), row_(row), progress_(progress), outcome_(outcome) {}
+
+  StepResult Handle(State state) {
+    switch (state) {
+      case State::kDownloading:
+        return Download();
+      case State::kVerifying:
+        return FromStatus(VerifyAndUnpack());
+      case State::kStaged:
+        return Done();
+      case State::kCapabilityCheck:
+        return FromStatus(CheckCapability());
+      case State::kShadowing:
+        // Shadow tests need a runtime adapter and an eval set; until the
+        // device has both configured, the candidate goes straight on.
+        return Done();
+      case State::kDraining:
+        // No session leases exist in this build: nothing to wait for.
+        return Done();
+      case State::kActivating:
+        return FromStatus(ctx_.store.Activate(row_.model, row_.sha256));
+      case State::kConfirming:
+        return FromStatus(Confirm());
+      case State::kRollingBack:
+        return FromStatus(RollBack());
+      case State::kIdle:
+      case State::kChecking:
+      case State::kCommitted:
+      case State::kFailed:
+        break;
+    }
+    return Fail(
+        MakeError(ErrorCode::kInternal, "no handler for state " + std::string(StateName(state))));
+  }
+
+ private:
+  StepResult Download() {
+    const std::string part = ctx_.store.DownloadPath(row_.sha256);
+    auto installed = ctx_.store.HasVersion(row_.sha256);
+    if (!installed.ok()) return FromStatus(installed.error());
+    if (*installed) return Done();  // Verified earlier; nothing to fetch.
+    auto target =
+        manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false));
+    if (!target.ok()) return Fail(std::move(target).error());
+    DownloadOptions options;
+    options.max_attempts = ctx_.options.download_attempts;
+    options.initial_backoff = ctx_.options.initial_backoff;
+    const std::string url = ctx_.updater.TargetUrl(row_.target_path, *target);
+    auto stats = DownloadResumable(ctx_.env, url, part, row_.length, options,
+                                   [&](std::uint64_t done, std::uint64_t total) {
+                                     if (progress_) progress_(row_.model, done, total);
+                                   });
+    if (!stats.ok()) return FromStatus(std::move(stats).error());
+    outcome_.bytes_fetched += stats->fetched;
+    outcome_.bytes_resumed += stats->resumed_from;
+    row_.bytes_fetched += stats->fetched;
+    (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
+    return Done();
+  }
+
+  Status VerifyAndUnpack() {
+    OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
+    if (installed) return Ok();
+    const std::string part = ctx_.store.DownloadPath(row_.sha256);
+    OTA_ASSIGN_OR_RETURN(
+        manifest::TargetFile target,
+        manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false)));
+    Status verified = verifier::Updater::VerifyTargetFile(target, part, *ctx_.env.fs);
+    if (!verified.ok()) {
+      // Bytes that do not match the signed hash are never kept or retried.
+      (void)ctx_.env.fs->Remove(part);
+      return verified;
+    }
+    const std::string staging = ctx_.store.StagingDir(row_.sha256);
+    OTA_TRY(ctx_.env.fs->RemoveAll(staging));
+    auto bundle = bundle::UnpackBundleFile(*ctx_.env.fs, part, staging, bundle::UnpackLimits{});
+    if (!bundle.ok()) {
+      (void)ctx_.env.fs->RemoveAll(staging);
+      return std::move(bundle).error();
+    }
+    if (bundle->name != row_.model || manifest::ToString(bundle->version) != row_.version) {
+      (void)ctx_.env.fs->RemoveAll(staging);
+      return MakeError(ErrorCode::kIntegrity, "bundle contains " + bundle->name + " " +
+                                                  manifest::ToString(bundle->version) +
+                                                  " but the signed target says " + row_.model +
+                                                  " " + row_.version);
+    }
+    OTA_TRY(ctx_.store.PromoteStaging(row_.sha256));
+    OTA_TRY(ctx_.db.RecordVersion(
+        VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
+    return ctx_.env.fs->Remove(part);
+  }
+
+  Status CheckCapability() {
+    OTA_ASSIGN_OR_RETURN(std::string text,
+                         ctx_.env.fs->ReadFile(
+                             JoinPath(ctx_.store.VersionDir(row_.sha256), "bundle.json"), 1 << 20));
+    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
+    if (bundle.model.format != "gguf") {
+      return MakeError(ErrorCode::kIncompatible,
+                       "model format \"" + bundle.model.format + "\" is not supported here");
+    }
+    return Ok();
+  }
+
+  Status Confirm() {
+    OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
+    if (!active || *active != row_.sha256) {
+      return MakeError(ErrorCode::kRestartDeployment, "activation did not take effect");
+    }
+    return Ok();
+  }
+
+  Status RollBack() {
+    if (!row_.previous.empty()) {
+      OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
+      if (kept) return ctx_.store.Activate(row_.model, row_.previous);
+    }
+    // Nothing was active before: make sure the candidate is not left active.
+    OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
+    if (active && *active == row_.sha256) {
+      // Without a previous version there is nothing to return to; keeping the
+      // verified candidate is safer than leaving the app without a model.
+      Log(LogLevel::kWarning, "agent", "rollback of " + row_.model + ": no previous version kept");
+    }
+    return Ok();
+  }
+
+  AgentContext& ctx_;
+  DeploymentRow& row_;
+  const DownloadProgress& progress_;
+  UpdateOutcome& outcome_;
+};
+
+}  // namespace
+
+UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
+                            const DownloadProgress& progress) {
+  const auto started = ctx.env.clock->Monotonic();
+  UpdateOutcome outcome;
+  outcome.model = row.model;
+  outcome.to_version = row.version;
+  if (!row.previous.empty()) {
+    auto prev = ctx.db.GetVersion(row.previous);
+    if (prev.ok() && *prev) outcome.from_version = (*prev)->version;
+  }
+  Runner runner(ctx, row, progress, outcome);
+
+  State state = ResumeState(row.state);
+  std::optional<Error> failure;
+  if (row.saves >= kMaxSaves) {
+    failure = MakeError(ErrorCode::kRestartDeployment,
+                        "deployment restarted " + std::to_string(row.saves) + " times; giving up");
+    state = row.state >= State::kActivating ? State::kRollingBack : State::kFailed;
+  }
+  while (true) {
+    const bool terminal = IsTerminal(state);
+    if (state != row.state || terminal) {
+      // Save before acting: a restart resumes exactly here.
+      nlohmann::json extra = {{"state", StateName(state)}};
+      if (failure) {
+        extra["error_code"] = ErrorCodeName(failure->code);
+        extra["error"] = failure->message;
+      }
+      row.state = state;
+      Status saved = ctx.db.SaveState(
+          row.id, state, terminal, failure ? std::string(ErrorCodeName(failure->code)) : "",
+          failure ? failure->message : "", UnixNow(ctx.env), EventJson(ctx, "state", &row, extra));
+      if (!saved.ok()) {
+        outcome.kind = UpdateOutcome::Kind::kDeferred;
+        outcome.error = std::move(saved).error();
+        break;
+      }
+    }
+    if (terminal) {
+      outcome.kind =
+          state == State::kCommitted ? UpdateOutcome::Kind::kUpdated : UpdateOutcome::Kind::kFailed;
+      outcome.error = failure;
+      break;
+    }
+    StepResult step = runner.Handle(state);
+    if (step.pause) {
+      outcome.kind = UpdateOutcome::Kind::kDeferred;
+      outcome.error = step.error;
+      break;
+    }
+    if (step.error && !failure) failure = step.error;
+    std::optional<State> next = NextState(state, step.event);
+    state = next.value_or(State::kRollingBack);
+  }
+  outcome.duration =
+      std::chrono::duration_cast<std::chrono::milliseconds>(ctx.env.clock->Monotonic() - started);
+  return outcome;
+}
+
+}  // namespace ota::agent

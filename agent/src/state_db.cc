@@ -1,0 +1,216 @@
+#include "state_db.h"
+
+#include <vector>
+
+namespace ota::agent {
+
+// Generated from agent/migrations/*.sql at build time.
+std::vector<Migration> AgentMigrations();
+
+namespace {
+
+constexpr const char* kDeploymentColumns =
+    "id, model, target_path, version, sha256, length, target_json, state, previous, saves, "
+    "bytes_fetched, error_code, error, created_at, updated_at";
+
+DeploymentRow ReadDeployment(const Statement& s) {
+  DeploymentRow r;
+  r.id = s.ColumnInt(0);
+  r.model = s.ColumnText(1);
+  r.target_path = s.ColumnText(2);
+  r.version = s.ColumnText(3);
+  r.sha256 = s.ColumnText(4);
+  r.length = static_cast<std::uint64_t>(s.ColumnInt(5));
+  r.target_json = s.ColumnText(6);
+  // An unknown state name (e.g. written by a newer build) resumes as a
+  // rollback: anything the agent does not understand must not go forward.
+  r.state = ParseState(s.ColumnText(7)).value_or(State::kRollingBack);
+  r.previous = s.ColumnText(8);
+  r.saves = static_cast<int>(s.ColumnInt(9));
+  r.bytes_fetched = static_cast<std::uint64_t>(s.ColumnInt(10));
+  r.error_code = s.ColumnText(11);
+  r.error = s.ColumnText(12);
+  r.created_at = s.ColumnInt(13);
+  r.updated_at = s.ColumnInt(14);
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path) {
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, AgentMigrations()));
+  return std::unique_ptr<StateDb>(new StateDb(std::move(db)));
+}
+
+Result<std::optional<std::string>> StateDb::GetSetting(const std::string& key) {
+  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("SELECT value FROM settings WHERE key = ?"));
+  s.Bind(1, key);
+  OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.ColumnText(0));
+}
+
+Status StateDb::SetSetting(const std::string& key, const std::string& value) {
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("INSERT INTO settings(key, value) VALUES (?, ?) "
+                                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+  s.Bind(1, key).Bind(2, value);
+  return s.Run();
+}
+
+Result<std::vector<DeploymentRow>> StateDb::QueryDeployments(const std::string& where_and_order,
+                                                             const std::string& bind_text,
+                                                             int limit) {
+  OTA_ASSIGN_OR_RETURN(
+      Statement s, db_->Prepare(std::string("SELECT ") + kDeploymentColumns + " FROM deployments " +
+                                where_and_order + " LIMIT ?"));
+  int index = 1;
+  if (!bind_text.empty()) s.Bind(index++, bind_text);
+  s.Bind(index, static_cast<std::int64_t>(limit));
+  std::vector<DeploymentRow> rows;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    rows.push_back(ReadDeployment(s));
+  }
+  return rows;
+}
+
+Result<std::optional<DeploymentRow>> StateDb::OpenDeployment(const std::string& model) {
+  OTA_ASSIGN_OR_RETURN(
+      auto rows, QueryDeployments("WHERE model = ? AND finished = 0 ORDER BY id DESC", model, 1));
+  if (rows.empty()) return std::optional<DeploymentRow>();
+  return std::optional<DeploymentRow>(std::move(rows.front()));
+}
+
+Result<std::vector<DeploymentRow>> StateDb::RecentDeployments(int limit) {
+  return QueryDeployments("ORDER BY id DESC", "", limit);
+}
+
+Status StateDb::InsertEvent(const std::string& event_json) {
+  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("INSERT INTO events(body) VALUES (?)"));
+  s.Bind(1, event_json);
+  return s.Run();
+}
+
+Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::int64_t now,
+                                               const std::string& event_json) {
+  std::int64_t id = 0;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(
+        Statement s,
+        db_->Prepare("INSERT INTO deployments(model, target_path, version, sha256, length, "
+                     "target_json, state, previous, saves, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"));
+    s.Bind(1, row.model)
+        .Bind(2, row.target_path)
+        .Bind(3, row.version)
+        .Bind(4, row.sha256)
+        .Bind(5, static_cast<std::int64_t>(row.length))
+        .Bind(6, row.target_json)
+        .Bind(7, StateName(row.state))
+        .Bind(8, row.previous)
+        .Bind(9, now)
+        .Bind(10, now);
+    OTA_TRY(s.Run());
+    id = db_->LastInsertRowId();
+    return InsertEvent(event_json);
+  }));
+  return id;
+}
+
+Status StateDb::SaveState(std::int64_t id, State state, bool finished,
+                          const std::string& error_code, const std::string& error, std::int64_t now,
+                          const std::string& event_json) {
+  return InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(
+        Statement s,
+        db_->Prepare("UPDATE deployments SET state = ?, finished = ?, saves = saves + 1, "
+                     "updated_at = ?, error_code = COALESCE(NULLIF(?, ''), error_code), "
+                     "error = COALESCE(NULLIF(?, ''), error) WHERE id = ?"));
+    s.Bind(1, StateName(state))
+        .Bind(2, static_cast<std::int64_t>(finished ? 1 : 0))
+        .Bind(3, now)
+        .Bind(4, error_code)
+        .Bind(5, error)
+        .Bind(6, id);
+    OTA_TRY(s.Run());
+    return InsertEvent(event_json);
+  });
+}
+
+Status StateDb::SetBytesFetched(std::int64_t id, std::uint64_t bytes) {
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("UPDATE deployments SET bytes_fetched = ? WHERE id = ?"));
+  s.Bind(1, static_cast<std::int64_t>(bytes)).Bind(2, id);
+  return s.Run();
+}
+
+Status StateDb::RecordVersion(const VersionRow& row) {
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("INSERT OR REPLACE INTO versions(id, model, version, "
+                                    "installed_at) VALUES (?, ?, ?, ?)"));
+  s.Bind(1, row.id).Bind(2, row.model).Bind(3, row.version).Bind(4, row.installed_at);
+  return s.Run();
+}
+
+Result<std::optional<VersionRow>> StateDb::GetVersion(const std::string& id) {
+  OTA_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare("SELECT id, model, version, installed_at FROM versions WHERE id = ?"));
+  s.Bind(1, id);
+  OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<VersionRow>();
+  return std::optional<VersionRow>(
+      VersionRow{s.ColumnText(0), s.ColumnText(1), s.ColumnText(2), s.ColumnInt(3)});
+}
+
+Result<std::vector<VersionRow>> StateDb::ListVersions() {
+  OTA_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare("SELECT id, model, version, installed_at FROM versions ORDER BY installed_at"));
+  std::vector<VersionRow> rows;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    rows.push_back(VersionRow{s.ColumnText(0), s.ColumnText(1), s.ColumnText(2), s.ColumnInt(3)});
+  }
+  return rows;
+}
+
+Status StateDb::ForgetVersion(const std::string& id) {
+  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("DELETE FROM versions WHERE id = ?"));
+  s.Bind(1, id);
+  return s.Run();
+}
+
+Status StateDb::QueueEvent(const std::string& event_json) { return InsertEvent(event_json); }
+
+Result<std::vector<PendingEvent>> StateDb::PendingEvents(int limit) {
+  OTA_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare("SELECT seq, body FROM events WHERE delivered = 0 ORDER BY seq LIMIT ?"));
+  s.Bind(1, static_cast<std::int64_t>(limit));
+  std::vector<PendingEvent> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1)});
+  }
+  return out;
+}
+
+Status StateDb::MarkDelivered(std::int64_t up_to_seq) {
+  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("UPDATE events SET delivered = 1 WHERE seq <= ?"));
+  s.Bind(1, up_to_seq);
+  return s.Run();
+}
+
+Result<std::int64_t> StateDb::CountPendingEvents() {
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("SELECT COUNT(*) FROM events WHERE delivered = 0"));
+  OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? s.ColumnInt(0) : 0;
+}
+
+}  // namespace ota::agent

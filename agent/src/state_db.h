@@ -1,0 +1,89 @@
+// The agent's persistent state in SQLite (WAL, synchronous=FULL): settings,
+// deployments, installed versions and the outgoing event queue. The schema
+// lives in agent/migrations/. Not thread-safe: owned by one Agent.
+#ifndef OTA_AGENT_SRC_STATE_DB_H_
+#define OTA_AGENT_SRC_STATE_DB_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ota/agent/lifecycle.h"
+#include "ota/common/result.h"
+#include "ota/common/sqlite.h"
+
+namespace ota::agent {
+
+struct DeploymentRow {
+  std::int64_t id = 0;
+  std::string model;
+  std::string target_path;
+  std::string version;
+  std::string sha256;
+  std::uint64_t length = 0;
+  std::string target_json;
+  State state = State::kIdle;
+  std::string previous;  // Version id active when the deployment started ("" if none).
+  int saves = 0;
+  std::uint64_t bytes_fetched = 0;
+  std::string error_code;
+  std::string error;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+struct VersionRow {
+  std::string id;
+  std::string model;
+  std::string version;
+  std::int64_t installed_at = 0;
+};
+
+struct PendingEvent {
+  std::int64_t seq = 0;
+  std::string body;  // JSON object without "seq".
+};
+
+class StateDb {
+ public:
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& path);
+
+  Result<std::optional<std::string>> GetSetting(const std::string& key);
+  Status SetSetting(const std::string& key, const std::string& value);
+
+  // The unfinished deployment of `model`, if any.
+  Result<std::optional<DeploymentRow>> OpenDeployment(const std::string& model);
+  Result<std::vector<DeploymentRow>> RecentDeployments(int limit);
+  // Inserts a deployment in `row.state` and queues `event_json`, atomically.
+  Result<std::int64_t> CreateDeployment(const DeploymentRow& row, std::int64_t now,
+                                        const std::string& event_json);
+  // Saves the new state (counting saves) and queues the event, atomically.
+  // `finished` closes the deployment; error fields are stored when non-empty.
+  Status SaveState(std::int64_t id, State state, bool finished, const std::string& error_code,
+                   const std::string& error, std::int64_t now, const std::string& event_json);
+  Status SetBytesFetched(std::int64_t id, std::uint64_t bytes);
+
+  Status RecordVersion(const VersionRow& row);
+  Result<std::optional<VersionRow>> GetVersion(const std::string& id);
+  Result<std::vector<VersionRow>> ListVersions();
+  Status ForgetVersion(const std::string& id);
+
+  // Queues an event outside any deployment transition.
+  Status QueueEvent(const std::string& event_json);
+  Result<std::vector<PendingEvent>> PendingEvents(int limit);
+  Status MarkDelivered(std::int64_t up_to_seq);
+  Result<std::int64_t> CountPendingEvents();
+
+ private:
+  explicit StateDb(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  Status InsertEvent(const std::string& event_json);
+  Result<std::vector<DeploymentRow>> QueryDeployments(const std::string& where_and_order,
+                                                      const std::string& bind_text, int limit);
+  std::unique_ptr<Database> db_;
+};
+
+}  // namespace ota::agent
+
+#endif  // OTA_AGENT_SRC_STATE_DB_H_

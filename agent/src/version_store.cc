@@ -1,0 +1,89 @@
+#include "version_store.h"
+
+#include "ota/common/hash.h"
+
+namespace ota::agent {
+namespace {
+constexpr char kStagingPrefix[] = ".staging-";
+constexpr char kLinkPrefix[] = "../versions/";
+}  // namespace
+
+bool IsValidModelName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (i == 0 && !alnum) return false;
+    if (!alnum && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+VersionStore::VersionStore(FileSystem& fs, std::string state_dir)
+    : fs_(fs), state_dir_(std::move(state_dir)) {}
+
+Status VersionStore::Init() {
+  for (const char* sub : {"versions", "active", "downloads"}) {
+    OTA_TRY(fs_.CreateDirs(JoinPath(state_dir_, sub)));
+  }
+  OTA_ASSIGN_OR_RETURN(auto names, fs_.ListDir(JoinPath(state_dir_, "versions")));
+  for (const std::string& name : names) {
+    if (name.rfind(kStagingPrefix, 0) == 0) {
+      OTA_TRY(fs_.RemoveAll(JoinPath(JoinPath(state_dir_, "versions"), name)));
+    }
+  }
+  return Ok();
+}
+
+std::string VersionStore::VersionDir(const std::string& id) const {
+  return JoinPath(JoinPath(state_dir_, "versions"), id);
+}
+
+std::string VersionStore::StagingDir(const std::string& id) const {
+  return JoinPath(JoinPath(state_dir_, "versions"), kStagingPrefix + id);
+}
+
+std::string VersionStore::DownloadPath(const std::string& id) const {
+  return JoinPath(JoinPath(state_dir_, "downloads"), id + ".part");
+}
+
+Result<bool> VersionStore::HasVersion(const std::string& id) { return fs_.Exists(VersionDir(id)); }
+
+Result<std::optional<std::string>> VersionStore::ActiveId(const std::string& model) {
+  const std::string link = JoinPath(JoinPath(state_dir_, "active"), model);
+  OTA_ASSIGN_OR_RETURN(bool exists, fs_.Exists(link));
+  if (!exists) return std::optional<std::string>();
+  OTA_ASSIGN_OR_RETURN(std::string target, fs_.ReadSymlink(link));
+  const std::string prefix = kLinkPrefix;
+  if (target.rfind(prefix, 0) != 0 || !IsLowerHex(target.substr(prefix.size()), 64)) {
+    return MakeError(ErrorCode::kIntegrity,
+                     "active pointer " + link + " is malformed (points at \"" + target + "\")");
+  }
+  return std::optional<std::string>(target.substr(prefix.size()));
+}
+
+Status VersionStore::PromoteStaging(const std::string& id) {
+  OTA_TRY(fs_.Rename(StagingDir(id), VersionDir(id)));
+  return fs_.SyncDir(JoinPath(state_dir_, "versions"));
+}
+
+Status VersionStore::Activate(const std::string& model, const std::string& id) {
+  return ReplaceSymlinkAtomic(fs_, kLinkPrefix + id,
+                              JoinPath(JoinPath(state_dir_, "active"), model));
+}
+
+Status VersionStore::RemoveVersion(const std::string& id) {
+  OTA_TRY(fs_.RemoveAll(VersionDir(id)));
+  return fs_.SyncDir(JoinPath(state_dir_, "versions"));
+}
+
+Result<std::vector<std::string>> VersionStore::InstalledIds() {
+  OTA_ASSIGN_OR_RETURN(auto names, fs_.ListDir(JoinPath(state_dir_, "versions")));
+  std::vector<std::string> ids;
+  for (const std::string& name : names) {
+    if (IsLowerHex(name, 64)) ids.push_back(name);
+  }
+  return ids;
+}
+
+}  // namespace ota::agent

@@ -1,0 +1,153 @@
+// The bundle container (.otab, docs/formats.md "Bundle container"): packing a
+// bundle's files into one file of independently zstd-compressed chunks, and
+// unpacking it again from a stream with bounded memory.
+//
+// Format version 1: a fixed preamble, a JSON header carrying bundle.json and
+// the chunk table (each chunk's stored size, plaintext size and SHA-256), then
+// the chunks. The plaintext stream is the bundle's files concatenated in
+// bundle.json order; chunks may span file boundaries.
+//
+// Every file access goes through the FileSystem seam.
+#ifndef OTA_BUNDLE_BUNDLE_H_
+#define OTA_BUNDLE_BUNDLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ota/common/filesystem.h"
+#include "ota/common/result.h"
+#include "ota/manifest/bundle_manifest.h"
+
+namespace ota::bundle {
+
+inline constexpr std::uint32_t kBundleFormatVersion = 1;
+inline constexpr std::uint64_t kMinChunkSize = 64u << 10;
+inline constexpr std::uint64_t kDefaultChunkSize = 4u << 20;
+inline constexpr std::uint64_t kMaxChunkSize = 64u << 20;
+inline constexpr std::uint64_t kMaxHeaderBytes = 16u << 20;
+inline constexpr int kDefaultZstdLevel = 9;
+
+// One file to put into a bundle.
+struct InputFile {
+  std::string archive_path;  // Path inside the bundle (manifest::ValidateBundlePath).
+  std::string source_path;   // Where to read it from.
+  std::string role;          // "model", "prompt", "tool-schema", "eval" or "other".
+};
+
+struct PackOptions {
+  // Plaintext bytes per chunk, in [kMinChunkSize, kMaxChunkSize]. Unpacking
+  // needs about two chunks of memory, so devices favour small chunks.
+  std::uint64_t chunk_size = kDefaultChunkSize;
+  int zstd_level = kDefaultZstdLevel;  // 1..22.
+};
+
+// Packs `inputs` (in that order) into a bundle at `out_path`.
+//
+// The manifest is `base` with `files` replaced by one entry per input (size
+// and SHA-256 computed while reading); it is validated (paths, roles,
+// model.file, name...) before any input is read. Inputs are read once: chunks
+// are compressed into the scratch file `out_path + ".chunks.tmp"` while the
+// files are hashed, then the preamble, the header and the chunks are written
+// to `out_path + ".tmp"`, which is fsynced and renamed over `out_path` (and
+// the folder fsynced). Memory: about one chunk plus its compressed form.
+// Returns the manifest stored in the bundle.
+// Errors: kInvalidArgument (bad options or manifest, header over
+// kMaxHeaderBytes); the FileSystem's errors (kIo, kNotFound) for inputs and
+// output. On error no file is left at `out_path` or the temp paths, except
+// that an existing `out_path` is left untouched.
+// Thread-safety: safe to call concurrently for different output paths.
+Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::BundleManifest& base,
+                                            const std::vector<InputFile>& inputs,
+                                            const std::string& out_path,
+                                            const PackOptions& options = {});
+
+// Bounds a reader enforces on top of the format's own. Exceeding one is
+// kIncompatible (this device cannot take the bundle); breaking a format bound
+// is kIntegrity.
+struct UnpackLimits {
+  // Sum of the plaintext sizes of all files.
+  std::uint64_t max_total_bytes = std::uint64_t{64} << 30;
+  // Largest chunk_size accepted; unpacking holds about two chunks in memory.
+  std::uint64_t max_chunk_size = kMaxChunkSize;
+  // Largest header accepted; the header is held in memory while parsed.
+  std::uint64_t max_header_bytes = kMaxHeaderBytes;
+};
+
+// Unpacks a bundle from bytes as they arrive (a download, a pipe).
+//
+// Verifies, in stream order: magic, format version, flags, header length and
+// the header's SHA-256, then the header itself (chunk table consistent with
+// chunk_size, plaintext sizes summing to total_plain and to the sum of file
+// sizes, bundle.json valid, limits). Only then is `out_dir` created; it must
+// be absent or empty. Each chunk's SHA-256 is checked before it is
+// decompressed, and it must decompress to exactly its declared size. Files
+// are written under `out_dir` (subfolders created), each file's size and
+// SHA-256 checked, every file and folder fsynced; bundle.json is written last,
+// so its presence marks a complete unpack.
+//
+// Errors (sticky: once a call fails, every later call returns that error):
+//   kIntegrity: corruption, truncation, trailing bytes, hash or size
+//     mismatch, invalid header or bundle.json; the message names the chunk or
+//     the file.
+//   kInvalidArgument: an unsupported format version or flags; out_dir not
+//     empty; Feed after Finish.
+//   kIncompatible: the bundle exceeds `limits`.
+//   kIo (or the FileSystem's code): disk errors.
+// On error `out_dir` may hold partial files (never anything outside it); the
+// caller removes it.
+// Memory: about two chunks, plus the header while it is parsed.
+// Thread-safety: not thread-safe; use one object per stream.
+class StreamingUnpacker {
+ public:
+  StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits = {});
+  ~StreamingUnpacker();
+  StreamingUnpacker(const StreamingUnpacker&) = delete;
+  StreamingUnpacker& operator=(const StreamingUnpacker&) = delete;
+
+  // Consumes the next bytes of the bundle; any split of the stream works.
+  Status Feed(std::span<const std::uint8_t> bytes);
+  // Declares the end of the stream: fails with kIntegrity if it was cut
+  // short, else completes the unpack and returns the bundle's manifest.
+  Result<manifest::BundleManifest> Finish();
+
+  // Bytes accepted by Feed so far.
+  std::uint64_t bytes_fed() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Unpacks the bundle file at `bundle_path` into `out_dir`, reading it in
+// 1 MiB pieces through a StreamingUnpacker (same checks and errors).
+Result<manifest::BundleManifest> UnpackBundleFile(FileSystem& fs, const std::string& bundle_path,
+                                                  const std::string& out_dir,
+                                                  const UnpackLimits& limits = {});
+
+// What a bundle's preamble and header say.
+struct BundleInfo {
+  manifest::BundleManifest manifest;
+  std::uint32_t format_version = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t chunk_size = 0;
+  std::size_t chunk_count = 0;
+  std::uint64_t total_plain = 0;   // Sum of the files' sizes.
+  std::uint64_t total_stored = 0;  // Sum of the stored chunk sizes.
+  std::uint64_t file_size = 0;     // Size of the bundle file.
+};
+
+// Reads and verifies a bundle's preamble and header (including the header's
+// SHA-256) and checks that the file is exactly as long as the header says.
+// Chunks are not read: a bundle that passes may still hold corrupt chunks.
+// Errors: as StreamingUnpacker (kIntegrity, kInvalidArgument, kIncompatible),
+// and the FileSystem's errors for reading.
+Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
+                                    const UnpackLimits& limits = {});
+
+}  // namespace ota::bundle
+
+#endif  // OTA_BUNDLE_BUNDLE_H_

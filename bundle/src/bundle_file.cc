@@ -1,0 +1,79 @@
+// Whole-file entry points on top of the streaming unpacker and the format.
+#include <vector>
+
+#include "container_format.h"
+#include "ota/bundle/bundle.h"
+
+namespace ota::bundle {
+namespace {
+
+constexpr std::size_t kReadPieceBytes = 1u << 20;
+
+// Reads exactly out.size() bytes at `offset`; kIntegrity if the file ends first.
+Status ReadExactly(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out,
+                   const std::string& what) {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    OTA_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(offset + done, out.subspan(done)));
+    if (n == 0) {
+      return MakeError(ErrorCode::kIntegrity, "bundle is truncated in its " + what + " (" +
+                                                  std::to_string(done) + " of " +
+                                                  std::to_string(out.size()) + " bytes)");
+    }
+    done += n;
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<manifest::BundleManifest> UnpackBundleFile(FileSystem& fs, const std::string& bundle_path,
+                                                  const std::string& out_dir,
+                                                  const UnpackLimits& limits) {
+  OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(bundle_path));
+  StreamingUnpacker unpacker(fs, out_dir, limits);
+  std::vector<std::uint8_t> piece(kReadPieceBytes);
+  std::uint64_t offset = 0;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(offset, piece));
+    if (n == 0) break;
+    OTA_TRY(unpacker.Feed(std::span<const std::uint8_t>(piece.data(), n)));
+    offset += n;
+  }
+  return unpacker.Finish();
+}
+
+Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
+                                    const UnpackLimits& limits) {
+  OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(path));
+  std::vector<std::uint8_t> preamble_bytes(kPreambleSize);
+  OTA_TRY(ReadExactly(*file, 0, preamble_bytes, "preamble"));
+  OTA_ASSIGN_OR_RETURN(Preamble preamble, DecodePreamble(preamble_bytes, limits));
+  std::vector<std::uint8_t> header_bytes(static_cast<std::size_t>(preamble.header_len));
+  OTA_TRY(ReadExactly(*file, kPreambleSize, header_bytes, "header"));
+  OTA_ASSIGN_OR_RETURN(ContainerHeader header, DecodeHeader(header_bytes, preamble, limits));
+
+  BundleInfo info;
+  OTA_ASSIGN_OR_RETURN(info.file_size, file->Size());
+  const std::uint64_t expected = kPreambleSize + preamble.header_len + header.total_stored;
+  if (info.file_size < expected) {
+    return MakeError(ErrorCode::kIntegrity,
+                     "bundle is truncated: it is " + std::to_string(info.file_size) +
+                         " bytes, its header describes " + std::to_string(expected));
+  }
+  if (info.file_size > expected) {
+    return MakeError(ErrorCode::kIntegrity, "bundle has " +
+                                                std::to_string(info.file_size - expected) +
+                                                " trailing bytes after its last chunk");
+  }
+  info.manifest = std::move(header.manifest);
+  info.format_version = preamble.format;
+  info.flags = preamble.flags;
+  info.chunk_size = header.chunk_size;
+  info.chunk_count = header.chunks.size();
+  info.total_plain = header.total_plain;
+  info.total_stored = header.total_stored;
+  return info;
+}
+
+}  // namespace ota::bundle

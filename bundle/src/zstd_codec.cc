@@ -1,0 +1,109 @@
+#include "zstd_codec.h"
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+namespace ota::bundle {
+
+struct ZstdCompressor::Context {
+  ~Context() { ZSTD_freeCCtx(cctx); }
+  ZSTD_CCtx* cctx = nullptr;
+};
+
+struct ZstdDecompressor::Context {
+  ~Context() { ZSTD_freeDCtx(dctx); }
+  ZSTD_DCtx* dctx = nullptr;
+};
+
+std::size_t MaxCompressedSize(std::size_t plain_size) { return ZSTD_compressBound(plain_size); }
+// Negative ("fast") levels trade ratio for speed; bundles are packed once and
+// downloaded many times, so only the regular levels are offered.
+int MinZstdLevel() { return 1; }
+int MaxZstdLevel() { return ZSTD_maxCLevel(); }
+
+ZstdCompressor::ZstdCompressor(std::unique_ptr<Context> context, int level)
+    : context_(std::move(context)), level_(level) {}
+ZstdCompressor::~ZstdCompressor() = default;
+
+Result<std::unique_ptr<ZstdCompressor>> ZstdCompressor::Create(int level) {
+  if (level < MinZstdLevel() || level > MaxZstdLevel()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "zstd level " + std::to_string(level) + " is outside " +
+                         std::to_string(MinZstdLevel()) + ".." + std::to_string(MaxZstdLevel()));
+  }
+  auto context = std::make_unique<Context>();
+  context->cctx = ZSTD_createCCtx();
+  if (context->cctx == nullptr) {
+    return MakeError(ErrorCode::kInternal, "cannot create a zstd compression context");
+  }
+  return std::unique_ptr<ZstdCompressor>(new ZstdCompressor(std::move(context), level));
+}
+
+Result<bool> ZstdCompressor::Compress(std::span<const std::uint8_t> plain,
+                                      std::vector<std::uint8_t>& out) {
+  out.resize(ZSTD_compressBound(plain.size()));
+  // The one-shot API records the content size in the frame header, which
+  // readers compare with the chunk table before decompressing.
+  const std::size_t n =
+      ZSTD_compressCCtx(context_->cctx, out.data(), out.size(), plain.data(), plain.size(), level_);
+  if (ZSTD_isError(n)) {
+    return MakeError(ErrorCode::kInternal,
+                     std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+  }
+  if (n >= plain.size()) return false;
+  out.resize(n);
+  return true;
+}
+
+ZstdDecompressor::ZstdDecompressor(std::unique_ptr<Context> context)
+    : context_(std::move(context)) {}
+ZstdDecompressor::~ZstdDecompressor() = default;
+
+Result<std::unique_ptr<ZstdDecompressor>> ZstdDecompressor::Create() {
+  auto context = std::make_unique<Context>();
+  context->dctx = ZSTD_createDCtx();
+  if (context->dctx == nullptr) {
+    return MakeError(ErrorCode::kInternal, "cannot create a zstd decompression context");
+  }
+  return std::unique_ptr<ZstdDecompressor>(new ZstdDecompressor(std::move(context)));
+}
+
+Status ZstdDecompressor::Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
+                                    std::vector<std::uint8_t>& out, const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return MakeError(ErrorCode::kIntegrity, what + " " + why);
+  };
+  const std::size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+  if (ZSTD_isError(frame_size)) {
+    return fail(std::string("is not a valid zstd frame: ") + ZSTD_getErrorName(frame_size));
+  }
+  if (frame_size != frame.size()) {
+    return fail("has " + std::to_string(frame.size() - frame_size) + " bytes after its zstd frame");
+  }
+  const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR) return fail("has an invalid zstd frame header");
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != expected) {
+    return fail("declares " + std::to_string(declared) + " plaintext bytes, the header says " +
+                std::to_string(expected));
+  }
+  // One-shot decompression into a buffer of exactly `expected` bytes: zstd
+  // stops with dstSize_tooSmall instead of writing past it, which is what
+  // defuses a frame that expands beyond its declared size.
+  out.resize(expected);
+  const std::size_t n =
+      ZSTD_decompressDCtx(context_->dctx, out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n)) {
+    if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
+      return fail("decompresses to more than the " + std::to_string(expected) +
+                  " bytes the header says");
+    }
+    return fail(std::string("does not decompress: ") + ZSTD_getErrorName(n));
+  }
+  if (n != expected) {
+    return fail("decompresses to " + std::to_string(n) + " bytes, the header says " +
+                std::to_string(expected));
+  }
+  return Ok();
+}
+
+}  // namespace ota::bundle

@@ -1,0 +1,70 @@
+// The bundle module's only use of zstd: one-shot compression and bounded
+// decompression of single chunks.
+//
+// Thread-safety: each object owns a zstd context; use one per thread.
+#ifndef OTA_BUNDLE_ZSTD_CODEC_H_
+#define OTA_BUNDLE_ZSTD_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ota/common/result.h"
+
+namespace ota::bundle {
+
+// The largest zstd frame that `plain_size` bytes can compress to. Readers use
+// it to refuse chunks whose stored size no honest writer produces.
+std::size_t MaxCompressedSize(std::size_t plain_size);
+int MinZstdLevel();
+int MaxZstdLevel();
+
+class ZstdCompressor {
+ public:
+  // Errors: kInvalidArgument for a level outside MinZstdLevel()..MaxZstdLevel();
+  // kInternal if zstd cannot allocate a context.
+  static Result<std::unique_ptr<ZstdCompressor>> Create(int level);
+  ~ZstdCompressor();
+  ZstdCompressor(const ZstdCompressor&) = delete;
+  ZstdCompressor& operator=(const ZstdCompressor&) = delete;
+
+  // Compresses `plain` into one frame (content size recorded) in `out`.
+  // Returns false, leaving `out` unspecified, when the frame would not be
+  // smaller than `plain`: such chunks are stored raw.
+  // Errors: kInternal if zstd fails.
+  Result<bool> Compress(std::span<const std::uint8_t> plain, std::vector<std::uint8_t>& out);
+
+ private:
+  struct Context;
+  ZstdCompressor(std::unique_ptr<Context> context, int level);
+  std::unique_ptr<Context> context_;
+  int level_;
+};
+
+class ZstdDecompressor {
+ public:
+  // Errors: kInternal if zstd cannot allocate a context.
+  static Result<std::unique_ptr<ZstdDecompressor>> Create();
+  ~ZstdDecompressor();
+  ZstdDecompressor(const ZstdDecompressor&) = delete;
+  ZstdDecompressor& operator=(const ZstdDecompressor&) = delete;
+
+  // Decompresses `frame`, which must be exactly one zstd frame, into `out`,
+  // which must produce exactly `expected` bytes. Never writes or allocates
+  // more than `expected` bytes: a frame that declares or yields more is
+  // refused. Errors: kIntegrity, the message starting with `what`.
+  Status Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
+                    std::vector<std::uint8_t>& out, const std::string& what);
+
+ private:
+  struct Context;
+  explicit ZstdDecompressor(std::unique_ptr<Context> context);
+  std::unique_ptr<Context> context_;
+};
+
+}  // namespace ota::bundle
+
+#endif  // OTA_BUNDLE_ZSTD_CODEC_H_

@@ -1,0 +1,27 @@
+# Every third-party dependency is found here, once. scripts/setup installs them.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(CURL REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# Debian builds cpp-httplib as a shared library described by pkg-config.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+if(NOT TARGET httplib::httplib)
+  add_library(httplib::httplib ALIAS PkgConfig::HTTPLIB)
+endif()
+
+# llama.cpp (pinned release, see docs/architecture.md). scripts/setup installs
+# it into a cache folder and passes CMAKE_PREFIX_PATH; any other install works.
+find_package(ggml CONFIG QUIET)
+find_package(llama CONFIG QUIET)
+if(llama_FOUND AND ggml_FOUND)
+  set(OTA_HAVE_LLAMA ON)
+  message(STATUS "ModelOTA: llama.cpp found: the llama.cpp runtime adapter is built")
+else()
+  set(OTA_HAVE_LLAMA OFF)
+  message(STATUS "ModelOTA: llama.cpp not found: the runtime adapter and model synthesis "
+                 "are NOT built. Run scripts/setup or set CMAKE_PREFIX_PATH to an install.")
+endif()

@@ -1,0 +1,77 @@
+// HTTP seam. The production implementation is libcurl (the only place in the
+// code base that includes curl.h).
+//
+// Designed for hostile servers: every request carries a hard byte cap, the
+// body can be streamed to a sink (bounded memory), and timeouts are explicit.
+#ifndef OTA_COMMON_HTTP_H_
+#define OTA_COMMON_HTTP_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ota/common/result.h"
+
+namespace ota {
+
+struct HttpRequest {
+  std::string method = "GET";  // GET, POST or HEAD.
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // Sent with POST.
+  // When set, sends "Range: bytes=<range_start>-"; a 206 answer is then
+  // expected. A 200 means the server ignored the range: the transfer then
+  // stops before any body byte reaches the sink and Fetch returns the 200.
+  std::optional<std::uint64_t> range_start;
+  // Hard cap on body bytes received. Exceeding it aborts the transfer with
+  // kIntegrity (endless-data attack). Required: there is no unlimited mode.
+  std::uint64_t max_body_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds connect_timeout{10'000};
+  // Abort if fewer than low_speed_bytes arrive per low_speed_window.
+  std::uint64_t low_speed_bytes = 1;
+  std::chrono::seconds low_speed_window{30};
+  // Overall limit for the whole transfer (0 = none beyond the low-speed rule).
+  std::chrono::milliseconds total_timeout{0};
+};
+
+struct HttpResponse {
+  int status = 0;
+  // Header names are lower-cased; last value wins.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The body, unless a sink consumed it.
+  std::string body;
+  // Body bytes received (whether buffered or sunk).
+  std::uint64_t body_bytes = 0;
+
+  // Value of a header by lower-case name, if present.
+  std::optional<std::string> Header(const std::string& lower_name) const;
+};
+
+// Receives body bytes as they arrive. Returning an error aborts the transfer
+// and Fetch() returns that error.
+using HttpBodySink = std::function<Status(std::span<const std::uint8_t>)>;
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Performs the request. Transport failures (refused, reset, timeout,
+  // truncated body) are kRetryLater; a body longer than max_body_bytes is
+  // kIntegrity. Any HTTP status is a successful Fetch: callers inspect
+  // `status`. With a sink, only 2xx bodies go to the sink; others are buffered
+  // (up to 64 KiB) for error messages.
+  virtual Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) = 0;
+  Result<HttpResponse> Fetch(const HttpRequest& request) { return Fetch(request, nullptr); }
+};
+
+// libcurl-backed client. Thread-compatible: use one per thread.
+std::unique_ptr<HttpClient> MakeCurlHttpClient();
+
+}  // namespace ota
+
+#endif  // OTA_COMMON_HTTP_H_

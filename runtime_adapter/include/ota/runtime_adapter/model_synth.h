@@ -1,0 +1,88 @@
+// Test-model synthesis: writes tiny llama-architecture GGUF models with
+// random weights from a seed, so tests, benchmarks and demos never download a
+// model.
+//
+// The file is a complete model for the pinned llama.cpp: the hyper-parameters
+// of the "llama" architecture, a byte-level SentencePiece-style vocabulary
+// (<unk>, <s>, </s>, the 256 byte tokens <0x00>..<0xFF>, "▁" and the printable
+// ASCII characters) that tokenizes any byte string, and every tensor of a
+// llama block. Weights are normally distributed with a scale that keeps the
+// activations and the logits in a sensible range; norm weights are 1.
+//
+// Determinism: the same options always produce a byte-identical file, on any
+// platform. Each tensor's values come from its own stream, derived from
+// (seed, tensor name), built from integer arithmetic only (splitmix64 and an
+// Irwin-Hall sum of uniforms), so no libm rounding enters the bytes.
+// `noise` adds a perturbation drawn from (noise_seed, tensor name) on top of
+// the same base weights: two models differing only in noise are "the same
+// model, slightly changed" (what delta and shadow-test equivalence tests need).
+#ifndef OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
+#define OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ota/common/filesystem.h"
+#include "ota/common/result.h"
+
+namespace ota::runtime_adapter {
+
+// Storage type of the weight matrices. Norm vectors are always F32. With
+// kQ8_0, a matrix whose rows are not a multiple of 32 values is stored as F16.
+enum class TensorType { kF32, kF16, kQ8_0 };
+
+struct SynthOptions {
+  std::uint64_t seed = 1;  // Base weights.
+  int layers = 2;          // Transformer blocks, [1, 256].
+  int width = 64;          // n_embd, [8, 8192]; a multiple of 32 for kQ8_0.
+  int heads = 4;           // Attention heads; width / heads must be even.
+  int ff = 0;              // Feed-forward length; 0 picks DefaultFeedForward(width).
+  int context = 256;       // Training context length, [8, 1048576].
+  TensorType type = TensorType::kF16;
+  // Standard deviation of the perturbation added to every weight, as a
+  // fraction of that tensor's weight scale (norms: of 1). 0 adds nothing, and
+  // then noise_seed does not affect the file. [0, 10].
+  double noise = 0.0;
+  std::uint64_t noise_seed = 0;
+  std::string name = "modelota-test";  // general.name, 1 to 256 bytes.
+};
+
+// Vocabulary of every synthesized model.
+inline constexpr int kSynthUnkToken = 0;
+inline constexpr int kSynthBosToken = 1;
+inline constexpr int kSynthEosToken = 2;
+inline constexpr int kSynthFirstByteToken = 3;  // <0x00>; byte b is token 3 + b.
+inline constexpr int kSynthVocabSize = 3 + 256 + 1 + 94;
+
+// The feed-forward length used when SynthOptions::ff is 0: 8/3 of the width
+// (as in llama), rounded up to a multiple of 32.
+int DefaultFeedForward(int width);
+
+// Checks the ranges and the constraints between options. kInvalidArgument
+// with a one-line message naming the option.
+Status ValidateSynthOptions(const SynthOptions& options);
+
+// "f32", "f16", "q8_0" <-> TensorType. Parse fails with kInvalidArgument.
+std::string_view TensorTypeName(TensorType type);
+Result<TensorType> ParseTensorType(std::string_view name);
+
+// True when this build can synthesize models (it was built with llama.cpp's
+// ggml). Without it, SynthesizeModel fails with kIncompatible.
+bool ModelSynthesisAvailable();
+
+// Writes the model to `out_path` atomically: a temporary file in the same
+// folder, synced, then renamed over out_path and the folder synced. On
+// failure out_path is untouched and the temporary file is removed.
+// Memory use is bounded (a few MB) whatever the model size.
+// Errors: kInvalidArgument (options or an empty path); the FileSystem's
+// errors (kIo, kNotFound when the folder does not exist); kIncompatible when
+// built without llama.cpp (run scripts/setup); kInternal on a ggml failure.
+// Thread-safe for distinct out_paths.
+Status SynthesizeModel(FileSystem& fs, const SynthOptions& options, const std::string& out_path);
+// Same, through the real POSIX filesystem.
+Status SynthesizeModel(const SynthOptions& options, const std::string& out_path);
+
+}  // namespace ota::runtime_adapter
+
+#endif  // OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_

@@ -1,0 +1,72 @@
+// The ModelOTA reference server (`ota-server`): serves a repository folder
+// over HTTP with byte ranges and entity tags, and stores device event reports
+// in SQLite. docs/server-api.md describes the endpoints.
+#ifndef OTA_SERVER_STUB_SERVER_H_
+#define OTA_SERVER_STUB_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+
+namespace ota::server_stub {
+
+struct ServerOptions {
+  // Folder served under /repo/. Must exist.
+  std::string repo_dir;
+  // IPv4 or IPv6 literal to listen on.
+  std::string listen_address = "127.0.0.1";
+  // 0 picks an ephemeral port; port() reports it after Start().
+  int port = 8080;
+  // SQLite database for events, created if missing.
+  std::string db_path = "ota-server.db";
+  // Worker threads handling connections.
+  int threads = 8;
+  // Fault injection for drills and tests: the first `fault_drop_count` GET
+  // responses with a body for files under /repo/targets/ are cut off by
+  // closing the connection after `fault_drop_after_bytes` body bytes. A count
+  // of 0 turns it off.
+  std::uint64_t fault_drop_after_bytes = 0;
+  std::uint64_t fault_drop_count = 0;
+  // When false, one line per request goes to stderr:
+  // "METHOD PATH STATUS BYTES DURATIONms".
+  bool quiet = false;
+  // Source of event receive times. Not owned; null means the system clock.
+  Clock* clock = nullptr;
+};
+
+// Thread-safety: Start() and Stop() are called from one controlling thread;
+// requests are served concurrently on internal threads.
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  // Stops the server if it is still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the database (applying migrations), binds the socket and starts
+  // serving on a background thread; returns once connections are accepted.
+  // Errors: kInvalidArgument (bad options, repo folder missing), kIo (cannot
+  // bind, cannot open the database), kRestartDeployment (database corrupt or
+  // newer than this build). Call at most once.
+  Status Start();
+
+  // The bound port; 0 before a successful Start().
+  int port() const;
+
+  // Stops accepting, lets in-flight requests finish (a download still running
+  // is cut short), joins the serving thread and closes the database.
+  // Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ota::server_stub
+
+#endif  // OTA_SERVER_STUB_SERVER_H_

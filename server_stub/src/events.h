@@ -1,0 +1,70 @@
+// Device event reports: request parsing and the SQLite store.
+#ifndef OTA_SERVER_STUB_EVENTS_H_
+#define OTA_SERVER_STUB_EVENTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+#include "ota/common/sqlite.h"
+
+namespace ota::server_stub {
+
+// Generated from server_stub/migrations by ota_embed_migrations.
+std::vector<Migration> ServerMigrations();
+
+inline constexpr std::size_t kMaxEventsPerBatch = 1000;
+
+struct Event {
+  std::int64_t seq = 0;
+  std::string type;
+  std::string json;  // The whole event object, compact.
+};
+
+struct EventBatch {
+  std::string device_id;
+  std::vector<Event> events;
+};
+
+// 1 to 128 characters from [A-Za-z0-9._-].
+bool IsValidDeviceId(std::string_view id);
+
+// Parses and validates a POST /v1/events body. kInvalidArgument with a
+// precise message naming the offending field.
+Result<EventBatch> ParseEventBatch(std::string_view body);
+
+struct AppendResult {
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicates = 0;
+};
+
+// Thread-safe: every call holds one mutex (one SQLite connection).
+class EventStore {
+ public:
+  // Errors as ota::Database::Open.
+  static Result<std::unique_ptr<EventStore>> Open(const std::string& path, Clock& clock);
+
+  // Stores the batch in one transaction. An event whose (device_id, seq) is
+  // already stored, or repeats within the batch, counts as a duplicate and is
+  // left as first stored.
+  Result<AppendResult> Append(const EventBatch& batch);
+
+  // The stored event objects of a device (compact JSON) in seq order.
+  Result<std::vector<std::string>> List(const std::string& device_id);
+
+ private:
+  EventStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
+
+  std::mutex mu_;
+  std::unique_ptr<Database> db_;
+  Clock& clock_;
+};
+
+}  // namespace ota::server_stub
+
+#endif  // OTA_SERVER_STUB_EVENTS_H_

@@ -1,0 +1,137 @@
+// ota-server: command line entry point of the reference server.
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a runtime
+// error, 2 on a usage error.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "ota/common/filesystem.h"
+#include "ota/common/log.h"
+#include "ota/server_stub/server.h"
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "ota-server: %s\n", message.c_str());
+  return code;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool IsIpLiteral(const std::string& address) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, address.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), buf) == 1;
+}
+
+// CLI11 2.1 wraps "-5" into a huge unsigned value, so byte counts are read
+// as text and checked here.
+bool ParseCount(const std::string& text, std::uint64_t& out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+}
+
+std::string UrlHost(const std::string& address) {
+  return address.find(':') != std::string::npos ? "[" + address + "]" : address;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ota::server_stub::ServerOptions options;
+  std::string port_file;
+  std::string drop_after_text;
+  std::string drop_count_text;
+  CLI::App app{"ota-server: serves a ModelOTA repository and collects device event reports"};
+  app.add_option("--repo", options.repo_dir, "Repository folder, served under /repo/")->required();
+  app.add_option("--listen", options.listen_address, "IPv4 or IPv6 address to listen on")
+      ->capture_default_str();
+  app.add_option("--port", options.port, "TCP port; 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--db", options.db_path, "SQLite database for device events")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file,
+                 "After binding, write the port number to this file (atomically)");
+  app.add_option("--threads", options.threads, "Worker threads")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  auto* drop_after = app.add_option(
+      "--fault-drop-after", drop_after_text,
+      "Fault injection: close the connection after this many body bytes of a target download");
+  auto* drop_count = app.add_option(
+      "--fault-drop-count", drop_count_text,
+      "Fault injection: how many target downloads to cut (default 1 with --fault-drop-after)");
+  app.add_flag("--quiet", options.quiet, "No per-request log lines on stderr");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    return Fail(kExitUsage, e.what());
+  }
+  if (!IsDirectory(options.repo_dir)) {
+    return Fail(kExitUsage, "--repo: not a folder: " + options.repo_dir);
+  }
+  if (!IsIpLiteral(options.listen_address)) {
+    return Fail(kExitUsage, "--listen: not an IPv4 or IPv6 address: " + options.listen_address);
+  }
+  if (drop_count->count() > 0 && drop_after->count() == 0) {
+    return Fail(kExitUsage, "--fault-drop-count needs --fault-drop-after");
+  }
+  if (drop_after->count() > 0) {
+    if (!ParseCount(drop_after_text, options.fault_drop_after_bytes)) {
+      return Fail(kExitUsage, "--fault-drop-after: not a byte count: " + drop_after_text);
+    }
+    options.fault_drop_count = 1;
+    if (drop_count->count() > 0 &&
+        (!ParseCount(drop_count_text, options.fault_drop_count) || options.fault_drop_count == 0)) {
+      return Fail(kExitUsage, "--fault-drop-count: not a positive count: " + drop_count_text);
+    }
+  }
+  if (options.quiet) ota::SetLogLevel(ota::LogLevel::kWarning);
+
+  // Block the stop signals before any thread exists so that every thread
+  // inherits the mask and only sigwait() below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ota::server_stub::Server server(options);
+  ota::Status started = server.Start();
+  if (!started.ok()) return Fail(kExitRuntime, started.error().ToString());
+
+  if (!port_file.empty()) {
+    auto fs = ota::MakePosixFileSystem();
+    ota::Status written =
+        ota::WriteFileAtomic(*fs, port_file, std::to_string(server.port()) + "\n");
+    if (!written.ok()) {
+      server.Stop();
+      return Fail(kExitRuntime, "--port-file: " + written.error().ToString());
+    }
+  }
+  std::printf("ota-server listening on http://%s:%d\n", UrlHost(options.listen_address).c_str(),
+              server.port());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  ota::Log(ota::LogLevel::kInfo, "ota-server",
+           signal_number == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
+  server.Stop();
+  return 0;
+}

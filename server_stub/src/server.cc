@@ -1,0 +1,310 @@
+#include "ota/server_stub/server.h"
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <future>
+#include <thread>
+#include <utility>
+
+#include "events.h"
+#include "http_util.h"
+#include "repo_files.h"
+
+namespace ota::server_stub {
+namespace {
+
+constexpr std::size_t kMaxEventsBodyBytes = 1024 * 1024;
+constexpr std::uint64_t kMaxDrainedBodyBytes = 16 * 1024 * 1024;
+constexpr std::string_view kRepoPrefix = "/repo/";
+
+// httplib 0.11.4 applies its own parsing of Range to every response that
+// passes through it: it slices content providers without clamping to the
+// length (reading past the end of the data), keeps the handler's status, and
+// even slices error bodies. We evaluate Range ourselves, so its parsed copy is
+// dropped before it can act. The Request is a non-const local inside httplib;
+// only its handler interface is const.
+void DropLibraryRanges(const httplib::Request& req) {
+  const_cast<httplib::Request&>(req).ranges.clear();
+}
+
+void BeginTrace() {
+  RequestTrace& trace = CurrentTrace();
+  trace.start = std::chrono::steady_clock::now();
+  trace.body_bytes = 0;
+  trace.active = true;
+}
+
+// Request paths are client-controlled: keep each log line one line of
+// space-separated fields.
+std::string LogSafe(std::string_view path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c <= 0x20 || c == 0x7f || c == '%') {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string DefaultErrorMessage(int status) {
+  switch (status) {
+    case 400:
+      return "malformed HTTP request";
+    case 404:
+      return "no such endpoint";
+    case 413:
+      return "request body larger than " + std::to_string(kMaxEventsBodyBytes) + " bytes";
+    case 414:
+      return "request URI too long";
+    case 416:
+      return "range not satisfiable";
+    default:
+      return "HTTP error " + std::to_string(status);
+  }
+}
+
+bool IsIpLiteral(const std::string& address) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, address.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+
+  void HandleGet(const httplib::Request& req, httplib::Response& res, bool ignore_range);
+  void HandlePostEvents(const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& reader);
+  void HandleListEvents(const httplib::Request& req, httplib::Response& res);
+  httplib::Server::HandlerResponse HandleError(const httplib::Request& req, httplib::Response& res);
+  void LogRequest(const httplib::Request& req, const httplib::Response& res);
+  void Configure();
+
+  ServerOptions options;
+  std::unique_ptr<Clock> owned_clock;
+  std::unique_ptr<RepoFiles> repo;
+  std::unique_ptr<EventStore> events;
+  httplib::Server http;
+  std::promise<void> serving;
+  std::thread thread;
+  int port = 0;
+  bool started = false;
+};
+
+void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res,
+                             bool ignore_range) {
+  const std::string& path = req.path;
+  if (path.starts_with(kRepoPrefix)) {
+    repo->Serve(req, std::string_view(path).substr(kRepoPrefix.size()), ignore_range, res);
+  } else if (path == "/v1/health") {
+    SetJson(res, 200, {{"status", "ok"}});
+  } else if (path == "/v1/events") {
+    HandleListEvents(req, res);
+  } else {
+    SetJsonError(res, 404, "no such endpoint: " + req.method + " " + path);
+  }
+}
+
+void Server::Impl::HandlePostEvents(const httplib::Request&, httplib::Response& res,
+                                    const httplib::ContentReader& reader) {
+  // Reading through our own receiver bounds chunked bodies too, which the
+  // library's payload limit does not cover.
+  // An oversize body is still read (and dropped) up to a bound, so that the
+  // 413 reaches a client that is still sending instead of a reset connection.
+  std::string body;
+  std::uint64_t total = 0;
+  bool read = reader([&](const char* data, std::size_t n) {
+    total += n;
+    if (total <= kMaxEventsBodyBytes) body.append(data, n);
+    return total <= kMaxDrainedBodyBytes;
+  });
+  const bool too_large = total > kMaxEventsBodyBytes;
+  if (too_large || res.status == 413) {
+    SetJsonError(res, 413, DefaultErrorMessage(413));
+    return;
+  }
+  if (!read) {
+    SetJsonError(res, 400, "could not read the request body");
+    return;
+  }
+  auto batch = ParseEventBatch(body);
+  if (!batch.ok()) {
+    SetJsonError(res, 400, batch.error().message);
+    return;
+  }
+  auto stored = events->Append(*batch);
+  if (!stored.ok()) {
+    int status = stored.error().code == ErrorCode::kRetryLater ? 503 : 500;
+    SetJsonError(res, status, "cannot store events: " + stored.error().message);
+    return;
+  }
+  SetJson(res, 200, {{"accepted", stored->accepted}, {"duplicates", stored->duplicates}});
+}
+
+void Server::Impl::HandleListEvents(const httplib::Request& req, httplib::Response& res) {
+  std::string device_id = req.get_param_value("device_id");
+  if (!IsValidDeviceId(device_id)) {
+    SetJsonError(res, 400,
+                 "query parameter device_id must be 1 to 128 characters from [A-Za-z0-9._-]");
+    return;
+  }
+  auto bodies = events->List(device_id);
+  if (!bodies.ok()) {
+    SetJsonError(res, 500, "cannot read events: " + bodies.error().message);
+    return;
+  }
+  // The stored bodies are compact JSON we serialized ourselves: splice them.
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < bodies->size(); ++i) {
+    if (i > 0) out += ",";
+    out += (*bodies)[i];
+  }
+  out += "]}";
+  res.status = 200;
+  res.set_content(out, "application/json");
+}
+
+httplib::Server::HandlerResponse Server::Impl::HandleError(const httplib::Request& req,
+                                                           httplib::Response& res) {
+  DropLibraryRanges(req);
+  if (!CurrentTrace().active) BeginTrace();
+  if (!res.body.empty() || res.content_provider_) {
+    return httplib::Server::HandlerResponse::Unhandled;  // One of our own answers.
+  }
+  if (res.status == 416 && (req.method == "GET" || req.method == "HEAD")) {
+    // httplib rejects Range values it cannot parse (another unit, b < a)
+    // before routing. RFC 9110 says to ignore such a header, so do that.
+    HandleGet(req, res, /*ignore_range=*/true);
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  SetJsonError(res, res.status, DefaultErrorMessage(res.status));
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void Server::Impl::LogRequest(const httplib::Request& req, const httplib::Response& res) {
+  RequestTrace& trace = CurrentTrace();
+  if (!options.quiet) {
+    std::uint64_t bytes = 0;
+    if (req.method != "HEAD") bytes = res.body.empty() ? trace.body_bytes : res.body.size();
+    double ms = trace.active ? std::chrono::duration<double, std::milli>(
+                                   std::chrono::steady_clock::now() - trace.start)
+                                   .count()
+                             : 0.0;
+    // One fprintf per line: stdio locks the stream, so lines never interleave.
+    std::fprintf(stderr, "%s %s %d %" PRIu64 " %.1fms\n", req.method.c_str(),
+                 LogSafe(req.path).c_str(), res.status, bytes, ms);
+  }
+  trace.active = false;
+  trace.body_bytes = 0;
+}
+
+void Server::Impl::Configure() {
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    DropLibraryRanges(req);
+    BeginTrace();
+    // Without a length httplib reads the body until the connection closes,
+    // stalling for its read timeout; refuse at once instead.
+    const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      SetJsonError(res, 411, "Content-Length or chunked Transfer-Encoding required");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGet(req, res, /*ignore_range=*/false);
+  });
+  http.Post("/v1/events",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { HandlePostEvents(req, res, reader); });
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return HandleError(req, res);
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        // Handlers return errors as values; this only catches library throws
+        // (e.g. allocation) and keeps their text out of the response.
+        SetJsonError(res, 500, "internal error");
+      });
+  http.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
+  http.set_payload_max_length(kMaxEventsBodyBytes);
+  // Short, so that Stop() is not held up by idle keep-alive connections.
+  http.set_keep_alive_timeout(2);
+  const int threads = options.threads;
+  http.new_task_queue = [this, threads] {
+    // httplib marks itself running before it creates its queue, so from here
+    // on stop() is guaranteed to end the accept loop.
+    serving.set_value();
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+}
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() { Stop(); }
+
+int Server::port() const { return impl_->port; }
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  const ServerOptions& o = s.options;
+  if (s.started) return MakeError(ErrorCode::kInvalidArgument, "server already started");
+  if (o.port < 0 || o.port > 65535) {
+    return MakeError(ErrorCode::kInvalidArgument, "port out of range: " + std::to_string(o.port));
+  }
+  if (o.threads < 1 || o.threads > 1024) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "threads must be 1 to 1024, not " + std::to_string(o.threads));
+  }
+  if (!IsIpLiteral(o.listen_address)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "listen address must be an IPv4 or IPv6 address: " + o.listen_address);
+  }
+  OTA_ASSIGN_OR_RETURN(s.repo,
+                       RepoFiles::Open(o.repo_dir, {o.fault_drop_after_bytes, o.fault_drop_count}));
+  Clock* clock = o.clock;
+  if (clock == nullptr) {
+    s.owned_clock = MakeSystemClock();
+    clock = s.owned_clock.get();
+  }
+  OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path, *clock));
+  s.Configure();
+  if (o.port == 0) {
+    s.port = s.http.bind_to_any_port(o.listen_address);
+  } else {
+    s.port = s.http.bind_to_port(o.listen_address, o.port) ? o.port : -1;
+  }
+  if (s.port <= 0) {
+    s.port = 0;
+    s.events.reset();
+    return MakeError(ErrorCode::kIo,
+                     "cannot listen on " + o.listen_address + " port " + std::to_string(o.port));
+  }
+  s.started = true;
+  auto serving = s.serving.get_future();
+  s.thread = std::thread([&s] { s.http.listen_after_bind(); });
+  serving.wait();
+  return Ok();
+}
+
+void Server::Stop() {
+  Impl& s = *impl_;
+  if (s.thread.joinable()) {
+    s.http.stop();
+    s.thread.join();
+  }
+  s.events.reset();
+}
+
+}  // namespace ota::server_stub

@@ -1,0 +1,165 @@
+#include <nlohmann/json.hpp>
+
+#include "ota/agent/daemon.h"
+#include "state_db.h"
+#include "test_support.h"
+#include "version_store.h"
+
+namespace ota::agent {
+
+std::vector<Migration> AgentMigrations();  // Generated from agent/migrations.
+
+namespace {
+
+using ota::testing::TempDir;
+
+const std::string kIdA(64, 'a');
+const std::string kIdB(64, 'b');
+
+TEST(VersionStoreTest, PromoteActivateAndSwitch) {
+  TempDir dir;
+  auto fs = MakePosixFileSystem();
+  VersionStore store(*fs, dir.path());
+  ASSERT_OK(store.Init());
+  auto none = store.ActiveId("chat");
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
+
+  for (const std::string& id : {kIdA, kIdB}) {
+    ASSERT_OK(fs->CreateDirs(store.StagingDir(id)));
+    ota::testing::WriteTestFile(store.StagingDir(id) + "/model.gguf", id);
+    ASSERT_OK(store.PromoteStaging(id));
+  }
+  ASSERT_OK(store.Activate("chat", kIdA));
+  EXPECT_EQ(*store.ActiveId("chat").value(), kIdA);
+  ASSERT_OK(store.Activate("chat", kIdB));
+  EXPECT_EQ(*store.ActiveId("chat").value(), kIdB);
+  // Apps read through the pointer and see the new version's files.
+  EXPECT_EQ(ota::testing::ReadTestFile(dir.path() + "/active/chat/model.gguf"), kIdB);
+  auto ids = store.InstalledIds();
+  ASSERT_OK(ids);
+  EXPECT_EQ(ids->size(), 2u);
+}
+
+TEST(VersionStoreTest, InitRemovesInterruptedStaging) {
+  TempDir dir;
+  auto fs = MakePosixFileSystem();
+  VersionStore store(*fs, dir.path());
+  ASSERT_OK(store.Init());
+  ASSERT_OK(fs->CreateDirs(store.StagingDir(kIdA)));
+  ASSERT_OK(store.Init());
+  EXPECT_FALSE(*fs->Exists(store.StagingDir(kIdA)));
+  EXPECT_TRUE(store.InstalledIds()->empty());
+}
+
+TEST(VersionStoreTest, MalformedPointerIsRejected) {
+  TempDir dir;
+  auto fs = MakePosixFileSystem();
+  VersionStore store(*fs, dir.path());
+  ASSERT_OK(store.Init());
+  ASSERT_OK(fs->CreateSymlink("/etc", dir.path() + "/active/chat"));
+  auto active = store.ActiveId("chat");
+  ASSERT_FALSE(active.ok());
+  EXPECT_EQ(active.error().code, ErrorCode::kIntegrity);
+}
+
+TEST(VersionStoreTest, ModelNames) {
+  EXPECT_TRUE(IsValidModelName("chat-small.v2"));
+  EXPECT_FALSE(IsValidModelName(""));
+  EXPECT_FALSE(IsValidModelName("../x"));
+  EXPECT_FALSE(IsValidModelName("Chat"));
+  EXPECT_FALSE(IsValidModelName("-x"));
+  EXPECT_FALSE(IsValidModelName(std::string(65, 'a')));
+}
+
+TEST(StateDbTest, DeploymentStateAndEventsCommitTogether) {
+  TempDir dir;
+  auto db = StateDb::Open(dir.Sub("agent.db"));
+  ASSERT_OK(db);
+  DeploymentRow row;
+  row.model = "chat";
+  row.target_path = "bundles/chat/1.0.0.otab";
+  row.version = "1.0.0";
+  row.sha256 = kIdA;
+  row.length = 10;
+  row.target_json = "{}";
+  row.state = State::kDownloading;
+  auto id = (*db)->CreateDeployment(row, 100, R"({"type":"state"})");
+  ASSERT_OK(id);
+  ASSERT_OK((*db)->SaveState(*id, State::kVerifying, false, "", "", 101, R"({"type":"state"})"));
+  auto open = (*db)->OpenDeployment("chat");
+  ASSERT_OK(open);
+  ASSERT_TRUE(open->has_value());
+  EXPECT_EQ((*open)->state, State::kVerifying);
+  EXPECT_EQ((*open)->saves, 2);
+  EXPECT_EQ(*(*db)->CountPendingEvents(), 2);
+
+  ASSERT_OK((*db)->SaveState(*id, State::kFailed, true, "integrity", "bad hash", 102, "{}"));
+  EXPECT_FALSE((*db)->OpenDeployment("chat")->has_value());
+  auto recent = (*db)->RecentDeployments(5);
+  ASSERT_OK(recent);
+  EXPECT_EQ(recent->front().error_code, "integrity");
+  EXPECT_EQ(recent->front().error, "bad hash");
+}
+
+TEST(StateDbTest, EventsDeliverInOrderAndSurviveReopen) {
+  TempDir dir;
+  {
+    auto db = StateDb::Open(dir.Sub("agent.db"));
+    ASSERT_OK(db);
+    for (int i = 0; i < 5; ++i) ASSERT_OK((*db)->QueueEvent("{\"i\":" + std::to_string(i) + "}"));
+    auto pending = (*db)->PendingEvents(2);
+    ASSERT_OK(pending);
+    ASSERT_EQ(pending->size(), 2u);
+    ASSERT_OK((*db)->MarkDelivered(pending->back().seq));
+  }
+  auto db = StateDb::Open(dir.Sub("agent.db"));
+  ASSERT_OK(db);
+  auto pending = (*db)->PendingEvents(10);
+  ASSERT_OK(pending);
+  ASSERT_EQ(pending->size(), 3u);
+  EXPECT_EQ(pending->front().body, "{\"i\":2}");
+  EXPECT_LT((*pending)[0].seq, (*pending)[1].seq);
+}
+
+TEST(StateDbTest, UnknownStateNameResumesAsRollback) {
+  TempDir dir;
+  auto db = StateDb::Open(dir.Sub("agent.db"));
+  ASSERT_OK(db);
+  DeploymentRow row;
+  row.model = "chat";
+  row.sha256 = kIdA;
+  row.state = State::kActivating;
+  auto id = (*db)->CreateDeployment(row, 1, "{}");
+  ASSERT_OK(id);
+  // Simulate a state written by a newer build.
+  auto raw = Database::Open(dir.Sub("agent.db"), AgentMigrations());
+  ASSERT_OK(raw);
+  ASSERT_OK((*raw)->Exec("UPDATE deployments SET state = 'teleporting'"));
+  auto open = (*db)->OpenDeployment("chat");
+  ASSERT_OK(open);
+  EXPECT_EQ((*open)->state, State::kRollingBack);
+}
+
+class CountingRandom : public Random {
+ public:
+  explicit CountingRandom(std::uint64_t value) : value_(value) {}
+  void Fill(std::span<std::uint8_t> out) override { std::fill(out.begin(), out.end(), 0); }
+  std::uint64_t Uniform(std::uint64_t bound) override { return std::min(value_, bound - 1); }
+
+ private:
+  std::uint64_t value_;
+};
+
+TEST(DaemonTest, JitterStaysWithinBounds) {
+  DaemonOptions o;
+  o.interval = std::chrono::seconds(100);
+  o.jitter = 0.2;
+  CountingRandom low(0), mid(1'000'000), high(2'000'000);
+  EXPECT_EQ(NextPollDelay(o, low).count(), 80'000);
+  EXPECT_EQ(NextPollDelay(o, mid).count(), 100'000);
+  EXPECT_EQ(NextPollDelay(o, high).count(), 120'000);
+}
+
+}  // namespace
+}  // namespace ota::agent

@@ -1,0 +1,109 @@
+// Shared code for the bundle tests: input data, a byte-level view of a bundle
+// written independently of the product code (so tests check the documented
+// layout, not the writer against itself), and a FileSystem wrapper that
+// records mutations and injects write failures.
+#ifndef OTA_TESTS_BUNDLE_BUNDLE_TEST_UTIL_H_
+#define OTA_TESTS_BUNDLE_BUNDLE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ota/bundle/bundle.h"
+#include "ota/common/filesystem.h"
+#include "test_support.h"
+
+namespace ota::bundle::testing {
+
+std::string RandomBytes(std::size_t n, std::uint64_t seed);
+// Text-like bytes that zstd shrinks well.
+std::string CompressibleBytes(std::size_t n);
+std::string LittleEndian(std::uint64_t value, int bytes);
+
+// A bundle cut into its parts per docs/formats.md.
+struct RawBundle {
+  std::string magic;
+  std::uint32_t format = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t header_len = 0;
+  std::string header_text;
+  nlohmann::json header;
+  std::string chunks;  // Everything after the header.
+};
+RawBundle SplitBundle(const std::string& bytes);
+// Reassembles with header_len and the header SHA-256 recomputed from `header`.
+std::string JoinBundle(const RawBundle& raw);
+// Same, from explicit header text (for texts nlohmann would normalise).
+std::string JoinBundleText(const RawBundle& raw, const std::string& header_text);
+
+// A bundle.json with the given name/version; files are set by PackBundle.
+manifest::BundleManifest BaseManifest(const std::string& model_file = "model.gguf");
+
+// Feeds `bytes` in pieces of `piece` bytes (0: all at once), then Finish.
+Result<manifest::BundleManifest> UnpackBytes(FileSystem& fs, const std::string& bytes,
+                                             const std::string& out_dir, std::size_t piece = 0,
+                                             const UnpackLimits& limits = {});
+
+// Forwards to a real FileSystem, recording the path of every call that
+// creates, changes or removes something, and failing Append calls once
+// `fail_appends_after` appends have succeeded (-1: never).
+class RecordingFileSystem : public FileSystem {
+ public:
+  explicit RecordingFileSystem(FileSystem& base) : base_(base) {}
+  std::vector<std::string> mutations;
+  int fail_appends_after = -1;
+
+  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
+                                                     unsigned mode) override;
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    return base_.OpenReadable(path);
+  }
+  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
+    return base_.ReadFile(path, max_bytes);
+  }
+  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
+  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
+  Status CreateDirs(const std::string& path) override {
+    mutations.push_back(path);
+    return base_.CreateDirs(path);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    mutations.push_back(from);
+    mutations.push_back(to);
+    return base_.Rename(from, to);
+  }
+  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
+  Status Remove(const std::string& path) override {
+    mutations.push_back(path);
+    return base_.Remove(path);
+  }
+  Status RemoveAll(const std::string& path) override {
+    mutations.push_back(path);
+    return base_.RemoveAll(path);
+  }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_.ListDir(path);
+  }
+  Status CreateSymlink(const std::string& target, const std::string& link) override {
+    mutations.push_back(link);
+    return base_.CreateSymlink(target, link);
+  }
+  Result<std::string> ReadSymlink(const std::string& link) override {
+    return base_.ReadSymlink(link);
+  }
+  Result<std::uint64_t> FreeSpace(const std::string& path) override {
+    return base_.FreeSpace(path);
+  }
+
+ private:
+  FileSystem& base_;
+  int appends_ = 0;
+  friend class FailingWritableFile;
+};
+
+}  // namespace ota::bundle::testing
+
+#endif  // OTA_TESTS_BUNDLE_BUNDLE_TEST_UTIL_H_

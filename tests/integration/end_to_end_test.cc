@@ -1,0 +1,299 @@
+// End to end on loopback: otactl builds and publishes, ota-server serves,
+// the agent (in process, real libcurl, injected clock) installs.
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+#include "ota/common/hash.h"
+#include "test_support.h"
+
+namespace ota {
+namespace {
+
+using agent::Agent;
+using agent::UpdateOutcome;
+using ota::testing::BinaryPath;
+using ota::testing::ChildProcess;
+using ota::testing::CommandResult;
+using ota::testing::ReadTestFile;
+using ota::testing::RunCommand;
+using ota::testing::TempDir;
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = MakePosixFileSystem();
+    random_ = MakeSecureRandom();
+    http_ = MakeCurlHttpClient();
+    env_.clock = &clock_;
+    env_.random = random_.get();
+    env_.fs = fs_.get();
+    env_.http = http_.get();
+    for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
+      Otactl({"keygen", "--out", Key(role)});
+    }
+    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+  }
+
+  std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
+
+  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
+    args.insert(args.begin(), BinaryPath("otactl"));
+    CommandResult r = RunCommand(args);
+    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
+    return r;
+  }
+
+  // Builds and publishes model version `version` (distinct weights per seed).
+  std::string Publish(const std::string& version, int seed) {
+    const std::string model = dir_.Sub("model-" + version + ".gguf");
+    const std::string bundle = dir_.Sub("chat-" + version + ".otab");
+    Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "2", "--width", "64",
+            "--type", "f16", "--out", model});
+    Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
+            "--prompts", dir_.Sub("prompts"), "--out", bundle});
+    Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+    return model;
+  }
+
+  std::string TargetFile(const std::string& version) {
+    return dir_.Sub("repo/targets/bundles/chat/" + version + ".otab");
+  }
+
+  void StartServer(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
+        dir_.Sub("server.db"),    "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ChildProcess>();
+    const std::string line = server_->Start(argv);
+    const auto pos = line.find("http://");
+    ASSERT_NE(pos, std::string::npos) << "server did not start: " << line;
+    url_ = line.substr(pos);
+  }
+
+  void Enroll() {
+    auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
+    ASSERT_OK(root);
+    ASSERT_OK(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}}));
+  }
+
+  std::unique_ptr<Agent> OpenAgent(int attempts = 6) {
+    agent::AgentOptions options;
+    options.state_dir = dir_.Sub("device");
+    options.download_attempts = attempts;
+    options.space_margin_bytes = 0;
+    auto a = Agent::Open(env_, options);
+    EXPECT_TRUE(a.ok()) << a.error().ToString();
+    return a.ok() ? std::move(*a) : nullptr;
+  }
+
+  UpdateOutcome UpdateOnce(Agent& a) {
+    auto outcomes = a.Update(nullptr);
+    EXPECT_TRUE(outcomes.ok()) << outcomes.error().ToString();
+    if (!outcomes.ok() || outcomes->empty()) return UpdateOutcome{};
+    return outcomes->back();
+  }
+
+  std::string ActiveModelBytes() { return ReadTestFile(dir_.Sub("device/active/chat/model.gguf")); }
+
+  std::string ActiveVersion(Agent& a) {
+    auto status = a.GetStatus();
+    if (!status.ok() || status->active.empty() || !status->active[0].active) return "";
+    return status->active[0].active->version;
+  }
+
+  std::vector<nlohmann::json> ServerEvents(Agent& a) {
+    auto status = a.GetStatus();
+    EXPECT_TRUE(status.ok());
+    HttpRequest req;
+    req.url = url_ + "/v1/events?device_id=" + status->device_id;
+    auto resp = http_->Fetch(req);
+    EXPECT_TRUE(resp.ok());
+    auto j = nlohmann::json::parse(resp->body, nullptr, false);
+    std::vector<nlohmann::json> out;
+    if (j.is_object() && j["events"].is_array()) {
+      for (auto& e : j["events"]) out.push_back(e);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  // Real "now": otactl signs expiry against the real clock.
+  ota::testing::ManualClock clock_{std::chrono::system_clock::now()};
+  std::unique_ptr<FileSystem> fs_;
+  std::unique_ptr<Random> random_;
+  std::unique_ptr<HttpClient> http_;
+  Env env_;
+  std::unique_ptr<ChildProcess> server_;
+  std::string url_;
+};
+
+TEST_F(EndToEndTest, FirstInstallThenUpgradeKeepsPreviousVersion) {
+  const std::string v1 = Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+
+  UpdateOutcome first = UpdateOnce(*a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kUpdated)
+      << (first.error ? first.error->ToString() : "");
+  EXPECT_EQ(first.to_version, "1.0.0");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_EQ(ReadTestFile(dir_.Sub("device/active/chat/prompts/chat.txt")),
+            "Answer briefly: {{q}}\n");
+  EXPECT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpToDate);
+
+  const std::string v2 = Publish("1.1.0", 2);
+  UpdateOutcome second = UpdateOnce(*a);
+  ASSERT_EQ(second.kind, UpdateOutcome::Kind::kUpdated);
+  EXPECT_EQ(second.from_version, "1.0.0");
+  EXPECT_EQ(second.to_version, "1.1.0");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  EXPECT_EQ(ActiveVersion(*a), "1.1.0");
+
+  // Both versions stay on disk (instant rollback); no download leftovers.
+  auto versions = fs_->ListDir(dir_.Sub("device/versions"));
+  ASSERT_OK(versions);
+  EXPECT_EQ(versions->size(), 2u);
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+
+  // Every transition reached the server, in order, ending in committed.
+  auto events = ServerEvents(*a);
+  std::vector<std::string> states;
+  for (auto& e : events) {
+    if (e.value("type", "") == "state" && e.value("version", "") == "1.1.0") {
+      states.push_back(e.value("state", ""));
+    }
+  }
+  const std::vector<std::string> expected = {"downloading",      "verifying",  "staged",
+                                             "capability-check", "shadowing",  "draining",
+                                             "activating",       "confirming", "committed"};
+  EXPECT_EQ(states, expected);
+}
+
+TEST_F(EndToEndTest, InterruptedDownloadResumesWithoutRefetching) {
+  Publish("1.0.0", 1);
+  auto size = fs_->FileSize(TargetFile("1.0.0"));
+  ASSERT_OK(size);
+  const std::uint64_t cut = *size / 3;
+  StartServer({"--fault-drop-after", std::to_string(cut), "--fault-drop-count", "1"});
+  Enroll();
+  {
+    // One attempt per run: the dropped connection ends this run.
+    auto a = OpenAgent(/*attempts=*/1);
+    ASSERT_NE(a, nullptr);
+    UpdateOutcome o = UpdateOnce(*a);
+    EXPECT_EQ(o.kind, UpdateOutcome::Kind::kDeferred);
+    ASSERT_TRUE(o.error.has_value());
+    EXPECT_EQ(o.error->code, ErrorCode::kRetryLater);
+  }
+  auto a = OpenAgent(/*attempts=*/1);
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(o.bytes_resumed, cut);
+  EXPECT_EQ(o.bytes_fetched, *size - cut);
+}
+
+TEST_F(EndToEndTest, TamperedBundleIsRejectedAndActiveVersionUntouched) {
+  const std::string v1 = Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+
+  Publish("1.1.0", 2);
+  std::string bytes = ReadTestFile(TargetFile("1.1.0"));
+  bytes[bytes.size() / 2] ^= 0x01;
+  ota::testing::WriteTestFile(TargetFile("1.1.0"), bytes);
+
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kIntegrity);
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 1u);
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+  // The bad artifact is not fetched again on the next cycle.
+  UpdateOutcome again = UpdateOnce(*a);
+  EXPECT_EQ(again.kind, UpdateOutcome::Kind::kUpToDate);
+  EXPECT_EQ(again.bytes_fetched, 0u);
+}
+
+TEST_F(EndToEndTest, ExpiredMetadataIsRejected) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  Publish("1.1.0", 2);
+  // The timestamp role expires after one day by default.
+  clock_.Advance(std::chrono::hours(25));
+  auto outcomes = a->Update(nullptr);
+  ASSERT_FALSE(outcomes.ok());
+  EXPECT_EQ(outcomes.error().code, ErrorCode::kSecurity);
+  EXPECT_NE(outcomes.error().message.find("expired"), std::string::npos)
+      << outcomes.error().message;
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+}
+
+TEST_F(EndToEndTest, MetadataWithLowerVersionIsRejected) {
+  Publish("1.0.0", 1);
+  const std::string old_timestamp = ReadTestFile(dir_.Sub("repo/metadata/timestamp.json"));
+  StartServer();
+  Enroll();
+  Publish("1.1.0", 2);
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).to_version, "1.1.0");
+  // A mirror (or attacker) serves the older, validly signed timestamp.
+  ota::testing::WriteTestFile(dir_.Sub("repo/metadata/timestamp.json"), old_timestamp);
+  auto outcomes = a->Update(nullptr);
+  ASSERT_FALSE(outcomes.ok());
+  EXPECT_EQ(outcomes.error().code, ErrorCode::kSecurity);
+  EXPECT_EQ(ActiveVersion(*a), "1.1.0");
+}
+
+TEST_F(EndToEndTest, AgentCommandLine) {
+  Publish("1.0.0", 1);
+  StartServer();
+  const std::string agent_bin = BinaryPath("ota-agent");
+  const std::string state = dir_.Sub("cli-device");
+  CommandResult init =
+      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
+                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  CommandResult update = RunCommand({agent_bin, "--state-dir", state, "update"});
+  ASSERT_EQ(update.exit_code, 0) << update.err;
+  EXPECT_NE(update.out.find("chat: updated (none) -> 1.0.0"), std::string::npos) << update.out;
+  // Not a terminal: progress comes as plain lines.
+  EXPECT_NE(update.err.find("download chat: 100%"), std::string::npos) << update.err;
+
+  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out;
+  EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
+  EXPECT_EQ(j["pending_reports"], 0);
+
+  CommandResult bad = RunCommand({agent_bin, "--state-dir", dir_.Sub("nowhere"), "status"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("not an enrolled state folder"), std::string::npos) << bad.err;
+  CommandResult usage = RunCommand({agent_bin, "--state-dir", state, "frobnicate"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace ota

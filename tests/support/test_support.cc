@@ -1,0 +1,180 @@
+#include "test_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ota::testing {
+
+TempDir::TempDir() {
+  std::string base = std::filesystem::temp_directory_path().string() + "/ota-test-XXXXXX";
+  char* made = mkdtemp(base.data());
+  if (made == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed";
+  }
+  path_ = base;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+ManualClock::ManualClock(std::chrono::system_clock::time_point start)
+    : now_(start), mono_(std::chrono::steady_clock::time_point(std::chrono::hours(1))) {}
+
+void WriteTestFile(const std::string& path, const std::string& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) ADD_FAILURE() << "cannot write " << path;
+}
+
+std::string ReadTestFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string BinaryPath(const std::string& target_name) {
+  for (const char* dir : {"/tools/", "/server_stub/", "/agent/", "/"}) {
+    std::string p = std::string(OTA_BINARY_DIR) + dir + target_name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  ADD_FAILURE() << "binary not built: " << target_name;
+  return target_name;
+}
+
+namespace {
+
+std::vector<char*> Argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const std::string& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string DrainFd(int fd) {
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  return out;
+}
+
+int WaitExit(int pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  CommandResult result;
+  // stderr goes to a temp file so a chatty child can never dead-lock on a
+  // full pipe while we read stdout.
+  TempDir tmp;
+  const std::string err_path = tmp.Sub("stderr");
+  int out_pipe[2];
+  if (pipe(out_pipe) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return result;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  auto args = Argv(argv);
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    ADD_FAILURE() << "cannot start " << argv[0];
+    return result;
+  }
+  result.out = DrainFd(out_pipe[0]);
+  close(out_pipe[0]);
+  result.exit_code = WaitExit(pid);
+  result.err = ReadTestFile(err_path);
+  return result;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) Stop();
+}
+
+std::string ChildProcess::Start(const std::vector<std::string>& argv) {
+  int out_pipe[2];
+  if (pipe(out_pipe) != 0) return "";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  auto args = Argv(argv);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    return "";
+  }
+  pid_ = pid;
+  stdout_fd_ = out_pipe[0];
+  std::string line;
+  char c;
+  while (true) {
+    ssize_t n = read(stdout_fd_, &c, 1);
+    if (n == 1) {
+      if (c == '\n') break;
+      line.push_back(c);
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  return line;
+}
+
+int ChildProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int code = WaitExit(pid_);
+  pid_ = -1;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+  return code;
+}
+
+void ChildProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  WaitExit(pid_);
+  pid_ = -1;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+}  // namespace ota::testing

@@ -1,0 +1,103 @@
+// Shared helpers for all test binaries.
+#ifndef OTA_TESTS_SUPPORT_TEST_SUPPORT_H_
+#define OTA_TESTS_SUPPORT_TEST_SUPPORT_H_
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+
+namespace ota::testing {
+
+// A fresh directory under the test temp root, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A clock that only moves when told to. SleepFor advances it instantly.
+class ManualClock : public Clock {
+ public:
+  explicit ManualClock(
+      std::chrono::system_clock::time_point start =
+          std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000)));
+  std::chrono::system_clock::time_point Now() const override { return now_; }
+  std::chrono::steady_clock::time_point Monotonic() const override { return mono_; }
+  void SleepFor(std::chrono::milliseconds d) override { Advance(d); }
+  void Advance(std::chrono::milliseconds d) {
+    now_ += d;
+    mono_ += d;
+  }
+  void Set(std::chrono::system_clock::time_point t) { now_ = t; }
+
+ private:
+  std::chrono::system_clock::time_point now_;
+  std::chrono::steady_clock::time_point mono_;
+};
+
+// Writes bytes to a file (test setup only; aborts the test on failure).
+void WriteTestFile(const std::string& path, const std::string& bytes);
+std::string ReadTestFile(const std::string& path);
+
+// Path of a built executable (by target name) in the build tree.
+std::string BinaryPath(const std::string& target_name);
+
+struct CommandResult {
+  int exit_code = -1;  // -1 if it did not exit normally.
+  std::string out;
+  std::string err;
+};
+
+// Runs a program to completion with no shell involved, capturing output.
+CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// A long-running child process (e.g. ota-server). Start() returns once the
+// child printed its first stdout line (its readiness signal), so tests need
+// no sleeps. The destructor sends SIGTERM and reaps the child.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Starts argv[0] and returns its first stdout line (empty on failure).
+  std::string Start(const std::vector<std::string>& argv);
+  // SIGTERM, then wait; returns the exit code (-1 if killed by a signal).
+  int Stop();
+  // SIGKILL, then wait.
+  void Kill();
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int stdout_fd_ = -1;
+};
+
+}  // namespace ota::testing
+
+// gtest assertions for Result/Status.
+#define ASSERT_OK(expr)                                                  \
+  do {                                                                   \
+    const auto& ota_assert_r_ = (expr);                                  \
+    ASSERT_TRUE(ota_assert_r_.ok()) << ota_assert_r_.error().ToString(); \
+  } while (false)
+#define EXPECT_OK(expr)                                                  \
+  do {                                                                   \
+    const auto& ota_expect_r_ = (expr);                                  \
+    EXPECT_TRUE(ota_expect_r_.ok()) << ota_expect_r_.error().ToString(); \
+  } while (false)
+
+#endif  // OTA_TESTS_SUPPORT_TEST_SUPPORT_H_

@@ -1,0 +1,71 @@
+// Private helpers of the repository tools: paths, metadata files, signing.
+#ifndef OTA_TOOLS_REPO_SRC_REPO_FILES_H_
+#define OTA_TOOLS_REPO_SRC_REPO_FILES_H_
+
+#include <cstdint>
+#include <string>
+
+#include "ota/tools/repo.h"
+
+namespace ota::tools::internal {
+
+std::string MetadataDir(const std::string& repo_dir);
+std::string TargetsDir(const std::string& repo_dir);
+
+// Reads metadata/<file_name> (bounded).
+Result<std::string> ReadMetadataFile(Env& env, const std::string& repo_dir,
+                                     const std::string& file_name);
+
+// Fails unless `key` is present and listed for `role` in `root`.
+Status CheckRoleKey(const manifest::Root& root, const std::string& role,
+                    const verifier::PrivateKey* key);
+
+// Signs `signed_obj` with `key` and checks the result meets `role`'s
+// threshold in `root`, so nothing a client would refuse gets written.
+Result<std::string> SignRole(const nlohmann::json& signed_obj, const manifest::Root& root,
+                             const std::string& role, const verifier::PrivateKey& key);
+
+// Writes metadata/<role>.json, preceded by metadata/<version>.<role>.json
+// when `versioned` (consistent snapshots, and always for root).
+Status WriteRoleFile(Env& env, const std::string& repo_dir, const std::string& role,
+                     std::uint64_t version, bool versioned, const std::string& bytes);
+
+// The entry that lists metadata `bytes` of `version` in snapshot/timestamp.
+manifest::MetaFile MetaFileFor(std::uint64_t version, const std::string& bytes);
+
+// Copies a file atomically and durably in bounded memory.
+Status CopyFileAtomic(FileSystem& fs, const std::string& from, const std::string& to);
+
+// Signed and ready metadata for targets -> snapshot -> timestamp, written in
+// that order (targets optional).
+struct Chain {
+  std::uint64_t targets_version = 0;  // 0: targets is not rewritten.
+  std::string targets_bytes;
+  // The snapshot timestamp lists; rewritten only when `snapshot_signed`.
+  std::uint64_t snapshot_version = 0;
+  std::string snapshot_bytes;
+  bool snapshot_signed = false;
+  std::uint64_t timestamp_version = 0;
+  std::string timestamp_bytes;
+};
+
+// Signs a new snapshot version listing `targets_meta` (unless
+// snapshot_version is 0: then chain.snapshot_* must hold the current
+// snapshot) and a new timestamp version into `chain`.
+Status SignSnapshotAndTimestamp(Env& env, const manifest::Root& root,
+                                const manifest::MetaFile& targets_meta,
+                                std::uint64_t snapshot_version, std::uint64_t timestamp_version,
+                                const RepoKeys& keys, const ExpiryPolicy& policy, Chain& chain);
+
+// Signs `targets` (its version and expiry set here) and the snapshot and
+// timestamp after it.
+Status SignTargetsChain(Env& env, const manifest::Root& root, manifest::Targets targets,
+                        std::uint64_t targets_version, std::uint64_t snapshot_version,
+                        std::uint64_t timestamp_version, const RepoKeys& keys,
+                        const ExpiryPolicy& policy, Chain& chain);
+
+Status WriteChain(Env& env, const std::string& repo_dir, bool consistent, const Chain& chain);
+
+}  // namespace ota::tools::internal
+
+#endif  // OTA_TOOLS_REPO_SRC_REPO_FILES_H_

@@ -1,0 +1,167 @@
+// otactl bundle build | inspect.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "ota/bundle/bundle.h"
+#include "ota/common/env.h"
+#include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/version.h"
+
+namespace ota::tools {
+namespace {
+
+struct BuildArgs {
+  std::string manifest;  // Optional base bundle.json.
+  std::string name;
+  std::string version;
+  std::string model;
+  std::string prompts;
+  std::string tools;
+  std::string eval;
+  std::string out;
+  int level = 9;
+};
+
+// Adds every regular file under `dir` as `prefix/<relative path>`, sorted so
+// the same folder always gives the same bundle.
+Status AddFolder(const std::string& dir, const std::string& prefix, const std::string& role,
+                 std::vector<bundle::InputFile>& inputs) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return MakeError(ErrorCode::kInvalidArgument, dir + " is not a folder");
+  }
+  std::vector<std::string> rel_paths;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_symlink(ec)) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          it->path().string() + " is a symbolic link; bundles hold regular files only");
+    }
+    if (it->is_regular_file(ec)) {
+      rel_paths.push_back(std::filesystem::relative(it->path(), dir, ec).generic_string());
+    }
+  }
+  if (ec) return MakeError(ErrorCode::kIo, "cannot list " + dir + ": " + ec.message());
+  std::sort(rel_paths.begin(), rel_paths.end());
+  for (const std::string& rel : rel_paths) {
+    inputs.push_back(bundle::InputFile{prefix + "/" + rel, JoinPath(dir, rel), role});
+  }
+  return Ok();
+}
+
+Result<manifest::BundleManifest> BaseManifest(FileSystem& fs, const BuildArgs& args) {
+  manifest::BundleManifest base;
+  if (!args.manifest.empty()) {
+    OTA_ASSIGN_OR_RETURN(std::string text, fs.ReadFile(args.manifest, 1 << 20));
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) {
+      return MakeError(ErrorCode::kInvalidArgument, args.manifest + " is not a JSON object");
+    }
+    // The file list is computed from the inputs, never trusted from the base.
+    j["files"] = nlohmann::json::array();
+    if (j.contains("model") && j["model"].is_object() && !args.model.empty()) {
+      j["model"]["file"] = "model.gguf";
+    }
+    j["files"].push_back({{"path", j.value("/model/file"_json_pointer, std::string("model.gguf"))},
+                          {"size", 0},
+                          {"sha256", std::string(64, '0')},
+                          {"role", "model"}});
+    OTA_ASSIGN_OR_RETURN(base, manifest::ParseBundleManifest(j.dump()));
+  } else {
+    base.model.file = "model.gguf";
+    base.model.format = "gguf";
+  }
+  if (!args.name.empty()) base.name = args.name;
+  if (!args.version.empty()) {
+    OTA_ASSIGN_OR_RETURN(base.version, manifest::ParseVersion(args.version));
+  }
+  if (base.name.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a bundle needs a name (--name or bundle.json)");
+  }
+  return base;
+}
+
+int RunBuild(const BuildArgs& args) {
+  auto owned = MakePosixEnv();
+  Env& env = owned->env();
+  if (args.manifest.empty() && (args.name.empty() || args.version.empty())) {
+    return Fail("bundle build needs --name and --version, or --manifest bundle.json");
+  }
+  auto base = BaseManifest(*env.fs, args);
+  if (!base.ok()) return Fail(base.error().message);
+  std::vector<bundle::InputFile> inputs;
+  inputs.push_back(bundle::InputFile{base->model.file, args.model, "model"});
+  for (const auto& [dir, prefix, role] : {std::tuple{args.prompts, "prompts", "prompt"},
+                                          std::tuple{args.tools, "tools", "tool-schema"}}) {
+    if (dir.empty()) continue;
+    auto added = AddFolder(dir, prefix, role, inputs);
+    if (!added.ok()) return Fail(added.error().message);
+  }
+  if (!args.eval.empty()) inputs.push_back(bundle::InputFile{"eval/eval.json", args.eval, "eval"});
+  bundle::PackOptions options;
+  options.zstd_level = args.level;
+  auto packed = bundle::PackBundle(*env.fs, *base, inputs, args.out, options);
+  if (!packed.ok()) return Fail(packed.error().message);
+  auto size = env.fs->FileSize(args.out);
+  std::printf("built %s %s -> %s (%zu files, %llu bytes)\n", packed->name.c_str(),
+              manifest::ToString(packed->version).c_str(), args.out.c_str(), packed->files.size(),
+              static_cast<unsigned long long>(size.ok() ? *size : 0));
+  return 0;
+}
+
+int RunInspect(const std::string& path, bool json) {
+  auto owned = MakePosixEnv();
+  auto info = bundle::ReadBundleHeader(*owned->env().fs, path);
+  if (!info.ok()) return Fail(info.error().message);
+  if (json) {
+    std::printf("%s\n", manifest::SerializeBundleManifest(info->manifest).c_str());
+    return 0;
+  }
+  std::printf("bundle   %s %s\n", info->manifest.name.c_str(),
+              manifest::ToString(info->manifest.version).c_str());
+  std::printf("format   %u, %zu chunks\n", info->format_version, info->chunk_count);
+  for (const auto& f : info->manifest.files) {
+    std::printf("  %-12s %12llu  %s  %s\n", f.role.c_str(), static_cast<unsigned long long>(f.size),
+                f.sha256.substr(0, 16).c_str(), f.path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
+  auto* group = app.add_subcommand("bundle", "Build and inspect model bundles");
+  group->require_subcommand(1);
+
+  auto args = std::make_shared<BuildArgs>();
+  auto* build = group->add_subcommand("build", "Pack a model, its prompts and bundle.json");
+  build->add_option("--manifest", args->manifest, "Base bundle.json (name, version, runtime...)")
+      ->check(CLI::ExistingFile);
+  build->add_option("--name", args->name, "Bundle (model) name");
+  build->add_option("--version", args->version, "Bundle version (SemVer)");
+  build->add_option("--model", args->model, "Model file (GGUF)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  build->add_option("--prompts", args->prompts, "Folder of prompt templates")
+      ->check(CLI::ExistingDirectory);
+  build->add_option("--tools", args->tools, "Folder of tool schemas")
+      ->check(CLI::ExistingDirectory);
+  build->add_option("--eval", args->eval, "Eval set for shadow tests")->check(CLI::ExistingFile);
+  build->add_option("--out", args->out, "Bundle file to write")->required();
+  build->add_option("--level", args->level, "zstd level")->check(CLI::Range(1, 22));
+  build->callback([args, selected] { *selected = [args] { return RunBuild(*args); }; });
+
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* inspect = group->add_subcommand("inspect", "Show a bundle's manifest and files");
+  inspect->add_option("bundle", *path, "Bundle file")->required()->check(CLI::ExistingFile);
+  inspect->add_flag("--json", *json, "Print bundle.json");
+  inspect->callback(
+      [path, json, selected] { *selected = [path, json] { return RunInspect(*path, *json); }; });
+}
+
+}  // namespace ota::tools

@@ -1,0 +1,78 @@
+// otactl model ...: model-file utilities. `model synth` writes tiny
+// llama-architecture GGUF test models (see docs/runtime-adapters.md).
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "commands.h"
+#include "ota/runtime_adapter/model_synth.h"
+
+namespace ota::tools {
+namespace {
+
+namespace ra = ota::runtime_adapter;
+
+struct SynthFlags {
+  ra::SynthOptions options;
+  std::string type = std::string(ra::TensorTypeName(ra::SynthOptions{}.type));
+  std::string out;
+};
+
+int RunSynth(const SynthFlags& flags) {
+  ra::SynthOptions options = flags.options;
+  Result<ra::TensorType> type = ra::ParseTensorType(flags.type);
+  if (!type.ok()) return Fail("model synth: " + type.error().message);
+  options.type = *type;
+  if (Status valid = ra::ValidateSynthOptions(options); !valid.ok()) {
+    return Fail("model synth: " + valid.error().message);
+  }
+  if (Status written = ra::SynthesizeModel(options, flags.out); !written.ok()) {
+    return Fail("model synth: " + written.error().ToString());
+  }
+  std::error_code ec;
+  const std::uintmax_t bytes = std::filesystem::file_size(flags.out, ec);
+  std::cout << flags.out << ": llama model, " << options.layers << " layers, width "
+            << options.width << ", " << flags.type;
+  if (!ec) std::cout << ", " << bytes << " bytes";
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
+  CLI::App* model = app.add_subcommand("model", "Model-file utilities");
+  model->require_subcommand(1);
+
+  auto flags = std::make_shared<SynthFlags>();
+  ra::SynthOptions& o = flags->options;
+  CLI::App* synth = model->add_subcommand(
+      "synth",
+      "Write a tiny llama-architecture GGUF test model: random weights from a seed and a "
+      "byte-level vocabulary. The same flags always give a byte-identical file.");
+  synth->add_option("--seed", o.seed, "Seed of the base weights")->capture_default_str();
+  synth->add_option("--layers", o.layers, "Transformer blocks, 1 to 256")->capture_default_str();
+  synth->add_option("--width", o.width, "Embedding width, 8 to 8192 (multiple of 32 for q8_0)")
+      ->capture_default_str();
+  synth->add_option("--heads", o.heads, "Attention heads; width / heads must be even")
+      ->capture_default_str();
+  synth->add_option("--ff", o.ff, "Feed-forward length (0: 8/3 of the width, rounded to 32)")
+      ->capture_default_str();
+  synth->add_option("--context", o.context, "Training context length, 8 to 1048576")
+      ->capture_default_str();
+  synth->add_option("--type", flags->type, "Weight type: f32, f16 or q8_0")->capture_default_str();
+  synth
+      ->add_option("--noise", o.noise,
+                   "Perturbation of every weight, as a fraction of its scale (0 to 10)")
+      ->capture_default_str();
+  synth->add_option("--noise-seed", o.noise_seed, "Seed of the perturbation")
+      ->capture_default_str();
+  synth->add_option("--name", o.name, "Model name (general.name)")->capture_default_str();
+  synth->add_option("--out", flags->out, "Output file, written atomically")->required();
+  synth->callback([selected, flags] { *selected = [flags] { return RunSynth(*flags); }; });
+}
+
+}  // namespace ota::tools

@@ -1,0 +1,27 @@
+// otactl subcommand registration. Each Register* function adds its
+// subcommands to `app`; when one of them is chosen on the command line, its
+// CLI11 callback stores the work to do in *selected. main() runs it and exits
+// with its return value (0 success, 1 failure, 2 usage error).
+#ifndef OTA_TOOLS_COMMANDS_H_
+#define OTA_TOOLS_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace ota::tools {
+
+using CommandRunner = std::function<int()>;
+
+void RegisterKeygenCommand(CLI::App& app, CommandRunner* selected);
+void RegisterRepoCommands(CLI::App& app, CommandRunner* selected);
+void RegisterBundleCommands(CLI::App& app, CommandRunner* selected);
+void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
+void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
+
+// Prints "otactl: <message>" to stderr and returns 1.
+int Fail(const std::string& message);
+
+}  // namespace ota::tools
+
+#endif  // OTA_TOOLS_COMMANDS_H_

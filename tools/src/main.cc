@@ -1,0 +1,34 @@
+// otactl: the operator's tool for keys, repositories, bundles and models.
+#include <cstdio>
+
+#include "commands.h"
+
+namespace ota::tools {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "otactl: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace ota::tools
+
+int main(int argc, char** argv) {
+  CLI::App app{"otactl: build, sign and publish model bundles for ModelOTA."};
+  app.require_subcommand(1);
+  ota::tools::CommandRunner selected;
+  ota::tools::RegisterKeygenCommand(app, &selected);
+  ota::tools::RegisterRepoCommands(app, &selected);
+  ota::tools::RegisterBundleCommands(app, &selected);
+  ota::tools::RegisterPublishCommand(app, &selected);
+  ota::tools::RegisterModelCommands(app, &selected);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!selected) {
+    std::fprintf(stderr, "otactl: no command given (see --help)\n");
+    return 2;
+  }
+  return selected();
+}

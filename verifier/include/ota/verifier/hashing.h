@@ -1,0 +1,43 @@
+// Length and hash checks of metadata bytes and target files against what
+// signed metadata lists, and the description of a file as a TUF target.
+//
+// Only sha256 and sha512 exist in the model (the parsers refuse others), and
+// every listed hash is checked: one matching hash is not enough, since the
+// weaker of two algorithms would otherwise decide.
+//
+// Thread-safety: pure functions; file functions need a thread-safe FileSystem.
+#ifndef OTA_VERIFIER_HASHING_H_
+#define OTA_VERIFIER_HASHING_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ota/common/filesystem.h"
+#include "ota/common/result.h"
+#include "ota/manifest/tuf_metadata.h"
+
+namespace ota::verifier {
+
+// Checks `bytes` against an expected exact length (if any) and hashes.
+// `what` names the data ("snapshot.json"), `listed_in` the metadata that
+// listed it ("timestamp"). Errors: kIntegrity
+// "<what> length N does not match <listed_in> (M)",
+// "<what> hash does not match <listed_in>" (sha256 or sha512 named).
+Status CheckBytes(std::string_view bytes, std::optional<std::uint64_t> length,
+                  const manifest::Hashes& hashes, std::string_view what,
+                  std::string_view listed_in);
+
+// Checks a file on disk against its target description: the length first
+// (cheap, and stops hashing an endless file), then every listed hash, reading
+// in bounded memory. Errors: kIntegrity (mismatch), kNotFound, kIo.
+Status CheckFile(FileSystem& fs, const std::string& path, const manifest::TargetFile& target);
+
+// Length, sha256 and sha512 of a file (custom left null). Errors: kNotFound,
+// kIo.
+Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path);
+
+}  // namespace ota::verifier
+
+#endif  // OTA_VERIFIER_HASHING_H_

@@ -1,0 +1,123 @@
+// The TUF 1.0 client workflow ("detailed client workflow", sections 5.1 to
+// 5.6 of the specification) for the top-level roles: root rotation, then
+// timestamp, snapshot and targets, with rollback, freeze, mix-and-match,
+// fast-forward recovery and endless-data protection.
+//
+// Not in this version: delegated targets roles (targets metadata with
+// "delegations" is accepted, but only the top-level targets role is
+// searched), and ECDSA/RSA signatures (see keys.h).
+//
+// Files in `metadata_dir`: root.json, timestamp.json, snapshot.json,
+// targets.json: each the exact bytes that were downloaded and verified,
+// written atomically (temp file, fsync, rename, fsync of the folder).
+//
+// Thread-safety: not thread-safe; use one Updater per thread or lock.
+#ifndef OTA_VERIFIER_UPDATER_H_
+#define OTA_VERIFIER_UPDATER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+#include "ota/manifest/tuf_metadata.h"
+#include "ota/verifier/trusted_metadata.h"
+
+namespace ota::verifier {
+
+struct UpdaterOptions {
+  std::string metadata_dir;       // Local trusted metadata; must hold root.json.
+  std::string metadata_base_url;  // Ends with '/'.
+  std::string targets_base_url;   // Ends with '/'.
+  // Download caps for files whose size no signed metadata states (spec: the
+  // application-chosen W, X, Y, Z). Snapshot and targets use the signed
+  // length instead when one is listed (capped by these).
+  std::uint64_t max_root_bytes = 512 * 1024;
+  std::uint64_t max_timestamp_bytes = 16 * 1024;
+  std::uint64_t max_snapshot_bytes = 4 << 20;
+  std::uint64_t max_targets_bytes = 32 << 20;
+  // Most root versions fetched in one Refresh.
+  int max_root_rotations = 256;
+};
+
+class Updater {
+ public:
+  // `env` must outlive the Updater; its clock, fs and http are used.
+  Updater(Env& env, UpdaterOptions options);
+
+  // Runs the workflow once with the time fixed at its start (env.clock):
+  // loads the trusted root.json, fetches N+1.root.json until 404/403 (each
+  // signed by a threshold of the old and of the new root keys, version
+  // exactly N+1, persisted), refuses an expired final root, deletes the
+  // trusted timestamp and snapshot when their keys were rotated (recovery
+  // from fast-forward attacks), then updates timestamp, snapshot and targets
+  // with every check of the specification. Snapshot and targets already on
+  // disk are reused when they are the versions (and hashes) now listed.
+  //
+  // Errors: kNotFound (no trusted root.json), kRetryLater (network, or an
+  // HTTP status other than 200; names the file), kIntegrity (length/hash
+  // mismatch, malformed metadata, more bytes than allowed), kSecurity (trust
+  // failure: signatures, expiry, rollback, version mismatch), kIo.
+  // After an error, targets() is null until a later Refresh succeeds.
+  Status Refresh();
+
+  // The trusted top-level targets metadata after a successful Refresh, or
+  // null.
+  const manifest::Targets* targets() const;
+  // The trusted root after a successful Refresh, or null.
+  const manifest::Root* root() const;
+
+  // The description of `target_path` in the trusted targets metadata.
+  // Errors: kNotFound if it is not listed; kInvalidArgument before a
+  // successful Refresh.
+  Result<manifest::TargetFile> GetTargetInfo(const std::string& target_path) const;
+
+  // Where to download a target: targets_base_url + the path, percent-encoded
+  // per segment. With consistent snapshots the file name is prefixed by its
+  // hash: dir/HASH.name, using sha256 when listed, else sha512.
+  std::string TargetUrl(const std::string& target_path, const manifest::TargetFile& target) const;
+
+  // Checks a downloaded target: length first, then every listed hash.
+  // Errors: kIntegrity, kNotFound, kIo.
+  static Status VerifyTargetFile(const manifest::TargetFile& target, const std::string& file_path,
+                                 FileSystem& fs);
+
+ private:
+  // With `missing`, a 404 or 403 answer sets *missing and returns "".
+  Result<std::string> Download(const std::string& file_name, std::uint64_t max_bytes,
+                               bool* missing = nullptr);
+  // Sets *exists; returns "" when the file does not exist.
+  Result<std::string> ReadLocal(const std::string& file_name, std::uint64_t max_bytes,
+                                bool* exists);
+  Status Persist(const std::string& file_name, std::string_view bytes);
+
+  Status UpdateRoot(TrustedMetadata& trusted);
+  Status RecoverFromFastForward(const manifest::Root& before, const manifest::Root& after);
+  void LoadPrevious(TrustedMetadata& trusted);
+  Status UpdateTimestamp(TrustedMetadata& trusted, manifest::TimePoint now);
+  Status UpdateSnapshot(TrustedMetadata& trusted, manifest::TimePoint now);
+  Status UpdateTargets(TrustedMetadata& trusted, manifest::TimePoint now);
+
+  Env& env_;
+  UpdaterOptions options_;
+  std::optional<TrustedMetadata> trusted_;
+};
+
+// Bootstraps trust on a device: checks that `root_bytes` is a well-formed
+// root signed by a threshold of its own root keys, then writes it as
+// metadata_dir/root.json (creating the folder). Expiry is not checked: the
+// first Refresh rotates to the current root. Refuses to replace an existing
+// root.json (kInvalidArgument): doing so could roll trust back; remove the
+// folder to start over. Errors: kIntegrity, kSecurity, kInvalidArgument, kIo.
+Status InitTrustedRoot(FileSystem& fs, const std::string& metadata_dir,
+                       std::string_view root_bytes);
+
+// Percent-encodes everything but RFC 3986 unreserved characters, and '/' when
+// `keep_slashes` (target paths keep their folders).
+std::string PercentEncode(std::string_view s, bool keep_slashes);
+
+}  // namespace ota::verifier
+
+#endif  // OTA_VERIFIER_UPDATER_H_

@@ -1,0 +1,109 @@
+#include "ota/verifier/hashing.h"
+
+#include <memory>
+#include <vector>
+
+#include "ota/common/hash.h"
+
+namespace ota::verifier {
+namespace {
+
+bool Supported(std::string_view algorithm) {
+  return algorithm == "sha256" || algorithm == "sha512";
+}
+
+std::string HashOf(std::string_view algorithm, std::string_view bytes) {
+  return algorithm == "sha512" ? Sha512Hex(bytes) : Sha256Hex(bytes);
+}
+
+Error Unsupported(std::string_view what, std::string_view algorithm) {
+  return MakeError(ErrorCode::kIntegrity, std::string(what) + " lists unsupported hash algorithm " +
+                                              std::string(algorithm));
+}
+
+// The length and the requested digests of a file (empty when not requested:
+// hashing multi-gigabyte models twice for nothing is costly on devices).
+struct FileDigest {
+  std::uint64_t length = 0;
+  std::string sha256;
+  std::string sha512;
+};
+
+Result<FileDigest> DigestFile(FileSystem& fs, const std::string& path, bool want_sha256,
+                              bool want_sha512) {
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, fs.OpenReadable(path));
+  Hasher sha256(HashAlgorithm::kSha256);
+  Hasher sha512(HashAlgorithm::kSha512);
+  std::vector<std::uint8_t> buf(1 << 20);
+  FileDigest out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(out.length, buf));
+    if (n == 0) break;
+    std::span<const std::uint8_t> chunk(buf.data(), n);
+    if (want_sha256) sha256.Update(chunk);
+    if (want_sha512) sha512.Update(chunk);
+    out.length += n;
+  }
+  if (want_sha256) out.sha256 = sha256.FinishHex();
+  if (want_sha512) out.sha512 = sha512.FinishHex();
+  return out;
+}
+
+}  // namespace
+
+Status CheckBytes(std::string_view bytes, std::optional<std::uint64_t> length,
+                  const manifest::Hashes& hashes, std::string_view what,
+                  std::string_view listed_in) {
+  if (length && bytes.size() != *length) {
+    return MakeError(ErrorCode::kIntegrity, std::string(what) + " length " +
+                                                std::to_string(bytes.size()) + " does not match " +
+                                                std::string(listed_in) + " (" +
+                                                std::to_string(*length) + ")");
+  }
+  for (const auto& [algorithm, expected] : hashes) {
+    if (!Supported(algorithm)) return Unsupported(what, algorithm);
+    if (HashOf(algorithm, bytes) != expected) {
+      return MakeError(ErrorCode::kIntegrity, std::string(what) + " hash does not match " +
+                                                  std::string(listed_in) + " (" + algorithm + ")");
+    }
+  }
+  return Ok();
+}
+
+Status CheckFile(FileSystem& fs, const std::string& path, const manifest::TargetFile& target) {
+  OTA_ASSIGN_OR_RETURN(std::uint64_t size, fs.FileSize(path));
+  if (size != target.length) {
+    return MakeError(ErrorCode::kIntegrity, path + " is " + std::to_string(size) +
+                                                " bytes, the target lists " +
+                                                std::to_string(target.length));
+  }
+  for (const auto& entry : target.hashes) {
+    if (!Supported(entry.first)) return Unsupported(path, entry.first);
+  }
+  if (target.hashes.empty()) {
+    return MakeError(ErrorCode::kIntegrity, "the target for " + path + " lists no hashes");
+  }
+  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, target.hashes.count("sha256") != 0,
+                                                     target.hashes.count("sha512") != 0));
+  if (digest.length != target.length) {
+    return MakeError(ErrorCode::kIntegrity, path + " changed size while being hashed");
+  }
+  for (const auto& [algorithm, expected] : target.hashes) {
+    const std::string& actual = algorithm == "sha512" ? digest.sha512 : digest.sha256;
+    if (actual != expected) {
+      return MakeError(ErrorCode::kIntegrity,
+                       path + " " + algorithm + " hash does not match the target");
+    }
+  }
+  return Ok();
+}
+
+Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path) {
+  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, true, true));
+  manifest::TargetFile out;
+  out.length = digest.length;
+  out.hashes = {{"sha256", digest.sha256}, {"sha512", digest.sha512}};
+  return out;
+}
+
+}  // namespace ota::verifier
