@@ -5,6 +5,8 @@ find_package(CURL REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
+# libcrypto verifies ECDSA and RSA signatures (verifier/src/openssl_verify.cc only).
+find_package(OpenSSL REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 # Debian builds cpp-httplib as a shared library described by pkg-config.
@@ -22,6 +24,7 @@ if(llama_FOUND AND ggml_FOUND)
   message(STATUS "ModelOTA: llama.cpp found: the llama.cpp runtime adapter is built")
 else()
   set(OTA_HAVE_LLAMA OFF)
-  message(STATUS "ModelOTA: llama.cpp not found: the runtime adapter and model synthesis "
-                 "are NOT built. Run scripts/setup or set CMAKE_PREFIX_PATH to an install.")
+  message(STATUS "ModelOTA: llama.cpp not found: the llama.cpp runtime adapter is NOT built "
+                 "and `otactl model synth` fails as incompatible. Run scripts/setup and pass "
+                 "-DCMAKE_PREFIX_PATH=$(scripts/setup --print-llama-prefix).")
 endif()

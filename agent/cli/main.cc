@@ -152,6 +152,11 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   init->add_option("--model", models, "Model name to track (repeatable)")->required();
+  std::string recipient_key;
+  init->add_option("--recipient-key", recipient_key,
+                   "Install this fleet recipient private key (mode 0600) instead of generating "
+                   "a device key")
+      ->check(CLI::ExistingFile);
 
   auto* check = app.add_subcommand("check", "Refresh signed metadata and show what would change");
   bool check_json = false;
@@ -194,7 +199,7 @@ int main(int argc, char** argv) {
   if (init->parsed()) {
     auto root = env.fs->ReadFile(root_file, 1 << 20);
     if (!root.ok()) return Fail(root.error());
-    EnrollOptions o{state_dir, server, *root, models};
+    EnrollOptions o{state_dir, server, *root, models, recipient_key};
     if (server.empty()) {
       std::fprintf(stderr, "ota-agent: init needs --server\n");
       return 2;
@@ -202,6 +207,11 @@ int main(int argc, char** argv) {
     auto s = Agent::Enroll(env, o);
     if (!s.ok()) return Fail(s.error());
     std::printf("enrolled %s for %zu model(s)\n", state_dir.c_str(), models.size());
+    std::printf(
+        "bundle recipient public key: %s/%s (%s; build bundles for this device with "
+        "`otactl bundle build --recipient` and this file)\n",
+        state_dir.c_str(), ota::agent::kDevicePublicKeyFile,
+        recipient_key.empty() ? "new device key" : "installed fleet key");
     return 0;
   }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_internal.h"
+#include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "reporter.h"
@@ -331,6 +332,23 @@ std::optional<BundleTarget> SelectNewestBundle(const manifest::Targets& targets,
   return best;
 }
 
+namespace {
+
+// The key bundles are decrypted with: a new one, or a fleet key copied in.
+Status InstallDeviceKey(Env& env, const EnrollOptions& options) {
+  Result<bundle::RecipientPrivateKey> key =
+      options.recipient_key_file.empty()
+          ? bundle::GenerateRecipientKey(*env.random)
+          : bundle::LoadRecipientPrivateKey(*env.fs, options.recipient_key_file);
+  if (!key.ok()) return std::move(key).error();
+  OTA_TRY(
+      bundle::SaveRecipientPrivateKey(*env.fs, JoinPath(options.state_dir, kDeviceKeyFile), *key));
+  return bundle::SaveRecipientPublicKey(*env.fs, JoinPath(options.state_dir, kDevicePublicKeyFile),
+                                        bundle::RecipientPublicKey{key->public_key, key->key_id});
+}
+
+}  // namespace
+
 Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   OTA_TRY(ValidateServerUrl(options.server_url));
   if (options.models.empty()) {
@@ -350,8 +368,12 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
                      options.state_dir + " is already enrolled; use a new state folder");
   }
   const std::string metadata_dir = JoinPath(options.state_dir, kMetadataDir);
+  // Without agent.db nothing here is trusted yet: an enrolment cut short by a
+  // crash starts over instead of tripping over its own root.json.
+  OTA_TRY(env.fs->RemoveAll(metadata_dir));
   OTA_TRY(env.fs->CreateDirs(metadata_dir));
   OTA_TRY(verifier::InitTrustedRoot(*env.fs, metadata_dir, options.trusted_root_json));
+  OTA_TRY(InstallDeviceKey(env, options));
   std::uint8_t id_bytes[16];
   env.random->Fill(id_bytes);
   // The database is created last: its existence marks a complete enrollment.

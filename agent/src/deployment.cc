@@ -2,6 +2,7 @@
 // in lifecycle.cc. Each handler is idempotent, because a restarted agent runs
 // the handler of the last saved state again.
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent_internal.h"
 #include "ota/bundle/bundle.h"
@@ -104,6 +105,17 @@ class Runner {
     return Done();
   }
 
+  // The device's bundle key; none for state folders enrolled before keys
+  // existed (they can still install unencrypted bundles).
+  Result<std::optional<bundle::RecipientPrivateKey>> DeviceKey() {
+    const std::string path = JoinPath(ctx_.options.state_dir, kDeviceKeyFile);
+    OTA_ASSIGN_OR_RETURN(bool exists, ctx_.env.fs->Exists(path));
+    if (!exists) return std::optional<bundle::RecipientPrivateKey>();
+    OTA_ASSIGN_OR_RETURN(bundle::RecipientPrivateKey key,
+                         bundle::LoadRecipientPrivateKey(*ctx_.env.fs, path));
+    return std::optional<bundle::RecipientPrivateKey>(std::move(key));
+  }
+
   Status VerifyAndUnpack() {
     OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
     if (installed) return Ok();
@@ -119,7 +131,9 @@ class Runner {
     }
     const std::string staging = ctx_.store.StagingDir(row_.sha256);
     OTA_TRY(ctx_.env.fs->RemoveAll(staging));
-    auto bundle = bundle::UnpackBundleFile(*ctx_.env.fs, part, staging, bundle::UnpackLimits{});
+    OTA_ASSIGN_OR_RETURN(std::optional<bundle::RecipientPrivateKey> key, DeviceKey());
+    auto bundle = bundle::UnpackBundleFile(*ctx_.env.fs, part, staging, bundle::UnpackLimits{},
+                                           std::move(key));
     if (!bundle.ok()) {
       (void)ctx_.env.fs->RemoveAll(staging);
       return std::move(bundle).error();
@@ -140,7 +154,7 @@ class Runner {
   Status CheckCapability() {
     OTA_ASSIGN_OR_RETURN(std::string text,
                          ctx_.env.fs->ReadFile(
-                             JoinPath(ctx_.store.VersionDir(row_.sha256), "bundle.json"), 1 << 20));
+                             JoinPath(ctx_.store.VersionDir(row_.sha256), "bundle.json"), 4 << 20));
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
     if (bundle.model.format != "gguf") {
       return MakeError(ErrorCode::kIncompatible,

@@ -29,9 +29,10 @@ Status ReadExactly(ReadableFile& file, std::uint64_t offset, std::span<std::uint
 
 Result<manifest::BundleManifest> UnpackBundleFile(FileSystem& fs, const std::string& bundle_path,
                                                   const std::string& out_dir,
-                                                  const UnpackLimits& limits) {
+                                                  const UnpackLimits& limits,
+                                                  std::optional<RecipientPrivateKey> key) {
   OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(bundle_path));
-  StreamingUnpacker unpacker(fs, out_dir, limits);
+  StreamingUnpacker unpacker(fs, out_dir, limits, std::move(key));
   std::vector<std::uint8_t> piece(kReadPieceBytes);
   std::uint64_t offset = 0;
   while (true) {
@@ -73,6 +74,15 @@ Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
   info.chunk_count = header.chunks.size();
   info.total_plain = header.total_plain;
   info.total_stored = header.total_stored;
+  info.encrypted = header.encryption.has_value();
+  if (header.encryption) {
+    for (const Recipient& r : header.encryption->recipients) {
+      info.recipient_key_ids.push_back(r.key_id);
+    }
+  }
+  for (const ChunkEntry& c : header.chunks) {
+    for (const ByteGroup& g : c.groups) info.grouped_bytes += g.length;
+  }
   return info;
 }
 

@@ -14,6 +14,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr const char* kCipherName = "xchacha20poly1305-ietf";
+
 // The header nests bundle.json (at most 32 levels) one level down.
 constexpr int kMaxHeaderDepth = 40;
 
@@ -71,7 +73,7 @@ Result<std::uint64_t> GetCount(const json& object, const char* key, const std::s
   return it->get<std::uint64_t>();
 }
 
-Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index) {
+Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index, bool allow_groups) {
   const std::string where = "bundle header: " + ChunkName(index) + ": ";
   if (!entry.is_object()) return Corrupt(where + "entry is not an object");
   ChunkEntry chunk;
@@ -91,13 +93,84 @@ Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index) {
     return Corrupt(where + "sha256 is not 64 lower-case hex digits");
   }
   chunk.sha256 = sha->get<std::string>();
+  auto groups = entry.find("groups");
+  if (groups == entry.end()) return chunk;
+  if (!allow_groups) return Corrupt(where + "byte groups need bundle format 2");
+  if (!groups->is_array() || groups->empty() || groups->size() > kMaxGroupsPerChunk) {
+    return Corrupt(where + "groups must be an array of 1.." + std::to_string(kMaxGroupsPerChunk) +
+                   " [offset, length, width] entries");
+  }
+  if (chunk.codec != ChunkCodec::kZstd) return Corrupt(where + "a raw chunk has no byte groups");
+  std::uint64_t end = 0;
+  for (const json& g : *groups) {
+    if (!g.is_array() || g.size() != 3 || !g[0].is_number_unsigned() ||
+        !g[1].is_number_unsigned() || !g[2].is_number_unsigned()) {
+      return Corrupt(where + "byte group " + g.dump() + " is not [offset, length, width]");
+    }
+    ByteGroup group{g[0].get<std::uint64_t>(), g[1].get<std::uint64_t>(), 0};
+    const std::uint64_t width = g[2].get<std::uint64_t>();
+    if ((width != 2 && width != 4) || group.length == 0 || group.length % width != 0 ||
+        group.offset < end || group.offset > chunk.plain ||
+        group.length > chunk.plain - group.offset) {
+      return Corrupt(where + "byte group " + g.dump() +
+                     " is out of order, out of the chunk, or not whole elements of 2 or 4 bytes");
+    }
+    group.width = static_cast<std::uint32_t>(width);
+    end = group.offset + group.length;
+    chunk.groups.push_back(group);
+  }
   return chunk;
+}
+
+Result<Encryption> ParseEncryption(const json& j) {
+  const std::string where = "bundle header: encryption: ";
+  auto e = j.find("encryption");
+  if (e == j.end() || !e->is_object()) {
+    return Corrupt("bundle header: the encrypted flag is set but encryption is missing");
+  }
+  auto cipher = e->find("cipher");
+  if (cipher == e->end() || *cipher != kCipherName) {
+    return Corrupt(where + "cipher must be \"" + std::string(kCipherName) + "\"");
+  }
+  Encryption enc;
+  auto id = e->find("bundle_id");
+  if (id == e->end() || !id->is_string() ||
+      !IsLowerHex(id->get<std::string>(), 2 * kBundleIdBytes)) {
+    return Corrupt(where + "bundle_id is not " + std::to_string(2 * kBundleIdBytes) +
+                   " lower-case hex digits");
+  }
+  enc.bundle_id = *HexDecode(id->get<std::string>());
+  auto recipients = e->find("recipients");
+  if (recipients == e->end() || !recipients->is_array() || recipients->empty() ||
+      recipients->size() > kMaxRecipients) {
+    return Corrupt(where + "recipients must list 1.." + std::to_string(kMaxRecipients) + " keys");
+  }
+  std::set<std::string> seen;
+  for (const json& r : *recipients) {
+    if (!r.is_object()) return Corrupt(where + "a recipient is not an object");
+    auto key_id = r.find("key_id");
+    auto sealed = r.find("sealed_key");
+    if (key_id == r.end() || !key_id->is_string() || !IsLowerHex(key_id->get<std::string>(), 64)) {
+      return Corrupt(where + "a recipient's key_id is not 64 lower-case hex digits");
+    }
+    if (sealed == r.end() || !sealed->is_string() ||
+        !IsLowerHex(sealed->get<std::string>(), 2 * kSealedKeyBytes)) {
+      return Corrupt(where + "recipient " + key_id->get<std::string>() + ": sealed_key is not " +
+                     std::to_string(2 * kSealedKeyBytes) + " lower-case hex digits");
+    }
+    if (!seen.insert(key_id->get<std::string>()).second) {
+      return Corrupt(where + "recipient " + key_id->get<std::string>() + " is listed twice");
+    }
+    enc.recipients.push_back(
+        Recipient{key_id->get<std::string>(), *HexDecode(sealed->get<std::string>())});
+  }
+  return enc;
 }
 
 // Every chunk but the last holds exactly chunk_size plaintext bytes, so a
 // chunk's plaintext offset is index * chunk_size (resumable downloads and
 // deltas rely on that).
-Status CheckChunkTable(ContainerHeader& h) {
+Status CheckChunkTable(ContainerHeader& h, bool encrypted) {
   const std::uint64_t expected_count =
       h.total_plain / h.chunk_size + (h.total_plain % h.chunk_size != 0);
   if (h.chunks.size() != expected_count) {
@@ -115,10 +188,7 @@ Status CheckChunkTable(ContainerHeader& h) {
                      " plaintext bytes where the chunk table needs " +
                      std::to_string(expected_plain));
     }
-    const bool possible = c.codec == ChunkCodec::kRaw
-                              ? c.stored == c.plain
-                              : c.stored > 0 && c.stored <= MaxCompressedSize(c.plain);
-    if (!possible) {
+    if (!StoredSizePossible(c, encrypted)) {
       return Corrupt("bundle header: " + ChunkName(i) + " has a stored size of " +
                      std::to_string(c.stored) + " bytes, impossible for " +
                      std::to_string(c.plain) + " plaintext bytes");
@@ -131,6 +201,15 @@ Status CheckChunkTable(ContainerHeader& h) {
 }  // namespace
 
 std::string ChunkName(std::size_t index) { return "chunk " + std::to_string(index); }
+
+bool StoredSizePossible(const ChunkEntry& c, bool encrypted) {
+  const std::uint64_t tag = encrypted ? kChunkTagBytes : 0;
+  if (c.stored < tag) return false;
+  const std::uint64_t encoded = c.stored - tag;
+  return c.codec == ChunkCodec::kRaw
+             ? encoded == c.plain
+             : encoded > 0 && encoded <= MaxCompressedSize(static_cast<std::size_t>(c.plain));
+}
 
 std::string EncodePreamble(std::uint32_t flags, std::string_view header_json) {
   std::string out(kMagic, sizeof(kMagic));
@@ -147,15 +226,30 @@ std::string EncodePreamble(std::uint32_t flags, std::string_view header_json) {
 std::string EncodeHeader(const ContainerHeader& header) {
   json chunks = json::array();
   for (const ChunkEntry& c : header.chunks) {
-    chunks.push_back({{"codec", c.codec == ChunkCodec::kZstd ? "zstd" : "raw"},
-                      {"plain", c.plain},
-                      {"sha256", c.sha256},
-                      {"stored", c.stored}});
+    json entry = {{"codec", c.codec == ChunkCodec::kZstd ? "zstd" : "raw"},
+                  {"plain", c.plain},
+                  {"sha256", c.sha256},
+                  {"stored", c.stored}};
+    if (!c.groups.empty()) {
+      json groups = json::array();
+      for (const ByteGroup& g : c.groups) groups.push_back({g.offset, g.length, g.width});
+      entry["groups"] = std::move(groups);
+    }
+    chunks.push_back(std::move(entry));
   }
   json j = {{"bundle", manifest::BundleManifestToJson(header.manifest)},
             {"chunk_size", header.chunk_size},
             {"chunks", std::move(chunks)},
             {"total_plain", header.total_plain}};
+  if (header.encryption) {
+    json recipients = json::array();
+    for (const Recipient& r : header.encryption->recipients) {
+      recipients.push_back({{"key_id", r.key_id}, {"sealed_key", HexEncode(r.sealed_key)}});
+    }
+    j["encryption"] = {{"bundle_id", HexEncode(header.encryption->bundle_id)},
+                       {"cipher", kCipherName},
+                       {"recipients", std::move(recipients)}};
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -169,20 +263,21 @@ Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const Unpac
   p.flags = static_cast<std::uint32_t>(GetLe(bytes, 12, 4));
   p.header_len = GetLe(bytes, 16, 8);
   p.header_sha256 = HexEncode(bytes.subspan(24, 32));
-  if (p.format != kBundleFormatVersion) {
+  if (p.format != kBundleFormatVersion && p.format != kLegacyFormatVersion) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "bundle format " + std::to_string(p.format) +
-                         " is not supported (this reader knows format " +
+                         " is not supported (this reader knows formats " +
+                         std::to_string(kLegacyFormatVersion) + " and " +
                          std::to_string(kBundleFormatVersion) + ")");
   }
-  if (const std::uint32_t unknown = p.flags & ~kSupportedFlags; unknown != 0) {
+  const std::uint32_t supported = p.format == kLegacyFormatVersion ? 0 : kSupportedFlags;
+  if (const std::uint32_t unknown = p.flags & ~supported; unknown != 0) {
     char hex[16];
     std::snprintf(hex, sizeof(hex), "0x%x", unknown);
-    return MakeError(
-        ErrorCode::kInvalidArgument,
-        (unknown & kFlagEncrypted) != 0
-            ? std::string("encrypted bundles are not supported by this reader (flags ") + hex + ")"
-            : std::string("unknown bundle flags ") + hex);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     (unknown & kFlagEncrypted) != 0
+                         ? std::string("format 1 bundles cannot be encrypted (flags ") + hex + ")"
+                         : std::string("unknown bundle flags ") + hex);
   }
   if (p.header_len == 0 || p.header_len > kMaxHeaderBytes) {
     return Corrupt("bundle header length " + std::to_string(p.header_len) + " is outside 1.." +
@@ -225,10 +320,17 @@ Result<ContainerHeader> DecodeHeader(std::span<const std::uint8_t> bytes, const 
   auto chunks = j.find("chunks");
   if (chunks == j.end() || !chunks->is_array()) return Corrupt(where + "chunks is not an array");
   for (std::size_t i = 0; i < chunks->size(); ++i) {
-    OTA_ASSIGN_OR_RETURN(ChunkEntry c, ParseChunk((*chunks)[i], i));
+    OTA_ASSIGN_OR_RETURN(ChunkEntry c,
+                         ParseChunk((*chunks)[i], i, preamble.format != kLegacyFormatVersion));
     h.chunks.push_back(std::move(c));
   }
-  OTA_TRY(CheckChunkTable(h));
+  const bool encrypted = (preamble.flags & kFlagEncrypted) != 0;
+  if (encrypted) {
+    OTA_ASSIGN_OR_RETURN(h.encryption, ParseEncryption(j));
+  } else if (j.contains("encryption")) {
+    return Corrupt(where + "encryption is present but the encrypted flag is not set");
+  }
+  OTA_TRY(CheckChunkTable(h, encrypted));
 
   auto bundle = j.find("bundle");
   if (bundle == j.end()) return Corrupt(where + "bundle is missing");

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,18 +22,52 @@ namespace ota::bundle {
 inline constexpr char kMagic[8] = {'M', 'O', 'T', 'A', 'B', 'N', 'D', 'L'};
 // magic (8) + format (4) + flags (4) + header_len (8) + header SHA-256 (32).
 inline constexpr std::size_t kPreambleSize = 56;
-// Reserved: a later format version encrypts the chunks and sets this bit.
+// Format 1: unencrypted, no byte grouping. Still read; never written.
+inline constexpr std::uint32_t kLegacyFormatVersion = 1;
+// The chunks are encrypted; the header carries an "encryption" object.
 inline constexpr std::uint32_t kFlagEncrypted = 1u << 0;
-// Flag bits this reader understands. Format 1 readers understand none.
-inline constexpr std::uint32_t kSupportedFlags = 0;
+// Flag bits this reader understands (format 2; format 1 allows none).
+inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted;
+
+// Bytes an encrypted chunk adds to its encoded form (the Poly1305 tag).
+inline constexpr std::uint64_t kChunkTagBytes = 16;
+inline constexpr std::size_t kContentKeyBytes = 32;
+inline constexpr std::size_t kBundleIdBytes = 32;
+// A content key sealed to one recipient: ephemeral public key, MAC, key.
+inline constexpr std::size_t kSealedKeyBytes = 48 + kContentKeyBytes;
+inline constexpr std::size_t kMaxRecipients = 1024;
+// Byte groups per chunk; more never helps and only costs header space.
+inline constexpr std::size_t kMaxGroupsPerChunk = 4096;
 
 enum class ChunkCodec { kZstd, kRaw };
 
+// A run of `length` bytes at `offset` within a chunk's plaintext, made of
+// elements of `width` bytes, stored transposed: every element's byte 0, then
+// every element's byte 1, and so on (see byte_grouping.h).
+struct ByteGroup {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;  // A non-zero multiple of width.
+  std::uint32_t width = 0;   // 2 or 4.
+  bool operator==(const ByteGroup&) const = default;
+};
+
 struct ChunkEntry {
   ChunkCodec codec = ChunkCodec::kZstd;
-  std::uint64_t stored = 0;  // Bytes in the file.
+  std::uint64_t stored = 0;  // Bytes in the file (ciphertext and tag if encrypted).
   std::uint64_t plain = 0;   // Bytes after decoding.
   std::string sha256;        // Lower-case hex, of the stored bytes.
+  // Sorted, disjoint, inside [0, plain); only for kZstd chunks.
+  std::vector<ByteGroup> groups;
+};
+
+struct Recipient {
+  std::string key_id;      // Lower-case hex SHA-256 of the X25519 public key.
+  std::string sealed_key;  // kSealedKeyBytes raw bytes (crypto_box_seal).
+};
+
+struct Encryption {
+  std::string bundle_id;  // kBundleIdBytes random raw bytes.
+  std::vector<Recipient> recipients;
 };
 
 struct ContainerHeader {
@@ -40,7 +75,8 @@ struct ContainerHeader {
   std::uint64_t chunk_size = 0;
   std::vector<ChunkEntry> chunks;
   std::uint64_t total_plain = 0;
-  std::uint64_t total_stored = 0;  // Derived: sum of chunks[].stored.
+  std::uint64_t total_stored = 0;        // Derived: sum of chunks[].stored.
+  std::optional<Encryption> encryption;  // Set iff the preamble has kFlagEncrypted.
 };
 
 struct Preamble {
@@ -50,12 +86,13 @@ struct Preamble {
   std::string header_sha256;  // Lower-case hex.
 };
 
-// The 56 preamble bytes for a header of `header_json`'s length and digest.
+// The 56 preamble bytes (format kBundleFormatVersion) for a header of
+// `header_json`'s length and digest.
 std::string EncodePreamble(std::uint32_t flags, std::string_view header_json);
 // The header as compact JSON with sorted keys.
 std::string EncodeHeader(const ContainerHeader& header);
 
-// Checks magic, format, flags and the header length bounds.
+// Checks magic, format (1 or 2), flags and the header length bounds.
 // Requires bytes.size() == kPreambleSize.
 Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const UnpackLimits& limits);
 
@@ -63,6 +100,10 @@ Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const Unpac
 // checks the chunk table and bundle.json (see StreamingUnpacker).
 Result<ContainerHeader> DecodeHeader(std::span<const std::uint8_t> bytes, const Preamble& preamble,
                                      const UnpackLimits& limits);
+
+// The stored-size bound for a chunk: what its codec allows for `plain` bytes,
+// plus the tag when encrypted.
+bool StoredSizePossible(const ChunkEntry& chunk, bool encrypted);
 
 // "chunk <index>", the name used in every message about a chunk.
 std::string ChunkName(std::size_t index);

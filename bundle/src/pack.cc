@@ -1,6 +1,10 @@
 #include <algorithm>
+#include <set>
 
+#include "byte_grouping.h"
+#include "chunk_crypto.h"
 #include "container_format.h"
+#include "gguf_layout.h"
 #include "ota/bundle/bundle.h"
 #include "ota/common/hash.h"
 #include "zstd_codec.h"
@@ -10,13 +14,16 @@ namespace {
 
 constexpr std::size_t kCopyPieceBytes = 1u << 20;
 
-// Turns the plaintext stream into stored chunks appended to a scratch file,
-// recording the chunk table as it goes.
+// Turns the plaintext stream into encoded (grouped, compressed) chunks
+// appended to a scratch file, recording the chunk table as it goes.
 class ChunkSink {
  public:
   ChunkSink(std::unique_ptr<WritableFile> out, std::unique_ptr<ZstdCompressor> compressor,
-            std::size_t chunk_size)
-      : out_(std::move(out)), compressor_(std::move(compressor)), plain_(chunk_size) {}
+            std::size_t chunk_size, StreamRegions regions)
+      : out_(std::move(out)),
+        compressor_(std::move(compressor)),
+        plain_(chunk_size),
+        regions_(std::move(regions)) {}
 
   // The free tail of the plaintext buffer, for reading input straight into it.
   std::span<std::uint8_t> FreeSpace() { return std::span(plain_).subspan(filled_); }
@@ -37,14 +44,22 @@ class ChunkSink {
 
  private:
   Status Emit() {
-    std::span<const std::uint8_t> plain(plain_.data(), filled_);
+    std::span<std::uint8_t> plain(plain_.data(), filled_);
+    std::vector<ByteGroup> groups =
+        GroupsForChunk(regions_, next_region_, total_plain_ - filled_, filled_);
+    GroupBytes(plain, groups, scratch_);
     OTA_ASSIGN_OR_RETURN(bool compressed, compressor_->Compress(plain, compressed_));
+    if (!compressed) {
+      // Stored raw: raw chunks hold the bytes in their original order.
+      UngroupBytes(plain, groups, scratch_);
+      groups.clear();
+    }
     std::span<const std::uint8_t> stored =
         compressed ? std::span<const std::uint8_t>(compressed_) : plain;
     Hasher hasher(HashAlgorithm::kSha256);
     hasher.Update(stored);
     chunks_.push_back(ChunkEntry{compressed ? ChunkCodec::kZstd : ChunkCodec::kRaw, stored.size(),
-                                 plain.size(), hasher.FinishHex()});
+                                 plain.size(), hasher.FinishHex(), std::move(groups)});
     OTA_TRY(out_->Append(stored));
     total_stored_ += stored.size();
     filled_ = 0;
@@ -55,11 +70,41 @@ class ChunkSink {
   std::unique_ptr<ZstdCompressor> compressor_;
   std::vector<std::uint8_t> plain_;
   std::vector<std::uint8_t> compressed_;
+  std::vector<std::uint8_t> scratch_;
+  StreamRegions regions_;
+  std::size_t next_region_ = 0;
   std::size_t filled_ = 0;
   std::vector<ChunkEntry> chunks_;
   std::uint64_t total_plain_ = 0;
   std::uint64_t total_stored_ = 0;
 };
+
+// The float tensor regions of every GGUF input, as stream offsets. The
+// sizes seen here only steer compression: the chunk table records the groups
+// actually applied, so a file that changes afterwards still round-trips.
+Result<StreamRegions> FindRegions(FileSystem& fs, const std::vector<InputFile>& inputs) {
+  StreamRegions regions;
+  std::uint64_t stream_offset = 0;
+  for (const InputFile& input : inputs) {
+    Result<GgufLayout> scanned = [&]() -> Result<GgufLayout> {
+      OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(input.source_path));
+      OTA_ASSIGN_OR_RETURN(std::uint64_t size, file->Size());
+      return ScanGguf(*file, size);
+    }();
+    if (!scanned.ok()) {
+      Error e = std::move(scanned).error();
+      e.message = "input " + input.archive_path + ": " + e.message;
+      return e;
+    }
+    const GgufLayout& layout = *scanned;
+    const std::uint64_t size = layout.file_size;
+    for (const ByteGroup& r : layout.float_regions) {
+      regions.push_back(ByteGroup{stream_offset + r.offset, r.length, r.width});
+    }
+    stream_offset += size;
+  }
+  return regions;
+}
 
 // Streams one input into the sink; fills in its size and SHA-256.
 Status AddInput(FileSystem& fs, const InputFile& input, ChunkSink& sink,
@@ -86,6 +131,16 @@ Status AddInput(FileSystem& fs, const InputFile& input, ChunkSink& sink,
   return Ok();
 }
 
+Status ReadExactly(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out) {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    OTA_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(offset + done, out.subspan(done)));
+    if (n == 0) return MakeError(ErrorCode::kIo, "the chunk scratch file is shorter than written");
+    done += n;
+  }
+  return Ok();
+}
+
 Status CopyFile(FileSystem& fs, const std::string& from, std::uint64_t expected, WritableFile& to) {
   OTA_ASSIGN_OR_RETURN(auto in, fs.OpenReadable(from));
   std::vector<std::uint8_t> piece(kCopyPieceBytes);
@@ -103,13 +158,59 @@ Status CopyFile(FileSystem& fs, const std::string& from, std::uint64_t expected,
   return Ok();
 }
 
+// Encrypts every encoded chunk of the scratch file. Called twice: first
+// with `to` null to learn the ciphertexts' digests for the header (the
+// encryption is deterministic), then to write them after the header.
+Status EncryptChunks(FileSystem& fs, const std::string& scratch_path, std::string_view content_key,
+                     ContainerHeader& header, const std::vector<std::uint64_t>& encoded_sizes,
+                     WritableFile* to) {
+  OTA_ASSIGN_OR_RETURN(auto in, fs.OpenReadable(scratch_path));
+  const std::string context = ChunkContext(header);
+  std::vector<std::uint8_t> encoded;
+  std::vector<std::uint8_t> sealed;
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < header.chunks.size(); ++i) {
+    ChunkEntry& chunk = header.chunks[i];
+    encoded.resize(static_cast<std::size_t>(encoded_sizes[i]));
+    OTA_TRY(ReadExactly(*in, offset, encoded));
+    offset += encoded.size();
+    OTA_TRY(EncryptChunk(content_key, header, context, i, chunk, encoded, sealed));
+    if (to != nullptr) {
+      OTA_TRY(to->Append(sealed));
+      continue;
+    }
+    Hasher hasher(HashAlgorithm::kSha256);
+    hasher.Update(sealed);
+    chunk.stored = sealed.size();
+    chunk.sha256 = hasher.FinishHex();
+  }
+  return Ok();
+}
+
+// Seals a fresh content key to every recipient.
+Result<Encryption> MakeEncryption(const PackOptions& options, std::string& content_key) {
+  Encryption enc;
+  OTA_ASSIGN_OR_RETURN(enc.bundle_id, RandomBytes(options.random, kBundleIdBytes));
+  OTA_ASSIGN_OR_RETURN(content_key, RandomBytes(options.random, kContentKeyBytes));
+  for (const RecipientPublicKey& r : options.recipients) {
+    OTA_ASSIGN_OR_RETURN(std::string sealed, SealContentKey(content_key, r.public_key));
+    enc.recipients.push_back(Recipient{RecipientKeyId(r.public_key), std::move(sealed)});
+  }
+  return enc;
+}
+
 Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<InputFile>& inputs,
             const std::string& out_path, const PackOptions& options, const std::string& chunks_path,
-            const std::string& tmp_path) {
+            const std::string& tmp_path, std::string& content_key) {
+  // The level is checked before any input is read.
   OTA_ASSIGN_OR_RETURN(auto compressor, ZstdCompressor::Create(options.zstd_level));
+  StreamRegions regions;
+  if (options.byte_grouping) {
+    OTA_ASSIGN_OR_RETURN(regions, FindRegions(fs, inputs));
+  }
   OTA_ASSIGN_OR_RETURN(auto scratch, fs.OpenWritable(chunks_path, /*append=*/false));
   ChunkSink sink(std::move(scratch), std::move(compressor),
-                 static_cast<std::size_t>(options.chunk_size));
+                 static_cast<std::size_t>(options.chunk_size), std::move(regions));
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     OTA_TRY(AddInput(fs, inputs[i], sink, m.files[i]));
   }
@@ -121,6 +222,13 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
   header.chunk_size = options.chunk_size;
   header.chunks = std::move(sink.chunks());
   header.total_plain = sink.total_plain();
+  std::vector<std::uint64_t> encoded_sizes;
+  for (const ChunkEntry& c : header.chunks) encoded_sizes.push_back(c.stored);
+  const bool encrypted = !options.recipients.empty();
+  if (encrypted) {
+    OTA_ASSIGN_OR_RETURN(header.encryption, MakeEncryption(options, content_key));
+    OTA_TRY(EncryptChunks(fs, chunks_path, content_key, header, encoded_sizes, nullptr));
+  }
   const std::string header_json = EncodeHeader(header);
   if (header_json.size() > kMaxHeaderBytes) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -129,9 +237,13 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
                          "; use a larger chunk size or fewer files");
   }
   OTA_ASSIGN_OR_RETURN(auto out, fs.OpenWritable(tmp_path, /*append=*/false));
-  OTA_TRY(out->Append(EncodePreamble(/*flags=*/0, header_json)));
+  OTA_TRY(out->Append(EncodePreamble(encrypted ? kFlagEncrypted : 0, header_json)));
   OTA_TRY(out->Append(header_json));
-  OTA_TRY(CopyFile(fs, chunks_path, sink.total_stored(), *out));
+  if (encrypted) {
+    OTA_TRY(EncryptChunks(fs, chunks_path, content_key, header, encoded_sizes, out.get()));
+  } else {
+    OTA_TRY(CopyFile(fs, chunks_path, sink.total_stored(), *out));
+  }
   OTA_TRY(out->Sync());
   OTA_TRY(out->Close());
   OTA_TRY(fs.Rename(tmp_path, out_path));
@@ -149,6 +261,20 @@ Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::Bund
                      "chunk size " + std::to_string(options.chunk_size) + " is outside " +
                          std::to_string(kMinChunkSize) + ".." + std::to_string(kMaxChunkSize));
   }
+  if (options.recipients.size() > kMaxRecipients) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "at most " + std::to_string(kMaxRecipients) + " recipients per bundle");
+  }
+  std::set<std::string> key_ids;
+  for (const RecipientPublicKey& r : options.recipients) {
+    if (r.public_key.size() != kRecipientKeyBytes) {
+      return MakeError(ErrorCode::kInvalidArgument, "a recipient key is not 32 bytes");
+    }
+    if (!key_ids.insert(RecipientKeyId(r.public_key)).second) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "recipient key id " + RecipientKeyId(r.public_key) + " is given twice");
+    }
+  }
   manifest::BundleManifest m = base;
   m.files.clear();
   for (const InputFile& input : inputs) {
@@ -160,7 +286,9 @@ Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::Bund
   OTA_TRY(manifest::ValidateBundleManifest(m));
   const std::string chunks_path = out_path + ".chunks.tmp";
   const std::string tmp_path = out_path + ".tmp";
-  Status s = Pack(fs, m, inputs, out_path, options, chunks_path, tmp_path);
+  std::string content_key;
+  Status s = Pack(fs, m, inputs, out_path, options, chunks_path, tmp_path, content_key);
+  WipeKey(content_key);
   (void)fs.Remove(chunks_path);
   if (!s.ok()) {
     (void)fs.Remove(tmp_path);

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "byte_grouping.h"
+#include "chunk_crypto.h"
 #include "container_format.h"
 #include "ota/bundle/bundle.h"
 #include "ota/common/hash.h"
@@ -16,9 +18,14 @@ namespace ota::bundle {
 struct StreamingUnpacker::Impl {
   enum class Stage { kPreamble, kHeader, kChunks, kEnd, kFinished };
 
-  Impl(FileSystem& fs_in, std::string out_dir_in, UnpackLimits limits_in)
-      : fs(fs_in), out_dir(std::move(out_dir_in)), limits(limits_in) {
+  Impl(FileSystem& fs_in, std::string out_dir_in, UnpackLimits limits_in,
+       std::optional<RecipientPrivateKey> key_in)
+      : fs(fs_in), out_dir(std::move(out_dir_in)), limits(limits_in), key(std::move(key_in)) {
     buffer.reserve(kPreambleSize);
+  }
+  ~Impl() {
+    WipeKey(content_key);
+    if (key) WipeKey(key->private_key);
   }
 
   Status Feed(std::span<const std::uint8_t> bytes);
@@ -26,12 +33,19 @@ struct StreamingUnpacker::Impl {
   Status ConsumePreamble();
   Status ConsumeHeader();
   Status ConsumeChunk();
+  Status OpenKey();
+  Status Fail(const Error& e);
   void StartUnit(Stage next, std::uint64_t size);
   std::string TruncationMessage() const;
 
   FileSystem& fs;
   const std::string out_dir;
   const UnpackLimits limits;
+  std::optional<RecipientPrivateKey> key;
+  std::string content_key;  // Set once an encrypted bundle's key is opened.
+  std::string context;      // ChunkContext() of an encrypted bundle.
+  std::vector<std::uint8_t> decrypted;
+  std::vector<std::uint8_t> scratch;
   Stage stage = Stage::kPreamble;
   std::uint64_t need = kPreambleSize;  // Size of the current unit.
   std::vector<std::uint8_t> buffer;    // Bytes of the current unit so far.
@@ -43,6 +57,7 @@ struct StreamingUnpacker::Impl {
   std::unique_ptr<ZstdDecompressor> decompressor;
   std::unique_ptr<PlainFileWriter> writer;
   std::optional<Error> error;
+  bool owns_out_dir = false;  // Start() created out_dir or found it empty.
 };
 
 void StreamingUnpacker::Impl::StartUnit(Stage next, std::uint64_t size) {
@@ -92,13 +107,35 @@ Status StreamingUnpacker::Impl::ConsumePreamble() {
   return Ok();
 }
 
+Status StreamingUnpacker::Impl::OpenKey() {
+  if (!header->encryption) return Ok();
+  if (!key) {
+    const auto& recipients = header->encryption->recipients;
+    std::string ids;
+    for (std::size_t i = 0; i < recipients.size() && i < 3; ++i) {
+      ids += (i == 0 ? "" : ", ") + recipients[i].key_id;
+    }
+    if (recipients.size() > 3) ids += " and " + std::to_string(recipients.size() - 3) + " more";
+    return MakeError(ErrorCode::kSecurity,
+                     "bundle is encrypted and no recipient key was given (it is sealed to "
+                     "recipient key ids " +
+                         ids + ")");
+  }
+  OTA_ASSIGN_OR_RETURN(content_key, OpenContentKey(*header->encryption, *key));
+  context = ChunkContext(*header);
+  return Ok();
+}
+
 Status StreamingUnpacker::Impl::ConsumeHeader() {
   OTA_ASSIGN_OR_RETURN(header, DecodeHeader(buffer, preamble, limits));
   // The header can be far larger than a chunk; give its memory back.
   std::vector<std::uint8_t>().swap(buffer);
+  // Before out_dir exists: a device that cannot decrypt writes nothing.
+  OTA_TRY(OpenKey());
   OTA_ASSIGN_OR_RETURN(decompressor, ZstdDecompressor::Create());
   writer = std::make_unique<PlainFileWriter>(fs, out_dir, header->manifest.files);
   OTA_TRY(writer->Start());
+  owns_out_dir = true;
   if (header->chunks.empty()) {
     StartUnit(Stage::kEnd, 0);
   } else {
@@ -117,10 +154,16 @@ Status StreamingUnpacker::Impl::ConsumeChunk() {
     return MakeError(ErrorCode::kIntegrity,
                      name + " has SHA-256 " + actual + ", but the header says " + chunk.sha256);
   }
+  std::span<const std::uint8_t> encoded = buffer;
+  if (header->encryption) {
+    OTA_TRY(DecryptChunk(content_key, *header, context, chunk_index, chunk, buffer, decrypted));
+    encoded = decrypted;
+  }
   if (chunk.codec == ChunkCodec::kRaw) {
-    OTA_TRY(writer->Write(buffer));
+    OTA_TRY(writer->Write(encoded));
   } else {
-    OTA_TRY(decompressor->Decompress(buffer, static_cast<std::size_t>(chunk.plain), plain, name));
+    OTA_TRY(decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
+    UngroupBytes(plain, chunk.groups, scratch);
     OTA_TRY(writer->Write(plain));
   }
   ++chunk_index;
@@ -144,8 +187,19 @@ std::string StreamingUnpacker::Impl::TruncationMessage() const {
   }
 }
 
-StreamingUnpacker::StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits)
-    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits)) {}
+// Sticky failure. Once the header was accepted the unpacker owns out_dir
+// (it was absent or empty), so it removes it: a rejected bundle leaves
+// nothing behind, not even the chunks that verified before the failure.
+Status StreamingUnpacker::Impl::Fail(const Error& e) {
+  error = e;
+  if (owns_out_dir) (void)fs.RemoveAll(out_dir);
+  WipeKey(content_key);
+  return e;
+}
+
+StreamingUnpacker::StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits,
+                                     std::optional<RecipientPrivateKey> key)
+    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits, std::move(key))) {}
 
 StreamingUnpacker::~StreamingUnpacker() = default;
 
@@ -155,7 +209,7 @@ Status StreamingUnpacker::Feed(std::span<const std::uint8_t> bytes) {
     return MakeError(ErrorCode::kInvalidArgument, "bundle unpacker: Feed after Finish");
   }
   Status s = impl_->Feed(bytes);
-  if (!s.ok()) impl_->error = s.error();
+  if (!s.ok()) return impl_->Fail(s.error());
   return s;
 }
 
@@ -173,11 +227,9 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
     return WriteFileAtomic(impl_->fs, JoinPath(impl_->out_dir, manifest::kBundleManifestFileName),
                            manifest::SerializeBundleManifest(impl_->header->manifest));
   }();
-  if (!s.ok()) {
-    impl_->error = s.error();
-    return std::move(s).error();
-  }
+  if (!s.ok()) return impl_->Fail(s.error()).error();
   impl_->stage = Impl::Stage::kFinished;
+  WipeKey(impl_->content_key);
   return impl_->header->manifest;
 }
 

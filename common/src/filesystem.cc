@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -260,6 +261,19 @@ std::string JoinPath(std::string_view a, std::string_view b) {
   out.push_back('/');
   out.append(b.substr(start));
   return out;
+}
+
+Status CheckOwnerOnlyFile(const std::string& path, std::string_view what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Ok();
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return MakeError(ErrorCode::kSecurity, std::string(what) + " file " + path +
+                                               " is accessible by group or others (mode " + mode +
+                                               "); run chmod 600 on it");
+  }
+  return Ok();
 }
 
 }  // namespace ota

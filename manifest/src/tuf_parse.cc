@@ -197,6 +197,73 @@ Result<TargetFile> ParseTargetFile(const nlohmann::json& obj) {
   return t;
 }
 
+namespace {
+
+Result<std::vector<std::string>> StringList(const Fields& f, const char* name) {
+  OTA_ASSIGN_OR_RETURN(const nlohmann::json* list, f.Array(name));
+  std::vector<std::string> out;
+  for (const auto& v : *list) {
+    if (!v.is_string()) return f.Invalid(name, "must hold strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+Result<DelegatedRole> ParseDelegatedRole(const nlohmann::json& obj) {
+  OTA_ASSIGN_OR_RETURN(Fields f, Fields::Of(obj, "delegated role"));
+  DelegatedRole role;
+  OTA_ASSIGN_OR_RETURN(role.name, f.String("name"));
+  for (std::string_view top : {kRootRole, kTimestampRole, kSnapshotRole, kTargetsRole}) {
+    if (role.name == top) return f.Invalid("name", "\"" + role.name + "\" is a top-level role");
+  }
+  OTA_ASSIGN_OR_RETURN(Role keys, ParseRole(obj, "delegated role " + role.name));
+  role.keyids = std::move(keys.keyids);
+  role.threshold = keys.threshold;
+  OTA_ASSIGN_OR_RETURN(role.terminating, f.Bool("terminating"));
+  if (f.Has("paths") == f.Has("path_hash_prefixes")) {
+    return f.Invalid("paths", "exactly one of paths and path_hash_prefixes must be given (role " +
+                                  role.name + ")");
+  }
+  if (f.Has("paths")) {
+    OTA_ASSIGN_OR_RETURN(role.paths, StringList(f, "paths"));
+  } else {
+    OTA_ASSIGN_OR_RETURN(role.path_hash_prefixes, StringList(f, "path_hash_prefixes"));
+  }
+  return role;
+}
+
+}  // namespace
+
+Result<Delegations> ParseDelegations(const nlohmann::json& obj) {
+  OTA_ASSIGN_OR_RETURN(Fields f, Fields::Of(obj, "delegations"));
+  Delegations out;
+  OTA_ASSIGN_OR_RETURN(const nlohmann::json* keys, f.Object("keys"));
+  for (auto it = keys->begin(); it != keys->end(); ++it) {
+    auto key = ParseKey(it.value());
+    if (!key.ok()) return f.Invalid("keys", it.key() + ": " + key.error().message);
+    out.keys.emplace(it.key(), std::move(*key));
+  }
+  if (f.Has("roles") == f.Has("succinct_roles")) {
+    return f.Invalid("roles", "exactly one of roles and succinct_roles must be given");
+  }
+  if (f.Has("succinct_roles")) {
+    OTA_TRY(f.Object("succinct_roles"));
+    out.succinct_roles = true;
+    return out;
+  }
+  OTA_ASSIGN_OR_RETURN(const nlohmann::json* roles, f.Array("roles"));
+  std::set<std::string> names;
+  for (const auto& entry : *roles) {
+    auto role = ParseDelegatedRole(entry);
+    if (!role.ok()) return f.Invalid("roles", role.error().message);
+    if (!names.insert(role->name).second) {
+      return f.Invalid("roles", "lists role \"" + role->name + "\" twice");
+    }
+    out.roles.push_back(std::move(*role));
+  }
+  return out;
+}
+
 Result<Targets> ParseTargets(const nlohmann::json& signed_obj) {
   Targets targets;
   OTA_ASSIGN_OR_RETURN(Fields f, ParseCommon(signed_obj, kTargetsRole, targets));
@@ -209,7 +276,10 @@ Result<Targets> ParseTargets(const nlohmann::json& signed_obj) {
   }
   if (f.Has("delegations")) {
     if (!f.Raw("delegations").is_object()) return f.Invalid("delegations", "must be an object");
+    auto delegations = ParseDelegations(f.Raw("delegations"));
+    if (!delegations.ok()) return f.Invalid("delegations", delegations.error().message);
     targets.delegations = f.Raw("delegations");
+    targets.parsed_delegations = std::move(*delegations);
   }
   return targets;
 }

@@ -65,12 +65,32 @@ nlohmann::json ToJson(const TargetFile& target) {
   return out;
 }
 
+nlohmann::json ToJson(const Delegations& delegations) {
+  nlohmann::json keys = nlohmann::json::object();
+  for (const auto& [id, key] : delegations.keys) keys[id] = ToJson(key);
+  nlohmann::json roles = nlohmann::json::array();
+  for (const DelegatedRole& role : delegations.roles) {
+    nlohmann::json r = {{"name", role.name},
+                        {"keyids", role.keyids},
+                        {"threshold", role.threshold},
+                        {"terminating", role.terminating}};
+    if (role.paths) r["paths"] = *role.paths;
+    if (role.path_hash_prefixes) r["path_hash_prefixes"] = *role.path_hash_prefixes;
+    roles.push_back(std::move(r));
+  }
+  return {{"keys", std::move(keys)}, {"roles", std::move(roles)}};
+}
+
 nlohmann::json ToJson(const Targets& targets) {
   nlohmann::json out = Common(kTargetsRole, targets);
   nlohmann::json list = nlohmann::json::object();
   for (const auto& [path, target] : targets.targets) list[path] = ToJson(target);
   out["targets"] = std::move(list);
-  if (!targets.delegations.is_null()) out["delegations"] = targets.delegations;
+  if (!targets.delegations.is_null()) {
+    out["delegations"] = targets.delegations;
+  } else if (targets.parsed_delegations) {
+    out["delegations"] = ToJson(*targets.parsed_delegations);
+  }
   return out;
 }
 

@@ -81,7 +81,8 @@ std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff) {
   const double width_scale = 1.0 / std::sqrt(static_cast<double>(width));
   // Embeddings feed RMS norms, so their scale only sets the balance against
   // the blocks' residual updates.
-  matrix("token_embd.weight", width, kSynthVocabSize, 1.0);
+  const std::int64_t vocab = SynthVocabSize(options.vocab);
+  matrix("token_embd.weight", width, vocab, 1.0);
   for (int layer = 0; layer < options.layers; ++layer) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
     norm(prefix + "attn_norm.weight");
@@ -97,7 +98,7 @@ std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff) {
   norm("output_norm.weight");
   // Logits with a standard deviation of about 2: peaked enough that top-1
   // agreement and KL-divergence are meaningful, far from one-hot.
-  matrix("output.weight", width, kSynthVocabSize, 2.0 * width_scale);
+  matrix("output.weight", width, vocab, 2.0 * width_scale);
   return plan;
 }
 
@@ -107,7 +108,7 @@ void SetMetadata(gguf_context* ctx, const SynthOptions& options, int ff) {
   gguf_set_val_str(ctx, "general.name", options.name.c_str());
   gguf_set_val_u32(ctx, "general.file_type", FileType(options.type));
   gguf_set_val_u32(ctx, "general.quantization_version", kQuantizationVersion);
-  gguf_set_val_u32(ctx, "llama.vocab_size", u32(kSynthVocabSize));
+  gguf_set_val_u32(ctx, "llama.vocab_size", u32(SynthVocabSize(options.vocab)));
   gguf_set_val_u32(ctx, "llama.context_length", u32(options.context));
   gguf_set_val_u32(ctx, "llama.embedding_length", u32(options.width));
   gguf_set_val_u32(ctx, "llama.block_count", u32(options.layers));
@@ -118,7 +119,7 @@ void SetMetadata(gguf_context* ctx, const SynthOptions& options, int ff) {
   gguf_set_val_f32(ctx, "llama.rope.freq_base", kRopeFreqBase);
   gguf_set_val_f32(ctx, "llama.attention.layer_norm_rms_epsilon", kRmsEpsilon);
 
-  const SynthVocab vocab = BuildSynthVocab();
+  const SynthVocab vocab = BuildSynthVocab(options.vocab);
   std::vector<const char*> tokens;
   tokens.reserve(vocab.tokens.size());
   for (const std::string& token : vocab.tokens) tokens.push_back(token.c_str());
@@ -141,12 +142,31 @@ std::span<const std::uint8_t> Bytes(const void* data, std::size_t size) {
   return {static_cast<const std::uint8_t*>(data), size};
 }
 
+// The tensor whose random streams give `name` its values: itself, or its
+// partner under SynthBreak::kSwapTensors (same shape and scale).
+const std::string& StreamName(const std::string& name, const SynthOptions& options) {
+  static const std::string kGate = "blk.0.ffn_gate.weight";
+  static const std::string kUp = "blk.0.ffn_up.weight";
+  if (options.breakage != SynthBreak::kSwapTensors) return name;
+  if (name == kGate) return kUp;
+  if (name == kUp) return kGate;
+  return name;
+}
+
+bool IsZeroed(const std::string& name, const SynthOptions& options) {
+  if (options.breakage != SynthBreak::kZeroLayer) return false;
+  const std::string prefix = "blk." + std::to_string(options.break_layer) + ".";
+  return name.compare(0, prefix.size(), prefix) == 0;
+}
+
 // Generates, converts and appends one tensor's data (without padding);
 // returns the number of bytes appended.
 Result<std::size_t> WriteTensorData(WritableFile& out, const TensorPlan& tensor,
                                     const SynthOptions& options) {
-  WeightStream base(options.seed, "base", tensor.name);
-  WeightStream noise(options.noise_seed, "noise", tensor.name);
+  const std::string& stream_name = StreamName(tensor.name, options);
+  const bool zeroed = IsZeroed(tensor.name, options);
+  WeightStream base(options.seed, "base", stream_name);
+  WeightStream noise(options.noise_seed, "noise", stream_name);
   const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, kChunkElements / tensor.ne0);
   std::vector<float> values;
   std::vector<std::uint8_t> converted;
@@ -158,7 +178,7 @@ Result<std::size_t> WriteTensorData(WritableFile& out, const TensorPlan& tensor,
     for (float& value : values) {
       double w = tensor.is_norm ? 1.0 : tensor.scale * base.Normal();
       if (options.noise > 0.0) w += options.noise * tensor.scale * noise.Normal();
-      value = static_cast<float>(w);
+      value = zeroed ? 0.0f : static_cast<float>(w);
     }
     switch (tensor.type) {
       case GGML_TYPE_F32:

@@ -70,6 +70,11 @@ Status ValidateSynthOptions(const SynthOptions& options) {
   if (options.name.find('\0') != std::string::npos) {
     return Invalid("name must not contain NUL bytes");
   }
+  if (options.breakage == SynthBreak::kZeroLayer &&
+      (options.break_layer < 0 || options.break_layer >= options.layers)) {
+    return Invalid("zero-layer block must be in [0, " + std::to_string(options.layers - 1) +
+                   "], got " + std::to_string(options.break_layer));
+  }
   return Ok();
 }
 
@@ -91,6 +96,62 @@ Result<TensorType> ParseTensorType(std::string_view name) {
   }
   return MakeError(ErrorCode::kInvalidArgument,
                    "unknown tensor type '" + std::string(name) + "' (expected f32, f16 or q8_0)");
+}
+
+int SynthVocabSize(SynthVocabKind kind) {
+  return kind == SynthVocabKind::kAlt ? kSynthAltVocabSize : kSynthVocabSize;
+}
+
+std::string_view SynthVocabName(SynthVocabKind kind) {
+  return kind == SynthVocabKind::kAlt ? "alt" : "bytes";
+}
+
+Result<SynthVocabKind> ParseSynthVocab(std::string_view name) {
+  for (SynthVocabKind kind : {SynthVocabKind::kBytes, SynthVocabKind::kAlt}) {
+    if (name == SynthVocabName(kind)) return kind;
+  }
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "unknown vocabulary '" + std::string(name) + "' (expected bytes or alt)");
+}
+
+Status ParseSynthBreak(std::string_view text, SynthOptions& options) {
+  constexpr std::string_view kZeroLayer = "zero-layer:";
+  if (text == "none") {
+    options.breakage = SynthBreak::kNone;
+    return Ok();
+  }
+  if (text == "swap-tensors") {
+    options.breakage = SynthBreak::kSwapTensors;
+    return Ok();
+  }
+  if (text.substr(0, kZeroLayer.size()) == kZeroLayer) {
+    const std::string_view digits = text.substr(kZeroLayer.size());
+    int layer = 0;
+    bool valid = !digits.empty() && digits.size() <= 3;
+    for (char c : digits) {
+      valid = valid && c >= '0' && c <= '9';
+      if (valid) layer = layer * 10 + (c - '0');
+    }
+    if (valid) {
+      options.breakage = SynthBreak::kZeroLayer;
+      options.break_layer = layer;
+      return Ok();
+    }
+  }
+  return Invalid("unknown break '" + std::string(text) +
+                 "' (expected none, zero-layer:K or swap-tensors)");
+}
+
+std::string SynthBreakName(const SynthOptions& options) {
+  switch (options.breakage) {
+    case SynthBreak::kNone:
+      return "none";
+    case SynthBreak::kZeroLayer:
+      return "zero-layer:" + std::to_string(options.break_layer);
+    case SynthBreak::kSwapTensors:
+      return "swap-tensors";
+  }
+  return "none";
 }
 
 Status SynthesizeModel(const SynthOptions& options, const std::string& out_path) {

@@ -13,7 +13,7 @@ constexpr std::int32_t kTypeByte = 6;
 
 }  // namespace
 
-SynthVocab BuildSynthVocab() {
+SynthVocab BuildSynthVocab(SynthVocabKind kind) {
   SynthVocab vocab;
   auto add = [&vocab](std::string text, float score, std::int32_t type) {
     vocab.tokens.push_back(std::move(text));
@@ -29,12 +29,24 @@ SynthVocab BuildSynthVocab() {
   }
   // Normal tokens score below the specials, in order, as SentencePiece does.
   float score = -1.0f;
-  add("\xe2\x96\x81", score, kTypeNormal);
-  for (char c = '!'; c <= '~'; ++c) {
-    score -= 1.0f;
-    add(std::string(1, c), score, kTypeNormal);
+  if (kind == SynthVocabKind::kBytes) {
+    add("\xe2\x96\x81", score, kTypeNormal);
+    for (char c = '!'; c <= '~'; ++c) {
+      score -= 1.0f;
+      add(std::string(1, c), score, kTypeNormal);
+    }
+    static_assert(kSynthVocabSize == 3 + 256 + 1 + ('~' - '!' + 1));
+    return vocab;
   }
-  static_assert(kSynthVocabSize == 3 + 256 + 1 + ('~' - '!' + 1));
+  for (char c = '~'; c >= '!'; --c) {
+    add(std::string(1, c), score, kTypeNormal);
+    score -= 1.0f;
+  }
+  add("\xe2\x96\x81", score, kTypeNormal);
+  for (const char* pair : {"th", "he", "in", "er", "an", "re", "on", "at"}) {
+    score -= 1.0f;
+    add(pair, score, kTypeNormal);
+  }
   return vocab;
 }
 

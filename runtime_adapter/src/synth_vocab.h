@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "ota/runtime_adapter/model_synth.h"
+
 namespace ota::runtime_adapter {
 
 // Parallel arrays, index = token id, in the layout of the GGUF keys
@@ -19,8 +21,8 @@ struct SynthVocab {
 // <unk>, <s>, </s>, <0x00>..<0xFF> (type BYTE), then "▁" (U+2581, the
 // SentencePiece space) and the printable ASCII characters '!'..'~' as normal
 // tokens. Any byte string tokenizes: characters without a token fall back to
-// their byte tokens. kSynthVocabSize entries.
-SynthVocab BuildSynthVocab();
+// their byte tokens. kSynthVocabSize entries. kAlt: see SynthVocabKind.
+SynthVocab BuildSynthVocab(SynthVocabKind kind = SynthVocabKind::kBytes);
 
 }  // namespace ota::runtime_adapter
 

@@ -81,8 +81,9 @@ manifest::BundleManifest BaseManifest(const std::string& model_file) {
 
 Result<manifest::BundleManifest> UnpackBytes(FileSystem& fs, const std::string& bytes,
                                              const std::string& out_dir, std::size_t piece,
-                                             const UnpackLimits& limits) {
-  StreamingUnpacker unpacker(fs, out_dir, limits);
+                                             const UnpackLimits& limits,
+                                             std::optional<RecipientPrivateKey> key) {
+  StreamingUnpacker unpacker(fs, out_dir, limits, std::move(key));
   const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
   const std::size_t step = piece == 0 ? std::max<std::size_t>(bytes.size(), 1) : piece;
   for (std::size_t off = 0; off < bytes.size(); off += step) {
@@ -91,6 +92,20 @@ Result<manifest::BundleManifest> UnpackBytes(FileSystem& fs, const std::string& 
   }
   return unpacker.Finish();
 }
+
+std::uint64_t SeededRandom::Next() {
+  // splitmix64.
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void SeededRandom::Fill(std::span<std::uint8_t> out) {
+  for (std::uint8_t& b : out) b = static_cast<std::uint8_t>(Next() & 0xff);
+}
+
+std::uint64_t SeededRandom::Uniform(std::uint64_t bound) { return Next() % bound; }
 
 class FailingWritableFile : public WritableFile {
  public:

@@ -7,12 +7,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "ota/bundle/bundle.h"
+#include "ota/common/env.h"
 #include "ota/common/filesystem.h"
 #include "test_support.h"
 
@@ -39,13 +42,26 @@ std::string JoinBundle(const RawBundle& raw);
 // Same, from explicit header text (for texts nlohmann would normalise).
 std::string JoinBundleText(const RawBundle& raw, const std::string& header_text);
 
+// A deterministic Random (tests only): the same seed gives the same bytes.
+class SeededRandom : public Random {
+ public:
+  explicit SeededRandom(std::uint64_t seed) : state_(seed) {}
+  void Fill(std::span<std::uint8_t> out) override;
+  std::uint64_t Uniform(std::uint64_t bound) override;
+
+ private:
+  std::uint64_t Next();
+  std::uint64_t state_;
+};
+
 // A bundle.json with the given name/version; files are set by PackBundle.
 manifest::BundleManifest BaseManifest(const std::string& model_file = "model.gguf");
 
 // Feeds `bytes` in pieces of `piece` bytes (0: all at once), then Finish.
 Result<manifest::BundleManifest> UnpackBytes(FileSystem& fs, const std::string& bytes,
                                              const std::string& out_dir, std::size_t piece = 0,
-                                             const UnpackLimits& limits = {});
+                                             const UnpackLimits& limits = {},
+                                             std::optional<RecipientPrivateKey> key = std::nullopt);
 
 // Forwards to a real FileSystem, recording the path of every call that
 // creates, changes or removes something, and failing Append calls once

@@ -157,7 +157,7 @@ TEST_F(CorruptionTest, WrongMagic) {
 }
 
 TEST_F(CorruptionTest, UnsupportedFormatVersions) {
-  for (std::uint32_t format : {0u, 2u, 0xffffffffu}) {
+  for (std::uint32_t format : {0u, 3u, 0xffffffffu}) {
     std::string bad = good_;
     bad.replace(8, 4, LittleEndian(format, 4));
     ExpectRejected(bad, ErrorCode::kInvalidArgument,
@@ -167,7 +167,6 @@ TEST_F(CorruptionTest, UnsupportedFormatVersions) {
 
 TEST_F(CorruptionTest, UnknownFlagsAreRefused) {
   const std::vector<std::pair<std::uint32_t, std::string>> cases = {
-      {0x1, "encrypted bundles are not supported by this reader (flags 0x1)"},
       {0x20, "unknown bundle flags 0x20"},
       {0x80000000u, "unknown bundle flags 0x80000000"},
   };
@@ -177,6 +176,25 @@ TEST_F(CorruptionTest, UnknownFlagsAreRefused) {
     ExpectRejected(bad, ErrorCode::kInvalidArgument, message);
     ExpectHeaderRejected(bad, ErrorCode::kInvalidArgument, message);
   }
+}
+
+TEST_F(CorruptionTest, EncryptedFlagWithoutEncryptionIsCorrupt) {
+  std::string bad = good_;
+  bad.replace(12, 4, LittleEndian(1, 4));
+  ExpectRejected(bad, ErrorCode::kIntegrity, "the encrypted flag is set but encryption is missing");
+  ExpectHeaderRejected(bad, ErrorCode::kIntegrity, "encryption is missing");
+}
+
+TEST_F(CorruptionTest, FormatOneIsStillReadButNeverEncrypted) {
+  // Format 1 is format 2 without encryption and byte groups.
+  std::string old = good_;
+  old.replace(8, 4, LittleEndian(1, 4));
+  const std::string out = dir_.Sub("format1");
+  ASSERT_OK(testing::UnpackBytes(*fs_, old, out));
+  EXPECT_TRUE(*fs_->Exists(out + "/bundle.json"));
+  old.replace(12, 4, LittleEndian(1, 4));
+  ExpectRejected(old, ErrorCode::kInvalidArgument,
+                 "format 1 bundles cannot be encrypted (flags 0x1)");
 }
 
 TEST_F(CorruptionTest, HeaderLengthOutOfBounds) {

@@ -87,7 +87,7 @@ TEST_F(PackUnpackTest, RoundTripMixedFiles) {
   const std::string bytes = ReadTestFile(out);
   testing::RawBundle raw = SplitBundle(bytes);
   EXPECT_EQ(raw.magic, "MOTABNDL");
-  EXPECT_EQ(raw.format, 1u);
+  EXPECT_EQ(raw.format, kBundleFormatVersion);
   EXPECT_EQ(raw.flags, 0u);
   EXPECT_EQ(raw.header["total_plain"], total);
   EXPECT_EQ(raw.header["chunk_size"], kChunk);
@@ -127,7 +127,8 @@ TEST_F(PackUnpackTest, ReadBundleHeaderDescribesTheBundle) {
   const testing::RawBundle raw = SplitBundle(ReadTestFile(out));
   EXPECT_EQ(manifest::SerializeBundleManifest(info->manifest),
             manifest::SerializeBundleManifest(*packed));
-  EXPECT_EQ(info->format_version, 1u);
+  EXPECT_EQ(info->format_version, kBundleFormatVersion);
+  EXPECT_FALSE(info->encrypted);
   EXPECT_EQ(info->flags, 0u);
   EXPECT_EQ(info->chunk_size, kChunk);
   EXPECT_EQ(info->chunk_count, raw.header["chunks"].size());
@@ -261,9 +262,12 @@ TEST_F(PackUnpackTest, PackFailureLeavesNoFiles) {
 
   testing::RecordingFileSystem failing(*fs_);
   failing.fail_appends_after = 1;
+  PackOptions options;
+  options.chunk_size = kChunk;
+  options.zstd_level = 3;
   r = PackBundle(failing, BaseManifest(),
                  Inputs({{"model.gguf", RandomBytes(200000, 3)}}, {{"model.gguf", "model"}}), out,
-                 PackOptions{kChunk, 3});
+                 options);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kIo);
   EXPECT_EQ(*fs_->ListDir(dir_.path()), std::vector<std::string>{"src"});

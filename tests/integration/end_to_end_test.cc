@@ -50,13 +50,25 @@ class EndToEndTest : public ::testing::Test {
   }
 
   // Builds and publishes model version `version` (distinct weights per seed).
-  std::string Publish(const std::string& version, int seed) {
+  // `recipients`: public key files to encrypt the bundle to (none: plain).
+  std::string Publish(const std::string& version, int seed,
+                      const std::vector<std::string>& recipients = {}) {
     const std::string model = dir_.Sub("model-" + version + ".gguf");
     const std::string bundle = dir_.Sub("chat-" + version + ".otab");
     Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "2", "--width", "64",
             "--type", "f16", "--out", model});
-    Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
-            "--prompts", dir_.Sub("prompts"), "--out", bundle});
+    std::vector<std::string> build = {
+        "bundle", "build",   "--name", "chat",      "--version",
+        version,  "--model", model,    "--prompts", dir_.Sub("prompts"),
+        "--out",  bundle};
+    for (const std::string& r : recipients) {
+      build.push_back("--recipient");
+      build.push_back(r);
+    }
+    CommandResult built = Otactl(build);
+    EXPECT_NE(built.out.find(recipients.empty() ? "UNENCRYPTED" : "encrypted to"),
+              std::string::npos)
+        << built.out;
     Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
             Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
             Key("timestamp")});
@@ -82,7 +94,7 @@ class EndToEndTest : public ::testing::Test {
   void Enroll() {
     auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
     ASSERT_OK(root);
-    ASSERT_OK(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}}));
+    ASSERT_OK(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, ""}));
   }
 
   std::unique_ptr<Agent> OpenAgent(int attempts = 6) {
@@ -231,6 +243,56 @@ TEST_F(EndToEndTest, TamperedBundleIsRejectedAndActiveVersionUntouched) {
   EXPECT_EQ(again.bytes_fetched, 0u);
 }
 
+TEST_F(EndToEndTest, EncryptedBundleInstallsOnlyForItsRecipient) {
+  StartServer();
+  Enroll();
+  const std::string device_pub = dir_.Sub("device/" + std::string(agent::kDevicePublicKeyFile));
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.Sub("device/" + std::string(agent::kDeviceKeyFile)).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string device_key_id =
+      nlohmann::json::parse(ReadTestFile(device_pub))["keyid"].get<std::string>();
+  const std::string v1 = Publish("1.0.0", 1, {device_pub});
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome first = UpdateOnce(*a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kUpdated)
+      << (first.error ? first.error->ToString() : "");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+
+  // A bundle sealed only to another key is refused, precisely.
+  Otactl({"keygen", "--recipient", "--out", dir_.Sub("keys/other.key")});
+  Publish("1.1.0", 2, {dir_.Sub("keys/other.key.pub")});
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kSecurity) << o.error->ToString();
+  EXPECT_NE(
+      o.error->message.find("not a recipient of this bundle (recipient key id " + device_key_id),
+      std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 1u);
+}
+
+TEST_F(EndToEndTest, AgentInitInstallsAFleetRecipientKey) {
+  StartServer();
+  Otactl({"keygen", "--recipient", "--out", dir_.Sub("keys/fleet.key")});
+  const std::string state = dir_.Sub("fleet-device");
+  CommandResult init = RunCommand({BinaryPath("ota-agent"), "--state-dir", state, "--server", url_,
+                                   "init", "--root", dir_.Sub("repo/metadata/root.json"), "--model",
+                                   "chat", "--recipient-key", dir_.Sub("keys/fleet.key")});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_NE(init.out.find(state + "/device.pub"), std::string::npos) << init.out;
+  auto installed = nlohmann::json::parse(ReadTestFile(state + "/device.key"));
+  auto fleet = nlohmann::json::parse(ReadTestFile(dir_.Sub("keys/fleet.key")));
+  EXPECT_EQ(installed["keyval"], fleet["keyval"]);
+  struct stat st;
+  ASSERT_EQ(::stat((state + "/device.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
 TEST_F(EndToEndTest, ExpiredMetadataIsRejected) {
   Publish("1.0.0", 1);
   StartServer();
@@ -293,6 +355,45 @@ TEST_F(EndToEndTest, AgentCommandLine) {
   EXPECT_NE(bad.err.find("not an enrolled state folder"), std::string::npos) << bad.err;
   CommandResult usage = RunCommand({agent_bin, "--state-dir", state, "frobnicate"});
   EXPECT_EQ(usage.exit_code, 2);
+}
+
+TEST_F(EndToEndTest, EnrollmentCutShortStartsOver) {
+  // A crash after the trusted root was written but before agent.db existed.
+  ota::testing::WriteTestFile(dir_.Sub("device/metadata/root.json"), "{\"half\": ");
+  auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
+  ASSERT_OK(root);
+  agent::EnrollOptions o;
+  o.state_dir = dir_.Sub("device");
+  o.server_url = "http://127.0.0.1:9";
+  o.trusted_root_json = *root;
+  o.models = {"chat"};
+  ASSERT_OK(Agent::Enroll(env_, o));
+  EXPECT_EQ(ReadTestFile(dir_.Sub("device/metadata/root.json")), *root);
+  // Once enrolled, a second enrolment is refused.
+  EXPECT_FALSE(Agent::Enroll(env_, o).ok());
+}
+
+TEST_F(EndToEndTest, DaemonRunsACycleAndStopsCleanlyOnSigterm) {
+  Publish("1.0.0", 1);
+  StartServer();
+  const std::string agent_bin = BinaryPath("ota-agent");
+  const std::string state = dir_.Sub("daemon-device");
+  CommandResult init =
+      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
+                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  ChildProcess daemon;
+  // The first cycle runs at once; its outcome is the first stdout line. The
+  // next one is an hour away, so the daemon is waiting when SIGTERM arrives.
+  const std::string first =
+      daemon.Start({agent_bin, "--state-dir", state, "daemon", "--interval", "3600"});
+  EXPECT_TRUE(first.starts_with("chat: updated (none) -> 1.0.0, fetched ")) << first;
+  EXPECT_EQ(daemon.Stop(), 0);
+  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out;
+  EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
 }
 
 }  // namespace

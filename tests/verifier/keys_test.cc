@@ -99,7 +99,7 @@ TEST(KeysTest, VerifyRejectsTamperingAndWrongKeys) {
 TEST(KeysTest, UnsupportedKeyTypesNeverVerify) {
   manifest::Key ecdsa;
   ecdsa.keytype = "ecdsa";
-  ecdsa.scheme = "ecdsa-sha2-nistp256";
+  ecdsa.scheme = "ecdsa-sha2-nistp384";
   ecdsa.public_value = "-----BEGIN PUBLIC KEY-----\n...";
   EXPECT_FALSE(VerifyEd25519(ecdsa, std::string(128, '0'), "m"));
   Status s = VerifySignature(ecdsa, std::string(128, '0'), "m");

@@ -127,7 +127,7 @@ TEST_F(SigningTest, SignEnvelopeRejectsFloatsAndNoKeys) {
   EXPECT_EQ(SignEnvelope(payload_, {nullptr}).error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST_F(SigningTest, UnsupportedKeyTypesNeverCountAndSayWhy) {
+TEST_F(SigningTest, UnusableKeysNeverCountAndSayWhy) {
   manifest::Key ecdsa;
   ecdsa.keytype = "ecdsa";
   ecdsa.scheme = "ecdsa-sha2-nistp256";
@@ -140,8 +140,12 @@ TEST_F(SigningTest, UnsupportedKeyTypesNeverCountAndSayWhy) {
   Status s = Verify(env);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message,
+            "targets has 0 of 1 required signatures (public key is not one PEM "
+            "\"PUBLIC KEY\" (SubjectPublicKeyInfo) block)");
+  keys_["ec"].scheme = "ecdsa-sha2-nistp521";
+  EXPECT_EQ(Verify(env).error().message,
             "targets has 0 of 1 required signatures (key type ecdsa with scheme "
-            "ecdsa-sha2-nistp256 is not supported for verification yet)");
+            "ecdsa-sha2-nistp521 is not supported for verification)");
 }
 
 TEST_F(SigningTest, RootRoleLookup) {

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "ota/bundle/bundle.h"
+#include "ota/bundle/recipient_keys.h"
 #include "ota/common/env.h"
 #include "ota/manifest/bundle_manifest.h"
 #include "ota/manifest/version.h"
@@ -23,6 +24,8 @@ struct BuildArgs {
   std::string eval;
   std::string out;
   int level = 9;
+  std::vector<std::string> recipients;  // X25519 public key files.
+  bool no_byte_grouping = false;
 };
 
 // Adds every regular file under `dir` as `prefix/<relative path>`, sorted so
@@ -104,12 +107,24 @@ int RunBuild(const BuildArgs& args) {
   if (!args.eval.empty()) inputs.push_back(bundle::InputFile{"eval/eval.json", args.eval, "eval"});
   bundle::PackOptions options;
   options.zstd_level = args.level;
+  options.byte_grouping = !args.no_byte_grouping;
+  for (const std::string& path : args.recipients) {
+    auto key = bundle::LoadRecipientPublicKey(*env.fs, path);
+    if (!key.ok()) return Fail(key.error().message);
+    options.recipients.push_back(*std::move(key));
+  }
   auto packed = bundle::PackBundle(*env.fs, *base, inputs, args.out, options);
   if (!packed.ok()) return Fail(packed.error().message);
   auto size = env.fs->FileSize(args.out);
   std::printf("built %s %s -> %s (%zu files, %llu bytes)\n", packed->name.c_str(),
               manifest::ToString(packed->version).c_str(), args.out.c_str(), packed->files.size(),
               static_cast<unsigned long long>(size.ok() ? *size : 0));
+  if (options.recipients.empty()) {
+    std::printf("UNENCRYPTED: no --recipient given; anyone with the file can read the model\n");
+  } else {
+    std::printf("encrypted to %zu recipient key(s):\n", options.recipients.size());
+    for (const auto& r : options.recipients) std::printf("  %s\n", r.key_id.c_str());
+  }
   return 0;
 }
 
@@ -123,7 +138,17 @@ int RunInspect(const std::string& path, bool json) {
   }
   std::printf("bundle   %s %s\n", info->manifest.name.c_str(),
               manifest::ToString(info->manifest.version).c_str());
-  std::printf("format   %u, %zu chunks\n", info->format_version, info->chunk_count);
+  std::printf("format   %u, %zu chunks, %llu bytes stored for %llu (%llu byte-grouped)\n",
+              info->format_version, info->chunk_count,
+              static_cast<unsigned long long>(info->total_stored),
+              static_cast<unsigned long long>(info->total_plain),
+              static_cast<unsigned long long>(info->grouped_bytes));
+  if (info->encrypted) {
+    std::printf("encrypted to %zu recipient key(s):\n", info->recipient_key_ids.size());
+    for (const auto& id : info->recipient_key_ids) std::printf("  %s\n", id.c_str());
+  } else {
+    std::printf("unencrypted\n");
+  }
   for (const auto& f : info->manifest.files) {
     std::printf("  %-12s %12llu  %s  %s\n", f.role.c_str(), static_cast<unsigned long long>(f.size),
                 f.sha256.substr(0, 16).c_str(), f.path.c_str());
@@ -153,6 +178,13 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
   build->add_option("--eval", args->eval, "Eval set for shadow tests")->check(CLI::ExistingFile);
   build->add_option("--out", args->out, "Bundle file to write")->required();
   build->add_option("--level", args->level, "zstd level")->check(CLI::Range(1, 22));
+  build
+      ->add_option("--recipient", args->recipients,
+                   "X25519 public key file (otactl keygen --recipient) to encrypt to; "
+                   "repeatable; none: unencrypted")
+      ->check(CLI::ExistingFile);
+  build->add_flag("--no-byte-grouping", args->no_byte_grouping,
+                  "Compress GGUF float tensors without byte grouping");
   build->callback([args, selected] { *selected = [args] { return RunBuild(*args); }; });
 
   auto path = std::make_shared<std::string>();

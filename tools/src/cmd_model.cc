@@ -18,6 +18,8 @@ namespace ra = ota::runtime_adapter;
 struct SynthFlags {
   ra::SynthOptions options;
   std::string type = std::string(ra::TensorTypeName(ra::SynthOptions{}.type));
+  std::string vocab = std::string(ra::SynthVocabName(ra::SynthOptions{}.vocab));
+  std::string breakage = "none";
   std::string out;
 };
 
@@ -26,6 +28,12 @@ int RunSynth(const SynthFlags& flags) {
   Result<ra::TensorType> type = ra::ParseTensorType(flags.type);
   if (!type.ok()) return Fail("model synth: " + type.error().message);
   options.type = *type;
+  Result<ra::SynthVocabKind> vocab = ra::ParseSynthVocab(flags.vocab);
+  if (!vocab.ok()) return Fail("model synth: " + vocab.error().message);
+  options.vocab = *vocab;
+  if (Status parsed = ra::ParseSynthBreak(flags.breakage, options); !parsed.ok()) {
+    return Fail("model synth: " + parsed.error().message);
+  }
   if (Status valid = ra::ValidateSynthOptions(options); !valid.ok()) {
     return Fail("model synth: " + valid.error().message);
   }
@@ -35,7 +43,10 @@ int RunSynth(const SynthFlags& flags) {
   std::error_code ec;
   const std::uintmax_t bytes = std::filesystem::file_size(flags.out, ec);
   std::cout << flags.out << ": llama model, " << options.layers << " layers, width "
-            << options.width << ", " << flags.type;
+            << options.width << ", " << flags.type << ", vocabulary " << flags.vocab;
+  if (options.breakage != ra::SynthBreak::kNone) {
+    std::cout << ", broken: " << ra::SynthBreakName(options);
+  }
   if (!ec) std::cout << ", " << bytes << " bytes";
   std::cout << "\n";
   return 0;
@@ -71,6 +82,15 @@ void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
   synth->add_option("--noise-seed", o.noise_seed, "Seed of the perturbation")
       ->capture_default_str();
   synth->add_option("--name", o.name, "Model name (general.name)")->capture_default_str();
+  synth
+      ->add_option("--vocab", flags->vocab,
+                   "Vocabulary: bytes, or alt (another byte-fallback vocabulary)")
+      ->capture_default_str();
+  synth
+      ->add_option("--break", flags->breakage,
+                   "Damage on purpose: none, zero-layer:K (block K all zeros) or swap-tensors "
+                   "(blk.0.ffn_gate and blk.0.ffn_up swapped)")
+      ->capture_default_str();
   synth->add_option("--out", flags->out, "Output file, written atomically")->required();
   synth->callback([selected, flags] { *selected = [flags] { return RunSynth(*flags); }; });
 }

@@ -1,4 +1,5 @@
-// otactl publish: add a bundle to the repository as a signed target.
+// otactl publish: add a bundle (or any file) to the repository as a signed
+// target, in top-level targets or in a delegated role such as rollouts.
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,28 +16,88 @@ namespace {
 struct PublishArgs {
   std::string repo;
   std::string bundle;
+  std::string file;
+  std::string target;
+  std::string role = "targets";
+  std::string key;  // Delegated role's key.
   RoleKeyPaths keys;
+  std::vector<std::string> expires_in;
+  bool replace = false;
+
+  const std::string& source() const { return bundle.empty() ? file : bundle; }
 };
+
+// Top-level targets: published when the targets key meets the threshold
+// alone, else staged for signing in steps.
+int PublishToTargets(Env& env, const PublishArgs& args, const std::string& target,
+                     const nlohmann::json& custom, const ExpiryPolicy& policy) {
+  auto keys = LoadedKeys::Load(*env.fs, args.keys);
+  if (!keys.ok()) return Fail(keys.error().message);
+  auto st = LoadRepository(env, args.repo);
+  if (!st.ok()) return Fail(st.error().message);
+  const RepoKeys k = keys->keys();
+  const manifest::Role& role = st->root.roles.at("targets");
+  const bool direct = k.targets != nullptr && role.threshold == 1;
+  if (direct) {
+    if (k.snapshot == nullptr || k.timestamp == nullptr) {
+      return Fail("publishing needs --snapshot-key and --timestamp-key");
+    }
+    Status s = AddTarget(env, args.repo, target, args.source(), custom, k, policy, args.replace);
+    if (!s.ok()) return Fail(s.error().message);
+    std::printf("published target %s\n", target.c_str());
+    return 0;
+  }
+  std::vector<const verifier::PrivateKey*> signers;
+  if (k.targets != nullptr) signers.push_back(k.targets);
+  Status s =
+      StageTarget(env, args.repo, target, args.source(), custom, signers, policy, args.replace);
+  if (!s.ok()) return Fail(s.error().message);
+  std::printf("staged target %s in %s/metadata/staged/targets.json\n", target.c_str(),
+              args.repo.c_str());
+  PrintStagedStatus(env, args.repo, "targets");
+  return 0;
+}
 
 int RunPublish(const PublishArgs& args) {
   auto owned = MakePosixEnv();
   Env& env = owned->env();
-  // The header is verified as far as it can be before it goes out signed.
-  auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
-  if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);
+  auto policy = ParseExpiresIn(args.expires_in);
+  if (!policy.ok()) return Fail(policy.error().message);
+  std::string target = args.target;
+  nlohmann::json custom;
+  if (!args.bundle.empty()) {
+    // The header is verified as far as it can be before it goes out signed.
+    auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
+    if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);
+    const std::string version = manifest::ToString(info->manifest.version);
+    if (target.empty()) target = "bundles/" + info->manifest.name + "/" + version + ".otab";
+    custom = {{"modelota",
+               {{"kind", "bundle"},
+                {"name", info->manifest.name},
+                {"version", version},
+                {"bundle_format", info->format_version}}}};
+  } else if (target.empty()) {
+    return Fail("--file needs --target (the target path to publish it as)");
+  }
+  if (args.role == "targets") {
+    if (!args.key.empty()) return Fail("--key is for delegated roles; use --targets-key");
+    return PublishToTargets(env, args, target, custom, *policy);
+  }
+  if (args.key.empty()) return Fail("publishing to role " + args.role + " needs --key");
+  if (!args.keys.targets.empty()) {
+    return Fail("--targets-key is not used when publishing to role " + args.role);
+  }
+  auto role_key = verifier::LoadPrivateKey(*env.fs, args.key);
+  if (!role_key.ok()) return Fail(role_key.error().message);
   auto keys = LoadedKeys::Load(*env.fs, args.keys);
   if (!keys.ok()) return Fail(keys.error().message);
-  const std::string version = manifest::ToString(info->manifest.version);
-  const std::string target = "bundles/" + info->manifest.name + "/" + version + ".otab";
-  nlohmann::json custom = {{"modelota",
-                            {{"kind", "bundle"},
-                             {"name", info->manifest.name},
-                             {"version", version},
-                             {"bundle_format", info->format_version}}}};
-  auto s = AddTarget(env, args.repo, target, args.bundle, custom, keys->keys(), ExpiryPolicy{});
+  if (args.keys.snapshot.empty() || args.keys.timestamp.empty()) {
+    return Fail("publishing needs --snapshot-key and --timestamp-key");
+  }
+  Status s = PublishDelegatedTarget(env, args.repo, args.role, target, args.source(), custom,
+                                    *role_key, keys->keys(), *policy, args.replace);
   if (!s.ok()) return Fail(s.error().message);
-  std::printf("published %s %s as target %s\n", info->manifest.name.c_str(), version.c_str(),
-              target.c_str());
+  std::printf("published target %s in role %s\n", target.c_str(), args.role.c_str());
   return 0;
 }
 
@@ -44,13 +105,40 @@ int RunPublish(const PublishArgs& args) {
 
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
   auto args = std::make_shared<PublishArgs>();
-  auto* cmd = app.add_subcommand("publish", "Sign a bundle into the repository's targets");
+  auto* cmd = app.add_subcommand(
+      "publish",
+      "Sign a bundle or file into the repository's targets (staged when the targets key is "
+      "offline) or into a delegated role");
   cmd->add_option("--repo", args->repo, "Repository folder")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--bundle", args->bundle, "Bundle file")->required()->check(CLI::ExistingFile);
-  AddRoleKeyOptions(*cmd, args->keys, /*with_root=*/false);
-  cmd->callback([args, selected] { *selected = [args] { return RunPublish(*args); }; });
+  auto* bundle = cmd->add_option("--bundle", args->bundle, "Bundle file")->check(CLI::ExistingFile);
+  auto* file = cmd->add_option("--file", args->file, "Any file (e.g. a rollout manifest)")
+                   ->check(CLI::ExistingFile);
+  bundle->excludes(file);
+  file->excludes(bundle);
+  cmd->add_option("--target", args->target,
+                  "Target path (default for bundles: bundles/<name>/<version>.otab)");
+  cmd->add_option("--role", args->role,
+                  "Role to publish in: targets (default) or a delegated role");
+  cmd->add_option("--key", args->key, "Private key file of the delegated role (with --role)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--targets-key", args->keys.targets,
+                  "Private key file of the targets role; without it (or below threshold) the "
+                  "change is staged for otactl sign and otactl repo commit")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--snapshot-key", args->keys.snapshot, "Private key file of the snapshot role")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--timestamp-key", args->keys.timestamp, "Private key file of the timestamp role")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--replace", args->replace, "Replace an existing target with different content");
+  AddExpiresInOption(*cmd, args->expires_in);
+  cmd->callback([args, selected] {
+    *selected = [args] {
+      if (args->bundle.empty() && args->file.empty()) return Fail("give --bundle or --file");
+      return RunPublish(*args);
+    };
+  });
 }
 
 }  // namespace ota::tools

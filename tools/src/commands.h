@@ -8,6 +8,9 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+
+#include "ota/common/env.h"
 
 namespace ota::tools {
 
@@ -19,8 +22,16 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected);
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
 void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
 
+// Registers repo add-key/revoke-key/set-threshold/commit under `repo`.
+void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected);
+void RegisterSignCommand(CLI::App& app, CommandRunner* selected);
+
 // Prints "otactl: <message>" to stderr and returns 1.
 int Fail(const std::string& message);
+
+// Prints whether the staged metadata of `role` is ready to commit, or what
+// it still lacks (one line on stdout).
+void PrintStagedStatus(Env& env, const std::string& repo, const std::string& role);
 
 }  // namespace ota::tools
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +31,28 @@ class LoadedKeys {
 
 // Adds --root-key/--targets-key/--snapshot-key/--timestamp-key options.
 void AddRoleKeyOptions(CLI::App& cmd, RoleKeyPaths& paths, bool with_root);
+
+// Several private keys (e.g. repeated --root-key). Pointers stay valid for
+// the KeyRing's lifetime.
+class KeyRing {
+ public:
+  static Result<KeyRing> Load(FileSystem& fs, const std::vector<std::string>& paths,
+                              const std::string& what);
+  std::vector<const verifier::PrivateKey*> pointers() const;
+  bool empty() const { return keys_.empty(); }
+
+ private:
+  std::vector<verifier::PrivateKey> keys_;
+};
+
+// Parses repeated --expires-in ROLE=DAYS (ROLE root, targets, snapshot or
+// timestamp; DAYS 1 to 3650) over the defaults. kInvalidArgument naming the
+// bad item.
+Result<ExpiryPolicy> ParseExpiresIn(const std::vector<std::string>& items);
+void AddExpiresInOption(CLI::App& cmd, std::vector<std::string>& items);
+
+// The top-level role names, for CLI::IsMember.
+const std::vector<std::string>& TopLevelRoles();
 
 }  // namespace ota::tools
 

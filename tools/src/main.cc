@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   ota::tools::RegisterRepoCommands(app, &selected);
   ota::tools::RegisterBundleCommands(app, &selected);
   ota::tools::RegisterPublishCommand(app, &selected);
+  ota::tools::RegisterSignCommand(app, &selected);
   ota::tools::RegisterModelCommands(app, &selected);
   try {
     app.parse(argc, argv);

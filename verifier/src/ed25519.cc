@@ -91,14 +91,4 @@ bool VerifyEd25519(const manifest::Key& key, std::string_view sig_hex, std::stri
                                      reinterpret_cast<const unsigned char*>(pk->data())) == 0;
 }
 
-Status VerifySignature(const manifest::Key& key, std::string_view sig_hex,
-                       std::string_view message) {
-  if (key.keytype == "ed25519" && key.scheme == "ed25519") {
-    if (VerifyEd25519(key, sig_hex, message)) return Ok();
-    return MakeError(ErrorCode::kSecurity, "bad ed25519 signature");
-  }
-  return MakeError(ErrorCode::kSecurity, "key type " + key.keytype + " with scheme " + key.scheme +
-                                             " is not supported for verification yet");
-}
-
 }  // namespace ota::verifier

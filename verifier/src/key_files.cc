@@ -1,7 +1,4 @@
 // Key files on disk (securesystemslib-compatible JSON layout).
-#include <sys/stat.h>
-
-#include <cstdio>
 
 #include "ed25519.h"
 #include "ota/common/hash.h"
@@ -23,19 +20,6 @@ Result<nlohmann::json> ReadJsonFile(FileSystem& fs, const std::string& path) {
   return std::move(*doc);
 }
 
-Status CheckNotReadableByOthers(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Ok();
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return MakeError(ErrorCode::kSecurity, "private key file " + path +
-                                               " is accessible by group or others (mode " + mode +
-                                               "); run chmod 600 on it");
-  }
-  return Ok();
-}
-
 // Key fields come from callers; invalid UTF-8 in them must not throw.
 std::string Dump(const nlohmann::json& doc) {
   return doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -54,7 +38,7 @@ Status SavePrivateKey(FileSystem& fs, const std::string& path, const PrivateKey&
 }
 
 Result<PrivateKey> LoadPrivateKey(FileSystem& fs, const std::string& path) {
-  OTA_TRY(CheckNotReadableByOthers(path));
+  OTA_TRY(CheckOwnerOnlyFile(path, "private key"));
   OTA_ASSIGN_OR_RETURN(nlohmann::json doc, ReadJsonFile(fs, path));
   auto bad = [&](const std::string& why) {
     return MakeError(ErrorCode::kInvalidArgument, path + ": " + why);

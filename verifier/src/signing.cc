@@ -2,9 +2,63 @@
 
 #include <set>
 
+#include "openssl_verify.h"
+#include "ota/common/hash.h"
 #include "ota/manifest/canonical_json.h"
 
 namespace ota::verifier {
+namespace {
+
+// The largest signature any supported scheme produces (RSA at the maximum
+// modulus size), in hex digits; longer strings are refused before decoding.
+constexpr std::size_t kMaxSignatureHex = 2 * (internal::kMaxRsaBits / 8);
+
+bool IsEcdsaP256(const manifest::Key& key) {
+  return (key.keytype == "ecdsa" || key.keytype == "ecdsa-sha2-nistp256") &&
+         key.scheme == "ecdsa-sha2-nistp256";
+}
+
+bool IsRsaPss(const manifest::Key& key) {
+  return key.keytype == "rsa" && key.scheme == "rsassa-pss-sha256";
+}
+
+Error Unsupported(const manifest::Key& key) {
+  return MakeError(ErrorCode::kSecurity, "key type " + key.keytype + " with scheme " + key.scheme +
+                                             " is not supported for verification");
+}
+
+}  // namespace
+
+Status CheckPublicKey(const manifest::Key& key) {
+  if (key.keytype == "ed25519" && key.scheme == "ed25519") {
+    auto pk = HexDecode(key.public_value);
+    if (!pk.ok() || pk->size() != 32) {
+      return MakeError(ErrorCode::kSecurity, "ed25519 public key is not 64 hex digits");
+    }
+    return Ok();
+  }
+  if (IsEcdsaP256(key)) return internal::CheckEcdsaP256Key(key.public_value);
+  if (IsRsaPss(key)) return internal::CheckRsaKey(key.public_value);
+  return Unsupported(key);
+}
+
+Status VerifySignature(const manifest::Key& key, std::string_view sig_hex,
+                       std::string_view message) {
+  const bool ed25519 = key.keytype == "ed25519" && key.scheme == "ed25519";
+  if (!ed25519 && !IsEcdsaP256(key) && !IsRsaPss(key)) return Unsupported(key);
+  if (sig_hex.size() > kMaxSignatureHex) {
+    return MakeError(ErrorCode::kSecurity, key.scheme + " signature is longer than " +
+                                               std::to_string(kMaxSignatureHex) + " hex digits");
+  }
+  if (ed25519) {
+    if (VerifyEd25519(key, sig_hex, message)) return Ok();
+    return MakeError(ErrorCode::kSecurity, "bad ed25519 signature");
+  }
+  auto sig = HexDecode(sig_hex);
+  if (!sig.ok()) return MakeError(ErrorCode::kSecurity, key.scheme + " signature is not hex");
+  if (IsEcdsaP256(key)) return internal::VerifyEcdsaP256Sha256(key.public_value, *sig, message);
+  return internal::VerifyRsaPssSha256(key.public_value, *sig, message);
+}
 
 Result<std::string> SignEnvelope(const nlohmann::json& signed_obj,
                                  const std::vector<const PrivateKey*>& keys) {
@@ -40,10 +94,12 @@ Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string&
   std::string unsupported;  // Why signatures by authorized keys could not count.
   if (canonical.ok()) {
     const std::set<std::string> authorized(role.keyids.begin(), role.keyids.end());
-    std::set<std::string> counted_ids;
+    // Each authorized key id is tried once: repeating a (bad) signature by an
+    // expensive key, such as large RSA, cannot multiply the work.
+    std::set<std::string> tried_ids;
     std::vector<const manifest::Key*> counted_keys;
     for (const manifest::Signature& sig : envelope.signatures) {
-      if (authorized.count(sig.keyid) == 0 || counted_ids.count(sig.keyid) != 0) continue;
+      if (authorized.count(sig.keyid) == 0 || !tried_ids.insert(sig.keyid).second) continue;
       auto key_it = keys.find(sig.keyid);
       if (key_it == keys.end()) continue;
       const manifest::Key& key = key_it->second;
@@ -53,12 +109,15 @@ Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string&
       if (same_material) continue;
       Status verified = VerifySignature(key, sig.sig, *canonical);
       if (!verified.ok()) {
-        if (key.keytype != "ed25519" && unsupported.empty()) {
-          unsupported = " (" + verified.error().message + ")";
+        // A bad signature is ordinary noise; a key that cannot verify
+        // anything (unsupported type, malformed PEM) is worth naming.
+        if (unsupported.empty()) {
+          if (Status usable = CheckPublicKey(key); !usable.ok()) {
+            unsupported = " (" + usable.error().message + ")";
+          }
         }
         continue;
       }
-      counted_ids.insert(sig.keyid);
       counted_keys.push_back(&key);
       ++valid;
     }

@@ -205,6 +205,7 @@ Status TrustedMetadata::UpdateSnapshot(std::string_view bytes, TimePoint now) {
   OTA_TRY(CheckExpiry(snap.meta, "snapshot.json", now));
   snapshot_ = std::move(snap);
   targets_.reset();
+  delegated_.clear();
   return Ok();
 }
 
@@ -227,6 +228,77 @@ Status TrustedMetadata::UpdateTargets(std::string_view bytes, TimePoint now) {
   }
   OTA_TRY(CheckExpiry(targets.meta, "targets.json", now));
   targets_ = std::move(targets);
+  delegated_.clear();
+  return Ok();
+}
+
+const TrustedFile<manifest::Targets>* TrustedMetadata::FindTargets(const std::string& role) const {
+  if (role == manifest::kTargetsRole) return targets_ ? &*targets_ : nullptr;
+  auto it = delegated_.find(role);
+  return it == delegated_.end() ? nullptr : &it->second;
+}
+
+Result<TrustedFile<manifest::Targets>> TrustedMetadata::VerifyDelegated(
+    std::string_view bytes, const std::string& role, const std::string& delegator) const {
+  const std::string file = role + ".json";
+  const TrustedFile<manifest::Targets>* parent = FindTargets(delegator);
+  if (parent == nullptr) {
+    return MakeError(ErrorCode::kInternal, "delegator " + delegator + " is not trusted");
+  }
+  const manifest::DelegatedRole* delegation = nullptr;
+  if (parent->meta.parsed_delegations) {
+    for (const manifest::DelegatedRole& r : parent->meta.parsed_delegations->roles) {
+      if (r.name == role) delegation = &r;
+    }
+  }
+  if (delegation == nullptr) {
+    return MakeError(ErrorCode::kSecurity, delegator + " does not delegate to " + role);
+  }
+  auto envelope = manifest::ParseEnvelope(bytes, bytes.size());
+  if (!envelope.ok()) {
+    return MakeError(ErrorCode::kIntegrity,
+                     file + " is not valid metadata: " + envelope.error().message);
+  }
+  manifest::Role keys;
+  keys.keyids = delegation->keyids;
+  keys.threshold = delegation->threshold;
+  OTA_TRY(VerifyRoleSignatures(*envelope, role, parent->meta.parsed_delegations->keys, keys));
+  auto meta = manifest::ParseTargets(envelope->signed_json);
+  if (!meta.ok()) {
+    return MakeError(ErrorCode::kIntegrity,
+                     file + " is not valid metadata: " + meta.error().message);
+  }
+  return TrustedFile<manifest::Targets>{std::move(*meta), std::move(*envelope), std::string(bytes)};
+}
+
+Result<std::uint64_t> TrustedMetadata::SignedDelegatedVersion(std::string_view bytes,
+                                                              const std::string& role,
+                                                              const std::string& delegator) const {
+  OTA_ASSIGN_OR_RETURN(TrustedFile<manifest::Targets> file,
+                       VerifyDelegated(bytes, role, delegator));
+  return file.meta.version;
+}
+
+Status TrustedMetadata::UpdateDelegatedTargets(std::string_view bytes, const std::string& role,
+                                               const std::string& delegator, TimePoint now) {
+  if (!snapshot_) return MakeError(ErrorCode::kInternal, "delegated targets before snapshot");
+  const std::string file = role + ".json";
+  auto it = snapshot_->meta.meta.find(file);
+  if (it == snapshot_->meta.meta.end()) {
+    return MakeError(ErrorCode::kSecurity, "snapshot.json does not list " + file);
+  }
+  const manifest::MetaFile& expected = it->second;
+  OTA_TRY(CheckBytes(bytes, expected.length, expected.hashes, file, "snapshot"));
+  OTA_ASSIGN_OR_RETURN(TrustedFile<manifest::Targets> targets,
+                       VerifyDelegated(bytes, role, delegator));
+  if (targets.meta.version != expected.version) {
+    return MakeError(ErrorCode::kSecurity,
+                     role + " version " + std::to_string(targets.meta.version) +
+                         " does not match version " + std::to_string(expected.version) +
+                         " in snapshot.json");
+  }
+  OTA_TRY(CheckExpiry(targets.meta, file, now));
+  delegated_.insert_or_assign(role, std::move(targets));
   return Ok();
 }
 

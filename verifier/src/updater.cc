@@ -1,7 +1,9 @@
 #include "ota/verifier/updater.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
+#include <vector>
 
 #include "ota/common/log.h"
 #include "ota/verifier/hashing.h"
@@ -99,9 +101,7 @@ Status Updater::UpdateSnapshot(TrustedMetadata& trusted, manifest::TimePoint now
     const std::string local = trusted.snapshot()->bytes;
     if (trusted.UpdateSnapshot(local, now).ok()) return Ok();
   }
-  const std::string name = trusted.root().meta.consistent_snapshot
-                               ? std::to_string(expected.version) + ".snapshot.json"
-                               : "snapshot.json";
+  const std::string name = RemoteName(trusted, "snapshot", expected.version);
   const std::uint64_t limit =
       std::min(expected.length.value_or(options_.max_snapshot_bytes), options_.max_snapshot_bytes);
   OTA_ASSIGN_OR_RETURN(std::string bytes, Download(name, limit));
@@ -118,9 +118,7 @@ Status Updater::UpdateTargets(TrustedMetadata& trusted, manifest::TimePoint now)
   bool exists = false;
   auto local = ReadLocal("targets.json", options_.max_targets_bytes, &exists);
   if (local.ok() && exists && trusted.UpdateTargets(*local, now).ok()) return Ok();
-  const std::string name = trusted.root().meta.consistent_snapshot
-                               ? std::to_string(expected.version) + ".targets.json"
-                               : "targets.json";
+  const std::string name = RemoteName(trusted, "targets", expected.version);
   const std::uint64_t limit =
       std::min(expected.length.value_or(options_.max_targets_bytes), options_.max_targets_bytes);
   OTA_ASSIGN_OR_RETURN(std::string bytes, Download(name, limit));
@@ -135,16 +133,98 @@ const manifest::Targets* Updater::targets() const {
 
 const manifest::Root* Updater::root() const { return trusted_ ? &trusted_->root().meta : nullptr; }
 
-Result<manifest::TargetFile> Updater::GetTargetInfo(const std::string& target_path) const {
-  const manifest::Targets* t = targets();
-  if (t == nullptr) {
+std::string Updater::RemoteName(const TrustedMetadata& trusted, const std::string& role,
+                                std::uint64_t version) {
+  // Consistent snapshots (spec 5.5.1, 5.6.1): versioned names, so a client
+  // never mixes files of two publications. Download() percent-encodes.
+  return trusted.root().meta.consistent_snapshot ? std::to_string(version) + "." + role + ".json"
+                                                 : role + ".json";
+}
+
+Status Updater::LoadDelegated(const std::string& role, const std::string& delegator,
+                              manifest::TimePoint now) {
+  TrustedMetadata& trusted = *trusted_;
+  if (trusted.FindTargets(role) != nullptr) return Ok();
+  const std::string listed = role + ".json";
+  auto entry = trusted.snapshot()->meta.meta.find(listed);
+  if (entry == trusted.snapshot()->meta.meta.end()) {
+    return MakeError(ErrorCode::kSecurity, "snapshot.json does not list " + listed);
+  }
+  const manifest::MetaFile expected = entry->second;
+  const std::uint64_t limit =
+      std::min(expected.length.value_or(options_.max_targets_bytes), options_.max_targets_bytes);
+  const std::string local_name = RoleFileName(role);
+  bool exists = false;
+  auto local = ReadLocal(local_name, options_.max_targets_bytes, &exists);
+  if (local.ok() && exists) {
+    if (trusted.UpdateDelegatedTargets(*local, role, delegator, now).ok()) return Ok();
+    // A verified local copy newer than what snapshot lists is a rollback.
+    auto kept = trusted.SignedDelegatedVersion(*local, role, delegator);
+    if (kept.ok() && *kept > expected.version) {
+      return MakeError(ErrorCode::kSecurity, "snapshot.json lists " + listed + " version " +
+                                                 std::to_string(expected.version) +
+                                                 ", lower than trusted version " +
+                                                 std::to_string(*kept));
+    }
+  }
+  OTA_ASSIGN_OR_RETURN(std::string bytes,
+                       Download(RemoteName(trusted, role, expected.version), limit));
+  OTA_TRY(trusted.UpdateDelegatedTargets(bytes, role, delegator, now));
+  return Persist(local_name, bytes);
+}
+
+Result<manifest::TargetFile> Updater::GetTargetInfo(const std::string& target_path) {
+  if (targets() == nullptr) {
     return MakeError(ErrorCode::kInvalidArgument, "no trusted targets metadata: Refresh first");
   }
-  auto it = t->targets.find(target_path);
-  if (it == t->targets.end()) {
-    return MakeError(ErrorCode::kNotFound, "target " + target_path + " is not in targets.json");
+  const manifest::TimePoint now = env_.clock->Now();
+  struct Visit {
+    std::string role;
+    std::string delegator;
+  };
+  // Pre-order depth-first search (spec 5.6.7.2) with an explicit stack: the
+  // back is visited next, so children are pushed in reverse listed order.
+  std::vector<Visit> stack = {{std::string(manifest::kTargetsRole), ""}};
+  std::set<std::string> visited;
+  int budget = options_.max_delegations;
+  while (!stack.empty()) {
+    Visit visit = std::move(stack.back());
+    stack.pop_back();
+    if (visited.count(visit.role) != 0) continue;
+    if (budget-- <= 0) {
+      Log(LogLevel::kWarning, kLog,
+          "stopped searching for " + target_path + " after " +
+              std::to_string(options_.max_delegations) + " targets roles");
+      break;
+    }
+    if (!visit.delegator.empty()) OTA_TRY(LoadDelegated(visit.role, visit.delegator, now));
+    visited.insert(visit.role);
+    const manifest::Targets& role = trusted_->FindTargets(visit.role)->meta;
+    auto found = role.targets.find(target_path);
+    if (found != role.targets.end()) return found->second;
+    if (!role.parsed_delegations) continue;
+    if (role.parsed_delegations->succinct_roles) {
+      return MakeError(ErrorCode::kSecurity, visit.role +
+                                                 " delegates with succinct_roles (hash bins), "
+                                                 "which this client does not follow");
+    }
+    std::vector<Visit> children;
+    bool terminated = false;
+    for (const manifest::DelegatedRole& child : role.parsed_delegations->roles) {
+      if (!DelegationCovers(child, target_path)) continue;
+      children.push_back({child.name, visit.role});
+      if (child.terminating) {
+        terminated = true;
+        break;
+      }
+    }
+    // A terminating delegation that covers the path means no role outside
+    // its subtree may answer for it.
+    if (terminated) stack.clear();
+    stack.insert(stack.end(), children.rbegin(), children.rend());
   }
-  return it->second;
+  return MakeError(ErrorCode::kNotFound,
+                   "target " + target_path + " is not listed by any trusted targets role");
 }
 
 std::string Updater::TargetUrl(const std::string& target_path,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ota/common/hash.h"
+#include "ota/manifest/canonical_json.h"
 #include "ota/verifier/signing.h"
 
 namespace ota::tools {
@@ -13,11 +14,72 @@ namespace {
 
 constexpr std::uint64_t kMaxMetadataBytes = 64u << 20;
 
+}  // namespace
+
 manifest::TimePoint ExpiresIn(Env& env, std::chrono::seconds ttl) {
   return std::chrono::floor<std::chrono::seconds>(env.clock->Now()) + ttl;
 }
 
-}  // namespace
+std::string StagedPath(const std::string& repo_dir, const std::string& role) {
+  return JoinPath(JoinPath(MetadataDir(repo_dir), "staged"), role + ".json");
+}
+
+Result<std::string> SignRoleWithAll(const nlohmann::json& signed_obj, const manifest::Root& root,
+                                    const std::string& role,
+                                    const std::vector<const verifier::PrivateKey*>& keys) {
+  for (const verifier::PrivateKey* key : keys) OTA_TRY(CheckRoleKey(root, role, key));
+  OTA_ASSIGN_OR_RETURN(std::string bytes, verifier::SignEnvelope(signed_obj, keys));
+  OTA_ASSIGN_OR_RETURN(manifest::Signed envelope, manifest::ParseEnvelope(bytes));
+  Status s = verifier::VerifyRoleSignatures(envelope, role, root);
+  if (!s.ok()) return MakeError(ErrorCode::kInvalidArgument, s.error().message);
+  return bytes;
+}
+
+Result<std::string> SignedOrBare(const nlohmann::json& signed_obj,
+                                 const std::vector<const verifier::PrivateKey*>& signers) {
+  if (!signers.empty()) return verifier::SignEnvelope(signed_obj, signers);
+  OTA_TRY(manifest::CanonicalJson(signed_obj));  // Must stay signable.
+  manifest::Signed envelope;
+  envelope.signed_json = signed_obj;
+  return manifest::SerializeEnvelope(envelope);
+}
+
+std::vector<std::string> DelegatedRoleNames(const manifest::Targets& targets) {
+  std::vector<std::string> names;
+  const nlohmann::json& d = targets.delegations;
+  if (!d.is_object() || !d.contains("roles") || !d["roles"].is_array()) return names;
+  for (const nlohmann::json& role : d["roles"]) {
+    if (role.is_object() && role.contains("name") && role["name"].is_string()) {
+      names.push_back(role["name"].get<std::string>());
+    }
+  }
+  return names;
+}
+
+Result<std::map<std::string, manifest::MetaFile>> SnapshotMeta(
+    Env& env, const std::string& repo_dir, const manifest::Targets& targets,
+    const manifest::MetaFile& targets_meta,
+    const std::map<std::string, manifest::MetaFile>& pending) {
+  std::map<std::string, manifest::MetaFile> meta;
+  meta["targets.json"] = targets_meta;
+  for (const std::string& name : DelegatedRoleNames(targets)) {
+    const std::string file = name + ".json";
+    if (auto it = pending.find(file); it != pending.end()) {
+      meta[file] = it->second;
+      continue;
+    }
+    OTA_ASSIGN_OR_RETURN(bool exists, env.fs->Exists(JoinPath(MetadataDir(repo_dir), file)));
+    if (!exists) continue;
+    OTA_ASSIGN_OR_RETURN(std::string bytes, ReadMetadataFile(env, repo_dir, file));
+    OTA_ASSIGN_OR_RETURN(manifest::Signed envelope, manifest::ParseEnvelope(bytes));
+    auto version = envelope.signed_json.find("version");
+    if (version == envelope.signed_json.end() || !version->is_number_unsigned()) {
+      return MakeError(ErrorCode::kInvalidArgument, file + " has no version");
+    }
+    meta[file] = MetaFileFor(version->get<std::uint64_t>(), bytes);
+  }
+  return meta;
+}
 
 std::string MetadataDir(const std::string& repo_dir) { return JoinPath(repo_dir, "metadata"); }
 std::string TargetsDir(const std::string& repo_dir) { return JoinPath(repo_dir, "targets"); }
@@ -94,7 +156,7 @@ Status CopyFileAtomic(FileSystem& fs, const std::string& from, const std::string
 }
 
 Status SignSnapshotAndTimestamp(Env& env, const manifest::Root& root,
-                                const manifest::MetaFile& targets_meta,
+                                const std::map<std::string, manifest::MetaFile>& meta,
                                 std::uint64_t snapshot_version, std::uint64_t timestamp_version,
                                 const RepoKeys& keys, const ExpiryPolicy& policy, Chain& chain) {
   OTA_TRY(CheckRoleKey(root, "timestamp", keys.timestamp));
@@ -103,7 +165,7 @@ Status SignSnapshotAndTimestamp(Env& env, const manifest::Root& root,
     manifest::Snapshot snapshot;
     snapshot.version = snapshot_version;
     snapshot.expires = ExpiresIn(env, policy.snapshot);
-    snapshot.meta["targets.json"] = targets_meta;
+    snapshot.meta = meta;
     OTA_ASSIGN_OR_RETURN(chain.snapshot_bytes,
                          SignRole(manifest::ToJson(snapshot), root, "snapshot", *keys.snapshot));
     chain.snapshot_version = snapshot_version;
@@ -119,18 +181,32 @@ Status SignSnapshotAndTimestamp(Env& env, const manifest::Root& root,
   return Ok();
 }
 
-Status SignTargetsChain(Env& env, const manifest::Root& root, manifest::Targets targets,
-                        std::uint64_t targets_version, std::uint64_t snapshot_version,
-                        std::uint64_t timestamp_version, const RepoKeys& keys,
-                        const ExpiryPolicy& policy, Chain& chain) {
+Status SignTargetsChain(Env& env, const std::string& repo_dir, const manifest::Root& root,
+                        manifest::Targets targets, std::uint64_t targets_version,
+                        std::uint64_t snapshot_version, std::uint64_t timestamp_version,
+                        const RepoKeys& keys, const ExpiryPolicy& policy, Chain& chain) {
   OTA_TRY(CheckRoleKey(root, "targets", keys.targets));
   targets.version = targets_version;
   targets.expires = ExpiresIn(env, policy.targets);
   OTA_ASSIGN_OR_RETURN(chain.targets_bytes,
                        SignRole(manifest::ToJson(targets), root, "targets", *keys.targets));
   chain.targets_version = targets_version;
-  return SignSnapshotAndTimestamp(env, root, MetaFileFor(targets_version, chain.targets_bytes),
-                                  snapshot_version, timestamp_version, keys, policy, chain);
+  OTA_ASSIGN_OR_RETURN(auto meta, SnapshotMeta(env, repo_dir, targets,
+                                               MetaFileFor(targets_version, chain.targets_bytes)));
+  return SignSnapshotAndTimestamp(env, root, meta, snapshot_version, timestamp_version, keys,
+                                  policy, chain);
+}
+
+Status ChainAfterTargets(Env& env, const std::string& repo_dir, const RepoState& st,
+                         const manifest::Targets& targets, std::uint64_t targets_version,
+                         std::string targets_bytes, const RepoKeys& keys,
+                         const ExpiryPolicy& policy, Chain& chain) {
+  OTA_ASSIGN_OR_RETURN(
+      auto meta, SnapshotMeta(env, repo_dir, targets, MetaFileFor(targets_version, targets_bytes)));
+  chain.targets_version = targets_version;
+  chain.targets_bytes = std::move(targets_bytes);
+  return SignSnapshotAndTimestamp(env, st.root, meta, st.snapshot.version + 1,
+                                  st.timestamp.version + 1, keys, policy, chain);
 }
 
 Status WriteChain(Env& env, const std::string& repo_dir, bool consistent, const Chain& chain) {

@@ -1,4 +1,5 @@
 // Creating a repository and rotating root keys.
+#include <algorithm>
 #include <set>
 
 #include "ota/verifier/signing.h"
@@ -22,6 +23,47 @@ Status InitRepository(Env& env, const std::string& repo_dir, const RepoKeys& key
                        std::string("the ") + role + " key is required to initialize");
     }
   }
+  InitOptions options;
+  options.root.keys = {keys.root};
+  options.targets.keys = {keys.targets};
+  options.snapshot.keys = {keys.snapshot};
+  options.timestamp.keys = {keys.timestamp};
+  options.consistent_snapshot = consistent_snapshot;
+  return InitRepository(env, repo_dir, options, policy);
+}
+
+Status InitRepository(Env& env, const std::string& repo_dir, const InitOptions& options,
+                      const ExpiryPolicy& policy) {
+  const std::pair<const char*, const InitRole*> roles[] = {{"root", &options.root},
+                                                           {"targets", &options.targets},
+                                                           {"snapshot", &options.snapshot},
+                                                           {"timestamp", &options.timestamp}};
+  manifest::Root root;
+  root.version = 1;
+  root.expires = internal::ExpiresIn(env, policy.root);
+  root.consistent_snapshot = options.consistent_snapshot;
+  for (const auto& [role, init] : roles) {
+    if (init->keys.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string("the ") + role + " key is required to initialize");
+    }
+    manifest::Role r;
+    for (const verifier::PrivateKey* key : init->keys) {
+      if (key == nullptr) {
+        return MakeError(ErrorCode::kInvalidArgument, std::string("null ") + role + " key");
+      }
+      if (std::find(r.keyids.begin(), r.keyids.end(), key->keyid) != r.keyids.end()) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         std::string("the ") + role + " key " + key->keyid + " is given twice");
+      }
+      root.keys[key->keyid] = key->public_key;
+      r.keyids.push_back(key->keyid);
+    }
+    r.threshold = init->threshold;
+    root.roles[role] = std::move(r);
+    // Validates the threshold against the key count and the online roles.
+    OTA_TRY(SetRoleThreshold(root, role, init->threshold));
+  }
   OTA_ASSIGN_OR_RETURN(bool exists, env.fs->Exists(repo_dir));
   if (exists) {
     OTA_ASSIGN_OR_RETURN(std::vector<std::string> entries, env.fs->ListDir(repo_dir));
@@ -30,24 +72,30 @@ Status InitRepository(Env& env, const std::string& repo_dir, const RepoKeys& key
                        repo_dir + " is not empty; refusing to initialize a repository over it");
     }
   }
-
-  manifest::Root root;
-  root.version = 1;
-  root.expires = std::chrono::floor<std::chrono::seconds>(env.clock->Now()) + policy.root;
-  root.consistent_snapshot = consistent_snapshot;
-  for (const auto& [role, key] : role_keys) {
-    root.keys[key->keyid] = key->public_key;
-    root.roles[role] = manifest::Role{{key->keyid}, 1};
-  }
-  OTA_ASSIGN_OR_RETURN(std::string root_bytes,
-                       internal::SignRole(manifest::ToJson(root), root, "root", *keys.root));
+  OTA_ASSIGN_OR_RETURN(
+      std::string root_bytes,
+      internal::SignRoleWithAll(manifest::ToJson(root), root, "root", options.root.keys));
+  // Targets is signed by all of its keys; snapshot and timestamp by the first.
+  manifest::Targets targets;
+  targets.version = 1;
+  targets.expires = internal::ExpiresIn(env, policy.targets);
+  OTA_ASSIGN_OR_RETURN(
+      std::string targets_bytes,
+      internal::SignRoleWithAll(manifest::ToJson(targets), root, "targets", options.targets.keys));
+  RepoKeys online;
+  online.snapshot = options.snapshot.keys.front();
+  online.timestamp = options.timestamp.keys.front();
   Chain chain;
-  OTA_TRY(internal::SignTargetsChain(env, root, manifest::Targets{}, 1, 1, 1, keys, policy, chain));
+  chain.targets_version = 1;
+  chain.targets_bytes = targets_bytes;
+  OTA_TRY(internal::SignSnapshotAndTimestamp(
+      env, root, {{"targets.json", internal::MetaFileFor(1, targets_bytes)}}, 1, 1, online, policy,
+      chain));
 
   OTA_TRY(env.fs->CreateDirs(internal::MetadataDir(repo_dir)));
   OTA_TRY(env.fs->CreateDirs(internal::TargetsDir(repo_dir)));
   OTA_TRY(internal::WriteRoleFile(env, repo_dir, "root", 1, /*versioned=*/true, root_bytes));
-  return internal::WriteChain(env, repo_dir, consistent_snapshot, chain);
+  return internal::WriteChain(env, repo_dir, options.consistent_snapshot, chain);
 }
 
 Status RotateRoot(Env& env, const std::string& repo_dir, const RootRotation& rotation,

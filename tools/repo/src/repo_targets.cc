@@ -24,30 +24,32 @@ std::string TargetFilePath(const std::string& repo_dir, const std::string& targe
 Status PublishTargets(Env& env, const std::string& repo_dir, const RepoState& st,
                       manifest::Targets targets, const RepoKeys& keys, const ExpiryPolicy& policy) {
   Chain chain;
-  OTA_TRY(internal::SignTargetsChain(env, st.root, std::move(targets), st.targets.version + 1,
-                                     st.snapshot.version + 1, st.timestamp.version + 1, keys,
-                                     policy, chain));
+  OTA_TRY(internal::SignTargetsChain(env, repo_dir, st.root, std::move(targets),
+                                     st.targets.version + 1, st.snapshot.version + 1,
+                                     st.timestamp.version + 1, keys, policy, chain));
   return internal::WriteChain(env, repo_dir, st.root.consistent_snapshot, chain);
 }
 
 }  // namespace
 
-Status AddTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
-                 const std::string& source_file, const nlohmann::json& custom, const RepoKeys& keys,
-                 const ExpiryPolicy& policy, bool replace) {
+namespace internal {
+
+Result<bool> PrepareTarget(Env& env, const std::string& repo_dir, bool consistent,
+                           manifest::Targets& targets, const std::string& target_path,
+                           const std::string& source_file, const nlohmann::json& custom,
+                           bool replace) {
   OTA_TRY(ValidateTargetPath(target_path));
   if (!custom.is_null() && !custom.is_object()) {
     return MakeError(ErrorCode::kInvalidArgument, "custom target data must be a JSON object");
   }
-  OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
   OTA_ASSIGN_OR_RETURN(manifest::TargetFile target, verifier::DescribeFile(*env.fs, source_file));
   target.custom = custom;
 
-  auto existing = st.targets.targets.find(target_path);
-  if (existing != st.targets.targets.end()) {
+  auto existing = targets.targets.find(target_path);
+  if (existing != targets.targets.end()) {
     const bool same_content =
         existing->second.length == target.length && existing->second.hashes == target.hashes;
-    if (same_content && existing->second.custom == target.custom) return Ok();
+    if (same_content && existing->second.custom == target.custom) return false;
     if (!same_content && !replace) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "target " + target_path +
@@ -55,15 +57,27 @@ Status AddTarget(Env& env, const std::string& repo_dir, const std::string& targe
     }
   }
 
-  const std::string dest =
-      TargetFilePath(repo_dir, target_path, target, st.root.consistent_snapshot);
+  const std::string dest = TargetFilePath(repo_dir, target_path, target, consistent);
   OTA_TRY(env.fs->CreateDirs(DirName(dest)));
   OTA_TRY(internal::CopyFileAtomic(*env.fs, source_file, dest));
   // The source may have changed between hashing and copying.
   OTA_TRY(verifier::CheckFile(*env.fs, dest, target));
-
-  manifest::Targets targets = st.targets;
   targets.targets[target_path] = std::move(target);
+  return true;
+}
+
+}  // namespace internal
+
+Status AddTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
+                 const std::string& source_file, const nlohmann::json& custom, const RepoKeys& keys,
+                 const ExpiryPolicy& policy, bool replace) {
+  OTA_TRY(ValidateTargetPath(target_path));
+  OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
+  manifest::Targets targets = st.targets;
+  OTA_ASSIGN_OR_RETURN(bool changed,
+                       internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, targets,
+                                               target_path, source_file, custom, replace));
+  if (!changed) return Ok();
   return PublishTargets(env, repo_dir, st, std::move(targets), keys, policy);
 }
 
@@ -88,10 +102,12 @@ Status RefreshSnapshot(Env& env, const std::string& repo_dir, const RepoKeys& ke
   OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
   OTA_ASSIGN_OR_RETURN(std::string targets_bytes,
                        internal::ReadMetadataFile(env, repo_dir, "targets.json"));
+  OTA_ASSIGN_OR_RETURN(
+      auto meta, internal::SnapshotMeta(env, repo_dir, st.targets,
+                                        internal::MetaFileFor(st.targets.version, targets_bytes)));
   Chain chain;
-  OTA_TRY(internal::SignSnapshotAndTimestamp(
-      env, st.root, internal::MetaFileFor(st.targets.version, targets_bytes),
-      st.snapshot.version + 1, st.timestamp.version + 1, keys, policy, chain));
+  OTA_TRY(internal::SignSnapshotAndTimestamp(env, st.root, meta, st.snapshot.version + 1,
+                                             st.timestamp.version + 1, keys, policy, chain));
   return internal::WriteChain(env, repo_dir, st.root.consistent_snapshot, chain);
 }
 
@@ -102,8 +118,8 @@ Status RefreshTimestamp(Env& env, const std::string& repo_dir, const RepoKeys& k
   chain.snapshot_version = st.snapshot.version;
   OTA_ASSIGN_OR_RETURN(chain.snapshot_bytes,
                        internal::ReadMetadataFile(env, repo_dir, "snapshot.json"));
-  OTA_TRY(internal::SignSnapshotAndTimestamp(env, st.root, manifest::MetaFile{}, 0,
-                                             st.timestamp.version + 1, keys, policy, chain));
+  OTA_TRY(internal::SignSnapshotAndTimestamp(env, st.root, {}, 0, st.timestamp.version + 1, keys,
+                                             policy, chain));
   return internal::WriteChain(env, repo_dir, st.root.consistent_snapshot, chain);
 }
 

@@ -20,12 +20,22 @@
 
 namespace ota::agent {
 
+// The device's bundle decryption key in the state folder: an X25519 key
+// pair (docs/operator-guide.md "Recipient keys"). device.key is mode 0600;
+// device.pub is what operators pass to `otactl bundle build --recipient`.
+inline constexpr char kDeviceKeyFile[] = "device.key";
+inline constexpr char kDevicePublicKeyFile[] = "device.pub";
+
 // What `ota-agent init` records: where the repository is and what to track.
 struct EnrollOptions {
   std::string state_dir;
   std::string server_url;         // e.g. http://127.0.0.1:8080
   std::string trusted_root_json;  // The bytes of the root.json to trust first.
   std::vector<std::string> models;
+  // Empty: generate a new key pair for this device. Otherwise a recipient
+  // private key file (mode 0600, `otactl keygen --recipient`) shared by a
+  // fleet or cohort, copied into the state folder as device.key.
+  std::string recipient_key_file;
 };
 
 struct AgentOptions {
@@ -90,6 +100,8 @@ class Agent {
   // Creates the state folder, device identity and trusted root. Refuses a
   // folder that is already enrolled (kInvalidArgument) and a root that is not
   // signed by its own threshold (kSecurity).
+  // Also writes the device's recipient key pair (kDeviceKeyFile,
+  // kDevicePublicKeyFile) into the state folder before the database.
   static Status Enroll(Env& env, const EnrollOptions& options);
 
   // Opens an enrolled state folder, finishing or undoing whatever a previous

@@ -2,10 +2,13 @@
 // bundle's files into one file of independently zstd-compressed chunks, and
 // unpacking it again from a stream with bounded memory.
 //
-// Format version 1: a fixed preamble, a JSON header carrying bundle.json and
-// the chunk table (each chunk's stored size, plaintext size and SHA-256), then
-// the chunks. The plaintext stream is the bundle's files concatenated in
-// bundle.json order; chunks may span file boundaries.
+// Format version 2: a fixed preamble, a JSON header carrying bundle.json, the
+// chunk table (each chunk's stored size, plaintext size, SHA-256 and byte
+// groups) and, when encrypted, the recipients; then the chunks. The plaintext
+// stream is the bundle's files concatenated in bundle.json order; chunks may
+// span file boundaries. Chunks of an encrypted bundle are sealed with
+// XChaCha20-Poly1305 under a random content key that is sealed to each
+// recipient's X25519 key. Format 1 (unencrypted, no groups) is still read.
 //
 // Every file access goes through the FileSystem seam.
 #ifndef OTA_BUNDLE_BUNDLE_H_
@@ -14,17 +17,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "ota/bundle/recipient_keys.h"
+#include "ota/common/env.h"
 #include "ota/common/filesystem.h"
 #include "ota/common/result.h"
 #include "ota/manifest/bundle_manifest.h"
 
 namespace ota::bundle {
 
-inline constexpr std::uint32_t kBundleFormatVersion = 1;
+inline constexpr std::uint32_t kBundleFormatVersion = 2;
 inline constexpr std::uint64_t kMinChunkSize = 64u << 10;
 inline constexpr std::uint64_t kDefaultChunkSize = 4u << 20;
 inline constexpr std::uint64_t kMaxChunkSize = 64u << 20;
@@ -43,22 +49,36 @@ struct PackOptions {
   // needs about two chunks of memory, so devices favour small chunks.
   std::uint64_t chunk_size = kDefaultChunkSize;
   int zstd_level = kDefaultZstdLevel;  // 1..22.
+  // Keys to seal the bundle's content key to. Empty: an unencrypted bundle.
+  // With recipients, every chunk is encrypted under a fresh random key.
+  std::vector<RecipientPublicKey> recipients;
+  // Byte-group the F32/F16/BF16 tensor data of GGUF inputs before zstd.
+  bool byte_grouping = true;
+  // Source of the content key and bundle id; null: libsodium's generator.
+  // Tests pass a fake to get reproducible bundles.
+  Random* random = nullptr;
 };
 
 // Packs `inputs` (in that order) into a bundle at `out_path`.
 //
 // The manifest is `base` with `files` replaced by one entry per input (size
 // and SHA-256 computed while reading); it is validated (paths, roles,
-// model.file, name...) before any input is read. Inputs are read once: chunks
-// are compressed into the scratch file `out_path + ".chunks.tmp"` while the
-// files are hashed, then the preamble, the header and the chunks are written
-// to `out_path + ".tmp"`, which is fsynced and renamed over `out_path` (and
-// the folder fsynced). Memory: about one chunk plus its compressed form.
+// model.file, name...), the options and the recipients before any input is
+// read. GGUF inputs are scanned for float tensors (byte-grouped unless
+// options.byte_grouping is false; a file that does not parse is compressed
+// plainly). Inputs are read once: chunks are grouped and compressed into the
+// scratch file `out_path + ".chunks.tmp"` while the files are hashed; with
+// recipients, a fresh content key is sealed to each and every chunk is
+// encrypted. Then the preamble, the header and the chunks are written to
+// `out_path + ".tmp"`, which is fsynced and renamed over `out_path` (and the
+// folder fsynced). Memory: about one chunk plus its compressed form, and the
+// list of float tensor regions (bounded by kMaxGgufTensors per input).
 // Returns the manifest stored in the bundle.
-// Errors: kInvalidArgument (bad options or manifest, header over
-// kMaxHeaderBytes); the FileSystem's errors (kIo, kNotFound) for inputs and
-// output. On error no file is left at `out_path` or the temp paths, except
-// that an existing `out_path` is left untouched.
+// Errors: kInvalidArgument (bad options or manifest, a recipient key given
+// twice or not 32 bytes, header over kMaxHeaderBytes); the FileSystem's
+// errors (kIo, kNotFound) for inputs and output. On error no file is left at
+// `out_path` or the temp paths, except that an existing `out_path` is left
+// untouched.
 // Thread-safety: safe to call concurrently for different output paths.
 Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::BundleManifest& base,
                                             const std::vector<InputFile>& inputs,
@@ -82,9 +102,13 @@ struct UnpackLimits {
 // Verifies, in stream order: magic, format version, flags, header length and
 // the header's SHA-256, then the header itself (chunk table consistent with
 // chunk_size, plaintext sizes summing to total_plain and to the sum of file
-// sizes, bundle.json valid, limits). Only then is `out_dir` created; it must
-// be absent or empty. Each chunk's SHA-256 is checked before it is
-// decompressed, and it must decompress to exactly its declared size. Files
+// sizes, byte groups inside their chunks, bundle.json valid, limits). An
+// encrypted bundle needs `key`, which must be one of its recipients; its
+// content key is opened before anything is written. Only then is `out_dir`
+// created; it must be absent or empty. Each chunk's SHA-256 is checked before
+// it is decrypted (its Poly1305 tag, bound to the chunk's index, the chunk
+// count, its table entry and bundle.json, is checked before it is
+// decompressed), and it must decompress to exactly its declared size. Files
 // are written under `out_dir` (subfolders created), each file's size and
 // SHA-256 checked, every file and folder fsynced; bundle.json is written last,
 // so its presence marks a complete unpack.
@@ -93,17 +117,20 @@ struct UnpackLimits {
 //   kIntegrity: corruption, truncation, trailing bytes, hash or size
 //     mismatch, invalid header or bundle.json; the message names the chunk or
 //     the file.
+//   kSecurity: the bundle is encrypted and `key` is absent or not one of its
+//     recipients ("not a recipient of this bundle (recipient key id ...)").
 //   kInvalidArgument: an unsupported format version or flags; out_dir not
 //     empty; Feed after Finish.
 //   kIncompatible: the bundle exceeds `limits`.
 //   kIo (or the FileSystem's code): disk errors.
-// On error `out_dir` may hold partial files (never anything outside it); the
-// caller removes it.
+// On error nothing is left in `out_dir`: the unpacker removes the folder it
+// created (it never writes anything outside it).
 // Memory: about two chunks, plus the header while it is parsed.
 // Thread-safety: not thread-safe; use one object per stream.
 class StreamingUnpacker {
  public:
-  StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits = {});
+  StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits = {},
+                    std::optional<RecipientPrivateKey> key = std::nullopt);
   ~StreamingUnpacker();
   StreamingUnpacker(const StreamingUnpacker&) = delete;
   StreamingUnpacker& operator=(const StreamingUnpacker&) = delete;
@@ -124,9 +151,9 @@ class StreamingUnpacker {
 
 // Unpacks the bundle file at `bundle_path` into `out_dir`, reading it in
 // 1 MiB pieces through a StreamingUnpacker (same checks and errors).
-Result<manifest::BundleManifest> UnpackBundleFile(FileSystem& fs, const std::string& bundle_path,
-                                                  const std::string& out_dir,
-                                                  const UnpackLimits& limits = {});
+Result<manifest::BundleManifest> UnpackBundleFile(
+    FileSystem& fs, const std::string& bundle_path, const std::string& out_dir,
+    const UnpackLimits& limits = {}, std::optional<RecipientPrivateKey> key = std::nullopt);
 
 // What a bundle's preamble and header say.
 struct BundleInfo {
@@ -138,6 +165,9 @@ struct BundleInfo {
   std::uint64_t total_plain = 0;   // Sum of the files' sizes.
   std::uint64_t total_stored = 0;  // Sum of the stored chunk sizes.
   std::uint64_t file_size = 0;     // Size of the bundle file.
+  bool encrypted = false;
+  std::vector<std::string> recipient_key_ids;  // Empty when not encrypted.
+  std::uint64_t grouped_bytes = 0;             // Plaintext bytes byte-grouped.
 };
 
 // Reads and verifies a bundle's preamble and header (including the header's

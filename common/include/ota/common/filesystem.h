@@ -84,6 +84,12 @@ Status WriteFileAtomic(FileSystem& fs, const std::string& path, std::string_view
 // rename over `link`, fsync of the directory).
 Status ReplaceSymlinkAtomic(FileSystem& fs, const std::string& target, const std::string& link);
 
+// kSecurity when group or others may access the file at `path` (secrets must
+// be mode 0600 or stricter): "<what> file <path> is accessible by group or
+// others (mode 0644); run chmod 600 on it". A missing file passes; reading it
+// reports that.
+Status CheckOwnerOnlyFile(const std::string& path, std::string_view what);
+
 // Parent directory of a path ("." if none).
 std::string DirName(const std::string& path);
 // Joins two path parts with exactly one '/'.

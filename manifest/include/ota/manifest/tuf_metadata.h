@@ -10,8 +10,11 @@
 // fields are accepted and ignored; signatures are always checked over the
 // original "signed" object (Signed::signed_json), so they still verify.
 //
-// Not interpreted yet: delegations in targets metadata are validated only as
-// a JSON object and kept raw (Targets::delegations).
+// Delegations in targets metadata are parsed into Targets::parsed_delegations
+// (and also kept raw in Targets::delegations): "keys", and "roles" in listed
+// order, each with exactly one of "paths" and "path_hash_prefixes"; role names
+// must be unique and may not be a top-level role name. "succinct_roles" (hash
+// bins) is recognised but not expanded.
 //
 // Errors: every parser returns kInvalidArgument naming the role and field.
 // Thread-safety: all functions are pure and may be called concurrently.
@@ -99,9 +102,30 @@ struct TargetFile {
   nlohmann::json custom;  // null when absent.
 };
 
+// A delegated targets role: an entry of "delegations"."roles".
+struct DelegatedRole {
+  std::string name;                 // Unique in its delegator; never a top-level role name.
+  std::vector<std::string> keyids;  // Unique.
+  std::uint64_t threshold = 1;      // >= 1.
+  bool terminating = false;
+  // Exactly one is set: shell-style path patterns, or prefixes of the lower-case
+  // hex SHA-256 of the target path.
+  std::optional<std::vector<std::string>> paths;
+  std::optional<std::vector<std::string>> path_hash_prefixes;
+};
+
+struct Delegations {
+  std::map<std::string, Key> keys;   // keyid -> key, for the delegated roles.
+  std::vector<DelegatedRole> roles;  // In listed order: the search order.
+  bool succinct_roles = false;       // "succinct_roles" was given instead of "roles".
+};
+
 struct Targets : MetadataCommon {
   std::map<std::string, TargetFile> targets;  // Target path -> description.
   nlohmann::json delegations;                 // Raw object, or null when absent.
+  // The typed form of `delegations` (set exactly when it is not null). ToJson
+  // writes `delegations` when set, else this.
+  std::optional<Delegations> parsed_delegations;
 };
 
 struct Signature {
@@ -131,6 +155,7 @@ Result<Snapshot> ParseSnapshot(const nlohmann::json& signed_obj);
 Result<Targets> ParseTargets(const nlohmann::json& signed_obj);
 Result<MetaFile> ParseMetaFile(const nlohmann::json& obj);
 Result<TargetFile> ParseTargetFile(const nlohmann::json& obj);
+Result<Delegations> ParseDelegations(const nlohmann::json& obj);
 
 // The public key object as it appears in root.json:
 // {"keytype", "scheme", "keyval": {"public"}} plus any extra fields of `raw`.
@@ -141,6 +166,7 @@ nlohmann::json ToJson(const Snapshot& snapshot);
 nlohmann::json ToJson(const Targets& targets);
 nlohmann::json ToJson(const MetaFile& meta);
 nlohmann::json ToJson(const TargetFile& target);
+nlohmann::json ToJson(const Delegations& delegations);
 
 // The file form of an envelope: sorted keys, one-space indent, trailing
 // newline (what the reference implementation writes).

@@ -16,6 +16,10 @@
 // `noise` adds a perturbation drawn from (noise_seed, tensor name) on top of
 // the same base weights: two models differing only in noise are "the same
 // model, slightly changed" (what delta and shadow-test equivalence tests need).
+//
+// Variants for shadow-test gates: `breakage` damages the model on purpose
+// (a block of zeros, two swapped tensors) while keeping its layout, and
+// `vocab` picks an alternative vocabulary whose fingerprint differs.
 #ifndef OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
 #define OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
 
@@ -32,6 +36,23 @@ namespace ota::runtime_adapter {
 // kQ8_0, a matrix whose rows are not a multiple of 32 values is stored as F16.
 enum class TensorType { kF32, kF16, kQ8_0 };
 
+// Deliberate damage, for tests that a shadow test rejects a broken model.
+enum class SynthBreak {
+  kNone,
+  kZeroLayer,    // Every weight of block `break_layer` (norms included) is 0.
+  kSwapTensors,  // blk.0.ffn_gate and blk.0.ffn_up exchange their data.
+};
+
+// The vocabulary written into the model.
+enum class SynthVocabKind {
+  // <unk>, <s>, </s>, <0x00>..<0xFF>, "▁", '!'..'~' (kSynthVocabSize tokens).
+  kBytes,
+  // The same specials and byte tokens, then '~'..'!' in reverse order, "▁"
+  // and eight two-character tokens: still tokenizes any byte string, but
+  // token ids and the vocabulary fingerprint differ from kBytes.
+  kAlt,
+};
+
 struct SynthOptions {
   std::uint64_t seed = 1;  // Base weights.
   int layers = 2;          // Transformer blocks, [1, 256].
@@ -46,14 +67,21 @@ struct SynthOptions {
   double noise = 0.0;
   std::uint64_t noise_seed = 0;
   std::string name = "modelota-test";  // general.name, 1 to 256 bytes.
+  SynthVocabKind vocab = SynthVocabKind::kBytes;
+  SynthBreak breakage = SynthBreak::kNone;
+  int break_layer = 0;  // kZeroLayer: the block to zero, [0, layers).
 };
 
 // Vocabulary of every synthesized model.
 inline constexpr int kSynthUnkToken = 0;
 inline constexpr int kSynthBosToken = 1;
 inline constexpr int kSynthEosToken = 2;
-inline constexpr int kSynthFirstByteToken = 3;  // <0x00>; byte b is token 3 + b.
-inline constexpr int kSynthVocabSize = 3 + 256 + 1 + 94;
+inline constexpr int kSynthFirstByteToken = 3;            // <0x00>; byte b is token 3 + b.
+inline constexpr int kSynthVocabSize = 3 + 256 + 1 + 94;  // SynthVocabKind::kBytes.
+inline constexpr int kSynthAltVocabSize = kSynthVocabSize + 8;
+
+// Number of tokens of a vocabulary kind.
+int SynthVocabSize(SynthVocabKind kind);
 
 // The feed-forward length used when SynthOptions::ff is 0: 8/3 of the width
 // (as in llama), rounded up to a multiple of 32.
@@ -66,6 +94,17 @@ Status ValidateSynthOptions(const SynthOptions& options);
 // "f32", "f16", "q8_0" <-> TensorType. Parse fails with kInvalidArgument.
 std::string_view TensorTypeName(TensorType type);
 Result<TensorType> ParseTensorType(std::string_view name);
+
+// "bytes", "alt" <-> SynthVocabKind. Parse fails with kInvalidArgument.
+std::string_view SynthVocabName(SynthVocabKind kind);
+Result<SynthVocabKind> ParseSynthVocab(std::string_view name);
+
+// Sets options.breakage (and break_layer) from "none", "zero-layer:K" or
+// "swap-tensors". kInvalidArgument for anything else; the layer's range is
+// checked by ValidateSynthOptions.
+Status ParseSynthBreak(std::string_view text, SynthOptions& options);
+// The text form of options.breakage, e.g. "zero-layer:1".
+std::string SynthBreakName(const SynthOptions& options);
 
 // True when this build can synthesize models (it was built with llama.cpp's
 // ggml). Without it, SynthesizeModel fails with kIncompatible.

@@ -3,7 +3,9 @@
 //
 // Only sha256 and sha512 exist in the model (the parsers refuse others), and
 // every listed hash is checked: one matching hash is not enough, since the
-// weaker of two algorithms would otherwise decide.
+// weaker of two algorithms would otherwise decide. An entry with any other
+// algorithm that reaches these checks anyway is refused, never skipped
+// (kIntegrity "<what> lists unsupported hash algorithm <name>").
 //
 // Thread-safety: pure functions; file functions need a thread-safe FileSystem.
 #ifndef OTA_VERIFIER_HASHING_H_

@@ -5,8 +5,21 @@
 // public key object {"keytype", "scheme", "keyval": {"public"}} (plus any
 // extra fields the object carried when it was parsed, see manifest::Key::raw).
 //
-// Only Ed25519 signatures are verified in this version. ECDSA and RSA keys
-// parse (so that roots listing them load), but signatures by them never count.
+// Signing (operator side) is Ed25519 only. Verification also accepts the key
+// types other TUF tools (python-securesystemslib, sigstore) produce, so that
+// existing repositories can be trusted:
+//   keytype "ed25519", scheme "ed25519": keyval.public is 64 hex digits; the
+//     signature is 128 hex digits.
+//   keytype "ecdsa" (or the older "ecdsa-sha2-nistp256"), scheme
+//     "ecdsa-sha2-nistp256": keyval.public is a PEM SubjectPublicKeyInfo of a
+//     NIST P-256 key; the signature is the hex of a DER ECDSA signature over
+//     SHA-256 of the message.
+//   keytype "rsa", scheme "rsassa-pss-sha256": keyval.public is a PEM
+//     SubjectPublicKeyInfo of a 2048- to 16384-bit RSA key; the signature is
+//     the hex of an RSASSA-PSS signature (SHA-256, MGF1-SHA-256, any salt
+//     length, as securesystemslib verifies), exactly the modulus size.
+// Any other type/scheme pair (including a type with another type's scheme)
+// parses, so that roots listing it load, but its signatures never count.
 //
 // Thread-safety: all functions may be called concurrently; a PrivateKey is a
 // plain value.
@@ -51,11 +64,21 @@ Result<std::string> SignBytes(const PrivateKey& key, std::string_view message);
 // for any other key type, malformed hex, or wrong sizes.
 bool VerifyEd25519(const manifest::Key& key, std::string_view sig_hex, std::string_view message);
 
-// Like VerifyEd25519 but for any key type, with the reason on failure:
-// kSecurity "bad signature", or kSecurity naming an unsupported key type or
-// scheme (ECDSA and RSA verification are not implemented yet).
+// Verifies `sig_hex` over `message` by `key` of any supported type (see
+// above). Never crashes on hostile input. Errors, all kSecurity:
+// "bad <scheme> signature"; "key type T with scheme S is not supported for
+// verification"; a malformed or oversized PEM, a key that is not of the named
+// type, an EC key on another curve, an RSA key outside 2048..16384 bits; a
+// signature that is not hex, is too long, or has the wrong size.
+// (Implemented in signing.cc.)
 Status VerifySignature(const manifest::Key& key, std::string_view sig_hex,
                        std::string_view message);
+
+// Checks that `key` could verify signatures: a supported type/scheme pair
+// with well-formed key material. The same kSecurity errors as
+// VerifySignature's key checks. Operator tools call it before listing a key
+// in metadata.
+Status CheckPublicKey(const manifest::Key& key);
 
 // Key files (JSON). A private key file holds
 //   {"keytype": "ed25519", "scheme": "ed25519", "keyid": "<id>",

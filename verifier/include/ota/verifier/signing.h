@@ -34,11 +34,14 @@ Result<std::string> AddSignature(std::string_view envelope_bytes, const PrivateK
 
 // Checks that `envelope` carries valid signatures by at least `role.threshold`
 // distinct keys of `role`. Each authorized key counts at most once (repeated
-// signatures by one key id, or one key listed under two ids, count once);
+// signatures by one key id, or one key listed under two ids, count once; only
+// the first signature listed for a key id is checked, so repeating one cannot
+// multiply the work);
 // signatures by keys outside the role, and invalid signatures, are ignored.
 // Errors: kSecurity "<role_name> has N of M required signatures", followed
-// by the reason in parentheses when a signature by an authorized key of an
-// unsupported type (ECDSA, RSA) was skipped.
+// by the reason in parentheses when a signature by an authorized key that
+// cannot verify anything (unsupported type or scheme, malformed PEM, wrong
+// curve, RSA key too small) was skipped; plain bad signatures add nothing.
 Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string& role_name,
                             const std::map<std::string, manifest::Key>& keys,
                             const manifest::Role& role);

@@ -5,7 +5,8 @@
 //
 // Each Update* call either accepts the new metadata (it becomes trusted) or
 // returns an error and leaves the state unchanged. Calls must follow the
-// workflow order: root updates, then timestamp, snapshot, targets.
+// workflow order: root updates, then timestamp, snapshot, targets, then
+// delegated targets roles (each after its delegator).
 //
 // Error codes: kSecurity for trust failures (signatures below threshold,
 // expired, rolled back, versions that disagree), kIntegrity for bytes that do
@@ -16,6 +17,8 @@
 #ifndef OTA_VERIFIER_TRUSTED_METADATA_H_
 #define OTA_VERIFIER_TRUSTED_METADATA_H_
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +78,26 @@ class TrustedMetadata {
   // Spec 5.6.2-5.6.5 against the trusted snapshot's "targets.json" entry.
   Status UpdateTargets(std::string_view bytes, manifest::TimePoint now);
 
+  // Spec 5.6 for a delegated targets role: `role` must be delegated by
+  // `delegator` (the top-level "targets" or a delegated role accepted
+  // earlier). Checks, in order: length and hashes against snapshot's
+  // "<role>.json" entry (when listed), signatures by a threshold of the
+  // delegation's keys (from the delegator's "delegations"."keys"), version
+  // equal to snapshot's, not expired. Errors: kIntegrity, kSecurity, kInternal
+  // (delegator not trusted).
+  Status UpdateDelegatedTargets(std::string_view bytes, const std::string& role,
+                                const std::string& delegator, manifest::TimePoint now);
+
+  // The version of `bytes` when it is targets metadata signed by a threshold
+  // of the keys `delegator` gives `role`; nothing else is checked. Used to
+  // compare a locally kept copy with the version snapshot lists (rollback).
+  Result<std::uint64_t> SignedDelegatedVersion(std::string_view bytes, const std::string& role,
+                                               const std::string& delegator) const;
+
+  // A trusted targets role by name: "targets", or a delegated role accepted
+  // since the last snapshot update. Null when there is none.
+  const TrustedFile<manifest::Targets>* FindTargets(const std::string& role) const;
+
   const TrustedFile<manifest::Root>& root() const { return root_; }
   const std::optional<TrustedFile<manifest::Timestamp>>& timestamp() const { return timestamp_; }
   const std::optional<TrustedFile<manifest::Snapshot>>& snapshot() const { return snapshot_; }
@@ -82,11 +105,16 @@ class TrustedMetadata {
 
  private:
   TrustedMetadata() = default;
+  // Envelope, signatures by the keys `delegator` gives `role`, typed model.
+  Result<TrustedFile<manifest::Targets>> VerifyDelegated(std::string_view bytes,
+                                                         const std::string& role,
+                                                         const std::string& delegator) const;
 
   TrustedFile<manifest::Root> root_;
   std::optional<TrustedFile<manifest::Timestamp>> timestamp_;
   std::optional<TrustedFile<manifest::Snapshot>> snapshot_;
   std::optional<TrustedFile<manifest::Targets>> targets_;
+  std::map<std::string, TrustedFile<manifest::Targets>> delegated_;
 };
 
 }  // namespace ota::verifier

@@ -1,15 +1,22 @@
 // The TUF 1.0 client workflow ("detailed client workflow", sections 5.1 to
-// 5.6 of the specification) for the top-level roles: root rotation, then
-// timestamp, snapshot and targets, with rollback, freeze, mix-and-match,
-// fast-forward recovery and endless-data protection.
+// 5.7 of the specification): root rotation, then timestamp, snapshot and
+// targets, with rollback, freeze, mix-and-match, fast-forward recovery and
+// endless-data protection; then, per target lookup, the pre-order
+// depth-first search of delegated targets roles (5.6.7).
 //
-// Not in this version: delegated targets roles (targets metadata with
-// "delegations" is accepted, but only the top-level targets role is
-// searched), and ECDSA/RSA signatures (see keys.h).
+// Not in this version: "succinct_roles" (hash-bin) delegations are not
+// followed (a lookup that reaches one fails with kSecurity).
 //
 // Files in `metadata_dir`: root.json, timestamp.json, snapshot.json,
-// targets.json: each the exact bytes that were downloaded and verified,
+// targets.json, and one file per delegated role loaded (RoleFileName in
+// delegations.h): each the exact bytes that were downloaded and verified,
 // written atomically (temp file, fsync, rename, fsync of the folder).
+//
+// URLs: metadata_base_url + "N.root.json", "timestamp.json", and
+// "ROLE.json" for snapshot, targets and delegated roles, or "V.ROLE.json"
+// (V: the version snapshot or timestamp lists) when root sets
+// consistent_snapshot. Role names are percent-encoded in URLs (every byte
+// but A-Z a-z 0-9 - . _ ~, so '/' too).
 //
 // Thread-safety: not thread-safe; use one Updater per thread or lock.
 #ifndef OTA_VERIFIER_UPDATER_H_
@@ -23,6 +30,7 @@
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/manifest/tuf_metadata.h"
+#include "ota/verifier/delegations.h"
 #include "ota/verifier/trusted_metadata.h"
 
 namespace ota::verifier {
@@ -40,6 +48,9 @@ struct UpdaterOptions {
   std::uint64_t max_targets_bytes = 32 << 20;
   // Most root versions fetched in one Refresh.
   int max_root_rotations = 256;
+  // Most targets roles (the top-level one included) one target lookup
+  // visits; bounds the work a hostile delegation graph can cause.
+  int max_delegations = 32;
 };
 
 class Updater {
@@ -69,10 +80,20 @@ class Updater {
   // The trusted root after a successful Refresh, or null.
   const manifest::Root* root() const;
 
-  // The description of `target_path` in the trusted targets metadata.
-  // Errors: kNotFound if it is not listed; kInvalidArgument before a
-  // successful Refresh.
-  Result<manifest::TargetFile> GetTargetInfo(const std::string& target_path) const;
+  // The description of `target_path` (spec 5.6.7): searches the top-level
+  // targets role, then, pre-order depth-first in listed order, each delegated
+  // role whose "paths" or "path_hash_prefixes" cover the path; a terminating
+  // delegation that covers it ends the search after its own subtree. The first
+  // role visited that lists the path wins. Each role is visited at most once
+  // per lookup (cycles end), and at most options.max_delegations roles are.
+  // Delegated metadata is loaded on first use, like top-level targets (local
+  // copy reused when it matches snapshot, else downloaded; signatures by the
+  // delegator's keys for the role, version equal to snapshot's, not expired at
+  // env.clock's time, not older than a verified local copy) and persisted.
+  // Errors: kNotFound if no visited role lists it; kInvalidArgument before a
+  // successful Refresh; for a delegated role that fails to load, the codes of
+  // Refresh (kRetryLater, kIntegrity, kSecurity, kIo).
+  Result<manifest::TargetFile> GetTargetInfo(const std::string& target_path);
 
   // Where to download a target: targets_base_url + the path, percent-encoded
   // per segment. With consistent snapshots the file name is prefixed by its
@@ -99,6 +120,12 @@ class Updater {
   Status UpdateTimestamp(TrustedMetadata& trusted, manifest::TimePoint now);
   Status UpdateSnapshot(TrustedMetadata& trusted, manifest::TimePoint now);
   Status UpdateTargets(TrustedMetadata& trusted, manifest::TimePoint now);
+  // Makes delegated role `role` (delegated by `delegator`) trusted.
+  Status LoadDelegated(const std::string& role, const std::string& delegator,
+                       manifest::TimePoint now);
+  // Snapshot's "V.<role>.json" or "<role>.json" name for a download.
+  static std::string RemoteName(const TrustedMetadata& trusted, const std::string& role,
+                                std::uint64_t version);
 
   Env& env_;
   UpdaterOptions options_;

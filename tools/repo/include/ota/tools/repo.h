@@ -18,10 +18,19 @@
 // during an update can see a mix of old and new files and fails that update
 // with a hash mismatch (it then retries); consistent snapshots avoid that.
 //
-// Signing: each role is signed with the one key given for it, which must be
-// listed for the role in root.json and must meet the role's threshold alone
-// (roles that need several signatures are not supported by these functions
-// yet; see verifier::AddSignature).
+//   metadata/<role>.json, N.<role>.json         delegated targets roles
+//                                             (e.g. rollouts), listed in
+//                                             snapshot like targets.json
+//   metadata/staged/root.json, targets.json    new versions waiting for
+//                                             signatures (never served)
+//
+// Signing: the online functions (AddTarget, RemoveTarget, Refresh*,
+// ResignTargets, PublishDelegatedTarget) sign each role with the one key
+// given for it, which must be listed for the role and meet its threshold
+// alone. Root and targets keys may be offline and several may be required:
+// such changes are staged (StageRoot, StageTargets), signed in separate steps
+// with one key each (SignStaged), and moved into place by CommitStaged once
+// every threshold is met. See docs/operator-guide.md.
 //
 // Errors: kInvalidArgument (bad input, missing or unauthorized key, refused
 // overwrite), kNotFound (no repository or source file), kIo, kIntegrity
@@ -137,6 +146,120 @@ Status RotateRoot(Env& env, const std::string& repo_dir, const RootRotation& rot
 // Checks a target path against the rules listed at AddTarget.
 // kInvalidArgument with the reason.
 Status ValidateTargetPath(const std::string& target_path);
+
+// ---- Several keys per role, offline keys, signing in steps ----
+
+// The keys of one role at initialization, and its threshold (1 <= threshold
+// <= keys). Every key signs that role's first version.
+struct InitRole {
+  std::vector<const verifier::PrivateKey*> keys;
+  std::uint64_t threshold = 1;
+};
+struct InitOptions {
+  InitRole root, targets, snapshot, timestamp;
+  bool consistent_snapshot = false;
+};
+
+// Like InitRepository above, with any number of keys per role. The snapshot
+// and timestamp thresholds must be 1: those online roles are signed by one
+// key (several may be listed, for rotation without a gap).
+Status InitRepository(Env& env, const std::string& repo_dir, const InitOptions& options,
+                      const ExpiryPolicy& policy);
+
+// Edits of a root (pure). `role` is one of the four top-level roles.
+// AddRoleKey: kInvalidArgument if the key is already listed for the role or
+// cannot verify signatures (verifier::CheckPublicKey).
+// RevokeRoleKey: kNotFound if the role does not list `keyid`;
+// kInvalidArgument if fewer keys than the threshold would remain.
+// SetRoleThreshold: 1 <= threshold <= keys, and 1 for snapshot/timestamp.
+// Keys no role lists any more are dropped from root.keys.
+Status AddRoleKey(manifest::Root& root, const std::string& role, const manifest::Key& key);
+Status RevokeRoleKey(manifest::Root& root, const std::string& role, const std::string& keyid);
+Status SetRoleThreshold(manifest::Root& root, const std::string& role, std::uint64_t threshold);
+
+// The root the next edit applies to: the staged root if there is one, else
+// the current root with version N+1; its expiry is renewed from `policy`.
+Result<manifest::Root> RootToEdit(Env& env, const std::string& repo_dir,
+                                  const ExpiryPolicy& policy);
+
+// Writes metadata/staged/root.json: `root` (version N+1 of the current
+// root) signed by `signers` (possibly none), each of which must be a root key
+// of the current or of the new root. Replaces any staged root (and its
+// signatures). Errors: kInvalidArgument.
+Status StageRoot(Env& env, const std::string& repo_dir, const manifest::Root& root,
+                 const std::vector<const verifier::PrivateKey*>& signers);
+
+// Like AddTarget, but writes the new targets version to
+// metadata/staged/targets.json, signed by `signers` (possibly none; each must
+// be a targets key of root), instead of publishing it. Successive calls add
+// to the staged content. The target file is copied into targets/ right away
+// (nothing lists it until the commit).
+Status StageTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
+                   const std::string& source_file, const nlohmann::json& custom,
+                   const std::vector<const verifier::PrivateKey*>& signers,
+                   const ExpiryPolicy& policy, bool replace = false);
+
+// Stages `targets` (its version and expiry are set here) as the next targets
+// version, signed by `signers`. The building block of StageTarget and
+// AddDelegation. Errors: kInvalidArgument.
+Status StageTargets(Env& env, const std::string& repo_dir, manifest::Targets targets,
+                    const std::vector<const verifier::PrivateKey*>& signers,
+                    const ExpiryPolicy& policy);
+
+// Adds `key`'s signature to the staged metadata of `role` ("root" or
+// "targets"). Errors: kNotFound (nothing staged), kInvalidArgument (the key
+// is not authorized for the role: for root, a root key of the current or of
+// the staged root; or it already signed).
+Status SignStaged(Env& env, const std::string& repo_dir, const std::string& role,
+                  const verifier::PrivateKey& key);
+
+// Checks the staged metadata of `role` against what clients require.
+// kSecurity with one line naming the role and the counts, e.g.
+// "staged root has 2 of 3 required signatures by the current root keys",
+// "staged targets has 1 of 2 required signatures"; kNotFound if nothing is
+// staged; kInvalidArgument if it is stale (not version N+1 any more).
+Status CheckStaged(Env& env, const std::string& repo_dir, const std::string& role);
+
+// CheckStaged, then moves the staged file into place atomically and removes
+// it from staged/: root as N+1.root.json and root.json; targets followed by
+// new snapshot and timestamp versions (needs those keys in `keys`).
+Status CommitStaged(Env& env, const std::string& repo_dir, const std::string& role,
+                    const RepoKeys& keys, const ExpiryPolicy& policy);
+
+// A delegated targets role (TUF delegations, one level below targets).
+struct DelegationSpec {
+  std::string name;                 // e.g. "rollouts": [a-z0-9_-], 1..64 chars.
+  std::vector<manifest::Key> keys;  // Its keys (public halves).
+  std::uint64_t threshold = 1;      // Must be 1: the role is online.
+  std::vector<std::string> paths;   // Patterns ("rollouts/*"), see below.
+  bool terminating = false;
+};
+
+// Adds (or replaces) delegation `spec` in top-level targets and writes the
+// role's first, empty metadata (<name>.json, version 1) signed by
+// `role_key`, which must be one of spec.keys. With keys.targets given and
+// meeting the targets threshold alone, targets, snapshot and timestamp are
+// published; otherwise the targets change is staged (StageTargets, signed by
+// keys.targets if given) and the role becomes visible at CommitStaged.
+// Returns true when the targets change was staged.
+Result<bool> AddDelegation(Env& env, const std::string& repo_dir, const DelegationSpec& spec,
+                           const verifier::PrivateKey& role_key, const RepoKeys& keys,
+                           const ExpiryPolicy& policy);
+
+// Publishes `source_file` as `target_path` in the delegated role `role`,
+// signed by `role_key`, then new snapshot and timestamp versions. The path
+// must match one of the role's patterns. Errors as AddTarget's, plus
+// kNotFound (no such delegation).
+Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::string& role,
+                              const std::string& target_path, const std::string& source_file,
+                              const nlohmann::json& custom, const verifier::PrivateKey& role_key,
+                              const RepoKeys& keys, const ExpiryPolicy& policy,
+                              bool replace = false);
+
+// TUF path pattern matching, as the client does it
+// (verifier::PathPatternMatches): "*" and "?" never cross "/", so
+// "rollouts/*" matches "rollouts/a.json" but not "rollouts/x/a.json".
+bool DelegationPathMatches(const std::string& pattern, const std::string& target_path);
 
 }  // namespace ota::tools
 
