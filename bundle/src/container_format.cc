@@ -1,12 +1,12 @@
 #include "container_format.h"
 
 #include <cstring>
-#include <exception>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "ota/common/hash.h"
+#include "ota/manifest/canonical_json.h"
 #include "zstd_codec.h"
 
 namespace ota::bundle {
@@ -37,31 +37,11 @@ int HexDigit(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 // Parses the header, refusing duplicate keys: two readers that kept different
 // copies of a key would unpack different bundles from the same bytes.
 Result<json> ParseHeaderJson(std::span<const std::uint8_t> bytes) {
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  bool too_deep = false;
-  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth > kMaxHeaderDepth) too_deep = true;
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end && !open_objects.empty()) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key && !open_objects.empty()) {
-      std::string key = parsed.get<std::string>();
-      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(bytes.begin(), bytes.end(), callback);
-  } catch (const std::exception& e) {
-    return Corrupt(std::string("bundle header is not valid JSON: ") + e.what());
-  }
-  if (too_deep) return Corrupt("bundle header nests too deep");
-  if (!duplicate.empty()) return Corrupt("bundle header has the key \"" + duplicate + "\" twice");
-  if (!j.is_object()) return Corrupt("bundle header is not a JSON object");
-  return j;
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  auto j = manifest::ParseJsonStrict(text, manifest::JsonLimits{kMaxHeaderBytes, kMaxHeaderDepth});
+  if (!j.ok()) return Corrupt("bundle header: " + j.error().message);
+  if (!j->is_object()) return Corrupt("bundle header is not a JSON object");
+  return std::move(*j);
 }
 
 Result<std::uint64_t> GetCount(const json& object, const char* key, const std::string& where) {

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <exception>
 #include <set>
 
 #include "ota/common/hash.h"
+#include "ota/manifest/canonical_json.h"
 
 namespace ota::manifest {
 namespace {
@@ -98,35 +98,12 @@ Status CheckText(const std::string& field, std::string_view value, std::size_t m
   return Ok();
 }
 
-// nlohmann::json keeps the last of two equal keys; another parser might keep
-// the first. Refusing duplicates removes that ambiguity from signed data.
+// Duplicate keys are refused (ParseJsonStrict): another parser might keep a
+// different copy of a key than we did.
 Result<json> ParseJsonObjectText(std::string_view text) {
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  bool too_deep = false;
-  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (static_cast<std::size_t>(depth) > kMaxJsonDepth) too_deep = true;
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end && !open_objects.empty()) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key && !open_objects.empty()) {
-      std::string key = parsed.get<std::string>();
-      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(text.begin(), text.end(), callback);
-  } catch (const std::exception& e) {
-    return Invalid(std::string("bundle.json is not valid JSON: ") + e.what());
-  }
-  if (too_deep) {
-    return Invalid("bundle.json nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  }
-  if (!duplicate.empty()) return Invalid("bundle.json has the key " + Quote(duplicate) + " twice");
-  return j;
+  auto j = ParseJsonStrict(text, JsonLimits{kMaxBundleManifestBytes, kMaxJsonDepth});
+  if (!j.ok()) return Invalid("bundle.json: " + j.error().message);
+  return std::move(*j);
 }
 
 std::string FieldName(const std::string& where, std::string_view key) {

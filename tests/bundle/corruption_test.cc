@@ -270,9 +270,9 @@ TEST_F(CorruptionTest, MalformedHeaderFields) {
   std::string dup = raw_.header.dump();
   dup.insert(1, "\"chunk_size\":65536,");
   ExpectRejected(testing::JoinBundleText(raw_, dup), ErrorCode::kIntegrity,
-                 "bundle header has the key \"chunk_size\" twice");
+                 "bundle header: duplicate key \"chunk_size\"");
   ExpectRejected(testing::JoinBundleText(raw_, "{\"bundle\":"), ErrorCode::kIntegrity,
-                 "bundle header is not valid JSON");
+                 "bundle header: invalid JSON");
 }
 
 TEST_F(CorruptionTest, LimitsMakeABundleIncompatible) {

@@ -238,7 +238,7 @@ TEST(BundleManifestTest, RejectsEachRuleWithOneMessageNamingTheField) {
          for (int i = 0; i < 40; ++i) deep = json::array({deep});
          j["x"] = deep;
        },
-       "bundle.json nests deeper than 32 levels"},
+       "bundle.json: JSON nesting deeper than 32 levels"},
   };
   for (const RejectCase& c : cases) {
     json j = ValidJson();
@@ -257,17 +257,17 @@ TEST(BundleManifestTest, RejectsMalformedDocuments) {
     EXPECT_FALSE(m.ok()) << text;
     return m.ok() ? std::string() : m.error().message;
   };
-  EXPECT_NE(message("{").find("bundle.json is not valid JSON"), std::string::npos);
+  EXPECT_NE(message("{").find("bundle.json: invalid JSON"), std::string::npos);
   EXPECT_NE(message("[]").find("bundle.json must be a JSON object, not array"), std::string::npos);
-  EXPECT_NE(message("{\"a\":1} x").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(message("{\"a\":1} x").find("invalid JSON"), std::string::npos);
   // Invalid UTF-8 inside a string.
-  EXPECT_NE(message("{\"name\":\"\xff\"}").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(message("{\"name\":\"\xff\"}").find("invalid JSON"), std::string::npos);
   std::string dup = ValidJson().dump();
   dup.insert(1, "\"name\":\"other\",");
-  EXPECT_NE(message(dup).find("bundle.json has the key \"name\" twice"), std::string::npos);
+  EXPECT_NE(message(dup).find("bundle.json: duplicate key \"name\""), std::string::npos);
   std::string nested_dup = ValidJson().dump();
   nested_dup.replace(nested_dup.find("\"file\":"), 7, "\"format\":\"x\",\"file\":");
-  EXPECT_NE(message(nested_dup).find("has the key \"format\" twice"), std::string::npos);
+  EXPECT_NE(message(nested_dup).find("duplicate key \"format\""), std::string::npos);
   const std::string huge(kMaxBundleManifestBytes + 1, ' ');
   EXPECT_NE(message(huge).find("more than the maximum of 4194304"), std::string::npos);
 }
