@@ -136,6 +136,14 @@ class Runner {
                                            std::move(key));
     if (!bundle.ok()) {
       (void)ctx_.env.fs->RemoveAll(staging);
+      const ErrorCode code = bundle.error().code;
+      if (code == ErrorCode::kSecurity || code == ErrorCode::kIntegrity ||
+          code == ErrorCode::kIncompatible) {
+        // Signed bytes this device can never use (not a recipient, corrupt
+        // inside, beyond its limits): keeping them would only waste space.
+        // Other errors (I/O, disk full) keep them so a retry does not refetch.
+        (void)ctx_.env.fs->Remove(part);
+      }
       return std::move(bundle).error();
     }
     if (bundle->name != row_.model || manifest::ToString(bundle->version) != row_.version) {

@@ -274,6 +274,8 @@ TEST_F(EndToEndTest, EncryptedBundleInstallsOnlyForItsRecipient) {
   EXPECT_EQ(ActiveVersion(*a), "1.0.0");
   EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 1u);
+  // The unusable download is not kept.
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
 }
 
 TEST_F(EndToEndTest, AgentInitInstallsAFleetRecipientKey) {
