@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ota/common/hash.h"
+#include "ota/verifier/updater.h"
 
 namespace ota::verifier {
 namespace {
@@ -82,24 +83,10 @@ std::string RoleFileName(std::string_view role) {
                                manifest::kSnapshotRole, manifest::kTargetsRole}) {
     if (role == top) return std::string(role) + ".json";
   }
-  static constexpr char kHex[] = "0123456789ABCDEF";
   // The ".json" suffix is the only '.' in the result, and no top-level name
   // contains '%', so encoded names collide neither with each other nor with
   // the top-level files (or their temp siblings).
-  std::string out;
-  for (char c : role) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool plain = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') ||
-                       u == '-' || u == '_';
-    if (plain) {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xf]);
-    }
-  }
-  return out + ".json";
+  return PercentEncodeExcept(role, "-_") + ".json";
 }
 
 }  // namespace ota::verifier

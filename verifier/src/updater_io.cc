@@ -6,15 +6,14 @@
 
 namespace ota::verifier {
 
-std::string PercentEncode(std::string_view s, bool keep_slashes) {
+std::string PercentEncodeExcept(std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    const bool unreserved = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') ||
-                            (u >= '0' && u <= '9') || u == '-' || u == '.' || u == '_' || u == '~';
-    if (unreserved || (keep_slashes && u == '/')) {
+    const bool alnum = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9');
+    if (alnum || keep.find(c) != std::string_view::npos) {
       out.push_back(c);
     } else {
       out.push_back('%');
@@ -23,6 +22,10 @@ std::string PercentEncode(std::string_view s, bool keep_slashes) {
     }
   }
   return out;
+}
+
+std::string PercentEncode(std::string_view s, bool keep_slashes) {
+  return PercentEncodeExcept(s, keep_slashes ? "-._~/" : "-._~");
 }
 
 Result<std::string> Updater::Download(const std::string& file_name, std::uint64_t max_bytes,

@@ -141,6 +141,10 @@ class Updater {
 Status InitTrustedRoot(FileSystem& fs, const std::string& metadata_dir,
                        std::string_view root_bytes);
 
+// Percent-encodes (upper-case %XX) every byte except ASCII letters, digits
+// and the bytes listed in `keep`.
+std::string PercentEncodeExcept(std::string_view s, std::string_view keep);
+
 // Percent-encodes everything but RFC 3986 unreserved characters, and '/' when
 // `keep_slashes` (target paths keep their folders).
 std::string PercentEncode(std::string_view s, bool keep_slashes);
