@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -131,6 +133,37 @@ bool WaitOrStop(std::chrono::milliseconds d) {
   }
 }
 
+// MODEL=POLICY[:SECONDS]; the deadline defaults to `base`'s.
+ota::Result<std::pair<std::string, DrainOptions>> ParseDrainSpec(const std::string& spec,
+                                                                 const DrainOptions& base) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return ota::MakeError(ota::ErrorCode::kInvalidArgument, "expected MODEL=POLICY[:SECONDS]");
+  }
+  DrainOptions d = base;
+  std::string rest = spec.substr(eq + 1);
+  const auto colon = rest.find(':');
+  if (colon != std::string::npos) {
+    const std::string secs = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(secs.c_str(), &end);
+    if (secs.empty() || end == nullptr || *end != '\0' || errno != 0 || !(v >= 0 && v <= 86400)) {
+      return ota::MakeError(ota::ErrorCode::kInvalidArgument,
+                            "deadline must be 0 to 86400 seconds (got \"" + secs + "\")");
+    }
+    d.deadline = std::chrono::milliseconds(static_cast<long long>(v * 1000));
+  }
+  auto policy = ParseDrainPolicy(rest);
+  if (!policy) {
+    return ota::MakeError(ota::ErrorCode::kInvalidArgument,
+                          "policy must be defer or switch-new-first (got \"" + rest + "\")");
+  }
+  d.policy = *policy;
+  return std::make_pair(spec.substr(0, eq), d);
+}
+
 }  // namespace
 }  // namespace ota::agent
 
@@ -144,6 +177,26 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "Agent state folder")->required();
   app.add_option("--server", server, "Server base URL (overrides the enrolled one)");
   app.add_flag("-v,--verbose", verbose, "Log debug details");
+  // Session drain at activation (docs/operator-guide.md "Session drain").
+  std::string drain_policy = "switch-new-first";
+  double drain_deadline = 30;
+  std::vector<std::string> drain_models;
+  int acquire_bound_ms = 200;
+  double defer_limit_hours = 24;
+  app.add_option("--drain-policy", drain_policy,
+                 "Default drain policy at activation: switch-new-first or defer")
+      ->check(CLI::IsMember({"switch-new-first", "defer"}));
+  app.add_option("--drain-deadline", drain_deadline,
+                 "Seconds to wait for sessions on the old version")
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--drain-model", drain_models,
+                 "Per-model drain: MODEL=POLICY[:SECONDS] (repeatable)");
+  app.add_option("--lease-acquire-bound-ms", acquire_bound_ms,
+                 "Longest an app's lease acquire waits during a switch")
+      ->check(CLI::Range(0, 60000));
+  app.add_option("--defer-limit-hours", defer_limit_hours,
+                 "After deferring this long, switch new sessions first")
+      ->check(CLI::Range(0.0, 8760.0));
 
   auto* init = app.add_subcommand("init", "Enroll this device: trust a root and pick models");
   std::string root_file;
@@ -218,6 +271,19 @@ int main(int argc, char** argv) {
   AgentOptions options;
   options.state_dir = state_dir;
   options.server_url_override = server;
+  options.drain.policy = *ParseDrainPolicy(drain_policy);
+  options.drain.deadline = std::chrono::milliseconds(static_cast<long long>(drain_deadline * 1000));
+  options.lease_acquire_bound = std::chrono::milliseconds(acquire_bound_ms);
+  options.defer_limit = std::chrono::seconds(static_cast<long long>(defer_limit_hours * 3600));
+  for (const std::string& spec : drain_models) {
+    auto parsed = ParseDrainSpec(spec, options.drain);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "ota-agent: --drain-model %s: %s\n", spec.c_str(),
+                   parsed.error().message.c_str());
+      return 2;
+    }
+    options.drain_per_model[parsed->first] = parsed->second;
+  }
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 

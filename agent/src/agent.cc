@@ -81,7 +81,10 @@ class AgentImpl : public Agent {
         updater_(env, MakeUpdaterOptions(options_.state_dir, server_url_)),
         ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_} {}
 
-  Status Init() { return store_.Init(); }
+  Status Init() {
+    OTA_TRY(store_.Init());
+    return PrepareLeaseFolder(options_.state_dir, options_.lease_acquire_bound);
+  }
 
   // Finishes deployments that a previous run left open, before any network.
   void ResumeOpenDeployments(std::vector<UpdateOutcome>* outcomes, const DownloadProgress& p) {
@@ -90,6 +93,8 @@ class AgentImpl : public Agent {
       if (!open.ok() || !*open) continue;
       // A deployment that needs the network (downloading) waits for metadata.
       if ((*open)->state == State::kDownloading || (*open)->state == State::kChecking) continue;
+      // A drain waits for apps' sessions: it runs in the update cycle only.
+      if ((*open)->state == State::kDraining) continue;
       UpdateOutcome o = RunDeployment(ctx_, **open, p);
       if (outcomes) outcomes->push_back(std::move(o));
     }
@@ -269,7 +274,14 @@ class AgentImpl : public Agent {
         if (!is_active) ++kept;
         continue;
       }
-      OTA_TRY(store_.RemoveVersion(v.id));
+      // A version an app still has leased stays until a later collection.
+      OTA_ASSIGN_OR_RETURN(bool removed, RemoveIfUnheld(options_.state_dir, v.id, [&] {
+                             return store_.RemoveVersion(v.id);
+                           }));
+      if (!removed) {
+        Log(LogLevel::kInfo, "agent", model + " " + v.version + " is leased; kept for now");
+        continue;
+      }
       OTA_TRY(db_->ForgetVersion(v.id));
     }
     return Ok();

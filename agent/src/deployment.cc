@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "agent_internal.h"
+#include "ota/agent/drain.h"
 #include "ota/bundle/bundle.h"
 #include "ota/common/log.h"
 #include "ota/manifest/bundle_manifest.h"
@@ -62,10 +63,11 @@ class Runner {
         // device has both configured, the candidate goes straight on.
         return Done();
       case State::kDraining:
-        // No session leases exist in this build: nothing to wait for.
-        return Done();
+        // The drain and the pointer switch are one step (drain.h): under
+        // `defer` the switch must happen while nobody holds the old version.
+        return FromStatus(DrainAndSwitch());
       case State::kActivating:
-        return FromStatus(ctx_.store.Activate(row_.model, row_.sha256));
+        return FromStatus(ActivateIfNeeded());
       case State::kConfirming:
         return FromStatus(Confirm());
       case State::kRollingBack:
@@ -171,6 +173,44 @@ class Runner {
     return Ok();
   }
 
+  Status DrainAndSwitch() {
+    DrainOptions drain = ctx_.options.DrainFor(row_.model);
+    if (drain.policy == DrainPolicy::kDefer &&
+        UnixNow(ctx_.env) - row_.updated_at >= ctx_.options.defer_limit.count()) {
+      Log(LogLevel::kWarning, "agent",
+          row_.model + ": activation deferred since " + std::to_string(row_.updated_at) +
+              "; switching new sessions first");
+      drain.policy = DrainPolicy::kSwitchNewFirst;
+    }
+    OTA_ASSIGN_OR_RETURN(auto old_id, ctx_.store.ActiveId(row_.model));
+    OTA_ASSIGN_OR_RETURN(DrainReport report,
+                         ActivateWithDrain(ctx_.options.state_dir, row_.model, old_id, row_.sha256,
+                                           drain, *ctx_.env.clock, [&] {
+                                             return ctx_.store.Activate(row_.model, row_.sha256);
+                                           }));
+    if (!report.switched) {
+      return MakeError(ErrorCode::kRetryLater,
+                       "activation deferred: sessions still hold " + row_.model + " " +
+                           outcome_.from_version + " after " +
+                           std::to_string(drain.deadline.count()) + " ms (drain policy defer); " +
+                           row_.version + " stays installed and the next cycle retries");
+    }
+    if (!report.old_released) {
+      Log(LogLevel::kInfo, "agent",
+          row_.model + ": switched to " + row_.version +
+              "; sessions on the previous version continue and keep it on disk");
+    }
+    return Ok();
+  }
+
+  // A no-op when the drain already switched: the step stays for deployments
+  // saved in `activating` by older builds.
+  Status ActivateIfNeeded() {
+    OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
+    if (active && *active == row_.sha256) return Ok();
+    return ctx_.store.Activate(row_.model, row_.sha256);
+  }
+
   Status Confirm() {
     OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
     if (!active || *active != row_.sha256) {
@@ -182,7 +222,17 @@ class Runner {
   Status RollBack() {
     if (!row_.previous.empty()) {
       OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
-      if (kept) return ctx_.store.Activate(row_.model, row_.previous);
+      if (kept) {
+        // Back at once: sessions on the candidate finish on it (it stays on
+        // disk while leased), new ones get the previous version.
+        DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
+        OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
+        auto back = ActivateWithDrain(
+            ctx_.options.state_dir, row_.model, active, row_.previous, now, *ctx_.env.clock,
+            [&] { return ctx_.store.Activate(row_.model, row_.previous); });
+        if (!back.ok()) return std::move(back).error();
+        return Ok();
+      }
     }
     // Nothing was active before: make sure the candidate is not left active.
     OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
@@ -239,6 +289,7 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
         outcome.error = std::move(saved).error();
         break;
       }
+      row.updated_at = UnixNow(ctx.env);
     }
     if (terminal) {
       outcome.kind =

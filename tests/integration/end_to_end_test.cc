@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ota/agent/agent.h"
+#include "ota/agent/leases.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 #include "test_support.h"
@@ -396,6 +397,63 @@ TEST_F(EndToEndTest, DaemonRunsACycleAndStopsCleanlyOnSigterm) {
   auto j = nlohmann::json::parse(status.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << status.out;
   EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
+}
+
+// Session leases through real updates: `defer` keeps the old version while a
+// session holds it; `switch-new-first` switches and keeps the leased folder;
+// garbage collection skips leased versions.
+TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
+  const std::string v1 = Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto open_agent = [&](agent::DrainPolicy policy) {
+    agent::AgentOptions options;
+    options.state_dir = dir_.Sub("device");
+    options.space_margin_bytes = 0;
+    options.drain.policy = policy;
+    options.drain.deadline = std::chrono::milliseconds(100);
+    auto a = Agent::Open(env_, options);
+    EXPECT_TRUE(a.ok()) << a.error().ToString();
+    return a.ok() ? std::move(*a) : nullptr;
+  };
+  auto a = open_agent(agent::DrainPolicy::kDefer);
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+
+  agent::LeaseOptions lease_options;
+  lease_options.state_dir = dir_.Sub("device");
+  auto leases = agent::LeaseManager::Open(lease_options);
+  ASSERT_OK(leases);
+  auto session = (*leases)->Acquire("chat");
+  ASSERT_OK(session);
+  EXPECT_EQ(session->version(), "1.0.0");
+
+  Publish("1.1.0", 2);
+  UpdateOutcome deferred = UpdateOnce(*a);
+  ASSERT_EQ(deferred.kind, UpdateOutcome::Kind::kDeferred);
+  ASSERT_TRUE(deferred.error.has_value());
+  EXPECT_NE(deferred.error->message.find("activation deferred"), std::string::npos)
+      << deferred.error->message;
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);  // 1.1.0 stays staged.
+
+  a.reset();
+  a = open_agent(agent::DrainPolicy::kSwitchNewFirst);
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome switched = UpdateOnce(*a);
+  ASSERT_EQ(switched.kind, UpdateOutcome::Kind::kUpdated)
+      << (switched.error ? switched.error->ToString() : "");
+  EXPECT_EQ(ActiveVersion(*a), "1.1.0");
+  EXPECT_EQ(ReadTestFile(session->model_path()), ReadTestFile(v1));
+
+  // 1.0.0 is now beyond the retention count, but leased: it stays.
+  Publish("1.2.0", 3);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  EXPECT_EQ(ActiveVersion(*a), "1.2.0");
+  EXPECT_EQ(ReadTestFile(session->model_path()), ReadTestFile(v1));
+  EXPECT_TRUE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
+  session->Release();
+  EXPECT_FALSE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
 }
 
 }  // namespace

@@ -10,11 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ota/agent/drain.h"
+#include "ota/agent/leases.h"
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 
@@ -45,6 +48,23 @@ struct AgentOptions {
   std::chrono::milliseconds initial_backoff{500};
   // Free space kept on the store's filesystem beyond what an update needs.
   std::uint64_t space_margin_bytes = 64u << 20;
+  // Session drain at activation (docs/operator-guide.md "Session drain"):
+  // the policy and deadline for models without their own entry, and per
+  // model overrides.
+  DrainOptions drain;
+  std::map<std::string, DrainOptions> drain_per_model;
+  // A `defer` activation deferred for this long (since the deployment reached
+  // draining) switches new sessions first instead, so a session that never
+  // ends cannot hold an update back forever.
+  std::chrono::seconds defer_limit{24 * 3600};
+  // Longest an app's Acquire waits while a model switches; written to
+  // <state>/leases/settings.json for apps in other processes.
+  std::chrono::milliseconds lease_acquire_bound = kDefaultAcquireBound;
+
+  const DrainOptions& DrainFor(const std::string& model) const {
+    auto it = drain_per_model.find(model);
+    return it == drain_per_model.end() ? drain : it->second;
+  }
 };
 
 struct VersionInfo {

@@ -1,0 +1,229 @@
+// The C API (ota/agent.h) over LeaseManager, SessionLog and
+// ActiveVersionWatcher. No C++ exception crosses the boundary.
+#include "ota/agent.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ota/agent/leases.h"
+#include "ota/agent/notify.h"
+#include "ota/agent/sessions.h"
+
+struct ota_agent {
+  std::string state_dir;
+  std::unique_ptr<ota::agent::LeaseManager> leases;
+  std::mutex mu;  // Guards sessions (opened on first report) and watcher.
+  std::unique_ptr<ota::agent::SessionLog> sessions;
+  std::unique_ptr<ota::agent::ActiveVersionWatcher> watcher;
+};
+
+struct ota_lease {
+  ota::agent::Lease lease;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+ota_status Code(ota::ErrorCode code) {
+  switch (code) {
+    case ota::ErrorCode::kInvalidArgument:
+      return OTA_ERR_INVALID_ARGUMENT;
+    case ota::ErrorCode::kNotFound:
+      return OTA_ERR_NOT_FOUND;
+    case ota::ErrorCode::kRetryLater:
+      return OTA_ERR_RETRY_LATER;
+    case ota::ErrorCode::kIo:
+      return OTA_ERR_IO;
+    case ota::ErrorCode::kIntegrity:
+      return OTA_ERR_INTEGRITY;
+    default:
+      return OTA_ERR_INTERNAL;
+  }
+}
+
+ota_status Fail(const ota::Error& e) {
+  g_last_error = e.message;
+  return Code(e.code);
+}
+
+ota_status Fail(ota_status status, const char* message) {
+  g_last_error = message;
+  return status;
+}
+
+// Runs `body`, turning exceptions (allocation failure) into OTA_ERR_INTERNAL.
+template <typename F>
+ota_status Guard(F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    g_last_error = e.what();
+  } catch (...) {
+    g_last_error = "unexpected exception";
+  }
+  return OTA_ERR_INTERNAL;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* ota_status_name(ota_status status) {
+  switch (status) {
+    case OTA_OK:
+      return "ok";
+    case OTA_ERR_INVALID_ARGUMENT:
+      return "invalid-argument";
+    case OTA_ERR_NOT_FOUND:
+      return "not-found";
+    case OTA_ERR_RETRY_LATER:
+      return "retry-later";
+    case OTA_ERR_IO:
+      return "io";
+    case OTA_ERR_INTEGRITY:
+      return "integrity";
+    case OTA_ERR_INTERNAL:
+      return "internal";
+  }
+  return "unknown";
+}
+
+const char* ota_last_error(void) { return g_last_error.c_str(); }
+
+ota_status ota_agent_open(const char* state_dir, ota_agent** out) {
+  if (state_dir == nullptr || out == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "state_dir and out must not be NULL");
+  }
+  *out = nullptr;
+  return Guard([&] {
+    ota::agent::LeaseOptions options;
+    options.state_dir = state_dir;
+    auto leases = ota::agent::LeaseManager::Open(options);
+    if (!leases.ok()) return Fail(leases.error());
+    auto agent = std::make_unique<ota_agent>();
+    agent->state_dir = state_dir;
+    agent->leases = std::move(*leases);
+    *out = agent.release();
+    return OTA_OK;
+  });
+}
+
+void ota_agent_close(ota_agent* agent) {
+  if (agent == nullptr) return;
+  ota_agent_unsubscribe(agent);
+  delete agent;
+}
+
+ota_status ota_lease_acquire(ota_agent* agent, const char* model, ota_lease** out) {
+  if (agent == nullptr || model == nullptr || out == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "agent, model and out must not be NULL");
+  }
+  *out = nullptr;
+  return Guard([&] {
+    auto lease = agent->leases->Acquire(model);
+    if (!lease.ok()) return Fail(lease.error());
+    *out = new ota_lease{std::move(*lease)};
+    return OTA_OK;
+  });
+}
+
+void ota_lease_release(ota_lease* lease) { delete lease; }
+
+const char* ota_lease_model(const ota_lease* l) { return l ? l->lease.model().c_str() : nullptr; }
+const char* ota_lease_version(const ota_lease* l) {
+  return l ? l->lease.version().c_str() : nullptr;
+}
+const char* ota_lease_version_id(const ota_lease* l) {
+  return l ? l->lease.version_id().c_str() : nullptr;
+}
+const char* ota_lease_dir(const ota_lease* l) { return l ? l->lease.info().dir.c_str() : nullptr; }
+const char* ota_lease_model_path(const ota_lease* l) {
+  return l ? l->lease.model_path().c_str() : nullptr;
+}
+size_t ota_lease_file_count(const ota_lease* l) { return l ? l->lease.files().size() : 0; }
+const char* ota_lease_file_path(const ota_lease* l, size_t index) {
+  if (l == nullptr || index >= l->lease.files().size()) return nullptr;
+  return l->lease.files()[index].path.c_str();
+}
+const char* ota_lease_file_role(const ota_lease* l, size_t index) {
+  if (l == nullptr || index >= l->lease.files().size()) return nullptr;
+  return l->lease.files()[index].role.c_str();
+}
+const char* ota_lease_find_file(const ota_lease* l, const char* relative_path) {
+  if (l == nullptr || relative_path == nullptr) return nullptr;
+  for (const ota::agent::LeaseFile& f : l->lease.files()) {
+    if (f.relative_path == relative_path) return f.path.c_str();
+  }
+  return nullptr;
+}
+
+ota_status ota_agent_active_version(ota_agent* agent, const char* model, char* buf,
+                                    size_t buf_len) {
+  if (agent == nullptr || model == nullptr || buf == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "agent, model and buf must not be NULL");
+  }
+  if (buf_len < 65) return Fail(OTA_ERR_INVALID_ARGUMENT, "buf must hold at least 65 bytes");
+  return Guard([&] {
+    auto id = agent->leases->ActiveVersionId(model);
+    if (!id.ok()) return Fail(id.error());
+    if (!*id) return Fail(OTA_ERR_NOT_FOUND, "no version of the model is active");
+    std::memcpy(buf, (*id)->c_str(), (*id)->size() + 1);
+    return OTA_OK;
+  });
+}
+
+ota_status ota_agent_subscribe(ota_agent* agent, ota_active_callback callback, void* user) {
+  if (agent == nullptr || callback == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "agent and callback must not be NULL");
+  }
+  ota_agent_unsubscribe(agent);
+  return Guard([&] {
+    auto watcher = ota::agent::ActiveVersionWatcher::Start(
+        agent->state_dir, [callback, user](const std::string& model, const std::string& id) {
+          callback(model.c_str(), id.c_str(), user);
+        });
+    if (!watcher.ok()) return Fail(watcher.error());
+    std::lock_guard<std::mutex> lock(agent->mu);
+    agent->watcher = std::move(*watcher);
+    return OTA_OK;
+  });
+}
+
+void ota_agent_unsubscribe(ota_agent* agent) {
+  if (agent == nullptr) return;
+  std::unique_ptr<ota::agent::ActiveVersionWatcher> old;
+  {
+    std::lock_guard<std::mutex> lock(agent->mu);
+    old = std::move(agent->watcher);
+  }
+  // Joined outside the lock: the callback may run until Stop returns.
+  old.reset();
+}
+
+ota_status ota_agent_report_session(ota_agent* agent, const char* version_id, int ok,
+                                    const char* message) {
+  if (agent == nullptr || version_id == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "agent and version_id must not be NULL");
+  }
+  return Guard([&] {
+    ota::agent::SessionLog* log = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(agent->mu);
+      if (!agent->sessions) {
+        auto opened = ota::agent::SessionLog::Open(agent->state_dir);
+        if (!opened.ok()) return Fail(opened.error());
+        agent->sessions = std::move(*opened);
+      }
+      log = agent->sessions.get();
+    }
+    ota::Status s = log->Report(version_id, ok != 0, message ? message : "");
+    if (!s.ok()) return Fail(s.error());
+    return OTA_OK;
+  });
+}
+
+}  // extern "C"
