@@ -429,6 +429,7 @@ TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
   EXPECT_EQ(session->version(), "1.0.0");
 
   Publish("1.1.0", 2);
+  clock_.Advance(std::chrono::seconds(5));  // Installed later than 1.0.0.
   UpdateOutcome deferred = UpdateOnce(*a);
   ASSERT_EQ(deferred.kind, UpdateOutcome::Kind::kDeferred);
   ASSERT_TRUE(deferred.error.has_value());
@@ -448,8 +449,10 @@ TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
 
   // 1.0.0 is now beyond the retention count, but leased: it stays.
   Publish("1.2.0", 3);
+  clock_.Advance(std::chrono::seconds(5));  // Installed later than 1.1.0.
   ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   EXPECT_EQ(ActiveVersion(*a), "1.2.0");
+  EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 3u);
   EXPECT_EQ(ReadTestFile(session->model_path()), ReadTestFile(v1));
   EXPECT_TRUE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
   session->Release();
