@@ -140,6 +140,17 @@ ota::Result<std::pair<std::string, DrainOptions>> ParseDrainSpec(const std::stri
   if (eq == std::string::npos || eq == 0) {
     return ota::MakeError(ota::ErrorCode::kInvalidArgument, "expected MODEL=POLICY[:SECONDS]");
   }
+  const std::string model = spec.substr(0, eq);
+  bool valid = model.size() <= 64;
+  for (std::size_t i = 0; i < model.size() && valid; ++i) {
+    const char c = model[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    valid = alnum || (i > 0 && (c == '.' || c == '_' || c == '-'));
+  }
+  if (!valid) {
+    return ota::MakeError(ota::ErrorCode::kInvalidArgument,
+                          "invalid model name \"" + model + "\" (use [a-z0-9][a-z0-9._-]{0,63})");
+  }
   DrainOptions d = base;
   std::string rest = spec.substr(eq + 1);
   const auto colon = rest.find(':');
@@ -161,7 +172,7 @@ ota::Result<std::pair<std::string, DrainOptions>> ParseDrainSpec(const std::stri
                           "policy must be defer or switch-new-first (got \"" + rest + "\")");
   }
   d.policy = *policy;
-  return std::make_pair(spec.substr(0, eq), d);
+  return std::make_pair(model, d);
 }
 
 }  // namespace

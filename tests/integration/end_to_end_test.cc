@@ -459,5 +459,21 @@ TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
   EXPECT_FALSE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
 }
 
+TEST_F(EndToEndTest, DrainFlagsAreValidated) {
+  for (const std::vector<std::string>& flags :
+       std::vector<std::vector<std::string>>{{"--drain-model", "chat=later"},
+                                             {"--drain-model", "chat=defer:-1"},
+                                             {"--drain-model", "../x=defer"},
+                                             {"--drain-policy", "never"},
+                                             {"--lease-acquire-bound-ms", "99999"}}) {
+    std::vector<std::string> argv = {BinaryPath("ota-agent"), "--state-dir", dir_.Sub("device")};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("status");
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 2) << flags[0] << " " << flags[1] << ": " << r.err;
+    EXPECT_FALSE(r.err.empty());
+  }
+}
+
 }  // namespace
 }  // namespace ota
