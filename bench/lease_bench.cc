@@ -3,7 +3,8 @@
 // model between two versions back and forth (the real pointer switch:
 // symlink, rename, directory fsync; alternating defer and switch-new-first).
 // Prints one table of p50/p99/max in microseconds against the goals
-// (p99 < 50 us idle, < 1 ms during switches).
+// (p99 < 50 us idle, < 1 ms during switches). With switches, every thread
+// keeps acquiring until at least 20 switches happened (or 3 s passed).
 //
 // Usage: lease_bench [--ops N] [--dir PATH]   (N acquires per thread, default 2000;
 //        the state folder is created under PATH, default $TMPDIR or /tmp)
@@ -30,6 +31,9 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kMinSwitches = 20;
+// ...but never longer than this per row, so an overloaded machine still ends.
+constexpr std::chrono::seconds kMaxSwitchingRun{3};
 
 void Install(const std::string& state, const std::string& id, const std::string& version) {
   const std::string dir = state + "/versions/" + id;
@@ -67,7 +71,7 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
   std::atomic<std::size_t> retries{0};
   std::atomic<bool> done{false};
   std::atomic<int> ready{0};
-  int switches = 0;
+  std::atomic<int> switches{0};
   std::thread switcher;
   if (switching) {
     switcher = std::thread([&] {
@@ -77,8 +81,8 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
       int cur = 0;
       while (!done.load()) {
         ota::agent::DrainOptions d;
-        d.policy = switches % 2 == 0 ? ota::agent::DrainPolicy::kDefer
-                                     : ota::agent::DrainPolicy::kSwitchNewFirst;
+        d.policy = switches.load() % 2 == 0 ? ota::agent::DrainPolicy::kDefer
+                                            : ota::agent::DrainPolicy::kSwitchNewFirst;
         d.deadline = std::chrono::milliseconds(5);
         d.poll = std::chrono::milliseconds(1);
         const int next = 1 - cur;
@@ -87,7 +91,7 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
         });
         if (r.ok() && r->switched) {
           cur = next;
-          ++switches;
+          switches.fetch_add(1);
         }
       }
     });
@@ -99,7 +103,11 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
       lat.reserve(static_cast<std::size_t>(ops));
       ready.fetch_add(1);
       while (ready.load() < threads) std::this_thread::yield();
-      for (int i = 0; i < ops; ++i) {
+      // During switches, keep going until enough switches overlapped.
+      const auto until = Clock::now() + kMaxSwitchingRun;
+      for (int i = 0; i < ops || (switching && switches.load() < kMinSwitches &&
+                                  (i % 64 != 0 || Clock::now() < until));
+           ++i) {
         const auto start = Clock::now();
         auto lease = m.Acquire("chat");
         if (!lease.ok()) {
@@ -121,7 +129,7 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
   row.threads = threads;
   row.ops = all.size();
   row.retries = retries.load();
-  row.switches = switches;
+  row.switches = switches.load();
   row.goal = switching ? 1000 : 50;
   row.p50 = Percentile(all, 0.50);
   row.p99 = Percentile(all, 0.99);
