@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <optional>
 
@@ -61,9 +62,10 @@ class Guard {
   Status Check() const {
     if (cancel_.Cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled");
     if (clock_.Monotonic() - start_ > budget_) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g", static_cast<double>(budget_.count()) / 1000.0);
       return MakeError(ErrorCode::kRetryLater,
-                       "time budget of " + std::to_string(budget_.count() / 1000.0).substr(0, 6) +
-                           " s exhausted");
+                       "time budget of " + std::string(seconds) + " s exhausted");
     }
     return Ok();
   }
