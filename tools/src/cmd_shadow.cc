@@ -82,9 +82,12 @@ int RunShadow(const ShadowFlags& flags) {
     std::cout << shadow::FormatReportTable(*report);
   }
   switch (report->verdict) {
-    case shadow::Verdict::kPass: return 0;
-    case shadow::Verdict::kFail: return kExitFail;
-    case shadow::Verdict::kInconclusive: return kExitInconclusive;
+    case shadow::Verdict::kPass:
+      return 0;
+    case shadow::Verdict::kFail:
+      return kExitFail;
+    case shadow::Verdict::kInconclusive:
+      return kExitInconclusive;
   }
   return 1;
 }
