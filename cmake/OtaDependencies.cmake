@@ -28,3 +28,7 @@ else()
                  "and `otactl model synth` fails as incompatible. Run scripts/setup and pass "
                  "-DCMAKE_PREFIX_PATH=$(scripts/setup --print-llama-prefix).")
 endif()
+
+# RE2 runs the regex checks of shadow-test eval sets: linear time, so a
+# hostile pattern cannot hang the agent (shadow/src/checks.cc only).
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)

@@ -229,6 +229,9 @@ Status ValidateRolloutManifest(const RolloutManifest& m) {
     OTA_TRY(CheckVersion(Index("pins", i) + ".bundle_version", m.pins[i].bundle_version));
   }
   if (m.rollback) OTA_TRY(CheckRollback(m));
+  if (m.shadow_policy && !m.shadow_policy->is_object()) {
+    return Invalid("shadow_policy must be an object");
+  }
   return Ok();
 }
 
@@ -276,6 +279,7 @@ json ToJson(const RolloutManifest& m) {
     j["rollback"] = {{"to_version", ToString(m.rollback->to_version)},
                      {"cohorts", std::move(cohorts)}};
   }
+  if (m.shadow_policy) j["shadow_policy"] = *m.shadow_policy;
   return j;
 }
 

@@ -257,9 +257,10 @@ Result<RolloutTarget> ParseTarget(const json& j) {
 }  // namespace
 
 Result<RolloutManifest> RolloutManifestFromJson(const json& j) {
-  OTA_TRY(CheckObject(j, "",
-                      {"schema", "rollout_id", "model", "version", "target", "stages",
-                       "current_stage", "stage_started_at", "pins", "state", "rollback"}));
+  OTA_TRY(
+      CheckObject(j, "",
+                  {"schema", "rollout_id", "model", "version", "target", "stages", "current_stage",
+                   "stage_started_at", "pins", "state", "rollback", "shadow_policy"}));
   OTA_ASSIGN_OR_RETURN(std::string schema, String(j, "schema", ""));
   if (schema != kRolloutSchema) {
     return Invalid("schema " + Quote(schema) + " is not supported (expected \"" +
@@ -319,6 +320,9 @@ Result<RolloutManifest> RolloutManifestFromJson(const json& j) {
     OTA_ASSIGN_OR_RETURN(RollbackOrder order, ParseRollback(*rollback));
     m.rollback = std::move(order);
   }
+  OTA_ASSIGN_OR_RETURN(const json* shadow,
+                       Find(j, "shadow_policy", "", json::value_t::object, false));
+  if (shadow != nullptr) m.shadow_policy = *shadow;
   OTA_TRY(ValidateRolloutManifest(m));
   return m;
 }

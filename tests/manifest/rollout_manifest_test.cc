@@ -535,3 +535,26 @@ TEST(RolloutManifestTest, ValidatesManifestsBuiltInCode) {
 
 }  // namespace
 }  // namespace ota::manifest
+
+namespace ota::manifest {
+namespace {
+
+TEST(RolloutManifestTest, KeepsTheShadowPolicyOverride) {
+  nlohmann::json j = Base();
+  j["shadow_policy"] = {{"gate", "requantization"}, {"thresholds", {{"max_mean_kl", 0.01}}}};
+  Result<RolloutManifest> r = ParseRolloutManifest(j.dump());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->shadow_policy.has_value());
+  EXPECT_EQ((*r->shadow_policy)["gate"], "requantization");
+  EXPECT_EQ(ToJson(*r)["shadow_policy"], j["shadow_policy"]);
+
+  j["shadow_policy"] = "requantization";
+  Result<RolloutManifest> bad = ParseRolloutManifest(j.dump());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("shadow_policy must be an object"), std::string::npos)
+      << bad.error().message;
+  EXPECT_FALSE(ParseRolloutManifest(Base().dump())->shadow_policy.has_value());
+}
+
+}  // namespace
+}  // namespace ota::manifest

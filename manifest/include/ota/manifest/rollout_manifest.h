@@ -126,6 +126,9 @@ struct RolloutManifest {
   std::vector<RolloutPin> pins;      // First match wins.
   RolloutState state = RolloutState::kActive;
   std::optional<RollbackOrder> rollback;
+  // Overrides of the bundle's shadow-test policy for this rollout, kept as
+  // the JSON object it is; ota::shadow::ResolvePolicy interprets it.
+  std::optional<nlohmann::json> shadow_policy;
 };
 
 // The TUF target path of a model's rollout manifest: "rollouts/<model>.json".

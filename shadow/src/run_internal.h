@@ -1,0 +1,39 @@
+// Pieces of a shadow run shared by Run, the verdict logic and the mirror.
+// Private to the shadow module.
+#ifndef OTA_SHADOW_SRC_RUN_INTERNAL_H_
+#define OTA_SHADOW_SRC_RUN_INTERNAL_H_
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "ota/runtime_adapter/runtime.h"
+#include "ota/shadow/report.h"
+
+namespace ota::shadow::internal {
+
+using runtime_adapter::Token;
+
+// Tokens per second over several runtime calls: each call's token count
+// divided by the rate the runtime reported for it.
+class Throughput {
+ public:
+  void Add(const runtime_adapter::LoadedModel& model, std::size_t tokens);
+  double TokensPerSecond() const { return seconds_ > 0 ? tokens_ / seconds_ : 0.0; }
+
+ private:
+  double tokens_ = 0;
+  double seconds_ = 0;
+};
+
+// Length of the common prefix of two sequences.
+std::size_t CommonPrefix(std::span<const Token> a, std::span<const Token> b);
+
+// Fills report.rows, verdict, reasons and action from report.metrics and
+// report.calibration under report.policy. `eval_has_checks` says whether the
+// behaviour gate has anything to judge.
+void Decide(Report& report, bool eval_has_checks, int attempt);
+
+}  // namespace ota::shadow::internal
+
+#endif  // OTA_SHADOW_SRC_RUN_INTERNAL_H_
