@@ -16,6 +16,8 @@
 
 #include "ota/agent/agent.h"
 #include "ota/agent/daemon.h"
+#include "ota/agent/device_facts.h"
+#include "ota/common/crash_points.h"
 #include "ota/common/log.h"
 #include "progress.h"
 
@@ -36,6 +38,8 @@ nlohmann::json ToJson(const CheckResult& r) {
   j["available_version"] =
       r.available_version ? nlohmann::json(*r.available_version) : nlohmann::json(nullptr);
   j["download_bytes"] = r.download_bytes;
+  if (!r.available_variant.empty()) j["variant"] = r.available_variant;
+  if (!r.incompatible_reason.empty()) j["incompatible"] = r.incompatible_reason;
   return j;
 }
 
@@ -51,6 +55,21 @@ const char* KindName(UpdateOutcome::Kind k) {
       return "deferred";
   }
   return "unknown";
+}
+
+nlohmann::json ToJson(const UpdateOutcome& o) {
+  nlohmann::json j = {{"model", o.model},
+                      {"outcome", KindName(o.kind)},
+                      {"from_version", o.from_version},
+                      {"to_version", o.to_version},
+                      {"bytes_fetched", o.bytes_fetched},
+                      {"bytes_resumed", o.bytes_resumed},
+                      {"duration_ms", o.duration.count()}};
+  if (o.error) {
+    j["error_code"] = ota::ErrorCodeName(o.error->code);
+    j["error"] = o.error->message;
+  }
+  return j;
 }
 
 void PrintOutcome(const UpdateOutcome& o) {
@@ -229,10 +248,31 @@ int main(int argc, char** argv) {
   auto* update = app.add_subcommand("update", "Run one full update cycle");
   bool no_progress = false;
   update->add_flag("--no-progress", no_progress, "Do not print download progress");
+  bool update_json = false;
+  update->add_flag("--json", update_json, "Print the outcomes as JSON (implies --no-progress)");
 
   auto* status = app.add_subcommand("status", "Show installed versions and recent deployments");
   bool status_json = false;
   status->add_flag("--json", status_json, "Print JSON");
+
+  auto* rollback = app.add_subcommand(
+      "rollback", "Return a model to the previous version kept on disk (no download)");
+  std::string rollback_model;
+  rollback->add_option("--model", rollback_model,
+                       "Model to roll back (default: the only tracked model)");
+  int keep_versions = 2;
+  app.add_option("--keep-versions", keep_versions,
+                 "Verified versions kept per model, the active one included (2 keeps the "
+                 "previous one for rollback without a download)")
+      ->check(CLI::Range(1, 100));
+
+  auto* audit = app.add_subcommand(
+      "audit", "Print the event log and check its hash chain (exit 1 if it was altered)");
+  bool audit_json = false;
+  audit->add_flag("--json", audit_json, "Print JSON");
+
+  auto* facts = app.add_subcommand(
+      "facts", "Show the device facts variants are chosen by (probed, then device-facts.json)");
 
   auto* daemon = app.add_subcommand("daemon", "Poll and update until SIGTERM");
   int interval = 3600;
@@ -259,6 +299,13 @@ int main(int argc, char** argv) {
 
   auto owned = ota::MakePosixEnv();
   ota::Env& env = owned->env();
+  // Power-loss tests only (OTA_CRASH_AT / OTA_CRASH_TRACE): every file
+  // operation becomes a place the process may be killed.
+  std::unique_ptr<ota::FileSystem> crashing_fs;
+  if (ota::CrashPointsEnabled()) {
+    crashing_fs = ota::MakeCrashingFileSystem(*env.fs);
+    env.fs = crashing_fs.get();
+  }
 
   if (init->parsed()) {
     auto root = env.fs->ReadFile(root_file, 1 << 20);
@@ -279,6 +326,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (facts->parsed()) {
+    auto text = DeviceFactsJson(env, state_dir);
+    if (!text.ok()) return Fail(text.error());
+    std::printf("%s\n", text->c_str());
+    return 0;
+  }
+
   AgentOptions options;
   options.state_dir = state_dir;
   options.server_url_override = server;
@@ -295,6 +349,7 @@ int main(int argc, char** argv) {
     }
     options.drain_per_model[parsed->first] = parsed->second;
   }
+  options.keep_versions = keep_versions;
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 
@@ -314,13 +369,16 @@ int main(int argc, char** argv) {
                   r.update_available
                       ? (", update available (" + HumanBytes(r.download_bytes) + ")").c_str()
                       : "");
+      if (!r.incompatible_reason.empty()) {
+        std::printf("  cannot install it here: %s\n", r.incompatible_reason.c_str());
+      }
     }
     return 0;
   }
   if (update->parsed()) {
     ProgressPrinter printer(stderr, isatty(STDERR_FILENO) != 0);
     DownloadProgress progress;
-    if (!no_progress) {
+    if (!no_progress && !update_json) {
       progress = [&](const std::string& m, std::uint64_t d, std::uint64_t t) {
         printer.Update(m, d, t);
       };
@@ -329,12 +387,66 @@ int main(int argc, char** argv) {
     printer.Finish();
     if (!outcomes.ok()) return Fail(outcomes.error());
     int rc = 0;
+    nlohmann::json all = nlohmann::json::array();
     for (const UpdateOutcome& o : *outcomes) {
-      PrintOutcome(o);
+      if (update_json) {
+        all.push_back(ToJson(o));
+      } else {
+        PrintOutcome(o);
+      }
       if (o.kind == UpdateOutcome::Kind::kFailed || o.kind == UpdateOutcome::Kind::kDeferred)
         rc = 3;
     }
+    if (update_json) std::printf("%s\n", all.dump(2).c_str());
     return rc;
+  }
+  if (rollback->parsed()) {
+    if (rollback_model.empty()) {
+      auto s = (*agent)->GetStatus();
+      if (!s.ok()) return Fail(s.error());
+      if (s->models.size() != 1) {
+        std::fprintf(stderr, "ota-agent: this device tracks %zu models; say which with --model\n",
+                     s->models.size());
+        return 2;
+      }
+      rollback_model = s->models[0];
+    }
+    auto r = (*agent)->RollBack(rollback_model);
+    if (!r.ok()) return Fail(r.error());
+    std::printf("%s: rolled back %s -> %s (kept on disk, nothing downloaded)\n", r->model.c_str(),
+                r->from.version.c_str(), r->to.version.c_str());
+    return 0;
+  }
+  if (audit->parsed()) {
+    auto report = (*agent)->Audit();
+    if (!report.ok()) return Fail(report.error());
+    if (audit_json) {
+      nlohmann::json j = {{"intact", report->intact}, {"events", nlohmann::json::array()}};
+      if (!report->intact) j["problem"] = report->problem;
+      for (const AuditEntry& e : report->entries) {
+        auto body = nlohmann::json::parse(e.body, nullptr, /*allow_exceptions=*/false);
+        j["events"].push_back({{"seq", e.seq},
+                               {"chain", e.chain},
+                               {"delivered", e.delivered},
+                               {"event", body.is_discarded() ? nlohmann::json(e.body) : body}});
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      for (const AuditEntry& e : report->entries) {
+        std::printf("%6lld %.12s %s %s\n", static_cast<long long>(e.seq),
+                    e.chain.empty() ? "(unchained) " : e.chain.c_str(),
+                    e.delivered ? "sent  " : "queued", e.body.c_str());
+      }
+      if (report->intact) {
+        std::printf("chain intact: %zu events, head %s\n", report->entries.size(),
+                    report->entries.empty() ? "(none)" : report->entries.back().chain.c_str());
+      }
+    }
+    if (!report->intact) {
+      std::fprintf(stderr, "ota-agent: audit chain broken: %s\n", report->problem.c_str());
+      return 1;
+    }
+    return 0;
   }
   if (status->parsed()) {
     auto s = (*agent)->GetStatus();

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_internal.h"
+#include "ota/agent/drain.h"
+#include "device_probe.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
@@ -19,9 +21,8 @@ namespace {
 constexpr char kDbName[] = "agent.db";
 constexpr char kLockName[] = "agent.lock";
 constexpr char kMetadataDir[] = "metadata";
-// Versions kept on disk per model: the active one and the previous one, for
-// instant rollback without a download.
-constexpr std::size_t kKeepVersionsPerModel = 2;
+// Setting: JSON list of bundle digests rolled back by hand, never reinstalled.
+constexpr char kRolledBackSetting[] = "rolled_back";
 
 std::string TrimSlash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
@@ -79,7 +80,8 @@ class AgentImpl : public Agent {
         device_id_(std::move(device_id)),
         models_(std::move(models)),
         updater_(env, MakeUpdaterOptions(options_.state_dir, server_url_)),
-        ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_} {}
+        runtimes_(runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
+        ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_, runtimes_} {}
 
   Status Init() {
     OTA_TRY(store_.Init());
@@ -107,12 +109,15 @@ class AgentImpl : public Agent {
     std::vector<CheckResult> results;
     for (const std::string& model : models_) {
       OTA_ASSIGN_OR_RETURN(CheckResult r, LocalView(model));
-      OTA_ASSIGN_OR_RETURN(auto rejected, RejectedArtifacts());
-      auto newest = SelectNewestBundle(*updater_.targets(), model, rejected);
-      if (newest) {
+      OTA_ASSIGN_OR_RETURN(Selection selected, SelectBundle(model));
+      if (const auto& newest = selected.target) {
         r.available_version = newest->version_text;
+        r.available_variant = newest->variant.variant;
         r.update_available = !r.active || r.active->id != newest->sha256;
         r.download_bytes = r.update_available ? newest->file.length : 0;
+      } else if (selected.published) {
+        r.available_version = selected.version_text;
+        r.incompatible_reason = selected.plan.reason;
       }
       results.push_back(std::move(r));
     }
@@ -162,6 +167,79 @@ class AgentImpl : public Agent {
     return s;
   }
 
+  Result<RollbackResult> RollBack(const std::string& model) override {
+    if (std::find(models_.begin(), models_.end(), model) == models_.end()) {
+      return MakeError(ErrorCode::kNotFound, "model " + model + " is not tracked here");
+    }
+    OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+    if (open) {
+      return MakeError(ErrorCode::kRetryLater,
+                       "a deployment of " + model + " " + open->version + " is in progress (" +
+                           std::string(StateName(open->state)) + "); try again when it ends");
+    }
+    OTA_ASSIGN_OR_RETURN(CheckResult local, LocalView(model));
+    if (!local.active)
+      return MakeError(ErrorCode::kNotFound, "no version of " + model + " is active");
+    OTA_ASSIGN_OR_RETURN(auto versions, db_->ListVersions());
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> rolled_back, RolledBack());
+    std::optional<VersionRow> previous;
+    for (const VersionRow& v : versions) {
+      if (v.model != model || v.id == local.active->id) continue;
+      if (std::find(rolled_back.begin(), rolled_back.end(), v.id) != rolled_back.end()) continue;
+      OTA_ASSIGN_OR_RETURN(bool kept, store_.HasVersion(v.id));
+      if (kept && (!previous || v.installed_at > previous->installed_at)) previous = v;
+    }
+    if (!previous) {
+      return MakeError(ErrorCode::kNotFound,
+                       "no other version of " + model + " is kept on this device (it keeps " +
+                           std::to_string(options_.keep_versions) + " per model)");
+    }
+    // Remember the rejection first: a crash after it leaves the old version
+    // active at worst, never a reinstall of the one rolled back.
+    if (std::find(rolled_back.begin(), rolled_back.end(), local.active->id) == rolled_back.end()) {
+      rolled_back.push_back(local.active->id);
+    }
+    OTA_TRY(db_->SetSetting(kRolledBackSetting, nlohmann::json(rolled_back).dump()));
+    // Back at once: sessions on the version left finish on it (it stays on
+    // disk while leased), new ones get the kept version.
+    DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
+    OTA_ASSIGN_OR_RETURN(DrainReport back,
+                         ActivateWithDrain(options_.state_dir, model, local.active->id,
+                                           previous->id, now, *env_.clock,
+                                           [&] { return store_.Activate(model, previous->id); }));
+    (void)back;
+    RollbackResult result{
+        model, *local.active,
+        VersionInfo{previous->id, previous->version, store_.VersionDir(previous->id)}};
+    (void)db_->QueueEvent(EventJson(ctx_, "rolled-back", nullptr,
+                                    {{"model", model},
+                                     {"reason", "manual"},
+                                     {"from_version", result.from.version},
+                                     {"from_id", result.from.id},
+                                     {"version", result.to.version},
+                                     {"id", result.to.id}}));
+    (void)FlushReports();
+    return result;
+  }
+
+  Result<AuditReport> Audit() override {
+    AuditReport report;
+    OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, db_->AllEvents());
+    OTA_ASSIGN_OR_RETURN(std::int64_t pending, db_->CountPendingEvents());
+    const std::int64_t first_pending =
+        events.empty() ? 0 : events.back().seq - pending + 1;  // Delivered in seq order.
+    for (PendingEvent& e : events) {
+      const bool delivered = e.seq < first_pending;
+      report.entries.push_back(AuditEntry{e.seq, std::move(e.body), std::move(e.chain), delivered});
+    }
+    OTA_ASSIGN_OR_RETURN(std::optional<AuditBreak> broken, db_->VerifyAuditChain());
+    if (broken) {
+      report.intact = false;
+      report.problem = broken->message;
+    }
+    return report;
+  }
+
   Result<int> FlushReports() override {
     auto delivered = DeliverEvents(env_, *db_, server_url_ + "/v1/events", device_id_);
     if (!delivered.ok()) {
@@ -181,11 +259,27 @@ class AgentImpl : public Agent {
     return s;
   }
 
+  Result<std::vector<std::string>> RolledBack() {
+    OTA_ASSIGN_OR_RETURN(std::optional<std::string> text, db_->GetSetting(kRolledBackSetting));
+    std::vector<std::string> ids;
+    if (!text) return ids;
+    auto list = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!list.is_array()) return ids;
+    for (const auto& id : list) {
+      if (id.is_string()) ids.push_back(id.get<std::string>());
+    }
+    return ids;
+  }
+
   Result<std::vector<std::string>> RejectedArtifacts() {
     OTA_ASSIGN_OR_RETURN(auto rows, db_->RecentDeployments(1000));
-    std::vector<std::string> rejected;
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> rejected, RolledBack());
     for (const DeploymentRow& row : rows) {
-      if (row.state == State::kFailed && row.error_code == ErrorCodeName(ErrorCode::kIntegrity)) {
+      // Bytes that are corrupt, or that this device cannot run (no runtime,
+      // the model does not load), fail the same way every time.
+      if (row.state == State::kFailed &&
+          (row.error_code == ErrorCodeName(ErrorCode::kIntegrity) ||
+           row.error_code == ErrorCodeName(ErrorCode::kIncompatible))) {
         rejected.push_back(row.sha256);
       }
     }
@@ -196,8 +290,26 @@ class AgentImpl : public Agent {
   Result<std::optional<DeploymentRow>> StartDeployment(const std::string& model,
                                                        std::vector<UpdateOutcome>* outcomes) {
     OTA_ASSIGN_OR_RETURN(CheckResult local, LocalView(model));
-    OTA_ASSIGN_OR_RETURN(auto rejected, RejectedArtifacts());
-    auto newest = SelectNewestBundle(*updater_.targets(), model, rejected);
+    OTA_ASSIGN_OR_RETURN(Selection selected, SelectBundle(model));
+    if (selected.published && !selected.target) {
+      // Planned before any download: no variant of the newest version fits.
+      UpdateOutcome o;
+      o.model = model;
+      o.to_version = selected.version_text;
+      if (local.active) o.from_version = local.active->version;
+      const char* event = selected.plan.blocked_by_space ? "insufficient-space" : "incompatible";
+      o.kind = selected.plan.blocked_by_space ? UpdateOutcome::Kind::kDeferred
+                                              : UpdateOutcome::Kind::kFailed;
+      o.error = MakeError(ErrorCode::kIncompatible, selected.plan.reason);
+      (void)db_->QueueEvent(EventJson(ctx_, event, nullptr,
+                                      {{"model", model},
+                                       {"version", selected.version_text},
+                                       {"error_code", ErrorCodeName(ErrorCode::kIncompatible)},
+                                       {"error", selected.plan.reason}}));
+      outcomes->push_back(std::move(o));
+      return std::optional<DeploymentRow>();
+    }
+    const std::optional<BundleTarget>& newest = selected.target;
     if (!newest || (local.active && local.active->id == newest->sha256)) {
       UpdateOutcome o;
       o.model = model;
@@ -215,26 +327,6 @@ class AgentImpl : public Agent {
     row.target_json = manifest::ToJson(newest->file).dump();
     row.previous = local.active ? local.active->id : "";
     row.state = State::kDownloading;
-    OTA_ASSIGN_OR_RETURN(bool installed, store_.HasVersion(row.sha256));
-    if (!installed) {
-      // Plan before acting: refuse early if the bundle and its unpacked
-      // copy cannot fit, rather than failing halfway with a full disk.
-      OTA_ASSIGN_OR_RETURN(std::uint64_t free_bytes, env_.fs->FreeSpace(options_.state_dir));
-      const std::uint64_t needed = 2 * row.length + options_.space_margin_bytes;
-      if (free_bytes < needed) {
-        UpdateOutcome o;
-        o.model = model;
-        o.to_version = row.version;
-        o.kind = UpdateOutcome::Kind::kDeferred;
-        o.error = MakeError(ErrorCode::kIncompatible, "not enough free space: need " +
-                                                          std::to_string(needed) + " bytes, have " +
-                                                          std::to_string(free_bytes));
-        (void)db_->QueueEvent(EventJson(ctx_, "insufficient-space", &row,
-                                        {{"needed", needed}, {"free", free_bytes}}));
-        outcomes->push_back(std::move(o));
-        return std::optional<DeploymentRow>();
-      }
-    }
     const std::int64_t now = UnixNow(env_);
     OTA_ASSIGN_OR_RETURN(
         row.id, db_->CreateDeployment(
@@ -242,6 +334,33 @@ class AgentImpl : public Agent {
     row.saves = 1;
     row.created_at = row.updated_at = now;
     return std::optional<DeploymentRow>(std::move(row));
+  }
+
+  // What the newest signed version of `model` offers this device.
+  struct Selection {
+    bool published = false;              // Some bundle of the model is signed.
+    std::string version_text;            // Its newest version.
+    std::optional<BundleTarget> target;  // The variant to install, if any fits.
+    rollout::VariantPlan plan;
+  };
+
+  // Plans the variant before anything is downloaded: requirements against the
+  // device's capabilities (probed, then device-facts.json), and free space for
+  // the download, the unpacked copy and the margin.
+  Result<Selection> SelectBundle(const std::string& model) {
+    OTA_ASSIGN_OR_RETURN(auto rejected, RejectedArtifacts());
+    Selection selected;
+    std::vector<BundleTarget> variants = NewestBundleVariants(*updater_.targets(), model, rejected);
+    if (variants.empty()) return selected;
+    selected.published = true;
+    selected.version_text = variants.front().version_text;
+    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
+                         LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
+                                                RuntimeVersions(runtimes_)));
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> installed, store_.InstalledIds());
+    selected.plan = PlanBundleVariant(variants, device, installed, options_.space_margin_bytes);
+    if (selected.plan.chosen) selected.target = variants[*selected.plan.chosen];
+    return selected;
   }
 
   Result<CheckResult> LocalView(const std::string& model) {
@@ -268,9 +387,10 @@ class AgentImpl : public Agent {
       return a.installed_at > b.installed_at;
     });
     std::size_t kept = 0;
+    const auto keep_others = static_cast<std::size_t>(std::max(options_.keep_versions, 1) - 1);
     for (const VersionRow& v : mine) {
       const bool is_active = active && *active == v.id;
-      if (is_active || kept < kKeepVersionsPerModel - 1) {
+      if (is_active || kept < keep_others) {
         if (!is_active) ++kept;
         continue;
       }
@@ -296,6 +416,7 @@ class AgentImpl : public Agent {
   std::string device_id_;
   std::vector<std::string> models_;
   verifier::Updater updater_;
+  runtime_adapter::RuntimeRegistry runtimes_;
   AgentContext ctx_;
 };
 
@@ -321,10 +442,10 @@ std::string EventJson(const AgentContext& ctx, const std::string& type, const De
   return e.dump();
 }
 
-std::optional<BundleTarget> SelectNewestBundle(const manifest::Targets& targets,
+std::vector<BundleTarget> NewestBundleVariants(const manifest::Targets& targets,
                                                const std::string& model,
                                                const std::vector<std::string>& rejected) {
-  std::optional<BundleTarget> best;
+  std::vector<BundleTarget> newest;
   for (const auto& [path, file] : targets.targets) {
     const nlohmann::json& custom = file.custom;
     if (!custom.is_object() || !custom.contains("modelota")) continue;
@@ -338,10 +459,36 @@ std::optional<BundleTarget> SelectNewestBundle(const manifest::Targets& targets,
     if (std::find(rejected.begin(), rejected.end(), sha->second) != rejected.end()) continue;
     auto version = manifest::ParseVersion(info["version"].get<std::string>());
     if (!version.ok()) continue;
-    if (best && manifest::CompareVersions(*version, best->version) <= 0) continue;
-    best = BundleTarget{path, *version, info["version"].get<std::string>(), file, sha->second};
+    auto variant = manifest::ParseVariantInfo(info);
+    if (!variant.ok()) {
+      Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + variant.error().message);
+      continue;
+    }
+    if (!newest.empty()) {
+      const int order = manifest::CompareVersions(*version, newest.front().version);
+      if (order < 0) continue;
+      if (order > 0) newest.clear();
+    }
+    newest.push_back(BundleTarget{path, *version, info["version"].get<std::string>(), file,
+                                  sha->second, std::move(variant).value()});
   }
-  return best;
+  return newest;
+}
+
+rollout::VariantPlan PlanBundleVariant(const std::vector<BundleTarget>& variants,
+                                       const rollout::DeviceCapabilities& device,
+                                       const std::vector<std::string>& installed,
+                                       std::uint64_t space_margin_bytes) {
+  std::vector<rollout::VariantCandidate> candidates;
+  for (const BundleTarget& t : variants) {
+    rollout::VariantCandidate c{t.path, t.variant, t.file.length};
+    if (std::find(installed.begin(), installed.end(), t.sha256) != installed.end()) {
+      c.download_bytes = 0;
+      c.info.unpacked_size = 0;
+    }
+    candidates.push_back(std::move(c));
+  }
+  return rollout::PlanVariant(candidates, device, space_margin_bytes);
 }
 
 namespace {
@@ -407,6 +554,10 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
 }
 
 Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options) {
+  if (options.keep_versions < 1 || options.keep_versions > 100) {
+    return MakeError(ErrorCode::kInvalidArgument, "keep_versions must be from 1 to 100 (got " +
+                                                      std::to_string(options.keep_versions) + ")");
+  }
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (!enrolled) {
     return MakeError(ErrorCode::kNotFound, options.state_dir +

@@ -12,7 +12,10 @@
 #include "downloader.h"
 #include "ota/agent/agent.h"
 #include "ota/manifest/tuf_metadata.h"
+#include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
+#include "ota/rollout/capability.h"
+#include "ota/runtime_adapter/runtime_registry.h"
 #include "ota/verifier/updater.h"
 #include "state_db.h"
 #include "version_store.h"
@@ -26,13 +29,23 @@ struct BundleTarget {
   std::string version_text;
   manifest::TargetFile file;
   std::string sha256;
+  manifest::VariantInfo variant;  // Variant name, rank, size, requirements.
 };
 
-// Newest bundle target of `model` in the signed targets, skipping digests in
-// `rejected` (artifacts that already failed integrity checks on this device).
-std::optional<BundleTarget> SelectNewestBundle(const manifest::Targets& targets,
+// Bundle targets of `model` at its newest version in the signed targets (one
+// per published variant, in target path order), skipping digests in
+// `rejected` (artifacts that already failed integrity checks on this device)
+// and targets whose variant fields are malformed. Empty if none.
+std::vector<BundleTarget> NewestBundleVariants(const manifest::Targets& targets,
                                                const std::string& model,
                                                const std::vector<std::string>& rejected);
+
+// Which variant of `variants` this device should install (rollout::
+// PlanVariant): `installed` ids cost no download and no space.
+rollout::VariantPlan PlanBundleVariant(const std::vector<BundleTarget>& variants,
+                                       const rollout::DeviceCapabilities& device,
+                                       const std::vector<std::string>& installed,
+                                       std::uint64_t space_margin_bytes);
 
 // Everything a deployment step needs.
 struct AgentContext {
@@ -43,6 +56,8 @@ struct AgentContext {
   StateDb& db;
   VersionStore& store;
   verifier::Updater& updater;
+  // The runtimes this agent can run models with (capability check, load check).
+  const runtime_adapter::RuntimeRegistry& runtimes;
 };
 
 // JSON for one event of the outgoing report queue.

@@ -7,6 +7,7 @@
 #include "agent_internal.h"
 #include "ota/agent/drain.h"
 #include "ota/bundle/bundle.h"
+#include "ota/common/crash_points.h"
 #include "ota/common/log.h"
 #include "ota/manifest/bundle_manifest.h"
 
@@ -99,7 +100,13 @@ class Runner {
                                    [&](std::uint64_t done, std::uint64_t total) {
                                      if (progress_) progress_(row_.model, done, total);
                                    });
-    if (!stats.ok()) return FromStatus(std::move(stats).error());
+    if (!stats.ok()) {
+      if (stats.error().code == ErrorCode::kNoSpace) {
+        // A full disk: give the space back rather than sit on a partial file.
+        (void)ctx_.env.fs->Remove(part);
+      }
+      return FromStatus(std::move(stats).error());
+    }
     outcome_.bytes_fetched += stats->fetched;
     outcome_.bytes_resumed += stats->resumed_from;
     row_.bytes_fetched += stats->fetched;
@@ -119,9 +126,18 @@ class Runner {
   }
 
   Status VerifyAndUnpack() {
-    OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
-    if (installed) return Ok();
     const std::string part = ctx_.store.DownloadPath(row_.sha256);
+    OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
+    if (installed) {
+      // Promoted before a restart: finish what came after the rename (both
+      // steps are idempotent).
+      OTA_ASSIGN_OR_RETURN(auto recorded, ctx_.db.GetVersion(row_.sha256));
+      if (!recorded) {
+        OTA_TRY(ctx_.db.RecordVersion(
+            VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
+      }
+      return ctx_.env.fs->Remove(part);
+    }
     OTA_ASSIGN_OR_RETURN(
         manifest::TargetFile target,
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false)));
@@ -140,10 +156,11 @@ class Runner {
       (void)ctx_.env.fs->RemoveAll(staging);
       const ErrorCode code = bundle.error().code;
       if (code == ErrorCode::kSecurity || code == ErrorCode::kIntegrity ||
-          code == ErrorCode::kIncompatible) {
+          code == ErrorCode::kIncompatible || code == ErrorCode::kNoSpace) {
         // Signed bytes this device can never use (not a recipient, corrupt
-        // inside, beyond its limits): keeping them would only waste space.
-        // Other errors (I/O, disk full) keep them so a retry does not refetch.
+        // inside, beyond its limits) would only waste space; on a full disk
+        // the space goes back to the device (the deployment fails cleanly).
+        // Other I/O errors keep them so a retry does not refetch.
         (void)ctx_.env.fs->Remove(part);
       }
       return std::move(bundle).error();
@@ -166,10 +183,9 @@ class Runner {
                          ctx_.env.fs->ReadFile(
                              JoinPath(ctx_.store.VersionDir(row_.sha256), "bundle.json"), 4 << 20));
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
-    if (bundle.model.format != "gguf") {
-      return MakeError(ErrorCode::kIncompatible,
-                       "model format \"" + bundle.model.format + "\" is not supported here");
-    }
+    // A runtime for the model's format, of the version bundle.json asks for.
+    auto runtime = ctx_.runtimes.SelectFor(bundle);
+    if (!runtime.ok()) return std::move(runtime).error();
     return Ok();
   }
 
@@ -211,10 +227,26 @@ class Runner {
     return ctx_.store.Activate(row_.model, row_.sha256);
   }
 
+  // The switch took effect and the new version loads in its runtime; a model
+  // that does not load is rolled back (and never installed again).
   Status Confirm() {
     OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
     if (!active || *active != row_.sha256) {
       return MakeError(ErrorCode::kRestartDeployment, "activation did not take effect");
+    }
+    const std::string dir = ctx_.store.VersionDir(row_.sha256);
+    OTA_ASSIGN_OR_RETURN(std::string text,
+                         ctx_.env.fs->ReadFile(JoinPath(dir, "bundle.json"), 4 << 20));
+    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
+    OTA_ASSIGN_OR_RETURN(auto runtime, ctx_.runtimes.SelectFor(bundle));
+    runtime_adapter::ModelOpenOptions open;
+    open.path = JoinPath(dir, bundle.model.file);
+    open.context_length = 64;
+    auto loaded = runtime->Open(open);
+    if (!loaded.ok()) {
+      return MakeError(ErrorCode::kIncompatible, "version " + row_.version + " does not load in " +
+                                                     std::string(runtime->Name()) + ": " +
+                                                     loaded.error().message);
     }
     return Ok();
   }
@@ -275,6 +307,7 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
     const bool terminal = IsTerminal(state);
     if (state != row.state || terminal) {
       // Save before acting: a restart resumes exactly here.
+      if (CrashPointsEnabled()) CrashPoint(("state." + std::string(StateName(state))).c_str());
       nlohmann::json extra = {{"state", StateName(state)}};
       if (failure) {
         extra["error_code"] = ErrorCodeName(failure->code);

@@ -18,6 +18,7 @@ Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& events_url,
       nlohmann::json body = nlohmann::json::parse(e.body, nullptr, /*allow_exceptions=*/false);
       if (!body.is_object()) body = nlohmann::json::object({{"type", "corrupt-event"}});
       body["seq"] = e.seq;
+      if (!e.chain.empty()) body["chain"] = e.chain;
       batch["events"].push_back(std::move(body));
     }
     HttpRequest request;

@@ -2,6 +2,9 @@
 
 #include <vector>
 
+#include "ota/common/crash_points.h"
+#include "ota/common/hash.h"
+
 namespace ota::agent {
 
 // Generated from agent/migrations/*.sql at build time.
@@ -51,6 +54,7 @@ Result<std::optional<std::string>> StateDb::GetSetting(const std::string& key) {
 }
 
 Status StateDb::SetSetting(const std::string& key, const std::string& value) {
+  CrashPoint("db.write");
   OTA_ASSIGN_OR_RETURN(Statement s,
                        db_->Prepare("INSERT INTO settings(key, value) VALUES (?, ?) "
                                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
@@ -87,10 +91,29 @@ Result<std::vector<DeploymentRow>> StateDb::RecentDeployments(int limit) {
   return QueryDeployments("ORDER BY id DESC", "", limit);
 }
 
+std::string AuditChainHash(const std::string& previous_chain, std::int64_t seq,
+                           const std::string& body) {
+  return Sha256Hex(previous_chain + "\n" + std::to_string(seq) + "\n" + body);
+}
+
+// Inside the caller's transaction: the row and its chain link together.
 Status StateDb::InsertEvent(const std::string& event_json) {
+  CrashPoint("db.write");
+  std::string previous(64, '0');
+  {
+    OTA_ASSIGN_OR_RETURN(Statement last,
+                         db_->Prepare("SELECT chain FROM events ORDER BY seq DESC LIMIT 1"));
+    OTA_ASSIGN_OR_RETURN(bool row, last.Step());
+    if (row && !last.ColumnText(0).empty()) previous = last.ColumnText(0);
+  }
   OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("INSERT INTO events(body) VALUES (?)"));
   s.Bind(1, event_json);
-  return s.Run();
+  OTA_TRY(s.Run());
+  const std::int64_t seq = db_->LastInsertRowId();
+  OTA_ASSIGN_OR_RETURN(Statement link, db_->Prepare("UPDATE events SET chain = ? WHERE seq = ?"));
+  link.Bind(1, AuditChainHash(previous, seq, event_json));
+  link.Bind(2, seq);
+  return link.Run();
 }
 
 Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::int64_t now,
@@ -140,6 +163,7 @@ Status StateDb::SaveState(std::int64_t id, State state, bool finished,
 }
 
 Status StateDb::SetBytesFetched(std::int64_t id, std::uint64_t bytes) {
+  CrashPoint("db.write");
   OTA_ASSIGN_OR_RETURN(Statement s,
                        db_->Prepare("UPDATE deployments SET bytes_fetched = ? WHERE id = ?"));
   s.Bind(1, static_cast<std::int64_t>(bytes)).Bind(2, id);
@@ -147,6 +171,7 @@ Status StateDb::SetBytesFetched(std::int64_t id, std::uint64_t bytes) {
 }
 
 Status StateDb::RecordVersion(const VersionRow& row) {
+  CrashPoint("db.write");
   OTA_ASSIGN_OR_RETURN(Statement s,
                        db_->Prepare("INSERT OR REPLACE INTO versions(id, model, version, "
                                     "installed_at) VALUES (?, ?, ?, ?)"));
@@ -179,28 +204,74 @@ Result<std::vector<VersionRow>> StateDb::ListVersions() {
 }
 
 Status StateDb::ForgetVersion(const std::string& id) {
+  CrashPoint("db.write");
   OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("DELETE FROM versions WHERE id = ?"));
   s.Bind(1, id);
   return s.Run();
 }
 
-Status StateDb::QueueEvent(const std::string& event_json) { return InsertEvent(event_json); }
+Status StateDb::QueueEvent(const std::string& event_json) {
+  return InTransaction(*db_, [&] { return InsertEvent(event_json); });
+}
+
+Result<std::vector<PendingEvent>> StateDb::AllEvents() {
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("SELECT seq, body, chain FROM events ORDER BY seq"));
+  std::vector<PendingEvent> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2)});
+  }
+  return out;
+}
+
+Result<std::optional<AuditBreak>> StateDb::VerifyAuditChain() {
+  OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, AllEvents());
+  std::string previous(64, '0');
+  std::int64_t last_seq = 0;
+  bool chained = false;
+  for (const PendingEvent& e : events) {
+    if (e.chain.empty()) {
+      if (chained) {
+        return std::optional<AuditBreak>(
+            AuditBreak{e.seq, "event " + std::to_string(e.seq) + " has lost its chain link"});
+      }
+      last_seq = e.seq;
+      continue;  // Written before the chain existed.
+    }
+    if (chained && e.seq != last_seq + 1) {
+      return std::optional<AuditBreak>(AuditBreak{e.seq, "events " + std::to_string(last_seq + 1) +
+                                                             " to " + std::to_string(e.seq - 1) +
+                                                             " are missing"});
+    }
+    if (AuditChainHash(previous, e.seq, e.body) != e.chain) {
+      return std::optional<AuditBreak>(AuditBreak{
+          e.seq, "event " + std::to_string(e.seq) + " does not match its chain link (altered)"});
+    }
+    previous = e.chain;
+    last_seq = e.seq;
+    chained = true;
+  }
+  return std::optional<AuditBreak>();
+}
 
 Result<std::vector<PendingEvent>> StateDb::PendingEvents(int limit) {
   OTA_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare("SELECT seq, body FROM events WHERE delivered = 0 ORDER BY seq LIMIT ?"));
+      db_->Prepare("SELECT seq, body, chain FROM events WHERE delivered = 0 ORDER BY seq LIMIT ?"));
   s.Bind(1, static_cast<std::int64_t>(limit));
   std::vector<PendingEvent> out;
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1)});
+    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2)});
   }
   return out;
 }
 
 Status StateDb::MarkDelivered(std::int64_t up_to_seq) {
+  CrashPoint("db.write");
   OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("UPDATE events SET delivered = 1 WHERE seq <= ?"));
   s.Bind(1, up_to_seq);
   return s.Run();

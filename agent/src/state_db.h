@@ -43,7 +43,21 @@ struct VersionRow {
 
 struct PendingEvent {
   std::int64_t seq = 0;
-  std::string body;  // JSON object without "seq".
+  std::string body;   // JSON object without "seq".
+  std::string chain;  // Audit chain hash after this event (AuditChainHash).
+};
+
+// The audit chain link of event `seq`: lower-case hex SHA-256 of
+// previous_chain + "\n" + seq + "\n" + body, where previous_chain is the chain
+// of the event before (64 zeros for the first event, or when the event
+// before predates the chain).
+std::string AuditChainHash(const std::string& previous_chain, std::int64_t seq,
+                           const std::string& body);
+
+// First broken link of the whole event log, or nullopt if it is intact.
+struct AuditBreak {
+  std::int64_t seq = 0;
+  std::string message;
 };
 
 class StateDb {
@@ -75,6 +89,10 @@ class StateDb {
   Result<std::vector<PendingEvent>> PendingEvents(int limit);
   Status MarkDelivered(std::int64_t up_to_seq);
   Result<std::int64_t> CountPendingEvents();
+  // Every event in seq order, delivered or not (the audit log).
+  Result<std::vector<PendingEvent>> AllEvents();
+  // Recomputes the chain over every event.
+  Result<std::optional<AuditBreak>> VerifyAuditChain();
 
  private:
   explicit StateDb(std::unique_ptr<Database> db) : db_(std::move(db)) {}

@@ -21,6 +21,7 @@ namespace {
 Error ErrnoError(const std::string& what, const std::string& path, int err) {
   ErrorCode code = ErrorCode::kIo;
   if (err == ENOENT || err == ENOTDIR) code = ErrorCode::kNotFound;
+  if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kNoSpace;
   return MakeError(code, what + " " + path + ": " + std::strerror(err));
 }
 

@@ -20,6 +20,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "security";
     case ErrorCode::kIo:
       return "io";
+    case ErrorCode::kNoSpace:
+      return "no-space";
     case ErrorCode::kCancelled:
       return "cancelled";
     case ErrorCode::kInternal:

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "ota/common/crash_points.h"
+
 namespace ota {
 namespace {
 
@@ -177,7 +179,10 @@ Status Database::Exec(std::string_view sql) {
 }
 
 Status Database::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status Database::Commit() { return Exec("COMMIT"); }
+Status Database::Commit() {
+  CrashPoint("db.commit");
+  return Exec("COMMIT");
+}
 Status Database::Rollback() { return Exec("ROLLBACK"); }
 
 std::int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }

@@ -52,10 +52,12 @@ class EndToEndTest : public ::testing::Test {
 
   // Builds and publishes model version `version` (distinct weights per seed).
   // `recipients`: public key files to encrypt the bundle to (none: plain).
+  // `publish_extra`: more `otactl publish` arguments (e.g. variant fields).
   std::string Publish(const std::string& version, int seed,
-                      const std::vector<std::string>& recipients = {}) {
-    const std::string model = dir_.Sub("model-" + version + ".gguf");
-    const std::string bundle = dir_.Sub("chat-" + version + ".otab");
+                      const std::vector<std::string>& recipients = {},
+                      const std::vector<std::string>& publish_extra = {}) {
+    const std::string model = dir_.Sub("model-" + version + "-" + std::to_string(seed) + ".gguf");
+    const std::string bundle = dir_.Sub("chat-" + version + "-" + std::to_string(seed) + ".otab");
     Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "2", "--width", "64",
             "--type", "f16", "--out", model});
     std::vector<std::string> build = {
@@ -70,9 +72,12 @@ class EndToEndTest : public ::testing::Test {
     EXPECT_NE(built.out.find(recipients.empty() ? "UNENCRYPTED" : "encrypted to"),
               std::string::npos)
         << built.out;
-    Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
-            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
-            Key("timestamp")});
+    std::vector<std::string> publish = {"publish",         "--repo",         dir_.Sub("repo"),
+                                        "--bundle",        bundle,           "--targets-key",
+                                        Key("targets"),    "--snapshot-key", Key("snapshot"),
+                                        "--timestamp-key", Key("timestamp")};
+    publish.insert(publish.end(), publish_extra.begin(), publish_extra.end());
+    Otactl(publish);
     return model;
   }
 
@@ -473,6 +478,180 @@ TEST_F(EndToEndTest, DrainFlagsAreValidated) {
     EXPECT_EQ(r.exit_code, 2) << flags[0] << " " << flags[1] << ": " << r.err;
     EXPECT_FALSE(r.err.empty());
   }
+TEST_F(EndToEndTest, PicksTheBestVariantTheDeviceCanRun) {
+  // Q4 fits anywhere; Q8 needs 6 GiB of RAM and is preferred where it fits.
+  Publish("1.0.0", 1, {}, {"--variant", "q4"});
+  Publish("1.0.0", 2, {},
+          {"--variant", "q8", "--rank", "10", "--requires", R"({"min_ram": 6442450944})"});
+  StartServer();
+  Enroll();
+  ota::testing::WriteTestFile(dir_.Sub("device/device-facts.json"), R"({"total_ram": 4294967296})");
+  {
+    auto a = OpenAgent();
+    ASSERT_NE(a, nullptr);
+    auto checked = a->Check();
+    ASSERT_OK(checked);
+    ASSERT_EQ(checked->size(), 1u);
+    EXPECT_EQ((*checked)[0].available_variant, "q4");
+    UpdateOutcome o = UpdateOnce(*a);
+    ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+    auto sha = ota::HashFileHex(dir_.Sub("repo/targets/bundles/chat/1.0.0-q4.otab"),
+                                ota::HashAlgorithm::kSha256);
+    ASSERT_OK(sha);
+    auto status = a->GetStatus();
+    ASSERT_OK(status);
+    EXPECT_EQ(status->active[0].active->id, *sha);
+  }
+  // The same device with more RAM moves to the preferred variant.
+  ota::testing::WriteTestFile(dir_.Sub("device/device-facts.json"), R"({"total_ram": 8589934592})");
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  auto sha = ota::HashFileHex(dir_.Sub("repo/targets/bundles/chat/1.0.0-q8.otab"),
+                              ota::HashAlgorithm::kSha256);
+  ASSERT_OK(sha);
+  auto status = a->GetStatus();
+  ASSERT_OK(status);
+  EXPECT_EQ(status->active[0].active->id, *sha);
+}
+
+TEST_F(EndToEndTest, NoFittingVariantIsReportedAndNothingIsDownloaded) {
+  Publish(
+      "1.0.0", 1, {},
+      {"--variant", "q8", "--requires", R"({"min_ram": 68719476736, "cpu_features": ["avx2"]})"});
+  StartServer();
+  Enroll();
+  ota::testing::WriteTestFile(dir_.Sub("device/device-facts.json"),
+                              R"({"total_ram": 4294967296, "cpu_features": ["avx2"]})");
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  auto checked = a->Check();
+  ASSERT_OK(checked);
+  EXPECT_EQ((*checked)[0].incompatible_reason,
+            "no variant fits: variant \"q8\": needs 64.0 GiB of RAM, the device has 4.0 GiB");
+  EXPECT_FALSE((*checked)[0].update_available);
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kIncompatible);
+  EXPECT_EQ(o.bytes_fetched, 0u);
+  auto parts = fs_->ListDir(dir_.Sub("device/downloads"));
+  ASSERT_OK(parts);
+  EXPECT_TRUE(parts->empty());
+  auto status = a->GetStatus();
+  ASSERT_OK(status);
+  EXPECT_FALSE(status->active[0].active.has_value());
+  EXPECT_TRUE(status->recent_deployments.empty());
+}
+
+TEST_F(EndToEndTest, MalformedDeviceFactsStopTheCycleWithAClearError) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  ota::testing::WriteTestFile(dir_.Sub("device/device-facts.json"), R"({"total_ram": "lots"})");
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  auto checked = a->Check();
+  ASSERT_FALSE(checked.ok());
+  EXPECT_EQ(checked.error().message,
+            "device-facts.json: total_ram must be a non-negative integer (bytes)");
+}
+
+TEST_F(EndToEndTest, RollbackByHandUsesTheKeptVersionAndSticks) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  const std::string v1_bytes = ActiveModelBytes();
+  Publish("1.1.0", 2);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  ASSERT_NE(ActiveModelBytes(), v1_bytes);
+
+  auto r = a->RollBack("chat");
+  ASSERT_OK(r);
+  EXPECT_EQ(r->from.version, "1.1.0");
+  EXPECT_EQ(r->to.version, "1.0.0");
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes);
+  auto audit = a->Audit();
+  ASSERT_OK(audit);
+  EXPECT_TRUE(audit->intact) << audit->problem;
+  ASSERT_FALSE(audit->entries.empty());
+  EXPECT_NE(audit->entries.back().body.find("\"rolled-back\""), std::string::npos);
+  // The version left behind is not reinstalled, and is no rollback target.
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kUpToDate);
+  EXPECT_EQ(o.to_version, "1.0.0");
+  EXPECT_EQ(o.bytes_fetched, 0u);
+  auto again = a->RollBack("chat");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kNotFound) << again.error().ToString();
+  EXPECT_FALSE(a->RollBack("other").ok());
+  // A newer signed version is installed as usual.
+  Publish("1.2.0", 3);
+  o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(o.to_version, "1.2.0");
+}
+
+TEST_F(EndToEndTest, RetentionKeepsTheConfiguredNumberOfVersions) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  agent::AgentOptions options;
+  options.state_dir = dir_.Sub("device");
+  options.space_margin_bytes = 0;
+  options.keep_versions = 3;
+  auto a = Agent::Open(env_, options);
+  ASSERT_OK(a);
+  for (int i = 1; i <= 4; ++i) {
+    if (i > 1) Publish("1." + std::to_string(i - 1) + ".0", i);
+    ASSERT_EQ(UpdateOnce(**a).kind, UpdateOutcome::Kind::kUpdated);
+  }
+  auto kept = fs_->ListDir(dir_.Sub("device/versions"));
+  ASSERT_OK(kept);
+  EXPECT_EQ(kept->size(), 3u);
+  options.keep_versions = 0;
+  a->reset();
+  auto refused = Agent::Open(env_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "keep_versions must be from 1 to 100 (got 0)");
+}
+
+TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  const std::string v1_bytes = ActiveModelBytes();
+  // Signed and intact, but not a model the runtime can load.
+  ota::testing::WriteTestFile(dir_.Sub("broken.gguf"), std::string(4096, 'x'));
+  Otactl({"bundle", "build", "--name", "chat", "--version", "1.1.0", "--model",
+          dir_.Sub("broken.gguf"), "--prompts", dir_.Sub("prompts"), "--out",
+          dir_.Sub("broken.otab")});
+  Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", dir_.Sub("broken.otab"),
+          "--targets-key", Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+          Key("timestamp")});
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kIncompatible);
+  EXPECT_NE(o.error->message.find("version 1.1.0 does not load in llama.cpp"), std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes);
+  auto status = a->GetStatus();
+  ASSERT_OK(status);
+  ASSERT_FALSE(status->recent_deployments.empty());
+  EXPECT_EQ(status->recent_deployments[0].state, "failed");
+  // The same signed bytes are not tried again.
+  o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kUpToDate);
+  EXPECT_EQ(o.bytes_fetched, 0u);
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes);
 }
 
 }  // namespace

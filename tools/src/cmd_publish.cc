@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "key_args.h"
 #include "ota/bundle/bundle.h"
+#include "ota/manifest/canonical_json.h"
+#include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
 #include "ota/tools/repo.h"
 
@@ -23,6 +25,10 @@ struct PublishArgs {
   RoleKeyPaths keys;
   std::vector<std::string> expires_in;
   bool replace = false;
+  // Variant fields (docs/formats.md, "Variants and requirements").
+  std::string variant;
+  std::int64_t rank = 0;
+  std::string requires_json;
 
   const std::string& source() const { return bundle.empty() ? file : bundle; }
 };
@@ -58,6 +64,27 @@ int PublishToTargets(Env& env, const PublishArgs& args, const std::string& targe
   return 0;
 }
 
+// custom.modelota variant fields: name, rank, requirements and the unpacked
+// size (the bundle's files plus bundle.json), checked as the agent reads them.
+Result<nlohmann::json> VariantFields(const PublishArgs& args,
+                                     const manifest::BundleManifest& manifest) {
+  nlohmann::json fields = nlohmann::json::object();
+  if (!args.variant.empty()) fields["variant"] = args.variant;
+  if (args.rank != 0) fields["rank"] = args.rank;
+  std::uint64_t unpacked = manifest::SerializeBundleManifest(manifest).size();
+  for (const manifest::BundleFile& f : manifest.files) unpacked += f.size;
+  fields["unpacked_size"] = unpacked;
+  if (!args.requires_json.empty()) {
+    auto requirements = manifest::ParseJsonStrict(args.requires_json);
+    if (!requirements.ok())
+      return MakeError(ErrorCode::kInvalidArgument, "--requires: " + requirements.error().message);
+    fields["requires"] = *requirements;
+  }
+  auto checked = manifest::ParseVariantInfo(fields);
+  if (!checked.ok()) return MakeError(ErrorCode::kInvalidArgument, checked.error().message);
+  return fields;
+}
+
 int RunPublish(const PublishArgs& args) {
   auto owned = MakePosixEnv();
   Env& env = owned->env();
@@ -70,12 +97,18 @@ int RunPublish(const PublishArgs& args) {
     auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
     if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);
     const std::string version = manifest::ToString(info->manifest.version);
-    if (target.empty()) target = "bundles/" + info->manifest.name + "/" + version + ".otab";
+    if (target.empty()) {
+      target = "bundles/" + info->manifest.name + "/" + version +
+               (args.variant.empty() ? "" : "-" + args.variant) + ".otab";
+    }
     custom = {{"modelota",
                {{"kind", "bundle"},
                 {"name", info->manifest.name},
                 {"version", version},
                 {"bundle_format", info->format_version}}}};
+    auto variant = VariantFields(args, info->manifest);
+    if (!variant.ok()) return Fail(variant.error().message);
+    custom["modelota"].update(*variant);
   } else if (target.empty()) {
     return Fail("--file needs --target (the target path to publish it as)");
   }
@@ -132,6 +165,12 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
   cmd->add_option("--timestamp-key", args->keys.timestamp, "Private key file of the timestamp role")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--replace", args->replace, "Replace an existing target with different content");
+  cmd->add_option("--variant", args->variant,
+                  "Variant name of this bundle (e.g. q4); the default target path gets -<variant>");
+  cmd->add_option("--rank", args->rank, "Variant preference: devices take the highest that fits");
+  cmd->add_option("--requires", args->requires_json,
+                  "Variant requirements as JSON, e.g. '{\"min_ram\": 6442450944}' "
+                  "(docs/formats.md)");
   AddExpiresInOption(*cmd, args->expires_in);
   cmd->callback([args, selected] {
     *selected = [args] {

@@ -65,6 +65,9 @@ struct AgentOptions {
     auto it = drain_per_model.find(model);
     return it == drain_per_model.end() ? drain : it->second;
   }
+  // Verified versions kept on disk per model, the active one included (at
+  // least 1; 2 keeps the previous version for rollback without a download).
+  int keep_versions = 2;
 };
 
 struct VersionInfo {
@@ -77,6 +80,10 @@ struct CheckResult {
   std::string model;
   std::optional<VersionInfo> active;
   std::optional<std::string> available_version;  // Newest signed version offered.
+  std::string available_variant;  // The variant chosen for this device ("" if unnamed).
+  // Set when no variant of available_version can run here (or fit on disk):
+  // which requirement each variant failed.
+  std::string incompatible_reason;
   bool update_available = false;
   std::uint64_t download_bytes = 0;
 };
@@ -112,6 +119,25 @@ struct AgentStatus {
   std::int64_t pending_reports = 0;
 };
 
+// The agent's tamper-evident event log (docs/formats.md, "Audit chain").
+struct AuditEntry {
+  std::int64_t seq = 0;
+  std::string body;   // The event JSON.
+  std::string chain;  // Hex SHA-256 link; empty for events older than the chain.
+  bool delivered = false;
+};
+struct AuditReport {
+  std::vector<AuditEntry> entries;  // In seq order.
+  bool intact = true;
+  std::string problem;  // The first broken link, when not intact.
+};
+
+struct RollbackResult {
+  std::string model;
+  VersionInfo from;  // The version that was active.
+  VersionInfo to;    // The kept version now active.
+};
+
 // Called with (model, bytes on disk, total) during downloads.
 using DownloadProgress = std::function<void(const std::string&, std::uint64_t, std::uint64_t)>;
 
@@ -139,6 +165,14 @@ class Agent {
   virtual Result<AgentStatus> GetStatus() = 0;
   // Sends queued reports; kRetryLater leaves them queued.
   virtual Result<int> FlushReports() = 0;
+  // Returns `model` to the newest other version kept on disk, by hand
+  // (`ota-agent rollback`): no download, no network. The version left is not
+  // installed again until the repository signs a newer one.
+  // Errors: kNotFound (nothing active, or no other version kept),
+  // kRetryLater (a deployment of the model is in progress).
+  virtual Result<RollbackResult> RollBack(const std::string& model) = 0;
+  // Every event the agent recorded, with the chain checked end to end.
+  virtual Result<AuditReport> Audit() = 0;
 };
 
 }  // namespace ota::agent

@@ -21,7 +21,8 @@ enum class ErrorCode {
   kIncompatible,       // This device cannot use it; do not retry here.
   kIntegrity,          // Bad hash, signature, length: never retry this artifact.
   kSecurity,           // Trust failure (expired, rolled back, below threshold).
-  kIo,                 // Local I/O failure (disk full, permission).
+  kIo,                 // Local I/O failure (permission, device error).
+  kNoSpace,            // The filesystem is full (ENOSPC, EDQUOT): free space, then retry.
   kCancelled,          // Stopped on request (shutdown).
   kInternal,           // A bug or an unexpected library failure.
 };

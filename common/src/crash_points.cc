@@ -1,0 +1,142 @@
+#include "ota/common/crash_points.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace ota {
+namespace {
+
+struct CrashConfig {
+  bool enabled = false;
+  unsigned long long crash_at = 0;  // 0: never.
+  int trace_fd = -1;
+};
+
+const CrashConfig& Config() {
+  static const CrashConfig config = [] {
+    CrashConfig c;
+    if (const char* at = std::getenv("OTA_CRASH_AT"); at != nullptr && *at != '\0') {
+      char* end = nullptr;
+      c.crash_at = std::strtoull(at, &end, 10);
+      if (end == nullptr || *end != '\0') c.crash_at = 0;
+    }
+    if (const char* trace = std::getenv("OTA_CRASH_TRACE"); trace != nullptr && *trace != '\0') {
+      c.trace_fd = ::open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    }
+    c.enabled = c.crash_at != 0 || c.trace_fd >= 0;
+    return c;
+  }();
+  return config;
+}
+
+std::atomic<unsigned long long> g_count{0};
+
+class CrashingWritableFile : public WritableFile {
+ public:
+  explicit CrashingWritableFile(std::unique_ptr<WritableFile> base) : base_(std::move(base)) {}
+  Status Append(std::span<const std::uint8_t> data) override {
+    CrashPoint("fs.append");
+    return base_->Append(data);
+  }
+  Status Sync() override {
+    CrashPoint("fs.sync");
+    return base_->Sync();
+  }
+  Status Close() override {
+    CrashPoint("fs.close");
+    return base_->Close();
+  }
+
+ private:
+  std::unique_ptr<WritableFile> base_;
+};
+
+class CrashingFileSystem : public FileSystem {
+ public:
+  explicit CrashingFileSystem(FileSystem& base) : base_(base) {}
+
+  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
+                                                     unsigned mode) override {
+    CrashPoint("fs.open");
+    OTA_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                         base_.OpenWritable(path, append, mode));
+    return std::unique_ptr<WritableFile>(new CrashingWritableFile(std::move(file)));
+  }
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    return base_.OpenReadable(path);
+  }
+  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
+    return base_.ReadFile(path, max_bytes);
+  }
+  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
+  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
+  Status CreateDirs(const std::string& path) override {
+    CrashPoint("fs.mkdir");
+    return base_.CreateDirs(path);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    CrashPoint("fs.rename");
+    return base_.Rename(from, to);
+  }
+  Status SyncDir(const std::string& path) override {
+    CrashPoint("fs.syncdir");
+    return base_.SyncDir(path);
+  }
+  Status Remove(const std::string& path) override {
+    CrashPoint("fs.remove");
+    return base_.Remove(path);
+  }
+  Status RemoveAll(const std::string& path) override {
+    CrashPoint("fs.removeall");
+    return base_.RemoveAll(path);
+  }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_.ListDir(path);
+  }
+  Status CreateSymlink(const std::string& target, const std::string& link) override {
+    CrashPoint("fs.symlink");
+    return base_.CreateSymlink(target, link);
+  }
+  Result<std::string> ReadSymlink(const std::string& link) override {
+    return base_.ReadSymlink(link);
+  }
+  Result<std::uint64_t> FreeSpace(const std::string& path) override {
+    return base_.FreeSpace(path);
+  }
+
+ private:
+  FileSystem& base_;
+};
+
+}  // namespace
+
+bool CrashPointsEnabled() { return Config().enabled; }
+
+void CrashPoint(const char* name) {
+  const CrashConfig& c = Config();
+  if (!c.enabled) return;
+  const unsigned long long n = g_count.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (c.trace_fd >= 0) {
+    char line[160];
+    const int len = std::snprintf(line, sizeof line, "%llu %s\n", n, name);
+    if (len > 0) {
+      const auto size = static_cast<std::size_t>(len) < sizeof line ? static_cast<std::size_t>(len)
+                                                                    : sizeof line - 1;
+      [[maybe_unused]] ssize_t written = ::write(c.trace_fd, line, size);
+    }
+  }
+  if (n == c.crash_at) ::kill(::getpid(), SIGKILL);
+}
+
+std::unique_ptr<FileSystem> MakeCrashingFileSystem(FileSystem& base) {
+  return std::make_unique<CrashingFileSystem>(base);
+}
+
+}  // namespace ota

@@ -1,0 +1,341 @@
+// Power-loss table: a real ota-agent process is killed (SIGKILL) at every
+// crash point of an update in turn (each file operation, each database
+// commit, each state transition), restarted, and checked:
+//   - at the moment of the kill, the model's active link names one complete,
+//     verified version (the old one or the new one, never a mix);
+//   - after the restart the deployment ends committed with the new version
+//     active, the store and the database agree, nothing half-made is left;
+//   - bytes already on disk are not fetched again (beyond one chunk).
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "dropping_fs.h"
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+#include "ota/common/hash.h"
+#include "ota/manifest/bundle_manifest.h"
+#include "test_support.h"
+
+namespace ota {
+namespace {
+
+using ota::testing::BinaryPath;
+using ota::testing::ChildProcess;
+using ota::testing::CommandResult;
+using ota::testing::ReadTestFile;
+using ota::testing::RunCommand;
+using ota::testing::TempDir;
+
+// Allowance for bytes fetched again after a kill: one in-flight chunk.
+constexpr std::uint64_t kChunkAllowance = 64 * 1024;
+
+class PowerLossTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = MakePosixFileSystem();
+    for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
+      Run({BinaryPath("otactl"), "keygen", "--out", Key(role)});
+    }
+    Run({BinaryPath("otactl"), "repo", "init", "--repo", dir_.Sub("repo"), "--root-key",
+         Key("root"), "--targets-key", Key("targets"), "--snapshot-key", Key("snapshot"),
+         "--timestamp-key", Key("timestamp")});
+    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+  }
+
+  std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
+
+  CommandResult Run(const std::vector<std::string>& argv, int expected_exit = 0) {
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, expected_exit) << argv[0] << " " << argv[1] << ": " << r.err;
+    return r;
+  }
+
+  // Publishes a version; returns the bundle's sha256 (its id on devices).
+  std::string Publish(const std::string& version, int seed) {
+    const std::string model = dir_.Sub("model-" + version + ".gguf");
+    const std::string bundle = dir_.Sub("chat-" + version + ".otab");
+    Run({BinaryPath("otactl"), "model", "synth", "--seed", std::to_string(seed), "--layers", "2",
+         "--width", "64", "--type", "f16", "--out", model});
+    Run({BinaryPath("otactl"), "bundle", "build", "--name", "chat", "--version", version, "--model",
+         model, "--prompts", dir_.Sub("prompts"), "--out", bundle});
+    Run({BinaryPath("otactl"), "publish", "--repo", dir_.Sub("repo"), "--bundle", bundle,
+         "--targets-key", Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+         Key("timestamp")});
+    auto sha = HashFileHex(bundle, HashAlgorithm::kSha256);
+    EXPECT_TRUE(sha.ok());
+    sizes_[version] = *fs_->FileSize(bundle);
+    return sha.ok() ? *sha : "";
+  }
+
+  CommandResult Agent(const std::string& state, const std::vector<std::string>& env_vars,
+                      const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    argv.insert(argv.end(), env_vars.begin(), env_vars.end());
+    argv.push_back(BinaryPath("ota-agent"));
+    argv.push_back("--state-dir");
+    argv.push_back(state);
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+
+  // The id the active link names, after checking that the folder it names is
+  // a complete version: every file of its bundle.json present with its hash.
+  std::string VerifiedActiveId(const std::string& state) {
+    auto link = fs_->ReadSymlink(state + "/active/chat");
+    if (!link.ok()) return "(no active link: " + link.error().message + ")";
+    const std::string prefix = "../versions/";
+    if (link->rfind(prefix, 0) != 0) return "(bad link " + *link + ")";
+    const std::string id = link->substr(prefix.size());
+    const std::string folder = state + "/versions/" + id;
+    auto text = fs_->ReadFile(folder + "/bundle.json", 1 << 20);
+    if (!text.ok()) return "(incomplete version " + id + ": " + text.error().message + ")";
+    auto manifest = manifest::ParseBundleManifest(*text);
+    if (!manifest.ok()) return "(bad bundle.json in " + id + ")";
+    for (const manifest::BundleFile& f : manifest->files) {
+      auto sha = HashFileHex(folder + "/" + f.path, HashAlgorithm::kSha256);
+      if (!sha.ok() || *sha != f.sha256) return "(file " + f.path + " of " + id + " is damaged)";
+    }
+    return id;
+  }
+
+  std::set<std::string> Listing(const std::string& folder) {
+    auto names = fs_->ListDir(folder);
+    return names.ok() ? std::set<std::string>(names->begin(), names->end())
+                      : std::set<std::string>();
+  }
+
+  // The versions table, read directly (read-only) from the agent's database.
+  std::set<std::string> DatabaseVersions(const std::string& state) {
+    std::set<std::string> ids;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2((state + "/agent.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
+        SQLITE_OK) {
+      sqlite3_close(db);
+      return {"(cannot open agent.db)"};
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM versions", -1, &stmt, nullptr) == SQLITE_OK) {
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        ids.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+      }
+    } else {
+      ids.insert("(no versions table)");
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return ids;
+  }
+
+  // Serves a repository with 1.0.0, installs it into base_ (a state folder
+  // every run starts from a copy of), then publishes 1.1.0.
+  void InstallFirstAndPublishSecond() {
+    v1_ = Publish("1.0.0", 1);
+    const std::string line =
+        server_.Start({BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
+                       dir_.Sub("server.db"), "--quiet"});
+    const auto pos = line.find("http://");
+    ASSERT_NE(pos, std::string::npos) << line;
+    Run({BinaryPath("ota-agent"), "--state-dir", base_, "--server", line.substr(pos), "init",
+         "--root", dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+    CommandResult first = Agent(base_, {}, {"update", "--json"});
+    ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+    ASSERT_EQ(VerifiedActiveId(base_), v1_);
+    v2_ = Publish("1.1.0", 2);
+  }
+
+  // After recovery: 1.1.0 committed and active, 1.0.0 kept, the store and
+  // the database agree, no download or unpack left over.
+  void ExpectRecovered(const std::string& state) {
+    ASSERT_EQ(VerifiedActiveId(state), v2_);
+    CommandResult status = Agent(state, {}, {"status", "--json"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    auto st = nlohmann::json::parse(status.out, nullptr, false);
+    ASSERT_TRUE(st.is_object()) << status.out;
+    ASSERT_FALSE(st["deployments"].empty());
+    EXPECT_EQ(st["deployments"][0]["version"], "1.1.0");
+    EXPECT_EQ(st["deployments"][0]["state"], "committed") << status.out;
+    std::set<std::string> dirs = Listing(state + "/versions");
+    EXPECT_EQ(dirs, DatabaseVersions(state));
+    EXPECT_TRUE(dirs.count(v1_)) << "the previous version is kept for rollback";
+    EXPECT_TRUE(dirs.count(v2_));
+    EXPECT_TRUE(Listing(state + "/downloads").empty());
+  }
+
+  std::unique_ptr<FileSystem> fs_;
+  TempDir dir_;
+  std::map<std::string, std::uint64_t> sizes_;
+  ChildProcess server_;
+  std::string base_ = dir_.Sub("base");
+  std::string v1_;
+  std::string v2_;
+};
+
+TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
+  ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
+
+  // Learn the crash points of the update from v1 to v2.
+  const std::string traced = dir_.Sub("traced");
+  Run({"/bin/cp", "-a", base_, traced});
+  CommandResult clean =
+      Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, {"update", "--json"});
+  ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+  ASSERT_EQ(VerifiedActiveId(traced), v2_);
+  std::vector<std::string> points;
+  {
+    const std::string trace = ReadTestFile(dir_.Sub("trace.txt"));
+    std::size_t start = 0;
+    while (start < trace.size()) {
+      const std::size_t end = trace.find('\n', start);
+      const std::string entry = trace.substr(start, end - start);
+      points.push_back(entry.substr(entry.find(' ') + 1));
+      start = end + 1;
+    }
+  }
+  // Every kind of step is on the table.
+  const std::set<std::string> kinds(points.begin(), points.end());
+  for (const char* expected :
+       {"fs.append", "fs.sync", "fs.rename", "fs.syncdir", "fs.symlink", "db.commit", "db.write",
+        "state.verifying", "state.activating", "state.committed"}) {
+    EXPECT_TRUE(kinds.count(expected)) << "no crash point " << expected;
+  }
+  ASSERT_GT(points.size(), 20u);
+
+  std::map<std::string, int> outcomes;  // Active version at the kill -> count.
+  for (std::size_t k = 1; k <= points.size(); ++k) {
+    SCOPED_TRACE("killed at point " + std::to_string(k) + " (" + points[k - 1] + ")");
+    const std::string state = dir_.Sub("run-" + std::to_string(k));
+    Run({"/bin/cp", "-a", base_, state});
+    CommandResult killed =
+        Agent(state, {"OTA_CRASH_AT=" + std::to_string(k)}, {"update", "--json"});
+    if (killed.exit_code == 0) {
+      // The download's writes follow the network's segments, so a run may
+      // pass a few points fewer than the traced one: near the end only.
+      ASSERT_GT(k + 16, points.size()) << "the agent was not killed: " << killed.out;
+      ASSERT_NO_FATAL_FAILURE(ExpectRecovered(state));
+      continue;
+    }
+    ASSERT_EQ(killed.exit_code, -1) << killed.out << killed.err;
+
+    // Power is cut: exactly one verified version is active.
+    const std::string active = VerifiedActiveId(state);
+    ASSERT_TRUE(active == v1_ || active == v2_) << active;
+    ++outcomes[active == v1_ ? "old" : "new"];
+    std::uint64_t part_bytes = 0;
+    if (auto size = fs_->FileSize(state + "/downloads/" + v2_ + ".part"); size.ok()) {
+      part_bytes = *size;
+    }
+
+    // Power comes back: the same update finishes.
+    CommandResult resumed = Agent(state, {}, {"update", "--json"});
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+    auto json = nlohmann::json::parse(resumed.out, nullptr, false);
+    ASSERT_TRUE(json.is_array()) << resumed.out;
+    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(state));
+
+    // Bytes on disk at the kill were not fetched again.
+    std::uint64_t fetched = 0;
+    for (const auto& o : json) fetched += o.value("bytes_fetched", std::uint64_t{0});
+    EXPECT_LE(fetched + part_bytes, sizes_["1.1.0"] + kChunkAllowance)
+        << "fetched " << fetched << " after a kill with " << part_bytes << " bytes on disk";
+  }
+  // Both sides of the switch were exercised.
+  EXPECT_GT(outcomes["old"], 0);
+  EXPECT_GT(outcomes["new"], 0);
+}
+
+// The same update in process, through a filesystem that forgets every write
+// and directory change not yet made durable when the power is cut after the
+// n-th file operation: proves the order of fsyncs, not only of steps.
+TEST_F(PowerLossTest, UnsyncedWritesLostAtEveryStepNeverBreakTheStore) {
+  ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
+  auto owned = MakePosixEnv();
+  auto run = [&](const std::string& state, std::uint64_t crash_after) -> std::uint64_t {
+    ota::testing::DroppingFileSystem dropping(*owned->env().fs, state + "-aside");
+    Env env = owned->env();
+    env.fs = &dropping;
+    dropping.CrashAfter(crash_after);
+    {
+      agent::AgentOptions options;
+      options.state_dir = state;
+      options.download_attempts = 1;
+      options.space_margin_bytes = 0;
+      auto a = agent::Agent::Open(env, options);
+      if (a.ok()) (void)(*a)->Update(nullptr);
+    }
+    dropping.CutPower();
+    dropping.DropUnsynced();
+    return dropping.mutations();
+  };
+  const std::string clean = dir_.Sub("clean");
+  Run({"/bin/cp", "-a", base_, clean});
+  const std::uint64_t total = run(clean, 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectRecovered(clean));  // Everything synced: nothing lost.
+  ASSERT_GT(total, 20u);
+
+  for (std::uint64_t n = 1; n < total; ++n) {
+    SCOPED_TRACE("power cut after file operation " + std::to_string(n) + " of " +
+                 std::to_string(total));
+    const std::string state = dir_.Sub("drop-" + std::to_string(n));
+    Run({"/bin/cp", "-a", base_, state});
+    run(state, n);
+    const std::string active = VerifiedActiveId(state);
+    ASSERT_TRUE(active == v1_ || active == v2_) << active;
+    CommandResult resumed = Agent(state, {}, {"update", "--json"});
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(state));
+  }
+}
+
+// A full disk while downloading and while unpacking: the deployment fails
+// with no-space, the active version is intact, the partial download and the
+// staging folder are removed, and the update succeeds once space is back.
+TEST_F(PowerLossTest, DiskFullFailsCleanlyAndGivesTheSpaceBack) {
+  ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
+  auto owned = MakePosixEnv();
+  const std::uint64_t bundle = sizes_["1.1.0"];
+  for (std::uint64_t limit : {bundle / 2, bundle + bundle / 4}) {
+    SCOPED_TRACE("space for " + std::to_string(limit) + " bytes, bundle of " +
+                 std::to_string(bundle));
+    const std::string state = dir_.Sub("full-" + std::to_string(limit));
+    Run({"/bin/cp", "-a", base_, state});
+    ota::testing::DroppingFileSystem full(*owned->env().fs, state + "-aside");
+    full.SetSpaceLimit(limit);
+    Env env = owned->env();
+    env.fs = &full;
+    agent::AgentOptions options;
+    options.state_dir = state;
+    options.download_attempts = 1;
+    options.space_margin_bytes = 0;
+    {
+      auto a = agent::Agent::Open(env, options);
+      ASSERT_OK(a);
+      auto outcomes = (*a)->Update(nullptr);
+      ASSERT_OK(outcomes);
+      ASSERT_EQ(outcomes->size(), 1u);
+      const agent::UpdateOutcome& o = (*outcomes)[0];
+      EXPECT_EQ(o.kind, agent::UpdateOutcome::Kind::kFailed);
+      ASSERT_TRUE(o.error.has_value());
+      EXPECT_EQ(o.error->code, ErrorCode::kNoSpace) << o.error->ToString();
+    }
+    EXPECT_EQ(VerifiedActiveId(state), v1_);
+    EXPECT_TRUE(Listing(state + "/downloads").empty());
+    const std::set<std::string> dirs = Listing(state + "/versions");
+    EXPECT_EQ(dirs, std::set<std::string>{v1_});
+    EXPECT_EQ(DatabaseVersions(state), dirs);
+
+    CommandResult again = Agent(state, {}, {"update", "--json"});
+    ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+    ASSERT_NO_FATAL_FAILURE(ExpectRecovered(state));
+  }
+}
+
+}  // namespace
+}  // namespace ota
