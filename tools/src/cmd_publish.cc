@@ -19,7 +19,8 @@ struct PublishArgs {
   std::string file;
   std::string target;
   std::string role = "targets";
-  std::string key;  // Delegated role's key.
+  std::string key;       // Delegated role's key.
+  std::string delta_of;  // Full target a delta bundle rebuilds.
   RoleKeyPaths keys;
   std::vector<std::string> expires_in;
   bool replace = false;
@@ -70,12 +71,28 @@ int RunPublish(const PublishArgs& args) {
     auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
     if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);
     const std::string version = manifest::ToString(info->manifest.version);
-    if (target.empty()) target = "bundles/" + info->manifest.name + "/" + version + ".otab";
-    custom = {{"modelota",
-               {{"kind", "bundle"},
-                {"name", info->manifest.name},
-                {"version", version},
-                {"bundle_format", info->format_version}}}};
+    const std::string full = "bundles/" + info->manifest.name + "/" + version + ".otab";
+    if (info->delta) {
+      // Under its own key: agents that do not know deltas never take one for
+      // a full bundle.
+      if (target.empty()) {
+        target = "deltas/" + info->manifest.name + "/" + version + "-from-" +
+                 info->delta->base_id.substr(0, 16) + ".otad";
+      }
+      custom = {{"modelota_delta",
+                 {{"name", info->manifest.name},
+                  {"version", version},
+                  {"delta_from", info->delta->base_id},
+                  {"delta_to", info->delta->target_id},
+                  {"delta_of", args.delta_of.empty() ? full : args.delta_of}}}};
+    }
+    if (target.empty()) target = full;
+    if (!info->delta)
+      custom = {{"modelota",
+                 {{"kind", "bundle"},
+                  {"name", info->manifest.name},
+                  {"version", version},
+                  {"bundle_format", info->format_version}}}};
   } else if (target.empty()) {
     return Fail("--file needs --target (the target path to publish it as)");
   }
@@ -131,6 +148,9 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--timestamp-key", args->keys.timestamp, "Private key file of the timestamp role")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--delta-of", args->delta_of,
+                  "For a delta bundle: target path of the full bundle it rebuilds (default "
+                  "bundles/<name>/<version>.otab)");
   cmd->add_flag("--replace", args->replace, "Replace an existing target with different content");
   AddExpiresInOption(*cmd, args->expires_in);
   cmd->callback([args, selected] {
