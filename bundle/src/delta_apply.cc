@@ -93,6 +93,11 @@ class Applier {
     while (true) {
       OTA_ASSIGN_OR_RETURN(std::uint64_t op, in_.Get(1, "an operation"));
       if (op == static_cast<std::uint8_t>(DeltaOp::kEnd)) break;
+      if (op == static_cast<std::uint8_t>(DeltaOp::kCopy)) {
+        OTA_TRY(CopyOp(name, size - written, writer));
+        written += last_copy_;
+        continue;
+      }
       OTA_TRY(Op(static_cast<DeltaOp>(op), name));
       if (out_.size() > size - written) {
         return Corrupt("produces more than the " + std::to_string(size) + " bytes of " + name);
@@ -108,6 +113,29 @@ class Applier {
   }
 
  private:
+  // COPY may be long (a whole shifted model): it is streamed in pieces.
+  Status CopyOp(const std::string& name, std::uint64_t room, PlainFileWriter& writer) {
+    OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, "a copy length"));
+    if (n == 0) return Corrupt("empty copy at offset " + std::to_string(in_.pos()));
+    if (n > room) {
+      return Corrupt("copy of " + std::to_string(n) + " bytes runs past the end of " + name);
+    }
+    if (base >= bases_.size() || offset > info_.base_files[base].size ||
+        n > info_.base_files[base].size - offset) {
+      return Corrupt("copy reads past the end of a base file");
+    }
+    for (std::uint64_t done = 0; done < n;) {
+      const std::uint64_t piece = std::min<std::uint64_t>(n - done, kReadPiece * 4);
+      OTA_TRY(Base(base, offset + done, piece, out_));
+      OTA_TRY(writer.Write(out_));
+      done += piece;
+    }
+    last_copy_ = n;
+    return Ok();
+  }
+
   Result<std::uint64_t> Length(const char* what) {
     OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, what));
     if (n == 0 || n > kMaxDeltaWindow) {
@@ -160,12 +188,6 @@ class Applier {
     const std::string what =
         "delta window of " + name + " at payload offset " + std::to_string(in_.pos());
     switch (op) {
-      case DeltaOp::kCopy: {
-        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
-        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
-        OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a copy length"));
-        return Base(base, offset, n, out_);
-      }
       case DeltaOp::kDiff: {
         OTA_ASSIGN_OR_RETURN(std::uint64_t t, in_.Get(1, "a transform"));
         if (t != static_cast<std::uint8_t>(DiffTransform::kXor) &&
@@ -205,6 +227,7 @@ class Applier {
         return Ok();
       }
       case DeltaOp::kEnd:
+      case DeltaOp::kCopy:
         break;
     }
     return Corrupt("unknown operation " + std::to_string(static_cast<int>(op)) + " at offset " +
@@ -218,6 +241,7 @@ class Applier {
   std::unique_ptr<ZstdDecompressor> z_;
   std::vector<std::unique_ptr<ReadableFile>> bases_;
   std::vector<std::uint8_t> frame_, old_, grouped_, out_;
+  std::uint64_t last_copy_ = 0;
 };
 
 // The checks that need no writing: the container header, the base id and

@@ -178,13 +178,29 @@ class Builder {
     }
   }
 
+  // Copies are merged while they continue each other in the same base file
+  // (a metadata edit shifts all tensors but keeps them in order).
   Status Copy(std::uint32_t base, std::uint64_t offset, std::uint64_t n) {
-    std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kCopy)};
-    Put(op, base, 4);
-    Put(op, offset, 8);
-    Put(op, n, 8);
     stats_.copied += n;
-    return Emit(op);
+    if (copy_len_ > 0 && copy_base_ == base && copy_offset_ + copy_len_ == offset) {
+      copy_len_ += n;
+      return Ok();
+    }
+    OTA_TRY(FlushCopy());
+    copy_base_ = base;
+    copy_offset_ = offset;
+    copy_len_ = n;
+    return Ok();
+  }
+  Status FlushCopy() {
+    if (copy_len_ == 0) return Ok();
+    std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kCopy)};
+    Put(op, copy_base_, 4);
+    Put(op, copy_offset_, 8);
+    Put(op, copy_len_, 8);
+    copy_len_ = 0;
+    stats_.payload_bytes += op.size();
+    return out_->Append(op);
   }
 
   Status Diff(const Segment& s, std::uint64_t base_offset, Candidate& best) {
@@ -238,6 +254,7 @@ class Builder {
   }
 
   Status Emit(std::span<const std::uint8_t> bytes) {
+    OTA_TRY(FlushCopy());
     stats_.payload_bytes += bytes.size();
     return out_->Append(bytes);
   }
@@ -249,6 +266,8 @@ class Builder {
   std::unique_ptr<ZstdCompressor> diff_z_, prefix_z_;
   std::vector<std::uint8_t> now_, old_, ref_, scratch_, grouped_, frame_;
   DeltaStats stats_;
+  std::uint32_t copy_base_ = 0;
+  std::uint64_t copy_offset_ = 0, copy_len_ = 0;
 };
 
 Result<manifest::BundleManifest> LoadManifest(FileSystem& fs, const std::string& dir) {
