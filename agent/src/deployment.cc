@@ -7,7 +7,9 @@
 #include "agent_internal.h"
 #include "ota/agent/drain.h"
 #include "ota/bundle/bundle.h"
+#include "ota/bundle/delta.h"
 #include "ota/common/crash_points.h"
+#include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/manifest/bundle_manifest.h"
 
@@ -89,6 +91,7 @@ class Runner {
     auto installed = ctx_.store.HasVersion(row_.sha256);
     if (!installed.ok()) return FromStatus(installed.error());
     if (*installed) return Done();  // Verified earlier; nothing to fetch.
+    if (std::optional<StepResult> delta = TryDelta()) return *delta;
     auto target =
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false));
     if (!target.ok()) return Fail(std::move(target).error());
@@ -114,6 +117,115 @@ class Runner {
     return Done();
   }
 
+  // A signed delta target that rebuilds this deployment's bundle from the
+  // installed version (docs/architecture.md "Delta updates").
+  struct DeltaTarget {
+    std::string path;
+    manifest::TargetFile file;
+    std::string sha256;
+  };
+  std::optional<DeltaTarget> FindDelta() {
+    if (row_.previous.empty() || ctx_.updater.targets() == nullptr) return std::nullopt;
+    for (const auto& [path, file] : ctx_.updater.targets()->targets) {
+      const nlohmann::json& custom = file.custom;
+      if (!custom.is_object() || !custom.contains("modelota_delta")) continue;
+      const nlohmann::json& d = custom["modelota_delta"];
+      if (!d.is_object() || d.value("delta_of", "") != row_.target_path ||
+          d.value("delta_from", "") != row_.previous || d.value("delta_to", "") != row_.sha256) {
+        continue;
+      }
+      auto sha = file.hashes.find("sha256");
+      if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
+      // A delta no smaller than the bundle it rebuilds is not worth it.
+      if (file.length >= row_.length) continue;
+      return DeltaTarget{path, file, sha->second};
+    }
+    return std::nullopt;
+  }
+
+  // Marks that this deployment's delta failed for good: later cycles fetch
+  // the full bundle.
+  std::string NoDeltaMarker() { return ctx_.store.DownloadPath(row_.sha256) + ".nodelta"; }
+
+  // Installs the version from a delta when one is offered. Returns a step
+  // result when the deployment should stop here (installed, or paused), and
+  // nullopt to go on with the full bundle.
+  std::optional<StepResult> TryDelta() {
+    auto marked = ctx_.env.fs->Exists(NoDeltaMarker());
+    if (!marked.ok() || *marked) return std::nullopt;
+    std::optional<DeltaTarget> delta = FindDelta();
+    if (!delta) return std::nullopt;
+    auto base_installed = ctx_.store.HasVersion(row_.previous);
+    if (!base_installed.ok() || !*base_installed) return std::nullopt;
+    const std::string part = ctx_.store.DownloadPath(delta->sha256);
+    DownloadOptions options;
+    options.max_attempts = ctx_.options.download_attempts;
+    options.initial_backoff = ctx_.options.initial_backoff;
+    auto stats = DownloadResumable(ctx_.env, ctx_.updater.TargetUrl(delta->path, delta->file), part,
+                                   delta->file.length, options,
+                                   [&](std::uint64_t done, std::uint64_t total) {
+                                     if (progress_) progress_(row_.model, done, total);
+                                   });
+    if (stats.ok()) {
+      outcome_.bytes_fetched += stats->fetched;
+      outcome_.bytes_resumed += stats->resumed_from;
+      row_.bytes_fetched += stats->fetched;
+      (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
+    }
+    Status applied = stats.ok() ? ApplyDelta(*delta, part) : Status(stats.error());
+    if (applied.ok()) {
+      outcome_.used_delta = true;
+      (void)ctx_.db.QueueEvent(EventJson(ctx_, "delta-applied", &row_, {{"delta", delta->path}}));
+      return Done();
+    }
+    const Error e = applied.error();
+    // A transient network failure pauses: the partial delta resumes next
+    // cycle (the full bundle would not download any better now). Anything
+    // else rules the delta out for this deployment.
+    if (e.code == ErrorCode::kCancelled || e.code == ErrorCode::kRetryLater) {
+      return FromStatus(e);
+    }
+    (void)ctx_.env.fs->Remove(part);
+    (void)WriteFileAtomic(*ctx_.env.fs, NoDeltaMarker(), e.message);
+    outcome_.delta_fallback = true;
+    outcome_.delta_error = e;
+    Log(LogLevel::kWarning, "agent",
+        "delta " + delta->path + " failed, fetching the full bundle: " + e.message);
+    (void)ctx_.db.QueueEvent(EventJson(
+        ctx_, "delta-fallback", &row_,
+        {{"delta", delta->path}, {"error_code", ErrorCodeName(e.code)}, {"error", e.message}}));
+    return std::nullopt;
+  }
+
+  // Verifies the downloaded delta against its signed target, rebuilds the
+  // version into staging from the installed base, and promotes it.
+  Status ApplyDelta(const DeltaTarget& delta, const std::string& part) {
+    OTA_TRY(verifier::Updater::VerifyTargetFile(delta.file, part, *ctx_.env.fs));
+    const std::string staging = ctx_.store.StagingDir(row_.sha256);
+    OTA_TRY(ctx_.env.fs->RemoveAll(staging));
+    OTA_ASSIGN_OR_RETURN(bundle::BundleInfo info, bundle::ReadBundleHeader(*ctx_.env.fs, part));
+    if (!info.delta || info.delta->target_id != row_.sha256) {
+      return MakeError(ErrorCode::kIntegrity,
+                       "delta " + delta.path + " does not rebuild " + row_.target_path);
+    }
+    OTA_ASSIGN_OR_RETURN(std::optional<bundle::RecipientPrivateKey> key, DeviceKey());
+    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle,
+                         bundle::ApplyDeltaBundleFile(
+                             *ctx_.env.fs, part, ctx_.store.VersionDir(row_.previous),
+                             row_.previous, staging, bundle::UnpackLimits{}, std::move(key)));
+    if (bundle.name != row_.model || manifest::ToString(bundle.version) != row_.version) {
+      (void)ctx_.env.fs->RemoveAll(staging);
+      return MakeError(ErrorCode::kIntegrity,
+                       "delta rebuilds " + bundle.name + " " + manifest::ToString(bundle.version) +
+                           " but the signed target says " + row_.model + " " + row_.version);
+    }
+    OTA_TRY(ctx_.store.PromoteStaging(row_.sha256));
+    OTA_TRY(ctx_.db.RecordVersion(
+        VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
+    (void)ctx_.env.fs->Remove(part);
+    return Ok();
+  }
+
   // The device's bundle key; none for state folders enrolled before keys
   // existed (they can still install unencrypted bundles).
   Result<std::optional<bundle::RecipientPrivateKey>> DeviceKey() {
@@ -136,6 +248,7 @@ class Runner {
         OTA_TRY(ctx_.db.RecordVersion(
             VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
       }
+      (void)ctx_.env.fs->Remove(NoDeltaMarker());
       return ctx_.env.fs->Remove(part);
     }
     OTA_ASSIGN_OR_RETURN(
@@ -175,6 +288,7 @@ class Runner {
     OTA_TRY(ctx_.store.PromoteStaging(row_.sha256));
     OTA_TRY(ctx_.db.RecordVersion(
         VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
+    (void)ctx_.env.fs->Remove(NoDeltaMarker());
     return ctx_.env.fs->Remove(part);
   }
 

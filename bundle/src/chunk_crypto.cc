@@ -106,6 +106,10 @@ std::string ChunkContext(const ContainerHeader& header) {
   PutLe(in, header.total_plain, 8);
   PutLe(in, header.chunks.size(), 8);
   in += Sha256Hex(manifest::SerializeBundleManifest(header.manifest));
+  if (header.delta) {
+    // A delta's chunks are bound to the versions it joins and its payload.
+    in += "delta" + header.delta->base_id + header.delta->target_id + header.delta->payload_sha256;
+  }
   std::string hex = Sha256Hex(in);
   return *HexDecode(hex);
 }

@@ -147,6 +147,39 @@ Result<Encryption> ParseEncryption(const json& j) {
   return enc;
 }
 
+Result<DeltaInfo> ParseDelta(const json& j) {
+  const std::string where = "bundle header: delta: ";
+  auto d = j.find("delta");
+  if (d == j.end() || !d->is_object()) {
+    return Corrupt("bundle header: the delta flag is set but delta is missing");
+  }
+  DeltaInfo info;
+  for (auto [key, field] : {std::pair{"base", &info.base_id}, std::pair{"target", &info.target_id},
+                            std::pair{"payload_sha256", &info.payload_sha256}}) {
+    auto it = d->find(key);
+    if (it == d->end() || !it->is_string() || !IsLowerHex(it->get<std::string>(), 64)) {
+      return Corrupt(where + key + " is not 64 lower-case hex digits");
+    }
+    *field = it->get<std::string>();
+  }
+  auto files = d->find("base_files");
+  if (files == d->end() || !files->is_array() || files->size() > kMaxDeltaBaseFiles) {
+    return Corrupt(where + "base_files must be an array of at most " +
+                   std::to_string(kMaxDeltaBaseFiles) + " files");
+  }
+  for (const json& f : *files) {
+    if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("size") ||
+        !f["size"].is_number_unsigned() || !f.contains("sha256") || !f["sha256"].is_string() ||
+        !IsLowerHex(f["sha256"].get<std::string>(), 64)) {
+      return Corrupt(where + "base file " + f.dump() + " is not {path, size, sha256}");
+    }
+    info.base_files.push_back(manifest::BundleFile{f["path"].get<std::string>(),
+                                                   f["size"].get<std::uint64_t>(),
+                                                   f["sha256"].get<std::string>(), ""});
+  }
+  return info;
+}
+
 // Every chunk but the last holds exactly chunk_size plaintext bytes, so a
 // chunk's plaintext offset is index * chunk_size (resumable downloads and
 // deltas rely on that).
@@ -230,6 +263,16 @@ std::string EncodeHeader(const ContainerHeader& header) {
                        {"cipher", kCipherName},
                        {"recipients", std::move(recipients)}};
   }
+  if (header.delta) {
+    json files = json::array();
+    for (const manifest::BundleFile& f : header.delta->base_files) {
+      files.push_back({{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}});
+    }
+    j["delta"] = {{"base", header.delta->base_id},
+                  {"base_files", std::move(files)},
+                  {"payload_sha256", header.delta->payload_sha256},
+                  {"target", header.delta->target_id}};
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -311,12 +354,19 @@ Result<ContainerHeader> DecodeHeader(std::span<const std::uint8_t> bytes, const 
     return Corrupt(where + "encryption is present but the encrypted flag is not set");
   }
   OTA_TRY(CheckChunkTable(h, encrypted));
+  if ((preamble.flags & kFlagDelta) != 0) {
+    OTA_ASSIGN_OR_RETURN(h.delta, ParseDelta(j));
+  } else if (j.contains("delta")) {
+    return Corrupt(where + "delta is present but the delta flag is not set");
+  }
 
   auto bundle = j.find("bundle");
   if (bundle == j.end()) return Corrupt(where + "bundle is missing");
   Result<manifest::BundleManifest> m = manifest::BundleManifestFromJson(*bundle);
   if (!m.ok()) return Corrupt(where + "invalid bundle.json: " + m.error().message);
   h.manifest = std::move(m).value();
+  // A delta's plaintext is its payload, not the target's files.
+  if (h.delta) return h;
   std::uint64_t sum = 0;
   for (const manifest::BundleFile& f : h.manifest.files) {
     if (f.size > h.total_plain - sum) {

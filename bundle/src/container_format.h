@@ -26,8 +26,12 @@ inline constexpr std::size_t kPreambleSize = 56;
 inline constexpr std::uint32_t kLegacyFormatVersion = 1;
 // The chunks are encrypted; the header carries an "encryption" object.
 inline constexpr std::uint32_t kFlagEncrypted = 1u << 0;
+// The payload is a delta (docs/formats.md "Delta bundles"); the header
+// carries a "delta" object and total_plain is the payload's size.
+inline constexpr std::uint32_t kFlagDelta = 1u << 1;
 // Flag bits this reader understands (format 2; format 1 allows none).
-inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted;
+inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted | kFlagDelta;
+inline constexpr std::size_t kMaxDeltaBaseFiles = 4096;
 
 // Bytes an encrypted chunk adds to its encoded form (the Poly1305 tag).
 inline constexpr std::uint64_t kChunkTagBytes = 16;
@@ -77,6 +81,7 @@ struct ContainerHeader {
   std::uint64_t total_plain = 0;
   std::uint64_t total_stored = 0;        // Derived: sum of chunks[].stored.
   std::optional<Encryption> encryption;  // Set iff the preamble has kFlagEncrypted.
+  std::optional<DeltaInfo> delta;        // Set iff the preamble has kFlagDelta.
 };
 
 struct Preamble {

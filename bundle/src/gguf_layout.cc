@@ -228,7 +228,8 @@ struct Scan {
     std::vector<Tensor> floats;
     for (std::uint64_t i = 0; i < tensors; ++i) {
       std::uint32_t dims = 0, type = 0;
-      if (!String(nullptr, 0) || !in.Get(dims)) return Refuse("truncated tensor info");
+      std::string name;
+      if (!String(&name, kMaxGgufKeyBytes) || !in.Get(dims)) return Refuse("truncated tensor info");
       if (dims == 0 || dims > kMaxDims)
         return Refuse("tensor with " + std::to_string(dims) + " dims");
       std::uint64_t elements = 1;
@@ -240,6 +241,7 @@ struct Scan {
       }
       std::uint64_t offset = 0;
       if (!in.Get(type) || !in.Get(offset)) return Refuse("truncated tensor info");
+      out.tensors.push_back(GgufTensor{std::move(name), type, offset, 0});
       const std::uint32_t width = FloatWidth(type);
       if (width == 0 || elements == 0) continue;
       if (elements > file_size / width) return Refuse("tensor larger than the file");
@@ -247,7 +249,22 @@ struct Scan {
     }
     const std::uint64_t end = in.pos();
     out.data_offset = (end + out.alignment - 1) / out.alignment * out.alignment;
+    if (tensors > 0 && out.data_offset > file_size)
+      return Refuse("tensor data starts past the end of the file");
     out.tensor_count = static_cast<std::size_t>(tensors);
+    std::sort(out.tensors.begin(), out.tensors.end(),
+              [](const GgufTensor& a, const GgufTensor& b) { return a.offset < b.offset; });
+    for (std::size_t i = 0; i < out.tensors.size(); ++i) {
+      GgufTensor& t = out.tensors[i];
+      if (t.offset > file_size - out.data_offset) return Refuse("tensor offset past the file");
+      t.offset += out.data_offset;
+      const std::uint64_t next =
+          i + 1 < out.tensors.size() ? out.tensors[i + 1].offset : file_size - out.data_offset;
+      if (next > file_size - out.data_offset) return Refuse("tensor offset past the file");
+      const std::uint64_t end = out.data_offset + next;
+      if (end < t.offset) return Refuse("tensors overlap");
+      t.length = end - t.offset;
+    }
     std::sort(floats.begin(), floats.end(),
               [](const Tensor& a, const Tensor& b) { return a.offset < b.offset; });
     std::uint64_t covered = out.data_offset;
@@ -277,7 +294,10 @@ Result<GgufLayout> ScanGguf(ReadableFile& file, std::uint64_t file_size) {
   Scan scan{reader, layout};
   layout.usable = scan.Run(file_size);
   if (reader.io_error()) return *reader.io_error();
-  if (!layout.usable) layout.float_regions.clear();
+  if (!layout.usable) {
+    layout.float_regions.clear();
+    layout.tensors.clear();
+  }
   return layout;
 }
 

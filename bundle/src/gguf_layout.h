@@ -25,6 +25,15 @@ inline constexpr std::uint64_t kMaxGgufTensors = 1u << 20;
 inline constexpr std::uint64_t kMaxGgufKeyValues = 1u << 20;
 inline constexpr std::uint64_t kMaxGgufKeyBytes = 64u << 10;
 
+// One tensor's data: `length` runs to the next tensor's start (or the end of
+// the file), so it includes alignment padding.
+struct GgufTensor {
+  std::string name;
+  std::uint32_t type = 0;    // ggml type (0 F32, 1 F16, 8 Q8_0, 2 Q4_0, 30 BF16...).
+  std::uint64_t offset = 0;  // Absolute offset in the file.
+  std::uint64_t length = 0;
+};
+
 struct GgufLayout {
   bool usable = false;  // False: not GGUF, or a header this scanner refuses.
   std::string reason;   // Why not, for logs and tests.
@@ -35,6 +44,8 @@ struct GgufLayout {
   // File regions of F32 (width 4), F16 and BF16 (width 2) tensors, sorted,
   // disjoint, adjacent same-width tensors merged.
   std::vector<ByteGroup> float_regions;
+  // Every tensor, sorted by offset (disjoint, each inside the file).
+  std::vector<GgufTensor> tensors;
 };
 
 // Scans `file` (`file_size` bytes). Only read errors are errors (the

@@ -201,7 +201,8 @@ Result<Encryption> MakeEncryption(const PackOptions& options, std::string& conte
 
 Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<InputFile>& inputs,
             const std::string& out_path, const PackOptions& options, const std::string& chunks_path,
-            const std::string& tmp_path, std::string& content_key) {
+            const std::string& tmp_path, std::string& content_key,
+            std::optional<DeltaInfo> delta = std::nullopt) {
   // The level is checked before any input is read.
   OTA_ASSIGN_OR_RETURN(auto compressor, ZstdCompressor::Create(options.zstd_level));
   StreamRegions regions;
@@ -211,13 +212,21 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
   OTA_ASSIGN_OR_RETURN(auto scratch, fs.OpenWritable(chunks_path, /*append=*/false));
   ChunkSink sink(std::move(scratch), std::move(compressor),
                  static_cast<std::size_t>(options.chunk_size), std::move(regions));
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    OTA_TRY(AddInput(fs, inputs[i], sink, m.files[i]));
+  if (delta) {
+    // The payload is the only input; the manifest is the target's, as given.
+    manifest::BundleFile payload;
+    OTA_TRY(AddInput(fs, inputs.at(0), sink, payload));
+    delta->payload_sha256 = payload.sha256;
+  } else {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      OTA_TRY(AddInput(fs, inputs[i], sink, m.files[i]));
+    }
   }
   OTA_TRY(sink.Close());
   OTA_TRY(manifest::ValidateBundleManifest(m));
 
   ContainerHeader header;
+  header.delta = delta;
   header.manifest = m;
   header.chunk_size = options.chunk_size;
   header.chunks = std::move(sink.chunks());
@@ -237,7 +246,8 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
                          "; use a larger chunk size or fewer files");
   }
   OTA_ASSIGN_OR_RETURN(auto out, fs.OpenWritable(tmp_path, /*append=*/false));
-  OTA_TRY(out->Append(EncodePreamble(encrypted ? kFlagEncrypted : 0, header_json)));
+  const std::uint32_t flags = (encrypted ? kFlagEncrypted : 0) | (delta ? kFlagDelta : 0);
+  OTA_TRY(out->Append(EncodePreamble(flags, header_json)));
   OTA_TRY(out->Append(header_json));
   if (encrypted) {
     OTA_TRY(EncryptChunks(fs, chunks_path, content_key, header, encoded_sizes, out.get()));
@@ -250,12 +260,7 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
   return fs.SyncDir(DirName(out_path));
 }
 
-}  // namespace
-
-Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::BundleManifest& base,
-                                            const std::vector<InputFile>& inputs,
-                                            const std::string& out_path,
-                                            const PackOptions& options) {
+Status CheckPackOptions(const PackOptions& options) {
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "chunk size " + std::to_string(options.chunk_size) + " is outside " +
@@ -275,6 +280,35 @@ Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::Bund
                        "recipient key id " + RecipientKeyId(r.public_key) + " is given twice");
     }
   }
+  return Ok();
+}
+
+}  // namespace
+
+Status PackDeltaContainer(FileSystem& fs, const manifest::BundleManifest& target, DeltaInfo delta,
+                          const std::string& payload_path, const std::string& out_path,
+                          const PackOptions& options) {
+  OTA_TRY(CheckPackOptions(options));
+  manifest::BundleManifest m = target;
+  OTA_TRY(manifest::ValidateBundleManifest(m));
+  const std::string chunks_path = out_path + ".chunks.tmp";
+  const std::string tmp_path = out_path + ".tmp";
+  std::string content_key;
+  PackOptions plain_options = options;
+  plain_options.byte_grouping = false;  // The payload is already transformed.
+  Status s = Pack(fs, m, {InputFile{kDeltaPayloadFileName, payload_path, "other"}}, out_path,
+                  plain_options, chunks_path, tmp_path, content_key, std::move(delta));
+  WipeKey(content_key);
+  (void)fs.Remove(chunks_path);
+  if (!s.ok()) (void)fs.Remove(tmp_path);
+  return s;
+}
+
+Result<manifest::BundleManifest> PackBundle(FileSystem& fs, const manifest::BundleManifest& base,
+                                            const std::vector<InputFile>& inputs,
+                                            const std::string& out_path,
+                                            const PackOptions& options) {
+  OTA_TRY(CheckPackOptions(options));
   manifest::BundleManifest m = base;
   m.files.clear();
   for (const InputFile& input : inputs) {

@@ -19,8 +19,12 @@ struct StreamingUnpacker::Impl {
   enum class Stage { kPreamble, kHeader, kChunks, kEnd, kFinished };
 
   Impl(FileSystem& fs_in, std::string out_dir_in, UnpackLimits limits_in,
-       std::optional<RecipientPrivateKey> key_in)
-      : fs(fs_in), out_dir(std::move(out_dir_in)), limits(limits_in), key(std::move(key_in)) {
+       std::optional<RecipientPrivateKey> key_in, PayloadKind kind_in)
+      : fs(fs_in),
+        out_dir(std::move(out_dir_in)),
+        limits(limits_in),
+        key(std::move(key_in)),
+        kind(kind_in) {
     buffer.reserve(kPreambleSize);
   }
   ~Impl() {
@@ -42,6 +46,7 @@ struct StreamingUnpacker::Impl {
   const std::string out_dir;
   const UnpackLimits limits;
   std::optional<RecipientPrivateKey> key;
+  const PayloadKind kind;
   std::string content_key;  // Set once an encrypted bundle's key is opened.
   std::string context;      // ChunkContext() of an encrypted bundle.
   std::vector<std::uint8_t> decrypted;
@@ -130,10 +135,23 @@ Status StreamingUnpacker::Impl::ConsumeHeader() {
   OTA_ASSIGN_OR_RETURN(header, DecodeHeader(buffer, preamble, limits));
   // The header can be far larger than a chunk; give its memory back.
   std::vector<std::uint8_t>().swap(buffer);
+  if (kind == PayloadKind::kFiles && header->delta) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "this is a delta bundle (from base " + header->delta->base_id +
+                         "): it can only be applied to its base version, not unpacked");
+  }
+  if (kind == PayloadKind::kDelta && !header->delta) {
+    return MakeError(ErrorCode::kInvalidArgument, "this is a full bundle, not a delta bundle");
+  }
   // Before out_dir exists: a device that cannot decrypt writes nothing.
   OTA_TRY(OpenKey());
   OTA_ASSIGN_OR_RETURN(decompressor, ZstdDecompressor::Create());
-  writer = std::make_unique<PlainFileWriter>(fs, out_dir, header->manifest.files);
+  std::vector<manifest::BundleFile> files = header->manifest.files;
+  if (header->delta) {
+    files = {manifest::BundleFile{kDeltaPayloadFileName, header->total_plain,
+                                  header->delta->payload_sha256, "other"}};
+  }
+  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files));
   OTA_TRY(writer->Start());
   owns_out_dir = true;
   if (header->chunks.empty()) {
@@ -198,8 +216,8 @@ Status StreamingUnpacker::Impl::Fail(const Error& e) {
 }
 
 StreamingUnpacker::StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits,
-                                     std::optional<RecipientPrivateKey> key)
-    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits, std::move(key))) {}
+                                     std::optional<RecipientPrivateKey> key, PayloadKind kind)
+    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits, std::move(key), kind)) {}
 
 StreamingUnpacker::~StreamingUnpacker() = default;
 
@@ -223,6 +241,7 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
       return MakeError(ErrorCode::kIntegrity, impl_->TruncationMessage());
     }
     OTA_TRY(impl_->writer->Finish());
+    if (impl_->header->delta) return Ok();
     // Written last: a folder with bundle.json holds a complete, verified bundle.
     return WriteFileAtomic(impl_->fs, JoinPath(impl_->out_dir, manifest::kBundleManifestFileName),
                            manifest::SerializeBundleManifest(impl_->header->manifest));
@@ -234,5 +253,10 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
 }
 
 std::uint64_t StreamingUnpacker::bytes_fed() const { return impl_->fed; }
+
+std::optional<DeltaInfo> StreamingUnpacker::delta() const {
+  if (!impl_->header) return std::nullopt;
+  return impl_->header->delta;
+}
 
 }  // namespace ota::bundle

@@ -55,6 +55,34 @@ Result<bool> ZstdCompressor::Compress(std::span<const std::uint8_t> plain,
   return true;
 }
 
+Status ZstdCompressor::CompressWithPrefix(std::span<const std::uint8_t> plain,
+                                          std::span<const std::uint8_t> prefix,
+                                          std::vector<std::uint8_t>& out) {
+  ZSTD_CCtx* c = context_->cctx;
+  // The window must reach back over the whole prefix, or its start is lost.
+  int window_log = 10;
+  while (window_log < 30 && (std::uint64_t{1} << window_log) < prefix.size() + plain.size()) {
+    ++window_log;
+  }
+  std::size_t r = ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level_);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, window_log);
+  if (!ZSTD_isError(r) && !prefix.empty()) {
+    r = ZSTD_CCtx_refPrefix(c, prefix.data(), prefix.size());
+  }
+  if (!ZSTD_isError(r)) {
+    out.resize(ZSTD_compressBound(plain.size()));
+    r = ZSTD_compress2(c, out.data(), out.size(), plain.data(), plain.size());
+  }
+  (void)ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(r)) {
+    return MakeError(ErrorCode::kInternal,
+                     std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
+  }
+  out.resize(r);
+  return Ok();
+}
+
 ZstdDecompressor::ZstdDecompressor(std::unique_ptr<Context> context)
     : context_(std::move(context)) {}
 ZstdDecompressor::~ZstdDecompressor() = default;
@@ -70,6 +98,13 @@ Result<std::unique_ptr<ZstdDecompressor>> ZstdDecompressor::Create() {
 
 Status ZstdDecompressor::Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
                                     std::vector<std::uint8_t>& out, const std::string& what) {
+  return DecompressWithPrefix(frame, {}, expected, out, what);
+}
+
+Status ZstdDecompressor::DecompressWithPrefix(std::span<const std::uint8_t> frame,
+                                              std::span<const std::uint8_t> prefix,
+                                              std::size_t expected, std::vector<std::uint8_t>& out,
+                                              const std::string& what) {
   auto fail = [&](const std::string& why) {
     return MakeError(ErrorCode::kIntegrity, what + " " + why);
   };
@@ -90,8 +125,13 @@ Status ZstdDecompressor::Decompress(std::span<const std::uint8_t> frame, std::si
   // stops with dstSize_tooSmall instead of writing past it, which is what
   // defuses a frame that expands beyond its declared size.
   out.resize(expected);
-  const std::size_t n =
-      ZSTD_decompressDCtx(context_->dctx, out.data(), out.size(), frame.data(), frame.size());
+  std::size_t n = ZSTD_DCtx_reset(context_->dctx, ZSTD_reset_session_and_parameters);
+  if (!ZSTD_isError(n)) n = ZSTD_DCtx_setParameter(context_->dctx, ZSTD_d_windowLogMax, 30);
+  if (!ZSTD_isError(n) && !prefix.empty()) {
+    n = ZSTD_DCtx_refPrefix(context_->dctx, prefix.data(), prefix.size());
+  }
+  if (!ZSTD_isError(n))
+    n = ZSTD_decompressDCtx(context_->dctx, out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n)) {
     if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
       return fail("decompresses to more than the " + std::to_string(expected) +

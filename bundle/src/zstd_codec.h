@@ -36,6 +36,12 @@ class ZstdCompressor {
   // smaller than `plain`: such chunks are stored raw.
   // Errors: kInternal if zstd fails.
   Result<bool> Compress(std::span<const std::uint8_t> plain, std::vector<std::uint8_t>& out);
+  // Compresses `plain` into one frame (content size recorded) that may copy
+  // from `prefix` (ZSTD_CCtx_refPrefix); decoding needs the same prefix.
+  // Always writes a frame. Requires prefix.size() + plain.size() < 1 GiB.
+  // Errors: kInternal if zstd fails.
+  Status CompressWithPrefix(std::span<const std::uint8_t> plain,
+                            std::span<const std::uint8_t> prefix, std::vector<std::uint8_t>& out);
 
  private:
   struct Context;
@@ -58,6 +64,10 @@ class ZstdDecompressor {
   // refused. Errors: kIntegrity, the message starting with `what`.
   Status Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
                     std::vector<std::uint8_t>& out, const std::string& what);
+  // The same for a frame made by CompressWithPrefix with `prefix`.
+  Status DecompressWithPrefix(std::span<const std::uint8_t> frame,
+                              std::span<const std::uint8_t> prefix, std::size_t expected,
+                              std::vector<std::uint8_t>& out, const std::string& what);
 
  private:
   struct Context;

@@ -143,6 +143,11 @@ int RunInspect(const std::string& path, bool json) {
               static_cast<unsigned long long>(info->total_stored),
               static_cast<unsigned long long>(info->total_plain),
               static_cast<unsigned long long>(info->grouped_bytes));
+  if (info->delta) {
+    std::printf("delta    from base %s\n         to target %s (%zu base files read)\n",
+                info->delta->base_id.c_str(), info->delta->target_id.c_str(),
+                info->delta->base_files.size());
+  }
   if (info->encrypted) {
     std::printf("encrypted to %zu recipient key(s):\n", info->recipient_key_ids.size());
     for (const auto& id : info->recipient_key_ids) std::printf("  %s\n", id.c_str());
@@ -194,6 +199,7 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
   inspect->add_flag("--json", *json, "Print bundle.json");
   inspect->callback(
       [path, json, selected] { *selected = [path, json] { return RunInspect(*path, *json); }; });
+  RegisterBundleDeltaCommand(*group, selected);
 }
 
 }  // namespace ota::tools

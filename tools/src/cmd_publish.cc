@@ -21,7 +21,8 @@ struct PublishArgs {
   std::string file;
   std::string target;
   std::string role = "targets";
-  std::string key;  // Delegated role's key.
+  std::string key;       // Delegated role's key.
+  std::string delta_of;  // Full target a delta bundle rebuilds.
   RoleKeyPaths keys;
   std::vector<std::string> expires_in;
   bool replace = false;
@@ -97,18 +98,35 @@ int RunPublish(const PublishArgs& args) {
     auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
     if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);
     const std::string version = manifest::ToString(info->manifest.version);
-    if (target.empty()) {
-      target = "bundles/" + info->manifest.name + "/" + version +
-               (args.variant.empty() ? "" : "-" + args.variant) + ".otab";
+    const std::string full = "bundles/" + info->manifest.name + "/" + version +
+                             (args.variant.empty() ? "" : "-" + args.variant) + ".otab";
+    if (info->delta) {
+      if (!args.variant.empty() || args.rank != 0 || !args.requires_json.empty()) {
+        return Fail("--variant, --rank and --requires describe full bundles, not deltas");
+      }
+      // Under its own key: agents that do not know deltas never take one for
+      // a full bundle.
+      if (target.empty()) {
+        target = "deltas/" + info->manifest.name + "/" + version + "-from-" +
+                 info->delta->base_id.substr(0, 16) + ".otad";
+      }
+      custom = {{"modelota_delta",
+                 {{"name", info->manifest.name},
+                  {"version", version},
+                  {"delta_from", info->delta->base_id},
+                  {"delta_to", info->delta->target_id},
+                  {"delta_of", args.delta_of.empty() ? full : args.delta_of}}}};
+    } else {
+      if (target.empty()) target = full;
+      custom = {{"modelota",
+                 {{"kind", "bundle"},
+                  {"name", info->manifest.name},
+                  {"version", version},
+                  {"bundle_format", info->format_version}}}};
+      auto variant = VariantFields(args, info->manifest);
+      if (!variant.ok()) return Fail(variant.error().message);
+      custom["modelota"].update(*variant);
     }
-    custom = {{"modelota",
-               {{"kind", "bundle"},
-                {"name", info->manifest.name},
-                {"version", version},
-                {"bundle_format", info->format_version}}}};
-    auto variant = VariantFields(args, info->manifest);
-    if (!variant.ok()) return Fail(variant.error().message);
-    custom["modelota"].update(*variant);
   } else if (target.empty()) {
     return Fail("--file needs --target (the target path to publish it as)");
   }
@@ -164,6 +182,9 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--timestamp-key", args->keys.timestamp, "Private key file of the timestamp role")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--delta-of", args->delta_of,
+                  "For a delta bundle: target path of the full bundle it rebuilds (default "
+                  "bundles/<name>/<version>.otab)");
   cmd->add_flag("--replace", args->replace, "Replace an existing target with different content");
   cmd->add_option("--variant", args->variant,
                   "Variant name of this bundle (e.g. q4); the default target path gets -<variant>");

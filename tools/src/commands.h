@@ -19,6 +19,8 @@ using CommandRunner = std::function<int()>;
 void RegisterKeygenCommand(CLI::App& app, CommandRunner* selected);
 void RegisterRepoCommands(CLI::App& app, CommandRunner* selected);
 void RegisterBundleCommands(CLI::App& app, CommandRunner* selected);
+// Registers `delta` under the `bundle` group.
+void RegisterBundleDeltaCommand(CLI::App& group, CommandRunner* selected);
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
 void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);

@@ -98,6 +98,12 @@ struct UpdateOutcome {
   std::uint64_t bytes_resumed = 0;  // Already on disk from an earlier run.
   std::chrono::milliseconds duration{0};
   std::optional<Error> error;  // Set for kFailed and kDeferred.
+  // Delta updates: the version was rebuilt from a delta bundle, or a delta
+  // was offered but failed (download, apply or verify) and the full bundle
+  // was fetched instead; delta_error says why.
+  bool used_delta = false;
+  bool delta_fallback = false;
+  std::optional<Error> delta_error;
 };
 
 struct DeploymentSummary {

@@ -37,6 +37,18 @@ inline constexpr std::uint64_t kMaxChunkSize = 64u << 20;
 inline constexpr std::uint64_t kMaxHeaderBytes = 16u << 20;
 inline constexpr int kDefaultZstdLevel = 9;
 
+// What a delta bundle (header flag kFlagDelta, docs/formats.md "Delta
+// bundles") says about itself: it turns the installed version `base_id` into
+// the version whose bundle.json is the container's manifest.
+struct DeltaInfo {
+  std::string base_id;    // SHA-256 (hex) of the base version's full bundle file.
+  std::string target_id;  // SHA-256 (hex) of the target version's full bundle file.
+  // SHA-256 (hex) of the delta payload (the container's plaintext stream).
+  std::string payload_sha256;
+  // The base version's files the payload reads from, indexed by the payload.
+  std::vector<manifest::BundleFile> base_files;
+};
+
 // One file to put into a bundle.
 struct InputFile {
   std::string archive_path;  // Path inside the bundle (manifest::ValidateBundlePath).
@@ -97,6 +109,13 @@ struct UnpackLimits {
   std::uint64_t max_header_bytes = kMaxHeaderBytes;
 };
 
+// What a StreamingUnpacker accepts: full bundles (their files are written),
+// or only delta bundles (the payload is written as out_dir/delta.payload and
+// nothing else; see delta.h). Each refuses the other kind with
+// kInvalidArgument before writing anything.
+enum class PayloadKind { kFiles, kDelta };
+inline constexpr char kDeltaPayloadFileName[] = "delta.payload";
+
 // Unpacks a bundle from bytes as they arrive (a download, a pipe).
 //
 // Verifies, in stream order: magic, format version, flags, header length and
@@ -130,7 +149,8 @@ struct UnpackLimits {
 class StreamingUnpacker {
  public:
   StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits = {},
-                    std::optional<RecipientPrivateKey> key = std::nullopt);
+                    std::optional<RecipientPrivateKey> key = std::nullopt,
+                    PayloadKind kind = PayloadKind::kFiles);
   ~StreamingUnpacker();
   StreamingUnpacker(const StreamingUnpacker&) = delete;
   StreamingUnpacker& operator=(const StreamingUnpacker&) = delete;
@@ -143,6 +163,8 @@ class StreamingUnpacker {
 
   // Bytes accepted by Feed so far.
   std::uint64_t bytes_fed() const;
+  // The delta header once the header was accepted (kDelta streams only).
+  std::optional<DeltaInfo> delta() const;
 
  private:
   struct Impl;
@@ -168,6 +190,7 @@ struct BundleInfo {
   bool encrypted = false;
   std::vector<std::string> recipient_key_ids;  // Empty when not encrypted.
   std::uint64_t grouped_bytes = 0;             // Plaintext bytes byte-grouped.
+  std::optional<DeltaInfo> delta;              // Set for delta bundles.
 };
 
 // Reads and verifies a bundle's preamble and header (including the header's

@@ -1,0 +1,362 @@
+// Delta benchmark: synthetic GGUF model pairs for the update scenarios a
+// fleet sees, coded as ModelOTA delta bundles and by peer tools in the same
+// run on the same files (bsdiff/bspatch, xdelta3 -9, zstd --patch-from at
+// levels 3 and 19, and zchunk). Every tool runs as a child process so its
+// time and peak RSS (wait4 rusage) are measured the same way; every decoded
+// output is compared with the target byte for byte.
+//
+// Usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N]
+//                    [--scenario NAME] [--work DIR]
+//   (internal) delta_bench --encode BASE_DIR TARGET_DIR OUT
+//              delta_bench --apply DELTA BASE_DIR OUT_DIR
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gguf_synth.h"
+#include "ota/bundle/delta.h"
+#include "ota/common/filesystem.h"
+#include "ota/common/hash.h"
+#include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/version.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fsys = std::filesystem;
+using ota::testing::SynthEdit;
+using ota::testing::SynthShape;
+using ota::testing::SynthType;
+
+constexpr char kBaseId[] = "1111111111111111111111111111111111111111111111111111111111111111";
+constexpr char kTargetId[] = "2222222222222222222222222222222222222222222222222222222222222222";
+
+struct Run {
+  bool ok = false;
+  double seconds = 0;
+  long max_rss_kib = 0;
+};
+
+// Runs argv (stdout/stderr to /dev/null unless `quiet` is false).
+Run Spawn(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  Run r;
+  if (posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return r;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.max_rss_kib = usage.ru_maxrss;
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return r;
+}
+
+std::uint64_t Size(const std::string& path) {
+  std::error_code ec;
+  const auto n = fsys::file_size(path, ec);
+  return ec ? 0 : n;
+}
+
+bool SameFile(const std::string& a, const std::string& b) {
+  if (Size(a) != Size(b)) return false;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  std::vector<char> ba(1 << 20), bb(1 << 20);
+  while (fa && fb) {
+    fa.read(ba.data(), ba.size());
+    fb.read(bb.data(), bb.size());
+    if (fa.gcount() != fb.gcount() || std::memcmp(ba.data(), bb.data(), fa.gcount()) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A version folder as the agent keeps it: model.gguf and bundle.json.
+bool MakeVersionDir(ota::FileSystem& fs, const std::string& dir, const std::string& model,
+                    const std::string& version) {
+  fsys::create_directories(dir);
+  const std::string dst = dir + "/model.gguf";
+  fsys::remove(dst);
+  fsys::create_hard_link(model, dst);
+  auto file = fs.OpenReadable(dst);
+  if (!file.ok()) return false;
+  ota::Hasher hasher(ota::HashAlgorithm::kSha256);
+  std::vector<std::uint8_t> piece(1 << 20);
+  std::uint64_t offset = 0;
+  while (true) {
+    auto n = (*file)->ReadAt(offset, piece);
+    if (!n.ok()) return false;
+    if (*n == 0) break;
+    hasher.Update(std::span<const std::uint8_t>(piece.data(), *n));
+    offset += *n;
+  }
+  ota::manifest::BundleManifest m;
+  m.name = "bench";
+  m.version = *ota::manifest::ParseVersion(version);
+  m.model.file = "model.gguf";
+  m.model.format = "gguf";
+  m.files.push_back({"model.gguf", offset, hasher.FinishHex(), "model"});
+  std::ofstream(dir + "/bundle.json") << ota::manifest::SerializeBundleManifest(m);
+  return true;
+}
+
+int Encode(const std::string& base, const std::string& target, const std::string& out) {
+  auto fs = ota::MakePosixFileSystem();
+  ota::bundle::DeltaOptions options;
+  options.base_id = kBaseId;
+  options.target_id = kTargetId;
+  auto r = ota::bundle::BuildDelta(*fs, base, target, out, options);
+  if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  return r.ok() ? 0 : 1;
+}
+
+int Apply(const std::string& delta, const std::string& base, const std::string& out) {
+  auto fs = ota::MakePosixFileSystem();
+  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, kBaseId, out);
+  if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  return r.ok() ? 0 : 1;
+}
+
+struct Scenario {
+  std::string name;
+  SynthType type;
+  SynthEdit base, target;
+};
+
+std::vector<Scenario> Scenarios(const SynthShape& shape) {
+  std::vector<Scenario> out;
+  SynthEdit e;
+  e.chat_template = "<|system|>{{ system }}<|end|><|user|>{{ messages }}<|assistant|>";
+  out.push_back({"metadata-edit", SynthType::kF16, {}, e});
+  e = {};
+  e.changed_layers = {1, shape.layers / 2};
+  e.lora_rank = 8;
+  out.push_back({"lora-merge", SynthType::kF16, {}, e});
+  e = {};
+  for (int l = shape.layers - std::max(1, shape.layers / 4); l < shape.layers; ++l) {
+    e.changed_layers.insert(l);
+  }
+  e.nudge = 0.002f;
+  out.push_back({"partial-finetune", SynthType::kF16, {}, e});
+  e = {};
+  e.all_tensors = true;
+  e.nudge = 0.001f;
+  out.push_back({"full-finetune", SynthType::kF16, {}, e});
+  e = {};
+  e.all_tensors = true;
+  e.nudge = 0.0005f;
+  out.push_back({"requantize-q8_0", SynthType::kQ8_0, {}, e});
+  e = {};
+  e.extra_vocab = std::max(32, shape.n_vocab / 16);
+  out.push_back({"vocab-extend", SynthType::kF16, {}, e});
+  e = {};
+  e.changed_layers = {0, shape.layers - 1};
+  e.nudge = 0.002f;
+  out.push_back({"q4_0-few-layers", SynthType::kQ4_0, {}, e});
+  return out;
+}
+
+struct Result {
+  std::string tool;
+  std::uint64_t bytes = 0;
+  Run enc, dec;
+  bool exact = false;
+};
+
+std::string Long(std::uint64_t size) {
+  int n = 10;
+  while (n < 31 && (std::uint64_t{1} << n) < size) ++n;
+  return std::to_string(n);
+}
+
+double Mib(double b) { return b / (1 << 20); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 4 && args[0] == "--encode") return Encode(args[1], args[2], args[3]);
+  if (args.size() == 4 && args[0] == "--apply") return Apply(args[1], args[2], args[3]);
+  SynthShape shape;
+  // About 7 MiB of F16 weights: zstd -19 and bsdiff take about a minute
+  // each per scenario on two shared cores.
+  shape.layers = 4;
+  shape.n_embd = 256;
+  shape.n_ff = 512;
+  shape.n_vocab = 2048;
+  std::vector<std::string> only;
+  std::string work = (fsys::temp_directory_path() / "ota-delta-bench").string();
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has = i + 1 < args.size();
+    if (a == "--large") {
+      shape.layers = 8;
+      shape.n_embd = 2048;
+      shape.n_ff = 5632;
+      shape.n_vocab = 32000;
+    } else if (a == "--layers" && has) {
+      shape.layers = std::atoi(args[++i].c_str());
+    } else if (a == "--embd" && has) {
+      shape.n_embd = std::atoi(args[++i].c_str());
+    } else if (a == "--ff" && has) {
+      shape.n_ff = std::atoi(args[++i].c_str());
+    } else if (a == "--vocab" && has) {
+      shape.n_vocab = std::atoi(args[++i].c_str());
+    } else if (a == "--scenario" && has) {
+      only.push_back(args[++i]);
+    } else if (a == "--work" && has) {
+      work = args[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N] "
+                   "[--scenario NAME] [--work DIR]\n");
+      return 2;
+    }
+  }
+  const std::string self = fsys::canonical("/proc/self/exe").string();
+  auto fs = ota::MakePosixFileSystem();
+  fsys::create_directories(work);
+  std::printf("%-17s %8s | %-12s %9s %7s %8s %8s %8s %8s %s\n", "scenario", "target", "tool",
+              "bytes", "ratio", "enc s", "dec s", "encRSS", "decRSS", "exact");
+  std::printf("%s\n", std::string(112, '-').c_str());
+  for (const Scenario& s : Scenarios(shape)) {
+    if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end()) continue;
+    const std::string dir = work + "/" + s.name;
+    fsys::remove_all(dir);
+    fsys::create_directories(dir);
+    SynthShape sh = shape;
+    sh.weight_type = s.type;
+    const std::string old_file = dir + "/old.gguf", new_file = dir + "/new.gguf";
+    if (!ota::testing::WriteSynthGguf(old_file, sh, s.base) ||
+        !ota::testing::WriteSynthGguf(new_file, sh, s.target) ||
+        !MakeVersionDir(*fs, dir + "/base", old_file, "1.0.0") ||
+        !MakeVersionDir(*fs, dir + "/target", new_file, "1.1.0")) {
+      std::fprintf(stderr, "cannot write the %s models\n", s.name.c_str());
+      return 1;
+    }
+    const std::uint64_t target_size = Size(new_file);
+    const std::string lg = "--long=" + Long(target_size);
+    std::vector<Result> results;
+    auto peer = [&](const std::string& tool, const std::vector<std::string>& enc,
+                    const std::vector<std::string>& dec, const std::string& patch,
+                    const std::string& decoded) {
+      Result r;
+      r.tool = tool;
+      fsys::remove(patch);
+      fsys::remove(decoded);
+      r.enc = Spawn(enc);
+      r.bytes = Size(patch);
+      if (r.enc.ok && !dec.empty()) {
+        r.dec = Spawn(dec);
+        r.exact = r.dec.ok && SameFile(decoded, new_file);
+      }
+      results.push_back(r);
+    };
+    const std::string d = dir + "/";
+    {
+      Result ours;
+      ours.tool = "modelota";
+      fsys::remove_all(d + "out");
+      ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad"});
+      ours.bytes = Size(d + "delta.otad");
+      if (ours.enc.ok) {
+        ours.dec = Spawn({self, "--apply", d + "delta.otad", d + "base", d + "out"});
+        ours.exact = ours.dec.ok && SameFile(d + "out/model.gguf", new_file);
+      }
+      results.push_back(ours);
+    }
+    peer("zstd-3",
+         {"zstd", "-q", "-f", "-3", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst3"},
+         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst3", "-o",
+          d + "o.zst3"},
+         d + "p.zst3", d + "o.zst3");
+    peer("zstd-19",
+         {"zstd", "-q", "-f", "-19", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst19"},
+         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst19", "-o",
+          d + "o.zst19"},
+         d + "p.zst19", d + "o.zst19");
+    peer("xdelta3-9", {"xdelta3", "-9", "-f", "-e", "-s", old_file, new_file, d + "p.xd3"},
+         {"xdelta3", "-f", "-d", "-s", old_file, d + "p.xd3", d + "o.xd3"}, d + "p.xd3",
+         d + "o.xd3");
+    if (target_size <= (std::uint64_t{256} << 20)) {  // bsdiff needs ~17x the file in RAM.
+      peer("bsdiff", {"bsdiff", old_file, new_file, d + "p.bsd"},
+           {"bspatch", old_file, d + "o.bsd", d + "p.bsd"}, d + "p.bsd", d + "o.bsd");
+    }
+    // zchunk: compressed size of the new file, and the bytes a client
+    // holding the old .zck must download (zck_delta_size).
+    {
+      Result z;
+      z.tool = "zck(full)";
+      fsys::remove(d + "old.gguf.zck");
+      fsys::remove(d + "new.gguf.zck");
+      Spawn({"zck", "-o", d + "old.gguf.zck", old_file});
+      z.enc = Spawn({"zck", "-o", d + "new.gguf.zck", new_file});
+      z.bytes = Size(d + "new.gguf.zck");
+      z.dec = Spawn({"unzck", "-c", d + "new.gguf.zck"});
+      z.exact = z.dec.ok;
+      results.push_back(z);
+      Result zd;
+      zd.tool = "zck(delta)";
+      std::string out_path = d + "zck_delta.txt";
+      std::string cmd = "zck_delta_size " + d + "old.gguf.zck " + d + "new.gguf.zck > " + out_path;
+      zd.enc = Spawn({"sh", "-c", cmd});
+      std::ifstream in(out_path);
+      std::string line, all;
+      while (std::getline(in, line)) all += line + "\n";
+      // "Would download N of M bytes"
+      auto pos = all.find("download ");
+      if (pos != std::string::npos) zd.bytes = std::strtoull(all.c_str() + pos + 9, nullptr, 10);
+      zd.exact = zd.bytes > 0;
+      results.push_back(zd);
+    }
+    std::uint64_t best_peer = 0;
+    for (const Result& r : results) {
+      if (r.tool != "modelota" && r.tool != "zck(full)" && r.enc.ok && r.bytes > 0 &&
+          (best_peer == 0 || r.bytes < best_peer)) {
+        best_peer = r.bytes;
+      }
+    }
+    bool first = true;
+    for (const Result& r : results) {
+      std::printf("%-17s %7.1fM | %-12s %9llu %7.3f %8.2f %8.2f %7.1fM %7.1fM %s\n",
+                  first ? s.name.c_str() : "", Mib(static_cast<double>(target_size)),
+                  r.tool.c_str(), static_cast<unsigned long long>(r.bytes),
+                  best_peer ? static_cast<double>(r.bytes) / static_cast<double>(best_peer) : 0.0,
+                  r.enc.seconds, r.dec.seconds, r.enc.max_rss_kib / 1024.0,
+                  r.dec.max_rss_kib / 1024.0,
+                  !r.enc.ok ? "ENCODE-FAILED" : (r.exact ? "yes" : "NO"));
+      first = false;
+    }
+    std::fflush(stdout);
+    fsys::remove_all(dir);
+  }
+  std::printf(
+      "ratio: bytes / smallest peer delta (zck(full) is not a delta and is excluded);\n"
+      "zck(delta): bytes a zchunk client with the old file downloads (zck_delta_size).\n");
+  return 0;
+}

@@ -1,0 +1,352 @@
+// ApplyDeltaBundleFile: checks the base, unpacks the payload, then rebuilds
+// the target's files one window at a time.
+#include <memory>
+
+#include "container_format.h"
+#include "delta_payload.h"
+#include "ota/bundle/delta.h"
+#include "ota/common/hash.h"
+#include "plain_file_writer.h"
+#include "zstd_codec.h"
+
+namespace ota::bundle {
+namespace {
+
+constexpr std::size_t kReadPiece = 1u << 20;
+
+Error Corrupt(const std::string& message) {
+  return MakeError(ErrorCode::kIntegrity, "delta payload: " + message);
+}
+
+// Sequential reads of the payload file through a small buffer.
+class PayloadReader {
+ public:
+  PayloadReader(std::unique_ptr<ReadableFile> file, std::uint64_t size)
+      : file_(std::move(file)), size_(size) {}
+  std::uint64_t pos() const { return pos_; }
+  bool at_end() const { return pos_ == size_; }
+
+  Status Read(std::span<std::uint8_t> out, const char* what) {
+    if (out.size() > size_ - pos_) {
+      return Corrupt(std::string("truncated in ") + what + " at offset " + std::to_string(pos_));
+    }
+    std::size_t done = 0;
+    while (done < out.size()) {
+      if (buf_pos_ == buf_.size()) OTA_TRY(Refill());
+      const std::size_t take = std::min(out.size() - done, buf_.size() - buf_pos_);
+      std::memcpy(out.data() + done, buf_.data() + buf_pos_, take);
+      buf_pos_ += take;
+      done += take;
+      pos_ += take;
+    }
+    return Ok();
+  }
+  Result<std::uint64_t> Get(int bytes, const char* what) {
+    std::uint8_t b[8] = {};
+    OTA_TRY(Read(std::span<std::uint8_t>(b, static_cast<std::size_t>(bytes)), what));
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | b[i];
+    return v;
+  }
+
+ private:
+  Status Refill() {
+    buf_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(kReadPiece, size_ - pos_)));
+    buf_pos_ = 0;
+    std::size_t done = 0;
+    while (done < buf_.size()) {
+      OTA_ASSIGN_OR_RETURN(std::size_t n,
+                           file_->ReadAt(pos_ + done, std::span(buf_).subspan(done)));
+      if (n == 0) return MakeError(ErrorCode::kIo, "delta payload file shrank while read");
+      done += n;
+    }
+    return Ok();
+  }
+
+  std::unique_ptr<ReadableFile> file_;
+  std::uint64_t size_;
+  std::uint64_t pos_ = 0;
+  std::vector<std::uint8_t> buf_;
+  std::size_t buf_pos_ = 0;
+};
+
+class Applier {
+ public:
+  Applier(FileSystem& fs, const DeltaInfo& info, const std::string& base_dir,
+          PayloadReader& payload)
+      : fs_(fs), info_(info), base_dir_(base_dir), in_(payload) {}
+
+  Status Init() {
+    OTA_ASSIGN_OR_RETURN(z_, ZstdDecompressor::Create());
+    std::uint8_t magic[8];
+    OTA_TRY(in_.Read(magic, "its magic"));
+    if (std::memcmp(magic, kDeltaPayloadMagic, 8) != 0) {
+      return Corrupt("does not start with \"OTADLT01\"");
+    }
+    bases_.resize(info_.base_files.size());
+    return Ok();
+  }
+
+  // Produces target file `name` of `size` bytes into `writer`.
+  Status File(const std::string& name, std::uint64_t size, PlainFileWriter& writer) {
+    std::uint64_t written = 0;
+    while (true) {
+      OTA_ASSIGN_OR_RETURN(std::uint64_t op, in_.Get(1, "an operation"));
+      if (op == static_cast<std::uint8_t>(DeltaOp::kEnd)) break;
+      if (op == static_cast<std::uint8_t>(DeltaOp::kCopy)) {
+        OTA_TRY(CopyOp(name, size - written, writer));
+        written += last_copy_;
+        continue;
+      }
+      OTA_TRY(Op(static_cast<DeltaOp>(op), name));
+      if (out_.size() > size - written) {
+        return Corrupt("produces more than the " + std::to_string(size) + " bytes of " + name);
+      }
+      OTA_TRY(writer.Write(out_));
+      written += out_.size();
+    }
+    if (written != size) {
+      return Corrupt("produces " + std::to_string(written) + " bytes of " + name +
+                     ", bundle.json says " + std::to_string(size));
+    }
+    return Ok();
+  }
+
+ private:
+  // COPY may be long (a whole shifted model): it is streamed in pieces.
+  Status CopyOp(const std::string& name, std::uint64_t room, PlainFileWriter& writer) {
+    OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, "a copy length"));
+    if (n == 0) return Corrupt("empty copy at offset " + std::to_string(in_.pos()));
+    if (n > room) {
+      return Corrupt("copy of " + std::to_string(n) + " bytes runs past the end of " + name);
+    }
+    if (base >= bases_.size() || offset > info_.base_files[base].size ||
+        n > info_.base_files[base].size - offset) {
+      return Corrupt("copy reads past the end of a base file");
+    }
+    for (std::uint64_t done = 0; done < n;) {
+      const std::uint64_t piece = std::min<std::uint64_t>(n - done, kReadPiece * 4);
+      OTA_TRY(Base(base, offset + done, piece, out_));
+      OTA_TRY(writer.Write(out_));
+      done += piece;
+    }
+    last_copy_ = n;
+    return Ok();
+  }
+
+  Result<std::uint64_t> Length(const char* what) {
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, what));
+    if (n == 0 || n > kMaxDeltaWindow) {
+      return Corrupt(std::string(what) + " " + std::to_string(n) + " at offset " +
+                     std::to_string(in_.pos()) + " is outside 1.." +
+                     std::to_string(kMaxDeltaWindow));
+    }
+    return n;
+  }
+  Result<std::uint32_t> Width() {
+    OTA_ASSIGN_OR_RETURN(std::uint64_t w, in_.Get(4, "a width"));
+    if (w == 0 || w > kMaxGroupWidth) return Corrupt("group width " + std::to_string(w));
+    return static_cast<std::uint32_t>(w);
+  }
+  Status Frame(std::uint64_t length) {
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, "a frame length"));
+    if (n == 0 || n > MaxCompressedSize(static_cast<std::size_t>(length))) {
+      return Corrupt("frame of " + std::to_string(n) + " bytes for " + std::to_string(length) +
+                     " bytes at offset " + std::to_string(in_.pos()));
+    }
+    frame_.resize(static_cast<std::size_t>(n));
+    return in_.Read(frame_, "a frame");
+  }
+  // Reads [offset, offset + n) of base file `index` into `out`.
+  Status Base(std::uint64_t index, std::uint64_t offset, std::uint64_t n,
+              std::vector<std::uint8_t>& out) {
+    if (index >= bases_.size()) return Corrupt("base file " + std::to_string(index) + " unknown");
+    const manifest::BundleFile& f = info_.base_files[index];
+    if (offset > f.size || n > f.size - offset) {
+      return Corrupt("reads past the end of base file " + f.path);
+    }
+    if (!bases_[index]) {
+      OTA_ASSIGN_OR_RETURN(bases_[index], fs_.OpenReadable(JoinPath(base_dir_, f.path)));
+    }
+    out.resize(static_cast<std::size_t>(n));
+    std::size_t done = 0;
+    while (done < out.size()) {
+      OTA_ASSIGN_OR_RETURN(std::size_t got,
+                           bases_[index]->ReadAt(offset + done, std::span(out).subspan(done)));
+      if (got == 0) {
+        return MakeError(ErrorCode::kIntegrity, "base file " + f.path + " is shorter than " +
+                                                    std::to_string(f.size) + " bytes");
+      }
+      done += got;
+    }
+    return Ok();
+  }
+
+  Status Op(DeltaOp op, const std::string& name) {
+    const std::string what =
+        "delta window of " + name + " at payload offset " + std::to_string(in_.pos());
+    switch (op) {
+      case DeltaOp::kDiff: {
+        OTA_ASSIGN_OR_RETURN(std::uint64_t t, in_.Get(1, "a transform"));
+        if (t != static_cast<std::uint8_t>(DiffTransform::kXor) &&
+            t != static_cast<std::uint8_t>(DiffTransform::kSub)) {
+          return Corrupt("unknown transform " + std::to_string(t));
+        }
+        OTA_ASSIGN_OR_RETURN(std::uint32_t width, Width());
+        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a difference length"));
+        OTA_TRY(Frame(n));
+        OTA_TRY(Base(base, offset, n, old_));
+        OTA_TRY(z_->Decompress(frame_, static_cast<std::size_t>(n), grouped_, what));
+        UngroupByWidth(grouped_, width, out_);
+        ApplyTransform(static_cast<DiffTransform>(t), old_, out_);
+        return Ok();
+      }
+      case DeltaOp::kPrefix: {
+        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t ref, in_.Get(8, "a prefix length"));
+        if (ref == 0 || ref > kMaxPrefixBytes) {
+          return Corrupt("prefix of " + std::to_string(ref) + " bytes is outside 1.." +
+                         std::to_string(kMaxPrefixBytes));
+        }
+        OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a window length"));
+        OTA_TRY(Frame(n));
+        OTA_TRY(Base(base, offset, ref, old_));
+        return z_->DecompressWithPrefix(frame_, old_, static_cast<std::size_t>(n), out_, what);
+      }
+      case DeltaOp::kLiteral: {
+        OTA_ASSIGN_OR_RETURN(std::uint32_t width, Width());
+        OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a literal length"));
+        OTA_TRY(Frame(n));
+        OTA_TRY(z_->Decompress(frame_, static_cast<std::size_t>(n), grouped_, what));
+        UngroupByWidth(grouped_, width, out_);
+        return Ok();
+      }
+      case DeltaOp::kEnd:
+      case DeltaOp::kCopy:
+        break;
+    }
+    return Corrupt("unknown operation " + std::to_string(static_cast<int>(op)) + " at offset " +
+                   std::to_string(in_.pos() - 1));
+  }
+
+  FileSystem& fs_;
+  const DeltaInfo& info_;
+  const std::string base_dir_;
+  PayloadReader& in_;
+  std::unique_ptr<ZstdDecompressor> z_;
+  std::vector<std::unique_ptr<ReadableFile>> bases_;
+  std::vector<std::uint8_t> frame_, old_, grouped_, out_;
+  std::uint64_t last_copy_ = 0;
+};
+
+// The checks that need no writing: the container header, the base id and
+// the base files the payload reads.
+Result<BundleInfo> CheckBase(FileSystem& fs, const std::string& delta_path,
+                             const std::string& base_dir, const std::string& base_id,
+                             const UnpackLimits& limits) {
+  OTA_ASSIGN_OR_RETURN(BundleInfo info, ReadBundleHeader(fs, delta_path, limits));
+  if (!info.delta) {
+    return MakeError(ErrorCode::kInvalidArgument, "this is a full bundle, not a delta bundle");
+  }
+  if (info.delta->base_id != base_id) {
+    return MakeError(ErrorCode::kIntegrity, "delta is for base " + info.delta->base_id +
+                                                ", but the installed version is " + base_id);
+  }
+  OTA_ASSIGN_OR_RETURN(
+      std::string text,
+      fs.ReadFile(JoinPath(base_dir, manifest::kBundleManifestFileName), 16u << 20));
+  OTA_ASSIGN_OR_RETURN(manifest::BundleManifest base, manifest::ParseBundleManifest(text));
+  for (const manifest::BundleFile& want : info.delta->base_files) {
+    auto it = std::find_if(base.files.begin(), base.files.end(),
+                           [&](const manifest::BundleFile& f) { return f.path == want.path; });
+    if (it == base.files.end() || it->size != want.size || it->sha256 != want.sha256) {
+      return MakeError(
+          ErrorCode::kIntegrity,
+          "delta is for base " + info.delta->base_id + ", whose " + want.path + " has SHA-256 " +
+              want.sha256 + "; the installed version's " +
+              (it == base.files.end() ? "has no such file" : "has SHA-256 " + it->sha256));
+    }
+  }
+  return info;
+}
+
+Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_path,
+                                       const std::string& base_dir, const std::string& base_id,
+                                       const std::string& out_dir, const std::string& payload_dir,
+                                       const UnpackLimits& limits,
+                                       std::optional<RecipientPrivateKey> key, bool& wrote_out) {
+  OTA_ASSIGN_OR_RETURN(BundleInfo checked, CheckBase(fs, delta_path, base_dir, base_id, limits));
+  std::uint64_t target_total = 0;
+  for (const manifest::BundleFile& f : checked.manifest.files) target_total += f.size;
+  if (target_total > limits.max_total_bytes) {
+    return MakeError(ErrorCode::kIncompatible, "delta target holds " +
+                                                   std::to_string(target_total) +
+                                                   " bytes, more than this reader's limit of " +
+                                                   std::to_string(limits.max_total_bytes));
+  }
+  OTA_TRY(fs.RemoveAll(payload_dir));
+  // Unpacking verifies every chunk and the payload's SHA-256 (and opens the
+  // content key before the payload folder is created).
+  StreamingUnpacker unpacker(fs, payload_dir, limits, std::move(key), PayloadKind::kDelta);
+  {
+    OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(delta_path));
+    std::vector<std::uint8_t> piece(kReadPiece);
+    std::uint64_t offset = 0;
+    while (true) {
+      OTA_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(offset, piece));
+      if (n == 0) break;
+      OTA_TRY(unpacker.Feed(std::span<const std::uint8_t>(piece.data(), n)));
+      offset += n;
+    }
+  }
+  OTA_ASSIGN_OR_RETURN(manifest::BundleManifest target, unpacker.Finish());
+  const DeltaInfo info = *unpacker.delta();
+  if (info.base_id != base_id) {
+    return MakeError(ErrorCode::kIntegrity, "delta changed while read");
+  }
+  const std::string payload_path = JoinPath(payload_dir, kDeltaPayloadFileName);
+  OTA_ASSIGN_OR_RETURN(auto payload_file, fs.OpenReadable(payload_path));
+  OTA_ASSIGN_OR_RETURN(std::uint64_t payload_size, payload_file->Size());
+  PayloadReader payload(std::move(payload_file), payload_size);
+  Applier applier(fs, info, base_dir, payload);
+  OTA_TRY(applier.Init());
+  PlainFileWriter writer(fs, out_dir, target.files);
+  OTA_TRY(writer.Start());
+  wrote_out = true;
+  for (const manifest::BundleFile& f : target.files) {
+    OTA_TRY(applier.File(f.path, f.size, writer));
+  }
+  if (!payload.at_end()) {
+    return Corrupt("has " + std::to_string(payload_size - payload.pos()) +
+                   " bytes after its last file");
+  }
+  OTA_TRY(writer.Finish());
+  // Written last: a folder with bundle.json holds a complete, verified version.
+  OTA_TRY(WriteFileAtomic(fs, JoinPath(out_dir, manifest::kBundleManifestFileName),
+                          manifest::SerializeBundleManifest(target)));
+  return target;
+}
+
+}  // namespace
+
+Result<manifest::BundleManifest> ApplyDeltaBundleFile(FileSystem& fs, const std::string& delta_path,
+                                                      const std::string& base_dir,
+                                                      const std::string& base_id,
+                                                      const std::string& out_dir,
+                                                      const UnpackLimits& limits,
+                                                      std::optional<RecipientPrivateKey> key) {
+  const std::string payload_dir = out_dir + ".payload";
+  bool wrote_out = false;
+  auto result = Apply(fs, delta_path, base_dir, base_id, out_dir, payload_dir, limits,
+                      std::move(key), wrote_out);
+  (void)fs.RemoveAll(payload_dir);
+  if (!result.ok() && wrote_out) (void)fs.RemoveAll(out_dir);
+  return result;
+}
+
+}  // namespace ota::bundle

@@ -1,0 +1,58 @@
+// The delta payload's byte format (docs/formats.md "Delta payload") and the
+// transforms its operations use, shared by the builder and the applier.
+//
+// Thread-safety: all functions are pure or touch only their arguments.
+#ifndef OTA_BUNDLE_DELTA_PAYLOAD_H_
+#define OTA_BUNDLE_DELTA_PAYLOAD_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ota/bundle/delta.h"
+#include "ota/common/result.h"
+
+namespace ota::bundle {
+
+inline constexpr char kDeltaPayloadMagic[8] = {'O', 'T', 'A', 'D', 'L', 'T', '0', '1'};
+
+enum class DeltaOp : std::uint8_t {
+  kEnd = 0,      // The current target file is complete.
+  kCopy = 1,     // u32 base file, u64 base offset, u64 length.
+  kDiff = 2,     // u8 transform, u32 width, u32 base file, u64 base offset, u64 length,
+                 // u64 frame length, frame.
+  kPrefix = 3,   // u32 base file, u64 base offset, u64 base length, u64 length,
+                 // u64 frame length, frame.
+  kLiteral = 4,  // u32 width, u64 length, u64 frame length, frame.
+};
+
+enum class DiffTransform : std::uint8_t { kXor = 1, kSub = 2 };
+
+inline constexpr std::uint32_t kMaxGroupWidth = 1024;
+// A prefix may reach this far beyond each side of its window.
+inline constexpr std::uint64_t kMaxPrefixBytes = 2 * kMaxDeltaWindow;
+
+// Reorders `data` by byte position within `width`-byte elements (all byte
+// 0s, then all byte 1s...); a tail of fewer than `width` bytes stays last.
+void GroupByWidth(std::span<const std::uint8_t> data, std::uint32_t width,
+                  std::vector<std::uint8_t>& out);
+// The inverse of GroupByWidth.
+void UngroupByWidth(std::span<const std::uint8_t> grouped, std::uint32_t width,
+                    std::vector<std::uint8_t>& out);
+
+// new = old (op) diff, byte by byte; `diff` is overwritten with the result.
+void ApplyTransform(DiffTransform t, std::span<const std::uint8_t> old_bytes,
+                    std::span<std::uint8_t> diff);
+// diff = new (inverse op) old.
+void MakeDiff(DiffTransform t, std::span<const std::uint8_t> old_bytes,
+              std::span<const std::uint8_t> new_bytes, std::vector<std::uint8_t>& diff);
+
+// Element width and transform for a ggml tensor type: floats by their width,
+// quantized types by their block size, so bytes of the same role line up.
+std::uint32_t GroupWidthForGgmlType(std::uint32_t type);
+DiffTransform TransformForGgmlType(std::uint32_t type);
+
+}  // namespace ota::bundle
+
+#endif  // OTA_BUNDLE_DELTA_PAYLOAD_H_
