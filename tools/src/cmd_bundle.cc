@@ -9,7 +9,9 @@
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/env.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/canonical_json.h"
 #include "ota/manifest/version.h"
+#include "ota/shadow/policy.h"
 
 namespace ota::tools {
 namespace {
@@ -22,6 +24,8 @@ struct BuildArgs {
   std::string prompts;
   std::string tools;
   std::string eval;
+  bool shadow = false;        // Ask devices for a shadow test (built-in eval set if no --eval).
+  std::string shadow_policy;  // JSON policy object for bundle.json's shadow section.
   std::string out;
   int level = 9;
   std::vector<std::string> recipients;  // X25519 public key files.
@@ -96,6 +100,20 @@ int RunBuild(const BuildArgs& args) {
   }
   auto base = BaseManifest(*env.fs, args);
   if (!base.ok()) return Fail(base.error().message);
+  // bundle.json's "shadow" section: devices test this bundle against the
+  // version they run before activating it (docs/formats.md).
+  if (args.shadow || !args.shadow_policy.empty() || !args.eval.empty()) {
+    nlohmann::json section = nlohmann::json::object();
+    if (!args.eval.empty()) section["eval"] = "eval/eval.json";
+    if (!args.shadow_policy.empty()) {
+      auto policy = manifest::ParseJsonStrict(args.shadow_policy);
+      if (!policy.ok()) return Fail("--shadow-policy: " + policy.error().message);
+      auto checked = shadow::ResolvePolicy(&*policy, nullptr);
+      if (!checked.ok()) return Fail("--shadow-policy: " + checked.error().message);
+      section["policy"] = *policy;
+    }
+    base->extra["shadow"] = std::move(section);
+  }
   std::vector<bundle::InputFile> inputs;
   inputs.push_back(bundle::InputFile{base->model.file, args.model, "model"});
   for (const auto& [dir, prefix, role] : {std::tuple{args.prompts, "prompts", "prompt"},
@@ -180,7 +198,14 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
       ->check(CLI::ExistingDirectory);
   build->add_option("--tools", args->tools, "Folder of tool schemas")
       ->check(CLI::ExistingDirectory);
-  build->add_option("--eval", args->eval, "Eval set for shadow tests")->check(CLI::ExistingFile);
+  build->add_option("--eval", args->eval, "Eval set for shadow tests (implies --shadow)")
+      ->check(CLI::ExistingFile);
+  build->add_flag("--shadow", args->shadow,
+                  "Devices shadow-test this bundle against their current version before "
+                  "activating it (built-in eval set unless --eval)");
+  build->add_option("--shadow-policy", args->shadow_policy,
+                    "Shadow policy as JSON, e.g. '{\"gate\": \"requantization\"}' (implies "
+                    "--shadow; docs/formats.md)");
   build->add_option("--out", args->out, "Bundle file to write")->required();
   build->add_option("--level", args->level, "zstd level")->check(CLI::Range(1, 22));
   build
