@@ -89,10 +89,13 @@ void Updater::LoadPrevious(TrustedMetadata& trusted) {
 Status Updater::UpdateTimestamp(TrustedMetadata& trusted, manifest::TimePoint now) {
   OTA_ASSIGN_OR_RETURN(std::string bytes, Download("timestamp.json", options_.max_timestamp_bytes));
   OTA_ASSIGN_OR_RETURN(TrustedMetadata::TimestampResult result, trusted.UpdateTimestamp(bytes));
+  // Spec 5.4.4 before 5.4.5: an expired timestamp is discarded, never
+  // persisted, so the local copy stays the rollback baseline.
+  OTA_TRY(trusted.CheckTimestampNotExpired(now));
   if (result == TrustedMetadata::TimestampResult::kUpdated) {
     OTA_TRY(Persist("timestamp.json", bytes));
   }
-  return trusted.CheckTimestampNotExpired(now);
+  return Ok();
 }
 
 Status Updater::UpdateSnapshot(TrustedMetadata& trusted, manifest::TimePoint now) {
