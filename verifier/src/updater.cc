@@ -206,10 +206,12 @@ Result<manifest::TargetFile> Updater::GetTargetInfo(const std::string& target_pa
     auto found = role.targets.find(target_path);
     if (found != role.targets.end()) return found->second;
     if (!role.parsed_delegations) continue;
-    if (role.parsed_delegations->succinct_roles) {
-      return MakeError(ErrorCode::kSecurity, visit.role +
-                                                 " delegates with succinct_roles (hash bins), "
-                                                 "which this client does not follow");
+    if (const auto& succinct = role.parsed_delegations->succinct_roles) {
+      // TAP 15: exactly one bin may describe the path, and like a
+      // terminating delegation it ends the search.
+      stack.clear();
+      stack.push_back({SuccinctRoleFor(*succinct, target_path), visit.role});
+      continue;
     }
     std::vector<Visit> children;
     bool terminated = false;
