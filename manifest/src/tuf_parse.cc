@@ -247,8 +247,17 @@ Result<Delegations> ParseDelegations(const nlohmann::json& obj) {
     return f.Invalid("roles", "exactly one of roles and succinct_roles must be given");
   }
   if (f.Has("succinct_roles")) {
-    OTA_TRY(f.Object("succinct_roles"));
-    out.succinct_roles = true;
+    OTA_ASSIGN_OR_RETURN(const nlohmann::json* obj, f.Object("succinct_roles"));
+    OTA_ASSIGN_OR_RETURN(Role keys, ParseRole(*obj, "succinct_roles"));
+    OTA_ASSIGN_OR_RETURN(Fields sf, Fields::Of(*obj, "succinct_roles"));
+    SuccinctRoles succinct;
+    succinct.keyids = std::move(keys.keyids);
+    succinct.threshold = keys.threshold;
+    OTA_ASSIGN_OR_RETURN(std::uint64_t bits, sf.Uint("bit_length"));
+    if (bits < 1 || bits > 32) return sf.Invalid("bit_length", "must be 1 to 32");
+    succinct.bit_length = static_cast<std::uint32_t>(bits);
+    OTA_ASSIGN_OR_RETURN(succinct.name_prefix, sf.String("name_prefix"));
+    out.succinct_roles = std::move(succinct);
     return out;
   }
   OTA_ASSIGN_OR_RETURN(const nlohmann::json* roles, f.Array("roles"));

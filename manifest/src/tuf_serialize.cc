@@ -68,6 +68,15 @@ nlohmann::json ToJson(const TargetFile& target) {
 nlohmann::json ToJson(const Delegations& delegations) {
   nlohmann::json keys = nlohmann::json::object();
   for (const auto& [id, key] : delegations.keys) keys[id] = ToJson(key);
+  if (delegations.succinct_roles) {
+    const SuccinctRoles& s = *delegations.succinct_roles;
+    return {{"keys", std::move(keys)},
+            {"succinct_roles",
+             {{"keyids", s.keyids},
+              {"threshold", s.threshold},
+              {"bit_length", s.bit_length},
+              {"name_prefix", s.name_prefix}}}};
+  }
   nlohmann::json roles = nlohmann::json::array();
   for (const DelegatedRole& role : delegations.roles) {
     nlohmann::json r = {{"name", role.name},

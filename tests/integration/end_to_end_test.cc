@@ -336,6 +336,103 @@ TEST_F(EndToEndTest, MetadataWithLowerVersionIsRejected) {
   EXPECT_EQ(ActiveVersion(*a), "1.1.0");
 }
 
+// Root moves to 3-of-5 keys and then drops its first key, each version
+// staged with otactl and signed one key at a time (`otactl sign`, as on
+// separate offline machines), committed with `otactl repo commit`; the agent
+// follows the chain and keeps installing. A root version that skips the
+// commit check is refused by the agent.
+TEST_F(EndToEndTest, RootRotationToThreeOfFiveSignedOfflineReachesTheAgent) {
+  const std::string repo = dir_.Sub("repo");
+  auto keyid_of = [&](const std::string& key_file) {
+    const std::string out = Otactl({"keygen", "--out", key_file}).out;
+    const std::size_t at = out.find("keyid ");
+    EXPECT_NE(at, std::string::npos) << out;
+    return at == std::string::npos ? std::string() : out.substr(at + 6, 64);
+  };
+  auto sign = [&](const std::string& key_file, int expected_exit = 0) {
+    return Otactl({"sign", "--repo", repo, "--role", "root", "--key", key_file}, expected_exit);
+  };
+  auto commit = [&](int expected_exit = 0) {
+    return Otactl({"repo", "commit", "--repo", repo, "--role", "root"}, expected_exit);
+  };
+  auto device_root = [&] { return ReadTestFile(dir_.Sub("device/metadata/root.json")); };
+
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+
+  // Version 2: root keys r0 (the original) and r1..r4, threshold 3.
+  std::vector<std::string> r = {Key("root")};
+  for (int i = 1; i <= 4; ++i) {
+    r.push_back(Key("root" + std::to_string(i)));
+    keyid_of(r.back());
+    Otactl({"repo", "add-key", "--repo", repo, "--role", "root", "--pubkey", r.back() + ".pub"});
+  }
+  Otactl({"repo", "set-threshold", "--repo", repo, "--role", "root", "3"});
+  sign(r[0]);
+  CommandResult again = sign(r[0], 1);
+  EXPECT_NE(again.err.find("already signed the staged root.json"), std::string::npos) << again.err;
+  CommandResult outsider = sign(Key("targets"), 1);
+  EXPECT_NE(outsider.err.find("is a root key of neither the current nor the staged root"),
+            std::string::npos)
+      << outsider.err;
+  CommandResult early = commit(1);
+  EXPECT_NE(early.err.find("staged root has 1 of 3 required signatures by the new root keys"),
+            std::string::npos)
+      << early.err;
+  sign(r[3]);
+  sign(r[1]);
+  commit();
+  EXPECT_FALSE(*fs_->Exists(dir_.Sub("repo/metadata/staged/root.json")));
+
+  Publish("1.1.0", 2);
+  UpdateOutcome second = UpdateOnce(*a);
+  ASSERT_EQ(second.kind, UpdateOutcome::Kind::kUpdated)
+      << (second.error ? second.error->ToString() : "");
+  EXPECT_EQ(second.to_version, "1.1.0");
+  EXPECT_EQ(device_root(), ReadTestFile(dir_.Sub("repo/metadata/2.root.json")));
+
+  // Version 3 drops r0: three of the five trusted keys and three of the four
+  // new ones sign it; r0 alone no longer could.
+  const std::string r0_id =
+      nlohmann::json::parse(ReadTestFile(Key("root")))["keyid"].get<std::string>();
+  Otactl({"repo", "revoke-key", "--repo", repo, "--role", "root", "--keyid", r0_id});
+  sign(r[2]);
+  sign(r[4]);
+  sign(r[1]);
+  commit();
+  Publish("1.2.0", 3);
+  UpdateOutcome third = UpdateOnce(*a);
+  ASSERT_EQ(third.kind, UpdateOutcome::Kind::kUpdated)
+      << (third.error ? third.error->ToString() : "");
+  EXPECT_EQ(third.to_version, "1.2.0");
+  EXPECT_EQ(device_root(), ReadTestFile(dir_.Sub("repo/metadata/3.root.json")));
+
+  // Version 4 with two signatures: commit refuses it, and a copy placed
+  // straight into the served folder is refused by the agent.
+  Otactl({"repo", "set-threshold", "--repo", repo, "--role", "root", "2"});
+  sign(r[1]);
+  sign(r[2]);
+  CommandResult short_of_keys = commit(1);
+  EXPECT_NE(short_of_keys.err.find("staged root has 2 of 3 required signatures by the current "
+                                   "root keys"),
+            std::string::npos)
+      << short_of_keys.err;
+  ota::testing::WriteTestFile(dir_.Sub("repo/metadata/4.root.json"),
+                              ReadTestFile(dir_.Sub("repo/metadata/staged/root.json")));
+  auto refused = a->Update(nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kSecurity);
+  EXPECT_NE(refused.error().message.find("4.root.json is not signed by trusted root version 3"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(ActiveVersion(*a), "1.2.0");
+  EXPECT_EQ(device_root(), ReadTestFile(dir_.Sub("repo/metadata/3.root.json")));
+}
+
 TEST_F(EndToEndTest, AgentCommandLine) {
   Publish("1.0.0", 1);
   StartServer();

@@ -103,11 +103,39 @@ TEST(DelegationParseTest, Rejections) {
                  "k1");
 }
 
-TEST(DelegationParseTest, SuccinctRolesAreRecognised) {
-  auto t = ParseTargets(Targets({{"keys", nlohmann::json::object()},
-                                 {"succinct_roles", {{"bit_length", 2}, {"name_prefix", "bin"}}}}));
+nlohmann::json Succinct(const nlohmann::json& bit_length) {
+  return {
+      {"keys", {{"k1", Key()}}},
+      {"succinct_roles",
+       {{"keyids", {"k1"}}, {"threshold", 1}, {"bit_length", bit_length}, {"name_prefix", "bin"}}}};
+}
+
+TEST(DelegationParseTest, SuccinctRolesAreParsed) {
+  auto t = ParseTargets(Targets(Succinct(5)));
   ASSERT_OK(t);
-  EXPECT_TRUE(t->parsed_delegations->succinct_roles);
+  ASSERT_TRUE(t->parsed_delegations->succinct_roles);
+  const SuccinctRoles& s = *t->parsed_delegations->succinct_roles;
+  EXPECT_EQ(s.keyids, std::vector<std::string>{"k1"});
+  EXPECT_EQ(s.threshold, 1u);
+  EXPECT_EQ(s.bit_length, 5u);
+  EXPECT_EQ(s.name_prefix, "bin");
+  EXPECT_TRUE(t->parsed_delegations->roles.empty());
+  // The typed form serializes back to the same object.
+  auto copy = *t;
+  copy.delegations = nullptr;
+  EXPECT_EQ(ToJson(copy)["delegations"]["succinct_roles"], Succinct(5)["succinct_roles"]);
+}
+
+TEST(DelegationParseTest, SuccinctRolesNeedSaneFields) {
+  ExpectRejected(Succinct(0), "bit_length");
+  ExpectRejected(Succinct(33), "bit_length");
+  ExpectRejected(Succinct("2"), "bit_length");
+  nlohmann::json no_threshold = Succinct(2);
+  no_threshold["succinct_roles"].erase("threshold");
+  ExpectRejected(no_threshold, "threshold");
+  nlohmann::json no_prefix = Succinct(2);
+  no_prefix["succinct_roles"].erase("name_prefix");
+  ExpectRejected(no_prefix, "name_prefix");
 }
 
 }  // namespace

@@ -251,15 +251,76 @@ TEST_F(DelegationTest, RollbackAgainstTheLocalCopyIsRejected) {
                     "snapshot.json lists A.json version 2, lower than trusted version 3");
 }
 
-TEST_F(DelegationTest, SuccinctRolesAreNotFollowed) {
-  repo_.top_delegations = {{"keys", nlohmann::json::object()},
-                           {"succinct_roles",
-                            {{"keyids", nlohmann::json::array()},
-                             {"threshold", 1},
-                             {"bit_length", 2},
-                             {"name_prefix", "bin"}}}};
+// Top-level targets delegating to 2^bits hash bins "bin-*" that all use the
+// key of the role "bins".
+nlohmann::json SuccinctDelegations(DelegationRepo& repo, int bits) {
+  const PrivateKey& key = repo.KeyOf("bins");
+  return {
+      {"keys", {{key.keyid, manifest::ToJson(key.public_key)}}},
+      {"succinct_roles",
+       {{"keyids", {key.keyid}}, {"threshold", 1}, {"bit_length", bits}, {"name_prefix", "bin"}}}};
+}
+
+TEST_F(DelegationTest, SuccinctRolesVisitOnlyTheTargetsBin) {
+  // SHA-256("too") starts with 0b10...: bin 2 of 4.
+  repo_.top_delegations = SuccinctDelegations(repo_, 2);
+  for (const char* bin : {"bin-0", "bin-1", "bin-2", "bin-3"}) {
+    repo_.roles[bin].signer = &repo_.KeyOf("bins");
+  }
+  repo_.roles["bin-2"].targets["too"] = DelegationRepo::Target("in bin two");
+  repo_.roles["bin-1"].targets["too"] = DelegationRepo::Target("wrong bin");
   repo_.Publish();
-  ExpectLookupError("t", ErrorCode::kSecurity, "succinct_roles");
+  auto info = Lookup("too");
+  ASSERT_OK(info);
+  EXPECT_EQ(info->hashes.at("sha256"), Sha256Hex("in bin two"));
+  EXPECT_THAT(DelegatedRequests(repo_.f.http), ElementsAre(HasSubstr("bin-2.json")));
+  EXPECT_TRUE(std::filesystem::exists(repo_.f.device_dir + "/bin-2.json"));
+
+  // A path whose bin does not list it is not found; no other bin is tried.
+  ExpectLookupError("boo", ErrorCode::kNotFound, "is not listed by any trusted targets role");
+}
+
+TEST_F(DelegationTest, SuccinctBinSignedByAnotherKeyIsRejected) {
+  repo_.top_delegations = SuccinctDelegations(repo_, 1);
+  // SHA-256("too") starts with bit 1: bin-1 of 2.
+  repo_.roles["bin-0"].signer = &repo_.KeyOf("bins");
+  repo_.roles["bin-1"].targets["too"] = DelegationRepo::Target("evil");  // Own key, not "bins".
+  repo_.Publish();
+  ExpectLookupError("too", ErrorCode::kSecurity, "bin-1 has 0 of 1 required signatures");
+}
+
+TEST(SuccinctRolesTest, BinOfAPathIsTheTopBitsOfItsDigest) {
+  manifest::SuccinctRoles s;
+  s.name_prefix = "bin";
+  s.bit_length = 1;
+  EXPECT_EQ(SuccinctRoleFor(s, "boo"), "bin-0");
+  EXPECT_EQ(SuccinctRoleFor(s, "too"), "bin-1");
+  s.bit_length = 2;
+  EXPECT_EQ(SuccinctRoleFor(s, "foo"), "bin-0");
+  EXPECT_EQ(SuccinctRoleFor(s, "doo"), "bin-1");
+  EXPECT_EQ(SuccinctRoleFor(s, "too"), "bin-2");
+  EXPECT_EQ(SuccinctRoleFor(s, "bar"), "bin-3");
+  s.bit_length = 8;
+  EXPECT_EQ(SuccinctRoleFor(s, "bar"), "bin-fc");
+  // Width follows the largest bin: 9 bits need 3 hex digits.
+  s.bit_length = 9;
+  EXPECT_EQ(SuccinctRoleFor(s, "bar").size(), std::string("bin-").size() + 3);
+  s.bit_length = 32;
+  EXPECT_EQ(SuccinctRoleFor(s, "bar"), "bin-" + Sha256Hex("bar").substr(0, 8));
+}
+
+TEST(SuccinctRolesTest, OnlyWellFormedBinNamesBelong) {
+  manifest::SuccinctRoles s;
+  s.name_prefix = "bin";
+  s.bit_length = 3;  // bin-0 .. bin-7, one digit.
+  EXPECT_TRUE(IsSuccinctRole(s, "bin-0"));
+  EXPECT_TRUE(IsSuccinctRole(s, "bin-7"));
+  EXPECT_FALSE(IsSuccinctRole(s, "bin-8"));
+  EXPECT_FALSE(IsSuccinctRole(s, "bin-00"));
+  EXPECT_FALSE(IsSuccinctRole(s, "bin-A"));
+  EXPECT_FALSE(IsSuccinctRole(s, "bin-"));
+  EXPECT_FALSE(IsSuccinctRole(s, "bins-0"));
+  EXPECT_FALSE(IsSuccinctRole(s, "other-0"));
 }
 
 TEST_F(DelegationTest, DelegatingToATopLevelNameMakesTargetsInvalid) {
@@ -395,10 +456,34 @@ TEST(PathPatternTest, StarAndQuestionMarkStopAtSlashes) {
   EXPECT_TRUE(PathPatternMatches("exact/path", "exact/path"));
   EXPECT_FALSE(PathPatternMatches("exact/path", "exact/path2"));
   EXPECT_FALSE(PathPatternMatches("exact", "xexact"));
-  EXPECT_TRUE(PathPatternMatches("[ab]", "[ab]"));
-  EXPECT_FALSE(PathPatternMatches("[ab]", "a"));
   EXPECT_TRUE(PathPatternMatches("", ""));
   EXPECT_FALSE(PathPatternMatches("", "a"));
+}
+
+TEST(PathPatternTest, CharacterClassesAsInFnmatch) {
+  EXPECT_TRUE(PathPatternMatches("[ab].bin", "a.bin"));
+  EXPECT_TRUE(PathPatternMatches("[ab].bin", "b.bin"));
+  EXPECT_FALSE(PathPatternMatches("[ab].bin", "c.bin"));
+  EXPECT_FALSE(PathPatternMatches("[ab].bin", "[ab].bin"));
+  EXPECT_TRUE(PathPatternMatches("v[0-9]/*", "v7/m.gguf"));
+  EXPECT_FALSE(PathPatternMatches("v[0-9]/*", "vx/m.gguf"));
+  EXPECT_TRUE(PathPatternMatches("v[!0-9]", "vx"));
+  EXPECT_FALSE(PathPatternMatches("v[!0-9]", "v3"));
+  // '^' is no negation (Python's fnmatch), only a member.
+  EXPECT_TRUE(PathPatternMatches("[^a]", "^"));
+  EXPECT_FALSE(PathPatternMatches("[^a]", "b"));
+  // A ']' first in the class is a member; a trailing '-' is literal.
+  EXPECT_TRUE(PathPatternMatches("[]x]", "]"));
+  EXPECT_TRUE(PathPatternMatches("[!]]", "a"));
+  EXPECT_FALSE(PathPatternMatches("[!]]", "]"));
+  EXPECT_TRUE(PathPatternMatches("[a-]", "-"));
+  // A class never matches '/', and an unclosed '[' is an ordinary character.
+  EXPECT_FALSE(PathPatternMatches("a[/]b", "a/b"));
+  EXPECT_TRUE(PathPatternMatches("[ab", "[ab"));
+  EXPECT_FALSE(PathPatternMatches("[ab", "a"));
+  // Classes combine with '*' backtracking.
+  EXPECT_TRUE(PathPatternMatches("*[0-9].bin", "model-v12.bin"));
+  EXPECT_FALSE(PathPatternMatches("*[0-9].bin", "model-vx.bin"));
 }
 
 TEST(PathPatternTest, HostilePatternStaysFast) {
@@ -407,6 +492,11 @@ TEST(PathPatternTest, HostilePatternStaysFast) {
   for (int i = 0; i < 200; ++i) pattern += "*a";
   pattern += "b";
   EXPECT_FALSE(PathPatternMatches(pattern, text));
+  // Unclosed classes are literals and are not rescanned at every step.
+  std::string brackets;
+  for (int i = 0; i < 200; ++i) brackets += "*[a";
+  brackets += "b";
+  EXPECT_FALSE(PathPatternMatches(brackets, text));
 }
 
 TEST(DelegationCoversTest, PathsOrHashPrefixes) {

@@ -207,9 +207,12 @@ TEST(KeyTypeTest, MixedKeyTypesMeetAThreshold) {
   env.signatures.push_back({ComputeKeyId(ec), P256().SignEcdsaHex(message)});
   EXPECT_EQ(ErrorOf(VerifyRoleSignatures(env, "targets", keys, role)),
             "targets has 1 of 2 required signatures");
-  // A second ECDSA signature by the same key (ECDSA is randomized) counts once.
+  // A second, different ECDSA signature by the same key (ECDSA is randomized)
+  // is not a second signer: a repeated key id invalidates the envelope.
   env.signatures.push_back({ComputeKeyId(ec), P256().SignEcdsaHex(message)});
-  EXPECT_FALSE(VerifyRoleSignatures(env, "targets", keys, role).ok());
+  EXPECT_EQ(ErrorOf(VerifyRoleSignatures(env, "targets", keys, role)),
+            "targets lists more than one signature by key " + ComputeKeyId(ec));
+  env.signatures.pop_back();
   env.signatures.push_back({ComputeKeyId(rsa), Rsa3072().SignRsaPssHex(message)});
   EXPECT_OK(VerifyRoleSignatures(env, "targets", keys, role));
 }

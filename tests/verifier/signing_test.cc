@@ -55,13 +55,16 @@ TEST_F(SigningTest, BelowThresholdReportsCounts) {
   EXPECT_EQ(s.error().message, "targets has 1 of 2 required signatures");
 }
 
-TEST_F(SigningTest, RepeatedSignaturesByOneKeyCountOnce) {
-  manifest::Signed env = Envelope({&k1_});
-  env.signatures.push_back(env.signatures[0]);
+TEST_F(SigningTest, RepeatedSignatureKeyIdMakesEnvelopeInvalid) {
+  // Repeating k1's signature cannot reach the threshold of 2, and even with
+  // the threshold met (k2 also signs) a repeated key id is refused.
+  manifest::Signed env = Envelope({&k1_, &k2_});
+  ASSERT_OK(Verify(env));
   env.signatures.push_back(env.signatures[0]);
   Status s = Verify(env);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message, "targets has 1 of 2 required signatures");
+  EXPECT_EQ(s.error().code, ErrorCode::kSecurity);
+  EXPECT_EQ(s.error().message, "targets lists more than one signature by key " + k1_.keyid);
 }
 
 TEST_F(SigningTest, OneKeyUnderTwoIdsCountsOnce) {

@@ -220,5 +220,31 @@ TEST_F(UpdaterAttackTest, FailedRefreshKeepsPreviousTrustedFiles) {
   EXPECT_EQ(ReadTestFile(f_.device_dir + "/timestamp.json"), trusted_ts);
 }
 
+TEST_F(UpdaterAttackTest, ExpiredNewTimestampIsNotPersisted) {
+  // A correctly signed, higher-version timestamp that has already expired:
+  // refused as a freeze, and the device keeps its previous copy, so the next
+  // refresh still compares against the version it had.
+  const std::string trusted_ts = ReadTestFile(f_.device_dir + "/timestamp.json");
+  nlohmann::json ts = f_.SignedOf("timestamp.json");
+  ts["version"] = ts["version"].get<int>() + 1;
+  ts["expires"] = "2000-01-01T00:00:00Z";
+  f_.WriteMetadata("timestamp.json", RepoFixture::Sign(ts, {&f_.timestamp_key}));
+  ExpectRefreshError(ErrorCode::kSecurity, "timestamp.json expired at 2000-01-01T00:00:00Z");
+  EXPECT_EQ(ReadTestFile(f_.device_dir + "/timestamp.json"), trusted_ts);
+}
+
+TEST_F(UpdaterAttackTest, RepeatedSignatureKeyIdIsRefused) {
+  // Two entries for one key id in "signatures" (even identical, valid ones)
+  // are malformed metadata per the specification.
+  nlohmann::json ts = f_.SignedOf("timestamp.json");
+  ts["version"] = ts["version"].get<int>() + 1;
+  auto envelope = manifest::ParseEnvelope(RepoFixture::Sign(ts, {&f_.timestamp_key}));
+  ASSERT_OK(envelope);
+  envelope->signatures.push_back(envelope->signatures[0]);
+  f_.WriteMetadata("timestamp.json", manifest::SerializeEnvelope(*envelope));
+  ExpectRefreshError(ErrorCode::kSecurity,
+                     "timestamp lists more than one signature by key " + f_.timestamp_key.keyid);
+}
+
 }  // namespace
 }  // namespace ota::verifier

@@ -110,14 +110,15 @@ TEST_F(RotationTest, TimestampThresholdTwoOfThree) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message, "timestamp has 1 of 2 required signatures");
 
-  // The same key twice is still one signature.
+  // The same signature twice does not make a second one: metadata that
+  // repeats a key id in "signatures" is refused outright.
   auto twice = manifest::ParseEnvelope(f_.ReadMetadata("timestamp.json"));
   ASSERT_OK(twice);
   twice->signatures.push_back(twice->signatures[0]);
   f_.WriteMetadata("timestamp.json", manifest::SerializeEnvelope(*twice));
   s = updater_.Refresh();
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message, "timestamp has 1 of 2 required signatures");
+  EXPECT_EQ(s.error().message, "timestamp lists more than one signature by key " + t1.keyid);
 
   f_.WriteMetadata("timestamp.json", RepoFixture::Sign(ts, {&t1, &t3}));
   EXPECT_OK(updater_.Refresh());

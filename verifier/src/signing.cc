@@ -89,17 +89,24 @@ Result<std::string> AddSignature(std::string_view envelope_bytes, const PrivateK
 Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string& role_name,
                             const std::map<std::string, manifest::Key>& keys,
                             const manifest::Role& role) {
+  // The specification requires each key id to appear at most once in
+  // "signatures"; metadata that repeats one is malformed, whatever else it
+  // carries.
+  std::set<std::string> seen_ids;
+  for (const manifest::Signature& sig : envelope.signatures) {
+    if (!seen_ids.insert(sig.keyid).second) {
+      return MakeError(ErrorCode::kSecurity,
+                       role_name + " lists more than one signature by key " + sig.keyid);
+    }
+  }
   auto canonical = manifest::CanonicalJson(envelope.signed_json);
   std::uint64_t valid = 0;
   std::string unsupported;  // Why signatures by authorized keys could not count.
   if (canonical.ok()) {
     const std::set<std::string> authorized(role.keyids.begin(), role.keyids.end());
-    // Each authorized key id is tried once: repeating a (bad) signature by an
-    // expensive key, such as large RSA, cannot multiply the work.
-    std::set<std::string> tried_ids;
     std::vector<const manifest::Key*> counted_keys;
     for (const manifest::Signature& sig : envelope.signatures) {
-      if (authorized.count(sig.keyid) == 0 || !tried_ids.insert(sig.keyid).second) continue;
+      if (authorized.count(sig.keyid) == 0) continue;
       auto key_it = keys.find(sig.keyid);
       if (key_it == keys.end()) continue;
       const manifest::Key& key = key_it->second;

@@ -3,6 +3,7 @@
 #include <set>
 #include <utility>
 
+#include "ota/verifier/delegations.h"
 #include "ota/verifier/hashing.h"
 #include "ota/verifier/signing.h"
 
@@ -245,13 +246,23 @@ Result<TrustedFile<manifest::Targets>> TrustedMetadata::VerifyDelegated(
   if (parent == nullptr) {
     return MakeError(ErrorCode::kInternal, "delegator " + delegator + " is not trusted");
   }
-  const manifest::DelegatedRole* delegation = nullptr;
+  manifest::Role keys;
+  bool delegated = false;
   if (parent->meta.parsed_delegations) {
-    for (const manifest::DelegatedRole& r : parent->meta.parsed_delegations->roles) {
-      if (r.name == role) delegation = &r;
+    const manifest::Delegations& d = *parent->meta.parsed_delegations;
+    if (d.succinct_roles && IsSuccinctRole(*d.succinct_roles, role)) {
+      keys.keyids = d.succinct_roles->keyids;
+      keys.threshold = d.succinct_roles->threshold;
+      delegated = true;
+    }
+    for (const manifest::DelegatedRole& r : d.roles) {
+      if (r.name != role) continue;
+      keys.keyids = r.keyids;
+      keys.threshold = r.threshold;
+      delegated = true;
     }
   }
-  if (delegation == nullptr) {
+  if (!delegated) {
     return MakeError(ErrorCode::kSecurity, delegator + " does not delegate to " + role);
   }
   auto envelope = manifest::ParseEnvelope(bytes, bytes.size());
@@ -259,9 +270,6 @@ Result<TrustedFile<manifest::Targets>> TrustedMetadata::VerifyDelegated(
     return MakeError(ErrorCode::kIntegrity,
                      file + " is not valid metadata: " + envelope.error().message);
   }
-  manifest::Role keys;
-  keys.keyids = delegation->keyids;
-  keys.threshold = delegation->threshold;
   OTA_TRY(VerifyRoleSignatures(*envelope, role, parent->meta.parsed_delegations->keys, keys));
   auto meta = manifest::ParseTargets(envelope->signed_json);
   if (!meta.ok()) {

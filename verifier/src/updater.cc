@@ -89,10 +89,13 @@ void Updater::LoadPrevious(TrustedMetadata& trusted) {
 Status Updater::UpdateTimestamp(TrustedMetadata& trusted, manifest::TimePoint now) {
   OTA_ASSIGN_OR_RETURN(std::string bytes, Download("timestamp.json", options_.max_timestamp_bytes));
   OTA_ASSIGN_OR_RETURN(TrustedMetadata::TimestampResult result, trusted.UpdateTimestamp(bytes));
+  // Spec 5.4.4 before 5.4.5: an expired timestamp is discarded, never
+  // persisted, so the local copy stays the rollback baseline.
+  OTA_TRY(trusted.CheckTimestampNotExpired(now));
   if (result == TrustedMetadata::TimestampResult::kUpdated) {
     OTA_TRY(Persist("timestamp.json", bytes));
   }
-  return trusted.CheckTimestampNotExpired(now);
+  return Ok();
 }
 
 Status Updater::UpdateSnapshot(TrustedMetadata& trusted, manifest::TimePoint now) {
@@ -203,10 +206,12 @@ Result<manifest::TargetFile> Updater::GetTargetInfo(const std::string& target_pa
     auto found = role.targets.find(target_path);
     if (found != role.targets.end()) return found->second;
     if (!role.parsed_delegations) continue;
-    if (role.parsed_delegations->succinct_roles) {
-      return MakeError(ErrorCode::kSecurity, visit.role +
-                                                 " delegates with succinct_roles (hash bins), "
-                                                 "which this client does not follow");
+    if (const auto& succinct = role.parsed_delegations->succinct_roles) {
+      // TAP 15: exactly one bin may describe the path, and like a
+      // terminating delegation it ends the search.
+      stack.clear();
+      stack.push_back({SuccinctRoleFor(*succinct, target_path), visit.role});
+      continue;
     }
     std::vector<Visit> children;
     bool terminated = false;

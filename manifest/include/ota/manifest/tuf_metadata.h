@@ -13,8 +13,9 @@
 // Delegations in targets metadata are parsed into Targets::parsed_delegations
 // (and also kept raw in Targets::delegations): "keys", and "roles" in listed
 // order, each with exactly one of "paths" and "path_hash_prefixes"; role names
-// must be unique and may not be a top-level role name. "succinct_roles" (hash
-// bins) is recognised but not expanded.
+// must be unique and may not be a top-level role name. Or, instead of "roles",
+// "succinct_roles" (TAP 15 hash bins): keyids, threshold, bit_length (1..32)
+// and name_prefix, shared by all 2^bit_length bins.
 //
 // Errors: every parser returns kInvalidArgument naming the role and field.
 // Thread-safety: all functions are pure and may be called concurrently.
@@ -114,10 +115,23 @@ struct DelegatedRole {
   std::optional<std::vector<std::string>> path_hash_prefixes;
 };
 
+// "delegations"."succinct_roles" (TAP 15): 2^bit_length delegated roles
+// ("hash bins") named "<name_prefix>-<bin>", <bin> in lower-case hex padded to
+// the width of the largest bin; all share these keys and threshold. The bin of
+// a target path is given by the first bit_length bits of its SHA-256.
+struct SuccinctRoles {
+  std::vector<std::string> keyids;  // Unique.
+  std::uint64_t threshold = 1;      // >= 1.
+  std::uint32_t bit_length = 1;     // 1..32.
+  std::string name_prefix;
+};
+
 struct Delegations {
   std::map<std::string, Key> keys;   // keyid -> key, for the delegated roles.
   std::vector<DelegatedRole> roles;  // In listed order: the search order.
-  bool succinct_roles = false;       // "succinct_roles" was given instead of "roles".
+  // Set when "succinct_roles" was given instead of "roles" (then `roles` is
+  // empty).
+  std::optional<SuccinctRoles> succinct_roles;
 };
 
 struct Targets : MetadataCommon {

@@ -33,11 +33,12 @@ Result<std::string> SignEnvelope(const nlohmann::json& signed_obj,
 Result<std::string> AddSignature(std::string_view envelope_bytes, const PrivateKey& key);
 
 // Checks that `envelope` carries valid signatures by at least `role.threshold`
-// distinct keys of `role`. Each authorized key counts at most once (repeated
-// signatures by one key id, or one key listed under two ids, count once; only
-// the first signature listed for a key id is checked, so repeating one cannot
-// multiply the work);
-// signatures by keys outside the role, and invalid signatures, are ignored.
+// distinct keys of `role`. Each authorized key counts at most once (one key
+// listed under two ids counts once); signatures by keys outside the role, and
+// invalid signatures, are ignored. A key id that appears in more than one
+// entry of "signatures" makes the whole envelope invalid (the specification
+// requires them unique): kSecurity "<role_name> lists more than one signature
+// by key <keyid>", before any signature is checked.
 // Errors: kSecurity "<role_name> has N of M required signatures", followed
 // by the reason in parentheses when a signature by an authorized key that
 // cannot verify anything (unsupported type or scheme, malformed PEM, wrong

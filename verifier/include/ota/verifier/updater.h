@@ -4,8 +4,9 @@
 // endless-data protection; then, per target lookup, the pre-order
 // depth-first search of delegated targets roles (5.6.7).
 //
-// Not in this version: "succinct_roles" (hash-bin) delegations are not
-// followed (a lookup that reaches one fails with kSecurity).
+// "succinct_roles" (TAP 15 hash bins) are followed: a lookup that reaches one
+// visits only the bin of the target path (SuccinctRoleFor), verified with the
+// keys and threshold of the succinct_roles entry, and the search ends there.
 //
 // Files in `metadata_dir`: root.json, timestamp.json, snapshot.json,
 // targets.json, and one file per delegated role loaded (RoleFileName in
