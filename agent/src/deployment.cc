@@ -345,7 +345,7 @@ class Runner {
 
   // The candidate against the active version on the bundle's eval set, when
   // bundle.json asks for it (a "shadow" section) and a version is active. The
-  // report is recorded as a "shadow-verdict" event (SQLite, audit chain,
+  // report is recorded as a "shadow-result" event (SQLite, audit chain,
   // server); fail rejects the candidate before it serves anyone, an
   // inconclusive result follows the policy.
   Status Shadow() {
@@ -376,7 +376,7 @@ class Runner {
                                      *ctx_.env.clock, never, attempt));
     std::string reasons;
     for (const std::string& r : report.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-    OTA_TRY(ctx_.db.QueueEvent(EventJson(ctx_, "shadow-verdict", &row_,
+    OTA_TRY(ctx_.db.QueueEvent(EventJson(ctx_, "shadow-result", &row_,
                                          {{"verdict", shadow::VerdictName(report.verdict)},
                                           {"action", shadow::ActionName(report.action)},
                                           {"attempt", attempt},

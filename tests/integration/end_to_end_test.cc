@@ -751,5 +751,58 @@ TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
   EXPECT_EQ(ActiveModelBytes(), v1_bytes);
 }
 
+TEST_F(EndToEndTest, ShadowTestRejectsABrokenCandidateBeforeItServes) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  const std::string v1_bytes = ActiveModelBytes();
+  // Builds and publishes `version` from seed 1 plus `synth_extra`, asking
+  // devices for a shadow test (built-in eval set, equivalence gate).
+  auto publish_shadowed = [&](const std::string& version, std::vector<std::string> synth_extra) {
+    const std::string model = dir_.Sub("shadowed-" + version + ".gguf");
+    const std::string bundle = dir_.Sub("shadowed-" + version + ".otab");
+    std::vector<std::string> synth = {"model", "synth", "--seed", "1",   "--layers", "2",
+                                      "--width", "64",  "--type", "f16", "--out",    model};
+    synth.insert(synth.end(), synth_extra.begin(), synth_extra.end());
+    Otactl(synth);
+    Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
+            "--prompts", dir_.Sub("prompts"), "--shadow", "--out", bundle});
+    Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+  };
+  auto last_verdict = [&]() -> std::string {
+    auto audit = a->Audit();
+    if (!audit.ok()) return "(no audit)";
+    EXPECT_TRUE(audit->intact) << audit->problem;
+    for (auto it = audit->entries.rbegin(); it != audit->entries.rend(); ++it) {
+      auto body = nlohmann::json::parse(it->body, nullptr, false);
+      if (body.is_object() && body.value("type", "") == "shadow-result") {
+        return body.value("verdict", "") + "/" + body.value("version", "");
+      }
+    }
+    return "(none)";
+  };
+
+  publish_shadowed("1.1.0", {"--break", "zero-layer:0"});
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kIncompatible);
+  EXPECT_NE(o.error->message.find("shadow test fail against 1.0.0"), std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes);  // Never activated.
+  EXPECT_EQ(last_verdict(), "fail/1.1.0");
+
+  publish_shadowed("1.2.0", {});  // The weights the device runs: equivalent.
+  o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(o.to_version, "1.2.0");
+  EXPECT_EQ(last_verdict(), "pass/1.2.0");
+}
+
 }  // namespace
 }  // namespace ota
