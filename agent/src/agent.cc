@@ -11,6 +11,7 @@
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "identity.h"
 #include "reporter.h"
 
 namespace ota::agent {
@@ -158,7 +159,11 @@ class AgentImpl : public Agent {
   }
 
   Result<int> FlushReports() override {
-    auto delivered = DeliverEvents(env_, *db_, server_url_ + "/v1/events", device_id_);
+    if (!identity_) {
+      OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
+      identity_ = std::move(key);
+    }
+    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_);
     if (!delivered.ok()) {
       Log(LogLevel::kDebug, "agent", "reports stay queued: " + delivered.error().message);
     }
@@ -285,6 +290,7 @@ class AgentImpl : public Agent {
   std::vector<std::string> models_;
   verifier::Updater updater_;
   AgentContext ctx_;
+  std::optional<verifier::PrivateKey> identity_;  // Report signing key, loaded on first use.
 };
 
 }  // namespace
@@ -374,6 +380,10 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   OTA_TRY(env.fs->CreateDirs(metadata_dir));
   OTA_TRY(verifier::InitTrustedRoot(*env.fs, metadata_dir, options.trusted_root_json));
   OTA_TRY(InstallDeviceKey(env, options));
+  {
+    auto identity = LoadOrCreateIdentity(env, options.state_dir);
+    if (!identity.ok()) return std::move(identity).error();
+  }
   std::uint8_t id_bytes[16];
   env.random->Fill(id_bytes);
   // The database is created last: its existence marks a complete enrollment.
