@@ -8,11 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_internal.h"
+#include "identity.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
-#include "identity.h"
 #include "reporter.h"
+#include "rollout_target.h"
 
 namespace ota::agent {
 namespace {
@@ -197,7 +198,12 @@ class AgentImpl : public Agent {
                                                        std::vector<UpdateOutcome>* outcomes) {
     OTA_ASSIGN_OR_RETURN(CheckResult local, LocalView(model));
     OTA_ASSIGN_OR_RETURN(auto rejected, RejectedArtifacts());
-    auto newest = SelectNewestBundle(*updater_.targets(), model, rejected);
+    // A signed rollout manifest, if the model has one, decides the version.
+    OTA_ASSIGN_OR_RETURN(
+        auto newest, ChooseBundle(ctx_, model,
+                                  local.active ? std::optional<std::string>(local.active->version)
+                                               : std::nullopt,
+                                  rejected));
     if (!newest || (local.active && local.active->id == newest->sha256)) {
       UpdateOutcome o;
       o.model = model;

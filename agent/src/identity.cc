@@ -27,7 +27,8 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
   request.method = "POST";
   request.url = server_url + "/v1/devices";
   request.headers = {{"Content-Type", "application/json"}};
-  request.body = nlohmann::json{{"device_id", device_id}, {"public_key", key.public_key.public_value}}.dump();
+  request.body =
+      nlohmann::json{{"device_id", device_id}, {"public_key", key.public_key.public_value}}.dump();
   request.max_body_bytes = 64 * 1024;
   OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
   if (response.status == 409) {

@@ -14,9 +14,8 @@ constexpr int kBatchSize = 100;
 Result<std::string> SignedReport(const std::string& device_id,
                                  const std::vector<PendingEvent>& pending,
                                  const verifier::PrivateKey& identity) {
-  nlohmann::json report = {{"device_id", device_id},
-                           {"seq", pending.back().seq},
-                           {"events", nlohmann::json::array()}};
+  nlohmann::json report = {
+      {"device_id", device_id}, {"seq", pending.back().seq}, {"events", nlohmann::json::array()}};
   for (const PendingEvent& e : pending) {
     nlohmann::json body = nlohmann::json::parse(e.body, nullptr, /*allow_exceptions=*/false);
     if (!body.is_object() || !manifest::CanonicalJson(body).ok()) {

@@ -42,8 +42,8 @@ Result<std::uint64_t> ReadCount(const json& obj, const char* name, const std::st
                                 std::uint64_t fallback) {
   auto it = obj.find(name);
   if (it == obj.end()) return fallback;
-  if (!it->is_number_integer() || (it->is_number_integer() && !it->is_number_unsigned() &&
-                                   it->get<std::int64_t>() < 0)) {
+  if (!it->is_number_integer() ||
+      (it->is_number_integer() && !it->is_number_unsigned() && it->get<std::int64_t>() < 0)) {
     return Invalid(where + name + " must be a non-negative integer");
   }
   std::uint64_t v = it->get<std::uint64_t>();
@@ -65,8 +65,10 @@ Result<StagePolicy> ParseStagePolicy(const json& obj, const std::string& where,
   StagePolicy p;
   OTA_ASSIGN_OR_RETURN(p.success_percent,
                        ReadPercent(obj, "success_percent", prefix, base.success_percent));
-  OTA_ASSIGN_OR_RETURN(p.error_percent, ReadPercent(obj, "error_percent", prefix, base.error_percent));
-  OTA_ASSIGN_OR_RETURN(p.min_reporting, ReadCount(obj, "min_reporting", prefix, base.min_reporting));
+  OTA_ASSIGN_OR_RETURN(p.error_percent,
+                       ReadPercent(obj, "error_percent", prefix, base.error_percent));
+  OTA_ASSIGN_OR_RETURN(p.min_reporting,
+                       ReadCount(obj, "min_reporting", prefix, base.min_reporting));
   OTA_ASSIGN_OR_RETURN(p.max_errors, ReadCount(obj, "max_errors", prefix, base.max_errors));
   if (p.min_reporting == 0) return Invalid(prefix + "min_reporting must be at least 1");
   p.on_error = base.on_error;
@@ -189,9 +191,9 @@ Result<ControllerPolicy> ParseControllerPolicy(const json& obj) {
                      std::to_string(manifest::kMaxRolloutStages) + " objects");
     }
     for (std::size_t i = 0; i < it->size(); ++i) {
-      OTA_ASSIGN_OR_RETURN(StagePolicy p, ParseStagePolicy((*it)[i], "policy.stages[" +
-                                                                         std::to_string(i) + "]",
-                                                           policy.defaults));
+      OTA_ASSIGN_OR_RETURN(
+          StagePolicy p,
+          ParseStagePolicy((*it)[i], "policy.stages[" + std::to_string(i) + "]", policy.defaults));
       policy.stages.push_back(p);
     }
   }
@@ -222,9 +224,8 @@ std::string_view ControllerActionName(ControllerAction action) {
   return "none";
 }
 
-ControllerDecision EvaluateStage(const manifest::RolloutManifest& m,
-                                 const ControllerPolicy& policy, const StageCounts& c,
-                                 manifest::TimePoint now) {
+ControllerDecision EvaluateStage(const manifest::RolloutManifest& m, const ControllerPolicy& policy,
+                                 const StageCounts& c, manifest::TimePoint now) {
   if (m.state != manifest::RolloutState::kActive) {
     return {ControllerAction::kNone,
             "rollout is " + std::string(manifest::RolloutStateName(m.state))};
@@ -234,8 +235,8 @@ ControllerDecision EvaluateStage(const manifest::RolloutManifest& m,
   const std::uint64_t reporting = c.Reporting();
   const std::uint64_t errors = c.Errors();
   if (p.max_errors > 0 && errors >= p.max_errors) {
-    return OnError(p, std::to_string(errors) + " errors >= max_errors " +
-                          std::to_string(p.max_errors));
+    return OnError(
+        p, std::to_string(errors) + " errors >= max_errors " + std::to_string(p.max_errors));
   }
   if (reporting > 0 && reporting >= p.min_reporting) {
     const double rate = 100.0 * static_cast<double>(errors) / static_cast<double>(reporting);

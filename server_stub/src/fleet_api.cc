@@ -24,7 +24,8 @@ Result<json> ParseBody(std::string_view body) {
   limits.max_depth = 32;
   auto doc = manifest::ParseJsonStrict(body, limits);
   if (!doc.ok()) return doc;
-  if (!doc->is_object()) return MakeError(ErrorCode::kInvalidArgument, "body must be a JSON object");
+  if (!doc->is_object())
+    return MakeError(ErrorCode::kInvalidArgument, "body must be a JSON object");
   return doc;
 }
 
@@ -90,8 +91,7 @@ ApiResponse FleetApi::Enroll(std::string_view body) {
     }
   }
   auto id = doc->find("device_id");
-  if (id == doc->end() || !id->is_string() ||
-      !IsValidDeviceId(id->get_ref<const std::string&>())) {
+  if (id == doc->end() || !id->is_string() || !IsValidDeviceId(id->get_ref<const std::string&>())) {
     return ApiError(400, "bad-request",
                     "device_id must be a string of 1 to 128 characters from [A-Za-z0-9._-]");
   }
@@ -137,8 +137,7 @@ ApiResponse FleetApi::Report(std::string_view body) {
     }
   }
   auto seq_it = report.find("seq");
-  if (seq_it == report.end() || !seq_it->is_number_unsigned() ||
-      seq_it->get<std::uint64_t>() < 1 ||
+  if (seq_it == report.end() || !seq_it->is_number_unsigned() || seq_it->get<std::uint64_t>() < 1 ||
       seq_it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
     return ApiError(400, "bad-request", "report.seq must be an integer from 1 to 2^63-1");
   }
@@ -151,15 +150,14 @@ ApiResponse FleetApi::Report(std::string_view body) {
   }
   auto canonical = manifest::CanonicalJson(report);
   if (!canonical.ok()) {
-    return ApiError(400, "bad-request", "report has no canonical form: " + canonical.error().message);
+    return ApiError(400, "bad-request",
+                    "report has no canonical form: " + canonical.error().message);
   }
   auto raw_key = HexDecode(*key_hex);
-  if (!raw_key.ok() ||
-      !verifier::VerifyEd25519(verifier::Ed25519PublicKey(*raw_key), sig.get<std::string>(),
-                               *canonical)) {
+  if (!raw_key.ok() || !verifier::VerifyEd25519(verifier::Ed25519PublicKey(*raw_key),
+                                                sig.get<std::string>(), *canonical)) {
     return ApiError(401, "bad-signature",
-                    "report signature does not verify with the key of device " +
-                        batch->device_id);
+                    "report signature does not verify with the key of device " + batch->device_id);
   }
   const auto seq = static_cast<std::int64_t>(seq_it->get<std::uint64_t>());
   auto stored = store_.IngestReport(batch->device_id, seq, *batch);
@@ -169,8 +167,10 @@ ApiResponse FleetApi::Report(std::string_view body) {
   }
   if (stored->has_value()) {
     ApiResponse r = ApiError(409, "replay",
-                             "report seq " + std::to_string(seq) + " is not above the last "
-                             "accepted seq " + std::to_string((*stored)->last_seq));
+                             "report seq " + std::to_string(seq) +
+                                 " is not above the last "
+                                 "accepted seq " +
+                                 std::to_string((*stored)->last_seq));
     r.body["last_seq"] = (*stored)->last_seq;
     return r;
   }
@@ -277,9 +277,9 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
     if (r.manifest.model == m->model && r.manifest.state != manifest::RolloutState::kHalted &&
         !(r.manifest.current_stage + 1 == r.manifest.stages.size() &&
           r.manifest.stages.back().percent_hundredths == manifest::kFullPercentHundredths)) {
-      return ApiError(409, "in-progress", "model " + m->model + " already has rollout " +
-                                              r.manifest.rollout_id +
-                                              " in progress; halt it first");
+      return ApiError(409, "in-progress",
+                      "model " + m->model + " already has rollout " + r.manifest.rollout_id +
+                          " in progress; halt it first");
     }
   }
   Status published = publisher_->Publish(*m);
@@ -391,7 +391,8 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
   using manifest::RolloutState;
   if (action == "advance") {
     if (next.state != RolloutState::kActive || next.rollback) {
-      return ApiError(409, "not-active", "only an active rollout without a rollback order advances");
+      return ApiError(409, "not-active",
+                      "only an active rollout without a rollback order advances");
     }
     if (next.current_stage + 1 >= next.stages.size()) {
       return ApiError(409, "final-stage", "the rollout is at its final stage");
@@ -400,8 +401,8 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
     if (!force) {
       auto counts = StageCountsOf(next);
       if (!counts.ok()) return ApiError(500, "internal", counts.error().message);
-      auto d = rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage],
-                                      clock_.Now());
+      auto d =
+          rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage], clock_.Now());
       if (d.action != rollout::ControllerAction::kAdvance &&
           d.action != rollout::ControllerAction::kAwaitApproval) {
         return ApiError(409, "gate-not-met",

@@ -63,9 +63,8 @@ class FleetApi {
   Result<std::map<std::size_t, rollout::StageCounts>> StageCountsOf(
       const manifest::RolloutManifest& m);
   // Publishes `next` (version bumped here) and stores it with an audit row.
-  ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next,
-                     const std::string& actor, const std::string& action,
-                     const std::string& reason);
+  ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next, const std::string& actor,
+                     const std::string& action, const std::string& reason);
   std::int64_t Now() const;
 
   FleetStore& store_;

@@ -143,8 +143,7 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   std::lock_guard lock(mu_);
   auto known = device_keys_.find(device_id);
   if (known != device_keys_.end() && known->second != public_key_hex) {
-    return MakeError(ErrorCode::kSecurity,
-                     "device " + device_id + " is enrolled with another key");
+    return MakeError(ErrorCode::kSecurity, "device " + device_id + " is enrolled with another key");
   }
   const std::string facts_text = facts.dump();
   if (known != device_keys_.end()) {
@@ -155,9 +154,8 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
     return EnrollResult::kUnchanged;
   }
   OTA_ASSIGN_OR_RETURN(
-      Statement ins,
-      db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at) "
-                   "VALUES (?, ?, ?, ?)"));
+      Statement ins, db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at) "
+                                  "VALUES (?, ?, ?, ?)"));
   ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
   OTA_TRY(ins.Run());
   device_keys_[device_id] = public_key_hex;
@@ -351,8 +349,7 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
     return InsertAudit(*db_, audit);
   });
   if (!s.ok()) return s;
-  by_model_[m.model] = {m.rollout_id, manifest::ToString(m.target.bundle_version),
-                        m.current_stage};
+  by_model_[m.model] = {m.rollout_id, manifest::ToString(m.target.bundle_version), m.current_stage};
   return Ok();
 }
 

@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
-#include <charconv>
-#include <cstdint>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -60,8 +60,7 @@ int RunTokenCommand(int argc, char** argv) {
   auto* revoke = app.add_subcommand("revoke", "Revoke the token with this name");
   for (auto* cmd : {create, revoke}) {
     cmd->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
-    cmd->add_option("--name", name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")
-        ->required();
+    cmd->add_option("--name", name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")->required();
   }
   try {
     app.parse(argc, argv);

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <vector>
 
@@ -29,22 +29,14 @@ class OtactlPublisher : public RolloutPublisher {
     auto fs = MakePosixFileSystem();
     const std::string file = JoinPath(o_.work_dir, "rollout-" + m.model + ".json");
     OTA_TRY(WriteFileAtomic(*fs, file, manifest::SerializeRolloutManifest(m)));
-    std::vector<std::string> args = {o_.otactl_path,
-                                     "publish",
-                                     "--repo",
-                                     o_.repo_dir,
-                                     "--role",
-                                     o_.role,
-                                     "--key",
-                                     o_.rollouts_key,
-                                     "--snapshot-key",
-                                     o_.snapshot_key,
-                                     "--timestamp-key",
-                                     o_.timestamp_key,
-                                     "--file",
-                                     file,
-                                     "--target",
-                                     manifest::RolloutTargetPath(m.model),
+    std::vector<std::string> args = {o_.otactl_path,    "publish",
+                                     "--repo",          o_.repo_dir,
+                                     "--role",          o_.role,
+                                     "--key",           o_.rollouts_key,
+                                     "--snapshot-key",  o_.snapshot_key,
+                                     "--timestamp-key", o_.timestamp_key,
+                                     "--file",          file,
+                                     "--target",        manifest::RolloutTargetPath(m.model),
                                      "--replace"};
     Status s = Run(args);
     (void)fs->Remove(file);

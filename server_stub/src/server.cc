@@ -5,9 +5,9 @@
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
-#include <mutex>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -316,7 +316,7 @@ void Server::Impl::Configure() {
     if (ReadBody(req, res, reader, &body)) Send(res, api->Report(body));
   });
   http.Post(R"(/v1/rollouts(/.*)?)", [this](const httplib::Request& req, httplib::Response& res,
-                                           const httplib::ContentReader& reader) {
+                                            const httplib::ContentReader& reader) {
     std::string body;
     if (!ReadBody(req, res, reader, &body)) return;
     std::string actor;

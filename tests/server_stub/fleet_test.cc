@@ -67,9 +67,9 @@ class FleetTest : public ServerFixture {
   }
 
   int Enroll(const TestDevice& d, json facts = json::object()) {
-    auto r = Post("/v1/devices",
-                  {{"device_id", d.id}, {"public_key", d.key.public_key.public_value},
-                   {"facts", facts}});
+    auto r = Post(
+        "/v1/devices",
+        {{"device_id", d.id}, {"public_key", d.key.public_key.public_value}, {"facts", facts}});
     return r ? r->status : -1;
   }
 
@@ -227,10 +227,9 @@ TEST_F(FleetTest, OperatorEndpointsNeedAValidToken) {
 }
 
 TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {
-  auto created = Post("/v1/rollouts",
-                      CreateBody({{"min_reporting", 3}, {"success_percent", 100},
-                                  {"error_percent", 50}}),
-                      true);
+  auto created = Post(
+      "/v1/rollouts",
+      CreateBody({{"min_reporting", 3}, {"success_percent", 100}, {"error_percent", 50}}), true);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
   ASSERT_EQ(publisher_.published.size(), 1u);
@@ -284,8 +283,10 @@ TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {
 
 TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
   auto created = Post("/v1/rollouts",
-                      CreateBody({{"min_reporting", 2}, {"error_percent", 40},
-                                  {"approval", "manual"}, {"success_percent", 50}}),
+                      CreateBody({{"min_reporting", 2},
+                                  {"error_percent", 40},
+                                  {"approval", "manual"},
+                                  {"success_percent", 50}}),
                       true);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201);
@@ -312,8 +313,11 @@ TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
   // makes 2 of 4 = 50%.
   d.push_back(NewDevice("dev-3"));
   ASSERT_EQ(Enroll(d.back()), 201);
-  ASSERT_EQ(Send(d[3], {{"type", "shadow-result"}, {"verdict", "fail"},
-                        {"model", "chat"}, {"version", "2.0.0"}}), 200);
+  ASSERT_EQ(Send(d[3], {{"type", "shadow-result"},
+                        {"verdict", "fail"},
+                        {"model", "chat"},
+                        {"version", "2.0.0"}}),
+            200);
   auto changed = server_->RunControllerOnce();
   ASSERT_OK(changed);
   EXPECT_EQ(*changed, 1);
@@ -352,8 +356,8 @@ TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
   EXPECT_EQ(s["state"], "halted");
   std::vector<std::string> actions;
   for (const json& a : s["audit"]) actions.push_back(a["action"]);
-  EXPECT_EQ(actions, (std::vector<std::string>{"create", "pause", "resume", "advance-forced",
-                                               "pin", "unpin", "rollback", "halt"}));
+  EXPECT_EQ(actions, (std::vector<std::string>{"create", "pause", "resume", "advance-forced", "pin",
+                                               "unpin", "rollback", "halt"}));
   // Versions strictly increase with every change.
   for (std::size_t i = 1; i < publisher_.published.size(); ++i) {
     EXPECT_GT(publisher_.published[i].version, publisher_.published[i - 1].version);

@@ -21,6 +21,8 @@ void RegisterRepoCommands(CLI::App& app, CommandRunner* selected);
 void RegisterBundleCommands(CLI::App& app, CommandRunner* selected);
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
 void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
+// otactl rollout ... and otactl fleet status (cmd_rollout.cc).
+void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
 
 // Registers repo add-key/revoke-key/set-threshold/commit under `repo`.
 void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   ota::tools::RegisterPublishCommand(app, &selected);
   ota::tools::RegisterSignCommand(app, &selected);
   ota::tools::RegisterModelCommands(app, &selected);
+  ota::tools::RegisterRolloutCommands(app, &selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
