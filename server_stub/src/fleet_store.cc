@@ -172,27 +172,46 @@ std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
 Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& device_id,
                                                            std::int64_t seq,
                                                            const EventBatch& batch) {
-  std::lock_guard lock(mu_);
-  if (device_keys_.count(device_id) == 0) {
-    return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
+  {
+    std::lock_guard lock(mu_);
+    if (device_keys_.count(device_id) == 0) {
+      return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
+    }
   }
+  // Group commit: reports arriving while a transaction is being committed
+  // wait and are then committed together by one of them, so that many
+  // concurrent reports share one fsync instead of queueing for one each.
+  PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false};
+  std::unique_lock q(queue_mu_);
+  queue_.push_back(&mine);
+  while (!mine.done) {
+    if (committing_) {
+      queue_cv_.wait(q);
+      continue;
+    }
+    committing_ = true;
+    std::vector<PendingReport*> group;
+    group.swap(queue_);
+    q.unlock();
+    CommitGroup(group);
+    q.lock();
+    for (PendingReport* r : group) r->done = true;
+    committing_ = false;
+    queue_cv_.notify_all();
+  }
+  if (!mine.status.ok()) return std::move(mine.status).error();
+  return mine.replay;
+}
+
+void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
+  std::lock_guard lock(mu_);
   const std::int64_t now = Now();
-  std::optional<ReplayInfo> replay;
   Status s = InTransaction(*db_, [&]() -> Status {
     OTA_ASSIGN_OR_RETURN(Statement bump,
                          db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
                                       "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
-    bump.Bind(1, seq).Bind(2, now).Bind(3, device_id).Bind(4, seq);
-    OTA_ASSIGN_OR_RETURN(bool bumped, bump.Step());
-    bump.Reset();
-    if (!bumped) {
-      OTA_ASSIGN_OR_RETURN(Statement last,
-                           db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
-      last.Bind(1, device_id);
-      OTA_ASSIGN_OR_RETURN(bool row, last.Step());
-      replay = ReplayInfo{row ? last.ColumnInt(0) : 0};
-      return Ok();
-    }
+    OTA_ASSIGN_OR_RETURN(Statement last,
+                         db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
     OTA_ASSIGN_OR_RETURN(
         Statement insert,
         db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
@@ -211,42 +230,61 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
                      "version = excluded.version, phase = excluded.phase, "
                      "updated_at = excluded.updated_at"));
-    for (const Event& event : batch.events) {
-      insert.Reset();
-      insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
-      insert.Bind(5, event.json);
-      OTA_TRY(insert.Run());
-      json body = json::parse(event.json, nullptr, false);
-      auto phase = rollout::PhaseForEvent(body);
-      if (!phase || !body.contains("model") || !body["model"].is_string() ||
-          !body.contains("version") || !body["version"].is_string()) {
+    for (PendingReport* r : group) {
+      const std::string& device_id = *r->device_id;
+      bump.Reset();
+      bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      OTA_ASSIGN_OR_RETURN(bool bumped, bump.Step());
+      bump.Reset();
+      if (!bumped) {
+        last.Reset();
+        last.Bind(1, device_id);
+        OTA_ASSIGN_OR_RETURN(bool row, last.Step());
+        r->replay = ReplayInfo{row ? last.ColumnInt(0) : 0};
+        last.Reset();
         continue;
       }
-      const std::string model = body["model"].get<std::string>();
-      const std::string version = body["version"].get<std::string>();
-      model_row.Reset();
-      model_row.Bind(1, device_id).Bind(2, model).Bind(3, version);
-      model_row.Bind(4, rollout::DevicePhaseName(*phase)).Bind(5, now);
-      OTA_TRY(model_row.Run());
-      auto active = by_model_.find(model);
-      if (active == by_model_.end() || active->second.target_version != version) continue;
-      phase_of.Reset();
-      phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
-      OTA_ASSIGN_OR_RETURN(bool had, phase_of.Step());
-      std::optional<rollout::DevicePhase> previous;
-      if (had) previous = rollout::ParseDevicePhase(phase_of.ColumnText(0));
-      phase_of.Reset();
-      const rollout::DevicePhase next = rollout::PhaseAfter(previous, *phase);
-      upsert.Reset();
-      upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
-      upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
-      upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
-      OTA_TRY(upsert.Run());
+      for (const Event& event : r->batch->events) {
+        insert.Reset();
+        insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
+        insert.Bind(5, event.json);
+        OTA_TRY(insert.Run());
+        json body = json::parse(event.json, nullptr, false);
+        auto phase = rollout::PhaseForEvent(body);
+        if (!phase || !body.contains("model") || !body["model"].is_string() ||
+            !body.contains("version") || !body["version"].is_string()) {
+          continue;
+        }
+        const std::string model = body["model"].get<std::string>();
+        const std::string version = body["version"].get<std::string>();
+        model_row.Reset();
+        model_row.Bind(1, device_id).Bind(2, model).Bind(3, version);
+        model_row.Bind(4, rollout::DevicePhaseName(*phase)).Bind(5, now);
+        OTA_TRY(model_row.Run());
+        auto active = by_model_.find(model);
+        if (active == by_model_.end() || active->second.target_version != version) continue;
+        phase_of.Reset();
+        phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        OTA_ASSIGN_OR_RETURN(bool had, phase_of.Step());
+        std::optional<rollout::DevicePhase> previous;
+        if (had) previous = rollout::ParseDevicePhase(phase_of.ColumnText(0));
+        phase_of.Reset();
+        const rollout::DevicePhase next = rollout::PhaseAfter(previous, *phase);
+        upsert.Reset();
+        upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
+        upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
+        OTA_TRY(upsert.Run());
+      }
     }
     return Ok();
   });
-  if (!s.ok()) return std::move(s).error();
-  return replay;
+  if (!s.ok()) {
+    for (PendingReport* r : group) {
+      r->status = s;
+      r->replay.reset();
+    }
+  }
 }
 
 Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {

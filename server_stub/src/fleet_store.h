@@ -5,6 +5,7 @@
 #ifndef OTA_SERVER_STUB_FLEET_STORE_H_
 #define OTA_SERVER_STUB_FLEET_STORE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,9 +81,12 @@ class FleetStore {
   std::optional<std::string> DeviceKey(const std::string& device_id);
 
   // Stores an already verified report: in one transaction, raises the
-  // device's last_seq to `seq` (refusing with kConflict-like result when
-  // seq <= last_seq: returns ReplayInfo), stores its events (duplicates by
-  // (device, event seq) ignored) and records rollout phases.
+  // device's last_seq to `seq` (when seq <= last_seq nothing is stored and
+  // ReplayInfo is returned), stores its events (duplicates by (device, event
+  // seq) ignored) and records rollout phases. Concurrent calls are group
+  // committed: one transaction (one fsync) for all reports that arrived
+  // while the previous one was committing; a failing transaction fails
+  // every report of its group.
   // Errors: kNotFound (unknown device), kRetryLater (busy), kIo.
   Result<std::optional<ReplayInfo>> IngestReport(const std::string& device_id, std::int64_t seq,
                                                  const EventBatch& batch);
@@ -123,6 +127,23 @@ class FleetStore {
     std::string target_version;
     std::size_t current_stage = 0;
   };
+
+  // A report waiting for its group commit.
+  struct PendingReport {
+    const std::string* device_id;
+    std::int64_t seq;
+    const EventBatch* batch;
+    Status status;
+    std::optional<ReplayInfo> replay;
+    bool done = false;
+  };
+  // Stores every report of `group` in one transaction; sets their results.
+  void CommitGroup(const std::vector<PendingReport*>& group);
+
+  std::mutex queue_mu_;  // Guards queue_ and committing_ (taken before mu_).
+  std::condition_variable queue_cv_;
+  std::vector<PendingReport*> queue_;
+  bool committing_ = false;
 
   std::mutex mu_;
   std::unique_ptr<Database> db_;
