@@ -135,6 +135,7 @@ int IngestBench(const Args& a) {
     workers.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", server.port());
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       for (const std::string& body : bodies[static_cast<std::size_t>(c)]) {
         const auto t0 = Clock::now();
         auto r = client.Post("/v1/reports", body, "application/json");
