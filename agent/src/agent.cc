@@ -8,12 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_internal.h"
-#include "ota/agent/drain.h"
 #include "device_probe.h"
+#include "identity.h"
+#include "ota/agent/drain.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "reporter.h"
+#include "rollout_target.h"
 
 namespace ota::agent {
 namespace {
@@ -203,10 +205,10 @@ class AgentImpl : public Agent {
     // Back at once: sessions on the version left finish on it (it stays on
     // disk while leased), new ones get the kept version.
     DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
-    OTA_ASSIGN_OR_RETURN(DrainReport back,
-                         ActivateWithDrain(options_.state_dir, model, local.active->id,
-                                           previous->id, now, *env_.clock,
-                                           [&] { return store_.Activate(model, previous->id); }));
+    OTA_ASSIGN_OR_RETURN(
+        DrainReport back,
+        ActivateWithDrain(options_.state_dir, model, local.active->id, previous->id, now,
+                          *env_.clock, [&] { return store_.Activate(model, previous->id); }));
     (void)back;
     RollbackResult result{
         model, *local.active,
@@ -241,7 +243,11 @@ class AgentImpl : public Agent {
   }
 
   Result<int> FlushReports() override {
-    auto delivered = DeliverEvents(env_, *db_, server_url_ + "/v1/events", device_id_);
+    if (!identity_) {
+      OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
+      identity_ = std::move(key);
+    }
+    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_);
     if (!delivered.ok()) {
       Log(LogLevel::kDebug, "agent", "reports stay queued: " + delivered.error().message);
     }
@@ -350,15 +356,42 @@ class AgentImpl : public Agent {
   Result<Selection> SelectBundle(const std::string& model) {
     OTA_ASSIGN_OR_RETURN(auto rejected, RejectedArtifacts());
     Selection selected;
-    std::vector<BundleTarget> variants = NewestBundleVariants(*updater_.targets(), model, rejected);
-    if (variants.empty()) return selected;
-    selected.published = true;
-    selected.version_text = variants.front().version_text;
+    const manifest::Targets& targets = *updater_.targets();
+    std::vector<manifest::Version> versions = BundleVersions(targets, model, rejected);
+    if (versions.empty()) return selected;
     OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
                          LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
                                                 RuntimeVersions(runtimes_)));
     OTA_ASSIGN_OR_RETURN(std::vector<std::string> installed, store_.InstalledIds());
-    selected.plan = PlanBundleVariant(variants, device, installed, options_.space_margin_bytes);
+    auto plan = [&](const manifest::Version& v) {
+      std::vector<BundleTarget> variants = BundleVariants(targets, model, v, rejected);
+      return std::make_pair(
+          variants, PlanBundleVariant(variants, device, installed, options_.space_margin_bytes));
+    };
+    // A version is runnable here when one of its variants fits.
+    std::vector<manifest::Version> runnable;
+    for (const manifest::Version& v : versions) {
+      if (plan(v).second.chosen) runnable.push_back(v);
+    }
+    OTA_ASSIGN_OR_RETURN(CheckResult local, LocalView(model));
+    OTA_ASSIGN_OR_RETURN(
+        VersionChoice choice,
+        ChooseVersion(
+            ctx_, model,
+            local.active ? std::optional<std::string>(local.active->version) : std::nullopt,
+            runnable));
+    std::optional<manifest::Version> wanted;
+    if (!choice.from_manifest) {
+      wanted = versions.front();  // No rollout manifest: the newest signed version.
+    } else if (choice.version) {
+      wanted = choice.version;
+    }
+    if (!wanted) return selected;  // The rollout keeps this device where it is.
+    auto [variants, variant_plan] = plan(*wanted);
+    if (variants.empty()) return selected;
+    selected.published = true;
+    selected.version_text = variants.front().version_text;
+    selected.plan = std::move(variant_plan);
     if (selected.plan.chosen) selected.target = variants[*selected.plan.chosen];
     return selected;
   }
@@ -418,6 +451,7 @@ class AgentImpl : public Agent {
   verifier::Updater updater_;
   runtime_adapter::RuntimeRegistry runtimes_;
   AgentContext ctx_;
+  std::optional<verifier::PrivateKey> identity_;  // Report signing key, loaded on first use.
 };
 
 }  // namespace
@@ -442,10 +476,13 @@ std::string EventJson(const AgentContext& ctx, const std::string& type, const De
   return e.dump();
 }
 
-std::vector<BundleTarget> NewestBundleVariants(const manifest::Targets& targets,
-                                               const std::string& model,
-                                               const std::vector<std::string>& rejected) {
-  std::vector<BundleTarget> newest;
+namespace {
+
+// Bundle targets of `model` (any version) with their parsed version and
+// variant fields, skipping rejected digests and malformed entries.
+std::vector<BundleTarget> AllBundles(const manifest::Targets& targets, const std::string& model,
+                                     const std::vector<std::string>& rejected) {
+  std::vector<BundleTarget> out;
   for (const auto& [path, file] : targets.targets) {
     const nlohmann::json& custom = file.custom;
     if (!custom.is_object() || !custom.contains("modelota")) continue;
@@ -464,15 +501,37 @@ std::vector<BundleTarget> NewestBundleVariants(const manifest::Targets& targets,
       Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + variant.error().message);
       continue;
     }
-    if (!newest.empty()) {
-      const int order = manifest::CompareVersions(*version, newest.front().version);
-      if (order < 0) continue;
-      if (order > 0) newest.clear();
-    }
-    newest.push_back(BundleTarget{path, *version, info["version"].get<std::string>(), file,
-                                  sha->second, std::move(variant).value()});
+    out.push_back(BundleTarget{path, *version, info["version"].get<std::string>(), file,
+                               sha->second, std::move(variant).value()});
   }
-  return newest;
+  return out;
+}
+
+}  // namespace
+
+std::vector<manifest::Version> BundleVersions(const manifest::Targets& targets,
+                                              const std::string& model,
+                                              const std::vector<std::string>& rejected) {
+  std::vector<manifest::Version> versions;
+  for (BundleTarget& b : AllBundles(targets, model, rejected)) {
+    const bool known = std::any_of(versions.begin(), versions.end(), [&](const auto& v) {
+      return manifest::CompareVersions(v, b.version) == 0;
+    });
+    if (!known) versions.push_back(std::move(b.version));
+  }
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& a, const auto& b) { return manifest::CompareVersions(a, b) > 0; });
+  return versions;
+}
+
+std::vector<BundleTarget> BundleVariants(const manifest::Targets& targets, const std::string& model,
+                                         const manifest::Version& version,
+                                         const std::vector<std::string>& rejected) {
+  std::vector<BundleTarget> out;
+  for (BundleTarget& b : AllBundles(targets, model, rejected)) {
+    if (manifest::CompareVersions(b.version, version) == 0) out.push_back(std::move(b));
+  }
+  return out;
 }
 
 rollout::VariantPlan PlanBundleVariant(const std::vector<BundleTarget>& variants,
@@ -533,6 +592,10 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   OTA_TRY(env.fs->CreateDirs(metadata_dir));
   OTA_TRY(verifier::InitTrustedRoot(*env.fs, metadata_dir, options.trusted_root_json));
   OTA_TRY(InstallDeviceKey(env, options));
+  {
+    auto identity = LoadOrCreateIdentity(env, options.state_dir);
+    if (!identity.ok()) return std::move(identity).error();
+  }
   std::uint8_t id_bytes[16];
   env.random->Fill(id_bytes);
   // The database is created last: its existence marks a complete enrollment.

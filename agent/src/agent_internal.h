@@ -32,13 +32,18 @@ struct BundleTarget {
   manifest::VariantInfo variant;  // Variant name, rank, size, requirements.
 };
 
-// Bundle targets of `model` at its newest version in the signed targets (one
-// per published variant, in target path order), skipping digests in
-// `rejected` (artifacts that already failed integrity checks on this device)
-// and targets whose variant fields are malformed. Empty if none.
-std::vector<BundleTarget> NewestBundleVariants(const manifest::Targets& targets,
-                                               const std::string& model,
-                                               const std::vector<std::string>& rejected);
+// The versions of `model` in the signed targets, newest first, skipping
+// digests in `rejected` (artifacts that already failed on this device) and
+// targets whose variant fields are malformed.
+std::vector<manifest::Version> BundleVersions(const manifest::Targets& targets,
+                                              const std::string& model,
+                                              const std::vector<std::string>& rejected);
+
+// The bundle targets of `model` at `version`: one per published variant, in
+// target path order, with the same filters.
+std::vector<BundleTarget> BundleVariants(const manifest::Targets& targets, const std::string& model,
+                                         const manifest::Version& version,
+                                         const std::vector<std::string>& rejected);
 
 // Which variant of `variants` this device should install (rollout::
 // PlanVariant): `installed` ids cost no download and no space.

@@ -8,14 +8,19 @@
 #include <string>
 
 #include "ota/common/env.h"
+#include "ota/verifier/keys.h"
 #include "state_db.h"
 
 namespace ota::agent {
 
-// Sends pending events in batches. Returns how many were delivered; a
-// failure leaves the rest queued and is returned as kRetryLater.
-Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& events_url,
-                          const std::string& device_id);
+// Sends pending events in signed reports (POST <server_url>/v1/reports,
+// docs/server-api.md): each batch is one report whose seq is the last event
+// seq it carries, signed with the device's identity key over the canonical
+// JSON of the report. Enrolls the identity with the server first if needed.
+// Returns how many events were delivered; a failure leaves the rest queued
+// and is returned as kRetryLater (kSecurity if the server holds another key).
+Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
+                          const std::string& device_id, const verifier::PrivateKey& identity);
 
 }  // namespace ota::agent
 

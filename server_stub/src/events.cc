@@ -95,6 +95,10 @@ Result<EventBatch> ParseEventBatch(std::string_view body) {
   } catch (const json::exception& e) {
     return Invalid(std::string("invalid JSON: ") + e.what());
   }
+  return ParseEventBatchJson(doc);
+}
+
+Result<EventBatch> ParseEventBatchJson(const json& doc) {
   if (!doc.is_object()) return Invalid("body must be a JSON object");
   EventBatch batch;
   auto device = doc.find("device_id");

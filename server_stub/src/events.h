@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
@@ -37,6 +39,10 @@ bool IsValidDeviceId(std::string_view id);
 // Parses and validates a POST /v1/events body. kInvalidArgument with a
 // precise message naming the offending field.
 Result<EventBatch> ParseEventBatch(std::string_view body);
+
+// The same for an already parsed object {"device_id", "events"} (other
+// members are ignored). Messages name the field, e.g. "events[3].seq ...".
+Result<EventBatch> ParseEventBatchJson(const nlohmann::json& doc);
 
 struct AppendResult {
   std::uint64_t accepted = 0;

@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "ota/common/filesystem.h"
@@ -47,9 +50,40 @@ std::string UrlHost(const std::string& address) {
   return address.find(':') != std::string::npos ? "[" + address + "]" : address;
 }
 
+// ota-server token create|revoke --db FILE --name NAME
+int RunTokenCommand(int argc, char** argv) {
+  std::string db_path = "ota-server.db";
+  std::string name;
+  CLI::App app{"ota-server token: manage operator bearer tokens"};
+  app.require_subcommand(1);
+  auto* create = app.add_subcommand("create", "Create a token and print it once");
+  auto* revoke = app.add_subcommand("revoke", "Revoke the token with this name");
+  for (auto* cmd : {create, revoke}) {
+    cmd->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+    cmd->add_option("--name", name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")->required();
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return Fail(kExitUsage, e.what());
+  }
+  if (create->parsed()) {
+    auto token = ota::server_stub::CreateOperatorToken(db_path, name);
+    if (!token.ok()) return Fail(kExitRuntime, token.error().message);
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  ota::Status s = ota::server_stub::RevokeOperatorToken(db_path, name);
+  if (!s.ok()) return Fail(kExitRuntime, s.error().message);
+  std::printf("revoked token %s\n", name.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
   ota::server_stub::ServerOptions options;
   std::string port_file;
   std::string drop_after_text;
@@ -75,6 +109,20 @@ int main(int argc, char** argv) {
       "--fault-drop-count", drop_count_text,
       "Fault injection: how many target downloads to cut (default 1 with --fault-drop-after)");
   app.add_flag("--quiet", options.quiet, "No per-request log lines on stderr");
+  ota::server_stub::OtactlPublisherOptions publish;
+  int controller_seconds = 30;
+  auto* rollouts_key =
+      app.add_option("--rollouts-key", publish.rollouts_key,
+                     "Private key of the delegated rollouts role: enables rollout changes");
+  app.add_option("--snapshot-key", publish.snapshot_key, "Private key of the snapshot role");
+  app.add_option("--timestamp-key", publish.timestamp_key, "Private key of the timestamp role");
+  app.add_option("--otactl", publish.otactl_path,
+                 "otactl executable used to sign rollout manifests (default: next to "
+                 "ota-server, else PATH)");
+  app.add_option("--controller-interval", controller_seconds,
+                 "Seconds between rollout controller passes (0: off)")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -102,6 +150,35 @@ int main(int argc, char** argv) {
     }
   }
   if (options.quiet) ota::SetLogLevel(ota::LogLevel::kWarning);
+  std::unique_ptr<ota::server_stub::RolloutPublisher> publisher;
+  if (rollouts_key->count() > 0) {
+    if (publish.snapshot_key.empty() || publish.timestamp_key.empty()) {
+      return Fail(kExitUsage, "--rollouts-key needs --snapshot-key and --timestamp-key");
+    }
+    if (publish.otactl_path.empty()) {
+      std::string self = argv[0];
+      auto slash = self.rfind('/');
+      std::string sibling =
+          slash == std::string::npos ? "" : self.substr(0, slash) + "/../tools/otactl";
+      std::string beside = slash == std::string::npos ? "" : self.substr(0, slash) + "/otactl";
+      struct stat st {};
+      if (!beside.empty() && ::stat(beside.c_str(), &st) == 0) {
+        publish.otactl_path = beside;
+      } else if (!sibling.empty() && ::stat(sibling.c_str(), &st) == 0) {
+        publish.otactl_path = sibling;
+      } else {
+        publish.otactl_path = "otactl";
+      }
+    }
+    publish.repo_dir = options.repo_dir;
+    publish.work_dir = options.db_path + ".publish";
+    if (::mkdir(publish.work_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Fail(kExitRuntime, "cannot create " + publish.work_dir);
+    }
+    publisher = ota::server_stub::MakeOtactlPublisher(publish);
+    options.publisher = publisher.get();
+  }
+  options.controller_interval = std::chrono::seconds(controller_seconds);
 
   // Block the stop signals before any thread exists so that every thread
   // inherits the mask and only sigwait() below receives them.

@@ -4,12 +4,16 @@
 
 #include <chrono>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "events.h"
+#include "fleet_api.h"
+#include "fleet_store.h"
 #include "http_util.h"
 #include "repo_files.h"
 
@@ -85,6 +89,13 @@ struct Server::Impl {
   void HandlePostEvents(const httplib::Request& req, httplib::Response& res,
                         const httplib::ContentReader& reader);
   void HandleListEvents(const httplib::Request& req, httplib::Response& res);
+  // Reads a bounded body; false (with the answer set) when it cannot.
+  bool ReadBody(const httplib::Request& req, httplib::Response& res,
+                const httplib::ContentReader& reader, std::string* body);
+  void Send(httplib::Response& res, const ApiResponse& answer);
+  // The operator's name, or false with the refusal sent.
+  bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
+  void ControllerLoop();
   httplib::Server::HandlerResponse HandleError(const httplib::Request& req, httplib::Response& res);
   void LogRequest(const httplib::Request& req, const httplib::Response& res);
   void Configure();
@@ -93,6 +104,13 @@ struct Server::Impl {
   std::unique_ptr<Clock> owned_clock;
   std::unique_ptr<RepoFiles> repo;
   std::unique_ptr<EventStore> events;
+  std::unique_ptr<FleetStore> fleet;
+  std::unique_ptr<OwnedEnv> owned_env;  // Randomness for tokens.
+  std::unique_ptr<FleetApi> api;
+  std::thread controller;
+  std::mutex controller_mu;
+  std::condition_variable controller_cv;
+  bool controller_stop = false;
   httplib::Server http;
   std::promise<void> serving;
   std::thread thread;
@@ -109,8 +127,69 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
     SetJson(res, 200, {{"status", "ok"}});
   } else if (path == "/v1/events") {
     HandleListEvents(req, res);
+  } else if (path == "/v1/rollouts" || path.starts_with("/v1/rollouts/") || path == "/v1/fleet") {
+    std::string actor;
+    if (!Operator(req, res, &actor)) return;
+    if (path == "/v1/rollouts") {
+      Send(res, api->ListRollouts());
+    } else if (path == "/v1/fleet") {
+      Send(res, api->FleetStatus());
+    } else {
+      const std::string id = path.substr(std::string_view("/v1/rollouts/").size());
+      Send(res, api->RolloutStatus(id));
+    }
   } else {
     SetJsonError(res, 404, "no such endpoint: " + req.method + " " + path);
+  }
+}
+
+void Server::Impl::Send(httplib::Response& res, const ApiResponse& answer) {
+  SetJson(res, answer.status, answer.body);
+  if (answer.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+}
+
+bool Server::Impl::Operator(const httplib::Request& req, httplib::Response& res,
+                            std::string* actor) {
+  ApiResponse refusal;
+  auto name = api->Authorize(req.get_header_value("Authorization"), &refusal);
+  if (!name) {
+    Send(res, refusal);
+    return false;
+  }
+  *actor = *name;
+  return true;
+}
+
+bool Server::Impl::ReadBody(const httplib::Request&, httplib::Response& res,
+                            const httplib::ContentReader& reader, std::string* body) {
+  std::uint64_t total = 0;
+  bool read = reader([&](const char* data, std::size_t n) {
+    total += n;
+    if (total <= kMaxEventsBodyBytes) body->append(data, n);
+    return total <= kMaxDrainedBodyBytes;
+  });
+  if (total > kMaxEventsBodyBytes || res.status == 413) {
+    SetJsonError(res, 413, DefaultErrorMessage(413));
+    return false;
+  }
+  if (!read) {
+    SetJsonError(res, 400, "could not read the request body");
+    return false;
+  }
+  return true;
+}
+
+void Server::Impl::ControllerLoop() {
+  std::unique_lock lock(controller_mu);
+  while (!controller_stop) {
+    controller_cv.wait_for(lock, options.controller_interval);
+    if (controller_stop) break;
+    lock.unlock();
+    auto changed = api->RunController();
+    if (!changed.ok()) {
+      std::fprintf(stderr, "ota-server: controller: %s\n", changed.error().message.c_str());
+    }
+    lock.lock();
   }
 }
 
@@ -226,6 +305,35 @@ void Server::Impl::Configure() {
   http.Post("/v1/events",
             [this](const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) { HandlePostEvents(req, res, reader); });
+  http.Post("/v1/devices", [this](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+    std::string body;
+    if (ReadBody(req, res, reader, &body)) Send(res, api->Enroll(body));
+  });
+  http.Post("/v1/reports", [this](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+    std::string body;
+    if (ReadBody(req, res, reader, &body)) Send(res, api->Report(body));
+  });
+  http.Post(R"(/v1/rollouts(/.*)?)", [this](const httplib::Request& req, httplib::Response& res,
+                                            const httplib::ContentReader& reader) {
+    std::string body;
+    if (!ReadBody(req, res, reader, &body)) return;
+    std::string actor;
+    if (!Operator(req, res, &actor)) return;
+    const std::string& path = req.path;
+    if (path == "/v1/rollouts") {
+      Send(res, api->CreateRollout(actor, body));
+      return;
+    }
+    const std::string rest = path.substr(std::string_view("/v1/rollouts/").size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos) {
+      SetJsonError(res, 404, "no such endpoint: POST " + path);
+      return;
+    }
+    Send(res, api->RolloutAction(actor, rest.substr(0, slash), rest.substr(slash + 1), body));
+  });
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         return HandleError(req, res);
@@ -239,6 +347,9 @@ void Server::Impl::Configure() {
   http.set_logger(
       [this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
   http.set_payload_max_length(kMaxEventsBodyBytes);
+  // Small JSON answers written in two parts otherwise wait for the client's
+  // delayed ACK (Nagle), capping a keep-alive connection at ~25 requests/s.
+  http.set_tcp_nodelay(true);
   // Short, so that Stop() is not held up by idle keep-alive connections.
   http.set_keep_alive_timeout(2);
   const int threads = options.threads;
@@ -279,6 +390,9 @@ Status Server::Start() {
     clock = s.owned_clock.get();
   }
   OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path, *clock));
+  OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
+  s.owned_env = MakePosixEnv();
+  s.api = std::make_unique<FleetApi>(*s.fleet, *clock, *s.owned_env->env().random, o.publisher);
   s.Configure();
   if (o.port == 0) {
     s.port = s.http.bind_to_any_port(o.listen_address);
@@ -287,6 +401,8 @@ Status Server::Start() {
   }
   if (s.port <= 0) {
     s.port = 0;
+    s.api.reset();
+    s.fleet.reset();
     s.events.reset();
     return MakeError(ErrorCode::kIo,
                      "cannot listen on " + o.listen_address + " port " + std::to_string(o.port));
@@ -295,15 +411,46 @@ Status Server::Start() {
   auto serving = s.serving.get_future();
   s.thread = std::thread([&s] { s.http.listen_after_bind(); });
   serving.wait();
+  if (o.controller_interval.count() > 0) {
+    s.controller = std::thread([&s] { s.ControllerLoop(); });
+  }
   return Ok();
+}
+
+Result<int> Server::RunControllerOnce() {
+  if (!impl_->api) return MakeError(ErrorCode::kInvalidArgument, "server not started");
+  return impl_->api->RunController();
+}
+
+Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  auto env = MakePosixEnv();
+  return store->CreateToken(name, *env->env().random);
+}
+
+Status RevokeOperatorToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  return store->RevokeToken(name);
 }
 
 void Server::Stop() {
   Impl& s = *impl_;
+  if (s.controller.joinable()) {
+    {
+      std::lock_guard lock(s.controller_mu);
+      s.controller_stop = true;
+    }
+    s.controller_cv.notify_all();
+    s.controller.join();
+  }
   if (s.thread.joinable()) {
     s.http.stop();
     s.thread.join();
   }
+  s.api.reset();
+  s.fleet.reset();
   s.events.reset();
 }
 

@@ -24,6 +24,8 @@ void RegisterBundleDeltaCommand(CLI::App& group, CommandRunner* selected);
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
 void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);
+// otactl rollout ... and otactl fleet status (cmd_rollout.cc).
+void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
 
 // Registers repo add-key/revoke-key/set-threshold/commit under `repo`.
 void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected);

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   ota::tools::RegisterSignCommand(app, &selected);
   ota::tools::RegisterModelCommands(app, &selected);
   ota::tools::RegisterShadowCommands(app, &selected);
+  ota::tools::RegisterRolloutCommands(app, &selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,12 +4,14 @@
 #ifndef OTA_SERVER_STUB_SERVER_H_
 #define OTA_SERVER_STUB_SERVER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "ota/common/env.h"
 #include "ota/common/result.h"
+#include "ota/server_stub/rollout_publisher.h"
 
 namespace ota::server_stub {
 
@@ -35,7 +37,20 @@ struct ServerOptions {
   bool quiet = false;
   // Source of event receive times. Not owned; null means the system clock.
   Clock* clock = nullptr;
+  // Signs and publishes rollout manifests. Not owned; null means rollouts
+  // cannot be created or changed (operator actions answer 503).
+  RolloutPublisher* publisher = nullptr;
+  // How often the rollout controller runs on its own thread; 0 turns the
+  // thread off (tests call RunControllerOnce instead).
+  std::chrono::milliseconds controller_interval{0};
 };
+
+// Operator tokens in the server database `db_path` (created and migrated if
+// missing). CreateOperatorToken returns the token text, shown once; only its
+// SHA-256 is stored. Errors: kInvalidArgument (bad or taken name), kIo.
+Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name);
+// kNotFound if no token has that name.
+Status RevokeOperatorToken(const std::string& db_path, const std::string& name);
 
 // Thread-safety: Start() and Stop() are called from one controlling thread;
 // requests are served concurrently on internal threads.
@@ -61,6 +76,10 @@ class Server {
   // is cut short), joins the serving thread and closes the database.
   // Idempotent.
   void Stop();
+
+  // One pass of the rollout controller (what the controller thread runs):
+  // returns how many rollouts it changed. Requires a successful Start().
+  Result<int> RunControllerOnce();
 
  private:
   struct Impl;

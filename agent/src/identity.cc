@@ -1,0 +1,48 @@
+#include "identity.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ota/common/filesystem.h"
+
+namespace ota::agent {
+namespace {
+constexpr char kEnrolledSetting[] = "report_key_enrolled_at";
+}  // namespace
+
+Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& state_dir) {
+  const std::string path = JoinPath(state_dir, kIdentityKeyFile);
+  OTA_ASSIGN_OR_RETURN(bool exists, env.fs->Exists(path));
+  if (exists) return verifier::LoadPrivateKey(*env.fs, path);
+  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::GenerateEd25519Key(*env.random));
+  OTA_TRY(verifier::SavePrivateKey(*env.fs, path, key));
+  OTA_TRY(env.fs->SyncDir(state_dir));
+  return key;
+}
+
+Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,
+                              const std::string& device_id, const verifier::PrivateKey& key) {
+  OTA_ASSIGN_OR_RETURN(auto enrolled_at, db.GetSetting(kEnrolledSetting));
+  if (enrolled_at && *enrolled_at == server_url) return Ok();
+  HttpRequest request;
+  request.method = "POST";
+  request.url = server_url + "/v1/devices";
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body =
+      nlohmann::json{{"device_id", device_id}, {"public_key", key.public_key.public_value}}.dump();
+  request.max_body_bytes = 64 * 1024;
+  OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
+  if (response.status == 409) {
+    return MakeError(ErrorCode::kSecurity, "the server holds another report key for device " +
+                                               device_id + ": " + response.body.substr(0, 200));
+  }
+  if (response.status != 200 && response.status != 201) {
+    return MakeError(ErrorCode::kRetryLater, "device enrollment refused with HTTP " +
+                                                 std::to_string(response.status) + ": " +
+                                                 response.body.substr(0, 200));
+  }
+  return db.SetSetting(kEnrolledSetting, server_url);
+}
+
+Status ForgetServerEnrollment(StateDb& db) { return db.SetSetting(kEnrolledSetting, ""); }
+
+}  // namespace ota::agent

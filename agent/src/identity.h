@@ -1,0 +1,39 @@
+// The device's report-signing identity: an Ed25519 key pair kept in the
+// state folder (identity.key, mode 0600), and its registration with the
+// server (POST /v1/devices), which must happen before signed reports are
+// accepted. Separate from device.key, the X25519 key bundles are
+// decrypted with.
+#ifndef OTA_AGENT_SRC_IDENTITY_H_
+#define OTA_AGENT_SRC_IDENTITY_H_
+
+#include <string>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+#include "ota/verifier/keys.h"
+#include "state_db.h"
+
+namespace ota::agent {
+
+inline constexpr char kIdentityKeyFile[] = "identity.key";
+
+// Loads <state_dir>/identity.key, creating it (a new key from env.random,
+// written atomically with mode 0600) when it does not exist yet, so state
+// folders enrolled before identities existed gain one. Errors: kIo,
+// kInvalidArgument/kSecurity (a damaged or readable-by-others key file).
+Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& state_dir);
+
+// Registers the identity's public key with the server at `server_url` once
+// (remembered in the settings table per server URL); idempotent on the
+// server. Offline or a server error: kRetryLater (try again on the next
+// flush). The server holding another key for this device: kSecurity.
+Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,
+                              const std::string& device_id, const verifier::PrivateKey& key);
+
+// Forgets the registration, so that the next flush enrolls again (after the
+// server said it does not know the device).
+Status ForgetServerEnrollment(StateDb& db);
+
+}  // namespace ota::agent
+
+#endif  // OTA_AGENT_SRC_IDENTITY_H_

@@ -1,0 +1,80 @@
+#include "rollout_target.h"
+
+#include "ota/common/hash.h"
+#include "ota/common/log.h"
+#include "ota/manifest/rollout_manifest.h"
+#include "ota/rollout/evaluate.h"
+
+namespace ota::agent {
+namespace {
+
+Result<manifest::RolloutManifest> FetchManifest(AgentContext& ctx, const std::string& path,
+                                                const manifest::TargetFile& info) {
+  auto sha = info.hashes.find("sha256");
+  if (sha == info.hashes.end()) {
+    return MakeError(ErrorCode::kIntegrity, path + " is listed without a sha256 hash");
+  }
+  if (info.length > manifest::kMaxRolloutManifestBytes) {
+    return MakeError(ErrorCode::kIntegrity, path + " is listed larger than " +
+                                                std::to_string(manifest::kMaxRolloutManifestBytes) +
+                                                " bytes");
+  }
+  HttpRequest request;
+  request.url = ctx.updater.TargetUrl(path, info);
+  request.max_body_bytes = info.length;
+  OTA_ASSIGN_OR_RETURN(HttpResponse response, ctx.env.http->Fetch(request));
+  if (response.status != 200) {
+    return MakeError(ErrorCode::kRetryLater,
+                     "GET " + path + " answered HTTP " + std::to_string(response.status));
+  }
+  if (response.body.size() != info.length || Sha256Hex(response.body) != sha->second) {
+    return MakeError(ErrorCode::kIntegrity, path + " does not match its signed length and hash");
+  }
+  auto m = manifest::ParseRolloutManifest(response.body);
+  if (!m.ok()) return MakeError(ErrorCode::kIntegrity, path + ": " + m.error().message);
+  return m;
+}
+
+}  // namespace
+
+Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
+                                    const std::optional<std::string>& installed,
+                                    const std::vector<manifest::Version>& runnable) {
+  VersionChoice choice;
+  const std::string path = manifest::RolloutTargetPath(model);
+  auto info = ctx.updater.GetTargetInfo(path);
+  if (!info.ok() && info.error().code == ErrorCode::kNotFound) return choice;
+  if (!info.ok()) return std::move(info).error();
+  OTA_ASSIGN_OR_RETURN(manifest::RolloutManifest m, FetchManifest(ctx, path, *info));
+  if (m.model != model) {
+    return MakeError(ErrorCode::kIntegrity, path + " is for model " + m.model);
+  }
+  const std::string seen_key = "rollout_manifest_version:" + model;
+  OTA_ASSIGN_OR_RETURN(auto seen, ctx.db.GetSetting(seen_key));
+  if (seen && !seen->empty() && std::stoull(*seen) > m.version) {
+    return MakeError(ErrorCode::kSecurity, path + " version " + std::to_string(m.version) +
+                                               " is lower than version " + *seen + " seen before");
+  }
+  OTA_TRY(ctx.db.SetSetting(seen_key, std::to_string(m.version)));
+
+  rollout::DeviceFacts facts;
+  facts.device_id = ctx.device_id;
+  facts.runnable_versions = runnable;
+  rollout::InstalledState state;
+  if (installed) {
+    auto v = manifest::ParseVersion(*installed);
+    if (v.ok()) state.version = *v;
+  }
+  const rollout::Decision d = rollout::Decide(m, facts, state, ctx.env.clock->Now());
+  Log(LogLevel::kDebug, "agent",
+      model + ": rollout " + m.rollout_id + " v" + std::to_string(m.version) + ": " +
+          std::string(rollout::DecisionKindName(d.kind)) + " (" + d.reason + ")");
+  choice.from_manifest = true;
+  choice.reason = d.reason;
+  if (d.kind != rollout::DecisionKind::kStay && d.kind != rollout::DecisionKind::kIncompatiblePin) {
+    choice.version = d.version;
+  }
+  return choice;
+}
+
+}  // namespace ota::agent

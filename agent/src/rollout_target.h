@@ -1,0 +1,38 @@
+// Which bundle version a model should move to when its rollout manifest
+// (rollouts/<model>.json, signed by the delegated "rollouts" role) exists:
+// the manifest is fetched through the verified TUF path and
+// ota::rollout::Decide chooses install / stay / roll back / pinned.
+#ifndef OTA_AGENT_SRC_ROLLOUT_TARGET_H_
+#define OTA_AGENT_SRC_ROLLOUT_TARGET_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent_internal.h"
+
+namespace ota::agent {
+
+// What the model's rollout manifest says this device should run.
+struct VersionChoice {
+  // False when the rollouts role lists no rollouts/<model>.json: then the
+  // newest signed version, as before rollouts.
+  bool from_manifest = false;
+  // The version rollout::Decide picks (install, roll back, pinned); unset
+  // for stay (and for a pin this device cannot run).
+  std::optional<manifest::Version> version;
+  std::string reason;
+};
+
+// `runnable`: the versions this device can run (a variant of each fits).
+// The manifest must match its signed length and sha256 and have a version
+// no lower than the highest this device has seen (kept in the settings).
+// Errors: kRetryLater (network), kIntegrity (hash/length, unparsable
+// manifest or one for another model), kSecurity (a lower manifest version).
+Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
+                                    const std::optional<std::string>& installed,
+                                    const std::vector<manifest::Version>& runnable);
+
+}  // namespace ota::agent
+
+#endif  // OTA_AGENT_SRC_ROLLOUT_TARGET_H_

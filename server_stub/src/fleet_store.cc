@@ -1,0 +1,512 @@
+#include "fleet_store.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <utility>
+
+#include "ota/common/hash.h"
+
+namespace ota::server_stub {
+namespace {
+
+using nlohmann::json;
+
+Error Invalid(const std::string& message) {
+  return MakeError(ErrorCode::kInvalidArgument, message);
+}
+
+bool IsValidTokenName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && IsValidDeviceId(name);
+}
+
+Result<RolloutRecord> RecordFromRow(const Statement& q) {
+  RolloutRecord r;
+  auto m = manifest::ParseRolloutManifest(q.ColumnText(0));
+  if (!m.ok()) {
+    return MakeError(ErrorCode::kRestartDeployment,
+                     "stored rollout manifest is invalid: " + m.error().message);
+  }
+  r.manifest = std::move(*m);
+  json policy = json::parse(q.ColumnText(1), nullptr, false);
+  auto p = rollout::ParseControllerPolicy(policy);
+  if (!p.ok()) {
+    return MakeError(ErrorCode::kRestartDeployment,
+                     "stored controller policy is invalid: " + p.error().message);
+  }
+  r.policy = std::move(*p);
+  r.created_at = q.ColumnInt(2);
+  r.updated_at = q.ColumnInt(3);
+  return r;
+}
+
+}  // namespace
+
+rollout::DeviceFacts FactsFromJson(const std::string& device_id, const json& facts) {
+  rollout::DeviceFacts f;
+  f.device_id = device_id;
+  if (!facts.is_object()) return f;
+  if (auto it = facts.find("app_version"); it != facts.end() && it->is_string()) {
+    auto v = manifest::ParseVersion(it->get<std::string>());
+    if (v.ok()) f.app_version = *v;
+  }
+  if (auto it = facts.find("attributes"); it != facts.end() && it->is_object()) {
+    for (auto a = it->begin(); a != it->end(); ++a) {
+      if (a->is_string()) f.attributes[a.key()] = a->get<std::string>();
+    }
+  }
+  if (auto it = facts.find("tags"); it != facts.end() && it->is_array()) {
+    for (const json& t : *it) {
+      if (t.is_string()) f.tags.insert(t.get<std::string>());
+    }
+  }
+  if (auto it = facts.find("region"); it != facts.end() && it->is_string()) {
+    f.region = it->get<std::string>();
+  }
+  return f;
+}
+
+Status ValidateFacts(const json& facts) {
+  if (!facts.is_object()) return Invalid("facts must be an object");
+  for (auto it = facts.begin(); it != facts.end(); ++it) {
+    const std::string& k = it.key();
+    const json& v = it.value();
+    if (k == "app_version") {
+      if (!v.is_string() || !manifest::ParseVersion(v.get<std::string>()).ok()) {
+        return Invalid("facts.app_version must be a semantic version string");
+      }
+    } else if (k == "region") {
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
+        return Invalid("facts.region must be a string of at most 256 bytes");
+      }
+    } else if (k == "attributes") {
+      if (!v.is_object() || v.size() > 100) {
+        return Invalid("facts.attributes must be an object of at most 100 strings");
+      }
+      for (const json& a : v) {
+        if (!a.is_string() || a.get_ref<const std::string&>().size() > 256) {
+          return Invalid("facts.attributes values must be strings of at most 256 bytes");
+        }
+      }
+    } else if (k == "tags") {
+      if (!v.is_array() || v.size() > 100) {
+        return Invalid("facts.tags must be an array of at most 100 strings");
+      }
+      for (const json& t : v) {
+        if (!t.is_string() || t.get_ref<const std::string&>().size() > 256) {
+          return Invalid("facts.tags must hold strings of at most 256 bytes");
+        }
+      }
+    } else {
+      return Invalid("facts: unknown field " + k);
+    }
+  }
+  return Ok();
+}
+
+Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Clock& clock) {
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
+  std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
+  OTA_TRY(store->LoadCaches());
+  return store;
+}
+
+std::int64_t FleetStore::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+}
+
+Status FleetStore::LoadCaches() {
+  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, public_key FROM devices"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    device_keys_[q.ColumnText(0)] = q.ColumnText(1);
+  }
+  OTA_ASSIGN_OR_RETURN(
+      Statement r,
+      db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM rollouts ORDER BY "
+                   "created_at, rollout_id"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, r.Step());
+    if (!row) break;
+    OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(r));
+    by_model_[rec.manifest.model] = {rec.manifest.rollout_id,
+                                     manifest::ToString(rec.manifest.target.bundle_version),
+                                     rec.manifest.current_stage};
+  }
+  return Ok();
+}
+
+Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
+                                              const std::string& public_key_hex,
+                                              const json& facts) {
+  std::lock_guard lock(mu_);
+  auto known = device_keys_.find(device_id);
+  if (known != device_keys_.end() && known->second != public_key_hex) {
+    return MakeError(ErrorCode::kSecurity, "device " + device_id + " is enrolled with another key");
+  }
+  const std::string facts_text = facts.dump();
+  if (known != device_keys_.end()) {
+    OTA_ASSIGN_OR_RETURN(Statement u,
+                         db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
+    u.Bind(1, facts_text).Bind(2, device_id);
+    OTA_TRY(u.Run());
+    return EnrollResult::kUnchanged;
+  }
+  OTA_ASSIGN_OR_RETURN(
+      Statement ins, db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at) "
+                                  "VALUES (?, ?, ?, ?)"));
+  ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
+  OTA_TRY(ins.Run());
+  device_keys_[device_id] = public_key_hex;
+  return EnrollResult::kCreated;
+}
+
+std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  auto it = device_keys_.find(device_id);
+  if (it == device_keys_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& device_id,
+                                                           std::int64_t seq,
+                                                           const EventBatch& batch) {
+  {
+    std::lock_guard lock(mu_);
+    if (device_keys_.count(device_id) == 0) {
+      return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
+    }
+  }
+  // Group commit: reports arriving while a transaction is being committed
+  // wait and are then committed together by one of them, so that many
+  // concurrent reports share one fsync instead of queueing for one each.
+  PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false};
+  std::unique_lock q(queue_mu_);
+  queue_.push_back(&mine);
+  while (!mine.done) {
+    if (committing_) {
+      queue_cv_.wait(q);
+      continue;
+    }
+    committing_ = true;
+    std::vector<PendingReport*> group;
+    group.swap(queue_);
+    q.unlock();
+    CommitGroup(group);
+    q.lock();
+    for (PendingReport* r : group) r->done = true;
+    committing_ = false;
+    queue_cv_.notify_all();
+  }
+  if (!mine.status.ok()) return std::move(mine.status).error();
+  return mine.replay;
+}
+
+void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = Now();
+  Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement bump,
+                         db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
+                                      "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
+    OTA_ASSIGN_OR_RETURN(Statement last,
+                         db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
+    OTA_ASSIGN_OR_RETURN(
+        Statement insert,
+        db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
+                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO NOTHING"));
+    OTA_ASSIGN_OR_RETURN(
+        Statement phase_of,
+        db_->Prepare("SELECT phase FROM device_rollouts WHERE rollout_id = ? AND device_id = ?"));
+    OTA_ASSIGN_OR_RETURN(
+        Statement upsert,
+        db_->Prepare("INSERT INTO device_rollouts (rollout_id, device_id, stage, phase, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, device_id) "
+                     "DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at"));
+    OTA_ASSIGN_OR_RETURN(
+        Statement model_row,
+        db_->Prepare("INSERT INTO device_models (device_id, model, version, phase, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
+                     "version = excluded.version, phase = excluded.phase, "
+                     "updated_at = excluded.updated_at"));
+    for (PendingReport* r : group) {
+      const std::string& device_id = *r->device_id;
+      bump.Reset();
+      bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      OTA_ASSIGN_OR_RETURN(bool bumped, bump.Step());
+      bump.Reset();
+      if (!bumped) {
+        last.Reset();
+        last.Bind(1, device_id);
+        OTA_ASSIGN_OR_RETURN(bool row, last.Step());
+        r->replay = ReplayInfo{row ? last.ColumnInt(0) : 0};
+        last.Reset();
+        continue;
+      }
+      for (const Event& event : r->batch->events) {
+        insert.Reset();
+        insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
+        insert.Bind(5, event.json);
+        OTA_TRY(insert.Run());
+        json body = json::parse(event.json, nullptr, false);
+        auto phase = rollout::PhaseForEvent(body);
+        if (!phase || !body.contains("model") || !body["model"].is_string() ||
+            !body.contains("version") || !body["version"].is_string()) {
+          continue;
+        }
+        const std::string model = body["model"].get<std::string>();
+        const std::string version = body["version"].get<std::string>();
+        model_row.Reset();
+        model_row.Bind(1, device_id).Bind(2, model).Bind(3, version);
+        model_row.Bind(4, rollout::DevicePhaseName(*phase)).Bind(5, now);
+        OTA_TRY(model_row.Run());
+        auto active = by_model_.find(model);
+        if (active == by_model_.end() || active->second.target_version != version) continue;
+        phase_of.Reset();
+        phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        OTA_ASSIGN_OR_RETURN(bool had, phase_of.Step());
+        std::optional<rollout::DevicePhase> previous;
+        if (had) previous = rollout::ParseDevicePhase(phase_of.ColumnText(0));
+        phase_of.Reset();
+        const rollout::DevicePhase next = rollout::PhaseAfter(previous, *phase);
+        upsert.Reset();
+        upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
+        upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
+        OTA_TRY(upsert.Run());
+      }
+    }
+    return Ok();
+  });
+  if (!s.ok()) {
+    for (PendingReport* r : group) {
+      r->status = s;
+      r->replay.reset();
+    }
+  }
+}
+
+Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
+  if (!IsValidTokenName(name)) {
+    return Invalid("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
+  }
+  std::uint8_t secret[32];
+  random.Fill(secret);
+  const std::string token = "ota_" + HexEncode(std::span<const std::uint8_t>(secret));
+  sodium_memzero(secret, sizeof(secret));
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement exists,
+                       db_->Prepare("SELECT 1 FROM operator_tokens WHERE name = ?"));
+  exists.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
+  if (taken) return Invalid("a token named " + name + " exists; revoke it first");
+  OTA_ASSIGN_OR_RETURN(Statement ins,
+                       db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, created_at) "
+                                    "VALUES (?, ?, ?)"));
+  ins.Bind(1, Sha256Hex(token)).Bind(2, name).Bind(3, Now());
+  OTA_TRY(ins.Run());
+  return token;
+}
+
+std::optional<std::string> FleetStore::AuthenticateToken(const std::string& token) {
+  if (token.size() < 8 || token.size() > 256) return std::nullopt;
+  // Lookup is by the SHA-256 of the token, so the index compares digests,
+  // never the secret; the final comparison is constant-time as well.
+  const std::string digest = Sha256Hex(token);
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT token_sha256, name FROM operator_tokens WHERE token_sha256 = ? AND revoked = 0");
+  if (!q.ok()) return std::nullopt;
+  q->Bind(1, digest);
+  auto row = q->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  const std::string stored = q->ColumnText(0);
+  if (stored.size() != digest.size() ||
+      sodium_memcmp(stored.data(), digest.data(), digest.size()) != 0) {
+    return std::nullopt;
+  }
+  return q->ColumnText(1);
+}
+
+Status FleetStore::RevokeToken(const std::string& name) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE operator_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
+  u.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+  if (!found) return MakeError(ErrorCode::kNotFound, "no token named " + name);
+  return Ok();
+}
+
+namespace {
+
+Status InsertAudit(Database& db, const AuditEntry& a) {
+  OTA_ASSIGN_OR_RETURN(Statement ins,
+                       db.Prepare("INSERT INTO audit (at, actor, rollout_id, action, reason, "
+                                  "version) VALUES (?, ?, ?, ?, ?, ?)"));
+  ins.Bind(1, a.at).Bind(2, a.actor).Bind(3, a.rollout_id).Bind(4, a.action).Bind(5, a.reason);
+  ins.Bind(6, static_cast<std::int64_t>(a.version));
+  return ins.Run();
+}
+
+}  // namespace
+
+Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  const manifest::RolloutManifest& m = record.manifest;
+  Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement exists,
+                         db_->Prepare("SELECT 1 FROM rollouts WHERE rollout_id = ?"));
+    exists.Bind(1, m.rollout_id);
+    OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
+    if (taken) return Invalid("rollout " + m.rollout_id + " exists");
+    OTA_ASSIGN_OR_RETURN(Statement others,
+                         db_->Prepare("SELECT manifest FROM rollouts WHERE model = ?"));
+    others.Bind(1, m.model);
+    while (true) {
+      OTA_ASSIGN_OR_RETURN(bool row, others.Step());
+      if (!row) break;
+      auto other = manifest::ParseRolloutManifest(others.ColumnText(0));
+      if (other.ok() && other->state != manifest::RolloutState::kHalted &&
+          !(other->current_stage + 1 == other->stages.size() &&
+            other->stages.back().percent_hundredths == manifest::kFullPercentHundredths)) {
+        return Invalid("model " + m.model + " already has rollout " + other->rollout_id +
+                       " in progress; halt it first");
+      }
+    }
+    OTA_ASSIGN_OR_RETURN(
+        Statement ins,
+        db_->Prepare("INSERT INTO rollouts (rollout_id, model, manifest, policy, created_at, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)"));
+    ins.Bind(1, m.rollout_id).Bind(2, m.model).Bind(3, manifest::ToJson(m).dump());
+    ins.Bind(4, rollout::ToJson(record.policy).dump()).Bind(5, record.created_at);
+    ins.Bind(6, record.updated_at);
+    OTA_TRY(ins.Run());
+    return InsertAudit(*db_, audit);
+  });
+  if (!s.ok()) return s;
+  by_model_[m.model] = {m.rollout_id, manifest::ToString(m.target.bundle_version), m.current_stage};
+  return Ok();
+}
+
+Status FleetStore::UpdateRollout(const RolloutRecord& record, const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  const manifest::RolloutManifest& m = record.manifest;
+  Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement u,
+                         db_->Prepare("UPDATE rollouts SET manifest = ?, policy = ?, "
+                                      "updated_at = ? WHERE rollout_id = ? RETURNING 1"));
+    u.Bind(1, manifest::ToJson(m).dump()).Bind(2, rollout::ToJson(record.policy).dump());
+    u.Bind(3, record.updated_at).Bind(4, m.rollout_id);
+    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+    if (!found) return MakeError(ErrorCode::kNotFound, "no rollout " + m.rollout_id);
+    u.Reset();
+    return InsertAudit(*db_, audit);
+  });
+  if (!s.ok()) return s;
+  auto it = by_model_.find(m.model);
+  if (it != by_model_.end() && it->second.rollout_id == m.rollout_id) {
+    it->second.current_stage = m.current_stage;
+  }
+  return Ok();
+}
+
+Result<std::optional<RolloutRecord>> FleetStore::GetRollout(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM "
+                                    "rollouts WHERE rollout_id = ?"));
+  q.Bind(1, rollout_id);
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<RolloutRecord>();
+  OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(q));
+  return std::optional<RolloutRecord>(std::move(rec));
+}
+
+Result<std::vector<RolloutRecord>> FleetStore::ListRollouts() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM "
+                                    "rollouts ORDER BY created_at, rollout_id"));
+  std::vector<RolloutRecord> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(q));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT id, at, actor, rollout_id, action, reason, version "
+                                    "FROM audit WHERE rollout_id = ? ORDER BY id"));
+  q.Bind(1, rollout_id);
+  std::vector<AuditEntry> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(AuditEntry{q.ColumnInt(0), q.ColumnInt(1), q.ColumnText(2), q.ColumnText(3),
+                             q.ColumnText(4), q.ColumnText(5),
+                             static_cast<std::uint64_t>(q.ColumnInt(6))});
+  }
+  return out;
+}
+
+Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(
+    const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT stage, phase, COUNT(*) FROM device_rollouts WHERE "
+                                    "rollout_id = ? GROUP BY stage, phase"));
+  q.Bind(1, rollout_id);
+  std::map<std::size_t, rollout::StageCounts> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    auto phase = rollout::ParseDevicePhase(q.ColumnText(1));
+    if (!phase || q.ColumnInt(0) < 0) continue;
+    out[static_cast<std::size_t>(q.ColumnInt(0))].At(*phase) +=
+        static_cast<std::uint64_t>(q.ColumnInt(2));
+  }
+  return out;
+}
+
+Result<std::vector<DeviceFactsRow>> FleetStore::DeviceFacts() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, facts FROM devices"));
+  std::vector<DeviceFactsRow> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    std::string id = q.ColumnText(0);
+    json facts = json::parse(q.ColumnText(1), nullptr, false);
+    out.push_back(DeviceFactsRow{id, FactsFromJson(id, facts)});
+  }
+  return out;
+}
+
+Result<std::uint64_t> FleetStore::DeviceCount() {
+  std::lock_guard lock(mu_);
+  return static_cast<std::uint64_t>(device_keys_.size());
+}
+
+Result<json> FleetStore::FleetSummary() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT model, version, phase, COUNT(*) FROM device_models "
+                                    "GROUP BY model, version, phase ORDER BY model, version"));
+  json models = json::object();
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    models[q.ColumnText(0)][q.ColumnText(1)][q.ColumnText(2)] = q.ColumnInt(3);
+  }
+  return models;
+}
+
+}  // namespace ota::server_stub

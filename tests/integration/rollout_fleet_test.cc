@@ -1,0 +1,223 @@
+// Staged rollout end to end: 24 in-process agents (separate state folders,
+// real libcurl, signed reports) against an in-process ota-server whose
+// controller signs each stage change with `otactl publish --role rollouts`.
+// A healthy rollout advances after the canary soaks; a broken target fails
+// in the canary and the controller pauses the rollout before stage two.
+#include <nlohmann/json.hpp>
+
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+#include "ota/manifest/rollout_manifest.h"
+#include "ota/server_stub/rollout_publisher.h"
+#include "ota/server_stub/server.h"
+#include "test_support.h"
+
+namespace ota {
+namespace {
+
+using agent::Agent;
+using nlohmann::json;
+using ota::testing::BinaryPath;
+using ota::testing::CommandResult;
+using ota::testing::RunCommand;
+using ota::testing::TempDir;
+
+// 24 rather than 50 keeps the test within seconds on a loaded 2-core machine.
+constexpr int kDevices = 24;
+constexpr int kSoakSeconds = 600;
+
+class RolloutFleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = MakePosixFileSystem();
+    random_ = MakeSecureRandom();
+    http_ = MakeCurlHttpClient();
+    env_ = {&clock_, random_.get(), fs_.get(), http_.get()};
+    for (const char* role : {"root", "targets", "snapshot", "timestamp", "rollouts"}) {
+      Otactl({"keygen", "--out", Key(role)});
+    }
+    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+    Otactl({"repo", "delegate", "--repo", dir_.Sub("repo"), "--name", "rollouts", "--key",
+            Key("rollouts"), "--paths", "rollouts/*", "--targets-key", Key("targets"),
+            "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
+    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+    ota::testing::WriteTestFile(dir_.Sub("publish/.keep"), "");
+
+    server_stub::OtactlPublisherOptions p;
+    p.otactl_path = BinaryPath("otactl");
+    p.repo_dir = dir_.Sub("repo");
+    p.rollouts_key = Key("rollouts");
+    p.snapshot_key = Key("snapshot");
+    p.timestamp_key = Key("timestamp");
+    p.work_dir = dir_.Sub("publish");
+    publisher_ = server_stub::MakeOtactlPublisher(p);
+    auto token = server_stub::CreateOperatorToken(dir_.Sub("server.db"), "ops");
+    ASSERT_OK(token);
+    token_ = *token;
+    server_stub::ServerOptions o;
+    o.repo_dir = dir_.Sub("repo");
+    o.db_path = dir_.Sub("server.db");
+    o.port = 0;
+    o.quiet = true;
+    o.clock = &clock_;
+    o.publisher = publisher_.get();
+    server_ = std::make_unique<server_stub::Server>(o);
+    ASSERT_OK(server_->Start());
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+
+  std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
+
+  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
+    args.insert(args.begin(), BinaryPath("otactl"));
+    CommandResult r = RunCommand(args);
+    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
+    return r;
+  }
+
+  void Publish(const std::string& version, int seed, const std::string& recipient = "") {
+    const std::string model = dir_.Sub("model-" + version + ".gguf");
+    const std::string bundle = dir_.Sub("chat-" + version + ".otab");
+    Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "1", "--width", "32",
+            "--type", "f16", "--out", model});
+    std::vector<std::string> build = {
+        "bundle", "build",   "--name", "chat",      "--version",
+        version,  "--model", model,    "--prompts", dir_.Sub("prompts"),
+        "--out",  bundle};
+    if (!recipient.empty()) {
+      build.push_back("--recipient");
+      build.push_back(recipient);
+    }
+    Otactl(build);
+    Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+  }
+
+  void EnrollFleet() {
+    auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
+    ASSERT_OK(root);
+    for (int i = 0; i < kDevices; ++i) {
+      const std::string state = dir_.Sub("devices/" + std::to_string(i));
+      ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, ""}));
+      agent::AgentOptions options;
+      options.state_dir = state;
+      options.space_margin_bytes = 0;
+      auto a = Agent::Open(env_, options);
+      ASSERT_OK(a);
+      agents_.push_back(std::move(*a));
+    }
+  }
+
+  // One update cycle on every device; returns how many run `version`.
+  int UpdateAll(const std::string& version) {
+    int on_version = 0;
+    for (auto& a : agents_) {
+      auto outcomes = a->Update(nullptr);
+      EXPECT_TRUE(outcomes.ok()) << outcomes.error().ToString();
+      auto status = a->GetStatus();
+      if (status.ok() && !status->active.empty() && status->active[0].active &&
+          status->active[0].active->version == version) {
+        ++on_version;
+      }
+      EXPECT_EQ(status->pending_reports, 0) << "reports not delivered";
+    }
+    return on_version;
+  }
+
+  json Api(const std::string& method, const std::string& path, const json& body = nullptr) {
+    HttpRequest req;
+    req.method = method;
+    req.url = url_ + path;
+    req.headers = {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}};
+    if (!body.is_null()) req.body = body.dump();
+    auto r = http_->Fetch(req);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return json();
+    EXPECT_LT(r->status, 300) << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+
+  void CreateRollout() {
+    manifest::RolloutManifest m;
+    m.rollout_id = "chat-2";
+    m.model = "chat";
+    m.version = 1;
+    m.target.bundle_version = *manifest::ParseVersion("2.0.0");
+    for (auto [pct, soak] : {std::pair<std::uint32_t, std::uint64_t>{5000, kSoakSeconds},
+                             std::pair<std::uint32_t, std::uint64_t>{10000, 0}}) {
+      manifest::RolloutStage s;
+      s.percent_hundredths = pct;
+      s.min_soak_seconds = soak;
+      m.stages.push_back(s);
+    }
+    Api("POST", "/v1/rollouts",
+        {{"manifest", manifest::ToJson(m)},
+         {"policy", {{"min_reporting", 3}, {"success_percent", 90}, {"error_percent", 20}}}});
+  }
+
+  TempDir dir_;
+  ota::testing::ManualClock clock_{std::chrono::system_clock::now()};
+  std::unique_ptr<FileSystem> fs_;
+  std::unique_ptr<Random> random_;
+  std::unique_ptr<HttpClient> http_;
+  Env env_;
+  std::unique_ptr<server_stub::RolloutPublisher> publisher_;
+  std::unique_ptr<server_stub::Server> server_;
+  std::string url_;
+  std::string token_;
+  std::vector<std::unique_ptr<Agent>> agents_;
+};
+
+TEST_F(RolloutFleetTest, HealthyRolloutAdvancesAfterTheCanarySoaks) {
+  Publish("1.0.0", 1);
+  EnrollFleet();
+  ASSERT_EQ(UpdateAll("1.0.0"), kDevices);  // No rollout manifest: newest.
+  Publish("2.0.0", 2);
+  CreateRollout();
+  const int canary = UpdateAll("2.0.0");
+  EXPECT_GT(canary, 2);
+  EXPECT_LT(canary, kDevices - 2);
+  json s = Api("GET", "/v1/rollouts/chat-2");
+  EXPECT_EQ(s["stages"][0]["phases"]["confirmed"], canary);
+  EXPECT_EQ(s["stages"][0]["targeted"], canary);
+  ASSERT_OK(server_->RunControllerOnce());
+  EXPECT_EQ(Api("GET", "/v1/rollouts/chat-2")["current_stage"], 0) << "still soaking";
+  clock_.Advance(std::chrono::seconds(kSoakSeconds + 1));
+  auto changed = server_->RunControllerOnce();
+  ASSERT_OK(changed);
+  EXPECT_EQ(*changed, 1);
+  EXPECT_EQ(UpdateAll("2.0.0"), kDevices);
+  s = Api("GET", "/v1/rollouts/chat-2");
+  EXPECT_EQ(s["current_stage"], 1);
+  EXPECT_EQ(s["stages"][1]["phases"]["confirmed"], kDevices - canary);
+}
+
+TEST_F(RolloutFleetTest, CanaryFailuresPauseBeforeStageTwo) {
+  Publish("1.0.0", 1);
+  EnrollFleet();
+  ASSERT_EQ(UpdateAll("1.0.0"), kDevices);
+  // 2.0.0 is encrypted to a key no device holds: every install fails.
+  Otactl({"keygen", "--recipient", "--out", dir_.Sub("keys/other.key")});
+  Publish("2.0.0", 2, dir_.Sub("keys/other.key.pub"));
+  CreateRollout();
+  EXPECT_EQ(UpdateAll("2.0.0"), 0);
+  auto changed = server_->RunControllerOnce();
+  ASSERT_OK(changed);
+  EXPECT_EQ(*changed, 1);
+  json s = Api("GET", "/v1/rollouts/chat-2");
+  EXPECT_EQ(s["state"], "paused");
+  EXPECT_EQ(s["current_stage"], 0);
+  EXPECT_GE(s["stages"][0]["phases"]["failed"].get<int>(), 3);
+  EXPECT_EQ(s["audit"].back()["actor"], "controller");
+  // Soak or not, a paused rollout never widens: every device stays on 1.0.0.
+  clock_.Advance(std::chrono::seconds(kSoakSeconds + 1));
+  ASSERT_OK(server_->RunControllerOnce());
+  EXPECT_EQ(UpdateAll("1.0.0"), kDevices);
+  EXPECT_EQ(Api("GET", "/v1/rollouts/chat-2")["current_stage"], 0);
+}
+
+}  // namespace
+}  // namespace ota

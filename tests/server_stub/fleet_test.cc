@@ -1,0 +1,387 @@
+// Device registry, signed reports, operator tokens, aggregation and the
+// rollout controller of ota-server, over loopback HTTP.
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+#include <vector>
+
+#include "ota/manifest/canonical_json.h"
+#include "ota/rollout/bucket.h"
+#include "ota/server_stub/rollout_publisher.h"
+#include "ota/verifier/keys.h"
+#include "server_fixture.h"
+
+namespace ota::server_stub {
+namespace {
+
+using nlohmann::json;
+
+class RecordingPublisher : public RolloutPublisher {
+ public:
+  Status Publish(const manifest::RolloutManifest& m) override {
+    std::lock_guard lock(mu);
+    if (fail) return MakeError(ErrorCode::kIo, "signing key unavailable");
+    published.push_back(m);
+    return Ok();
+  }
+  std::mutex mu;
+  bool fail = false;
+  std::vector<manifest::RolloutManifest> published;
+};
+
+struct TestDevice {
+  std::string id;
+  verifier::PrivateKey key;
+  std::int64_t seq = 0;
+};
+
+class FleetTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    env_ = MakePosixEnv();
+    auto token = CreateOperatorToken(tmp_.Sub("server.db"), "alice");
+    ASSERT_OK(token);
+    token_ = *token;
+    ServerOptions o;
+    o.publisher = &publisher_;
+    StartServer(o);
+  }
+
+  TestDevice NewDevice(const std::string& id) {
+    auto key = verifier::GenerateEd25519Key(*env_->env().random);
+    EXPECT_OK(key);
+    return TestDevice{id, *key, 0};
+  }
+
+  httplib::Result Post(const std::string& path, const json& body, bool auth = false) {
+    httplib::Headers h;
+    if (auth) h.emplace("Authorization", "Bearer " + token_);
+    return Client()->Post(path.c_str(), h, body.dump(), "application/json");
+  }
+
+  httplib::Result Get(const std::string& path, const std::string& token) {
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    return Client()->Get(path.c_str(), h);
+  }
+
+  int Enroll(const TestDevice& d, json facts = json::object()) {
+    auto r = Post(
+        "/v1/devices",
+        {{"device_id", d.id}, {"public_key", d.key.public_key.public_value}, {"facts", facts}});
+    return r ? r->status : -1;
+  }
+
+  json SignedReport(const TestDevice& d, std::int64_t seq, const json& events,
+                    const verifier::PrivateKey* signer = nullptr) {
+    json report = {{"device_id", d.id}, {"seq", seq}, {"events", events}};
+    auto canonical = manifest::CanonicalJson(report);
+    EXPECT_OK(canonical);
+    auto sig = verifier::SignBytes(signer ? *signer : d.key, *canonical);
+    EXPECT_OK(sig);
+    return {{"report", report}, {"signature", *sig}};
+  }
+
+  // Sends one event about `model` `version` in the next report of `d`.
+  int Send(TestDevice& d, const json& event) {
+    ++d.seq;
+    json e = event;
+    e["seq"] = d.seq;
+    auto r = Post("/v1/reports", SignedReport(d, d.seq, json::array({e})));
+    return r ? r->status : -1;
+  }
+
+  static json StateEvent(const std::string& state, const std::string& version = "2.0.0") {
+    return {{"type", "state"}, {"state", state}, {"model", "chat"}, {"version", version}};
+  }
+
+  json CreateBody(json policy) {
+    manifest::RolloutManifest m;
+    m.rollout_id = "chat-2";
+    m.model = "chat";
+    m.version = 1;
+    m.target.bundle_version = *manifest::ParseVersion("2.0.0");
+    for (std::uint32_t p : {5000u, 10000u}) {
+      manifest::RolloutStage s;
+      s.percent_hundredths = p;
+      s.min_soak_seconds = 600;
+      m.stages.push_back(s);
+    }
+    return {{"manifest", manifest::ToJson(m)}, {"policy", policy}, {"reason", "ship 2.0"}};
+  }
+
+  json Status(const std::string& id = "chat-2") {
+    auto r = Get("/v1/rollouts/" + id, token_);
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body);
+  }
+
+  std::unique_ptr<OwnedEnv> env_;
+  std::string token_;
+  RecordingPublisher publisher_;
+};
+
+TEST_F(FleetTest, EnrollIsIdempotentAndRefusesAnotherKey) {
+  TestDevice d = NewDevice("dev-1");
+  EXPECT_EQ(Enroll(d), 201);
+  EXPECT_EQ(Enroll(d), 200);
+  TestDevice impostor = NewDevice("dev-1");
+  auto r = Post("/v1/devices",
+                {{"device_id", "dev-1"}, {"public_key", impostor.key.public_key.public_value}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409);
+  EXPECT_EQ(json::parse(r->body)["code"], "key-mismatch");
+  auto bad = Post("/v1/devices", {{"device_id", "dev-2"}, {"public_key", "abc"}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto bad_facts = Post("/v1/devices", {{"device_id", "dev-2"},
+                                        {"public_key", d.key.public_key.public_value},
+                                        {"facts", {{"app_version", "not-a-version"}}}});
+  ASSERT_TRUE(bad_facts);
+  EXPECT_EQ(bad_facts->status, 400);
+}
+
+TEST_F(FleetTest, SignedReportsAreVerifiedAndReplaysRefused) {
+  TestDevice d = NewDevice("dev-1");
+  ASSERT_EQ(Enroll(d), 201);
+  json events = json::array({{{"seq", 1}, {"type", "enrolled"}}});
+  auto ok = Post("/v1/reports", SignedReport(d, 1, events));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+
+  // The same report again, and an older seq: replays.
+  for (std::int64_t seq : {1, 0 + 1}) {
+    auto again = Post("/v1/reports", SignedReport(d, seq, events));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 409);
+    json body = json::parse(again->body);
+    EXPECT_EQ(body["code"], "replay");
+    EXPECT_EQ(body["last_seq"], 1);
+  }
+
+  // A signature by another key.
+  TestDevice other = NewDevice("dev-x");
+  auto forged = Post("/v1/reports", SignedReport(d, 2, events, &other.key));
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+  EXPECT_EQ(json::parse(forged->body)["code"], "bad-signature");
+
+  // A signed body altered after signing.
+  json tampered = SignedReport(d, 2, events);
+  tampered["report"]["events"][0]["type"] = "committed";
+  auto t = Post("/v1/reports", tampered);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->status, 401);
+
+  // An unknown device, even with a valid signature of its own.
+  auto unknown = Post("/v1/reports", SignedReport(other, 1, events));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 403);
+  EXPECT_EQ(json::parse(unknown->body)["code"], "unknown-device");
+
+  // Malformed envelopes.
+  for (const json& body :
+       {json{{"report", json::object()}}, json{{"report", 1}, {"signature", "00"}},
+        json{{"report", {{"device_id", "dev-1"}, {"seq", -1}, {"events", json::array()}}},
+             {"signature", std::string(128, '0')}}}) {
+    auto r = Post("/v1/reports", body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body.dump();
+  }
+
+  // A higher seq after all that is accepted, and events are listed.
+  auto next = Post("/v1/reports", SignedReport(d, 5, json::array({{{"seq", 2}, {"type", "x"}}})));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  auto listed = Client()->Get("/v1/events?device_id=dev-1");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body)["events"].size(), 2u);
+}
+
+TEST_F(FleetTest, OperatorEndpointsNeedAValidToken) {
+  for (const std::string path : {"/v1/rollouts", "/v1/fleet", "/v1/rollouts/x"}) {
+    auto none = Get(path, "");
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 401) << path;
+    EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer");
+    auto wrong = Get(path, "ota_" + std::string(64, '0'));
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 403) << path;
+  }
+  auto ok = Get("/v1/rollouts", token_);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto post = Post("/v1/rollouts", CreateBody(json::object()));
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  EXPECT_TRUE(publisher_.published.empty());
+
+  ASSERT_OK(RevokeOperatorToken(tmp_.Sub("server.db"), "alice"));
+  auto revoked = Get("/v1/rollouts", token_);
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked->status, 403);
+  EXPECT_FALSE(CreateOperatorToken(tmp_.Sub("server.db"), "bad name!").ok());
+}
+
+TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {
+  auto created = Post(
+      "/v1/rollouts",
+      CreateBody({{"min_reporting", 3}, {"success_percent", 100}, {"error_percent", 50}}), true);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].version, 1u);
+
+  std::vector<TestDevice> devices;
+  for (int i = 0; i < 40; ++i) {
+    devices.push_back(NewDevice("dev-" + std::to_string(i)));
+    ASSERT_EQ(Enroll(devices.back()), 201);
+  }
+  std::size_t in_stage0 = 0;
+  for (const TestDevice& d : devices) {
+    if (rollout::CohortBucket(d.id, "chat-2") < 5000) ++in_stage0;
+  }
+  ASSERT_EQ(Send(devices[0], StateEvent("downloading")), 200);
+  ASSERT_EQ(Send(devices[0], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(devices[1], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(devices[2], StateEvent("confirming")), 200);
+  ASSERT_EQ(Send(devices[3], StateEvent("committed", "1.0.0")), 200);  // Not the target.
+
+  json s = Status();
+  EXPECT_EQ(s["stages"][0]["targeted"], in_stage0);
+  EXPECT_EQ(s["stages"][1]["targeted"], devices.size() - in_stage0);
+  EXPECT_EQ(s["stages"][0]["phases"]["confirmed"], 2);
+  EXPECT_EQ(s["stages"][0]["phases"]["activated"], 1);
+  EXPECT_EQ(s["stages"][0]["reporting"], 3);
+  EXPECT_EQ(s["next_action"]["action"], "none");
+
+  ASSERT_EQ(Send(devices[2], StateEvent("committed")), 200);
+  ASSERT_OK(server_->RunControllerOnce());
+  EXPECT_EQ(Status()["current_stage"], 0) << "soak not over";
+  clock_.Advance(std::chrono::minutes(11));
+  auto changed = server_->RunControllerOnce();
+  ASSERT_OK(changed);
+  EXPECT_EQ(*changed, 1);
+  s = Status();
+  EXPECT_EQ(s["current_stage"], 1);
+  EXPECT_EQ(s["version"], 2);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[1].current_stage, 1u);
+  EXPECT_EQ(s["audit"].back()["actor"], "controller");
+  EXPECT_EQ(s["audit"].back()["action"], "advance");
+
+  auto fleet = Get("/v1/fleet", token_);
+  ASSERT_TRUE(fleet);
+  json f = json::parse(fleet->body);
+  EXPECT_EQ(f["devices"], 40);
+  EXPECT_EQ(f["models"]["chat"]["2.0.0"]["confirmed"], 3);
+  EXPECT_EQ(f["models"]["chat"]["1.0.0"]["confirmed"], 1);
+}
+
+TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
+  auto created = Post("/v1/rollouts",
+                      CreateBody({{"min_reporting", 2},
+                                  {"error_percent", 40},
+                                  {"approval", "manual"},
+                                  {"success_percent", 50}}),
+                      true);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201);
+  std::vector<TestDevice> d;
+  for (int i = 0; i < 3; ++i) {
+    d.push_back(NewDevice("dev-" + std::to_string(i)));
+    ASSERT_EQ(Enroll(d.back()), 201);
+  }
+  ASSERT_EQ(Send(d[0], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(d[1], StateEvent("committed")), 200);
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_OK(server_->RunControllerOnce());
+  json s = Status();
+  EXPECT_EQ(s["current_stage"], 0);
+  EXPECT_EQ(s["next_action"]["action"], "await-approval");
+
+  // The rolling-back -> failed sequence counts as one rolled-back device.
+  ASSERT_EQ(Send(d[2], StateEvent("rolling-back")), 200);
+  ASSERT_EQ(Send(d[2], StateEvent("failed")), 200);
+  s = Status();
+  EXPECT_EQ(s["stages"][0]["phases"]["rolled_back"], 1);
+  EXPECT_EQ(s["stages"][0]["phases"]["failed"], 0);
+  // 1 of 3 = 33% < 40%: still fine. A shadow failure on a fourth device
+  // makes 2 of 4 = 50%.
+  d.push_back(NewDevice("dev-3"));
+  ASSERT_EQ(Enroll(d.back()), 201);
+  ASSERT_EQ(Send(d[3], {{"type", "shadow-result"},
+                        {"verdict", "fail"},
+                        {"model", "chat"},
+                        {"version", "2.0.0"}}),
+            200);
+  auto changed = server_->RunControllerOnce();
+  ASSERT_OK(changed);
+  EXPECT_EQ(*changed, 1);
+  s = Status();
+  EXPECT_EQ(s["state"], "paused");
+  EXPECT_EQ(publisher_.published.back().state, manifest::RolloutState::kPaused);
+  EXPECT_EQ(s["audit"].back()["action"], "pause");
+
+  // Operator actions, each a new signed version with an audit row.
+  auto advance = Post("/v1/rollouts/chat-2/advance", json::object(), true);
+  ASSERT_TRUE(advance);
+  EXPECT_EQ(advance->status, 409);
+  auto resume = Post("/v1/rollouts/chat-2/resume", {{"reason", "fixed the app"}}, true);
+  ASSERT_TRUE(resume);
+  EXPECT_EQ(resume->status, 200) << resume->body;
+  auto forced = Post("/v1/rollouts/chat-2/advance", {{"force", true}}, true);
+  ASSERT_TRUE(forced);
+  EXPECT_EQ(forced->status, 200) << forced->body;
+  auto pin = Post("/v1/rollouts/chat-2/pin",
+                  {{"app_versions", ">=1.0.0 <2.0.0"}, {"bundle_version", "1.0.0"}}, true);
+  ASSERT_TRUE(pin);
+  EXPECT_EQ(pin->status, 200) << pin->body;
+  EXPECT_EQ(publisher_.published.back().pins.size(), 1u);
+  auto unpin = Post("/v1/rollouts/chat-2/unpin", {{"app_versions", ">=1.0.0 <2.0.0"}}, true);
+  ASSERT_TRUE(unpin);
+  EXPECT_EQ(unpin->status, 200) << unpin->body;
+  EXPECT_TRUE(publisher_.published.back().pins.empty());
+  auto rollback = Post("/v1/rollouts/chat-2/rollback", {{"to_version", "1.0.0"}}, true);
+  ASSERT_TRUE(rollback);
+  EXPECT_EQ(rollback->status, 200) << rollback->body;
+  ASSERT_TRUE(publisher_.published.back().rollback.has_value());
+  auto halt = Post("/v1/rollouts/chat-2/halt", json::object(), true);
+  ASSERT_TRUE(halt);
+  EXPECT_EQ(halt->status, 200);
+  s = Status();
+  EXPECT_EQ(s["state"], "halted");
+  std::vector<std::string> actions;
+  for (const json& a : s["audit"]) actions.push_back(a["action"]);
+  EXPECT_EQ(actions, (std::vector<std::string>{"create", "pause", "resume", "advance-forced", "pin",
+                                               "unpin", "rollback", "halt"}));
+  // Versions strictly increase with every change.
+  for (std::size_t i = 1; i < publisher_.published.size(); ++i) {
+    EXPECT_GT(publisher_.published[i].version, publisher_.published[i - 1].version);
+  }
+  auto unknown = Post("/v1/rollouts/chat-2/explode", json::object(), true);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+}
+
+TEST_F(FleetTest, PublishFailureChangesNothing) {
+  ASSERT_EQ(Post("/v1/rollouts", CreateBody(json::object()), true)->status, 201);
+  publisher_.fail = true;
+  auto pause = Post("/v1/rollouts/chat-2/pause", json::object(), true);
+  ASSERT_TRUE(pause);
+  EXPECT_EQ(pause->status, 502);
+  EXPECT_EQ(Status()["state"], "active");
+  publisher_.fail = false;
+  auto again = Post("/v1/rollouts/chat-2/pause", json::object(), true);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  auto dup = Post("/v1/rollouts", CreateBody(json::object()), true);
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->status, 409);
+}
+
+}  // namespace
+}  // namespace ota::server_stub
