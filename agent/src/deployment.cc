@@ -356,7 +356,7 @@ class Runner {
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest candidate, ReadManifest(dir));
     auto section = shadow::BundleShadowSectionOf(candidate);
     if (!section.ok()) return MakeError(ErrorCode::kIncompatible, section.error().message);
-    if (!section->eval_file && !section->policy) return Ok();  // Not asked for.
+    if (!candidate.extra.contains("shadow")) return Ok();  // Not asked for.
     const std::string previous_dir = ctx_.store.VersionDir(row_.previous);
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest current, ReadManifest(previous_dir));
     auto policy = shadow::PolicyFor(candidate, nullptr);
@@ -408,6 +408,7 @@ class Runner {
     if (!active || *active != row_.sha256) {
       return MakeError(ErrorCode::kRestartDeployment, "activation did not take effect");
     }
+    if (!ctx_.options.check_model_loads) return Ok();
     const std::string dir = ctx_.store.VersionDir(row_.sha256);
     OTA_ASSIGN_OR_RETURN(std::string text,
                          ctx_.env.fs->ReadFile(JoinPath(dir, "bundle.json"), 4 << 20));

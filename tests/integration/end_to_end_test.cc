@@ -575,6 +575,8 @@ TEST_F(EndToEndTest, DrainFlagsAreValidated) {
     EXPECT_EQ(r.exit_code, 2) << flags[0] << " " << flags[1] << ": " << r.err;
     EXPECT_FALSE(r.err.empty());
   }
+}
+
 TEST_F(EndToEndTest, PicksTheBestVariantTheDeviceCanRun) {
   // Q4 fits anywhere; Q8 needs 6 GiB of RAM and is preferred where it fits.
   Publish("1.0.0", 1, {}, {"--variant", "q4"});
@@ -764,8 +766,8 @@ TEST_F(EndToEndTest, ShadowTestRejectsABrokenCandidateBeforeItServes) {
   auto publish_shadowed = [&](const std::string& version, std::vector<std::string> synth_extra) {
     const std::string model = dir_.Sub("shadowed-" + version + ".gguf");
     const std::string bundle = dir_.Sub("shadowed-" + version + ".otab");
-    std::vector<std::string> synth = {"model", "synth", "--seed", "1",   "--layers", "2",
-                                      "--width", "64",  "--type", "f16", "--out",    model};
+    std::vector<std::string> synth = {"model",   "synth", "--seed", "1",   "--layers", "2",
+                                      "--width", "64",    "--type", "f16", "--out",    model};
     synth.insert(synth.end(), synth_extra.begin(), synth_extra.end());
     Otactl(synth);
     Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,

@@ -68,6 +68,10 @@ struct AgentOptions {
   // Verified versions kept on disk per model, the active one included (at
   // least 1; 2 keeps the previous version for rollback without a download).
   int keep_versions = 2;
+  // Confirmation loads the new version's model in its runtime and rolls back
+  // one that does not load. Off: the switch alone confirms (for devices where
+  // the agent must not load models, e.g. too little memory beside the app).
+  bool check_model_loads = true;
 };
 
 struct VersionInfo {
