@@ -295,10 +295,8 @@ class Runner {
   }
 
   Status CheckCapability() {
-    OTA_ASSIGN_OR_RETURN(std::string text,
-                         ctx_.env.fs->ReadFile(
-                             JoinPath(ctx_.store.VersionDir(row_.sha256), "bundle.json"), 4 << 20));
-    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
+    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle,
+                         ReadManifest(ctx_.store.VersionDir(row_.sha256)));
     // A runtime for the model's format, of the version bundle.json asks for.
     auto runtime = ctx_.runtimes.SelectFor(bundle);
     if (!runtime.ok()) return std::move(runtime).error();
@@ -410,9 +408,7 @@ class Runner {
     }
     if (!ctx_.options.check_model_loads) return Ok();
     const std::string dir = ctx_.store.VersionDir(row_.sha256);
-    OTA_ASSIGN_OR_RETURN(std::string text,
-                         ctx_.env.fs->ReadFile(JoinPath(dir, "bundle.json"), 4 << 20));
-    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, manifest::ParseBundleManifest(text));
+    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, ReadManifest(dir));
     OTA_ASSIGN_OR_RETURN(auto runtime, ctx_.runtimes.SelectFor(bundle));
     runtime_adapter::ModelOpenOptions open;
     open.path = JoinPath(dir, bundle.model.file);
