@@ -16,11 +16,11 @@ Error Invalid(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, "mirror stats: " + message);
 }
 
-constexpr const char* kCounts[] = {"offered",     "sampled", "dropped",    "too_large",
-                                   "replayed",    "failed",  "positions",  "regressions",
-                                   "compared",    "checks_applied"};
-constexpr const char* kRates[] = {"same_top1",           "exact_match_rate",
-                                  "pass_rate_production", "pass_rate_candidate"};
+constexpr const char* kCounts[] = {"offered",  "sampled",       "dropped",   "too_large",
+                                   "replayed", "failed",        "positions", "regressions",
+                                   "compared", "checks_applied"};
+constexpr const char* kRates[] = {"same_top1", "exact_match_rate", "pass_rate_production",
+                                  "pass_rate_candidate"};
 constexpr const char* kReals[] = {"perplexity", "mean_lcp_tokens"};
 
 // Weighted mean of two optional rates.

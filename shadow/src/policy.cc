@@ -40,7 +40,8 @@ Status CheckMirror(const json& m, const std::string& where) {
   for (const auto& [key, v] : m.items()) {
     const std::string field = where + "." + key;
     if (key == "sample_rate") {
-      if (!InRange(v, 0, 1)) return Invalid(field + " must be a number from 0 to 1, not " + v.dump());
+      if (!InRange(v, 0, 1))
+        return Invalid(field + " must be a number from 0 to 1, not " + v.dump());
     } else if (key == "cpu_budget") {
       if (!InRange(v, 0, 1) || v.get<double>() == 0) {
         return Invalid(field + " must be a number above 0 and at most 1, not " + v.dump());

@@ -253,8 +253,12 @@ void FoldMirror(Report& r, const MirrorStats& s, int attempt) {
     }
     r.rows.push_back(std::move(row));
   };
-  GateRow samples{"mirror_replayed", static_cast<double>(s.replayed), ">=",
-                  static_cast<double>(mp.min_samples), enough, ""};
+  GateRow samples{"mirror_replayed",
+                  static_cast<double>(s.replayed),
+                  ">=",
+                  static_cast<double>(mp.min_samples),
+                  enough,
+                  ""};
   if (!enough) samples.note = "too few mirrored samples: the mirror gates do not apply";
   r.rows.push_back(std::move(samples));
   add("mirror_same_top1", s.same_top1, false, mp.min_same_top1);
