@@ -191,7 +191,20 @@ class ShadowStep {
     auto a = mirror_files::ParseAnnouncement(*existing);
     // Only this deployment's announcement (or a malformed one) goes.
     if (a.ok() && a->candidate_id != row_.sha256) return Ok();
-    return ctx_.env.fs->Remove(path);
+    OTA_TRY(ctx_.env.fs->Remove(path));
+    // Stats files of this model are for the withdrawn candidate (apps remove
+    // their own when they see it go; these are from apps that ended).
+    auto names = ctx_.env.fs->ListDir(mirror_files::MirrorDir(ctx_.options.state_dir));
+    if (!names.ok()) return Ok();
+    const std::string prefix = row_.model + ".";
+    const std::string suffix = ".stats.json";
+    for (const std::string& name : *names) {
+      if (name.size() > prefix.size() + suffix.size() && name.rfind(prefix, 0) == 0 &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        (void)ctx_.env.fs->Remove(JoinPath(mirror_files::MirrorDir(ctx_.options.state_dir), name));
+      }
+    }
+    return Ok();
   }
 
   // The apps' merged aggregates once there are enough of them (or the wait

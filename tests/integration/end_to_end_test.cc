@@ -1003,6 +1003,26 @@ TEST_F(EndToEndTest, MirroredRequestsReachTheVerdictAsAggregatesOnly) {
   EXPECT_EQ((*client)->Counts().candidate_id, "");
   EXPECT_FALSE(*fs_->Exists(stats_path));
   EXPECT_FALSE((*client)->Offer("after", "the verdict"));
+
+  // Operators read the verdicts with `ota-agent shadow-results`.
+  a.reset();  // Releases the state folder's lock.
+  const std::string agent_bin = BinaryPath("ota-agent");
+  CommandResult listed = RunCommand({agent_bin, "--state-dir", dir_.Sub("device"), "shadow-results",
+                                     "--model", "chat", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const auto rows = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(rows.is_array()) << listed.out;
+  ASSERT_EQ(rows.size(), 1u);  // Waiting for samples records no verdict.
+  EXPECT_EQ(rows[0]["verdict"], "fail");
+  EXPECT_EQ(rows[0]["action"], "reject");
+  EXPECT_EQ(rows[0]["candidate_version"], "1.1.0");
+  EXPECT_EQ(rows[0]["report"]["mirror"]["stats"]["replayed"], 3);
+  CommandResult text = RunCommand({agent_bin, "--state-dir", dir_.Sub("device"), "shadow-results"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("chat 1.1.0 vs 1.0.0  fail (reject, equivalence gate, attempt 1): "
+                          "mirror_same_top1 0.0000 is not >= 0.5000"),
+            std::string::npos)
+      << text.out;
 }
 
 }  // namespace
