@@ -26,7 +26,8 @@ bool IsModelName(const std::string& s) {
 Result<json> ParseObject(const std::string& text, const std::string& what, const char* schema) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Invalid(what, "not a JSON object");
-  if (j.value("schema", "") != schema) {
+  auto it = j.find("schema");
+  if (it == j.end() || !it->is_string() || it->get<std::string>() != schema) {
     return Invalid(what, std::string("schema must be \"") + schema + "\"");
   }
   return j;

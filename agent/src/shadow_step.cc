@@ -111,7 +111,11 @@ class ShadowStep {
     worker.join();
     if (!ran->ok()) return std::move(*ran).error();
     shadow::Report report = std::move(**ran);
-    const bool stopped = cancel.Cancelled() && report.verdict == shadow::Verdict::kInconclusive;
+    // Stopped by the lease poll (not by the budget or a runtime error while
+    // an app happened to start a session afterwards).
+    const bool stopped = report.verdict == shadow::Verdict::kInconclusive &&
+                         !report.reasons.empty() &&
+                         report.reasons.front().find(kAppNeedsRuntime) != std::string::npos;
     if (stopped) {
       // Not an attempt: the app came first; the next cycle runs it again.
       OTA_TRY(ctx_.db.SetSetting(attempts_key, std::to_string(previous_attempts)));
