@@ -162,6 +162,13 @@ class ShadowStep {
         return MakeError(ErrorCode::kIncompatible, "the rollout's shadow_policy is not JSON");
       }
     }
+    // A malformed bundle policy rules the bundle out for good; a malformed
+    // rollout override only fails this deployment (kInvalidArgument is not
+    // remembered as a rejected artifact), so a corrected manifest applies.
+    if (rollout) {
+      auto alone = shadow::ResolvePolicy(nullptr, &*rollout);
+      if (!alone.ok()) return MakeError(ErrorCode::kInvalidArgument, alone.error().message);
+    }
     auto policy = shadow::ResolvePolicy(section.policy ? &*section.policy : nullptr,
                                         rollout ? &*rollout : nullptr);
     if (!policy.ok()) return MakeError(ErrorCode::kIncompatible, policy.error().message);
