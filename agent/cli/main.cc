@@ -97,6 +97,39 @@ std::string FormatTime(std::int64_t unix_seconds) {
   return buf;
 }
 
+int PrintShadowResults(const std::vector<ShadowVerdict>& rows, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const ShadowVerdict& v : rows) {
+      auto report = nlohmann::json::parse(v.report_json, nullptr, /*allow_exceptions=*/false);
+      out.push_back({{"id", v.id},
+                     {"deployment_id", v.deployment_id},
+                     {"model", v.model},
+                     {"candidate_id", v.candidate_id},
+                     {"candidate_version", v.candidate_version},
+                     {"current_id", v.current_id},
+                     {"current_version", v.current_version},
+                     {"verdict", v.verdict},
+                     {"action", v.action},
+                     {"gate", v.gate},
+                     {"reason", v.reason},
+                     {"attempt", v.attempt},
+                     {"time", v.created_at},
+                     {"report", report.is_discarded() ? nlohmann::json(nullptr) : report}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  if (rows.empty()) std::printf("no shadow tests recorded\n");
+  for (const ShadowVerdict& v : rows) {
+    std::printf("%s  %s %s vs %s  %s (%s, %s gate, attempt %d): %s\n",
+                FormatTime(v.created_at).c_str(), v.model.c_str(), v.candidate_version.c_str(),
+                v.current_version.c_str(), v.verdict.c_str(), v.action.c_str(), v.gate.c_str(),
+                v.attempt, v.reason.c_str());
+  }
+  return 0;
+}
+
 int PrintStatus(const AgentStatus& s, bool json) {
   if (json) {
     nlohmann::json j = {
@@ -254,6 +287,16 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Show installed versions and recent deployments");
   bool status_json = false;
   status->add_flag("--json", status_json, "Print JSON");
+
+  auto* shadow_results = app.add_subcommand(
+      "shadow-results", "Show shadow-test verdicts recorded on this device, newest first");
+  std::string shadow_model;
+  shadow_results->add_option("--model", shadow_model, "Only this model");
+  int shadow_limit = 20;
+  shadow_results->add_option("--limit", shadow_limit, "At most this many verdicts")
+      ->check(CLI::Range(1, 10000));
+  bool shadow_json = false;
+  shadow_results->add_flag("--json", shadow_json, "Print JSON, with each full report");
 
   auto* rollback = app.add_subcommand(
       "rollback", "Return a model to the previous version kept on disk (no download)");
@@ -447,6 +490,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     return 0;
+  }
+  if (shadow_results->parsed()) {
+    auto rows = (*agent)->ShadowResults(shadow_model, shadow_limit);
+    if (!rows.ok()) return Fail(rows.error());
+    return PrintShadowResults(*rows, shadow_json);
   }
   if (status->parsed()) {
     auto s = (*agent)->GetStatus();

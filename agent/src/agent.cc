@@ -224,6 +224,19 @@ class AgentImpl : public Agent {
     return result;
   }
 
+  Result<std::vector<ShadowVerdict>> ShadowResults(const std::string& model, int limit) override {
+    OTA_ASSIGN_OR_RETURN(auto rows, db_->ShadowVerdicts(model, limit));
+    std::vector<ShadowVerdict> out;
+    for (ShadowVerdictRow& r : rows) {
+      out.push_back(ShadowVerdict{
+          r.id, r.deployment_id, std::move(r.model), std::move(r.candidate_id),
+          std::move(r.candidate_version), std::move(r.current_id), std::move(r.current_version),
+          std::move(r.verdict), std::move(r.action), std::move(r.gate), std::move(r.reason),
+          std::move(r.report_json), r.attempt, r.created_at});
+    }
+    return out;
+  }
+
   Result<AuditReport> Audit() override {
     AuditReport report;
     OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, db_->AllEvents());
@@ -339,6 +352,10 @@ class AgentImpl : public Agent {
                     row, now, EventJson(ctx_, "state", &row, {{"state", StateName(row.state)}})));
     row.saves = 1;
     row.created_at = row.updated_at = now;
+    if (selected.shadow_policy) {
+      // The shadowing state applies the rollout's override of the bundle's policy.
+      OTA_TRY(db_->SetSetting(ShadowPolicyKey(row.id), selected.shadow_policy->dump()));
+    }
     return std::optional<DeploymentRow>(std::move(row));
   }
 
@@ -348,6 +365,7 @@ class AgentImpl : public Agent {
     std::string version_text;            // Its newest version.
     std::optional<BundleTarget> target;  // The variant to install, if any fits.
     rollout::VariantPlan plan;
+    std::optional<nlohmann::json> shadow_policy;  // The rollout manifest's override.
   };
 
   // Plans the variant before anything is downloaded: requirements against the
@@ -391,6 +409,7 @@ class AgentImpl : public Agent {
     if (variants.empty()) return selected;
     selected.published = true;
     selected.version_text = variants.front().version_text;
+    if (choice.from_manifest) selected.shadow_policy = choice.shadow_policy;
     selected.plan = std::move(variant_plan);
     if (selected.plan.chosen) selected.target = variants[*selected.plan.chosen];
     return selected;

@@ -75,6 +75,17 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row, const Download
 
 std::int64_t UnixNow(const Env& env);
 
+// The settings key holding a deployment's rollout shadow_policy override.
+inline std::string ShadowPolicyKey(std::int64_t deployment_id) {
+  return "shadow_policy/" + std::to_string(deployment_id);
+}
+
+// The shadowing state (shadow_step.cc): the candidate against the version the
+// device runs, when bundle.json asks for it. kRetryLater pauses the
+// deployment (an app needed the runtime, mirrored samples still missing, or
+// an inconclusive run the policy retries); kIncompatible rejects it.
+Status RunShadowStep(AgentContext& ctx, const DeploymentRow& row, const std::string& from_version);
+
 }  // namespace ota::agent
 
 #endif  // OTA_AGENT_SRC_AGENT_INTERNAL_H_

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ota/agent/leases.h"
+#include "ota/agent/mirror.h"
 #include "ota/agent/notify.h"
 #include "ota/agent/sessions.h"
 
@@ -22,6 +23,10 @@ struct ota_agent {
 
 struct ota_lease {
   ota::agent::Lease lease;
+};
+
+struct ota_mirror {
+  std::unique_ptr<ota::agent::MirrorClient> client;
 };
 
 namespace {
@@ -224,6 +229,69 @@ ota_status ota_agent_report_session(ota_agent* agent, const char* version_id, in
     if (!s.ok()) return Fail(s.error());
     return OTA_OK;
   });
+}
+
+ota_status ota_mirror_open(ota_agent* agent, const char* model, ota_mirror** out) {
+  if (agent == nullptr || model == nullptr || out == nullptr) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT, "agent, model and out must not be NULL");
+  }
+  *out = nullptr;
+  return Guard([&] {
+    ota::agent::MirrorClientOptions options;
+    options.state_dir = agent->state_dir;
+    options.model = model;
+    auto client = ota::agent::MirrorClient::Open(std::move(options));
+    if (!client.ok()) return Fail(client.error());
+    *out = new ota_mirror{std::move(*client)};
+    return OTA_OK;
+  });
+}
+
+int ota_mirror_offer(ota_mirror* mirror, const char* request, const char* output) {
+  if (mirror == nullptr || request == nullptr || output == nullptr) return 0;
+  try {
+    return mirror->client->Offer(request, output) ? 1 : 0;
+  } catch (...) {
+    return 0;  // Mirroring must never disturb the app.
+  }
+}
+
+ota_status ota_mirror_poll(ota_mirror* mirror) {
+  if (mirror == nullptr) return Fail(OTA_ERR_INVALID_ARGUMENT, "mirror must not be NULL");
+  return Guard([&] {
+    ota::Status s = mirror->client->Poll();
+    if (!s.ok()) return Fail(s.error());
+    return OTA_OK;
+  });
+}
+
+ota_status ota_mirror_flush(ota_mirror* mirror) {
+  if (mirror == nullptr) return Fail(OTA_ERR_INVALID_ARGUMENT, "mirror must not be NULL");
+  return Guard([&] {
+    ota::Status s = mirror->client->Flush();
+    if (!s.ok()) return Fail(s.error());
+    return OTA_OK;
+  });
+}
+
+ota_status ota_mirror_counts(ota_mirror* mirror, unsigned long long* offered,
+                             unsigned long long* replayed) {
+  if (mirror == nullptr) return Fail(OTA_ERR_INVALID_ARGUMENT, "mirror must not be NULL");
+  return Guard([&] {
+    const ota::agent::MirrorClientCounts c = mirror->client->Counts();
+    if (offered != nullptr) *offered = c.offered;
+    if (replayed != nullptr) *replayed = c.replayed;
+    return OTA_OK;
+  });
+}
+
+void ota_mirror_close(ota_mirror* mirror) {
+  if (mirror == nullptr) return;
+  try {
+    mirror->client->Close();
+  } catch (...) {
+  }
+  delete mirror;
 }
 
 }  // extern "C"

@@ -13,9 +13,6 @@
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/manifest/bundle_manifest.h"
-#include "ota/shadow/policy.h"
-#include "ota/shadow/report.h"
-#include "ota/shadow/shadow.h"
 
 namespace ota::agent {
 namespace {
@@ -341,57 +338,8 @@ class Runner {
     return ctx_.store.Activate(row_.model, row_.sha256);
   }
 
-  // The candidate against the active version on the bundle's eval set, when
-  // bundle.json asks for it (a "shadow" section) and a version is active. The
-  // report is recorded as a "shadow-result" event (SQLite, audit chain,
-  // server); fail rejects the candidate before it serves anyone, an
-  // inconclusive result follows the policy.
-  Status Shadow() {
-    if (row_.previous.empty()) return Ok();  // First install: nothing to compare with.
-    OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
-    if (!kept) return Ok();
-    const std::string dir = ctx_.store.VersionDir(row_.sha256);
-    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest candidate, ReadManifest(dir));
-    auto section = shadow::BundleShadowSectionOf(candidate);
-    if (!section.ok()) return MakeError(ErrorCode::kIncompatible, section.error().message);
-    if (!candidate.extra.contains("shadow")) return Ok();  // Not asked for.
-    const std::string previous_dir = ctx_.store.VersionDir(row_.previous);
-    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest current, ReadManifest(previous_dir));
-    auto policy = shadow::PolicyFor(candidate, nullptr);
-    if (!policy.ok()) return MakeError(ErrorCode::kIncompatible, policy.error().message);
-    auto eval = shadow::LoadBundleEvalSet(*ctx_.env.fs, dir, candidate);
-    if (!eval.ok()) return MakeError(ErrorCode::kIncompatible, eval.error().message);
-    OTA_ASSIGN_OR_RETURN(auto runtime, ctx_.runtimes.SelectFor(candidate));
-    // Attempts per deployment, for a policy that retries inconclusive runs.
-    const std::string attempts_key = "shadow_attempts/" + std::to_string(row_.id);
-    OTA_ASSIGN_OR_RETURN(auto attempts_text, ctx_.db.GetSetting(attempts_key));
-    const int attempt = attempts_text ? std::atoi(attempts_text->c_str()) + 1 : 1;
-    OTA_TRY(ctx_.db.SetSetting(attempts_key, std::to_string(attempt)));
-    shadow::CancelToken never;
-    OTA_ASSIGN_OR_RETURN(shadow::Report report,
-                         shadow::Run(*runtime, JoinPath(previous_dir, current.model.file),
-                                     JoinPath(dir, candidate.model.file), *eval, *policy,
-                                     *ctx_.env.clock, never, attempt));
-    std::string reasons;
-    for (const std::string& r : report.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-    OTA_TRY(ctx_.db.QueueEvent(EventJson(ctx_, "shadow-result", &row_,
-                                         {{"verdict", shadow::VerdictName(report.verdict)},
-                                          {"action", shadow::ActionName(report.action)},
-                                          {"attempt", attempt},
-                                          {"report", shadow::ReportToJson(report)}})));
-    switch (report.action) {
-      case shadow::Action::kAccept:
-        return Ok();
-      case shadow::Action::kRetry:
-        return MakeError(ErrorCode::kRetryLater,
-                         "shadow test inconclusive (" + reasons + "); retried next cycle");
-      case shadow::Action::kReject:
-        break;
-    }
-    return MakeError(ErrorCode::kIncompatible,
-                     "shadow test " + std::string(shadow::VerdictName(report.verdict)) +
-                         " against " + outcome_.from_version + ": " + reasons);
-  }
+  // The candidate against the active version (shadow_step.cc).
+  Status Shadow() { return RunShadowStep(ctx_, row_, outcome_.from_version); }
 
   Result<manifest::BundleManifest> ReadManifest(const std::string& dir) {
     OTA_ASSIGN_OR_RETURN(std::string text,

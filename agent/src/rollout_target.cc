@@ -71,6 +71,7 @@ Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
           std::string(rollout::DecisionKindName(d.kind)) + " (" + d.reason + ")");
   choice.from_manifest = true;
   choice.reason = d.reason;
+  choice.shadow_policy = m.shadow_policy;
   if (d.kind != rollout::DecisionKind::kStay && d.kind != rollout::DecisionKind::kIncompatiblePin) {
     choice.version = d.version;
   }

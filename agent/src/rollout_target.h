@@ -22,6 +22,8 @@ struct VersionChoice {
   // for stay (and for a pin this device cannot run).
   std::optional<manifest::Version> version;
   std::string reason;
+  // The manifest's shadow_policy override (applied by the shadowing state).
+  std::optional<nlohmann::json> shadow_policy;
 };
 
 // `runnable`: the versions this device can run (a variant of each fits).

@@ -210,6 +210,64 @@ Status StateDb::ForgetVersion(const std::string& id) {
   return s.Run();
 }
 
+Status StateDb::RecordShadowVerdict(const ShadowVerdictRow& row, const std::string& event_json) {
+  return InTransaction(*db_, [&]() -> Status {
+    CrashPoint("db.write");
+    OTA_ASSIGN_OR_RETURN(
+        Statement s,
+        db_->Prepare("INSERT INTO shadow_verdicts(deployment_id, model, candidate_id, "
+                     "candidate_version, current_id, current_version, verdict, action, gate, "
+                     "reason, report, attempt, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    s.Bind(1, row.deployment_id)
+        .Bind(2, row.model)
+        .Bind(3, row.candidate_id)
+        .Bind(4, row.candidate_version)
+        .Bind(5, row.current_id)
+        .Bind(6, row.current_version)
+        .Bind(7, row.verdict)
+        .Bind(8, row.action)
+        .Bind(9, row.gate)
+        .Bind(10, row.reason)
+        .Bind(11, row.report_json)
+        .Bind(12, static_cast<std::int64_t>(row.attempt))
+        .Bind(13, row.created_at);
+    OTA_TRY(s.Run());
+    return InsertEvent(event_json);
+  });
+}
+
+Result<std::vector<ShadowVerdictRow>> StateDb::ShadowVerdicts(const std::string& model, int limit) {
+  OTA_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare("SELECT id, deployment_id, model, candidate_id, candidate_version, current_id, "
+                   "current_version, verdict, action, gate, reason, report, attempt, created_at "
+                   "FROM shadow_verdicts WHERE (? = '' OR model = ?) ORDER BY id DESC LIMIT ?"));
+  s.Bind(1, model).Bind(2, model).Bind(3, static_cast<std::int64_t>(limit));
+  std::vector<ShadowVerdictRow> rows;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool more, s.Step());
+    if (!more) break;
+    ShadowVerdictRow r;
+    r.id = s.ColumnInt(0);
+    r.deployment_id = s.ColumnInt(1);
+    r.model = s.ColumnText(2);
+    r.candidate_id = s.ColumnText(3);
+    r.candidate_version = s.ColumnText(4);
+    r.current_id = s.ColumnText(5);
+    r.current_version = s.ColumnText(6);
+    r.verdict = s.ColumnText(7);
+    r.action = s.ColumnText(8);
+    r.gate = s.ColumnText(9);
+    r.reason = s.ColumnText(10);
+    r.report_json = s.ColumnText(11);
+    r.attempt = static_cast<int>(s.ColumnInt(12));
+    r.created_at = s.ColumnInt(13);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
 Status StateDb::QueueEvent(const std::string& event_json) {
   return InTransaction(*db_, [&] { return InsertEvent(event_json); });
 }

@@ -7,6 +7,10 @@
 // lease. The agent may activate a new version at any time: the next answer
 // uses it, the current one finishes on the version it started with.
 //
+// With --mirror, while the agent shadow-tests a candidate version with live
+// mirroring, a sample of the (question, answer) pairs is replayed on the
+// candidate in this process; only aggregate statistics reach the agent.
+//
 // Exit codes: 0 every prompt answered; 1 an answer failed; 2 usage error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "ota/agent/leases.h"
+#include "ota/agent/mirror.h"
 #include "ota/agent/sessions.h"
 #include "ota/runtime_adapter/runtime.h"
 
@@ -83,6 +88,10 @@ int main(int argc, char** argv) {
   app.add_option("--model", model, "Model name");
   app.add_option("--prompt", prompts, "Prompt to answer (repeatable); default: stdin lines");
   app.add_option("--max-tokens", max_tokens, "Tokens per answer")->check(CLI::Range(1, 128));
+  bool mirror_answers = false;
+  app.add_flag("--mirror", mirror_answers,
+               "Replay a sample of the answers on a candidate the agent is shadow-testing "
+               "(texts stay in this process)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +114,22 @@ int main(int argc, char** argv) {
   if (!runtime.ok()) {
     std::fprintf(stderr, "ota-chat: %s\n", runtime.error().ToString().c_str());
     return 1;
+  }
+
+  std::unique_ptr<ota::agent::MirrorClient> mirror;
+  if (mirror_answers) {
+    ota::agent::MirrorClientOptions mo;
+    mo.state_dir = state_dir;
+    mo.model = model;
+    auto opened = ota::agent::MirrorClient::Open(mo);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "ota-chat: --mirror: %s\n", opened.error().ToString().c_str());
+      return 1;
+    }
+    mirror = std::move(*opened);
+    if (auto s = mirror->Poll(); !s.ok()) {
+      std::fprintf(stderr, "ota-chat: not mirroring: %s\n", s.error().ToString().c_str());
+    }
   }
 
   Loaded loaded;
@@ -130,6 +155,7 @@ int main(int argc, char** argv) {
     std::printf("[%s %s] %s\n", model.c_str(), lease->version().c_str(),
                 Printable(*answer).c_str());
     std::fflush(stdout);
+    if (mirror) mirror->Offer(question, *answer);
   };  // The lease ends here, after the answer.
   if (!prompts.empty()) {
     for (const std::string& p : prompts) ask(p);
@@ -139,5 +165,6 @@ int main(int argc, char** argv) {
       if (!line.empty()) ask(line);
     }
   }
+  if (mirror) (void)mirror->Flush();  // The last replays count too.
   return rc;
 }

@@ -90,6 +90,8 @@ MirrorStats Mirror::Stats() const {
       rate(static_cast<double>(production_passed_), static_cast<double>(checks_applied_));
   s.pass_rate_candidate =
       rate(static_cast<double>(candidate_passed_), static_cast<double>(checks_applied_));
+  s.compared = compared_;
+  s.checks_applied = checks_applied_;
   return s;
 }
 

@@ -30,6 +30,73 @@ constexpr std::string_view kThresholdKeys[] = {
     "max_perplexity_ratio", "pass_rate_margin",   "max_regressions", "max_latency_ratio",
     "max_memory_ratio",     "max_load_time_ratio"};
 
+bool InRange(const json& v, double lo, double hi) {
+  return v.is_number() && v.get<double>() >= lo && v.get<double>() <= hi;
+}
+
+Status CheckMirror(const json& m, const std::string& where) {
+  if (m.is_null()) return Ok();
+  if (!m.is_object()) return Invalid(where + " must be an object or null");
+  for (const auto& [key, v] : m.items()) {
+    const std::string field = where + "." + key;
+    if (key == "sample_rate") {
+      if (!InRange(v, 0, 1))
+        return Invalid(field + " must be a number from 0 to 1, not " + v.dump());
+    } else if (key == "cpu_budget") {
+      if (!InRange(v, 0, 1) || v.get<double>() == 0) {
+        return Invalid(field + " must be a number above 0 and at most 1, not " + v.dump());
+      }
+    } else if (key == "max_new_tokens") {
+      if (!IsNonNegativeInteger(v) || !InRange(v, 1, 512)) {
+        return Invalid(field + " must be an integer from 1 to 512, not " + v.dump());
+      }
+    } else if (key == "min_samples") {
+      if (!IsNonNegativeInteger(v) || !InRange(v, 1, 1000000)) {
+        return Invalid(field + " must be an integer from 1 to 1000000, not " + v.dump());
+      }
+    } else if (key == "max_wait_seconds") {
+      if (!IsNonNegativeInteger(v) || !InRange(v, 0, 30.0 * 24 * 3600)) {
+        return Invalid(field + " must be an integer from 0 to 2592000, not " + v.dump());
+      }
+    } else if (key == "min_same_top1") {
+      if (!v.is_null() && !InRange(v, 0, 1)) {
+        return Invalid(field + " must be a number from 0 to 1 or null, not " + v.dump());
+      }
+    } else if (key == "max_regressions") {
+      if (!v.is_null() && !IsNonNegativeInteger(v)) {
+        return Invalid(field + " must be a non-negative integer or null, not " + v.dump());
+      }
+    } else {
+      return Invalid(where + " has the unknown field " + QuoteText(key));
+    }
+  }
+  return Ok();
+}
+
+void ApplyMirror(std::optional<MirrorPolicy>& out, const json& m) {
+  if (m.is_null()) {
+    out.reset();
+    return;
+  }
+  if (!out) out = MirrorPolicy{};
+  if (m.contains("sample_rate")) out->sample_rate = m["sample_rate"].get<double>();
+  if (m.contains("cpu_budget")) out->cpu_budget = m["cpu_budget"].get<double>();
+  if (m.contains("max_new_tokens")) out->max_new_tokens = m["max_new_tokens"].get<int>();
+  if (m.contains("min_samples")) out->min_samples = m["min_samples"].get<std::uint64_t>();
+  if (m.contains("max_wait_seconds")) {
+    out->max_wait = std::chrono::seconds(m["max_wait_seconds"].get<std::uint64_t>());
+  }
+  if (m.contains("min_same_top1")) {
+    const json& v = m["min_same_top1"];
+    out->min_same_top1 = v.is_null() ? std::nullopt : std::optional<double>(v.get<double>());
+  }
+  if (m.contains("max_regressions")) {
+    const json& v = m["max_regressions"];
+    out->max_regressions =
+        v.is_null() ? std::nullopt : std::optional<std::uint64_t>(v.get<std::uint64_t>());
+  }
+}
+
 Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
   if (!j.is_object()) return Invalid(where + " must be an object, not " + j.type_name());
   PolicySpec spec;
@@ -99,6 +166,9 @@ Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
         return Invalid(field + " must be an integer from 64 to 131072, not " + value.dump());
       }
       spec.fields[key] = value;
+    } else if (key == "mirror") {
+      OTA_TRY(CheckMirror(value, field));
+      spec.fields[key] = value;
     } else if (key == "memory_budget_bytes") {
       if (!IsNonNegativeInteger(value)) {
         return Invalid(field + " must be a non-negative integer, not " + value.dump());
@@ -145,9 +215,21 @@ void ApplyFields(Policy& p, const json& f) {
   if (f.contains("threads")) p.threads = f["threads"].get<int>();
   if (f.contains("context_length")) p.context_length = f["context_length"].get<int>();
   if (f.contains("memory_budget_bytes")) p.memory_budget_bytes = f["memory_budget_bytes"];
+  if (f.contains("mirror")) ApplyMirror(p.mirror, f["mirror"]);
 }
 
 json OptionalJson(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json MirrorPolicyToJson(const std::optional<MirrorPolicy>& m) {
+  if (!m) return nullptr;
+  return {{"sample_rate", m->sample_rate},
+          {"cpu_budget", m->cpu_budget},
+          {"max_new_tokens", m->max_new_tokens},
+          {"min_samples", m->min_samples},
+          {"max_wait_seconds", m->max_wait.count()},
+          {"min_same_top1", OptionalJson(m->min_same_top1)},
+          {"max_regressions", m->max_regressions ? json(*m->max_regressions) : json(nullptr)}};
+}
 
 }  // namespace
 
@@ -249,6 +331,7 @@ json PolicyToJson(const Policy& p) {
       {"threads", p.threads},
       {"context_length", p.context_length},
       {"memory_budget_bytes", p.memory_budget_bytes},
+      {"mirror", MirrorPolicyToJson(p.mirror)},
   };
 }
 

@@ -224,7 +224,65 @@ json ReportToJson(const Report& r) {
       {"policy", PolicyToJson(r.policy)},
       {"sequential_memory", r.sequential_memory},
       {"elapsed_seconds", r.elapsed_seconds},
+      {"mirror", r.mirror ? json{{"gated", r.mirror_gated}, {"stats", MirrorStatsToJson(*r.mirror)}}
+                          : json(nullptr)},
   };
+}
+
+void FoldMirror(Report& r, const MirrorStats& s, int attempt) {
+  r.mirror = s;
+  r.mirror_gated = false;
+  if (!r.policy.mirror) return;
+  const MirrorPolicy& mp = *r.policy.mirror;
+  const bool enough = s.replayed >= mp.min_samples;
+  std::vector<std::string> failed;
+  auto add = [&](const std::string& name, std::optional<double> value, bool at_most,
+                 std::optional<double> threshold) {
+    GateRow row{name, value, "", enough ? threshold : std::nullopt, true, ""};
+    if (row.threshold) {
+      row.comparison = at_most ? "<=" : ">=";
+      if (!value) {
+        row.note = "not measured";
+      } else {
+        row.ok = at_most ? *value <= *threshold + 1e-12 : *value >= *threshold - 1e-12;
+        if (!row.ok) {
+          failed.push_back(name + " " + Number(value) + " is not " + row.comparison + " " +
+                           Number(threshold));
+        }
+      }
+    }
+    r.rows.push_back(std::move(row));
+  };
+  GateRow samples{"mirror_replayed",
+                  static_cast<double>(s.replayed),
+                  ">=",
+                  static_cast<double>(mp.min_samples),
+                  enough,
+                  ""};
+  if (!enough) samples.note = "too few mirrored samples: the mirror gates do not apply";
+  r.rows.push_back(std::move(samples));
+  add("mirror_same_top1", s.same_top1, false, mp.min_same_top1);
+  std::optional<double> max_regressions;
+  if (mp.max_regressions && s.checks_applied > 0) {
+    max_regressions = static_cast<double>(*mp.max_regressions);
+  }
+  add("mirror_regressions", static_cast<double>(s.regressions), true, max_regressions);
+  if (!enough) {
+    r.notes.push_back("live mirroring replayed " + std::to_string(s.replayed) + " of the " +
+                      std::to_string(mp.min_samples) +
+                      " requests it needs: the verdict does not include the mirror gates");
+    return;
+  }
+  r.mirror_gated = true;
+  if (failed.empty()) return;
+  if (r.verdict == Verdict::kPass) {
+    r.verdict = Verdict::kFail;
+    r.reasons.clear();
+  }
+  if (r.verdict == Verdict::kFail) {
+    r.reasons.insert(r.reasons.end(), failed.begin(), failed.end());
+    r.action = ActionFor(r.verdict, r.policy, attempt);
+  }
 }
 
 std::string FormatReportTable(const Report& r) {

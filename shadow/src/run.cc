@@ -60,7 +60,7 @@ class Guard {
       : clock_(clock), start_(clock.Monotonic()), budget_(budget), cancel_(cancel) {}
 
   Status Check() const {
-    if (cancel_.Cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled");
+    if (cancel_.Cancelled()) return MakeError(ErrorCode::kCancelled, cancel_.reason());
     if (clock_.Monotonic() - start_ > budget_) {
       char seconds[32];
       std::snprintf(seconds, sizeof seconds, "%g", static_cast<double>(budget_.count()) / 1000.0);

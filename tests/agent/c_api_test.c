@@ -64,6 +64,69 @@ static void point_at(const char* id) {
   }
 }
 
+int ota_test_synth_model(const char* path); /* c_api_test_model.cc */
+
+static int file_contains(const char* path, const char* needle) {
+  static char buf[1 << 16];
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strstr(buf, needle) != NULL;
+}
+
+/* Live mirroring: the agent announces a candidate (a real, synthesized
+ * model); the app's mirror loads it, replays an offered request and writes
+ * aggregates only; the candidate goes when the announcement does. */
+static void check_mirror(ota_agent* agent, const char* current_id) {
+  char id_c[65], path[512], json[1024];
+  memset(id_c, 'c', 64);
+  id_c[64] = '\0';
+  install(id_c, "1.2.0");
+  snprintf(path, sizeof path, "%s/versions/%s/model.gguf", state, id_c);
+  CHECK(ota_test_synth_model(path) == 0);
+  snprintf(path, sizeof path, "%s/mirror", state);
+  mkdir(path, 0755);
+  snprintf(json, sizeof json,
+           "{\"schema\": \"modelota.mirror/1\", \"model\": \"chat\", \"deployment_id\": 7, "
+           "\"candidate_id\": \"%s\", \"candidate_version\": \"1.2.0\", \"current_id\": "
+           "\"%s\", \"sample_rate\": 1, \"cpu_budget\": 1, \"max_new_tokens\": 4, "
+           "\"context_length\": 256, \"threads\": 1}",
+           id_c, current_id);
+  char announcement[512];
+  snprintf(announcement, sizeof announcement, "%s/mirror/chat.json", state);
+  write_file(announcement, json);
+
+  ota_mirror* mirror = NULL;
+  CHECK(ota_mirror_open(agent, "../chat", &mirror) == OTA_ERR_INVALID_ARGUMENT);
+  CHECK(ota_mirror_open(NULL, "chat", &mirror) == OTA_ERR_INVALID_ARGUMENT);
+  CHECK(ota_mirror_open(agent, "chat", &mirror) == OTA_OK);
+  if (mirror == NULL) return;
+  CHECK(ota_mirror_poll(mirror) == OTA_OK);
+  CHECK(ota_mirror_offer(mirror, "SECRET question about the weather", "SECRET sunny answer") == 1);
+  CHECK(ota_mirror_offer(mirror, NULL, "x") == 0);
+  CHECK(ota_mirror_flush(mirror) == OTA_OK);
+  unsigned long long offered = 0, replayed = 0;
+  CHECK(ota_mirror_counts(mirror, &offered, &replayed) == OTA_OK);
+  CHECK(offered == 1);
+  CHECK(replayed == 1);
+  char stats[512];
+  snprintf(stats, sizeof stats, "%s/mirror/chat.%d.stats.json", state, (int)getpid());
+  CHECK(file_contains(stats, "\"replayed\":1") == 1);
+  CHECK(file_contains(stats, "SECRET") == 0);
+  CHECK(file_contains(stats, "weather") == 0);
+
+  unlink(announcement); /* The verdict is in: the candidate goes. */
+  CHECK(ota_mirror_poll(mirror) == OTA_OK);
+  CHECK(access(stats, F_OK) != 0);
+  CHECK(ota_mirror_offer(mirror, "after", "the verdict") == 0);
+  CHECK(ota_mirror_counts(mirror, &offered, &replayed) == OTA_OK);
+  CHECK(replayed == 0);
+  ota_mirror_close(mirror);
+  ota_mirror_close(NULL);
+}
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static char notified[128];
@@ -156,6 +219,9 @@ int main(void) {
     ota_lease_release(lease);
   }
   ota_lease_release(NULL);
+#ifdef OTA_TEST_HAVE_LLAMA
+  check_mirror(agent, id_b);
+#endif
   ota_agent_close(agent);
   ota_agent_close(NULL);
 

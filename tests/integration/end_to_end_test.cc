@@ -1,11 +1,17 @@
 // End to end on loopback: otactl builds and publishes, ota-server serves,
 // the agent (in process, real libcurl, injected clock) installs.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "ota/agent/agent.h"
 #include "ota/agent/leases.h"
+#include "ota/agent/mirror.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 #include "test_support.h"
@@ -120,6 +126,14 @@ class EndToEndTest : public ::testing::Test {
     return outcomes->back();
   }
 
+  // A cycle that resumes a paused deployment: its outcome comes first.
+  UpdateOutcome ResumeOnce(Agent& a) {
+    auto outcomes = a.Update(nullptr);
+    EXPECT_TRUE(outcomes.ok()) << outcomes.error().ToString();
+    if (!outcomes.ok() || outcomes->empty()) return UpdateOutcome{};
+    return outcomes->front();
+  }
+
   std::string ActiveModelBytes() { return ReadTestFile(dir_.Sub("device/active/chat/model.gguf")); }
 
   std::string ActiveVersion(Agent& a) {
@@ -141,6 +155,21 @@ class EndToEndTest : public ::testing::Test {
       for (auto& e : j["events"]) out.push_back(e);
     }
     return out;
+  }
+
+  // Builds and publishes `version` of "chat" from seed 1 (the weights
+  // Publish("1.0.0", 1) uses) asking devices for a shadow test with
+  // `policy` (JSON) as bundle.json's shadow.policy.
+  void PublishShadowed(const std::string& version, const std::string& policy) {
+    const std::string model = dir_.Sub("mirrored-" + version + ".gguf");
+    const std::string bundle = dir_.Sub("mirrored-" + version + ".otab");
+    Otactl({"model", "synth", "--seed", "1", "--layers", "2", "--width", "64", "--type", "f16",
+            "--out", model});
+    Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
+            "--prompts", dir_.Sub("prompts"), "--shadow-policy", policy, "--out", bundle});
+    Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
   }
 
   TempDir dir_;
@@ -798,12 +827,202 @@ TEST_F(EndToEndTest, ShadowTestRejectsABrokenCandidateBeforeItServes) {
       << o.error->message;
   EXPECT_EQ(ActiveModelBytes(), v1_bytes);  // Never activated.
   EXPECT_EQ(last_verdict(), "fail/1.1.0");
+  // The verdict is in agent.db, with the whole report.
+  auto verdicts = a->ShadowResults("chat", 10);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 1u);
+  const agent::ShadowVerdict& failed = verdicts->front();
+  EXPECT_EQ(failed.verdict, "fail");
+  EXPECT_EQ(failed.action, "reject");
+  EXPECT_EQ(failed.gate, "equivalence");
+  EXPECT_EQ(failed.candidate_version, "1.1.0");
+  EXPECT_EQ(failed.current_version, "1.0.0");
+  EXPECT_EQ(failed.attempt, 1);
+  EXPECT_NE(failed.reason.find("mean_kl"), std::string::npos) << failed.reason;
+  const auto failed_report = nlohmann::json::parse(failed.report_json, nullptr, false);
+  ASSERT_TRUE(failed_report.is_object());
+  EXPECT_EQ(failed_report["verdict"], "fail");
+  EXPECT_TRUE(failed_report["metrics"]["mean_kl"].is_number());
+  EXPECT_EQ(failed_report["policy"]["thresholds"]["max_mean_kl"], 0.002);
 
   publish_shadowed("1.2.0", {});  // The weights the device runs: equivalent.
   o = UpdateOnce(*a);
   ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
   EXPECT_EQ(o.to_version, "1.2.0");
   EXPECT_EQ(last_verdict(), "pass/1.2.0");
+  verdicts = a->ShadowResults("", 10);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 2u);
+  EXPECT_EQ(verdicts->front().verdict, "pass");  // Newest first.
+  EXPECT_EQ(verdicts->front().action, "accept");
+  EXPECT_EQ(verdicts->front().candidate_version, "1.2.0");
+}
+
+// Wraps the test clock; the first time the shadow run's thread (any thread
+// but the test's) reads it, `hook` runs once.
+class HookClock : public Clock {
+ public:
+  explicit HookClock(Clock& base) : base_(base), main_(std::this_thread::get_id()) {}
+  std::chrono::system_clock::time_point Now() const override { return base_.Now(); }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    if (std::this_thread::get_id() != main_ && hook_) {
+      auto hook = std::move(hook_);
+      hook_ = nullptr;
+      hook();
+    }
+    return base_.Monotonic();
+  }
+  void SleepFor(std::chrono::milliseconds d) override { base_.SleepFor(d); }
+  mutable std::function<void()> hook_;
+
+ private:
+  Clock& base_;
+  std::thread::id main_;
+};
+
+TEST_F(EndToEndTest, AppLeaseStopsTheShadowRunWhichResumesNextCycle) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  HookClock hooked(clock_);
+  env_.clock = &hooked;
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  PublishShadowed("1.1.0", R"({"calibrate": false})");
+
+  // An app starts a session on the model as soon as the shadow run begins.
+  agent::LeaseOptions lease_options;
+  lease_options.state_dir = dir_.Sub("device");
+  auto leases = agent::LeaseManager::Open(lease_options);
+  ASSERT_OK(leases);
+  std::optional<agent::Lease> session;
+  hooked.hook_ = [&] {
+    auto lease = (*leases)->Acquire("chat");
+    ASSERT_TRUE(lease.ok()) << lease.error().ToString();
+    session = std::move(*lease);
+  };
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_TRUE(session.has_value()) << "the shadow run never started";
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kDeferred);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_NE(o.error->message.find("stopped: the app needed the runtime"), std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  auto verdicts = a->ShadowResults("chat", 10);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 1u);
+  EXPECT_EQ(verdicts->front().verdict, "inconclusive");
+  EXPECT_EQ(verdicts->front().action, "pause");
+  EXPECT_EQ(verdicts->front().reason, "stopped: the app needed the runtime");
+  const auto stopped = nlohmann::json::parse(verdicts->front().report_json, nullptr, false);
+  // Stopped before the candidate saw a single prompt.
+  EXPECT_EQ(stopped["metrics"]["prompts_evaluated"], 0);
+
+  // The session ends: the next cycle runs the test again (not counted as a
+  // retry) and the candidate passes.
+  session->Release();
+  o = ResumeOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  verdicts = a->ShadowResults("chat", 10);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 2u);
+  EXPECT_EQ(verdicts->front().verdict, "pass");
+  EXPECT_EQ(verdicts->front().attempt, 1);
+  env_.clock = &clock_;
+}
+
+TEST_F(EndToEndTest, MirroredRequestsReachTheVerdictAsAggregatesOnly) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  PublishShadowed("1.1.0", R"({"calibrate": false, "mirror": {"sample_rate": 1, "cpu_budget": 1,
+                               "min_samples": 3, "max_new_tokens": 4, "min_same_top1": 0.5}})");
+
+  // No samples yet: the deployment waits in shadowing and announces the candidate.
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kDeferred);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_NE(o.error->message.find("waits for mirrored samples: 0 of 3"), std::string::npos)
+      << o.error->message;
+  const std::string announcement = dir_.Sub("device/mirror/chat.json");
+  ASSERT_TRUE(*fs_->Exists(announcement));
+
+  // The app mirrors three requests with the production model's answers.
+  agent::MirrorClientOptions mo;
+  mo.state_dir = dir_.Sub("device");
+  mo.model = "chat";
+  mo.poll_interval = std::chrono::milliseconds(0);
+  auto client = agent::MirrorClient::Open(mo);
+  ASSERT_OK(client);
+  EXPECT_FALSE((*client)->Offer("before any candidate", "ignored"));
+  ASSERT_OK((*client)->Poll());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE((*client)->Offer("PRIVATE-REQUEST-" + std::to_string(i) + " tell me a story",
+                                 " once upon a time PRIVATE-ANSWER-" + std::to_string(i)));
+  }
+  ASSERT_OK((*client)->Flush());
+  EXPECT_EQ((*client)->Counts().replayed, 3u);
+  const std::string stats_path =
+      dir_.Sub("device/mirror/chat." + std::to_string(::getpid()) + ".stats.json");
+  const std::string stats = ReadTestFile(stats_path);
+  EXPECT_EQ(stats.find("PRIVATE"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("story"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"replayed\":3"), std::string::npos) << stats;
+
+  // The eval set alone passes (same weights), but the offered answers are
+  // not what the candidate would say: the mirror gate rejects it.
+  o = ResumeOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_NE(o.error->message.find("mirror_same_top1 0.0000 is not >= 0.5000"), std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  auto verdicts = a->ShadowResults("chat", 1);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 1u);
+  const auto report = nlohmann::json::parse(verdicts->front().report_json, nullptr, false);
+  EXPECT_EQ(verdicts->front().verdict, "fail") << verdicts->front().reason;
+  EXPECT_TRUE(report["mirror"]["gated"].get<bool>());
+  EXPECT_EQ(report["mirror"]["stats"]["replayed"], 3);
+  EXPECT_TRUE(report["metrics"]["mean_kl"].is_number());
+  EXPECT_LT(report["metrics"]["mean_kl"].get<double>(), 1e-9);  // Offline: identical.
+  EXPECT_TRUE(report["mirror"]["stats"]["same_top1"].is_number());
+  // Nothing the agent keeps or reports holds a mirrored text.
+  EXPECT_EQ(verdicts->front().report_json.find("PRIVATE"), std::string::npos);
+  auto audit = a->Audit();
+  ASSERT_OK(audit);
+  for (const auto& e : audit->entries) EXPECT_EQ(e.body.find("PRIVATE"), std::string::npos);
+
+  // The verdict withdrew the announcement: the app unloads the candidate.
+  EXPECT_FALSE(*fs_->Exists(announcement));
+  ASSERT_OK((*client)->Poll());
+  EXPECT_EQ((*client)->Counts().candidate_id, "");
+  EXPECT_FALSE(*fs_->Exists(stats_path));
+  EXPECT_FALSE((*client)->Offer("after", "the verdict"));
+
+  // Operators read the verdicts with `ota-agent shadow-results`.
+  a.reset();  // Releases the state folder's lock.
+  const std::string agent_bin = BinaryPath("ota-agent");
+  CommandResult listed = RunCommand({agent_bin, "--state-dir", dir_.Sub("device"), "shadow-results",
+                                     "--model", "chat", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const auto rows = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(rows.is_array()) << listed.out;
+  ASSERT_EQ(rows.size(), 1u);  // Waiting for samples records no verdict.
+  EXPECT_EQ(rows[0]["verdict"], "fail");
+  EXPECT_EQ(rows[0]["action"], "reject");
+  EXPECT_EQ(rows[0]["candidate_version"], "1.1.0");
+  EXPECT_EQ(rows[0]["report"]["mirror"]["stats"]["replayed"], 3);
+  CommandResult text = RunCommand({agent_bin, "--state-dir", dir_.Sub("device"), "shadow-results"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("chat 1.1.0 vs 1.0.0  fail (reject, equivalence gate, attempt 1): "
+                          "mirror_same_top1 0.0000 is not >= 0.5000"),
+            std::string::npos)
+      << text.out;
 }
 
 }  // namespace

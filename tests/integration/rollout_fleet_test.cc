@@ -219,5 +219,57 @@ TEST_F(RolloutFleetTest, CanaryFailuresPauseBeforeStageTwo) {
   EXPECT_EQ(Api("GET", "/v1/rollouts/chat-2")["current_stage"], 0);
 }
 
+TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
+  // One device is enough: the override travels with the rollout manifest.
+  Publish("1.0.0", 1);
+  auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
+  ASSERT_OK(root);
+  const std::string state = dir_.Sub("devices/solo");
+  ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, ""}));
+  agent::AgentOptions options;
+  options.state_dir = state;
+  options.space_margin_bytes = 0;
+  auto a = Agent::Open(env_, options);
+  ASSERT_OK(a);
+  agents_.push_back(std::move(*a));
+  ASSERT_EQ(UpdateAll("1.0.0"), 1);
+
+  // 2.0.0 has other weights: its bundle asks for the equivalence gate, which
+  // it would fail. The rollout turns the distribution thresholds off.
+  const std::string model = dir_.Sub("model-2.0.0.gguf");
+  const std::string bundle = dir_.Sub("chat-2.0.0.otab");
+  Otactl({"model", "synth", "--seed", "2", "--layers", "1", "--width", "32", "--type", "f16",
+          "--out", model});
+  Otactl({"bundle", "build", "--name", "chat", "--version", "2.0.0", "--model", model, "--prompts",
+          dir_.Sub("prompts"), "--shadow-policy", R"({"gate": "equivalence", "calibrate": false})",
+          "--out", bundle});
+  Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
+          Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
+  manifest::RolloutManifest m;
+  m.rollout_id = "chat-2";
+  m.model = "chat";
+  m.version = 1;
+  m.target.bundle_version = *manifest::ParseVersion("2.0.0");
+  manifest::RolloutStage everyone;
+  everyone.percent_hundredths = 10000;
+  m.stages.push_back(everyone);
+  m.shadow_policy = json{{"thresholds", {{"min_same_top1", nullptr}, {"max_mean_kl", nullptr}}},
+                         {"max_retries", 7}};
+  Api("POST", "/v1/rollouts",
+      {{"manifest", manifest::ToJson(m)},
+       {"policy", {{"min_reporting", 1}, {"success_percent", 90}, {"error_percent", 20}}}});
+
+  EXPECT_EQ(UpdateAll("2.0.0"), 1);
+  auto verdicts = agents_[0]->ShadowResults("chat", 1);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 1u);
+  EXPECT_EQ(verdicts->front().verdict, "pass") << verdicts->front().reason;
+  const json report = json::parse(verdicts->front().report_json, nullptr, false);
+  EXPECT_TRUE(report["policy"]["thresholds"]["max_mean_kl"].is_null());
+  EXPECT_EQ(report["policy"]["max_retries"], 7);
+  EXPECT_FALSE(report["policy"]["calibrate"].get<bool>());       // The bundle's, kept.
+  EXPECT_GT(report["metrics"]["mean_kl"].get<double>(), 0.002);  // Would fail equivalence.
+}
+
 }  // namespace
 }  // namespace ota

@@ -73,6 +73,46 @@ TEST(PolicyTest, RefusesMalformedPolicies) {
             "rollout shadow_policy.sequential_memory must be true or false");
 }
 
+TEST(PolicyTest, MirrorMergesFieldByFieldAndNullTurnsItOff) {
+  const json bundle = {{"mirror", {{"sample_rate", 0.2}, {"min_samples", 5}}}};
+  Result<Policy> p = ResolvePolicy(&bundle, nullptr);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_TRUE(p->mirror.has_value());
+  EXPECT_EQ(p->mirror->sample_rate, 0.2);
+  EXPECT_EQ(p->mirror->min_samples, 5u);
+  EXPECT_EQ(p->mirror->cpu_budget, 0.1);  // Default.
+  EXPECT_EQ(p->mirror->max_regressions, 0u);
+  EXPECT_FALSE(p->mirror->min_same_top1.has_value());
+
+  const json rollout = {
+      {"mirror", {{"min_samples", 50}, {"min_same_top1", 0.8}, {"max_wait_seconds", 60}}}};
+  p = ResolvePolicy(&bundle, &rollout);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->mirror->sample_rate, 0.2);  // The bundle's.
+  EXPECT_EQ(p->mirror->min_samples, 50u);  // The rollout's.
+  EXPECT_EQ(p->mirror->min_same_top1, 0.8);
+  EXPECT_EQ(p->mirror->max_wait, std::chrono::seconds(60));
+  EXPECT_EQ(PolicyToJson(*p)["mirror"]["min_samples"], 50);
+
+  const json off = {{"mirror", nullptr}};
+  p = ResolvePolicy(&bundle, &off);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->mirror.has_value());
+  EXPECT_TRUE(PolicyToJson(*p)["mirror"].is_null());
+
+  EXPECT_EQ(ErrorOf({{"mirror", {{"sample_rate", 2}}}}),
+            "bundle.json shadow.policy.mirror.sample_rate must be a number from 0 to 1, not 2");
+  EXPECT_EQ(ErrorOf({{"mirror", {{"cpu_budget", 0}}}}),
+            "bundle.json shadow.policy.mirror.cpu_budget must be a number above 0 and at most 1, "
+            "not 0");
+  EXPECT_EQ(ErrorOf({{"mirror", {{"texts", true}}}}),
+            "bundle.json shadow.policy.mirror has the unknown field \"texts\"");
+  EXPECT_EQ(ErrorOf({{"mirror", 3}}), "bundle.json shadow.policy.mirror must be an object or null");
+  const json bad_rollout = {{"mirror", {{"min_samples", 0}}}};
+  EXPECT_EQ(ErrorOf(json::object(), &bad_rollout),
+            "rollout shadow_policy.mirror.min_samples must be an integer from 1 to 1000000, not 0");
+}
+
 TEST(PolicyTest, InconclusiveHandling) {
   Policy p;
   EXPECT_EQ(ActionFor(Verdict::kPass, p), Action::kAccept);

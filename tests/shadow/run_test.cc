@@ -160,6 +160,37 @@ TEST_F(RunTest, CancellationMidRunIsInconclusive) {
   EXPECT_LT(r.metrics.prompts_evaluated, 2u);
 }
 
+TEST_F(RunTest, PolledConditionStopsTheRunWithItsReasonBeforeTheNextPrompt) {
+  // The condition turns true during the candidate's first generation (as an
+  // app's lease would): no further prompt is evaluated.
+  int generations = 0;
+  bool leased = false;
+  FakeSpec candidate = runtime_.models["current"];
+  candidate.on_generate = [&] {
+    ++generations;
+    leased = true;
+  };
+  runtime_.models["polled"] = candidate;
+  CancelToken token("stopped: the app needed the runtime");
+  int polls = 0;
+  token.PollWith([&] {
+    ++polls;
+    return leased;
+  });
+  Policy policy;
+  policy.calibrate = false;
+  Result<Report> r =
+      shadow::Run(runtime_, "current", "polled", JsonEvalSet(), policy, clock_, token);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->verdict, Verdict::kInconclusive);
+  ASSERT_FALSE(r->reasons.empty());
+  EXPECT_EQ(r->reasons[0], "stopped: the app needed the runtime");
+  EXPECT_EQ(generations, 1);  // The second prompt never reached the candidate.
+  EXPECT_EQ(r->metrics.prompts_evaluated, 1u);
+  EXPECT_GT(polls, 1);
+  EXPECT_TRUE(token.Cancelled());  // Stays cancelled.
+}
+
 TEST_F(RunTest, ModelThatDoesNotLoadIsInconclusive) {
   const Report r = RunWith("missing", Policy{}, JsonEvalSet());
   EXPECT_EQ(r.verdict, Verdict::kInconclusive);

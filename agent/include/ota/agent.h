@@ -45,6 +45,7 @@ typedef enum ota_status {
 
 typedef struct ota_agent ota_agent;
 typedef struct ota_lease ota_lease;
+typedef struct ota_mirror ota_mirror;
 
 /* Stable lower-case name of a status, e.g. "retry-later". */
 const char* ota_status_name(ota_status status);
@@ -97,6 +98,44 @@ void ota_agent_unsubscribe(ota_agent* agent);
  * 4096 bytes. */
 ota_status ota_agent_report_session(ota_agent* agent, const char* version_id, int ok,
                                     const char* message);
+
+/* Live mirroring (docs/app-integration.md "Live mirroring"): while the agent
+ * shadow-tests a candidate version of `model` with mirroring in its policy,
+ * the mirror loads the candidate in this process and replays a sample of
+ * the offered requests on it in a background thread, within the policy's
+ * CPU budget. Only aggregate counts and rates reach the agent (the file
+ * <state>/mirror/<model>.<pid>.stats.json); request and output texts never
+ * leave this process's memory.
+ *
+ *   ota_mirror* mirror;
+ *   if (ota_mirror_open(agent, "chat", &mirror) == OTA_OK) {
+ *     ... after each production answer:
+ *     ota_mirror_offer(mirror, request_text, answer_text);
+ *     ...
+ *     ota_mirror_close(mirror);   (before ota_agent_close)
+ *   }
+ *
+ * A background thread checks for a candidate every 5 s; ota_mirror_poll does
+ * it at once. Thread-safety: offer, poll, flush and counts may be called
+ * from any thread; close must not run concurrently with them. */
+ota_status ota_mirror_open(ota_agent* agent, const char* model, ota_mirror** out);
+/* Offers one request (NUL-terminated) and the production model's output.
+ * Returns 1 when it was sampled and queued for replay, 0 otherwise (no
+ * candidate announced, not sampled, queue full, NULL arguments). Never
+ * blocks on a model. */
+int ota_mirror_offer(ota_mirror* mirror, const char* request, const char* output);
+/* Reads the agent's announcement now: loads an announced candidate (may take
+ * seconds), unloads one no longer announced, writes the stats file. */
+ota_status ota_mirror_poll(ota_mirror* mirror);
+/* Waits for the queued replays to finish, then writes the stats file. */
+ota_status ota_mirror_flush(ota_mirror* mirror);
+/* Requests offered and replayed for the current candidate (0 when none);
+ * either pointer may be NULL. */
+ota_status ota_mirror_counts(ota_mirror* mirror, unsigned long long* offered,
+                             unsigned long long* replayed);
+/* Stops the replays, unloads the candidate, removes this process's stats
+ * file and frees the handle. NULL is ignored. */
+void ota_mirror_close(ota_mirror* mirror);
 
 #ifdef __cplusplus
 }

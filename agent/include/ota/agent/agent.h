@@ -142,6 +142,25 @@ struct AuditReport {
   std::string problem;  // The first broken link, when not intact.
 };
 
+// One shadow-test verdict as agent.db records it (docs/formats.md, "Agent
+// state folder"): the candidate against the version the device ran.
+struct ShadowVerdict {
+  std::int64_t id = 0;
+  std::int64_t deployment_id = 0;
+  std::string model;
+  std::string candidate_id;
+  std::string candidate_version;
+  std::string current_id;
+  std::string current_version;
+  std::string verdict;      // "pass", "fail", "inconclusive"
+  std::string action;       // "accept", "reject", "retry", "pause" (an app needed the runtime)
+  std::string gate;         // The gate applied.
+  std::string reason;       // The reasons, joined by "; ".
+  std::string report_json;  // The full report: metrics, thresholds, gate rows, mirror stats.
+  int attempt = 0;
+  std::int64_t created_at = 0;  // Unix seconds.
+};
+
 struct RollbackResult {
   std::string model;
   VersionInfo from;  // The version that was active.
@@ -183,6 +202,8 @@ class Agent {
   virtual Result<RollbackResult> RollBack(const std::string& model) = 0;
   // Every event the agent recorded, with the chain checked end to end.
   virtual Result<AuditReport> Audit() = 0;
+  // Shadow-test verdicts, newest first; `model` empty: every model.
+  virtual Result<std::vector<ShadowVerdict>> ShadowResults(const std::string& model, int limit) = 0;
 };
 
 }  // namespace ota::agent

@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/runtime_adapter/runtime.h"
@@ -66,7 +68,23 @@ struct MirrorStats {
   std::optional<double> pass_rate_candidate;
   std::uint64_t regressions = 0;
   double busy_seconds = 0;
+  // Denominators of the rates, so that stats of several mirrors merge.
+  std::uint64_t compared = 0;        // Replays with a greedy comparison.
+  std::uint64_t checks_applied = 0;  // Check applications per model.
 };
+
+// The stats as JSON (aggregates only: counts and rates, never a text):
+// {"offered", "sampled", "dropped", "too_large", "replayed", "failed",
+// "positions", "same_top1", "perplexity", "exact_match_rate",
+// "mean_lcp_tokens", "pass_rate_production", "pass_rate_candidate",
+// "regressions", "busy_seconds", "compared", "checks_applied"}; undefined
+// rates are null.
+nlohmann::json MirrorStatsToJson(const MirrorStats& stats);
+// The inverse, for stats written by another process: every field checked
+// (kInvalidArgument naming the field). Unknown fields are refused.
+Result<MirrorStats> MirrorStatsFromJson(const nlohmann::json& j);
+// Sums of counts; rates weighted by their denominators.
+MirrorStats MergeMirrorStats(const MirrorStats& a, const MirrorStats& b);
 
 class Mirror {
  public:

@@ -71,6 +71,23 @@ struct Thresholds {
 // (docs/decisions.md explains where these numbers come from.)
 Thresholds DefaultThresholds(Gate gate);
 
+// Live mirroring while a device is in its shadowing state: apps replay a
+// sample of their real requests on the candidate (ota::agent::MirrorClient)
+// and the agent folds the aggregates into the verdict (docs/formats.md,
+// "Shadow policy"). Texts never leave the app's process.
+struct MirrorPolicy {
+  double sample_rate = 0.05;       // Share of offered requests replayed, [0, 1].
+  double cpu_budget = 0.1;         // Busy share of the replay thread, (0, 1].
+  int max_new_tokens = 32;         // Per replay, [1, 512].
+  std::uint64_t min_samples = 20;  // Replays needed before the verdict, [1, 1000000].
+  // Longest the deployment waits for min_samples from its first shadowing
+  // step; then the verdict is taken without the mirror gate.
+  std::chrono::seconds max_wait = std::chrono::hours(24);
+  // Gates on the mirrored aggregates; unset: reported, not gated.
+  std::optional<double> min_same_top1;               // Candidate top-1 vs production tokens.
+  std::optional<std::uint64_t> max_regressions = 0;  // App checks, when the eval set has any.
+};
+
 struct Policy {
   Gate gate = Gate::kEquivalence;
   Thresholds thresholds = DefaultThresholds(Gate::kEquivalence);
@@ -82,15 +99,18 @@ struct Policy {
   int threads = 1;
   int context_length = 1024;
   std::uint64_t memory_budget_bytes = 0;  // Per model; 0: no limit.
+  std::optional<MirrorPolicy> mirror;     // Unset: no live mirroring.
 };
 
 // Builds a policy from an optional bundle policy object and an optional
 // rollout override object (either may be null). Fields of a policy object:
 // gate, thresholds{...}, time_budget_seconds, inconclusive, max_retries,
-// sequential_memory, calibrate, threads, context_length, memory_budget_bytes.
-// A threshold set to null is disabled. Errors: kInvalidArgument naming the
-// document and field, e.g. "rollout shadow_policy.thresholds.max_mean_kl
-// must be a number from 0 to 100, not -1".
+// sequential_memory, calibrate, threads, context_length, memory_budget_bytes,
+// mirror{sample_rate, cpu_budget, max_new_tokens, min_samples,
+// max_wait_seconds, min_same_top1, max_regressions} (null: no mirroring; an
+// object merges field by field). A threshold set to null is disabled. Errors: kInvalidArgument
+// naming the document and field, e.g. "rollout shadow_policy.thresholds.max_mean_kl must be a
+// number from 0 to 100, not -1".
 Result<Policy> ResolvePolicy(const nlohmann::json* bundle_policy,
                              const nlohmann::json* rollout_override);
 

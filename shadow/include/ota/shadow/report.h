@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ota/shadow/mirror.h"
 #include "ota/shadow/policy.h"
 
 namespace ota::shadow {
@@ -113,13 +114,24 @@ struct Report {
   Policy policy;
   bool sequential_memory = true;
   double elapsed_seconds = 0;
+  // Live mirroring (policy.mirror): the apps' merged aggregates, and whether
+  // they reached min_samples (only then do the mirror gates apply).
+  std::optional<MirrorStats> mirror;
+  bool mirror_gated = false;
 };
+
+// Adds the mirrored aggregates to a decided report: rows mirror_replayed,
+// mirror_same_top1 and mirror_regressions; with enough samples a failed
+// mirror threshold turns pass into fail (with the reason), otherwise a note
+// says the mirror gate did not apply. Recomputes the action.
+void FoldMirror(Report& report, const MirrorStats& stats, int attempt);
 
 inline constexpr std::size_t kMaxListedRegressions = 20;
 
 // {"verdict": "pass"|"fail"|"inconclusive", "action", "gate",
 // "applied_gate", "reasons", "notes", "metrics", "calibration", "gates",
-// "regressions", "policy", "sequential_memory", "elapsed_seconds"}.
+// "regressions", "policy", "sequential_memory", "elapsed_seconds", and
+// "mirror" (null, or {"gated", "stats"}) }.
 nlohmann::json ReportToJson(const Report& report);
 
 // A readable table (metric, value, threshold, ok) and the verdict line.

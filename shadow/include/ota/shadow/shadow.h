@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "ota/common/env.h"
@@ -39,15 +40,35 @@ namespace ota::shadow {
 
 inline constexpr std::uint64_t kMaxCachedDistributionBytes = 1ull << 30;
 
-// Cooperative cancellation: Cancel() from any thread; Run checks it between
-// model calls and returns an inconclusive report. Thread-safe.
+// Cooperative cancellation: Cancel() from any thread; Run checks
+// Cancelled() between model calls (prompts, reference chunks, loads) and
+// returns an inconclusive report whose reason is reason().
+//
+// A token may also poll a condition (PollWith, set before Run starts): each
+// Cancelled() call evaluates it on the calling thread, and once it returns
+// true the token stays cancelled. The agent polls "an app leased the model"
+// this way, so a run stops within one model call of the lease.
 class CancelToken {
  public:
+  CancelToken() = default;
+  explicit CancelToken(std::string reason) : reason_(std::move(reason)) {}
   void Cancel() { cancelled_.store(true, std::memory_order_release); }
-  bool Cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  bool Cancelled() const {
+    if (cancelled_.load(std::memory_order_acquire)) return true;
+    if (poll_ && poll_()) {
+      cancelled_.store(true, std::memory_order_release);
+      return true;
+    }
+    return false;
+  }
+  // Not thread-safe: call before the token is shared.
+  void PollWith(std::function<bool()> poll) { poll_ = std::move(poll); }
+  const std::string& reason() const { return reason_; }
 
  private:
-  std::atomic<bool> cancelled_{false};
+  mutable std::atomic<bool> cancelled_{false};
+  std::function<bool()> poll_;
+  std::string reason_ = "cancelled";
 };
 
 // Runs a shadow test of `candidate_model_path` against `current_model_path`.
