@@ -82,6 +82,9 @@ class PowerLossTest : public ::testing::Test {
     argv.push_back(BinaryPath("ota-agent"));
     argv.push_back("--state-dir");
     argv.push_back(state);
+    // The table checks the update path, not the confirmation window.
+    argv.push_back("--confirm-window");
+    argv.push_back("0");
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv);
   }
@@ -267,6 +270,7 @@ TEST_F(PowerLossTest, UnsyncedWritesLostAtEveryStepNeverBreakTheStore) {
       options.state_dir = state;
       options.download_attempts = 1;
       options.space_margin_bytes = 0;
+      options.confirm_window = std::chrono::seconds(0);
       auto a = agent::Agent::Open(env, options);
       if (a.ok()) (void)(*a)->Update(nullptr);
     }
@@ -314,6 +318,7 @@ TEST_F(PowerLossTest, DiskFullFailsCleanlyAndGivesTheSpaceBack) {
     options.state_dir = state;
     options.download_attempts = 1;
     options.space_margin_bytes = 0;
+    options.confirm_window = std::chrono::seconds(0);
     {
       auto a = agent::Agent::Open(env, options);
       ASSERT_OK(a);
