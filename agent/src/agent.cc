@@ -203,6 +203,10 @@ class AgentImpl : public Agent {
       return MakeError(ErrorCode::kNotFound, "model " + model + " is not tracked here");
     }
     OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+    if (open && open->state == State::kConfirming && !open->previous.empty()) {
+      OTA_ASSIGN_OR_RETURN(bool kept, store_.HasVersion(open->previous));
+      if (kept) return RollBackConfirming(std::move(*open));
+    }
     if (open) {
       return MakeError(ErrorCode::kRetryLater,
                        "a deployment of " + model + " " + open->version + " is in progress (" +
@@ -244,6 +248,46 @@ class AgentImpl : public Agent {
         VersionInfo{previous->id, previous->version, store_.VersionDir(previous->id)}};
     (void)db_->QueueEvent(EventJson(ctx_, "rolled-back", nullptr,
                                     {{"model", model},
+                                     {"reason", "manual"},
+                                     {"from_version", result.from.version},
+                                     {"from_id", result.from.id},
+                                     {"version", result.to.version},
+                                     {"id", result.to.id}}));
+    (void)FlushReports();
+    return result;
+  }
+
+  // A rollback by hand during the confirmation window ends that deployment:
+  // the version is rejected as a failed confirmation would be, and the
+  // deployment's own rollback (bounded attempts) switches back.
+  Result<RollbackResult> RollBackConfirming(DeploymentRow open) {
+    OTA_ASSIGN_OR_RETURN(CheckResult before, LocalView(open.model));
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> rolled_back, RolledBack());
+    if (std::find(rolled_back.begin(), rolled_back.end(), open.sha256) == rolled_back.end()) {
+      rolled_back.push_back(open.sha256);
+    }
+    OTA_TRY(db_->SetSetting(kRolledBackSetting, nlohmann::json(rolled_back).dump()));
+    const Error reason =
+        MakeError(ErrorCode::kIncompatible, "rolled back by hand while confirming");
+    const std::string code(ErrorCodeName(reason.code));
+    OTA_TRY(db_->SaveState(open.id, State::kRollingBack, false, code, reason.message, UnixNow(env_),
+                           EventJson(ctx_, "state", &open,
+                                     {{"state", StateName(State::kRollingBack)},
+                                      {"error_code", code},
+                                      {"error", reason.message}})));
+    open.state = State::kRollingBack;
+    UpdateOutcome outcome = RunDeployment(ctx_, open, nullptr);
+    OTA_ASSIGN_OR_RETURN(CheckResult after, LocalView(open.model));
+    if (!after.active || after.active->id != open.previous) {
+      return MakeError(ErrorCode::kIo, "could not return " + open.model +
+                                           " to its previous version" +
+                                           (outcome.error ? ": " + outcome.error->message : ""));
+    }
+    RollbackResult result{
+        open.model, before.active ? *before.active : VersionInfo{open.sha256, open.version, ""},
+        *after.active};
+    (void)db_->QueueEvent(EventJson(ctx_, "rolled-back", nullptr,
+                                    {{"model", open.model},
                                      {"reason", "manual"},
                                      {"from_version", result.from.version},
                                      {"from_id", result.from.id},

@@ -220,6 +220,39 @@ TEST_F(ConfirmationTest, ARestartKeepsTheWindowItStarted) {
   EXPECT_EQ(Events("confirmation-started").size(), 1u);
 }
 
+TEST_F(ConfirmationTest, ARollbackByHandEndsTheWindow) {
+  ASSERT_NO_FATAL_FAILURE(InstallThenActivateSecond());
+  auto r = agent_->RollBack("chat");
+  ASSERT_OK(r);
+  EXPECT_EQ(r->from.version, "1.1.0");
+  EXPECT_EQ(r->to.version, "1.0.0");
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes_);
+  EXPECT_EQ(LatestDeploymentState(), "failed");
+  auto status = agent_->GetStatus();
+  ASSERT_OK(status);
+  EXPECT_EQ(status->recent_deployments[0].error,
+            "incompatible: rolled back by hand while confirming");
+  UpdateOutcome again = UpdateOnce(*agent_);
+  EXPECT_EQ(again.kind, UpdateOutcome::Kind::kUpToDate);
+  EXPECT_EQ(again.bytes_fetched, 0u);
+}
+
+TEST_F(ConfirmationTest, OutOfRangeOptionsAreRefused) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  agent::AgentOptions options = DeviceOptions();
+  options.confirm_max_failures = 0;
+  auto refused = Agent::Open(env_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "confirm_max_failures must be from 1 to 1000000 (got 0)");
+  options = DeviceOptions();
+  options.confirm_window = std::chrono::seconds(-1);
+  refused = Agent::Open(env_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+}
+
 // Fails every switch of the active link to one version, as a device whose
 // storage refuses that write would.
 class RefusingLinkFs : public ota::testing::DroppingFileSystem {

@@ -439,7 +439,10 @@ TEST_F(EndToEndTest, DrainFlagsAreValidated) {
                                              {"--drain-model", "chat=defer:-1"},
                                              {"--drain-model", "../x=defer"},
                                              {"--drain-policy", "never"},
-                                             {"--lease-acquire-bound-ms", "99999"}}) {
+                                             {"--lease-acquire-bound-ms", "99999"},
+                                             {"--confirm-window", "-1"},
+                                             {"--confirm-max-failures", "0"},
+                                             {"--confirm-sessions", "many"}}) {
     std::vector<std::string> argv = {BinaryPath("ota-agent"), "--state-dir", dir_.Sub("device")};
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.push_back("status");

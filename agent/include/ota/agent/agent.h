@@ -207,8 +207,11 @@ class Agent {
   // Returns `model` to the newest other version kept on disk, by hand
   // (`ota-agent rollback`): no download, no network. The version left is not
   // installed again until the repository signs a newer one.
+  // During a confirmation window it ends that deployment instead (failed,
+  // the version rejected as a failed confirmation would be).
   // Errors: kNotFound (nothing active, or no other version kept),
-  // kRetryLater (a deployment of the model is in progress).
+  // kRetryLater (a deployment of the model is in progress, before its
+  // confirmation window), kIo (the switch back failed).
   virtual Result<RollbackResult> RollBack(const std::string& model) = 0;
   // Every event the agent recorded, with the chain checked end to end.
   virtual Result<AuditReport> Audit() = 0;
