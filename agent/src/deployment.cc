@@ -608,6 +608,7 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
 
   State state = ResumeState(row.state);
   std::optional<Error> failure;
+  bool returned = false;  // A rollback switched the previous version back.
   if (row.saves >= kMaxSaves) {
     failure = MakeError(ErrorCode::kRestartDeployment,
                         "deployment restarted " + std::to_string(row.saves) + " times; giving up");
@@ -635,12 +636,24 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
       row.updated_at = UnixNow(ctx.env);
     }
     if (terminal) {
+      if (returned) {
+        // After the final state, so the fleet counts the device as rolled
+        // back (an error), not as failed with an incompatible version.
+        (void)ctx.db.QueueEvent(EventJson(ctx, "rolled-back", &row,
+                                          {{"reason", failure ? failure->message : "rollback"},
+                                           {"active_version", outcome.from_version},
+                                           {"active_id", row.previous}}));
+      }
       outcome.kind =
           state == State::kCommitted ? UpdateOutcome::Kind::kUpdated : UpdateOutcome::Kind::kFailed;
       outcome.error = failure;
       break;
     }
     StepResult step = runner.Handle(state);
+    if (state == State::kRollingBack && !step.error && !step.pause && !row.previous.empty()) {
+      auto active = ctx.store.ActiveId(row.model);
+      returned = active.ok() && *active && **active == row.previous;
+    }
     if (step.pause) {
       outcome.kind = UpdateOutcome::Kind::kDeferred;
       outcome.error = step.error;

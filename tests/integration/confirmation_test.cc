@@ -157,6 +157,12 @@ TEST_F(ConfirmationTest, FailingSessionsRollBackToTheKeptVersionForGood) {
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0]["reason"], "sessions");
   EXPECT_EQ(failed[0]["sessions_failed"], 3);
+  // The last word on 1.1.0 is a rollback: the fleet counts it as an error.
+  std::string last;
+  for (const nlohmann::json& e : ServerEvents(*agent_)) {
+    if (e.value("version", "") == "1.1.0") last = e.value("type", "") + "/" + e.value("state", "");
+  }
+  EXPECT_EQ(last, "rolled-back/");
   // The rejected version is not downloaded or installed again.
   UpdateOutcome again = UpdateOnce(*agent_);
   EXPECT_EQ(again.kind, UpdateOutcome::Kind::kUpToDate);
@@ -298,6 +304,7 @@ TEST_F(ConfirmationTest, ARollbackThatKeepsFailingEndsAfterItsAttempts) {
   ASSERT_EQ(abandoned.size(), 1u);
   EXPECT_EQ(abandoned[0]["active_id"], v2_);
   EXPECT_EQ(Events("rollback-attempt").size(), 3u);
+  EXPECT_TRUE(Events("rolled-back").empty());  // Nothing was returned to.
   // Nothing is left open to loop on.
   auto later = agent_->Resume();
   ASSERT_OK(later);
