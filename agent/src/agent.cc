@@ -276,6 +276,8 @@ class AgentImpl : public Agent {
                                       {"error_code", code},
                                       {"error", reason.message}})));
     open.state = State::kRollingBack;
+    open.error_code = code;
+    open.error = reason.message;
     UpdateOutcome outcome = RunDeployment(ctx_, open, nullptr);
     OTA_ASSIGN_OR_RETURN(CheckResult after, LocalView(open.model));
     if (!after.active || after.active->id != open.previous) {
@@ -286,13 +288,7 @@ class AgentImpl : public Agent {
     RollbackResult result{
         open.model, before.active ? *before.active : VersionInfo{open.sha256, open.version, ""},
         *after.active};
-    (void)db_->QueueEvent(EventJson(ctx_, "rolled-back", nullptr,
-                                    {{"model", open.model},
-                                     {"reason", "manual"},
-                                     {"from_version", result.from.version},
-                                     {"from_id", result.from.id},
-                                     {"version", result.to.version},
-                                     {"id", result.to.id}}));
+    // The deployment queued its own "rolled-back" event (reason: by hand).
     (void)FlushReports();
     return result;
   }

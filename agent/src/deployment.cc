@@ -640,7 +640,9 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
         // After the final state, so the fleet counts the device as rolled
         // back (an error), not as failed with an incompatible version.
         (void)ctx.db.QueueEvent(EventJson(ctx, "rolled-back", &row,
-                                          {{"reason", failure ? failure->message : "rollback"},
+                                          {{"reason", failure             ? failure->message
+                                                      : row.error.empty() ? "rollback"
+                                                                          : row.error},
                                            {"active_version", outcome.from_version},
                                            {"active_id", row.previous}}));
       }

@@ -238,6 +238,10 @@ TEST_F(ConfirmationTest, ARollbackByHandEndsTheWindow) {
   ASSERT_OK(status);
   EXPECT_EQ(status->recent_deployments[0].error,
             "incompatible: rolled back by hand while confirming");
+  auto rolled = Events("rolled-back");
+  ASSERT_EQ(rolled.size(), 1u);
+  EXPECT_EQ(rolled[0]["reason"], "rolled back by hand while confirming");
+  EXPECT_EQ(rolled[0]["active_version"], "1.0.0");
   UpdateOutcome again = UpdateOnce(*agent_);
   EXPECT_EQ(again.kind, UpdateOutcome::Kind::kUpToDate);
   EXPECT_EQ(again.bytes_fetched, 0u);
