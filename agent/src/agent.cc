@@ -165,6 +165,10 @@ class AgentImpl : public Agent {
     }
     for (const std::string& model : models_) {
       OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+      const bool checked_now = std::any_of(outcomes.begin(), outcomes.end(), [&](const auto& o) {
+        return o.model == model && o.confirming;
+      });
+      if (open && open->state == State::kConfirming && checked_now) continue;  // Once a cycle.
       if (!open) {
         OTA_ASSIGN_OR_RETURN(auto created, StartDeployment(model, &outcomes));
         if (!created) continue;

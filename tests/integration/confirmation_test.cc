@@ -39,7 +39,10 @@ class ConfirmationTest : public ota::testing::RepoFixture {
     Publish("1.1.0", 2);
     v2_ = Sha(TargetFile("1.1.0"));
     clock_.Advance(std::chrono::seconds(5));  // Installed later than 1.0.0.
-    UpdateOutcome second = UpdateOnce(*agent_);
+    auto outcomes = agent_->Update(nullptr);
+    ASSERT_OK(outcomes);
+    ASSERT_EQ(outcomes->size(), 1u);
+    UpdateOutcome second = (*outcomes)[0];
     ASSERT_EQ(second.kind, UpdateOutcome::Kind::kDeferred)
         << (second.error ? second.error->ToString() : "");
     ASSERT_TRUE(second.confirming);
@@ -101,8 +104,10 @@ TEST_F(ConfirmationTest, EnoughSuccessfulSessionsCommitTheNewVersion) {
   ASSERT_NO_FATAL_FAILURE(InstallThenActivateSecond());
   Report(true);
   Report(true);
-  UpdateOutcome waiting = ResumeOnce();
-  EXPECT_TRUE(waiting.confirming);
+  auto cycle = agent_->Update(nullptr);
+  ASSERT_OK(cycle);
+  ASSERT_EQ(cycle->size(), 1u);  // One check of the window per cycle.
+  EXPECT_TRUE((*cycle)[0].confirming);
   EXPECT_EQ(LatestDeploymentState(), "confirming");
   Report(true);
   UpdateOutcome done = ResumeOnce();
