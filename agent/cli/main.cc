@@ -2,7 +2,7 @@
 //
 // Exit codes: 0 success; 1 the operation failed (one line on stderr says
 // why); 2 usage error; 3 `update` ran but a model update failed or was
-// deferred.
+// deferred (a new version active in its confirmation window is not).
 #include <signal.h>
 #include <unistd.h>
 
