@@ -2,7 +2,7 @@
 //
 // Exit codes: 0 success; 1 the operation failed (one line on stderr says
 // why); 2 usage error; 3 `update` ran but a model update failed or was
-// deferred.
+// deferred (a new version active in its confirmation window is not).
 #include <signal.h>
 #include <unistd.h>
 
@@ -59,7 +59,7 @@ const char* KindName(UpdateOutcome::Kind k) {
 
 nlohmann::json ToJson(const UpdateOutcome& o) {
   nlohmann::json j = {{"model", o.model},
-                      {"outcome", KindName(o.kind)},
+                      {"outcome", o.confirming ? "confirming" : KindName(o.kind)},
                       {"from_version", o.from_version},
                       {"to_version", o.to_version},
                       {"bytes_fetched", o.bytes_fetched},
@@ -73,6 +73,12 @@ nlohmann::json ToJson(const UpdateOutcome& o) {
 }
 
 void PrintOutcome(const UpdateOutcome& o) {
+  if (o.confirming) {
+    // Active, waiting for its confirmation window: not a failure.
+    std::printf("%s: confirming %s%s\n", o.model.c_str(), o.to_version.c_str(),
+                o.error ? (" (" + o.error->message + ")").c_str() : "");
+    return;
+  }
   std::string line = o.model + ": " + KindName(o.kind);
   if (o.kind == UpdateOutcome::Kind::kUpdated) {
     line += " " + (o.from_version.empty() ? std::string("(none)") : o.from_version) + " -> " +
@@ -260,6 +266,25 @@ int main(int argc, char** argv) {
   app.add_option("--defer-limit-hours", defer_limit_hours,
                  "After deferring this long, switch new sessions first")
       ->check(CLI::Range(0.0, 8760.0));
+  // Confirmation window (docs/operator-guide.md "Confirmation window").
+  AgentOptions defaults;
+  int confirm_sessions = defaults.confirm_sessions;
+  int confirm_window = static_cast<int>(defaults.confirm_window.count());
+  int confirm_max_failures = defaults.confirm_max_failures;
+  int confirm_max_restarts = defaults.confirm_max_restarts;
+  app.add_option("--confirm-sessions", confirm_sessions,
+                 "Successful app sessions on a new version that confirm it (0: the window only)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--confirm-window", confirm_window,
+                 "Seconds after activation with no session failure that confirm a new version "
+                 "(0: confirm right after the load check)")
+      ->check(CLI::Range(0, 30 * 24 * 3600));
+  app.add_option("--confirm-max-failures", confirm_max_failures,
+                 "Failed sessions, before enough successes, that roll a new version back")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--confirm-max-restarts", confirm_max_restarts,
+                 "Agent starts while confirming tolerated; one more rolls back (crash loop)")
+      ->check(CLI::Range(0, 1000));
 
   auto* init = app.add_subcommand("init", "Enroll this device: trust a root and pick models");
   std::string root_file;
@@ -324,6 +349,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 604800));
   daemon->add_option("--jitter", jitter, "Fraction of the interval to randomize")
       ->check(CLI::Range(0.0, 0.9));
+  int confirm_poll = 30;
+  daemon
+      ->add_option("--confirm-poll", confirm_poll,
+                   "Seconds between local re-checks while a confirmation window is open")
+      ->check(CLI::Range(1, 86400));
 
   try {
     app.parse(argc, argv);
@@ -393,6 +423,10 @@ int main(int argc, char** argv) {
     options.drain_per_model[parsed->first] = parsed->second;
   }
   options.keep_versions = keep_versions;
+  options.confirm_sessions = confirm_sessions;
+  options.confirm_window = std::chrono::seconds(confirm_window);
+  options.confirm_max_failures = confirm_max_failures;
+  options.confirm_max_restarts = confirm_max_restarts;
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 
@@ -437,7 +471,8 @@ int main(int argc, char** argv) {
       } else {
         PrintOutcome(o);
       }
-      if (o.kind == UpdateOutcome::Kind::kFailed || o.kind == UpdateOutcome::Kind::kDeferred)
+      if (o.kind == UpdateOutcome::Kind::kFailed ||
+          (o.kind == UpdateOutcome::Kind::kDeferred && !o.confirming))
         rc = 3;
     }
     if (update_json) std::printf("%s\n", all.dump(2).c_str());
@@ -505,6 +540,7 @@ int main(int argc, char** argv) {
   DaemonOptions d;
   d.interval = std::chrono::seconds(interval);
   d.jitter = jitter;
+  d.confirm_poll = std::chrono::seconds(confirm_poll);
   std::fprintf(stderr, "ota-agent: daemon polling every %ds (±%.0f%%)\n", interval, jitter * 100);
   RunDaemon(**agent, d, *env.random, WaitOrStop,
             [](const ota::Result<std::vector<UpdateOutcome>>& r) {

@@ -100,8 +100,37 @@ class AgentImpl : public Agent {
       // A drain waits for apps' sessions: it runs in the update cycle only.
       if ((*open)->state == State::kDraining) continue;
       UpdateOutcome o = RunDeployment(ctx_, **open, p);
+      if (o.kind == UpdateOutcome::Kind::kUpdated) (void)CollectGarbage(model);
       if (outcomes) outcomes->push_back(std::move(o));
     }
+  }
+
+  // Counts this start against every deployment it finds confirming: a
+  // version that keeps the device (or the agent) restarting is rolled back
+  // past options_.confirm_max_restarts (deployment.cc, Confirm).
+  Status CountConfirmingStarts() {
+    for (const std::string& model : models_) {
+      OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+      if (!open || open->state != State::kConfirming) continue;
+      OTA_ASSIGN_OR_RETURN(
+          int restarts,
+          db_->CountConfirmRestart(open->id, EventJson(ctx_, "confirm-restart", &*open,
+                                                       {{"restarts", open->confirm_restarts + 1},
+                                                        {"max", options_.confirm_max_restarts}})));
+      if (restarts > options_.confirm_max_restarts) {
+        Log(LogLevel::kWarning, "agent",
+            model + " " + open->version + ": started " + std::to_string(restarts) +
+                " times while confirming; rolling back");
+      }
+    }
+    return Ok();
+  }
+
+  Result<std::vector<UpdateOutcome>> Resume() override {
+    std::vector<UpdateOutcome> outcomes;
+    ResumeOpenDeployments(&outcomes, nullptr);
+    (void)FlushReports();  // No request when nothing is queued.
+    return outcomes;
   }
 
   Result<std::vector<CheckResult>> Check() override {
@@ -136,6 +165,10 @@ class AgentImpl : public Agent {
     }
     for (const std::string& model : models_) {
       OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+      const bool checked_now = std::any_of(outcomes.begin(), outcomes.end(), [&](const auto& o) {
+        return o.model == model && o.confirming;
+      });
+      if (open && open->state == State::kConfirming && checked_now) continue;  // Once a cycle.
       if (!open) {
         OTA_ASSIGN_OR_RETURN(auto created, StartDeployment(model, &outcomes));
         if (!created) continue;
@@ -174,6 +207,10 @@ class AgentImpl : public Agent {
       return MakeError(ErrorCode::kNotFound, "model " + model + " is not tracked here");
     }
     OTA_ASSIGN_OR_RETURN(auto open, db_->OpenDeployment(model));
+    if (open && open->state == State::kConfirming && !open->previous.empty()) {
+      OTA_ASSIGN_OR_RETURN(bool kept, store_.HasVersion(open->previous));
+      if (kept) return RollBackConfirming(std::move(*open));
+    }
     if (open) {
       return MakeError(ErrorCode::kRetryLater,
                        "a deployment of " + model + " " + open->version + " is in progress (" +
@@ -235,6 +272,42 @@ class AgentImpl : public Agent {
           std::move(r.report_json), r.attempt, r.created_at});
     }
     return out;
+  }
+
+  // A rollback by hand during the confirmation window ends that deployment:
+  // the version is rejected as a failed confirmation would be, and the
+  // deployment's own rollback (bounded attempts) switches back.
+  Result<RollbackResult> RollBackConfirming(DeploymentRow open) {
+    OTA_ASSIGN_OR_RETURN(CheckResult before, LocalView(open.model));
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> rolled_back, RolledBack());
+    if (std::find(rolled_back.begin(), rolled_back.end(), open.sha256) == rolled_back.end()) {
+      rolled_back.push_back(open.sha256);
+    }
+    OTA_TRY(db_->SetSetting(kRolledBackSetting, nlohmann::json(rolled_back).dump()));
+    const Error reason =
+        MakeError(ErrorCode::kIncompatible, "rolled back by hand while confirming");
+    const std::string code(ErrorCodeName(reason.code));
+    OTA_TRY(db_->SaveState(open.id, State::kRollingBack, false, code, reason.message, UnixNow(env_),
+                           EventJson(ctx_, "state", &open,
+                                     {{"state", StateName(State::kRollingBack)},
+                                      {"error_code", code},
+                                      {"error", reason.message}})));
+    open.state = State::kRollingBack;
+    open.error_code = code;
+    open.error = reason.message;
+    UpdateOutcome outcome = RunDeployment(ctx_, open, nullptr);
+    OTA_ASSIGN_OR_RETURN(CheckResult after, LocalView(open.model));
+    if (!after.active || after.active->id != open.previous) {
+      return MakeError(ErrorCode::kIo, "could not return " + open.model +
+                                           " to its previous version" +
+                                           (outcome.error ? ": " + outcome.error->message : ""));
+    }
+    RollbackResult result{
+        open.model, before.active ? *before.active : VersionInfo{open.sha256, open.version, ""},
+        *after.active};
+    // The deployment queued its own "rolled-back" event (reason: by hand).
+    (void)FlushReports();
+    return result;
   }
 
   Result<AuditReport> Audit() override {
@@ -640,6 +713,17 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
     return MakeError(ErrorCode::kInvalidArgument, "keep_versions must be from 1 to 100 (got " +
                                                       std::to_string(options.keep_versions) + ")");
   }
+  auto in_range = [](const char* name, long long value, long long low, long long high) -> Status {
+    if (value >= low && value <= high) return Ok();
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(name) + " must be from " + std::to_string(low) + " to " +
+                         std::to_string(high) + " (got " + std::to_string(value) + ")");
+  };
+  OTA_TRY(in_range("confirm_sessions", options.confirm_sessions, 0, 1000000));
+  OTA_TRY(in_range("confirm_window", options.confirm_window.count(), 0, 30LL * 24 * 3600));
+  OTA_TRY(in_range("confirm_max_failures", options.confirm_max_failures, 1, 1000000));
+  OTA_TRY(in_range("confirm_max_restarts", options.confirm_max_restarts, 0, 1000));
+  OTA_TRY(in_range("max_rollback_attempts", options.max_rollback_attempts, 1, 100));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (!enrolled) {
     return MakeError(ErrorCode::kNotFound, options.state_dir +
@@ -670,6 +754,7 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   auto agent = std::make_unique<AgentImpl>(env, options, std::move(lock), std::move(db), url,
                                            *device_id, std::move(model_list));
   OTA_TRY(agent->Init());
+  OTA_TRY(agent->CountConfirmingStarts());
   // Activation and rollback need no network: finish them now, so the store
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);

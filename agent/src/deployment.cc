@@ -1,12 +1,15 @@
 // The deployment state machine: one handler per state, driven by the table
 // in lifecycle.cc. Each handler is idempotent, because a restarted agent runs
 // the handler of the last saved state again.
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "agent_internal.h"
 #include "ota/agent/drain.h"
+#include "ota/agent/sessions.h"
 #include "ota/bundle/bundle.h"
 #include "ota/bundle/delta.h"
 #include "ota/common/crash_points.h"
@@ -347,13 +350,82 @@ class Runner {
     return manifest::ParseBundleManifest(text);
   }
 
-  // The switch took effect and the new version loads in its runtime; a model
-  // that does not load is rolled back (and never installed again).
+  // The switch took effect and the new version loads in its runtime (once,
+  // when the window opens), then the confirmation window: the app's session
+  // reports decide (docs/architecture.md, "Confirmation"). A version that
+  // does not load, whose sessions fail, or that keeps the device restarting
+  // is rolled back and never installed again (kIncompatible).
   Status Confirm() {
     OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
     if (!active || *active != row_.sha256) {
       return MakeError(ErrorCode::kRestartDeployment, "activation did not take effect");
     }
+    const AgentOptions& o = ctx_.options;
+    if (row_.confirm_restarts > o.confirm_max_restarts) {
+      return RejectConfirmation(
+          "crash-loop", 0, 0,
+          "crash loop: " + std::to_string(row_.confirm_restarts) + " restarts while confirming");
+    }
+    // A first install has nothing to return to: waiting would change nothing.
+    const bool windowed = o.confirm_window.count() > 0 && !row_.previous.empty();
+    if (row_.activated_at_ms == 0) {
+      OTA_TRY(CheckModelLoads());
+      if (!windowed) return Confirmed("immediate", 0, 0);
+      const std::int64_t now = NowMs();
+      if (CrashPointsEnabled()) CrashPoint("confirm.start");
+      OTA_ASSIGN_OR_RETURN(row_.activated_at_ms,
+                           ctx_.db.StartConfirmation(
+                               row_.id, now,
+                               EventJson(ctx_, "confirmation-started", &row_,
+                                         {{"activated_at", manifest::FormatExpires(ToTime(now))},
+                                          {"confirm_sessions", o.confirm_sessions},
+                                          {"confirm_window_s", o.confirm_window.count()},
+                                          {"confirm_max_failures", o.confirm_max_failures}})));
+    }
+    if (!windowed) return Confirmed("immediate", 0, 0);
+    OTA_ASSIGN_OR_RETURN(
+        std::vector<SessionOutcome> sessions,
+        ReadSessionOutcomes(o.state_dir, row_.sha256, ToTime(row_.activated_at_ms)));
+    // Reports in order: whichever count reaches its threshold first decides.
+    int ok = 0;
+    int failed = 0;
+    std::string last_failure;
+    for (const SessionOutcome& s : sessions) {
+      if (s.ok) {
+        ++ok;
+      } else {
+        ++failed;
+        last_failure = s.message;
+      }
+      if (failed >= o.confirm_max_failures) {
+        return RejectConfirmation("sessions", ok, failed,
+                                  "confirmation failed: " + std::to_string(failed) + " of " +
+                                      std::to_string(ok + failed) +
+                                      " sessions failed: " + last_failure);
+      }
+      if (o.confirm_sessions > 0 && ok >= o.confirm_sessions) {
+        return Confirmed("sessions", ok, failed);
+      }
+    }
+    const std::int64_t window_ms = o.confirm_window.count() * 1000;
+    const std::int64_t elapsed = NowMs() - row_.activated_at_ms;
+    if (elapsed >= window_ms) {
+      if (failed == 0) return Confirmed("window", ok, failed);
+      return RejectConfirmation(
+          "window", ok, failed,
+          "confirmation failed: " + std::to_string(failed) + " of " + std::to_string(ok + failed) +
+              " sessions failed by the end of the " + std::to_string(o.confirm_window.count()) +
+              " s window: " + last_failure);
+    }
+    const std::int64_t left_s = (window_ms - elapsed + 999) / 1000;
+    return MakeError(ErrorCode::kRetryLater,
+                     "confirming " + row_.model + " " + row_.version + ": " + std::to_string(ok) +
+                         " of " + std::to_string(o.confirm_sessions) + " sessions ok, " +
+                         std::to_string(failed) + " failed; window ends in " +
+                         std::to_string(left_s) + " s");
+  }
+
+  Status CheckModelLoads() {
     if (!ctx_.options.check_model_loads) return Ok();
     const std::string dir = ctx_.store.VersionDir(row_.sha256);
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle, ReadManifest(dir));
@@ -370,7 +442,73 @@ class Runner {
     return Ok();
   }
 
+  Status Confirmed(const char* reason, int ok, int failed) {
+    OTA_TRY(ctx_.db.QueueEvent(
+        EventJson(ctx_, "confirmed", &row_,
+                  {{"reason", reason}, {"sessions_ok", ok}, {"sessions_failed", failed}})));
+    return Ok();
+  }
+
+  Status RejectConfirmation(const char* reason, int ok, int failed, const std::string& message) {
+    Log(LogLevel::kWarning, "agent", row_.model + " " + row_.version + ": " + message);
+    OTA_TRY(ctx_.db.QueueEvent(EventJson(ctx_, "confirmation-failed", &row_,
+                                         {{"reason", reason},
+                                          {"sessions_ok", ok},
+                                          {"sessions_failed", failed},
+                                          {"restarts", row_.confirm_restarts},
+                                          {"error", message}})));
+    return MakeError(ErrorCode::kIncompatible, message);
+  }
+
+  std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               ctx_.env.clock->Now().time_since_epoch())
+        .count();
+  }
+  static std::chrono::system_clock::time_point ToTime(std::int64_t ms) {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+  }
+
+  // Returns to the previous version, in at most max_rollback_attempts
+  // attempts counted in the database before each one runs (a crash during an
+  // attempt counts too). Past the cap the deployment ends failed with
+  // whichever verified version is active: the switch is atomic, so that is
+  // the previous version or the candidate, never a mix.
   Status RollBack() {
+    const int cap = std::max(1, ctx_.options.max_rollback_attempts);
+    while (true) {
+      const int next = row_.rollback_attempts + 1;
+      OTA_ASSIGN_OR_RETURN(
+          row_.rollback_attempts,
+          ctx_.db.CountRollbackAttempt(row_.id, EventJson(ctx_, "rollback-attempt", &row_,
+                                                          {{"attempt", next}, {"of", cap}})));
+      if (row_.rollback_attempts > cap) return AbandonRollBack(cap, std::nullopt);
+      Status back = RollBackOnce();
+      if (back.ok()) return Ok();
+      Log(LogLevel::kWarning, "agent",
+          "rollback of " + row_.model + ", attempt " + std::to_string(row_.rollback_attempts) +
+              " of " + std::to_string(cap) + ": " + back.error().message);
+      if (row_.rollback_attempts >= cap) return AbandonRollBack(cap, back.error());
+    }
+  }
+
+  Status AbandonRollBack(int cap, const std::optional<Error>& last) {
+    auto active = ctx_.store.ActiveId(row_.model);
+    const std::string active_id = active.ok() && *active ? **active : "";
+    const std::string message = "rollback abandoned after " + std::to_string(cap) + " attempts" +
+                                (last ? ": " + last->message : "") + "; " +
+                                (active_id.empty() ? std::string("no version active")
+                                                   : "version " + active_id + " stays active");
+    Log(LogLevel::kError, "agent", row_.model + ": " + message);
+    (void)ctx_.db.QueueEvent(
+        EventJson(ctx_, "rollback-abandoned", &row_,
+                  {{"attempts", cap},
+                   {"active_id", active_id},
+                   {"error", last ? last->message : "restarted during rollback"}}));
+    return MakeError(last ? last->code : ErrorCode::kRestartDeployment, message);
+  }
+
+  Status RollBackOnce() {
     if (!row_.previous.empty()) {
       OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
       if (kept) {
@@ -378,6 +516,7 @@ class Runner {
         // disk while leased), new ones get the previous version.
         DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
         OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
+        if (CrashPointsEnabled()) CrashPoint("rollback.activate");
         auto back = ActivateWithDrain(
             ctx_.options.state_dir, row_.model, active, row_.previous, now, *ctx_.env.clock,
             [&] { return ctx_.store.Activate(row_.model, row_.previous); });
@@ -417,6 +556,7 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
 
   State state = ResumeState(row.state);
   std::optional<Error> failure;
+  bool returned = false;  // A rollback switched the previous version back.
   if (row.saves >= kMaxSaves) {
     failure = MakeError(ErrorCode::kRestartDeployment,
                         "deployment restarted " + std::to_string(row.saves) + " times; giving up");
@@ -444,15 +584,30 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
       row.updated_at = UnixNow(ctx.env);
     }
     if (terminal) {
+      if (returned) {
+        // After the final state, so the fleet counts the device as rolled
+        // back (an error), not as failed with an incompatible version.
+        (void)ctx.db.QueueEvent(EventJson(ctx, "rolled-back", &row,
+                                          {{"reason", failure             ? failure->message
+                                                      : row.error.empty() ? "rollback"
+                                                                          : row.error},
+                                           {"active_version", outcome.from_version},
+                                           {"active_id", row.previous}}));
+      }
       outcome.kind =
           state == State::kCommitted ? UpdateOutcome::Kind::kUpdated : UpdateOutcome::Kind::kFailed;
       outcome.error = failure;
       break;
     }
     StepResult step = runner.Handle(state);
+    if (state == State::kRollingBack && !step.error && !step.pause && !row.previous.empty()) {
+      auto active = ctx.store.ActiveId(row.model);
+      returned = active.ok() && *active && **active == row.previous;
+    }
     if (step.pause) {
       outcome.kind = UpdateOutcome::Kind::kDeferred;
       outcome.error = step.error;
+      outcome.confirming = state == State::kConfirming;
       break;
     }
     if (step.error && !failure) failure = step.error;

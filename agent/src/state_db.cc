@@ -14,7 +14,8 @@ namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, model, target_path, version, sha256, length, target_json, state, previous, saves, "
-    "bytes_fetched, error_code, error, created_at, updated_at";
+    "bytes_fetched, error_code, error, created_at, updated_at, activated_at_ms, confirm_restarts, "
+    "rollback_attempts";
 
 DeploymentRow ReadDeployment(const Statement& s) {
   DeploymentRow r;
@@ -35,6 +36,9 @@ DeploymentRow ReadDeployment(const Statement& s) {
   r.error = s.ColumnText(12);
   r.created_at = s.ColumnInt(13);
   r.updated_at = s.ColumnInt(14);
+  r.activated_at_ms = s.ColumnInt(15);
+  r.confirm_restarts = static_cast<int>(s.ColumnInt(16));
+  r.rollback_attempts = static_cast<int>(s.ColumnInt(17));
   return r;
 }
 
@@ -168,6 +172,55 @@ Status StateDb::SetBytesFetched(std::int64_t id, std::uint64_t bytes) {
                        db_->Prepare("UPDATE deployments SET bytes_fetched = ? WHERE id = ?"));
   s.Bind(1, static_cast<std::int64_t>(bytes)).Bind(2, id);
   return s.Run();
+}
+
+Result<std::int64_t> StateDb::StartConfirmation(std::int64_t id, std::int64_t now_ms,
+                                                const std::string& event_json) {
+  std::int64_t in_force = now_ms;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement read,
+                         db_->Prepare("SELECT activated_at_ms FROM deployments WHERE id = ?"));
+    read.Bind(1, id);
+    OTA_ASSIGN_OR_RETURN(bool row, read.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "no deployment " + std::to_string(id));
+    if (read.ColumnInt(0) != 0) {
+      in_force = read.ColumnInt(0);
+      return Ok();
+    }
+    OTA_ASSIGN_OR_RETURN(Statement s,
+                         db_->Prepare("UPDATE deployments SET activated_at_ms = ? WHERE id = ?"));
+    s.Bind(1, now_ms).Bind(2, id);
+    OTA_TRY(s.Run());
+    return InsertEvent(event_json);
+  }));
+  return in_force;
+}
+
+Result<int> StateDb::CountConfirmRestart(std::int64_t id, const std::string& event_json) {
+  return IncrementCounter(id, "confirm_restarts", event_json);
+}
+
+Result<int> StateDb::CountRollbackAttempt(std::int64_t id, const std::string& event_json) {
+  return IncrementCounter(id, "rollback_attempts", event_json);
+}
+
+Result<int> StateDb::IncrementCounter(std::int64_t id, const char* column,
+                                      const std::string& event_json) {
+  int count = 0;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare(std::string("UPDATE deployments SET ") + column +
+                                                   " = " + column + " + 1 WHERE id = ?"));
+    s.Bind(1, id);
+    OTA_TRY(s.Run());
+    OTA_ASSIGN_OR_RETURN(Statement read, db_->Prepare(std::string("SELECT ") + column +
+                                                      " FROM deployments WHERE id = ?"));
+    read.Bind(1, id);
+    OTA_ASSIGN_OR_RETURN(bool row, read.Step());
+    if (!row) return MakeError(ErrorCode::kNotFound, "no deployment " + std::to_string(id));
+    count = static_cast<int>(read.ColumnInt(0));
+    return InsertEvent(event_json);
+  }));
+  return count;
 }
 
 Status StateDb::RecordVersion(const VersionRow& row) {

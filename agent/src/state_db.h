@@ -32,6 +32,12 @@ struct DeploymentRow {
   std::string error;
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
+  // Confirmation (migration 003): when the window began (Unix ms, 0 = not
+  // yet), agent starts that found the deployment confirming, and attempts to
+  // return to the previous version.
+  std::int64_t activated_at_ms = 0;
+  int confirm_restarts = 0;
+  int rollback_attempts = 0;
 };
 
 struct VersionRow {
@@ -96,6 +102,17 @@ class StateDb {
   Status SaveState(std::int64_t id, State state, bool finished, const std::string& error_code,
                    const std::string& error, std::int64_t now, const std::string& event_json);
   Status SetBytesFetched(std::int64_t id, std::uint64_t bytes);
+  // Records when the confirmation window of deployment `id` began and queues
+  // `event_json`, atomically. Returns the time in force: an earlier recorded
+  // time is kept (a restart never restarts the window).
+  Result<std::int64_t> StartConfirmation(std::int64_t id, std::int64_t now_ms,
+                                         const std::string& event_json);
+  // Counts one agent start that found deployment `id` confirming and queues
+  // `event_json`, atomically. Returns the new count.
+  Result<int> CountConfirmRestart(std::int64_t id, const std::string& event_json);
+  // Counts one attempt to roll deployment `id` back and queues `event_json`,
+  // atomically, before the attempt runs. Returns the new count.
+  Result<int> CountRollbackAttempt(std::int64_t id, const std::string& event_json);
 
   Status RecordVersion(const VersionRow& row);
   Result<std::optional<VersionRow>> GetVersion(const std::string& id);
@@ -120,6 +137,9 @@ class StateDb {
  private:
   explicit StateDb(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   Status InsertEvent(const std::string& event_json);
+  // Adds one to an integer column of deployment `id` (a fixed name, never
+  // input) and queues the event, atomically.
+  Result<int> IncrementCounter(std::int64_t id, const char* column, const std::string& event_json);
   Result<std::vector<DeploymentRow>> QueryDeployments(const std::string& where_and_order,
                                                       const std::string& bind_text, int limit);
   std::unique_ptr<Database> db_;

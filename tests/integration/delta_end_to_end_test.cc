@@ -128,6 +128,7 @@ class DeltaEndToEndTest : public ::testing::Test {
     // The delta-scenario models are GGUF layouts without a tokenizer: valid
     // bundles, but not models a runtime can load.
     options.check_model_loads = false;
+    options.confirm_window = std::chrono::seconds(0);  // Commit in the cycle.
     auto a = Agent::Open(env_, options);
     EXPECT_TRUE(a.ok()) << a.error().ToString();
     return a.ok() ? std::move(*a) : nullptr;

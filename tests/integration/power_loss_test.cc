@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "dropping_fs.h"
 #include "ota/agent/agent.h"
+#include "ota/agent/sessions.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 #include "ota/manifest/bundle_manifest.h"
@@ -82,6 +84,11 @@ class PowerLossTest : public ::testing::Test {
     argv.push_back(BinaryPath("ota-agent"));
     argv.push_back("--state-dir");
     argv.push_back(state);
+    // The update table commits at once; tables of the window set their own.
+    if (std::find(args.begin(), args.end(), "--confirm-window") == args.end()) {
+      argv.push_back("--confirm-window");
+      argv.push_back("0");
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv);
   }
@@ -251,6 +258,79 @@ TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
   EXPECT_GT(outcomes["new"], 0);
 }
 
+// The confirmation window's writes: the app reported three failed sessions
+// on 1.1.0, so the update activates it, confirms nothing and rolls back. A
+// kill at every point from `confirming` on (window start, restart count,
+// rollback attempts, the switch back, the final state) leaves one verified
+// version active, and after the restart 1.0.0 is active, the deployment has
+// failed with the confirmation's reason, and the store and database agree.
+TEST_F(PowerLossTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion) {
+  ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
+  {
+    // Stamped an hour ahead: after the activation of every run below.
+    ota::testing::ManualClock later(std::chrono::system_clock::now() + std::chrono::hours(1));
+    auto sessions = agent::SessionLog::Open(base_, &later);
+    ASSERT_OK(sessions);
+    for (int i = 0; i < 3; ++i) ASSERT_OK((*sessions)->Report(v2_, false, "decode error"));
+  }
+  const std::vector<std::string> window = {"--confirm-window", "600", "update", "--json"};
+  const std::string traced = dir_.Sub("traced");
+  Run({"/bin/cp", "-a", base_, traced});
+  CommandResult clean = Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, window);
+  ASSERT_EQ(clean.exit_code, 3) << clean.out << clean.err;
+  ASSERT_EQ(VerifiedActiveId(traced), v1_);
+  std::vector<std::string> points;
+  {
+    const std::string trace = ReadTestFile(dir_.Sub("trace.txt"));
+    std::size_t start = 0;
+    while (start < trace.size()) {
+      const std::size_t end = trace.find('\n', start);
+      const std::string entry = trace.substr(start, end - start);
+      points.push_back(entry.substr(entry.find(' ') + 1));
+      start = end + 1;
+    }
+  }
+  const auto first = std::find(points.begin(), points.end(), "state.confirming");
+  ASSERT_NE(first, points.end());
+  const std::set<std::string> kinds(first, points.end());
+  for (const char* expected : {"confirm.start", "state.rolling-back", "rollback.activate",
+                               "fs.symlink", "db.write", "state.failed"}) {
+    EXPECT_TRUE(kinds.count(expected)) << "no crash point " << expected;
+  }
+  std::map<std::string, int> outcomes;
+  for (std::size_t k = static_cast<std::size_t>(first - points.begin()) + 1; k <= points.size();
+       ++k) {
+    SCOPED_TRACE("killed at point " + std::to_string(k) + " (" + points[k - 1] + ")");
+    const std::string state = dir_.Sub("confirm-run-" + std::to_string(k));
+    Run({"/bin/cp", "-a", base_, state});
+    CommandResult killed = Agent(state, {"OTA_CRASH_AT=" + std::to_string(k)}, window);
+    if (killed.exit_code != -1) {
+      ASSERT_GT(k + 16, points.size()) << "the agent was not killed: " << killed.out;
+    } else {
+      const std::string active = VerifiedActiveId(state);
+      ASSERT_TRUE(active == v1_ || active == v2_) << active;
+      ++outcomes[active == v1_ ? "old" : "new"];
+    }
+    CommandResult resumed = Agent(state, {}, window);
+    ASSERT_TRUE(resumed.exit_code == 0 || resumed.exit_code == 3) << resumed.out << resumed.err;
+    ASSERT_EQ(VerifiedActiveId(state), v1_);
+    CommandResult status = Agent(state, {}, {"status", "--json"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    auto st = nlohmann::json::parse(status.out, nullptr, false);
+    ASSERT_TRUE(st.is_object()) << status.out;
+    ASSERT_FALSE(st["deployments"].empty());
+    EXPECT_EQ(st["deployments"][0]["version"], "1.1.0");
+    EXPECT_EQ(st["deployments"][0]["state"], "failed") << status.out;
+    EXPECT_EQ(st["deployments"][0]["error"],
+              "incompatible: confirmation failed: 3 of 3 sessions failed: decode error");
+    const std::set<std::string> dirs = Listing(state + "/versions");
+    EXPECT_EQ(dirs, DatabaseVersions(state));
+    EXPECT_TRUE(dirs.count(v1_));
+  }
+  EXPECT_GT(outcomes["old"], 0);
+  EXPECT_GT(outcomes["new"], 0);
+}
+
 // The same update in process, through a filesystem that forgets every write
 // and directory change not yet made durable when the power is cut after the
 // n-th file operation: proves the order of fsyncs, not only of steps.
@@ -267,6 +347,7 @@ TEST_F(PowerLossTest, UnsyncedWritesLostAtEveryStepNeverBreakTheStore) {
       options.state_dir = state;
       options.download_attempts = 1;
       options.space_margin_bytes = 0;
+      options.confirm_window = std::chrono::seconds(0);
       auto a = agent::Agent::Open(env, options);
       if (a.ok()) (void)(*a)->Update(nullptr);
     }
@@ -314,6 +395,7 @@ TEST_F(PowerLossTest, DiskFullFailsCleanlyAndGivesTheSpaceBack) {
     options.state_dir = state;
     options.download_attempts = 1;
     options.space_margin_bytes = 0;
+    options.confirm_window = std::chrono::seconds(0);
     {
       auto a = agent::Agent::Open(env, options);
       ASSERT_OK(a);

@@ -105,6 +105,7 @@ class RolloutFleetTest : public ::testing::Test {
       agent::AgentOptions options;
       options.state_dir = state;
       options.space_margin_bytes = 0;
+      options.confirm_window = std::chrono::seconds(0);  // Commit in the cycle.
       auto a = Agent::Open(env_, options);
       ASSERT_OK(a);
       agents_.push_back(std::move(*a));

@@ -72,6 +72,27 @@ struct AgentOptions {
   // one that does not load. Off: the switch alone confirms (for devices where
   // the agent must not load models, e.g. too little memory beside the app).
   bool check_model_loads = true;
+
+  // Confirmation window after an activation (docs/architecture.md,
+  // "Confirmation"; defaults explained in docs/decisions.md D15). The new
+  // version is committed once `confirm_sessions` sessions on it were
+  // reported ok (ota/agent/sessions.h), or once `confirm_window` passed since
+  // activation with no session failure. Reports are taken in order; when
+  // `confirm_max_failures` failures come before `confirm_sessions` successes,
+  // or the window ends with any failure and too few successes, the version is
+  // rolled back and never installed again. A zero window commits right after
+  // the load check (no session is waited for); so does a first install, which
+  // has nothing to return to.
+  int confirm_sessions = 3;
+  std::chrono::seconds confirm_window{600};
+  int confirm_max_failures = 3;
+  // Agent starts that find a deployment confirming (a crash loop of the
+  // device or of the agent with the new version) tolerated; one more rolls
+  // back.
+  int confirm_max_restarts = 3;
+  // Attempts to return to the previous version before the deployment ends
+  // failed with whatever verified version is active.
+  int max_rollback_attempts = 3;
 };
 
 struct VersionInfo {
@@ -108,6 +129,9 @@ struct UpdateOutcome {
   bool used_delta = false;
   bool delta_fallback = false;
   std::optional<Error> delta_error;
+  // kDeferred while the new version is active and its confirmation window
+  // is open: the next cycle (or Resume) decides.
+  bool confirming = false;
 };
 
 struct DeploymentSummary {
@@ -192,13 +216,21 @@ class Agent {
   virtual Result<std::vector<UpdateOutcome>> Update(const DownloadProgress& progress) = 0;
   // Local view: no network.
   virtual Result<AgentStatus> GetStatus() = 0;
+  // Continues deployments that need no network (activation after a drain
+  // already done, confirmation, rollback) without refreshing metadata: what
+  // the daemon polls while a confirmation window is open. Outcomes as for
+  // Update.
+  virtual Result<std::vector<UpdateOutcome>> Resume() = 0;
   // Sends queued reports; kRetryLater leaves them queued.
   virtual Result<int> FlushReports() = 0;
   // Returns `model` to the newest other version kept on disk, by hand
   // (`ota-agent rollback`): no download, no network. The version left is not
   // installed again until the repository signs a newer one.
+  // During a confirmation window it ends that deployment instead (failed,
+  // the version rejected as a failed confirmation would be).
   // Errors: kNotFound (nothing active, or no other version kept),
-  // kRetryLater (a deployment of the model is in progress).
+  // kRetryLater (a deployment of the model is in progress, before its
+  // confirmation window), kIo (the switch back failed).
   virtual Result<RollbackResult> RollBack(const std::string& model) = 0;
   // Every event the agent recorded, with the chain checked end to end.
   virtual Result<AuditReport> Audit() = 0;

@@ -18,6 +18,9 @@ struct DaemonOptions {
   double jitter = 0.2;
   // Stop after this many cycles (0 = until told to stop).
   int max_cycles = 0;
+  // While a new version's confirmation window is open, how often the daemon
+  // re-checks it (Agent::Resume: local only, no network) between cycles.
+  std::chrono::seconds confirm_poll{30};
 };
 
 // Waits up to `d`; returns false if the daemon must stop (SIGTERM).
@@ -28,7 +31,11 @@ using CycleFn = std::function<void(const Result<std::vector<UpdateOutcome>>&)>;
 // The wait before the next cycle, jitter applied. Requires 0 <= jitter < 1.
 std::chrono::milliseconds NextPollDelay(const DaemonOptions& options, Random& random);
 
-// Runs Update() cycles until `wait` says stop. Returns the number of cycles.
+// Runs Update() cycles until `wait` says stop. Returns the number of cycles
+// (Update calls; confirmation re-checks are not counted). While an outcome
+// is confirming, the wait is cut into confirm_poll steps, each followed by
+// Resume(); `on_cycle` sees a re-check's result once it is no longer
+// confirming.
 int RunDaemon(Agent& agent, const DaemonOptions& options, Random& random, const WaitFn& wait,
               const CycleFn& on_cycle);
 

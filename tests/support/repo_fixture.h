@@ -1,0 +1,167 @@
+// A signed repository built with otactl, served by ota-server on loopback,
+// and an enrolled device whose agent runs in process (real libcurl, manual
+// clock). Shared by the end-to-end test binaries.
+#ifndef OTA_TESTS_SUPPORT_REPO_FIXTURE_H_
+#define OTA_TESTS_SUPPORT_REPO_FIXTURE_H_
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+#include "test_support.h"
+
+namespace ota::testing {
+
+using agent::Agent;
+using agent::UpdateOutcome;
+
+class RepoFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = MakePosixFileSystem();
+    random_ = MakeSecureRandom();
+    http_ = MakeCurlHttpClient();
+    env_.clock = &clock_;
+    env_.random = random_.get();
+    env_.fs = fs_.get();
+    env_.http = http_.get();
+    for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
+      Otactl({"keygen", "--out", Key(role)});
+    }
+    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
+            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+            Key("timestamp")});
+    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+  }
+
+  std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
+
+  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
+    args.insert(args.begin(), BinaryPath("otactl"));
+    CommandResult r = RunCommand(args);
+    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
+    return r;
+  }
+
+  // Builds and publishes model version `version` (distinct weights per seed).
+  // `recipients`: public key files to encrypt the bundle to (none: plain).
+  // `publish_extra`: more `otactl publish` arguments (e.g. variant fields).
+  std::string Publish(const std::string& version, int seed,
+                      const std::vector<std::string>& recipients = {},
+                      const std::vector<std::string>& publish_extra = {}) {
+    const std::string model = dir_.Sub("model-" + version + "-" + std::to_string(seed) + ".gguf");
+    const std::string bundle = dir_.Sub("chat-" + version + "-" + std::to_string(seed) + ".otab");
+    Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "2", "--width", "64",
+            "--type", "f16", "--out", model});
+    std::vector<std::string> build = {
+        "bundle", "build",   "--name", "chat",      "--version",
+        version,  "--model", model,    "--prompts", dir_.Sub("prompts"),
+        "--out",  bundle};
+    for (const std::string& r : recipients) {
+      build.push_back("--recipient");
+      build.push_back(r);
+    }
+    CommandResult built = Otactl(build);
+    EXPECT_NE(built.out.find(recipients.empty() ? "UNENCRYPTED" : "encrypted to"),
+              std::string::npos)
+        << built.out;
+    std::vector<std::string> publish = {"publish",         "--repo",         dir_.Sub("repo"),
+                                        "--bundle",        bundle,           "--targets-key",
+                                        Key("targets"),    "--snapshot-key", Key("snapshot"),
+                                        "--timestamp-key", Key("timestamp")};
+    publish.insert(publish.end(), publish_extra.begin(), publish_extra.end());
+    Otactl(publish);
+    return model;
+  }
+
+  std::string TargetFile(const std::string& version) {
+    return dir_.Sub("repo/targets/bundles/chat/" + version + ".otab");
+  }
+
+  void StartServer(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
+        dir_.Sub("server.db"),    "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<ChildProcess>();
+    const std::string line = server_->Start(argv);
+    const auto pos = line.find("http://");
+    ASSERT_NE(pos, std::string::npos) << "server did not start: " << line;
+    url_ = line.substr(pos);
+  }
+
+  void Enroll() {
+    auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
+    ASSERT_OK(root);
+    ASSERT_OK(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, ""}));
+  }
+
+  // Agent options for the enrolled device: no confirmation window unless a
+  // test asks for one (confirm_window_), so an upgrade commits in one cycle.
+  agent::AgentOptions DeviceOptions(int attempts = 6) {
+    agent::AgentOptions options;
+    options.state_dir = dir_.Sub("device");
+    options.download_attempts = attempts;
+    options.space_margin_bytes = 0;
+    options.confirm_window = confirm_window_;
+    return options;
+  }
+
+  std::unique_ptr<Agent> OpenAgent(int attempts = 6) {
+    agent::AgentOptions options = DeviceOptions(attempts);
+    auto a = Agent::Open(env_, options);
+    EXPECT_TRUE(a.ok()) << a.error().ToString();
+    return a.ok() ? std::move(*a) : nullptr;
+  }
+
+  UpdateOutcome UpdateOnce(Agent& a) {
+    auto outcomes = a.Update(nullptr);
+    EXPECT_TRUE(outcomes.ok()) << outcomes.error().ToString();
+    if (!outcomes.ok() || outcomes->empty()) return UpdateOutcome{};
+    return outcomes->back();
+  }
+
+  std::string ActiveModelBytes() { return ReadTestFile(dir_.Sub("device/active/chat/model.gguf")); }
+
+  std::string ActiveVersion(Agent& a) {
+    auto status = a.GetStatus();
+    if (!status.ok() || status->active.empty() || !status->active[0].active) return "";
+    return status->active[0].active->version;
+  }
+
+  std::vector<nlohmann::json> ServerEvents(Agent& a) {
+    auto status = a.GetStatus();
+    EXPECT_TRUE(status.ok());
+    HttpRequest req;
+    req.url = url_ + "/v1/events?device_id=" + status->device_id;
+    auto resp = http_->Fetch(req);
+    EXPECT_TRUE(resp.ok());
+    auto j = nlohmann::json::parse(resp->body, nullptr, false);
+    std::vector<nlohmann::json> out;
+    if (j.is_object() && j["events"].is_array()) {
+      for (auto& e : j["events"]) out.push_back(e);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  // Real "now": otactl signs expiry against the real clock.
+  ota::testing::ManualClock clock_{std::chrono::system_clock::now()};
+  std::unique_ptr<FileSystem> fs_;
+  std::unique_ptr<Random> random_;
+  std::unique_ptr<HttpClient> http_;
+  Env env_;
+  std::unique_ptr<ChildProcess> server_;
+  std::string url_;
+  std::chrono::seconds confirm_window_{0};
+};
+
+}  // namespace ota::testing
+
+#endif  // OTA_TESTS_SUPPORT_REPO_FIXTURE_H_
