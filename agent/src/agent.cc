@@ -247,7 +247,11 @@ class AgentImpl : public Agent {
       OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
       identity_ = std::move(key);
     }
-    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_);
+    // Enrollment facts: a malformed facts file must not hold reports back, so
+    // then the server keeps the facts it has.
+    std::optional<nlohmann::json> facts;
+    if (auto device = DeviceNow(); device.ok()) facts = EnrollmentFacts(*device);
+    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_, facts);
     if (!delivered.ok()) {
       Log(LogLevel::kDebug, "agent", "reports stay queued: " + delivered.error().message);
     }
@@ -342,6 +346,15 @@ class AgentImpl : public Agent {
     return std::optional<DeploymentRow>(std::move(row));
   }
 
+  // Probed capabilities, device-facts.json, then the app version override.
+  Result<rollout::DeviceCapabilities> DeviceNow() {
+    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
+                         LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
+                                                RuntimeVersions(runtimes_)));
+    OTA_TRY(ApplyAppVersionOverride(options_.app_version, device));
+    return device;
+  }
+
   // What the newest signed version of `model` offers this device.
   struct Selection {
     bool published = false;              // Some bundle of the model is signed.
@@ -359,9 +372,7 @@ class AgentImpl : public Agent {
     const manifest::Targets& targets = *updater_.targets();
     std::vector<manifest::Version> versions = BundleVersions(targets, model, rejected);
     if (versions.empty()) return selected;
-    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
-                         LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
-                                                RuntimeVersions(runtimes_)));
+    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device, DeviceNow());
     OTA_ASSIGN_OR_RETURN(std::vector<std::string> installed, store_.InstalledIds());
     auto plan = [&](const manifest::Version& v) {
       std::vector<BundleTarget> variants = BundleVariants(targets, model, v, rejected);
@@ -379,7 +390,7 @@ class AgentImpl : public Agent {
         ChooseVersion(
             ctx_, model,
             local.active ? std::optional<std::string>(local.active->version) : std::nullopt,
-            runnable));
+            runnable, device));
     std::optional<manifest::Version> wanted;
     if (!choice.from_manifest) {
       wanted = versions.front();  // No rollout manifest: the newest signed version.
@@ -621,6 +632,8 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
     return MakeError(ErrorCode::kInvalidArgument, "keep_versions must be from 1 to 100 (got " +
                                                       std::to_string(options.keep_versions) + ")");
   }
+  rollout::DeviceCapabilities app_check;
+  OTA_TRY(ApplyAppVersionOverride(options.app_version, app_check));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (!enrolled) {
     return MakeError(ErrorCode::kNotFound, options.state_dir +

@@ -486,8 +486,28 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
 ApiResponse FleetApi::FleetStatus() {
   auto count = store_.DeviceCount();
   auto models = store_.FleetSummary();
-  if (!count.ok() || !models.ok()) return ApiError(500, "internal", "cannot read fleet status");
-  return {200, json{{"devices", *count}, {"models", *models}}};
+  auto devices = store_.DeviceFacts();
+  if (!count.ok() || !models.ok() || !devices.ok()) {
+    return ApiError(500, "internal", "cannot read fleet status");
+  }
+  // Devices by the facts they enrolled with (what stage selectors and pins
+  // see): app version ("unknown" when not sent), region, tag.
+  json app_versions = json::object(), regions = json::object(), tags = json::object();
+  auto bump = [](json& counts, const std::string& key) {
+    counts[key] = counts.value(key, std::uint64_t{0}) + 1;
+  };
+  const manifest::Version unknown{};
+  for (const DeviceFactsRow& d : *devices) {
+    bump(app_versions, d.facts.app_version == unknown ? std::string("unknown")
+                                                      : manifest::ToString(d.facts.app_version));
+    bump(regions, d.facts.region.empty() ? std::string("unknown") : d.facts.region);
+    for (const std::string& t : d.facts.tags) bump(tags, t);
+  }
+  return {200, json{{"devices", *count},
+                    {"models", *models},
+                    {"app_versions", app_versions},
+                    {"regions", regions},
+                    {"tags", tags}}};
 }
 
 Result<int> FleetApi::RunController() {

@@ -75,6 +75,15 @@ Status ValidateFacts(const json& facts) {
       if (!v.is_string() || !manifest::ParseVersion(v.get<std::string>()).ok()) {
         return Invalid("facts.app_version must be a semantic version string");
       }
+    } else if (k == "cpu_arch" || k == "os") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          v.get_ref<const std::string&>().size() > 64) {
+        return Invalid("facts." + k + " must be a string of 1 to 64 bytes");
+      }
+    } else if (k == "total_ram") {
+      if (!v.is_number_unsigned()) {
+        return Invalid("facts.total_ram must be a non-negative integer (bytes)");
+      }
     } else if (k == "region") {
       if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
         return Invalid("facts.region must be a string of at most 256 bytes");

@@ -157,7 +157,8 @@ class FleetStore {
 rollout::DeviceFacts FactsFromJson(const std::string& device_id, const nlohmann::json& facts);
 
 // Validates the enrollment facts object: optional app_version (semver),
-// attributes (object of strings), tags (array of strings), region (string).
+// attributes (object of strings), tags (array of strings), region (string),
+// and the informational cpu_arch, os (strings) and total_ram (bytes).
 Status ValidateFacts(const nlohmann::json& facts);
 
 }  // namespace ota::server_stub

@@ -72,6 +72,10 @@ struct AgentOptions {
   // one that does not load. Off: the switch alone confirms (for devices where
   // the agent must not load models, e.g. too little memory beside the app).
   bool check_model_loads = true;
+  // The app's version (e.g. "3.2.0"), when the app starts the agent itself;
+  // empty: app_version from <state>/device-facts.json, if any. It takes part
+  // in rollout stage selectors and pins, and is sent to the server.
+  std::string app_version;
 };
 
 struct VersionInfo {
