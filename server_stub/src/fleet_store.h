@@ -140,6 +140,12 @@ class FleetStore {
   // Stores every report of `group` in one transaction; sets their results.
   void CommitGroup(const std::vector<PendingReport*>& group);
 
+  // Report ingestion's statements, prepared on first use (mu_ held).
+  struct IngestStatements {
+    Statement bump, last, insert, phase_of, upsert, model_row;
+  };
+  Result<IngestStatements*> Ingest();
+
   std::mutex queue_mu_;  // Guards queue_ and committing_ (taken before mu_).
   std::condition_variable queue_cv_;
   std::vector<PendingReport*> queue_;
@@ -147,6 +153,8 @@ class FleetStore {
 
   std::mutex mu_;
   std::unique_ptr<Database> db_;
+  // After db_: finalized before the database closes. Guarded by mu_.
+  std::unique_ptr<IngestStatements> ingest_;
   Clock& clock_;
   std::map<std::string, std::string> device_keys_;  // id -> public key hex
   std::map<std::string, ActiveRollout> by_model_;   // latest rollout per model
