@@ -129,11 +129,14 @@ std::int64_t FleetStore::Now() const {
 }
 
 Status FleetStore::LoadCaches() {
-  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, public_key FROM devices"));
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT device_id, public_key, facts FROM devices"));
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    device_keys_[q.ColumnText(0)] = q.ColumnText(1);
+    std::string id = q.ColumnText(0);
+    device_keys_[id] = q.ColumnText(1);
+    device_facts_[id] = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
   }
   OTA_ASSIGN_OR_RETURN(
       Statement r,
@@ -164,6 +167,7 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                          db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
     u.Bind(1, facts_text).Bind(2, device_id);
     OTA_TRY(u.Run());
+    device_facts_[device_id] = FactsFromJson(device_id, facts);
     return EnrollResult::kUnchanged;
   }
   OTA_ASSIGN_OR_RETURN(
@@ -172,6 +176,7 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
   OTA_TRY(ins.Run());
   device_keys_[device_id] = public_key_hex;
+  device_facts_[device_id] = FactsFromJson(device_id, facts);
   return EnrollResult::kCreated;
 }
 
@@ -500,18 +505,10 @@ Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(
   return out;
 }
 
-Result<std::vector<DeviceFactsRow>> FleetStore::DeviceFacts() {
+Status FleetStore::ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn) {
   std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, facts FROM devices"));
-  std::vector<DeviceFactsRow> out;
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    std::string id = q.ColumnText(0);
-    json facts = json::parse(q.ColumnText(1), nullptr, false);
-    out.push_back(DeviceFactsRow{id, FactsFromJson(id, facts)});
-  }
-  return out;
+  for (const auto& [id, facts] : device_facts_) fn(facts);
+  return Ok();
 }
 
 Result<std::uint64_t> FleetStore::DeviceCount() {
