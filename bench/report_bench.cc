@@ -296,8 +296,9 @@ int ServerControllerBench(const Args& a) {
     status_ms.push_back(MsSince(t0));
     if (!r || r->status != 200) return 1;
     targeted = 0;
-    for (const json& st : json::parse(r->body)["stages"])
-      targeted += st["targeted"].get<std::uint64_t>();
+    const json status = json::parse(r->body, nullptr, false);
+    if (!status.is_object() || !status.contains("stages")) return 1;
+    for (const json& st : status["stages"]) targeted += st.value("targeted", std::uint64_t{0});
   }
   t0 = Clock::now();
   auto pass = server.RunControllerOnce();
