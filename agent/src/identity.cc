@@ -4,6 +4,7 @@
 
 #include "ota/common/filesystem.h"
 #include "ota/common/hash.h"
+#include "ota/common/log.h"
 
 namespace ota::agent {
 namespace {
@@ -40,6 +41,16 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
   request.body = body.dump();
   request.max_body_bytes = 64 * 1024;
   OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
+  if (response.status == 400 && facts) {
+    // A server that refuses these facts (an older one, or stricter limits)
+    // must not hold every report back: enroll the key alone. The facts count
+    // as sent, so they are offered again only once they change.
+    Log(LogLevel::kWarning, "agent",
+        "the server refused the device facts: " + response.body.substr(0, 200));
+    body.erase("facts");
+    request.body = body.dump();
+    OTA_ASSIGN_OR_RETURN(response, env.http->Fetch(request));
+  }
   if (response.status == 409) {
     return MakeError(ErrorCode::kSecurity, "the server holds another report key for device " +
                                                device_id + ": " + response.body.substr(0, 200));

@@ -31,7 +31,9 @@ Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& s
 // `server_url` (remembered in the settings table per server URL, with the
 // SHA-256 of the facts sent); idempotent on the server. When `facts` differ
 // from those last sent, enrolls again (same key) so the server's copy is
-// refreshed; nullopt (facts unknown now) never triggers that. Offline or a
+// refreshed; nullopt (facts unknown now) never triggers that. Facts the
+// server refuses (400) are dropped from that enrollment (the key alone is
+// enrolled) and not offered again until they change. Offline or a
 // server error: kRetryLater (try again on the next flush). The server
 // holding another key for this device: kSecurity.
 Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,

@@ -150,12 +150,13 @@ class RecordingHttp : public HttpClient {
   Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink&) override {
     requests.push_back(request);
     HttpResponse r;
-    r.status = status;
+    r.status = refuse_facts && request.body.find("\"facts\"") != std::string::npos ? 400 : status;
     r.body = "{}";
     return r;
   }
   std::vector<HttpRequest> requests;
   int status = 201;
+  bool refuse_facts = false;  // Answer 400 to enrollments that carry facts.
 };
 
 TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
@@ -196,6 +197,27 @@ TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
   EXPECT_EQ(http.requests.size(), 4u);
   ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
   EXPECT_EQ(http.requests.size(), 4u);
+}
+
+TEST(RolloutFactsTest, FactsTheServerRefusesDoNotBlockEnrollment) {
+  TempDir dir;
+  auto owned = MakePosixEnv();
+  RecordingHttp http;
+  http.refuse_facts = true;
+  Env env = owned->env();
+  env.http = &http;
+  auto db = StateDb::Open(dir.Sub("agent.db"));
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  auto key = LoadOrCreateIdentity(env, dir.path());
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  const std::string url = "http://127.0.0.1:1";
+  const json facts = {{"app_version", "3.1.0"}};
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_EQ(http.requests.size(), 2u);
+  EXPECT_FALSE(json::parse(http.requests[1].body).contains("facts"));
+  // Not offered again while unchanged.
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  EXPECT_EQ(http.requests.size(), 2u);
 }
 
 }  // namespace
