@@ -246,6 +246,10 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "Agent state folder")->required();
   app.add_option("--server", server, "Server base URL (overrides the enrolled one)");
   app.add_flag("-v,--verbose", verbose, "Log debug details");
+  std::string app_version;
+  app.add_option("--app-version", app_version,
+                 "The app's version for rollout selectors and pins (overrides "
+                 "device-facts.json)");
   // Session drain at activation (docs/operator-guide.md "Session drain").
   std::string drain_policy = "switch-new-first";
   double drain_deadline = 30;
@@ -427,6 +431,7 @@ int main(int argc, char** argv) {
   options.confirm_window = std::chrono::seconds(confirm_window);
   options.confirm_max_failures = confirm_max_failures;
   options.confirm_max_restarts = confirm_max_restarts;
+  options.app_version = app_version;
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 

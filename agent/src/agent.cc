@@ -333,7 +333,11 @@ class AgentImpl : public Agent {
       OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
       identity_ = std::move(key);
     }
-    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_);
+    // Enrollment facts: a malformed facts file must not hold reports back, so
+    // then the server keeps the facts it has.
+    std::optional<nlohmann::json> facts;
+    if (auto device = DeviceNow(); device.ok()) facts = EnrollmentFacts(*device);
+    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_, facts);
     if (!delivered.ok()) {
       Log(LogLevel::kDebug, "agent", "reports stay queued: " + delivered.error().message);
     }
@@ -432,6 +436,15 @@ class AgentImpl : public Agent {
     return std::optional<DeploymentRow>(std::move(row));
   }
 
+  // Probed capabilities, device-facts.json, then the app version override.
+  Result<rollout::DeviceCapabilities> DeviceNow() {
+    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
+                         LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
+                                                RuntimeVersions(runtimes_)));
+    OTA_TRY(ApplyAppVersionOverride(options_.app_version, device));
+    return device;
+  }
+
   // What the newest signed version of `model` offers this device.
   struct Selection {
     bool published = false;              // Some bundle of the model is signed.
@@ -450,9 +463,7 @@ class AgentImpl : public Agent {
     const manifest::Targets& targets = *updater_.targets();
     std::vector<manifest::Version> versions = BundleVersions(targets, model, rejected);
     if (versions.empty()) return selected;
-    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device,
-                         LoadDeviceCapabilities(*env_.fs, options_.state_dir, options_.state_dir,
-                                                RuntimeVersions(runtimes_)));
+    OTA_ASSIGN_OR_RETURN(rollout::DeviceCapabilities device, DeviceNow());
     OTA_ASSIGN_OR_RETURN(std::vector<std::string> installed, store_.InstalledIds());
     auto plan = [&](const manifest::Version& v) {
       std::vector<BundleTarget> variants = BundleVariants(targets, model, v, rejected);
@@ -470,7 +481,7 @@ class AgentImpl : public Agent {
         ChooseVersion(
             ctx_, model,
             local.active ? std::optional<std::string>(local.active->version) : std::nullopt,
-            runnable));
+            runnable, device));
     std::optional<manifest::Version> wanted;
     if (!choice.from_manifest) {
       wanted = versions.front();  // No rollout manifest: the newest signed version.
@@ -724,6 +735,8 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   OTA_TRY(in_range("confirm_max_failures", options.confirm_max_failures, 1, 1000000));
   OTA_TRY(in_range("confirm_max_restarts", options.confirm_max_restarts, 0, 1000));
   OTA_TRY(in_range("max_rollback_attempts", options.max_rollback_attempts, 1, 100));
+  rollout::DeviceCapabilities app_check;
+  OTA_TRY(ApplyAppVersionOverride(options.app_version, app_check));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (!enrolled) {
     return MakeError(ErrorCode::kNotFound, options.state_dir +

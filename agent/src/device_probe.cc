@@ -105,6 +105,55 @@ Result<std::set<std::string>> FactNames(const json& v, const char* field) {
   return out;
 }
 
+// Free text for rollout selectors (tags, region, attribute values): 1 to 256
+// bytes, no control characters, as the server's enrollment check.
+constexpr std::size_t kMaxFactText = 256;
+constexpr std::size_t kMaxFactEntries = 100;
+
+Result<std::string> FactText(const json& v, const std::string& field) {
+  if (!v.is_string()) return Invalid(field + " must be a string");
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > kMaxFactText) {
+    return Invalid(field + " must be 1 to " + std::to_string(kMaxFactText) + " bytes long");
+  }
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return Invalid(field + " contains a control character");
+  }
+  return s;
+}
+
+Result<std::set<std::string>> FactTags(const json& v) {
+  if (!v.is_array() || v.size() > kMaxFactEntries) {
+    return Invalid("tags must be an array of at most " + std::to_string(kMaxFactEntries) +
+                   " strings");
+  }
+  std::set<std::string> out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    OTA_ASSIGN_OR_RETURN(std::string tag, FactText(v[i], "tags[" + std::to_string(i) + "]"));
+    if (!out.insert(std::move(tag)).second) {
+      return Invalid("tags[" + std::to_string(i) + "] is listed twice");
+    }
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::string>> FactAttributes(const json& v) {
+  if (!v.is_object() || v.size() > kMaxFactEntries) {
+    return Invalid("attributes must be an object of at most " + std::to_string(kMaxFactEntries) +
+                   " \"name\": \"value\" pairs");
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [name, value] : v.items()) {
+    if (!IsName(name)) {
+      return Invalid("attributes key \"" + name.substr(0, 64) +
+                     "\" must be a name of the form [a-z0-9][a-z0-9._-]{0,63}");
+    }
+    OTA_ASSIGN_OR_RETURN(out[name], FactText(value, "attributes." + name));
+  }
+  return out;
+}
+
 Result<manifest::Version> FactVersion(const json& v, const std::string& field) {
   if (!v.is_string()) return Invalid(field + " must be a version string");
   auto parsed = manifest::ParseVersion(v.get<std::string>());
@@ -208,6 +257,12 @@ Status ApplyDeviceFacts(const json& facts, rollout::DeviceCapabilities& device) 
       OTA_ASSIGN_OR_RETURN(d.cpu_features, FactNames(v, "cpu_features"));
     } else if (key == "accelerators") {
       OTA_ASSIGN_OR_RETURN(d.accelerators, FactNames(v, "accelerators"));
+    } else if (key == "tags") {
+      OTA_ASSIGN_OR_RETURN(d.tags, FactTags(v));
+    } else if (key == "region") {
+      OTA_ASSIGN_OR_RETURN(d.region, FactText(v, "region"));
+    } else if (key == "attributes") {
+      OTA_ASSIGN_OR_RETURN(d.attributes, FactAttributes(v));
     } else if (key == "runtimes") {
       if (!v.is_object() || v.size() > 64) {
         return Invalid("runtimes must be an object of at most 64 \"name\": \"version\" pairs");
@@ -258,6 +313,49 @@ json DeviceCapabilitiesToJson(const rollout::DeviceCapabilities& d) {
             {"accelerators", d.accelerators}, {"runtimes", runtimes}};
   if (d.os_version) j["os_version"] = manifest::ToString(*d.os_version);
   if (d.app_version) j["app_version"] = manifest::ToString(*d.app_version);
+  j["tags"] = d.tags;
+  if (!d.region.empty()) j["region"] = d.region;
+  j["attributes"] = d.attributes;
+  return j;
+}
+
+Status ApplyAppVersionOverride(const std::string& app_version,
+                               rollout::DeviceCapabilities& device) {
+  if (app_version.empty()) return Ok();
+  auto v = manifest::ParseVersion(app_version);
+  if (!v.ok()) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "app version override \"" + app_version.substr(0, 64) + "\": " + v.error().message);
+  }
+  device.app_version = *v;
+  return Ok();
+}
+
+rollout::DeviceFacts RolloutFacts(const std::string& device_id,
+                                  const rollout::DeviceCapabilities& device,
+                                  std::vector<manifest::Version> runnable) {
+  rollout::DeviceFacts f;
+  f.device_id = device_id;
+  // Unknown app version: 0.0.0, which app-version selectors and pins with a
+  // lower bound do not match.
+  if (device.app_version) f.app_version = *device.app_version;
+  f.attributes = device.attributes;
+  f.tags = device.tags;
+  f.region = device.region;
+  f.runnable_versions = std::move(runnable);
+  return f;
+}
+
+json EnrollmentFacts(const rollout::DeviceCapabilities& d) {
+  json j = json::object();
+  if (d.app_version) j["app_version"] = manifest::ToString(*d.app_version);
+  if (!d.tags.empty()) j["tags"] = d.tags;
+  if (!d.region.empty()) j["region"] = d.region;
+  if (!d.attributes.empty()) j["attributes"] = d.attributes;
+  if (!d.cpu_arch.empty()) j["cpu_arch"] = d.cpu_arch;
+  if (!d.os.empty()) j["os"] = d.os;
+  if (d.total_ram_bytes != 0) j["total_ram"] = d.total_ram_bytes;
   return j;
 }
 

@@ -10,12 +10,14 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "ota/common/filesystem.h"
 #include "ota/common/result.h"
 #include "ota/rollout/capability.h"
+#include "ota/rollout/evaluate.h"
 #include "ota/runtime_adapter/runtime_registry.h"
 
 namespace ota::agent {
@@ -56,7 +58,10 @@ Result<rollout::DeviceCapabilities> ProbeDevice(FileSystem& fs, const std::strin
 // Applies a facts object over probed values. Fields (all optional):
 //   total_ram, available_ram, free_disk (integers, bytes), cpu_arch, os,
 //   os_version, app_version (strings), cpu_features, accelerators (arrays of
-//   names; they replace the probed sets), runtimes ({"name": "version"}).
+//   names; they replace the probed sets), runtimes ({"name": "version"}),
+//   and the rollout selector facts: tags (array of at most 100 distinct
+//   strings), region (string), attributes ({"name": "value"}, at most 100);
+//   these strings are 1 to 256 bytes without control characters.
 // Unknown fields and wrong types are refused (kInvalidArgument naming the
 // field), leaving `device` unchanged.
 Status ApplyDeviceFacts(const nlohmann::json& facts, rollout::DeviceCapabilities& device);
@@ -74,6 +79,22 @@ std::map<std::string, manifest::Version> RuntimeVersions(
 
 // For `ota-agent facts --json` and reports.
 nlohmann::json DeviceCapabilitiesToJson(const rollout::DeviceCapabilities& device);
+
+// Sets device.app_version from AgentOptions::app_version when that is not
+// empty (the app's own word beats the facts file). kInvalidArgument if it is
+// not a version.
+Status ApplyAppVersionOverride(const std::string& app_version, rollout::DeviceCapabilities& device);
+
+// What rollout::Decide sees: app version (0.0.0 when unknown), attributes,
+// tags and region from `device`, with the versions it can run.
+rollout::DeviceFacts RolloutFacts(const std::string& device_id,
+                                  const rollout::DeviceCapabilities& device,
+                                  std::vector<manifest::Version> runnable);
+
+// The facts sent when enrolling with the server (docs/server-api.md): app
+// version, tags, region, attributes, and the slowly changing probed basics
+// cpu_arch, os and total_ram. Fields the device does not know are left out.
+nlohmann::json EnrollmentFacts(const rollout::DeviceCapabilities& device);
 
 }  // namespace ota::agent
 

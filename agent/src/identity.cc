@@ -3,10 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include "ota/common/filesystem.h"
+#include "ota/common/hash.h"
+#include "ota/common/log.h"
 
 namespace ota::agent {
 namespace {
 constexpr char kEnrolledSetting[] = "report_key_enrolled_at";
+constexpr char kFactsSetting[] = "report_facts_sha256";
 }  // namespace
 
 Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& state_dir) {
@@ -20,17 +23,34 @@ Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& s
 }
 
 Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,
-                              const std::string& device_id, const verifier::PrivateKey& key) {
+                              const std::string& device_id, const verifier::PrivateKey& key,
+                              const std::optional<nlohmann::json>& facts) {
   OTA_ASSIGN_OR_RETURN(auto enrolled_at, db.GetSetting(kEnrolledSetting));
-  if (enrolled_at && *enrolled_at == server_url) return Ok();
+  const std::string facts_sha = facts ? Sha256Hex(facts->dump()) : "";
+  if (enrolled_at && *enrolled_at == server_url) {
+    if (!facts) return Ok();
+    OTA_ASSIGN_OR_RETURN(auto sent, db.GetSetting(kFactsSetting));
+    if (sent && *sent == facts_sha) return Ok();
+  }
   HttpRequest request;
   request.method = "POST";
   request.url = server_url + "/v1/devices";
   request.headers = {{"Content-Type", "application/json"}};
-  request.body =
-      nlohmann::json{{"device_id", device_id}, {"public_key", key.public_key.public_value}}.dump();
+  nlohmann::json body = {{"device_id", device_id}, {"public_key", key.public_key.public_value}};
+  if (facts) body["facts"] = *facts;
+  request.body = body.dump();
   request.max_body_bytes = 64 * 1024;
   OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
+  if (response.status == 400 && facts) {
+    // A server that refuses these facts (an older one, or stricter limits)
+    // must not hold every report back: enroll the key alone. The facts count
+    // as sent, so they are offered again only once they change.
+    Log(LogLevel::kWarning, "agent",
+        "the server refused the device facts: " + response.body.substr(0, 200));
+    body.erase("facts");
+    request.body = body.dump();
+    OTA_ASSIGN_OR_RETURN(response, env.http->Fetch(request));
+  }
   if (response.status == 409) {
     return MakeError(ErrorCode::kSecurity, "the server holds another report key for device " +
                                                device_id + ": " + response.body.substr(0, 200));
@@ -40,6 +60,7 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
                                                  std::to_string(response.status) + ": " +
                                                  response.body.substr(0, 200));
   }
+  if (facts) OTA_TRY(db.SetSetting(kFactsSetting, facts_sha));
   return db.SetSetting(kEnrolledSetting, server_url);
 }
 

@@ -6,7 +6,10 @@
 #ifndef OTA_AGENT_SRC_IDENTITY_H_
 #define OTA_AGENT_SRC_IDENTITY_H_
 
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "ota/common/env.h"
 #include "ota/common/result.h"
@@ -23,12 +26,19 @@ inline constexpr char kIdentityKeyFile[] = "identity.key";
 // kInvalidArgument/kSecurity (a damaged or readable-by-others key file).
 Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& state_dir);
 
-// Registers the identity's public key with the server at `server_url` once
-// (remembered in the settings table per server URL); idempotent on the
-// server. Offline or a server error: kRetryLater (try again on the next
-// flush). The server holding another key for this device: kSecurity.
+// Registers the identity's public key, with the device's enrollment facts
+// (app version, tags, region, attributes, probed basics), with the server at
+// `server_url` (remembered in the settings table per server URL, with the
+// SHA-256 of the facts sent); idempotent on the server. When `facts` differ
+// from those last sent, enrolls again (same key) so the server's copy is
+// refreshed; nullopt (facts unknown now) never triggers that. Facts the
+// server refuses (400) are dropped from that enrollment (the key alone is
+// enrolled) and not offered again until they change. Offline or a
+// server error: kRetryLater (try again on the next flush). The server
+// holding another key for this device: kSecurity.
 Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,
-                              const std::string& device_id, const verifier::PrivateKey& key);
+                              const std::string& device_id, const verifier::PrivateKey& key,
+                              const std::optional<nlohmann::json>& facts = std::nullopt);
 
 // Forgets the registration, so that the next flush enrolls again (after the
 // server said it does not know the device).

@@ -1,5 +1,6 @@
 #include "rollout_target.h"
 
+#include "device_probe.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/manifest/rollout_manifest.h"
@@ -39,7 +40,8 @@ Result<manifest::RolloutManifest> FetchManifest(AgentContext& ctx, const std::st
 
 Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
                                     const std::optional<std::string>& installed,
-                                    const std::vector<manifest::Version>& runnable) {
+                                    const std::vector<manifest::Version>& runnable,
+                                    const rollout::DeviceCapabilities& device) {
   VersionChoice choice;
   const std::string path = manifest::RolloutTargetPath(model);
   auto info = ctx.updater.GetTargetInfo(path);
@@ -57,9 +59,7 @@ Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
   }
   OTA_TRY(ctx.db.SetSetting(seen_key, std::to_string(m.version)));
 
-  rollout::DeviceFacts facts;
-  facts.device_id = ctx.device_id;
-  facts.runnable_versions = runnable;
+  const rollout::DeviceFacts facts = RolloutFacts(ctx.device_id, device, runnable);
   rollout::InstalledState state;
   if (installed) {
     auto v = manifest::ParseVersion(*installed);
@@ -69,6 +69,21 @@ Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
   Log(LogLevel::kDebug, "agent",
       model + ": rollout " + m.rollout_id + " v" + std::to_string(m.version) + ": " +
           std::string(rollout::DecisionKindName(d.kind)) + " (" + d.reason + ")");
+  if (d.kind == rollout::DecisionKind::kIncompatiblePin && d.version) {
+    // Reported once per rollout and pinned version: the pin is never forced,
+    // and the operator sees which devices it cannot serve.
+    const std::string key = "rollout_incompatible_pin:" + model;
+    const std::string mark = m.rollout_id + "@" + manifest::ToString(*d.version);
+    OTA_ASSIGN_OR_RETURN(auto reported, ctx.db.GetSetting(key));
+    if (!reported || *reported != mark) {
+      OTA_TRY(ctx.db.QueueEvent(EventJson(ctx, "incompatible-pin", nullptr,
+                                          {{"model", model},
+                                           {"rollout_id", m.rollout_id},
+                                           {"pinned_version", manifest::ToString(*d.version)},
+                                           {"reason", d.reason}})));
+      OTA_TRY(ctx.db.SetSetting(key, mark));
+    }
+  }
   choice.from_manifest = true;
   choice.reason = d.reason;
   choice.shadow_policy = m.shadow_policy;

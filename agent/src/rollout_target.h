@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent_internal.h"
+#include "ota/rollout/capability.h"
 
 namespace ota::agent {
 
@@ -27,13 +28,16 @@ struct VersionChoice {
 };
 
 // `runnable`: the versions this device can run (a variant of each fits).
+// `device`: its facts (device-facts.json and the app version override); the
+// app version, tags, region and attributes reach the stage selectors and pins.
 // The manifest must match its signed length and sha256 and have a version
 // no lower than the highest this device has seen (kept in the settings).
 // Errors: kRetryLater (network), kIntegrity (hash/length, unparsable
 // manifest or one for another model), kSecurity (a lower manifest version).
 Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
                                     const std::optional<std::string>& installed,
-                                    const std::vector<manifest::Version>& runnable);
+                                    const std::vector<manifest::Version>& runnable,
+                                    const rollout::DeviceCapabilities& device);
 
 }  // namespace ota::agent
 

@@ -70,7 +70,15 @@ Result<Event> ParseEvent(const json& item, std::size_t index) {
   if (type == item.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
     return Invalid(where + ".type must be a non-empty string");
   }
-  return Event{seq_value, type->get<std::string>(), item.dump()};
+  Event event{seq_value, type->get<std::string>(), item.dump(), rollout::PhaseForEvent(item), "",
+              ""};
+  if (auto m = item.find("model"); m != item.end() && m->is_string()) {
+    event.model = m->get<std::string>();
+  }
+  if (auto v = item.find("version"); v != item.end() && v->is_string()) {
+    event.version = v->get<std::string>();
+  }
+  return event;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
+#include "ota/rollout/controller.h"
 
 namespace ota::server_stub {
 
@@ -26,6 +28,12 @@ struct Event {
   std::int64_t seq = 0;
   std::string type;
   std::string json;  // The whole event object, compact.
+  // Read once when the report is parsed (on the request's thread), so that
+  // storing needs no second parse: the rollout phase the event puts its
+  // device in (rollout::PhaseForEvent) and the model and version it names.
+  std::optional<rollout::DevicePhase> phase;
+  std::string model;    // Empty when the event names none (or not as a string).
+  std::string version;  // Likewise.
 };
 
 struct EventBatch {

@@ -198,19 +198,18 @@ std::optional<std::string> FleetApi::Authorize(const std::string& authorization,
 Result<std::map<std::size_t, rollout::StageCounts>> FleetApi::StageCountsOf(
     const manifest::RolloutManifest& m) {
   OTA_ASSIGN_OR_RETURN(auto counts, store_.PhaseCounts(m.rollout_id));
-  OTA_ASSIGN_OR_RETURN(auto devices, store_.DeviceFacts());
-  for (const DeviceFactsRow& d : devices) {
-    const std::uint32_t bucket = rollout::CohortBucket(d.device_id, m.rollout_id);
+  OTA_TRY(store_.ForEachDevice([&](const rollout::DeviceFacts& facts) {
+    const std::uint32_t bucket = rollout::CohortBucket(facts.device_id, m.rollout_id);
     // Credited to the first stage that covers the device.
     for (std::size_t i = 0; i < m.stages.size(); ++i) {
       const manifest::RolloutStage& st = m.stages[i];
       if (rollout::InStage(bucket, st.percent_hundredths) &&
-          rollout::MatchesSelectors(st.selectors, d.facts)) {
+          rollout::MatchesSelectors(st.selectors, facts)) {
         ++counts[i].targeted;
         break;
       }
     }
-  }
+  }));
   return counts;
 }
 
@@ -487,7 +486,22 @@ ApiResponse FleetApi::FleetStatus() {
   auto count = store_.DeviceCount();
   auto models = store_.FleetSummary();
   if (!count.ok() || !models.ok()) return ApiError(500, "internal", "cannot read fleet status");
-  return {200, json{{"devices", *count}, {"models", *models}}};
+  // Devices by the facts they enrolled with (what stage selectors and pins
+  // see): app version ("unknown" when not sent), region, tag.
+  std::map<std::string, std::uint64_t> by_app, by_region, by_tag;
+  const manifest::Version unknown{};
+  Status read = store_.ForEachDevice([&](const rollout::DeviceFacts& f) {
+    ++by_app[f.app_version == unknown ? std::string("unknown") : manifest::ToString(f.app_version)];
+    ++by_region[f.region.empty() ? std::string("unknown") : f.region];
+    for (const std::string& t : f.tags) ++by_tag[t];
+  });
+  if (!read.ok()) return ApiError(500, "internal", "cannot read fleet status");
+  const json app_versions = by_app, regions = by_region, tags = by_tag;
+  return {200, json{{"devices", *count},
+                    {"models", *models},
+                    {"app_versions", app_versions},
+                    {"regions", regions},
+                    {"tags", tags}}};
 }
 
 Result<int> FleetApi::RunController() {

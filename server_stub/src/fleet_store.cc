@@ -75,6 +75,15 @@ Status ValidateFacts(const json& facts) {
       if (!v.is_string() || !manifest::ParseVersion(v.get<std::string>()).ok()) {
         return Invalid("facts.app_version must be a semantic version string");
       }
+    } else if (k == "cpu_arch" || k == "os") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          v.get_ref<const std::string&>().size() > 64) {
+        return Invalid("facts." + k + " must be a string of 1 to 64 bytes");
+      }
+    } else if (k == "total_ram") {
+      if (!v.is_number_unsigned()) {
+        return Invalid("facts.total_ram must be a non-negative integer (bytes)");
+      }
     } else if (k == "region") {
       if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
         return Invalid("facts.region must be a string of at most 256 bytes");
@@ -106,6 +115,10 @@ Status ValidateFacts(const json& facts) {
 
 Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Clock& clock) {
   OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
+  // WAL with synchronous=NORMAL: a commit is durable against a crash of the
+  // server process and the database stays consistent after a power loss,
+  // which may forget the last acknowledged reports (docs/decisions.md D16).
+  OTA_TRY(db->Exec("PRAGMA synchronous=NORMAL;"));
   std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
   OTA_TRY(store->LoadCaches());
   return store;
@@ -116,11 +129,14 @@ std::int64_t FleetStore::Now() const {
 }
 
 Status FleetStore::LoadCaches() {
-  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, public_key FROM devices"));
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT device_id, public_key, facts FROM devices"));
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    device_keys_[q.ColumnText(0)] = q.ColumnText(1);
+    std::string id = q.ColumnText(0);
+    device_keys_[id] = q.ColumnText(1);
+    device_facts_[id] = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
   }
   OTA_ASSIGN_OR_RETURN(
       Statement r,
@@ -151,6 +167,7 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                          db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
     u.Bind(1, facts_text).Bind(2, device_id);
     OTA_TRY(u.Run());
+    device_facts_[device_id] = FactsFromJson(device_id, facts);
     return EnrollResult::kUnchanged;
   }
   OTA_ASSIGN_OR_RETURN(
@@ -159,6 +176,7 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
   OTA_TRY(ins.Run());
   device_keys_[device_id] = public_key_hex;
+  device_facts_[device_id] = FactsFromJson(device_id, facts);
   return EnrollResult::kCreated;
 }
 
@@ -203,82 +221,93 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
   return mine.replay;
 }
 
+Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
+  if (ingest_) return ingest_.get();
+  OTA_ASSIGN_OR_RETURN(Statement bump,
+                       db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
+                                    "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
+  OTA_ASSIGN_OR_RETURN(Statement last,
+                       db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO NOTHING"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement phase_of,
+      db_->Prepare("SELECT phase FROM device_rollouts WHERE rollout_id = ? AND device_id = ?"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement upsert,
+      db_->Prepare("INSERT INTO device_rollouts (rollout_id, device_id, stage, phase, "
+                   "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, device_id) "
+                   "DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement model_row,
+      db_->Prepare("INSERT INTO device_models (device_id, model, version, phase, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
+                   "version = excluded.version, phase = excluded.phase, "
+                   "updated_at = excluded.updated_at"));
+  ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
+                                     std::move(phase_of), std::move(upsert), std::move(model_row)});
+  return ingest_.get();
+}
+
 void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
   Status s = InTransaction(*db_, [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(Statement bump,
-                         db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
-                                      "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
-    OTA_ASSIGN_OR_RETURN(Statement last,
-                         db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
-    OTA_ASSIGN_OR_RETURN(
-        Statement insert,
-        db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
-                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO NOTHING"));
-    OTA_ASSIGN_OR_RETURN(
-        Statement phase_of,
-        db_->Prepare("SELECT phase FROM device_rollouts WHERE rollout_id = ? AND device_id = ?"));
-    OTA_ASSIGN_OR_RETURN(
-        Statement upsert,
-        db_->Prepare("INSERT INTO device_rollouts (rollout_id, device_id, stage, phase, "
-                     "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, device_id) "
-                     "DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at"));
-    OTA_ASSIGN_OR_RETURN(
-        Statement model_row,
-        db_->Prepare("INSERT INTO device_models (device_id, model, version, phase, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
-                     "version = excluded.version, phase = excluded.phase, "
-                     "updated_at = excluded.updated_at"));
+    // Statements are prepared once and reused for every group.
+    OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
     for (PendingReport* r : group) {
       const std::string& device_id = *r->device_id;
-      bump.Reset();
-      bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
-      OTA_ASSIGN_OR_RETURN(bool bumped, bump.Step());
-      bump.Reset();
+      st->bump.Reset();
+      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      OTA_ASSIGN_OR_RETURN(bool bumped, st->bump.Step());
+      st->bump.Reset();
       if (!bumped) {
-        last.Reset();
-        last.Bind(1, device_id);
-        OTA_ASSIGN_OR_RETURN(bool row, last.Step());
-        r->replay = ReplayInfo{row ? last.ColumnInt(0) : 0};
-        last.Reset();
+        st->last.Reset();
+        st->last.Bind(1, device_id);
+        OTA_ASSIGN_OR_RETURN(bool row, st->last.Step());
+        r->replay = ReplayInfo{row ? st->last.ColumnInt(0) : 0};
+        st->last.Reset();
         continue;
       }
       for (const Event& event : r->batch->events) {
-        insert.Reset();
-        insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
-        insert.Bind(5, event.json);
-        OTA_TRY(insert.Run());
-        json body = json::parse(event.json, nullptr, false);
-        auto phase = rollout::PhaseForEvent(body);
-        if (!phase || !body.contains("model") || !body["model"].is_string() ||
-            !body.contains("version") || !body["version"].is_string()) {
+        st->insert.Reset();
+        st->insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
+        st->insert.Bind(5, event.json);
+        OTA_TRY(st->insert.Run());
+        if (!event.phase || event.model.empty() || event.version.empty()) continue;
+        st->model_row.Reset();
+        st->model_row.Bind(1, device_id).Bind(2, event.model).Bind(3, event.version);
+        st->model_row.Bind(4, rollout::DevicePhaseName(*event.phase)).Bind(5, now);
+        OTA_TRY(st->model_row.Run());
+        auto active = by_model_.find(event.model);
+        if (active == by_model_.end() || active->second.target_version != event.version) {
           continue;
         }
-        const std::string model = body["model"].get<std::string>();
-        const std::string version = body["version"].get<std::string>();
-        model_row.Reset();
-        model_row.Bind(1, device_id).Bind(2, model).Bind(3, version);
-        model_row.Bind(4, rollout::DevicePhaseName(*phase)).Bind(5, now);
-        OTA_TRY(model_row.Run());
-        auto active = by_model_.find(model);
-        if (active == by_model_.end() || active->second.target_version != version) continue;
-        phase_of.Reset();
-        phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
-        OTA_ASSIGN_OR_RETURN(bool had, phase_of.Step());
+        st->phase_of.Reset();
+        st->phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        OTA_ASSIGN_OR_RETURN(bool had, st->phase_of.Step());
         std::optional<rollout::DevicePhase> previous;
-        if (had) previous = rollout::ParseDevicePhase(phase_of.ColumnText(0));
-        phase_of.Reset();
-        const rollout::DevicePhase next = rollout::PhaseAfter(previous, *phase);
-        upsert.Reset();
-        upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
-        upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
-        upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
-        OTA_TRY(upsert.Run());
+        if (had) previous = rollout::ParseDevicePhase(st->phase_of.ColumnText(0));
+        st->phase_of.Reset();
+        const rollout::DevicePhase next = rollout::PhaseAfter(previous, *event.phase);
+        st->upsert.Reset();
+        st->upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        st->upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
+        st->upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
+        OTA_TRY(st->upsert.Run());
       }
     }
     return Ok();
   });
+  if (ingest_) {
+    // A failed step leaves its statement mid-run; none may stay so.
+    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of,
+                         &ingest_->upsert, &ingest_->model_row}) {
+      q->Reset();
+    }
+  }
   if (!s.ok()) {
     for (PendingReport* r : group) {
       r->status = s;
@@ -476,18 +505,10 @@ Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(
   return out;
 }
 
-Result<std::vector<DeviceFactsRow>> FleetStore::DeviceFacts() {
+Status FleetStore::ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn) {
   std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_id, facts FROM devices"));
-  std::vector<DeviceFactsRow> out;
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    std::string id = q.ColumnText(0);
-    json facts = json::parse(q.ColumnText(1), nullptr, false);
-    out.push_back(DeviceFactsRow{id, FactsFromJson(id, facts)});
-  }
-  return out;
+  for (const auto& [id, facts] : device_facts_) fn(facts);
+  return Ok();
 }
 
 Result<std::uint64_t> FleetStore::DeviceCount() {

@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,12 +34,6 @@ struct DeviceRecord {
   nlohmann::json facts = nlohmann::json::object();
   std::int64_t enrolled_at = 0;
   std::int64_t last_seq = 0;
-};
-
-// Devices as the controller sees them: id and selector facts.
-struct DeviceFactsRow {
-  std::string device_id;
-  rollout::DeviceFacts facts;
 };
 
 struct RolloutRecord {
@@ -111,8 +106,11 @@ class FleetStore {
   // Phase counts per stage index of a rollout (devices by the stage that was
   // current when they first reported).
   Result<std::map<std::size_t, rollout::StageCounts>> PhaseCounts(const std::string& rollout_id);
-  // Every enrolled device with its facts (for stage targeting).
-  Result<std::vector<DeviceFactsRow>> DeviceFacts();
+  // Calls fn for every enrolled device's facts (for stage targeting and the
+  // fleet view), in device id order. Served from memory: facts are parsed
+  // once, at start and at enrollment. fn runs with the store's lock held and
+  // must not call the store.
+  Status ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn);
   Result<std::uint64_t> DeviceCount();
   // model -> version -> phase -> devices, from device_models.
   Result<nlohmann::json> FleetSummary();
@@ -140,6 +138,12 @@ class FleetStore {
   // Stores every report of `group` in one transaction; sets their results.
   void CommitGroup(const std::vector<PendingReport*>& group);
 
+  // Report ingestion's statements, prepared on first use (mu_ held).
+  struct IngestStatements {
+    Statement bump, last, insert, phase_of, upsert, model_row;
+  };
+  Result<IngestStatements*> Ingest();
+
   std::mutex queue_mu_;  // Guards queue_ and committing_ (taken before mu_).
   std::condition_variable queue_cv_;
   std::vector<PendingReport*> queue_;
@@ -147,9 +151,12 @@ class FleetStore {
 
   std::mutex mu_;
   std::unique_ptr<Database> db_;
+  // After db_: finalized before the database closes. Guarded by mu_.
+  std::unique_ptr<IngestStatements> ingest_;
   Clock& clock_;
-  std::map<std::string, std::string> device_keys_;  // id -> public key hex
-  std::map<std::string, ActiveRollout> by_model_;   // latest rollout per model
+  std::map<std::string, std::string> device_keys_;            // id -> public key hex
+  std::map<std::string, rollout::DeviceFacts> device_facts_;  // id -> enrollment facts
+  std::map<std::string, ActiveRollout> by_model_;             // latest rollout per model
 };
 
 // Device facts (enrollment JSON) as rollout::DeviceFacts; malformed fields
@@ -157,7 +164,8 @@ class FleetStore {
 rollout::DeviceFacts FactsFromJson(const std::string& device_id, const nlohmann::json& facts);
 
 // Validates the enrollment facts object: optional app_version (semver),
-// attributes (object of strings), tags (array of strings), region (string).
+// attributes (object of strings), tags (array of strings), region (string),
+// and the informational cpu_arch, os (strings) and total_ram (bytes).
 Status ValidateFacts(const nlohmann::json& facts);
 
 }  // namespace ota::server_stub

@@ -2,7 +2,9 @@
 // rollout controller of ota-server, over loopback HTTP.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "ota/manifest/canonical_json.h"
@@ -199,6 +201,66 @@ TEST_F(FleetTest, SignedReportsAreVerifiedAndReplaysRefused) {
   auto listed = Client()->Get("/v1/events?device_id=dev-1");
   ASSERT_TRUE(listed);
   EXPECT_EQ(json::parse(listed->body)["events"].size(), 2u);
+}
+
+TEST_F(FleetTest, ConcurrentCopiesOfAReportAreStoredOnce) {
+  // Copies of one signed report race through the group commit: exactly one
+  // is accepted, the others are replays, and its event is stored once.
+  TestDevice d = NewDevice("dev-1");
+  ASSERT_EQ(Enroll(d), 201);
+  const json report = SignedReport(d, 1, json::array({{{"seq", 1}, {"type", "enrolled"}}}));
+  constexpr int kCopies = 8;
+  std::vector<int> status(kCopies, -1);
+  std::vector<std::thread> senders;
+  for (int i = 0; i < kCopies; ++i) {
+    senders.emplace_back([&, i] {
+      auto client = Client();
+      auto r = client->Post("/v1/reports", report.dump(), "application/json");
+      status[static_cast<std::size_t>(i)] = r ? r->status : -1;
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(std::count(status.begin(), status.end(), 200), 1);
+  EXPECT_EQ(std::count(status.begin(), status.end(), 409), kCopies - 1);
+  auto listed = Client()->Get("/v1/events?device_id=dev-1");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body)["events"].size(), 1u);
+  // Without a signature the report is refused before anything is stored.
+  auto unsigned_report = Post("/v1/reports", {{"report", report["report"]}});
+  ASSERT_TRUE(unsigned_report);
+  EXPECT_EQ(unsigned_report->status, 400);
+}
+
+TEST_F(FleetTest, EnrollmentFactsAreRefreshedAndCounted) {
+  TestDevice a = NewDevice("dev-a");
+  TestDevice b = NewDevice("dev-b");
+  ASSERT_EQ(Enroll(a, {{"app_version", "1.5.0"},
+                       {"region", "eu"},
+                       {"tags", {"beta", "staff"}},
+                       {"cpu_arch", "aarch64"},
+                       {"os", "android"},
+                       {"total_ram", 8589934592}}),
+            201);
+  ASSERT_EQ(Enroll(b, {{"app_version", "1.5.0"}}), 201);
+  auto fleet = [&] {
+    auto r = Get("/v1/fleet", token_);
+    EXPECT_TRUE(r);
+    return r ? json::parse(r->body) : json();
+  };
+  json f = fleet();
+  EXPECT_EQ(f["app_versions"]["1.5.0"], 2);
+  EXPECT_EQ(f["regions"]["eu"], 1);
+  EXPECT_EQ(f["regions"]["unknown"], 1);
+  EXPECT_EQ(f["tags"]["staff"], 1);
+  // The same key again with new facts replaces them (the app was updated).
+  ASSERT_EQ(Enroll(b, {{"app_version", "2.0.0"}, {"region", "us"}}), 200);
+  f = fleet();
+  EXPECT_EQ(f["app_versions"]["1.5.0"], 1);
+  EXPECT_EQ(f["app_versions"]["2.0.0"], 1);
+  EXPECT_EQ(f["regions"]["us"], 1);
+  for (const json& bad : {json{{"total_ram", -1}}, json{{"os", ""}}, json{{"cpu_arch", 3}}}) {
+    EXPECT_EQ(Enroll(b, bad), 400) << bad.dump();
+  }
 }
 
 TEST_F(FleetTest, OperatorEndpointsNeedAValidToken) {

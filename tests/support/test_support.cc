@@ -13,8 +13,10 @@
 
 namespace ota::testing {
 
-TempDir::TempDir() {
-  std::string base = std::filesystem::temp_directory_path().string() + "/ota-test-XXXXXX";
+TempDir::TempDir() : TempDir(std::filesystem::temp_directory_path().string()) {}
+
+TempDir::TempDir(const std::string& parent) {
+  std::string base = parent + "/ota-test-XXXXXX";
   char* made = mkdtemp(base.data());
   if (made == nullptr) {
     ADD_FAILURE() << "mkdtemp failed";

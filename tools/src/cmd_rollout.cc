@@ -304,6 +304,15 @@ int RunFleetStatus(const ServerArgs& conn) {
       }
     }
   }
+  // Devices by enrollment facts (what stage selectors and pins see).
+  for (const char* fact : {"app_versions", "regions", "tags"}) {
+    const json counts = r->value(fact, json::object());
+    if (!counts.is_object() || counts.empty()) continue;
+    std::printf("\n%-41s %s\n", fact, "devices");
+    for (auto c = counts.begin(); c != counts.end(); ++c) {
+      std::printf("%-41s %s\n", c.key().c_str(), Num(c.value()).c_str());
+    }
+  }
   return 0;
 }
 
@@ -398,7 +407,8 @@ void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected) {
   auto* fleet = app.add_subcommand("fleet", "Fleet-wide views from ota-server");
   fleet->require_subcommand(1);
   auto conn = std::make_shared<ServerArgs>();
-  auto* status = fleet->add_subcommand("status", "Devices by model, version and state");
+  auto* status = fleet->add_subcommand(
+      "status", "Devices by model, version and state; by app version, region and tag");
   AddServerOptions(*status, *conn);
   status->callback([conn, selected] { *selected = [conn] { return RunFleetStatus(*conn); }; });
 }

@@ -93,6 +93,11 @@ struct AgentOptions {
   // Attempts to return to the previous version before the deployment ends
   // failed with whatever verified version is active.
   int max_rollback_attempts = 3;
+
+  // The app's version (e.g. "3.2.0"), when the app starts the agent itself;
+  // empty: app_version from <state>/device-facts.json, if any. It takes part
+  // in rollout stage selectors and pins, and is sent to the server.
+  std::string app_version;
 };
 
 struct VersionInfo {

@@ -35,6 +35,11 @@ struct DeviceCapabilities {
   std::set<std::string> accelerators;                 // e.g. "gpu", "cuda", "rocm", "metal"
   std::map<std::string, manifest::Version> runtimes;  // name -> version
   std::optional<manifest::Version> app_version;
+  // Rollout selector facts (evaluate.h DeviceFacts); variant requirements do
+  // not look at them. Supplied by the agent's facts file, never probed.
+  std::set<std::string> tags;
+  std::string region;                             // Empty: unknown.
+  std::map<std::string, std::string> attributes;  // e.g. {"soc": "sm8650"}
 };
 
 // The first requirement `device` does not meet, as one readable line (e.g.
