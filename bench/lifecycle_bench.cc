@@ -267,8 +267,19 @@ double StatusMiB(pid_t pid, const std::string& key) {
   return -1;
 }
 
+// A "Pss:" style line of /proc/<pid>/smaps_rollup, in MiB: resident memory
+// with each shared page divided among the processes that map it.
+double RollupMiB(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::atof(line.c_str() + key.size() + 1) / 1024.0;
+  }
+  return -1;
+}
+
 struct IdleResult {
-  double hwm_mib = 0, rss_mib = 0, anon_mib = 0, cpu_ms = 0;
+  double hwm_mib = 0, rss_mib = 0, anon_mib = 0, pss_mib = 0, uss_mib = 0, cpu_ms = 0;
 };
 
 // `ota-agent daemon` for `seconds` after its first cycle.
@@ -285,6 +296,8 @@ IdleResult MeasureIdle(const std::string& agent_bin, const std::string& state, i
   r.hwm_mib = StatusMiB(d.pid, "VmHWM");
   r.rss_mib = StatusMiB(d.pid, "VmRSS");
   r.anon_mib = StatusMiB(d.pid, "RssAnon");
+  r.pss_mib = RollupMiB(d.pid, "Pss");
+  r.uss_mib = RollupMiB(d.pid, "Private_Clean") + RollupMiB(d.pid, "Private_Dirty");
   Stop(d);
   return r;
 }
@@ -467,6 +480,8 @@ int main(int argc, char** argv) {
     row("  RSS (VmRSS)", fmt(r.rss_mib, "MiB"), "< 10 MiB", r.rss_mib < 10 ? "met" : "MISSED");
     row("  of which private memory (RssAnon)", fmt(r.anon_mib, "MiB"),
         "the rest: shared library pages", "");
+    row("  proportional share (PSS)", fmt(r.pss_mib, "MiB"), "", "");
+    row("  unique to the agent (USS, private pages)", fmt(r.uss_mib, "MiB"), "", "");
     row("  CPU time while idle", fmt(r.cpu_ms, "ms"), "~0",
         r.cpu_ms <= 10.0 * idle_seconds ? "met" : "MISSED");
   }
