@@ -32,9 +32,7 @@ Status ReadExact(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_
   return Ok();
 }
 
-void Put(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
+void Put(std::vector<std::uint8_t>& out, std::uint64_t v) { PutVarint(out, v); }
 
 // One region of a target file and what it is coded against.
 struct Segment {
@@ -43,7 +41,7 @@ struct Segment {
   std::uint64_t base_start = 0, base_length = 0;
   bool tensor = false;  // Same-position windows (tensor data).
   std::uint32_t width = 1;
-  DiffTransform transform = DiffTransform::kXor;
+  std::vector<DiffTransform> transforms;  // DIFF candidates, best guess first.
 };
 
 class Builder {
@@ -83,21 +81,20 @@ class Builder {
   Status Plan(ReadableFile& target, std::uint64_t size, std::uint32_t base,
               std::vector<Segment>& out) {
     if (base == kNoBase) {
-      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, DiffTransform::kXor});
+      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, {}});
       return Ok();
     }
     OTA_ASSIGN_OR_RETURN(std::uint64_t base_size, bases_[base]->Size());
     OTA_ASSIGN_OR_RETURN(GgufLayout t, ScanGguf(target, size));
     OTA_ASSIGN_OR_RETURN(GgufLayout b, ScanGguf(*bases_[base], base_size));
     if (!t.usable || !b.usable || t.tensors.empty()) {
-      out.push_back(Segment{0, size, base, 0, base_size, false, 1, DiffTransform::kXor});
+      out.push_back(Segment{0, size, base, 0, base_size, false, 1, {}});
       return Ok();
     }
     std::map<std::string, const GgufTensor*> by_name;
     for (const GgufTensor& bt : b.tensors) by_name.emplace(bt.name, &bt);
     const std::uint64_t base_head = b.tensors.empty() ? base_size : b.tensors.front().offset;
-    out.push_back(
-        Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, DiffTransform::kXor});
+    out.push_back(Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, {}});
     for (const GgufTensor& tt : t.tensors) {
       Segment s{tt.offset,
                 tt.length,
@@ -106,7 +103,7 @@ class Builder {
                 0,
                 true,
                 GroupWidthForGgmlType(tt.type),
-                TransformForGgmlType(tt.type)};
+                TransformsForGgmlType(tt.type)};
       auto it = by_name.find(tt.name);
       if (it != by_name.end()) {
         s.base = base;
@@ -145,7 +142,7 @@ class Builder {
       }
       Candidate best;
       if (aligned && s.tensor) {
-        OTA_TRY(Diff(s, s.base_start + r, best));
+        for (DiffTransform t : s.transforms) OTA_TRY(Diff(s, t, s.base_start + r, best));
         // Differences this small are not beaten by the other codings.
         if (best.bytes.size() * 2 < n) {
           OTA_TRY(Emit(best.bytes));
@@ -195,25 +192,25 @@ class Builder {
   Status FlushCopy() {
     if (copy_len_ == 0) return Ok();
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kCopy)};
-    Put(op, copy_base_, 4);
-    Put(op, copy_offset_, 8);
-    Put(op, copy_len_, 8);
+    Put(op, copy_base_);
+    Put(op, copy_offset_);
+    Put(op, copy_len_);
     copy_len_ = 0;
     stats_.payload_bytes += op.size();
     return out_->Append(op);
   }
 
-  Status Diff(const Segment& s, std::uint64_t base_offset, Candidate& best) {
-    MakeDiff(s.transform, old_, now_, scratch_);
+  Status Diff(const Segment& s, DiffTransform t, std::uint64_t base_offset, Candidate& best) {
+    MakeDiff(t, s.width, old_, now_, scratch_);
     GroupByWidth(scratch_, s.width, grouped_);
     OTA_TRY(diff_z_->CompressWithPrefix(grouped_, {}, frame_));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kDiff),
-                                 static_cast<std::uint8_t>(s.transform)};
-    Put(op, s.width, 4);
-    Put(op, s.base, 4);
-    Put(op, base_offset, 8);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+                                 static_cast<std::uint8_t>(t)};
+    Put(op, s.width);
+    Put(op, s.base);
+    Put(op, base_offset);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.differenced);
     return Ok();
@@ -224,11 +221,11 @@ class Builder {
     OTA_TRY(ReadExact(*bases_[base], offset, ref_));
     OTA_TRY(prefix_z_->CompressWithPrefix(now_, ref_, frame_));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kPrefix)};
-    Put(op, base, 4);
-    Put(op, offset, 8);
-    Put(op, length, 8);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+    Put(op, base);
+    Put(op, offset);
+    Put(op, length);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.prefixed);
     return Ok();
@@ -238,9 +235,9 @@ class Builder {
     GroupByWidth(now_, width, grouped_);
     OTA_TRY(diff_z_->CompressWithPrefix(grouped_, {}, frame_));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kLiteral)};
-    Put(op, width, 4);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+    Put(op, width);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.literal);
     return Ok();
