@@ -125,13 +125,26 @@ bool MakeVersionDir(ota::FileSystem& fs, const std::string& dir, const std::stri
   return true;
 }
 
-int Encode(const std::string& base, const std::string& target, const std::string& out) {
+int Encode(const std::string& base, const std::string& target, const std::string& out, int level) {
   auto fs = ota::MakePosixFileSystem();
   ota::bundle::DeltaOptions options;
+  if (level > 0) options.level = level;
   options.base_id = kBaseId;
   options.target_id = kTargetId;
   auto r = ota::bundle::BuildDelta(*fs, base, target, out, options);
-  if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  } else {
+    std::fprintf(stderr,
+                 "target %llu payload %llu: copied %llu differenced %llu prefixed %llu literal "
+                 "%llu, %zu tensors matched\n",
+                 static_cast<unsigned long long>(r->target_bytes),
+                 static_cast<unsigned long long>(r->payload_bytes),
+                 static_cast<unsigned long long>(r->copied),
+                 static_cast<unsigned long long>(r->differenced),
+                 static_cast<unsigned long long>(r->prefixed),
+                 static_cast<unsigned long long>(r->literal), r->tensors_matched);
+  }
   return r.ok() ? 0 : 1;
 }
 
@@ -200,7 +213,9 @@ double Mib(double b) { return b / (1 << 20); }
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 4 && args[0] == "--encode") return Encode(args[1], args[2], args[3]);
+  if (args.size() >= 4 && args[0] == "--encode") {
+    return Encode(args[1], args[2], args[3], args.size() > 4 ? std::atoi(args[4].c_str()) : 0);
+  }
   if (args.size() == 4 && args[0] == "--apply") return Apply(args[1], args[2], args[3]);
   SynthShape shape;
   // About 7 MiB of F16 weights: zstd -19 and bsdiff take about a minute
@@ -210,6 +225,8 @@ int main(int argc, char** argv) {
   shape.n_ff = 512;
   shape.n_vocab = 2048;
   std::vector<std::string> only;
+  std::string level = "0";  // 0: the DeltaOptions default.
+  bool keep = false;        // Keep each scenario's files (for inspection).
   std::string work = (fsys::temp_directory_path() / "ota-delta-bench").string();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -229,6 +246,10 @@ int main(int argc, char** argv) {
       shape.n_vocab = std::atoi(args[++i].c_str());
     } else if (a == "--scenario" && has) {
       only.push_back(args[++i]);
+    } else if (a == "--keep") {
+      keep = true;
+    } else if (a == "--level" && has) {
+      level = args[++i];
     } else if (a == "--work" && has) {
       work = args[++i];
     } else {
@@ -282,7 +303,7 @@ int main(int argc, char** argv) {
       Result ours;
       ours.tool = "modelota";
       fsys::remove_all(d + "out");
-      ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad"});
+      ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad", level});
       ours.bytes = Size(d + "delta.otad");
       if (ours.enc.ok) {
         ours.dec = Spawn({self, "--apply", d + "delta.otad", d + "base", d + "out"});
@@ -353,7 +374,7 @@ int main(int argc, char** argv) {
       first = false;
     }
     std::fflush(stdout);
-    fsys::remove_all(dir);
+    if (!keep) fsys::remove_all(dir);
   }
   std::printf(
       "ratio: bytes / smallest peer delta (zck(full) is not a delta and is excluded);\n"

@@ -41,7 +41,7 @@ struct DeltaOptions {
   std::uint64_t window = kDefaultDeltaWindow;
   // zstd level for differences and literal windows (entropy-bound data), and
   // for windows coded with the base as a prefix (match-bound data).
-  int level = 9;
+  int level = 19;
   int prefix_level = 15;
   // The container: chunk size, recipients (encryption), randomness.
   // zstd_level and byte_grouping are ignored (the payload is already coded).
