@@ -19,6 +19,10 @@ std::size_t MaxCompressedSize(std::size_t plain_size) { return ZSTD_compressBoun
 // Negative ("fast") levels trade ratio for speed; bundles are packed once and
 // downloaded many times, so only the regular levels are offered.
 int MinZstdLevel() { return 1; }
+unsigned long long ZstdFrameContentSize(std::span<const std::uint8_t> frame) {
+  const unsigned long long n = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  return n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN ? 0 : n;
+}
 int MaxZstdLevel() { return ZSTD_maxCLevel(); }
 
 ZstdCompressor::ZstdCompressor(std::unique_ptr<Context> context, int level)

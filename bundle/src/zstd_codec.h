@@ -19,6 +19,8 @@ namespace ota::bundle {
 // The largest zstd frame that `plain_size` bytes can compress to. Readers use
 // it to refuse chunks whose stored size no honest writer produces.
 std::size_t MaxCompressedSize(std::size_t plain_size);
+// The content size a zstd frame declares; 0 if unknown, absent or invalid.
+unsigned long long ZstdFrameContentSize(std::span<const std::uint8_t> frame);
 int MinZstdLevel();
 int MaxZstdLevel();
 
