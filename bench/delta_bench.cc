@@ -5,8 +5,11 @@
 // time and peak RSS (wait4 rusage) are measured the same way; every decoded
 // output is compared with the target byte for byte.
 //
-// Usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N]
-//                    [--scenario NAME] [--work DIR]
+// Usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N --vocab N]
+//                    [--scenario NAME]... [--level N] [--ours-only] [--keep] [--work DIR]
+//   --size-mib N: about N MiB of F16 model (1024: apply RSS on a 1 GiB model);
+//   --ours-only: no peers (their memory and time on large models would swamp
+//   a shared machine); --level: zstd level of DIFF/LITERAL windows.
 //   (internal) delta_bench --encode BASE_DIR TARGET_DIR OUT
 //              delta_bench --apply DELTA BASE_DIR OUT_DIR
 #include <fcntl.h>
@@ -227,6 +230,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> only;
   std::string level = "0";  // 0: the DeltaOptions default.
   bool keep = false;        // Keep each scenario's files (for inspection).
+  bool ours_only = false;   // Skip the peers (large models: RSS and time of ours).
   std::string work = (fsys::temp_directory_path() / "ota-delta-bench").string();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -246,6 +250,18 @@ int main(int argc, char** argv) {
       shape.n_vocab = std::atoi(args[++i].c_str());
     } else if (a == "--scenario" && has) {
       only.push_back(args[++i]);
+    } else if (a == "--size-mib" && has) {
+      // About N MiB of F16 model: llama-like widths, layers to fit.
+      const double mib = std::atof(args[++i].c_str());
+      shape.n_embd = mib >= 512 ? 2048 : 256;
+      shape.n_ff = mib >= 512 ? 5632 : 512;
+      shape.n_vocab = mib >= 512 ? 32000 : 2048;
+      const double e = shape.n_embd, f = shape.n_ff, v = shape.n_vocab;
+      const double per_layer = (4 * e * e + 3 * e * f) * 2 / (1 << 20);
+      const double fixed = 2 * v * e * 2 / (1 << 20);
+      shape.layers = std::max(1, static_cast<int>(std::lround((mib - fixed) / per_layer)));
+    } else if (a == "--ours-only") {
+      ours_only = true;
     } else if (a == "--keep") {
       keep = true;
     } else if (a == "--level" && has) {
@@ -254,8 +270,9 @@ int main(int argc, char** argv) {
       work = args[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N] "
-                   "[--scenario NAME] [--work DIR]\n");
+                   "usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N "
+                   "--vocab N] [--scenario NAME]... [--level N] [--ours-only] [--keep] "
+                   "[--work DIR]\n");
       return 2;
     }
   }
@@ -311,49 +328,53 @@ int main(int argc, char** argv) {
       }
       results.push_back(ours);
     }
-    peer("zstd-3",
-         {"zstd", "-q", "-f", "-3", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst3"},
-         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst3", "-o",
-          d + "o.zst3"},
-         d + "p.zst3", d + "o.zst3");
-    peer("zstd-19",
-         {"zstd", "-q", "-f", "-19", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst19"},
-         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst19", "-o",
-          d + "o.zst19"},
-         d + "p.zst19", d + "o.zst19");
-    peer("xdelta3-9", {"xdelta3", "-9", "-f", "-e", "-s", old_file, new_file, d + "p.xd3"},
-         {"xdelta3", "-f", "-d", "-s", old_file, d + "p.xd3", d + "o.xd3"}, d + "p.xd3",
-         d + "o.xd3");
-    if (target_size <= (std::uint64_t{256} << 20)) {  // bsdiff needs ~17x the file in RAM.
-      peer("bsdiff", {"bsdiff", old_file, new_file, d + "p.bsd"},
-           {"bspatch", old_file, d + "o.bsd", d + "p.bsd"}, d + "p.bsd", d + "o.bsd");
-    }
-    // zchunk: compressed size of the new file, and the bytes a client
-    // holding the old .zck must download (zck_delta_size).
-    {
-      Result z;
-      z.tool = "zck(full)";
-      fsys::remove(d + "old.gguf.zck");
-      fsys::remove(d + "new.gguf.zck");
-      Spawn({"zck", "-o", d + "old.gguf.zck", old_file});
-      z.enc = Spawn({"zck", "-o", d + "new.gguf.zck", new_file});
-      z.bytes = Size(d + "new.gguf.zck");
-      z.dec = Spawn({"unzck", "-c", d + "new.gguf.zck"});
-      z.exact = z.dec.ok;
-      results.push_back(z);
-      Result zd;
-      zd.tool = "zck(delta)";
-      std::string out_path = d + "zck_delta.txt";
-      std::string cmd = "zck_delta_size " + d + "old.gguf.zck " + d + "new.gguf.zck > " + out_path;
-      zd.enc = Spawn({"sh", "-c", cmd});
-      std::ifstream in(out_path);
-      std::string line, all;
-      while (std::getline(in, line)) all += line + "\n";
-      // "Would download N of M bytes"
-      auto pos = all.find("download ");
-      if (pos != std::string::npos) zd.bytes = std::strtoull(all.c_str() + pos + 9, nullptr, 10);
-      zd.exact = zd.bytes > 0;
-      results.push_back(zd);
+    if (!ours_only) {
+      peer("zstd-3",
+           {"zstd", "-q", "-f", "-3", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst3"},
+           {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst3", "-o",
+            d + "o.zst3"},
+           d + "p.zst3", d + "o.zst3");
+      peer("zstd-19",
+           {"zstd", "-q", "-f", "-19", lg, "--patch-from=" + old_file, new_file, "-o",
+            d + "p.zst19"},
+           {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst19", "-o",
+            d + "o.zst19"},
+           d + "p.zst19", d + "o.zst19");
+      peer("xdelta3-9", {"xdelta3", "-9", "-f", "-e", "-s", old_file, new_file, d + "p.xd3"},
+           {"xdelta3", "-f", "-d", "-s", old_file, d + "p.xd3", d + "o.xd3"}, d + "p.xd3",
+           d + "o.xd3");
+      if (target_size <= (std::uint64_t{256} << 20)) {  // bsdiff needs ~17x the file in RAM.
+        peer("bsdiff", {"bsdiff", old_file, new_file, d + "p.bsd"},
+             {"bspatch", old_file, d + "o.bsd", d + "p.bsd"}, d + "p.bsd", d + "o.bsd");
+      }
+      // zchunk: compressed size of the new file, and the bytes a client
+      // holding the old .zck must download (zck_delta_size).
+      {
+        Result z;
+        z.tool = "zck(full)";
+        fsys::remove(d + "old.gguf.zck");
+        fsys::remove(d + "new.gguf.zck");
+        Spawn({"zck", "-o", d + "old.gguf.zck", old_file});
+        z.enc = Spawn({"zck", "-o", d + "new.gguf.zck", new_file});
+        z.bytes = Size(d + "new.gguf.zck");
+        z.dec = Spawn({"unzck", "-c", d + "new.gguf.zck"});
+        z.exact = z.dec.ok;
+        results.push_back(z);
+        Result zd;
+        zd.tool = "zck(delta)";
+        std::string out_path = d + "zck_delta.txt";
+        std::string cmd =
+            "zck_delta_size " + d + "old.gguf.zck " + d + "new.gguf.zck > " + out_path;
+        zd.enc = Spawn({"sh", "-c", cmd});
+        std::ifstream in(out_path);
+        std::string line, all;
+        while (std::getline(in, line)) all += line + "\n";
+        // "Would download N of M bytes"
+        auto pos = all.find("download ");
+        if (pos != std::string::npos) zd.bytes = std::strtoull(all.c_str() + pos + 9, nullptr, 10);
+        zd.exact = zd.bytes > 0;
+        results.push_back(zd);
+      }
     }
     std::uint64_t best_peer = 0;
     for (const Result& r : results) {
