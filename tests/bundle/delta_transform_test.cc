@@ -333,6 +333,15 @@ TEST_F(DeltaPayloadTest, WrongBaseContentFailsTheTargetDigest) {
   ExpectRefused(base_.files[0].path);
 }
 
+TEST(DeltaFormatTest, HeaderDictionaryIsTheDocumentedOne) {
+  // Part of the format (docs/formats.md): changing it breaks every delta.
+  EXPECT_EQ(kHeaderDictionary.size(), 381u);
+  EXPECT_EQ(
+      Sha256Hex(kHeaderDictionary),
+      Sha256Hex(std::string(
+          R"({"bundle":{"files":[{"path":"model.gguf","role":"model","sha256":"","size":}],"model":{"file":"model.gguf","format":"gguf"},"name":"","schema":"modelota.bundle/1","version":""},"chunk_size":4194304,"chunks":[{"codec":"zstd","plain":,"sha256":"","stored":}],"delta":{"base":"","base_files":[{"path":"model.gguf","sha256":"","size":}],"payload_sha256":"","target":""},"total_plain":})")));
+}
+
 TEST_F(DeltaPayloadTest, CompressedHeaderIsCheckedBeforeUse) {
   Pack(Magic(kDeltaPayloadMagic));
   std::string bytes = ReadTestFile(dir_.Sub("d.otad"));
