@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,13 @@ using ota::testing::SynthEdit;
 using ota::testing::SynthShape;
 using ota::testing::SynthType;
 
-constexpr char kBaseId[] = "1111111111111111111111111111111111111111111111111111111111111111";
-constexpr char kTargetId[] = "2222222222222222222222222222222222222222222222222222222222222222";
+// Version ids as a repository has them: SHA-256 digests (here of each
+// version's bundle.json), so the delta header's ids cost what real ones do.
+std::string VersionId(const std::string& dir) {
+  std::ifstream in(dir + "/bundle.json", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ota::Sha256Hex(text);
+}
 
 struct Run {
   bool ok = false;
@@ -132,8 +138,8 @@ int Encode(const std::string& base, const std::string& target, const std::string
   auto fs = ota::MakePosixFileSystem();
   ota::bundle::DeltaOptions options;
   if (level > 0) options.level = level;
-  options.base_id = kBaseId;
-  options.target_id = kTargetId;
+  options.base_id = VersionId(base);
+  options.target_id = VersionId(target);
   auto r = ota::bundle::BuildDelta(*fs, base, target, out, options);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
@@ -153,7 +159,7 @@ int Encode(const std::string& base, const std::string& target, const std::string
 
 int Apply(const std::string& delta, const std::string& base, const std::string& out) {
   auto fs = ota::MakePosixFileSystem();
-  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, kBaseId, out);
+  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, VersionId(base), out);
   if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
   return r.ok() ? 0 : 1;
 }
@@ -220,6 +226,20 @@ int main(int argc, char** argv) {
     return Encode(args[1], args[2], args[3], args.size() > 4 ? std::atoi(args[4].c_str()) : 0);
   }
   if (args.size() == 4 && args[0] == "--apply") return Apply(args[1], args[2], args[3]);
+  if (args.size() == 8 && args[0] == "--write-model") {
+    SynthShape sh;
+    sh.layers = std::atoi(args[4].c_str());
+    sh.n_embd = std::atoi(args[5].c_str());
+    sh.n_ff = std::atoi(args[6].c_str());
+    sh.n_vocab = std::atoi(args[7].c_str());
+    for (const Scenario& s : Scenarios(sh)) {
+      if (s.name != args[2]) continue;
+      sh.weight_type = s.type;
+      return ota::testing::WriteSynthGguf(args[1], sh, args[3] == "base" ? s.base : s.target) ? 0
+                                                                                              : 1;
+    }
+    return 2;
+  }
   SynthShape shape;
   // About 7 MiB of F16 weights: zstd -19 and bsdiff take about a minute
   // each per scenario on two shared cores.
@@ -287,11 +307,17 @@ int main(int argc, char** argv) {
     const std::string dir = work + "/" + s.name;
     fsys::remove_all(dir);
     fsys::create_directories(dir);
-    SynthShape sh = shape;
-    sh.weight_type = s.type;
     const std::string old_file = dir + "/old.gguf", new_file = dir + "/new.gguf";
-    if (!ota::testing::WriteSynthGguf(old_file, sh, s.base) ||
-        !ota::testing::WriteSynthGguf(new_file, sh, s.target) ||
+    // Written by a child: a large model's generation would otherwise raise
+    // this process's peak RSS, which Linux hands on to every child it
+    // spawns (ru_maxrss survives exec), and every tool would seem to use it.
+    auto write = [&](const std::string& path, const char* side) {
+      return Spawn({self, "--write-model", path, s.name, side, std::to_string(shape.layers),
+                    std::to_string(shape.n_embd), std::to_string(shape.n_ff),
+                    std::to_string(shape.n_vocab)})
+          .ok;
+    };
+    if (!write(old_file, "base") || !write(new_file, "target") ||
         !MakeVersionDir(*fs, dir + "/base", old_file, "1.0.0") ||
         !MakeVersionDir(*fs, dir + "/target", new_file, "1.1.0")) {
       std::fprintf(stderr, "cannot write the %s models\n", s.name.c_str());
