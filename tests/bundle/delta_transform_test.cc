@@ -371,6 +371,14 @@ TEST_F(DeltaPayloadTest, CompressedHeaderIsCheckedBeforeUse) {
   ASSERT_FALSE(info.ok());
   EXPECT_NE(info.error().message.find("only allowed in a delta bundle"), std::string::npos)
       << info.error().message;
+  // A reader whose header limit admits the stored bytes but not what they
+  // inflate to refuses before allocating.
+  UnpackLimits tight;
+  tight.max_header_bytes = header_len;
+  info = ReadBundleHeader(*fs_, dir_.Sub("d.otad"), tight);
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.error().message.find("compressed bundle header declares"), std::string::npos)
+      << info.error().message;
   // The intact one reads back with the delta's ends.
   info = ReadBundleHeader(*fs_, dir_.Sub("d.otad"));
   ASSERT_OK(info);
