@@ -8,8 +8,8 @@
 // the base (XOR, or per element the difference of the bit patterns as
 // integers ordered like the floats, zig-zag coded; for Q8_0/Q4_0 blocks the
 // scale and the quants on their own), grouped by byte position, zstd; zstd
-// with the base window as a prefix; or the bytes themselves (grouped, zstd). Other files (and GGUF headers) are stored window by window as zstd
-// with the matching base window as a prefix.
+// with the base window as a prefix; or the bytes themselves (grouped, zstd). Other files (and GGUF
+// headers) are stored window by window as zstd with the matching base window as a prefix.
 //
 // Applying streams one window at a time: memory stays bounded by a few
 // windows whatever the model size.
