@@ -5,8 +5,11 @@
 // time and peak RSS (wait4 rusage) are measured the same way; every decoded
 // output is compared with the target byte for byte.
 //
-// Usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N]
-//                    [--scenario NAME] [--work DIR]
+// Usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N --vocab N]
+//                    [--scenario NAME]... [--level N] [--ours-only] [--keep] [--work DIR]
+//   --size-mib N: about N MiB of F16 model (1024: apply RSS on a 1 GiB model);
+//   --ours-only: no peers (their memory and time on large models would swamp
+//   a shared machine); --level: zstd level of DIFF/LITERAL windows.
 //   (internal) delta_bench --encode BASE_DIR TARGET_DIR OUT
 //              delta_bench --apply DELTA BASE_DIR OUT_DIR
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -41,8 +45,13 @@ using ota::testing::SynthEdit;
 using ota::testing::SynthShape;
 using ota::testing::SynthType;
 
-constexpr char kBaseId[] = "1111111111111111111111111111111111111111111111111111111111111111";
-constexpr char kTargetId[] = "2222222222222222222222222222222222222222222222222222222222222222";
+// Version ids as a repository has them: SHA-256 digests (here of each
+// version's bundle.json), so the delta header's ids cost what real ones do.
+std::string VersionId(const std::string& dir) {
+  std::ifstream in(dir + "/bundle.json", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ota::Sha256Hex(text);
+}
 
 struct Run {
   bool ok = false;
@@ -125,19 +134,32 @@ bool MakeVersionDir(ota::FileSystem& fs, const std::string& dir, const std::stri
   return true;
 }
 
-int Encode(const std::string& base, const std::string& target, const std::string& out) {
+int Encode(const std::string& base, const std::string& target, const std::string& out, int level) {
   auto fs = ota::MakePosixFileSystem();
   ota::bundle::DeltaOptions options;
-  options.base_id = kBaseId;
-  options.target_id = kTargetId;
+  if (level > 0) options.level = level;
+  options.base_id = VersionId(base);
+  options.target_id = VersionId(target);
   auto r = ota::bundle::BuildDelta(*fs, base, target, out, options);
-  if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  } else {
+    std::fprintf(stderr,
+                 "target %llu payload %llu: copied %llu differenced %llu prefixed %llu literal "
+                 "%llu, %zu tensors matched\n",
+                 static_cast<unsigned long long>(r->target_bytes),
+                 static_cast<unsigned long long>(r->payload_bytes),
+                 static_cast<unsigned long long>(r->copied),
+                 static_cast<unsigned long long>(r->differenced),
+                 static_cast<unsigned long long>(r->prefixed),
+                 static_cast<unsigned long long>(r->literal), r->tensors_matched);
+  }
   return r.ok() ? 0 : 1;
 }
 
 int Apply(const std::string& delta, const std::string& base, const std::string& out) {
   auto fs = ota::MakePosixFileSystem();
-  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, kBaseId, out);
+  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, VersionId(base), out);
   if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
   return r.ok() ? 0 : 1;
 }
@@ -200,8 +222,24 @@ double Mib(double b) { return b / (1 << 20); }
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 4 && args[0] == "--encode") return Encode(args[1], args[2], args[3]);
+  if (args.size() >= 4 && args[0] == "--encode") {
+    return Encode(args[1], args[2], args[3], args.size() > 4 ? std::atoi(args[4].c_str()) : 0);
+  }
   if (args.size() == 4 && args[0] == "--apply") return Apply(args[1], args[2], args[3]);
+  if (args.size() == 8 && args[0] == "--write-model") {
+    SynthShape sh;
+    sh.layers = std::atoi(args[4].c_str());
+    sh.n_embd = std::atoi(args[5].c_str());
+    sh.n_ff = std::atoi(args[6].c_str());
+    sh.n_vocab = std::atoi(args[7].c_str());
+    for (const Scenario& s : Scenarios(sh)) {
+      if (s.name != args[2]) continue;
+      sh.weight_type = s.type;
+      return ota::testing::WriteSynthGguf(args[1], sh, args[3] == "base" ? s.base : s.target) ? 0
+                                                                                              : 1;
+    }
+    return 2;
+  }
   SynthShape shape;
   // About 7 MiB of F16 weights: zstd -19 and bsdiff take about a minute
   // each per scenario on two shared cores.
@@ -210,6 +248,9 @@ int main(int argc, char** argv) {
   shape.n_ff = 512;
   shape.n_vocab = 2048;
   std::vector<std::string> only;
+  std::string level = "0";  // 0: the DeltaOptions default.
+  bool keep = false;        // Keep each scenario's files (for inspection).
+  bool ours_only = false;   // Skip the peers (large models: RSS and time of ours).
   std::string work = (fsys::temp_directory_path() / "ota-delta-bench").string();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -229,12 +270,29 @@ int main(int argc, char** argv) {
       shape.n_vocab = std::atoi(args[++i].c_str());
     } else if (a == "--scenario" && has) {
       only.push_back(args[++i]);
+    } else if (a == "--size-mib" && has) {
+      // About N MiB of F16 model: llama-like widths, layers to fit.
+      const double mib = std::atof(args[++i].c_str());
+      shape.n_embd = mib >= 512 ? 2048 : 256;
+      shape.n_ff = mib >= 512 ? 5632 : 512;
+      shape.n_vocab = mib >= 512 ? 32000 : 2048;
+      const double e = shape.n_embd, f = shape.n_ff, v = shape.n_vocab;
+      const double per_layer = (4 * e * e + 3 * e * f) * 2 / (1 << 20);
+      const double fixed = 2 * v * e * 2 / (1 << 20);
+      shape.layers = std::max(1, static_cast<int>(std::lround((mib - fixed) / per_layer)));
+    } else if (a == "--ours-only") {
+      ours_only = true;
+    } else if (a == "--keep") {
+      keep = true;
+    } else if (a == "--level" && has) {
+      level = args[++i];
     } else if (a == "--work" && has) {
       work = args[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: delta_bench [--large] [--layers N --embd N --ff N --vocab N] "
-                   "[--scenario NAME] [--work DIR]\n");
+                   "usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N "
+                   "--vocab N] [--scenario NAME]... [--level N] [--ours-only] [--keep] "
+                   "[--work DIR]\n");
       return 2;
     }
   }
@@ -249,11 +307,17 @@ int main(int argc, char** argv) {
     const std::string dir = work + "/" + s.name;
     fsys::remove_all(dir);
     fsys::create_directories(dir);
-    SynthShape sh = shape;
-    sh.weight_type = s.type;
     const std::string old_file = dir + "/old.gguf", new_file = dir + "/new.gguf";
-    if (!ota::testing::WriteSynthGguf(old_file, sh, s.base) ||
-        !ota::testing::WriteSynthGguf(new_file, sh, s.target) ||
+    // Written by a child: a large model's generation would otherwise raise
+    // this process's peak RSS, which Linux hands on to every child it
+    // spawns (ru_maxrss survives exec), and every tool would seem to use it.
+    auto write = [&](const std::string& path, const char* side) {
+      return Spawn({self, "--write-model", path, s.name, side, std::to_string(shape.layers),
+                    std::to_string(shape.n_embd), std::to_string(shape.n_ff),
+                    std::to_string(shape.n_vocab)})
+          .ok;
+    };
+    if (!write(old_file, "base") || !write(new_file, "target") ||
         !MakeVersionDir(*fs, dir + "/base", old_file, "1.0.0") ||
         !MakeVersionDir(*fs, dir + "/target", new_file, "1.1.0")) {
       std::fprintf(stderr, "cannot write the %s models\n", s.name.c_str());
@@ -282,7 +346,7 @@ int main(int argc, char** argv) {
       Result ours;
       ours.tool = "modelota";
       fsys::remove_all(d + "out");
-      ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad"});
+      ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad", level});
       ours.bytes = Size(d + "delta.otad");
       if (ours.enc.ok) {
         ours.dec = Spawn({self, "--apply", d + "delta.otad", d + "base", d + "out"});
@@ -290,49 +354,53 @@ int main(int argc, char** argv) {
       }
       results.push_back(ours);
     }
-    peer("zstd-3",
-         {"zstd", "-q", "-f", "-3", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst3"},
-         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst3", "-o",
-          d + "o.zst3"},
-         d + "p.zst3", d + "o.zst3");
-    peer("zstd-19",
-         {"zstd", "-q", "-f", "-19", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst19"},
-         {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst19", "-o",
-          d + "o.zst19"},
-         d + "p.zst19", d + "o.zst19");
-    peer("xdelta3-9", {"xdelta3", "-9", "-f", "-e", "-s", old_file, new_file, d + "p.xd3"},
-         {"xdelta3", "-f", "-d", "-s", old_file, d + "p.xd3", d + "o.xd3"}, d + "p.xd3",
-         d + "o.xd3");
-    if (target_size <= (std::uint64_t{256} << 20)) {  // bsdiff needs ~17x the file in RAM.
-      peer("bsdiff", {"bsdiff", old_file, new_file, d + "p.bsd"},
-           {"bspatch", old_file, d + "o.bsd", d + "p.bsd"}, d + "p.bsd", d + "o.bsd");
-    }
-    // zchunk: compressed size of the new file, and the bytes a client
-    // holding the old .zck must download (zck_delta_size).
-    {
-      Result z;
-      z.tool = "zck(full)";
-      fsys::remove(d + "old.gguf.zck");
-      fsys::remove(d + "new.gguf.zck");
-      Spawn({"zck", "-o", d + "old.gguf.zck", old_file});
-      z.enc = Spawn({"zck", "-o", d + "new.gguf.zck", new_file});
-      z.bytes = Size(d + "new.gguf.zck");
-      z.dec = Spawn({"unzck", "-c", d + "new.gguf.zck"});
-      z.exact = z.dec.ok;
-      results.push_back(z);
-      Result zd;
-      zd.tool = "zck(delta)";
-      std::string out_path = d + "zck_delta.txt";
-      std::string cmd = "zck_delta_size " + d + "old.gguf.zck " + d + "new.gguf.zck > " + out_path;
-      zd.enc = Spawn({"sh", "-c", cmd});
-      std::ifstream in(out_path);
-      std::string line, all;
-      while (std::getline(in, line)) all += line + "\n";
-      // "Would download N of M bytes"
-      auto pos = all.find("download ");
-      if (pos != std::string::npos) zd.bytes = std::strtoull(all.c_str() + pos + 9, nullptr, 10);
-      zd.exact = zd.bytes > 0;
-      results.push_back(zd);
+    if (!ours_only) {
+      peer("zstd-3",
+           {"zstd", "-q", "-f", "-3", lg, "--patch-from=" + old_file, new_file, "-o", d + "p.zst3"},
+           {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst3", "-o",
+            d + "o.zst3"},
+           d + "p.zst3", d + "o.zst3");
+      peer("zstd-19",
+           {"zstd", "-q", "-f", "-19", lg, "--patch-from=" + old_file, new_file, "-o",
+            d + "p.zst19"},
+           {"zstd", "-q", "-f", "-d", lg, "--patch-from=" + old_file, d + "p.zst19", "-o",
+            d + "o.zst19"},
+           d + "p.zst19", d + "o.zst19");
+      peer("xdelta3-9", {"xdelta3", "-9", "-f", "-e", "-s", old_file, new_file, d + "p.xd3"},
+           {"xdelta3", "-f", "-d", "-s", old_file, d + "p.xd3", d + "o.xd3"}, d + "p.xd3",
+           d + "o.xd3");
+      if (target_size <= (std::uint64_t{256} << 20)) {  // bsdiff needs ~17x the file in RAM.
+        peer("bsdiff", {"bsdiff", old_file, new_file, d + "p.bsd"},
+             {"bspatch", old_file, d + "o.bsd", d + "p.bsd"}, d + "p.bsd", d + "o.bsd");
+      }
+      // zchunk: compressed size of the new file, and the bytes a client
+      // holding the old .zck must download (zck_delta_size).
+      {
+        Result z;
+        z.tool = "zck(full)";
+        fsys::remove(d + "old.gguf.zck");
+        fsys::remove(d + "new.gguf.zck");
+        Spawn({"zck", "-o", d + "old.gguf.zck", old_file});
+        z.enc = Spawn({"zck", "-o", d + "new.gguf.zck", new_file});
+        z.bytes = Size(d + "new.gguf.zck");
+        z.dec = Spawn({"unzck", "-c", d + "new.gguf.zck"});
+        z.exact = z.dec.ok;
+        results.push_back(z);
+        Result zd;
+        zd.tool = "zck(delta)";
+        std::string out_path = d + "zck_delta.txt";
+        std::string cmd =
+            "zck_delta_size " + d + "old.gguf.zck " + d + "new.gguf.zck > " + out_path;
+        zd.enc = Spawn({"sh", "-c", cmd});
+        std::ifstream in(out_path);
+        std::string line, all;
+        while (std::getline(in, line)) all += line + "\n";
+        // "Would download N of M bytes"
+        auto pos = all.find("download ");
+        if (pos != std::string::npos) zd.bytes = std::strtoull(all.c_str() + pos + 9, nullptr, 10);
+        zd.exact = zd.bytes > 0;
+        results.push_back(zd);
+      }
     }
     std::uint64_t best_peer = 0;
     for (const Result& r : results) {
@@ -353,7 +421,7 @@ int main(int argc, char** argv) {
       first = false;
     }
     std::fflush(stdout);
-    fsys::remove_all(dir);
+    if (!keep) fsys::remove_all(dir);
   }
   std::printf(
       "ratio: bytes / smallest peer delta (zck(full) is not a delta and is excluded);\n"

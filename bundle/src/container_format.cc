@@ -1,5 +1,6 @@
 #include "container_format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -276,6 +277,17 @@ std::string EncodeHeader(const ContainerHeader& header) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+Result<std::string> CompressHeader(std::string_view header_json) {
+  OTA_ASSIGN_OR_RETURN(auto z, ZstdCompressor::Create(19));
+  std::vector<std::uint8_t> frame;
+  OTA_TRY(z->CompressWithPrefix(
+      std::span(reinterpret_cast<const std::uint8_t*>(header_json.data()), header_json.size()),
+      std::span(reinterpret_cast<const std::uint8_t*>(kHeaderDictionary.data()),
+                kHeaderDictionary.size()),
+      frame));
+  return std::string(frame.begin(), frame.end());
+}
+
 Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const UnpackLimits& limits) {
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Corrupt("not a bundle: the file does not start with \"MOTABNDL\" (it starts with " +
@@ -302,6 +314,9 @@ Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const Unpac
                          ? std::string("format 1 bundles cannot be encrypted (flags ") + hex + ")"
                          : std::string("unknown bundle flags ") + hex);
   }
+  if ((p.flags & kFlagHeaderZstd) != 0 && (p.flags & kFlagDelta) == 0) {
+    return Corrupt("bundle flags: a compressed header (0x4) is only allowed in a delta bundle");
+  }
   if (p.header_len == 0 || p.header_len > kMaxHeaderBytes) {
     return Corrupt("bundle header length " + std::to_string(p.header_len) + " is outside 1.." +
                    std::to_string(kMaxHeaderBytes));
@@ -320,6 +335,25 @@ Result<ContainerHeader> DecodeHeader(std::span<const std::uint8_t> bytes, const 
   hasher.Update(bytes);
   if (hasher.FinishHex() != preamble.header_sha256) {
     return Corrupt("bundle header does not match its SHA-256 (the header is corrupt)");
+  }
+  std::vector<std::uint8_t> inflated;
+  if ((preamble.flags & kFlagHeaderZstd) != 0) {
+    // Bounded like a stored header: the declared size must be known and
+    // within both limits before anything is allocated.
+    const unsigned long long declared = ZstdFrameContentSize(bytes);
+    const std::uint64_t limit = std::min<std::uint64_t>(kMaxHeaderBytes, limits.max_header_bytes);
+    if (declared == 0 || declared > limit) {
+      return Corrupt("compressed bundle header declares " +
+                     (declared == 0 ? std::string("no size") : std::to_string(declared)) +
+                     " bytes, outside 1.." + std::to_string(limit));
+    }
+    OTA_ASSIGN_OR_RETURN(auto z, ZstdDecompressor::Create());
+    OTA_TRY(z->DecompressWithPrefix(
+        bytes,
+        std::span(reinterpret_cast<const std::uint8_t*>(kHeaderDictionary.data()),
+                  kHeaderDictionary.size()),
+        static_cast<std::size_t>(declared), inflated, "compressed bundle header"));
+    bytes = inflated;
   }
   OTA_ASSIGN_OR_RETURN(json j, ParseHeaderJson(bytes));
   ContainerHeader h;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ota/bundle/bundle.h"
@@ -29,8 +30,22 @@ inline constexpr std::uint32_t kFlagEncrypted = 1u << 0;
 // The payload is a delta (docs/formats.md "Delta bundles"); the header
 // carries a "delta" object and total_plain is the payload's size.
 inline constexpr std::uint32_t kFlagDelta = 1u << 1;
+// The header is one zstd frame (content size recorded) of the JSON header,
+// compressed with kHeaderDictionary as its referenced prefix; header_len and
+// header_sha256 describe the stored (compressed) bytes. Delta bundles only:
+// their headers are a large part of a small delta.
+inline constexpr std::uint32_t kFlagHeaderZstd = 1u << 2;
 // Flag bits this reader understands (format 2; format 1 allows none).
-inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted | kFlagDelta;
+inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted | kFlagDelta | kFlagHeaderZstd;
+// The skeleton of a typical delta header: zstd copies structure from it, so
+// a compressed header costs little more than its digests and names. Part of
+// the format: changing it breaks every delta written before.
+inline constexpr std::string_view kHeaderDictionary =
+    R"({"bundle":{"files":[{"path":"model.gguf","role":"model","sha256":"","size":}],)"
+    R"("model":{"file":"model.gguf","format":"gguf"},"name":"","schema":"modelota.bundle/1",)"
+    R"("version":""},"chunk_size":4194304,"chunks":[{"codec":"zstd","plain":,"sha256":"",)"
+    R"("stored":}],"delta":{"base":"","base_files":[{"path":"model.gguf","sha256":"","size":}],)"
+    R"("payload_sha256":"","target":""},"total_plain":})";
 inline constexpr std::size_t kMaxDeltaBaseFiles = 4096;
 
 // Bytes an encrypted chunk adds to its encoded form (the Poly1305 tag).
@@ -96,6 +111,9 @@ struct Preamble {
 std::string EncodePreamble(std::uint32_t flags, std::string_view header_json);
 // The header as compact JSON with sorted keys.
 std::string EncodeHeader(const ContainerHeader& header);
+// The stored form of a header under kFlagHeaderZstd (zstd level 19 with
+// kHeaderDictionary as prefix). Errors: kInternal if zstd fails.
+Result<std::string> CompressHeader(std::string_view header_json);
 
 // Checks magic, format (1 or 2), flags and the header length bounds.
 // Requires bytes.size() == kPreambleSize.

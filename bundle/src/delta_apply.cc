@@ -48,6 +48,24 @@ class PayloadReader {
     for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | b[i];
     return v;
   }
+  // Version 2: a LEB128 varint; version 1: `bytes` little-endian bytes.
+  Result<std::uint64_t> Field(int bytes, const char* what) {
+    if (version_ == 1) return Get(bytes, what);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 10; ++i) {
+      OTA_ASSIGN_OR_RETURN(std::uint64_t b, Get(1, what));
+      if (i == 9 && b > 1) {
+        return Corrupt(std::string("varint overflows 64 bits in ") + what + " at offset " +
+                       std::to_string(pos_));
+      }
+      v |= (b & 0x7f) << (7 * i);
+      if ((b & 0x80) == 0) return v;
+    }
+    return Corrupt(std::string("varint overflows 64 bits in ") + what + " at offset " +
+                   std::to_string(pos_));
+  }
+  void set_version(int v) { version_ = v; }
+  int version() const { return version_; }
 
  private:
   Status Refill() {
@@ -68,6 +86,7 @@ class PayloadReader {
   std::uint64_t pos_ = 0;
   std::vector<std::uint8_t> buf_;
   std::size_t buf_pos_ = 0;
+  int version_ = 2;
 };
 
 class Applier {
@@ -80,8 +99,12 @@ class Applier {
     OTA_ASSIGN_OR_RETURN(z_, ZstdDecompressor::Create());
     std::uint8_t magic[8];
     OTA_TRY(in_.Read(magic, "its magic"));
-    if (std::memcmp(magic, kDeltaPayloadMagic, 8) != 0) {
-      return Corrupt("does not start with \"OTADLT01\"");
+    if (std::memcmp(magic, kDeltaPayloadMagic, 8) == 0) {
+      in_.set_version(2);
+    } else if (std::memcmp(magic, kDeltaPayloadMagicV1, 8) == 0) {
+      in_.set_version(1);
+    } else {
+      return Corrupt("does not start with \"OTADLT02\" (or the older \"OTADLT01\")");
     }
     bases_.resize(info_.base_files.size());
     return Ok();
@@ -115,9 +138,9 @@ class Applier {
  private:
   // COPY may be long (a whole shifted model): it is streamed in pieces.
   Status CopyOp(const std::string& name, std::uint64_t room, PlainFileWriter& writer) {
-    OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
-    OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
-    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, "a copy length"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Field(4, "a base file"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, "a copy length"));
     if (n == 0) return Corrupt("empty copy at offset " + std::to_string(in_.pos()));
     if (n > room) {
       return Corrupt("copy of " + std::to_string(n) + " bytes runs past the end of " + name);
@@ -137,7 +160,7 @@ class Applier {
   }
 
   Result<std::uint64_t> Length(const char* what) {
-    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, what));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, what));
     if (n == 0 || n > kMaxDeltaWindow) {
       return Corrupt(std::string(what) + " " + std::to_string(n) + " at offset " +
                      std::to_string(in_.pos()) + " is outside 1.." +
@@ -146,12 +169,12 @@ class Applier {
     return n;
   }
   Result<std::uint32_t> Width() {
-    OTA_ASSIGN_OR_RETURN(std::uint64_t w, in_.Get(4, "a width"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t w, in_.Field(4, "a width"));
     if (w == 0 || w > kMaxGroupWidth) return Corrupt("group width " + std::to_string(w));
     return static_cast<std::uint32_t>(w);
   }
   Status Frame(std::uint64_t length) {
-    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Get(8, "a frame length"));
+    OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, "a frame length"));
     if (n == 0 || n > MaxCompressedSize(static_cast<std::size_t>(length))) {
       return Corrupt("frame of " + std::to_string(n) + " bytes for " + std::to_string(length) +
                      " bytes at offset " + std::to_string(in_.pos()));
@@ -190,25 +213,30 @@ class Applier {
     switch (op) {
       case DeltaOp::kDiff: {
         OTA_ASSIGN_OR_RETURN(std::uint64_t t, in_.Get(1, "a transform"));
-        if (t != static_cast<std::uint8_t>(DiffTransform::kXor) &&
-            t != static_cast<std::uint8_t>(DiffTransform::kSub)) {
+        if (t == 0 || t > kMaxDiffTransform ||
+            (in_.version() == 1 && t > static_cast<std::uint8_t>(DiffTransform::kSub))) {
           return Corrupt("unknown transform " + std::to_string(t));
         }
+        const auto transform = static_cast<DiffTransform>(t);
         OTA_ASSIGN_OR_RETURN(std::uint32_t width, Width());
-        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
-        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
+        if (!TransformFitsWidth(transform, width)) {
+          return Corrupt("transform " + std::to_string(t) + " cannot use width " +
+                         std::to_string(width));
+        }
+        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Field(4, "a base file"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
         OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a difference length"));
         OTA_TRY(Frame(n));
         OTA_TRY(Base(base, offset, n, old_));
         OTA_TRY(z_->Decompress(frame_, static_cast<std::size_t>(n), grouped_, what));
         UngroupByWidth(grouped_, width, out_);
-        ApplyTransform(static_cast<DiffTransform>(t), old_, out_);
+        ApplyTransform(transform, width, old_, out_);
         return Ok();
       }
       case DeltaOp::kPrefix: {
-        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Get(4, "a base file"));
-        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Get(8, "a base offset"));
-        OTA_ASSIGN_OR_RETURN(std::uint64_t ref, in_.Get(8, "a prefix length"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Field(4, "a base file"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
+        OTA_ASSIGN_OR_RETURN(std::uint64_t ref, in_.Field(8, "a prefix length"));
         if (ref == 0 || ref > kMaxPrefixBytes) {
           return Corrupt("prefix of " + std::to_string(ref) + " bytes is outside 1.." +
                          std::to_string(kMaxPrefixBytes));

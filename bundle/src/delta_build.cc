@@ -20,6 +20,9 @@ Status PackDeltaContainer(FileSystem& fs, const manifest::BundleManifest& target
 namespace {
 
 constexpr std::uint32_t kNoBase = 0xffffffffu;
+// DIFF transforms are compared on this many bytes of a window at this level.
+constexpr std::uint64_t kSampleBytes = 256u << 10;
+constexpr int kTrialLevel = 3;
 
 Status ReadExact(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out) {
   std::size_t done = 0;
@@ -32,9 +35,7 @@ Status ReadExact(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_
   return Ok();
 }
 
-void Put(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
+void Put(std::vector<std::uint8_t>& out, std::uint64_t v) { PutVarint(out, v); }
 
 // One region of a target file and what it is coded against.
 struct Segment {
@@ -43,7 +44,7 @@ struct Segment {
   std::uint64_t base_start = 0, base_length = 0;
   bool tensor = false;  // Same-position windows (tensor data).
   std::uint32_t width = 1;
-  DiffTransform transform = DiffTransform::kXor;
+  std::vector<DiffTransform> transforms;  // DIFF candidates, best guess first.
 };
 
 class Builder {
@@ -54,6 +55,7 @@ class Builder {
   Status Init() {
     OTA_ASSIGN_OR_RETURN(diff_z_, ZstdCompressor::Create(options_.level));
     OTA_ASSIGN_OR_RETURN(prefix_z_, ZstdCompressor::Create(options_.prefix_level));
+    OTA_ASSIGN_OR_RETURN(trial_z_, ZstdCompressor::Create(kTrialLevel));
     std::vector<std::uint8_t> magic(kDeltaPayloadMagic, kDeltaPayloadMagic + 8);
     return Emit(magic);
   }
@@ -83,21 +85,20 @@ class Builder {
   Status Plan(ReadableFile& target, std::uint64_t size, std::uint32_t base,
               std::vector<Segment>& out) {
     if (base == kNoBase) {
-      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, DiffTransform::kXor});
+      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, {}});
       return Ok();
     }
     OTA_ASSIGN_OR_RETURN(std::uint64_t base_size, bases_[base]->Size());
     OTA_ASSIGN_OR_RETURN(GgufLayout t, ScanGguf(target, size));
     OTA_ASSIGN_OR_RETURN(GgufLayout b, ScanGguf(*bases_[base], base_size));
     if (!t.usable || !b.usable || t.tensors.empty()) {
-      out.push_back(Segment{0, size, base, 0, base_size, false, 1, DiffTransform::kXor});
+      out.push_back(Segment{0, size, base, 0, base_size, false, 1, {}});
       return Ok();
     }
     std::map<std::string, const GgufTensor*> by_name;
     for (const GgufTensor& bt : b.tensors) by_name.emplace(bt.name, &bt);
     const std::uint64_t base_head = b.tensors.empty() ? base_size : b.tensors.front().offset;
-    out.push_back(
-        Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, DiffTransform::kXor});
+    out.push_back(Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, {}});
     for (const GgufTensor& tt : t.tensors) {
       Segment s{tt.offset,
                 tt.length,
@@ -106,7 +107,7 @@ class Builder {
                 0,
                 true,
                 GroupWidthForGgmlType(tt.type),
-                TransformForGgmlType(tt.type)};
+                TransformsForGgmlType(tt.type)};
       auto it = by_name.find(tt.name);
       if (it != by_name.end()) {
         s.base = base;
@@ -125,8 +126,16 @@ class Builder {
     std::uint64_t window = std::max<std::uint64_t>(options_.window / s.width * s.width, s.width);
     window = std::min(window, kMaxDeltaWindow);
     const std::uint64_t margin = window / 2;
-    for (std::uint64_t r = 0; r < s.length; r += window) {
-      const std::uint64_t n = std::min(window, s.length - r);
+    std::uint64_t n = 0;
+    for (std::uint64_t r = 0; r < s.length; r += n) {
+      n = std::min(window, s.length - r);
+      // A tensor that grew (vocabulary extended): the window stops where the
+      // base tensor ends, so the shared part is differenced and only the new
+      // rows are coded on their own.
+      if (s.tensor && s.base != kNoBase && r < s.base_length && r + n > s.base_length &&
+          s.base_length - r >= s.width) {
+        n = (s.base_length - r) / s.width * s.width;
+      }
       now_.resize(static_cast<std::size_t>(n));
       OTA_TRY(ReadExact(target, s.start + r, now_));
       if (s.base == kNoBase || s.base_length == 0) {
@@ -145,9 +154,31 @@ class Builder {
       }
       Candidate best;
       if (aligned && s.tensor) {
-        OTA_TRY(Diff(s, s.base_start + r, best));
-        // Differences this small are not beaten by the other codings.
-        if (best.bytes.size() * 2 < n) {
+        // The transform is chosen on a sample at a fast level; only the
+        // winner is coded at the full level.
+        DiffTransform pick = s.transforms.front();
+        std::size_t pick_trial = 0, literal_trial = 0;
+        const std::size_t sample = static_cast<std::size_t>(
+            std::max<std::uint64_t>(std::min<std::uint64_t>(n, kSampleBytes) / s.width * s.width,
+                                    std::min<std::uint64_t>(n, s.width)));
+        const auto old_sample = std::span<const std::uint8_t>(old_).first(sample);
+        const auto now_sample = std::span<const std::uint8_t>(now_).first(sample);
+        for (DiffTransform t : s.transforms) {
+          MakeDiff(t, s.width, old_sample, now_sample, scratch_);
+          GroupByWidth(scratch_, s.width, grouped_);
+          OTA_TRY(CompressGrouped(*trial_z_, s.width));
+          if (pick_trial == 0 || frame_.size() < pick_trial) {
+            pick = t;
+            pick_trial = frame_.size();
+          }
+        }
+        GroupByWidth(now_sample, s.width, grouped_);
+        OTA_TRY(CompressGrouped(*trial_z_, s.width));
+        literal_trial = frame_.size();
+        OTA_TRY(Diff(s, pick, s.base_start + r, best));
+        // Differences this small, or clearly smaller than the window's own
+        // bytes, are not beaten by the other codings.
+        if (best.bytes.size() * 2 < n || pick_trial * 10 < literal_trial * 9) {
           OTA_TRY(Emit(best.bytes));
           stats_.differenced += n;
           continue;
@@ -195,25 +226,25 @@ class Builder {
   Status FlushCopy() {
     if (copy_len_ == 0) return Ok();
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kCopy)};
-    Put(op, copy_base_, 4);
-    Put(op, copy_offset_, 8);
-    Put(op, copy_len_, 8);
+    Put(op, copy_base_);
+    Put(op, copy_offset_);
+    Put(op, copy_len_);
     copy_len_ = 0;
     stats_.payload_bytes += op.size();
     return out_->Append(op);
   }
 
-  Status Diff(const Segment& s, std::uint64_t base_offset, Candidate& best) {
-    MakeDiff(s.transform, old_, now_, scratch_);
+  Status Diff(const Segment& s, DiffTransform t, std::uint64_t base_offset, Candidate& best) {
+    MakeDiff(t, s.width, old_, now_, scratch_);
     GroupByWidth(scratch_, s.width, grouped_);
-    OTA_TRY(diff_z_->CompressWithPrefix(grouped_, {}, frame_));
+    OTA_TRY(CompressGrouped(*diff_z_, s.width));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kDiff),
-                                 static_cast<std::uint8_t>(s.transform)};
-    Put(op, s.width, 4);
-    Put(op, s.base, 4);
-    Put(op, base_offset, 8);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+                                 static_cast<std::uint8_t>(t)};
+    Put(op, s.width);
+    Put(op, s.base);
+    Put(op, base_offset);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.differenced);
     return Ok();
@@ -224,11 +255,11 @@ class Builder {
     OTA_TRY(ReadExact(*bases_[base], offset, ref_));
     OTA_TRY(prefix_z_->CompressWithPrefix(now_, ref_, frame_));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kPrefix)};
-    Put(op, base, 4);
-    Put(op, offset, 8);
-    Put(op, length, 8);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+    Put(op, base);
+    Put(op, offset);
+    Put(op, length);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.prefixed);
     return Ok();
@@ -236,11 +267,11 @@ class Builder {
 
   Status LiteralCandidate(std::uint32_t width, Candidate& best) {
     GroupByWidth(now_, width, grouped_);
-    OTA_TRY(diff_z_->CompressWithPrefix(grouped_, {}, frame_));
+    OTA_TRY(CompressGrouped(*diff_z_, width));
     std::vector<std::uint8_t> op{static_cast<std::uint8_t>(DeltaOp::kLiteral)};
-    Put(op, width, 4);
-    Put(op, now_.size(), 8);
-    Put(op, frame_.size(), 8);
+    Put(op, width);
+    Put(op, now_.size());
+    Put(op, frame_.size());
     op.insert(op.end(), frame_.begin(), frame_.end());
     Offer(best, op, &stats_.literal);
     return Ok();
@@ -253,6 +284,18 @@ class Builder {
     return Emit(c.bytes);
   }
 
+  // grouped_ into frame_, each byte plane in its own zstd blocks (planes
+  // under kMinPlane share blocks with their neighbours).
+  Status CompressGrouped(ZstdCompressor& z, std::uint32_t width) {
+    constexpr std::size_t kMinPlane = 4096;
+    const std::size_t n = grouped_.size() / width;
+    cuts_.clear();
+    if (n >= kMinPlane) {
+      for (std::uint32_t j = 1; j < width; ++j) cuts_.push_back(j * n);
+    }
+    return z.CompressPlanes(grouped_, cuts_, frame_);
+  }
+
   Status Emit(std::span<const std::uint8_t> bytes) {
     OTA_TRY(FlushCopy());
     stats_.payload_bytes += bytes.size();
@@ -263,8 +306,9 @@ class Builder {
   const DeltaOptions& options_;
   std::unique_ptr<WritableFile> out_;
   std::vector<std::unique_ptr<ReadableFile>> bases_;
-  std::unique_ptr<ZstdCompressor> diff_z_, prefix_z_;
+  std::unique_ptr<ZstdCompressor> diff_z_, prefix_z_, trial_z_;
   std::vector<std::uint8_t> now_, old_, ref_, scratch_, grouped_, frame_;
+  std::vector<std::size_t> cuts_;
   DeltaStats stats_;
   std::uint32_t copy_base_ = 0;
   std::uint64_t copy_offset_ = 0, copy_len_ = 0;

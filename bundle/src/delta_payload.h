@@ -15,7 +15,10 @@
 
 namespace ota::bundle {
 
-inline constexpr char kDeltaPayloadMagic[8] = {'O', 'T', 'A', 'D', 'L', 'T', '0', '1'};
+// Version 2 (written): integers are LEB128 varints. Version 1 (fixed-width
+// little-endian integers, transforms XOR and SUB only) is still read.
+inline constexpr char kDeltaPayloadMagic[8] = {'O', 'T', 'A', 'D', 'L', 'T', '0', '2'};
+inline constexpr char kDeltaPayloadMagicV1[8] = {'O', 'T', 'A', 'D', 'L', 'T', '0', '1'};
 
 enum class DeltaOp : std::uint8_t {
   kEnd = 0,      // The current target file is complete.
@@ -27,7 +30,24 @@ enum class DeltaOp : std::uint8_t {
   kLiteral = 4,  // u32 width, u64 length, u64 frame length, frame.
 };
 
-enum class DiffTransform : std::uint8_t { kXor = 1, kSub = 2 };
+// How a DIFF window's bytes relate to the base bytes at the same position
+// (docs/formats.md "Delta payload"). kOrdered: each 2- or 4-byte element
+// (F16, BF16, F32) is mapped to an integer ordered like the float it
+// encodes, the base's is subtracted and the result zig-zag coded, so a small
+// numeric change gives a small number whatever the sign. kQ8_0/kQ4_0: per
+// block, the fp16 scale as kOrdered, the int8 quants (nibbles) subtracted
+// and zig-zag coded on their own width.
+enum class DiffTransform : std::uint8_t {
+  kXor = 1,
+  kSub = 2,
+  kOrdered = 3,
+  kQ8_0 = 4,
+  kQ4_0 = 5,
+};
+inline constexpr std::uint8_t kMaxDiffTransform = 5;
+
+// True if `t` may be used with elements of `width` bytes.
+bool TransformFitsWidth(DiffTransform t, std::uint32_t width);
 
 inline constexpr std::uint32_t kMaxGroupWidth = 1024;
 // A prefix may reach this far beyond each side of its window.
@@ -41,17 +61,23 @@ void GroupByWidth(std::span<const std::uint8_t> data, std::uint32_t width,
 void UngroupByWidth(std::span<const std::uint8_t> grouped, std::uint32_t width,
                     std::vector<std::uint8_t>& out);
 
-// new = old (op) diff, byte by byte; `diff` is overwritten with the result.
-void ApplyTransform(DiffTransform t, std::span<const std::uint8_t> old_bytes,
+// new = old (op) diff over `width`-byte elements (bytes after the last
+// whole element: XOR); `diff` is overwritten with the result. Requires
+// TransformFitsWidth(t, width) and old_bytes.size() >= diff.size().
+void ApplyTransform(DiffTransform t, std::uint32_t width, std::span<const std::uint8_t> old_bytes,
                     std::span<std::uint8_t> diff);
 // diff = new (inverse op) old.
-void MakeDiff(DiffTransform t, std::span<const std::uint8_t> old_bytes,
+void MakeDiff(DiffTransform t, std::uint32_t width, std::span<const std::uint8_t> old_bytes,
               std::span<const std::uint8_t> new_bytes, std::vector<std::uint8_t>& diff);
+
+// LEB128 varints (at most 10 bytes, no overlong 10th byte).
+void PutVarint(std::vector<std::uint8_t>& out, std::uint64_t v);
 
 // Element width and transform for a ggml tensor type: floats by their width,
 // quantized types by their block size, so bytes of the same role line up.
+// The candidate transforms a builder tries, best guess first.
 std::uint32_t GroupWidthForGgmlType(std::uint32_t type);
-DiffTransform TransformForGgmlType(std::uint32_t type);
+std::vector<DiffTransform> TransformsForGgmlType(std::uint32_t type);
 
 }  // namespace ota::bundle
 

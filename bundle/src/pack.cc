@@ -246,9 +246,14 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
                          "; use a larger chunk size or fewer files");
   }
   OTA_ASSIGN_OR_RETURN(auto out, fs.OpenWritable(tmp_path, /*append=*/false));
-  const std::uint32_t flags = (encrypted ? kFlagEncrypted : 0) | (delta ? kFlagDelta : 0);
-  OTA_TRY(out->Append(EncodePreamble(flags, header_json)));
-  OTA_TRY(out->Append(header_json));
+  const std::uint32_t flags =
+      (encrypted ? kFlagEncrypted : 0) | (delta ? kFlagDelta | kFlagHeaderZstd : 0);
+  std::string stored_header = header_json;
+  if (delta) {
+    OTA_ASSIGN_OR_RETURN(stored_header, CompressHeader(header_json));
+  }
+  OTA_TRY(out->Append(EncodePreamble(flags, stored_header)));
+  OTA_TRY(out->Append(stored_header));
   if (encrypted) {
     OTA_TRY(EncryptChunks(fs, chunks_path, content_key, header, encoded_sizes, out.get()));
   } else {

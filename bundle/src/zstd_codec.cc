@@ -19,6 +19,10 @@ std::size_t MaxCompressedSize(std::size_t plain_size) { return ZSTD_compressBoun
 // Negative ("fast") levels trade ratio for speed; bundles are packed once and
 // downloaded many times, so only the regular levels are offered.
 int MinZstdLevel() { return 1; }
+unsigned long long ZstdFrameContentSize(std::span<const std::uint8_t> frame) {
+  const unsigned long long n = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  return n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN ? 0 : n;
+}
 int MaxZstdLevel() { return ZSTD_maxCLevel(); }
 
 ZstdCompressor::ZstdCompressor(std::unique_ptr<Context> context, int level)
@@ -80,6 +84,41 @@ Status ZstdCompressor::CompressWithPrefix(std::span<const std::uint8_t> plain,
                      std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
   }
   out.resize(r);
+  return Ok();
+}
+
+Status ZstdCompressor::CompressPlanes(std::span<const std::uint8_t> plain,
+                                      std::span<const std::size_t> cuts,
+                                      std::vector<std::uint8_t>& out) {
+  ZSTD_CCtx* c = context_->cctx;
+  int window_log = 10;
+  while (window_log < 27 && (std::uint64_t{1} << window_log) < plain.size()) ++window_log;
+  std::size_t r = ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level_);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, window_log);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setPledgedSrcSize(c, plain.size());
+  out.resize(ZSTD_compressBound(plain.size()) + 64 * (cuts.size() + 1));
+  ZSTD_outBuffer ob{out.data(), out.size(), 0};
+  std::size_t from = 0;
+  for (std::size_t i = 0; i <= cuts.size() && !ZSTD_isError(r); ++i) {
+    const std::size_t to = i < cuts.size() ? cuts[i] : plain.size();
+    const ZSTD_EndDirective mode = i < cuts.size() ? ZSTD_e_flush : ZSTD_e_end;
+    ZSTD_inBuffer ib{plain.data() + from, to - from, 0};
+    do {
+      r = ZSTD_compressStream2(c, &ob, &ib, mode);
+    } while (!ZSTD_isError(r) && r != 0 && ob.pos < ob.size);
+    if (!ZSTD_isError(r) && r != 0) {
+      (void)ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+      return MakeError(ErrorCode::kInternal, "zstd output buffer too small");
+    }
+    from = to;
+  }
+  (void)ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(r)) {
+    return MakeError(ErrorCode::kInternal,
+                     std::string("zstd compression failed: ") + ZSTD_getErrorName(r));
+  }
+  out.resize(ob.pos);
   return Ok();
 }
 

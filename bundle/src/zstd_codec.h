@@ -19,6 +19,8 @@ namespace ota::bundle {
 // The largest zstd frame that `plain_size` bytes can compress to. Readers use
 // it to refuse chunks whose stored size no honest writer produces.
 std::size_t MaxCompressedSize(std::size_t plain_size);
+// The content size a zstd frame declares; 0 if unknown, absent or invalid.
+unsigned long long ZstdFrameContentSize(std::span<const std::uint8_t> frame);
 int MinZstdLevel();
 int MaxZstdLevel();
 
@@ -42,6 +44,13 @@ class ZstdCompressor {
   // Errors: kInternal if zstd fails.
   Status CompressWithPrefix(std::span<const std::uint8_t> plain,
                             std::span<const std::uint8_t> prefix, std::vector<std::uint8_t>& out);
+  // Like CompressWithPrefix without a prefix, but zstd starts a new block at
+  // each offset in `cuts` (ascending, inside plain), so each byte-grouped
+  // plane gets its own entropy tables instead of sharing one with the bytes
+  // of another position. The result is one ordinary frame.
+  // Errors: kInternal if zstd fails.
+  Status CompressPlanes(std::span<const std::uint8_t> plain, std::span<const std::size_t> cuts,
+                        std::vector<std::uint8_t>& out);
 
  private:
   struct Context;

@@ -63,6 +63,7 @@ std::uint64_t TypeBytes(SynthType t, std::uint64_t elements) {
     case SynthType::kF32:
       return elements * 4;
     case SynthType::kF16:
+    case SynthType::kBF16:
       return elements * 2;
     case SynthType::kQ8_0:
       return elements / 32 * 34;
@@ -85,6 +86,10 @@ void Encode(SynthType t, const std::vector<float>& x, std::string& out) {
   }
   if (t == SynthType::kF16) {
     for (float v : x) put16(FloatToHalf(v));
+    return;
+  }
+  if (t == SynthType::kBF16) {
+    for (float v : x) put16(FloatToBf16(v));
     return;
   }
   for (std::size_t b = 0; b + 32 <= x.size(); b += 32) {
@@ -194,6 +199,14 @@ std::uint16_t FloatToHalf(float f) {
   const std::uint32_t rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;
   return static_cast<std::uint16_t>(sign | h);
+}
+
+std::uint16_t FloatToBf16(float f) {
+  std::uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffff) > 0x7f800000) return static_cast<std::uint16_t>((x >> 16) | 0x40);
+  x += 0x7fff + ((x >> 16) & 1);
+  return static_cast<std::uint16_t>(x >> 16);
 }
 
 bool WriteSynthGguf(const std::string& path, const SynthShape& shape, const SynthEdit& edit) {

@@ -1,6 +1,6 @@
 // Synthetic llama-shaped GGUF models for delta tests and the delta benchmark:
 // normally distributed weights (from a seed per tensor, so a tensor is the
-// same in every file that holds it unchanged), stored as F16, Q8_0 or Q4_0
+// same in every file that holds it unchanged), stored as F16, BF16, Q8_0 or Q4_0
 // blocks laid out as ggml does, and written tensor by tensor (memory: one
 // tensor). Scenario edits describe how a target model differs from its base.
 #ifndef OTA_TESTS_SUPPORT_GGUF_SYNTH_H_
@@ -14,7 +14,7 @@
 
 namespace ota::testing {
 
-enum class SynthType : std::uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8 };
+enum class SynthType : std::uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kBF16 = 30 };
 
 struct SynthShape {
   int layers = 4;
@@ -40,6 +40,8 @@ bool WriteSynthGguf(const std::string& path, const SynthShape& shape, const Synt
 
 // IEEE half from float (round to nearest even), as ggml stores F16.
 std::uint16_t FloatToHalf(float f);
+// bfloat16 from float (round to nearest even; NaN stays NaN), as ggml stores BF16.
+std::uint16_t FloatToBf16(float f);
 
 }  // namespace ota::testing
 

@@ -20,7 +20,7 @@ struct DeltaArgs {
   std::string key;  // Private key that opens encrypted inputs.
   std::vector<std::string> recipients;
   std::uint64_t window = bundle::kDefaultDeltaWindow;
-  int level = 9;
+  int level = 19;
   int prefix_level = 15;
   bool unencrypted = false;
 };

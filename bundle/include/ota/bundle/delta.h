@@ -4,11 +4,12 @@
 //
 // GGUF model files are matched tensor by tensor by name, so a metadata edit
 // that shifts every offset costs almost nothing. Each window of a tensor is
-// stored as the smallest of: a copy of the base bytes, the byte-wise
-// difference to the base (XOR or subtraction, grouped by byte position, zstd),
-// zstd with the base window as a prefix, or the bytes themselves (grouped,
-// zstd). Other files (and GGUF headers) are stored window by window as zstd
-// with the matching base window as a prefix.
+// stored as the smallest of: a copy of the base bytes, the difference to
+// the base (XOR, or per element the difference of the bit patterns as
+// integers ordered like the floats, zig-zag coded; for Q8_0/Q4_0 blocks the
+// scale and the quants on their own), grouped by byte position, zstd; zstd
+// with the base window as a prefix; or the bytes themselves (grouped, zstd). Other files (and GGUF
+// headers) are stored window by window as zstd with the matching base window as a prefix.
 //
 // Applying streams one window at a time: memory stays bounded by a few
 // windows whatever the model size.
@@ -40,8 +41,9 @@ struct DeltaOptions {
   // about 4 windows.
   std::uint64_t window = kDefaultDeltaWindow;
   // zstd level for differences and literal windows (entropy-bound data), and
-  // for windows coded with the base as a prefix (match-bound data).
-  int level = 9;
+  // for windows coded with the base as a prefix (match-bound data). The DIFF
+  // transform is chosen on a sample at a fast level, then coded at `level`.
+  int level = 19;
   int prefix_level = 15;
   // The container: chunk size, recipients (encryption), randomness.
   // zstd_level and byte_grouping are ignored (the payload is already coded).
