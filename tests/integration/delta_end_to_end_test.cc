@@ -8,6 +8,7 @@
 #include "ota/agent/agent.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
+#include "repo_fixture.h"
 #include "test_support.h"
 
 namespace ota {
@@ -15,41 +16,11 @@ namespace {
 
 using agent::Agent;
 using agent::UpdateOutcome;
-using ota::testing::BinaryPath;
-using ota::testing::ChildProcess;
 using ota::testing::CommandResult;
 using ota::testing::ReadTestFile;
-using ota::testing::RunCommand;
-using ota::testing::TempDir;
 
-class DeltaEndToEndTest : public ::testing::Test {
+class DeltaEndToEndTest : public ota::testing::RepoFixture {
  protected:
-  void SetUp() override {
-    fs_ = MakePosixFileSystem();
-    random_ = MakeSecureRandom();
-    http_ = MakeCurlHttpClient();
-    env_.clock = &clock_;
-    env_.random = random_.get();
-    env_.fs = fs_.get();
-    env_.http = http_.get();
-    for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
-      Otactl({"keygen", "--out", Key(role)});
-    }
-    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
-            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
-            Key("timestamp")});
-    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
-  }
-
-  std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
-
-  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
-    args.insert(args.begin(), BinaryPath("otactl"));
-    CommandResult r = RunCommand(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err << r.out;
-    return r;
-  }
-
   void Sign(std::vector<std::string> args) {
     for (const char* role : {"targets", "snapshot", "timestamp"}) {
       args.push_back(std::string("--") + role + "-key");
@@ -102,55 +73,19 @@ class DeltaEndToEndTest : public ::testing::Test {
     return dir_.Sub("repo/targets/deltas/chat/" + to + "-from-" + base.substr(0, 16) + ".otad");
   }
 
-  void StartServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {
-        BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
-        dir_.Sub("server.db"),    "--quiet"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    server_ = std::make_unique<ChildProcess>();
-    const std::string line = server_->Start(argv);
-    const auto pos = line.find("http://");
-    ASSERT_NE(pos, std::string::npos) << "server did not start: " << line;
-    url_ = line.substr(pos);
-  }
-
   std::unique_ptr<Agent> EnrollAndOpen(int attempts = 6) {
-    auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
-    EXPECT_TRUE(root.ok());
-    EXPECT_TRUE(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, ""}).ok());
+    Enroll();
     return Open(attempts);
   }
   std::unique_ptr<Agent> Open(int attempts) {
-    agent::AgentOptions options;
-    options.state_dir = dir_.Sub("device");
-    options.download_attempts = attempts;
-    options.space_margin_bytes = 0;
+    agent::AgentOptions options = DeviceOptions(attempts);
     // The delta-scenario models are GGUF layouts without a tokenizer: valid
     // bundles, but not models a runtime can load.
     options.check_model_loads = false;
-    options.confirm_window = std::chrono::seconds(0);  // Commit in the cycle.
     auto a = Agent::Open(env_, options);
     EXPECT_TRUE(a.ok()) << a.error().ToString();
     return a.ok() ? std::move(*a) : nullptr;
   }
-
-  UpdateOutcome UpdateOnce(Agent& a) {
-    auto outcomes = a.Update(nullptr);
-    EXPECT_TRUE(outcomes.ok()) << outcomes.error().ToString();
-    if (!outcomes.ok() || outcomes->empty()) return UpdateOutcome{};
-    return outcomes->back();
-  }
-
-  std::string ActiveModelBytes() { return ReadTestFile(dir_.Sub("device/active/chat/model.gguf")); }
-
-  TempDir dir_;
-  std::unique_ptr<FileSystem> fs_;
-  std::unique_ptr<Random> random_;
-  std::unique_ptr<HttpClient> http_;
-  ota::testing::ManualClock clock_{std::chrono::system_clock::now()};
-  Env env_;
-  std::unique_ptr<ChildProcess> server_;
-  std::string url_;
 };
 
 TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
