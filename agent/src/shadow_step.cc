@@ -3,11 +3,6 @@
 // mirroring from apps (docs/architecture.md "Shadow tests", docs/decisions.md
 // D17). The verdict goes to SQLite (shadow_verdicts) together with its
 // shadow-result event.
-#include <pthread.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
@@ -16,6 +11,7 @@
 #include "mirror_files.h"
 #include "ota/agent/drain.h"
 #include "ota/common/log.h"
+#include "ota/common/thread_priority.h"
 #include "ota/manifest/bundle_manifest.h"
 #include "ota/shadow/policy.h"
 #include "ota/shadow/report.h"
@@ -25,18 +21,6 @@ namespace ota::agent {
 namespace {
 
 constexpr char kAppNeedsRuntime[] = "stopped: the app needed the runtime";
-
-// Lowers the calling thread's CPU priority for the rest of its life:
-// SCHED_IDLE where the kernel allows it, else nice 19. Threads it creates
-// (the runtime's compute threads) inherit it. Returns what was applied.
-std::string LowerThreadPriority() {
-  sched_param param{};
-  param.sched_priority = 0;
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0) return "idle";
-  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
-  if (::setpriority(PRIO_PROCESS, tid, 19) == 0) return "nice 19";
-  return "normal";
-}
 
 Result<manifest::BundleManifest> ReadManifest(AgentContext& ctx, const std::string& dir) {
   OTA_ASSIGN_OR_RETURN(std::string text,
@@ -104,7 +88,7 @@ class ShadowStep {
     const std::string candidate_path = JoinPath(dir, candidate.model.file);
     // A thread of its own, so that the lowered priority ends with the run.
     std::thread worker([&] {
-      priority = LowerThreadPriority();
+      priority = LowerThisThreadPriority();
       ran = shadow::Run(*runtime, current_path, candidate_path, *eval, policy, *ctx_.env.clock,
                         cancel, attempt);
     });

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "ota/common/thread_priority.h"
 #include "ota/shadow/metrics.h"
 #include "run_internal.h"
 
@@ -111,6 +112,8 @@ void Mirror::Stop() {
 }
 
 void Mirror::Loop() {
+  // Replays never compete with the app's own inference for the CPU.
+  (void)LowerThisThreadPriority();
   for (;;) {
     Item item;
     {

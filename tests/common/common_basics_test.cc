@@ -1,9 +1,18 @@
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
 
 #include "ota/common/filesystem.h"
 #include "ota/common/hash.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
+#include "ota/common/thread_priority.h"
 #include "test_support.h"
 
 namespace ota {
@@ -162,6 +171,36 @@ TEST(SqliteTest, PrepareErrorIsAValue) {
   auto bad = (*db)->Prepare("SELEC nonsense");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("cannot prepare"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ota
+
+namespace ota {
+namespace {
+
+// Background work lowers only its own thread: the caller keeps its priority.
+TEST(ThreadPriorityTest, LowersOnlyTheCallingThread) {
+  const auto main_tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int main_nice = ::getpriority(PRIO_PROCESS, main_tid);
+  int policy_in_thread = -1;
+  int nice_in_thread = 0;
+  std::string applied;
+  std::thread worker([&] {
+    applied = LowerThisThreadPriority();
+    policy_in_thread = ::sched_getscheduler(0);
+    nice_in_thread = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  });
+  worker.join();
+  if (applied == "idle") {
+    EXPECT_EQ(policy_in_thread, SCHED_IDLE);
+  } else {
+    ASSERT_EQ(applied, "nice 19");
+    EXPECT_EQ(nice_in_thread, 19);
+  }
+  EXPECT_NE(::sched_getscheduler(0), SCHED_IDLE);
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, main_tid), main_nice);
 }
 
 }  // namespace

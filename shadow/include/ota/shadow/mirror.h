@@ -7,8 +7,9 @@
 // exposes aggregates only.
 //
 // Cost: sampling is decided on the caller's thread in O(1); replays run on
-// one background thread whose busy share of wall time is held under
-// cpu_budget by pausing after each replay; when the queue is full, new
+// one background thread, at idle CPU priority (SCHED_IDLE, else nice 19),
+// whose busy share of wall time is held under cpu_budget by pausing after
+// each replay; when the queue is full, new
 // samples are dropped (counted), never blocking the caller.
 //
 // Thread-safety: Offer, Stats, WaitIdle and Stop may be called from any
