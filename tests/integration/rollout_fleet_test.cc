@@ -169,6 +169,8 @@ class RolloutFleetTest : public ::testing::Test {
     return on_version;
   }
 
+  void SoloDeviceWithShadowedRollout(const json& shadow_policy);
+
   void WriteFacts(const std::string& state, const json& facts) {
     ota::testing::WriteTestFile(state + "/device-facts.json", facts.dump());
   }
@@ -277,7 +279,10 @@ TEST_F(RolloutFleetTest, CanaryFailuresPauseBeforeStageTwo) {
   EXPECT_EQ(Api("GET", "/v1/rollouts/chat-2")["current_stage"], 0);
 }
 
-TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
+// One device on 1.0.0, and 2.0.0 (other weights, a bundle asking for the
+// equivalence gate, which it would fail) offered by a rollout to everyone
+// whose manifest carries `shadow_policy`.
+void RolloutFleetTest::SoloDeviceWithShadowedRollout(const json& shadow_policy) {
   // One device is enough: the override travels with the rollout manifest.
   Publish("1.0.0", 1);
   auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
@@ -292,8 +297,6 @@ TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
   agents_.push_back(std::move(*a));
   ASSERT_EQ(UpdateAll("1.0.0"), 1);
 
-  // 2.0.0 has other weights: its bundle asks for the equivalence gate, which
-  // it would fail. The rollout turns the distribution thresholds off.
   const std::string model = dir_.Sub("model-2.0.0.gguf");
   const std::string bundle = dir_.Sub("chat-2.0.0.otab");
   Otactl({"model", "synth", "--seed", "2", "--layers", "1", "--width", "32", "--type", "f16",
@@ -311,12 +314,16 @@ TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
   manifest::RolloutStage everyone;
   everyone.percent_hundredths = 10000;
   m.stages.push_back(everyone);
-  m.shadow_policy = json{{"thresholds", {{"min_same_top1", nullptr}, {"max_mean_kl", nullptr}}},
-                         {"max_retries", 7}};
+  m.shadow_policy = shadow_policy;
   Api("POST", "/v1/rollouts",
       {{"manifest", manifest::ToJson(m)},
        {"policy", {{"min_reporting", 1}, {"success_percent", 90}, {"error_percent", 20}}}});
+}
 
+TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
+  // The rollout turns the distribution thresholds off.
+  ASSERT_NO_FATAL_FAILURE(SoloDeviceWithShadowedRollout(json{
+      {"thresholds", {{"min_same_top1", nullptr}, {"max_mean_kl", nullptr}}}, {"max_retries", 7}}));
   EXPECT_EQ(UpdateAll("2.0.0"), 1);
   auto verdicts = agents_[0]->ShadowResults("chat", 1);
   ASSERT_OK(verdicts);
@@ -327,6 +334,27 @@ TEST_F(RolloutFleetTest, RolloutShadowPolicyOverridesTheBundles) {
   EXPECT_EQ(report["policy"]["max_retries"], 7);
   EXPECT_FALSE(report["policy"]["calibrate"].get<bool>());       // The bundle's, kept.
   EXPECT_GT(report["metrics"]["mean_kl"].get<double>(), 0.002);  // Would fail equivalence.
+}
+
+// A malformed override is the rollout's mistake, not the bundle's: each
+// attempt fails with the reason, the device keeps its version, and the
+// bundle is not ruled out for good (a corrected manifest can still apply).
+TEST_F(RolloutFleetTest, AMalformedRolloutShadowPolicyFailsEachAttemptNotTheBundle) {
+  ASSERT_NO_FATAL_FAILURE(SoloDeviceWithShadowedRollout(json{{"gate", "sometimes"}}));
+  for (int cycle = 0; cycle < 2; ++cycle) {
+    auto outcomes = agents_[0]->Update(nullptr);
+    ASSERT_OK(outcomes);
+    ASSERT_EQ(outcomes->size(), 1u);
+    const agent::UpdateOutcome& o = outcomes->front();
+    EXPECT_EQ(o.kind, agent::UpdateOutcome::Kind::kFailed) << "cycle " << cycle;
+    ASSERT_TRUE(o.error.has_value());
+    EXPECT_EQ(o.error->code, ErrorCode::kInvalidArgument) << o.error->ToString();
+    EXPECT_NE(o.error->message.find("gate"), std::string::npos) << o.error->message;
+    EXPECT_EQ(ActiveVersion(0), "1.0.0");
+  }
+  auto verdicts = agents_[0]->ShadowResults("chat", 10);
+  ASSERT_OK(verdicts);
+  EXPECT_TRUE(verdicts->empty()) << "no shadow run without a valid policy";
 }
 
 TEST_F(RolloutFleetTest, RollbackOrderReturnsDevicesToTheKeptVersionWithoutDownloading) {
