@@ -5,6 +5,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "ota/manifest/canonical_json.h"
 
 namespace ota::agent {
 namespace {
@@ -37,7 +38,19 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
   request.url = server_url + "/v1/devices";
   request.headers = {{"Content-Type", "application/json"}};
   nlohmann::json body = {{"device_id", device_id}, {"public_key", key.public_key.public_value}};
-  if (facts) body["facts"] = *facts;
+  if (facts) {
+    // The server takes facts only signed by the key they come with.
+    auto message = manifest::DeviceFactsSigningBytes(device_id, *facts);
+    auto signature =
+        message.ok() ? verifier::SignBytes(key, *message) : Result<std::string>(message.error());
+    if (signature.ok()) {
+      body["facts"] = *facts;
+      body["facts_signature"] = *signature;
+    } else {
+      Log(LogLevel::kWarning, "agent",
+          "device facts not sent: cannot sign them: " + signature.error().message);
+    }
+  }
   request.body = body.dump();
   request.max_body_bytes = 64 * 1024;
   OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
@@ -48,6 +61,7 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
     Log(LogLevel::kWarning, "agent",
         "the server refused the device facts: " + response.body.substr(0, 200));
     body.erase("facts");
+    body.erase("facts_signature");
     request.body = body.dump();
     OTA_ASSIGN_OR_RETURN(response, env.http->Fetch(request));
   }

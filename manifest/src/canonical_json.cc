@@ -194,4 +194,10 @@ Result<nlohmann::json> ParseJsonStrict(std::string_view text, const JsonLimits& 
   return std::move(builder.root());
 }
 
+Result<std::string> DeviceFactsSigningBytes(const std::string& device_id,
+                                            const nlohmann::json& facts) {
+  return CanonicalJson(nlohmann::json{
+      {"device_id", device_id}, {"facts", facts}, {"type", "modelota-device-facts"}});
+}
+
 }  // namespace ota::manifest

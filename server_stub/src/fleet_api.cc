@@ -86,7 +86,8 @@ ApiResponse FleetApi::Enroll(std::string_view body) {
   auto doc = ParseBody(body);
   if (!doc.ok()) return ApiError(400, "bad-request", doc.error().message);
   for (auto it = doc->begin(); it != doc->end(); ++it) {
-    if (it.key() != "device_id" && it.key() != "public_key" && it.key() != "facts") {
+    if (it.key() != "device_id" && it.key() != "public_key" && it.key() != "facts" &&
+        it.key() != "facts_signature") {
       return ApiError(400, "bad-request", "unknown field " + it.key());
     }
   }
@@ -101,11 +102,34 @@ ApiResponse FleetApi::Enroll(std::string_view body) {
     return ApiError(400, "bad-request",
                     "public_key must be an Ed25519 public key as 64 lower-case hex digits");
   }
-  json facts = json::object();
+  // Facts must come signed by the key being enrolled: whoever knows a
+  // device's public key could otherwise rewrite what the fleet view and the
+  // controller's stage counts believe about it.
+  std::optional<json> facts;
   if (auto f = doc->find("facts"); f != doc->end()) {
     Status valid = ValidateFacts(*f);
     if (!valid.ok()) return ApiError(400, "bad-request", valid.error().message);
+    auto sig = doc->find("facts_signature");
+    if (sig == doc->end() || !sig->is_string()) {
+      return ApiError(400, "bad-request",
+                      "facts_signature (hex Ed25519 signature of the device facts) is required "
+                      "with facts");
+    }
+    auto message = manifest::DeviceFactsSigningBytes(id->get<std::string>(), *f);
+    if (!message.ok()) {
+      return ApiError(400, "bad-request",
+                      "facts have no canonical form: " + message.error().message);
+    }
+    auto raw_key = HexDecode(key->get_ref<const std::string&>());
+    if (!raw_key.ok() || !verifier::VerifyEd25519(verifier::Ed25519PublicKey(*raw_key),
+                                                  sig->get<std::string>(), *message)) {
+      return ApiError(
+          401, "bad-signature",
+          "facts_signature does not verify with the key of device " + id->get<std::string>());
+    }
     facts = *f;
+  } else if (doc->contains("facts_signature")) {
+    return ApiError(400, "bad-request", "facts_signature without facts");
   }
   auto r = store_.EnrollDevice(id->get<std::string>(), key->get<std::string>(), facts);
   if (!r.ok()) {

@@ -155,21 +155,23 @@ Status FleetStore::LoadCaches() {
 
 Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                                               const std::string& public_key_hex,
-                                              const json& facts) {
+                                              const std::optional<json>& given) {
   std::lock_guard lock(mu_);
   auto known = device_keys_.find(device_id);
   if (known != device_keys_.end() && known->second != public_key_hex) {
     return MakeError(ErrorCode::kSecurity, "device " + device_id + " is enrolled with another key");
   }
-  const std::string facts_text = facts.dump();
   if (known != device_keys_.end()) {
+    if (!given) return EnrollResult::kUnchanged;
     OTA_ASSIGN_OR_RETURN(Statement u,
                          db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
-    u.Bind(1, facts_text).Bind(2, device_id);
+    u.Bind(1, given->dump()).Bind(2, device_id);
     OTA_TRY(u.Run());
-    device_facts_[device_id] = FactsFromJson(device_id, facts);
+    device_facts_[device_id] = FactsFromJson(device_id, *given);
     return EnrollResult::kUnchanged;
   }
+  const json facts = given ? *given : json::object();
+  const std::string facts_text = facts.dump();
   OTA_ASSIGN_OR_RETURN(
       Statement ins, db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at) "
                                   "VALUES (?, ?, ?, ?)"));

@@ -66,11 +66,12 @@ class FleetStore {
   // Errors as ota::Database::Open.
   static Result<std::unique_ptr<FleetStore>> Open(const std::string& path, Clock& clock);
 
-  // Registers a device key. The same key again is kUnchanged (facts are
-  // updated); another key for a known id is kSecurity ("device ... is
-  // enrolled with another key").
+  // Registers a device key. The same key again is kUnchanged (facts, when
+  // given, replace the stored ones; none keeps them); another key for a known
+  // id is kSecurity ("device ... is enrolled with another key"). The caller
+  // has checked that the device signed `facts`.
   Result<EnrollResult> EnrollDevice(const std::string& device_id, const std::string& public_key_hex,
-                                    const nlohmann::json& facts);
+                                    const std::optional<nlohmann::json>& facts);
 
   // The enrolled key (hex) of a device, nullopt if unknown. Served from memory.
   std::optional<std::string> DeviceKey(const std::string& device_id);

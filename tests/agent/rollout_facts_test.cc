@@ -10,8 +10,10 @@
 #include "device_probe.h"
 #include "identity.h"
 #include "ota/common/env.h"
+#include "ota/manifest/canonical_json.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/rollout/evaluate.h"
+#include "ota/verifier/keys.h"
 #include "state_db.h"
 #include "test_support.h"
 
@@ -178,6 +180,12 @@ TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
   EXPECT_EQ(body["device_id"], "device-7");
   EXPECT_EQ(body["public_key"], key->public_key.public_value);
   EXPECT_EQ(body["facts"], facts);
+  // Signed with the device's report key, as the server requires.
+  auto signed_bytes = manifest::DeviceFactsSigningBytes("device-7", facts);
+  ASSERT_TRUE(signed_bytes.ok());
+  ASSERT_TRUE(body["facts_signature"].is_string());
+  EXPECT_TRUE(verifier::VerifyEd25519(key->public_key, body["facts_signature"].get<std::string>(),
+                                      *signed_bytes));
   // Unchanged or unknown facts: no request.
   http.status = 200;
   ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());

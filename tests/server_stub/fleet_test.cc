@@ -68,10 +68,21 @@ class FleetTest : public ServerFixture {
     return Client()->Get(path.c_str(), h);
   }
 
+  // Facts travel signed by the device's key (`signer` to forge).
+  json EnrollBody(const TestDevice& d, const json& facts,
+                  const verifier::PrivateKey* signer = nullptr) {
+    auto message = manifest::DeviceFactsSigningBytes(d.id, facts);
+    EXPECT_TRUE(message.ok());
+    auto sig = verifier::SignBytes(signer ? *signer : d.key, message.ok() ? *message : "");
+    EXPECT_TRUE(sig.ok());
+    return {{"device_id", d.id},
+            {"public_key", d.key.public_key.public_value},
+            {"facts", facts},
+            {"facts_signature", sig.ok() ? *sig : ""}};
+  }
+
   int Enroll(const TestDevice& d, json facts = json::object()) {
-    auto r = Post(
-        "/v1/devices",
-        {{"device_id", d.id}, {"public_key", d.key.public_key.public_value}, {"facts", facts}});
+    auto r = Post("/v1/devices", EnrollBody(d, facts));
     return r ? r->status : -1;
   }
 
@@ -261,6 +272,43 @@ TEST_F(FleetTest, EnrollmentFactsAreRefreshedAndCounted) {
   for (const json& bad : {json{{"total_ram", -1}}, json{{"os", ""}}, json{{"cpu_arch", 3}}}) {
     EXPECT_EQ(Enroll(b, bad), 400) << bad.dump();
   }
+}
+
+// Anyone may know a device's public key: facts must be signed by its
+// private key, or the fleet view and stage counts could be rewritten.
+TEST_F(FleetTest, EnrollmentFactsMustBeSignedByTheDeviceKey) {
+  TestDevice d = NewDevice("dev-1");
+  TestDevice impostor = NewDevice("dev-1");
+  ASSERT_EQ(Enroll(d, {{"app_version", "1.5.0"}}), 201);
+  json unsigned_facts = EnrollBody(d, {{"app_version", "9.0.0"}});
+  unsigned_facts.erase("facts_signature");
+  auto r = Post("/v1/devices", unsigned_facts);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = Post("/v1/devices", EnrollBody(d, {{"app_version", "9.0.0"}}, &impostor.key));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(json::parse(r->body)["code"], "bad-signature");
+  // A signature over other facts does not carry over.
+  json swapped = EnrollBody(d, {{"app_version", "1.5.0"}});
+  swapped["facts"] = {{"app_version", "9.0.0"}};
+  r = Post("/v1/devices", swapped);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = Post("/v1/devices", {{"device_id", "dev-1"},
+                           {"public_key", d.key.public_key.public_value},
+                           {"facts_signature", std::string(128, '0')}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  // The key alone again (no facts) keeps the signed facts.
+  r = Post("/v1/devices", {{"device_id", "dev-1"}, {"public_key", d.key.public_key.public_value}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto fleet = Get("/v1/fleet", token_);
+  ASSERT_TRUE(fleet);
+  const json f = json::parse(fleet->body);
+  EXPECT_EQ(f["app_versions"]["1.5.0"], 1) << f.dump();
+  EXPECT_FALSE(f["app_versions"].contains("9.0.0")) << f.dump();
 }
 
 TEST_F(FleetTest, OperatorEndpointsNeedAValidToken) {

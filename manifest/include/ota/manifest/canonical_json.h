@@ -27,6 +27,13 @@ namespace ota::manifest {
 // floating-point number or binary data (neither has a canonical form).
 Result<std::string> CanonicalJson(const nlohmann::json& value);
 
+// The bytes a device signs with its report key to vouch for the facts it
+// enrolls with (docs/server-api.md, "Devices"): the canonical JSON of
+// {"device_id": device_id, "facts": facts, "type": "modelota-device-facts"}.
+// Errors as for CanonicalJson.
+Result<std::string> DeviceFactsSigningBytes(const std::string& device_id,
+                                            const nlohmann::json& facts);
+
 struct JsonLimits {
   // Documents larger than this are refused before parsing.
   std::size_t max_bytes = 32u << 20;
