@@ -67,7 +67,11 @@ struct MirrorClient::Impl {
   runtime_adapter::RuntimeRegistry runtimes;
   std::string stats_path;
 
-  std::mutex poll_mu;     // One Poll at a time.
+  std::mutex poll_mu;  // One Poll at a time.
+  // One stats write at a time, snapshot included: the poller and Flush both
+  // write, and the file must end with the newest counts (and two writers
+  // must not share the atomic write's temporary file).
+  std::mutex write_mu;
   mutable std::mutex mu;  // Guards candidate (the pointer) and stop.
   std::shared_ptr<LoadedCandidate> candidate;
   std::string failed_id;  // A candidate that did not load: not retried.
@@ -110,6 +114,7 @@ struct MirrorClient::Impl {
   }
 
   Status WriteStats(const LoadedCandidate& c) {
+    std::lock_guard lock(write_mu);
     mirror_files::StatsFile s;
     s.model = options.model;
     s.candidate_id = c.announcement.candidate_id;
@@ -124,7 +129,10 @@ struct MirrorClient::Impl {
       std::lock_guard lock(mu);
       old.swap(candidate);
     }
-    if (old) (void)fs->Remove(stats_path);
+    if (old) {
+      std::lock_guard lock(write_mu);  // Not resurrected by a write in flight.
+      (void)fs->Remove(stats_path);
+    }
     // `old` unloads here, outside the lock (an Offer may still hold it briefly).
   }
 

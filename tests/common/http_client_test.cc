@@ -244,12 +244,17 @@ TEST_F(HttpClientTest, ServerClosingMidBodyIsRetryLater) {
 }
 
 TEST_F(HttpClientTest, TotalTimeoutIsRetryLater) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  server_.server().Get("/hang", [&](const httplib::Request&, httplib::Response& res) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return release; });
+  // Shared with the handler, which may still be unlocking it after this
+  // test body has returned (the server stops in TearDown).
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  server_.server().Get("/hang", [gate](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock lock(gate->mu);
+    gate->cv.wait(lock, [&] { return gate->release; });
     res.set_content("late", "text/plain");
   });
   server_.Start();
@@ -257,10 +262,10 @@ TEST_F(HttpClientTest, TotalTimeoutIsRetryLater) {
   req.total_timeout = std::chrono::milliseconds(200);
   auto r = client_->Fetch(req);
   {
-    std::lock_guard lock(mu);
-    release = true;
+    std::lock_guard lock(gate->mu);
+    gate->release = true;
   }
-  cv.notify_all();
+  gate->cv.notify_all();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kRetryLater);
 }
