@@ -95,6 +95,21 @@ class PowerLossTest : public ::testing::Test {
 
   // The id the active link names, after checking that the folder it names is
   // a complete version: every file of its bundle.json present with its hash.
+  // The crash points an OTA_CRASH_TRACE run passed, in order (each line of
+  // trace.txt is "<n> <point>").
+  std::vector<std::string> TracedPoints() {
+    std::vector<std::string> points;
+    const std::string trace = ReadTestFile(dir_.Sub("trace.txt"));
+    std::size_t start = 0;
+    while (start < trace.size()) {
+      const std::size_t end = trace.find('\n', start);
+      const std::string entry = trace.substr(start, end - start);
+      points.push_back(entry.substr(entry.find(' ') + 1));
+      start = end + 1;
+    }
+    return points;
+  }
+
   std::string VerifiedActiveId(const std::string& state) {
     auto link = fs_->ReadSymlink(state + "/active/chat");
     if (!link.ok()) return "(no active link: " + link.error().message + ")";
@@ -195,17 +210,7 @@ TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
       Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, {"update", "--json"});
   ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
   ASSERT_EQ(VerifiedActiveId(traced), v2_);
-  std::vector<std::string> points;
-  {
-    const std::string trace = ReadTestFile(dir_.Sub("trace.txt"));
-    std::size_t start = 0;
-    while (start < trace.size()) {
-      const std::size_t end = trace.find('\n', start);
-      const std::string entry = trace.substr(start, end - start);
-      points.push_back(entry.substr(entry.find(' ') + 1));
-      start = end + 1;
-    }
-  }
+  const std::vector<std::string> points = TracedPoints();
   // Every kind of step is on the table.
   const std::set<std::string> kinds(points.begin(), points.end());
   for (const char* expected :
@@ -279,17 +284,7 @@ TEST_F(PowerLossTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion
   CommandResult clean = Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, window);
   ASSERT_EQ(clean.exit_code, 3) << clean.out << clean.err;
   ASSERT_EQ(VerifiedActiveId(traced), v1_);
-  std::vector<std::string> points;
-  {
-    const std::string trace = ReadTestFile(dir_.Sub("trace.txt"));
-    std::size_t start = 0;
-    while (start < trace.size()) {
-      const std::size_t end = trace.find('\n', start);
-      const std::string entry = trace.substr(start, end - start);
-      points.push_back(entry.substr(entry.find(' ') + 1));
-      start = end + 1;
-    }
-  }
+  const std::vector<std::string> points = TracedPoints();
   const auto first = std::find(points.begin(), points.end(), "state.confirming");
   ASSERT_NE(first, points.end());
   const std::set<std::string> kinds(first, points.end());
