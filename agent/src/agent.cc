@@ -262,16 +262,7 @@ class AgentImpl : public Agent {
   }
 
   Result<std::vector<ShadowVerdict>> ShadowResults(const std::string& model, int limit) override {
-    OTA_ASSIGN_OR_RETURN(auto rows, db_->ShadowVerdicts(model, limit));
-    std::vector<ShadowVerdict> out;
-    for (ShadowVerdictRow& r : rows) {
-      out.push_back(ShadowVerdict{
-          r.id, r.deployment_id, std::move(r.model), std::move(r.candidate_id),
-          std::move(r.candidate_version), std::move(r.current_id), std::move(r.current_version),
-          std::move(r.verdict), std::move(r.action), std::move(r.gate), std::move(r.reason),
-          std::move(r.report_json), r.attempt, r.created_at});
-    }
-    return out;
+    return db_->ShadowVerdicts(model, limit);
   }
 
   // A rollback by hand during the confirmation window ends that deployment:

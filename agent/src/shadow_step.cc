@@ -234,7 +234,7 @@ class ShadowStep {
   Status Record(const shadow::Report& report, const std::string& action, int attempt,
                 const std::string& priority) {
     nlohmann::json json_report = shadow::ReportToJson(report);
-    ShadowVerdictRow v;
+    ShadowVerdict v;
     v.deployment_id = row_.id;
     v.model = row_.model;
     v.candidate_id = row_.sha256;

@@ -263,7 +263,7 @@ Status StateDb::ForgetVersion(const std::string& id) {
   return s.Run();
 }
 
-Status StateDb::RecordShadowVerdict(const ShadowVerdictRow& row, const std::string& event_json) {
+Status StateDb::RecordShadowVerdict(const ShadowVerdict& row, const std::string& event_json) {
   return InTransaction(*db_, [&]() -> Status {
     CrashPoint("db.write");
     OTA_ASSIGN_OR_RETURN(
@@ -290,18 +290,18 @@ Status StateDb::RecordShadowVerdict(const ShadowVerdictRow& row, const std::stri
   });
 }
 
-Result<std::vector<ShadowVerdictRow>> StateDb::ShadowVerdicts(const std::string& model, int limit) {
+Result<std::vector<ShadowVerdict>> StateDb::ShadowVerdicts(const std::string& model, int limit) {
   OTA_ASSIGN_OR_RETURN(
       Statement s,
       db_->Prepare("SELECT id, deployment_id, model, candidate_id, candidate_version, current_id, "
                    "current_version, verdict, action, gate, reason, report, attempt, created_at "
                    "FROM shadow_verdicts WHERE (? = '' OR model = ?) ORDER BY id DESC LIMIT ?"));
   s.Bind(1, model).Bind(2, model).Bind(3, static_cast<std::int64_t>(limit));
-  std::vector<ShadowVerdictRow> rows;
+  std::vector<ShadowVerdict> rows;
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool more, s.Step());
     if (!more) break;
-    ShadowVerdictRow r;
+    ShadowVerdict r;
     r.id = s.ColumnInt(0);
     r.deployment_id = s.ColumnInt(1);
     r.model = s.ColumnText(2);

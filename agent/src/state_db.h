@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ota/agent/agent.h"
 #include "ota/agent/lifecycle.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
@@ -45,24 +46,6 @@ struct VersionRow {
   std::string model;
   std::string version;
   std::int64_t installed_at = 0;
-};
-
-// One shadow-test verdict (table shadow_verdicts, schema 4).
-struct ShadowVerdictRow {
-  std::int64_t id = 0;
-  std::int64_t deployment_id = 0;
-  std::string model;
-  std::string candidate_id;
-  std::string candidate_version;
-  std::string current_id;
-  std::string current_version;
-  std::string verdict;  // pass, fail, inconclusive
-  std::string action;   // accept, reject, retry, pause
-  std::string gate;
-  std::string reason;
-  std::string report_json;
-  int attempt = 0;
-  std::int64_t created_at = 0;
 };
 
 struct PendingEvent {
@@ -119,10 +102,11 @@ class StateDb {
   Result<std::vector<VersionRow>> ListVersions();
   Status ForgetVersion(const std::string& id);
 
-  // Records a shadow verdict and queues its event, atomically.
-  Status RecordShadowVerdict(const ShadowVerdictRow& row, const std::string& event_json);
+  // Records a shadow verdict (table shadow_verdicts, schema 4) and queues its
+  // event, atomically.
+  Status RecordShadowVerdict(const ShadowVerdict& row, const std::string& event_json);
   // Newest first; `model` empty: every model.
-  Result<std::vector<ShadowVerdictRow>> ShadowVerdicts(const std::string& model, int limit);
+  Result<std::vector<ShadowVerdict>> ShadowVerdicts(const std::string& model, int limit);
 
   // Queues an event outside any deployment transition.
   Status QueueEvent(const std::string& event_json);
