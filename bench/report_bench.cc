@@ -165,18 +165,25 @@ int IngestBench(const Args& a) {
   return failures.load() == 0 ? 0 : 1;
 }
 
-void ControllerBench(const Args& a) {
+// The rollout both controller measurements evaluate: four stages (1%, 10%,
+// 50%, 100%) selecting the eu and us regions.
+ota::manifest::RolloutManifest BenchRollout() {
   ota::manifest::RolloutManifest m;
   m.rollout_id = "chat-2";
   m.model = "chat";
   m.version = 1;
   m.target.bundle_version = *ota::manifest::ParseVersion("2.0.0");
   for (std::uint32_t p : {100u, 1000u, 5000u, 10000u}) {
-    ota::manifest::RolloutStage s;
-    s.percent_hundredths = p;
-    s.selectors.regions = {"eu", "us"};
-    m.stages.push_back(s);
+    ota::manifest::RolloutStage stage;
+    stage.percent_hundredths = p;
+    stage.selectors.regions = {"eu", "us"};
+    m.stages.push_back(stage);
   }
+  return m;
+}
+
+void ControllerBench(const Args& a) {
+  const ota::manifest::RolloutManifest m = BenchRollout();
   std::vector<ota::rollout::DeviceFacts> fleet(static_cast<std::size_t>(a.fleet));
   for (int i = 0; i < a.fleet; ++i) {
     auto& f = fleet[static_cast<std::size_t>(i)];
@@ -267,17 +274,7 @@ int ServerControllerBench(const Args& a) {
     return 1;
   }
   const double start_ms = MsSince(t0);
-  ota::manifest::RolloutManifest m;
-  m.rollout_id = "chat-2";
-  m.model = "chat";
-  m.version = 1;
-  m.target.bundle_version = *ota::manifest::ParseVersion("2.0.0");
-  for (std::uint32_t p : {100u, 1000u, 5000u, 10000u}) {
-    ota::manifest::RolloutStage st;
-    st.percent_hundredths = p;
-    st.selectors.regions = {"eu", "us"};
-    m.stages.push_back(st);
-  }
+  const ota::manifest::RolloutManifest m = BenchRollout();
   httplib::Client client("127.0.0.1", server.port());
   client.set_read_timeout(60, 0);
   httplib::Headers auth = {{"Authorization", "Bearer " + *token}};
