@@ -358,6 +358,9 @@ int main(int argc, char** argv) {
       ->add_option("--confirm-poll", confirm_poll,
                    "Seconds between local re-checks while a confirmation window is open")
       ->check(CLI::Range(1, 86400));
+  bool until_idle = false;
+  daemon->add_flag("--until-idle", until_idle,
+                   "Exit once a cycle leaves nothing confirming (one check of ota-agentd)");
 
   try {
     app.parse(argc, argv);
@@ -546,7 +549,10 @@ int main(int argc, char** argv) {
   d.interval = std::chrono::seconds(interval);
   d.jitter = jitter;
   d.confirm_poll = std::chrono::seconds(confirm_poll);
-  std::fprintf(stderr, "ota-agent: daemon polling every %ds (±%.0f%%)\n", interval, jitter * 100);
+  d.until_idle = until_idle;
+  if (!until_idle) {
+    std::fprintf(stderr, "ota-agent: daemon polling every %ds (±%.0f%%)\n", interval, jitter * 100);
+  }
   RunDaemon(**agent, d, *env.random, WaitOrStop,
             [](const ota::Result<std::vector<UpdateOutcome>>& r) {
               if (!r.ok()) {
@@ -556,6 +562,6 @@ int main(int argc, char** argv) {
               for (const UpdateOutcome& o : *r) PrintOutcome(o);
               std::fflush(stdout);
             });
-  std::fprintf(stderr, "ota-agent: stopped\n");
+  if (!until_idle) std::fprintf(stderr, "ota-agent: stopped\n");
   return 0;
 }

@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ota/agent/daemon.h"
+#include "ota/agent/supervisor.h"
 #include "state_db.h"
 #include "test_support.h"
 #include "version_store.h"
@@ -159,6 +160,89 @@ TEST(DaemonTest, JitterStaysWithinBounds) {
   EXPECT_EQ(NextPollDelay(o, low).count(), 80'000);
   EXPECT_EQ(NextPollDelay(o, mid).count(), 100'000);
   EXPECT_EQ(NextPollDelay(o, high).count(), 120'000);
+}
+
+// ota-agentd's loop, driven by scripted checks and waits.
+struct ScriptedSupervisor {
+  std::vector<CheckEnd> ends;  // One per check, in order.
+  std::vector<WakeReason> wakes;
+  std::vector<std::int64_t> waits;
+  std::vector<std::string> said;
+  std::size_t next_end = 0, next_wake = 0;
+
+  SupervisorResult Run(const SupervisorOptions& options) {
+    CountingRandom mid(1'000'000);  // No jitter drawn: every wait is the interval.
+    SupervisorSeams seams;
+    seams.run_check = [this] { return ends.at(next_end++); };
+    seams.wait = [this](std::chrono::milliseconds d) {
+      waits.push_back(d.count());
+      return wakes.at(next_wake++);
+    };
+    seams.say = [this](const std::string& line) { said.push_back(line); };
+    return RunSupervisor(options, mid, seams);
+  }
+};
+
+CheckEnd Exited(int code) {
+  CheckEnd e;
+  e.exit_code = code;
+  return e;
+}
+
+TEST(SupervisorTest, ChecksEachIntervalAtOnceWhenAskedAndStopsWhenTold) {
+  ScriptedSupervisor s;
+  s.ends = {Exited(0), Exited(0), Exited(0)};
+  s.wakes = {WakeReason::kElapsed, WakeReason::kCheckNow, WakeReason::kStop};
+  SupervisorOptions o;
+  o.interval = std::chrono::seconds(100);
+  const SupervisorResult r = s.Run(o);
+  EXPECT_EQ(r.checks, 3);
+  EXPECT_FALSE(r.usage_error);
+  EXPECT_EQ(s.waits, (std::vector<std::int64_t>{100'000, 100'000, 100'000}));
+  EXPECT_EQ(s.said.front(), "check 1 done; next in 100 s");
+}
+
+TEST(SupervisorTest, FailedChecksRetrySoonerWithBackoffAndSuccessResetsIt) {
+  ScriptedSupervisor s;
+  CheckEnd killed;
+  killed.signal = 9;
+  s.ends = {killed, Exited(1), Exited(1), Exited(0), Exited(1)};
+  s.wakes.assign(5, WakeReason::kElapsed);
+  SupervisorOptions o;
+  o.interval = std::chrono::seconds(3600);
+  o.retry = std::chrono::seconds(30);
+  o.max_checks = 5;
+  EXPECT_EQ(s.Run(o).checks, 5);
+  // The last check ends the run (max_checks), so four waits.
+  EXPECT_EQ(s.waits, (std::vector<std::int64_t>{30'000, 60'000, 120'000, 3'600'000}));
+  EXPECT_EQ(s.said[0], "check 1 failed (ended by signal 9); retry in 30 s");
+  EXPECT_EQ(s.said[4], "check 5 failed (exit 1); retry in 30 s");
+}
+
+TEST(SupervisorTest, RefusedArgumentsAndStopsDuringACheckEndTheLoop) {
+  ScriptedSupervisor refused;
+  refused.ends = {Exited(2)};
+  const SupervisorResult r = refused.Run(SupervisorOptions{});
+  EXPECT_EQ(r.checks, 1);
+  EXPECT_TRUE(r.usage_error);
+  EXPECT_TRUE(refused.waits.empty());
+
+  ScriptedSupervisor stopped;
+  CheckEnd end = Exited(0);
+  end.stopped = true;
+  stopped.ends = {end};
+  EXPECT_EQ(stopped.Run(SupervisorOptions{}).checks, 1);
+  EXPECT_TRUE(stopped.waits.empty());
+  EXPECT_EQ(stopped.said.back(), "check 1 stopped (exit 0)");
+}
+
+TEST(SupervisorTest, RetryDelayDoublesUpToTheNormalWait) {
+  SupervisorOptions o;
+  o.retry = std::chrono::seconds(30);
+  const std::chrono::milliseconds normal(50'000);
+  EXPECT_EQ(RetryDelay(o, 1, normal).count(), 30'000);
+  EXPECT_EQ(RetryDelay(o, 2, normal).count(), 50'000);
+  EXPECT_EQ(RetryDelay(o, 1'000'000, normal).count(), 50'000);
 }
 
 }  // namespace

@@ -382,5 +382,40 @@ TEST_F(ConfirmationTest, TheDaemonPollsAnOpenWindowWithoutBusyLooping) {
             "1.1.0/" + std::to_string(static_cast<int>(UpdateOutcome::Kind::kUpdated)));
 }
 
+// One check of the resident supervisor: the daemon stays while the window is
+// open and returns as soon as the version is committed, without the long
+// wait; with nothing to confirm it returns after its cycle.
+TEST_F(ConfirmationTest, UntilIdleReturnsOnceNothingIsConfirming) {
+  confirm_window_ = std::chrono::seconds(60);
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  agent_ = OpenAgent();
+  ASSERT_NE(agent_, nullptr);
+  ASSERT_EQ(UpdateOnce(*agent_).kind, UpdateOutcome::Kind::kUpdated);
+  Publish("1.1.0", 2);
+  clock_.Advance(std::chrono::seconds(5));
+
+  agent::DaemonOptions d;
+  d.interval = std::chrono::seconds(3600);
+  d.jitter = 0;
+  d.confirm_poll = std::chrono::seconds(30);
+  d.until_idle = true;
+  std::vector<std::int64_t> waits;
+  auto wait = [&](std::chrono::milliseconds w) {
+    waits.push_back(w.count());
+    clock_.Advance(w);
+    return true;
+  };
+  EXPECT_EQ(agent::RunDaemon(*agent_, d, *random_, wait, nullptr), 1);
+  EXPECT_EQ(waits, (std::vector<std::int64_t>{30'000, 30'000}));
+  EXPECT_EQ(LatestDeploymentState(), "committed");
+
+  waits.clear();
+  EXPECT_EQ(agent::RunDaemon(*agent_, d, *random_, wait, nullptr), 1);
+  EXPECT_TRUE(waits.empty());
+  EXPECT_EQ(ActiveVersion(*agent_), "1.1.0");
+}
+
 }  // namespace
 }  // namespace ota

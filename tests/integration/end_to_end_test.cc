@@ -1,8 +1,11 @@
 // End to end on loopback: otactl builds and publishes, ota-server serves,
 // the agent (in process, real libcurl, injected clock) installs.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -400,6 +403,97 @@ TEST_F(EndToEndTest, DaemonRunsACycleAndStopsCleanlyOnSigterm) {
   auto j = nlohmann::json::parse(status.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << status.out;
   EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
+}
+
+// The agent processes ota-agentd is running right now (its children).
+std::string ChildrenOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::string pids;
+  std::getline(in, pids);
+  return pids;
+}
+
+// ota-agentd runs a check (a real ota-agent process) at start and on
+// SIGUSR1; between checks no agent process is left, only the supervisor.
+TEST_F(EndToEndTest, ResidentSupervisorRunsAgentChecksOnlyWhileThereIsWork) {
+  Publish("1.0.0", 1);
+  StartServer();
+  const std::string agent_bin = BinaryPath("ota-agent");
+  const std::string state = dir_.Sub("supervised-device");
+  CommandResult init =
+      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
+                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  ChildProcess supervisor;
+  const std::string ready = supervisor.Start({BinaryPath("ota-agentd"), "--interval", "3600", "--",
+                                              "--state-dir", state, "--confirm-window", "0"});
+  // The ota-agent next to ota-agentd is the default.
+  EXPECT_TRUE(ready.starts_with("ota-agentd: checking every 3600 s with /")) << ready;
+  EXPECT_TRUE(ready.ends_with("/ota-agent")) << ready;
+  std::string line = supervisor.ReadLine();
+  EXPECT_TRUE(line.starts_with("chat: updated (none) -> 1.0.0, fetched ")) << line;
+  line = supervisor.ReadLine();
+  EXPECT_TRUE(line.starts_with("ota-agentd: check 1 done; next in ")) << line;
+  EXPECT_EQ(ChildrenOf(supervisor.pid()), "");
+
+  Publish("1.1.0", 2);
+  ASSERT_EQ(::kill(supervisor.pid(), SIGUSR1), 0);
+  line = supervisor.ReadLine();
+  EXPECT_TRUE(line.starts_with("chat: updated 1.0.0 -> 1.1.0, fetched ")) << line;
+  line = supervisor.ReadLine();
+  EXPECT_TRUE(line.starts_with("ota-agentd: check 2 done; next in ")) << line;
+  EXPECT_EQ(supervisor.Stop(), 0);
+
+  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out;
+  EXPECT_EQ(j["models"][0]["active"]["version"], "1.1.0");
+}
+
+// A check stays while a confirmation window is open (one agent start per
+// window, so the restart counter only sees real crashes); SIGTERM to the
+// supervisor reaches the check, and both end.
+TEST_F(EndToEndTest, ResidentSupervisorKeepsAConfirmingCheckAndStopsItOnSigterm) {
+  Publish("1.0.0", 1);
+  StartServer();
+  const std::string agent_bin = BinaryPath("ota-agent");
+  const std::string state = dir_.Sub("supervised-device");
+  CommandResult init =
+      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
+                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  CommandResult first = RunCommand({agent_bin, "--state-dir", state, "update"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  Publish("1.1.0", 2);
+  ChildProcess supervisor;
+  supervisor.Start({BinaryPath("ota-agentd"), "--agent", agent_bin, "--", "--state-dir", state,
+                    "--confirm-window", "3600"});
+  const std::string line = supervisor.ReadLine();
+  EXPECT_TRUE(line.starts_with("chat: confirming 1.1.0")) << line;
+  const std::string check = ChildrenOf(supervisor.pid());
+  ASSERT_FALSE(check.empty());
+  const int check_pid = std::atoi(check.c_str());
+  EXPECT_EQ(supervisor.Stop(), 0);
+  // The supervisor waited for its check: the process is gone and reaped.
+  EXPECT_EQ(::kill(check_pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+}
+
+// Arguments ota-agent refuses end the supervisor with its usage exit code
+// instead of a retry loop; its own bad arguments too.
+TEST_F(EndToEndTest, ResidentSupervisorRejectsBadArguments) {
+  CommandResult refused = RunCommand(
+      {BinaryPath("ota-agentd"), "--", "--state-dir", dir_.Sub("x"), "--no-such-option"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.out.find("ota-agent refused its arguments (exit 2); not retrying"),
+            std::string::npos)
+      << refused.out;
+  EXPECT_EQ(RunCommand({BinaryPath("ota-agentd"), "--interval", "0"}).exit_code, 2);
+  EXPECT_EQ(RunCommand({BinaryPath("ota-agentd"), "--state-dir", "x"}).exit_code, 2);
+  CommandResult missing = RunCommand({BinaryPath("ota-agentd"), "--agent", dir_.Sub("nothing")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot run "), std::string::npos) << missing.err;
 }
 
 // Session leases through real updates: `defer` keeps the old version while a

@@ -146,9 +146,13 @@ std::string ChildProcess::Start(const std::vector<std::string>& argv) {
   }
   pid_ = pid;
   stdout_fd_ = out_pipe[0];
+  return ReadLine();
+}
+
+std::string ChildProcess::ReadLine() {
   std::string line;
   char c;
-  while (true) {
+  while (stdout_fd_ >= 0) {
     ssize_t n = read(stdout_fd_, &c, 1);
     if (n == 1) {
       if (c == '\n') break;

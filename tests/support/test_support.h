@@ -77,6 +77,8 @@ class ChildProcess {
 
   // Starts argv[0] and returns its first stdout line (empty on failure).
   std::string Start(const std::vector<std::string>& argv);
+  // The next stdout line (blocks until it comes; empty at end of output).
+  std::string ReadLine();
   // SIGTERM, then wait; returns the exit code (-1 if killed by a signal).
   int Stop();
   // SIGKILL, then wait.
