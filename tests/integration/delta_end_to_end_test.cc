@@ -194,6 +194,15 @@ TEST_F(DeltaEndToEndTest, PublishRefusesACompactDeltaThatDoesNotRebuildItsTarget
   EXPECT_NE(refused.err.find("does not rebuild the bundle.json of bundles/chat/1.1.0.otab"),
             std::string::npos)
       << refused.err;
+  // A delta from a version this repository never published has no signed
+  // base to take its facts from.
+  Build("0.9.0", false, "<|old|>");
+  Otactl({"bundle", "delta", "--from", Bundle("0.9.0"), "--to", Bundle("1.1.0"), "--out",
+          DeltaFile("0.9.0", "1.1.0")});
+  args[4] = DeltaFile("0.9.0", "1.1.0");
+  refused = Otactl(args, 1);
+  EXPECT_NE(refused.err.find("is not a bundle published in this repository"), std::string::npos)
+      << refused.err;
 }
 
 TEST_F(DeltaEndToEndTest, BrokenDeltaFallsBackToTheFullBundle) {
