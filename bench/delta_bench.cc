@@ -11,7 +11,7 @@
 //   --ours-only: no peers (their memory and time on large models would swamp
 //   a shared machine); --level: zstd level of DIFF/LITERAL windows.
 //   (internal) delta_bench --encode BASE_DIR TARGET_DIR OUT
-//              delta_bench --apply DELTA BASE_DIR OUT_DIR
+//              delta_bench --apply DELTA BASE_DIR OUT_DIR TARGET_DIR
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -157,9 +157,19 @@ int Encode(const std::string& base, const std::string& target, const std::string
   return r.ok() ? 0 : 1;
 }
 
-int Apply(const std::string& delta, const std::string& base, const std::string& out) {
+// `target` stands in for the repository: the facts a publisher signs for
+// the delta come from the target version it rebuilds.
+int Apply(const std::string& delta, const std::string& base, const std::string& out,
+          const std::string& target) {
   auto fs = ota::MakePosixFileSystem();
-  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, VersionId(base), out);
+  std::ifstream in(target + "/bundle.json", std::ios::binary);
+  auto manifest = ota::manifest::ParseBundleManifest(
+      std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  if (!manifest.ok()) return 1;
+  ota::bundle::SignedDeltaFacts facts{VersionId(base), VersionId(target),
+                                      ota::bundle::ManifestSha256(*manifest)};
+  auto r = ota::bundle::ApplyDeltaBundleFile(*fs, delta, base, VersionId(base), out, {},
+                                             std::nullopt, &facts);
   if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
   return r.ok() ? 0 : 1;
 }
@@ -225,7 +235,7 @@ int main(int argc, char** argv) {
   if (args.size() >= 4 && args[0] == "--encode") {
     return Encode(args[1], args[2], args[3], args.size() > 4 ? std::atoi(args[4].c_str()) : 0);
   }
-  if (args.size() == 4 && args[0] == "--apply") return Apply(args[1], args[2], args[3]);
+  if (args.size() == 5 && args[0] == "--apply") return Apply(args[1], args[2], args[3], args[4]);
   if (args.size() == 8 && args[0] == "--write-model") {
     SynthShape sh;
     sh.layers = std::atoi(args[4].c_str());
@@ -349,7 +359,7 @@ int main(int argc, char** argv) {
       ours.enc = Spawn({self, "--encode", d + "base", d + "target", d + "delta.otad", level});
       ours.bytes = Size(d + "delta.otad");
       if (ours.enc.ok) {
-        ours.dec = Spawn({self, "--apply", d + "delta.otad", d + "base", d + "out"});
+        ours.dec = Spawn({self, "--apply", d + "delta.otad", d + "base", d + "out", d + "target"});
         ours.exact = ours.dec.ok && SameFile(d + "out/model.gguf", new_file);
       }
       results.push_back(ours);

@@ -125,24 +125,36 @@ class Runner {
     std::string path;
     manifest::TargetFile file;
     std::string sha256;
+    // A compact delta (format 3) carries none of the ids and digests its
+    // signed target lists; manifest_sha256 vouches for the bundle.json it
+    // rebuilds.
+    bool compact = false;
+    std::string manifest_sha256;
   };
   std::optional<DeltaTarget> FindDelta() {
     if (row_.previous.empty() || ctx_.updater.targets() == nullptr) return std::nullopt;
+    std::optional<DeltaTarget> best;
     for (const auto& [path, file] : ctx_.updater.targets()->targets) {
       const nlohmann::json& custom = file.custom;
-      if (!custom.is_object() || !custom.contains("modelota_delta")) continue;
-      const nlohmann::json& d = custom["modelota_delta"];
+      if (!custom.is_object()) continue;
+      const bool compact = custom.contains("modelota_compact_delta");
+      if (!compact && !custom.contains("modelota_delta")) continue;
+      const nlohmann::json& d = custom[compact ? "modelota_compact_delta" : "modelota_delta"];
       if (!d.is_object() || d.value("delta_of", "") != row_.target_path ||
           d.value("delta_from", "") != row_.previous || d.value("delta_to", "") != row_.sha256) {
         continue;
       }
+      const std::string manifest_sha256 = compact ? d.value("manifest_sha256", "") : "";
+      if (compact && !IsLowerHex(manifest_sha256, 64)) continue;
       auto sha = file.hashes.find("sha256");
       if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
       // A delta no smaller than the bundle it rebuilds is not worth it.
       if (file.length >= row_.length) continue;
-      return DeltaTarget{path, file, sha->second};
+      // Of several deltas for the same step, the smallest.
+      if (best && best->file.length <= file.length) continue;
+      best = DeltaTarget{path, file, sha->second, compact, manifest_sha256};
     }
-    return std::nullopt;
+    return best;
   }
 
   // Marks that this deployment's delta failed for good: later cycles fetch
@@ -205,16 +217,22 @@ class Runner {
     OTA_TRY(verifier::Updater::VerifyTargetFile(delta.file, part, *ctx_.env.fs));
     const std::string staging = ctx_.store.StagingDir(row_.sha256);
     OTA_TRY(ctx_.env.fs->RemoveAll(staging));
-    OTA_ASSIGN_OR_RETURN(bundle::BundleInfo info, bundle::ReadBundleHeader(*ctx_.env.fs, part));
-    if (!info.delta || info.delta->target_id != row_.sha256) {
-      return MakeError(ErrorCode::kIntegrity,
-                       "delta " + delta.path + " does not rebuild " + row_.target_path);
+    if (!delta.compact) {
+      OTA_ASSIGN_OR_RETURN(bundle::BundleInfo info, bundle::ReadBundleHeader(*ctx_.env.fs, part));
+      if (!info.delta || info.delta->target_id != row_.sha256) {
+        return MakeError(ErrorCode::kIntegrity,
+                         "delta " + delta.path + " does not rebuild " + row_.target_path);
+      }
     }
+    // What the signed targets metadata says about this delta (FindDelta
+    // matched delta_from and delta_to to this deployment).
+    const bundle::SignedDeltaFacts facts{row_.previous, row_.sha256, delta.manifest_sha256};
     OTA_ASSIGN_OR_RETURN(std::optional<bundle::RecipientPrivateKey> key, DeviceKey());
-    OTA_ASSIGN_OR_RETURN(manifest::BundleManifest bundle,
-                         bundle::ApplyDeltaBundleFile(
-                             *ctx_.env.fs, part, ctx_.store.VersionDir(row_.previous),
-                             row_.previous, staging, bundle::UnpackLimits{}, std::move(key)));
+    OTA_ASSIGN_OR_RETURN(
+        manifest::BundleManifest bundle,
+        bundle::ApplyDeltaBundleFile(*ctx_.env.fs, part, ctx_.store.VersionDir(row_.previous),
+                                     row_.previous, staging, bundle::UnpackLimits{}, std::move(key),
+                                     &facts));
     if (bundle.name != row_.model || manifest::ToString(bundle.version) != row_.version) {
       (void)ctx_.env.fs->RemoveAll(staging);
       return MakeError(ErrorCode::kIntegrity,

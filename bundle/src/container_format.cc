@@ -298,6 +298,11 @@ Result<Preamble> DecodePreamble(std::span<const std::uint8_t> bytes, const Unpac
   p.flags = static_cast<std::uint32_t>(GetLe(bytes, 12, 4));
   p.header_len = GetLe(bytes, 16, 8);
   p.header_sha256 = HexEncode(bytes.subspan(24, 32));
+  if (p.format == kCompactDeltaFormatVersion) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "this is a compact delta (format 3), not a bundle container: it is applied "
+                     "to its base version with its signed target metadata");
+  }
   if (p.format != kBundleFormatVersion && p.format != kLegacyFormatVersion) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "bundle format " + std::to_string(p.format) +

@@ -25,6 +25,9 @@ inline constexpr char kMagic[8] = {'M', 'O', 'T', 'A', 'B', 'N', 'D', 'L'};
 inline constexpr std::size_t kPreambleSize = 56;
 // Format 1: unencrypted, no byte grouping. Still read; never written.
 inline constexpr std::uint32_t kLegacyFormatVersion = 1;
+// Format 3: a compact delta (compact_delta.h), not a container. Readers of
+// formats 1 and 2 refuse it by its format number.
+inline constexpr std::uint32_t kCompactDeltaFormatVersion = 3;
 // The chunks are encrypted; the header carries an "encryption" object.
 inline constexpr std::uint32_t kFlagEncrypted = 1u << 0;
 // The payload is a delta (docs/formats.md "Delta bundles"); the header

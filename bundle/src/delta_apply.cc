@@ -2,6 +2,7 @@
 // the target's files one window at a time.
 #include <memory>
 
+#include "compact_delta.h"
 #include "container_format.h"
 #include "delta_payload.h"
 #include "ota/bundle/delta.h"
@@ -303,20 +304,33 @@ Result<BundleInfo> CheckBase(FileSystem& fs, const std::string& delta_path,
   return info;
 }
 
-Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_path,
-                                       const std::string& base_dir, const std::string& base_id,
-                                       const std::string& out_dir, const std::string& payload_dir,
-                                       const UnpackLimits& limits,
-                                       std::optional<RecipientPrivateKey> key, bool& wrote_out) {
-  OTA_ASSIGN_OR_RETURN(BundleInfo checked, CheckBase(fs, delta_path, base_dir, base_id, limits));
+Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimits& limits) {
   std::uint64_t target_total = 0;
-  for (const manifest::BundleFile& f : checked.manifest.files) target_total += f.size;
+  for (const manifest::BundleFile& f : target.files) target_total += f.size;
   if (target_total > limits.max_total_bytes) {
     return MakeError(ErrorCode::kIncompatible, "delta target holds " +
                                                    std::to_string(target_total) +
                                                    " bytes, more than this reader's limit of " +
                                                    std::to_string(limits.max_total_bytes));
   }
+  return Ok();
+}
+
+// A container delta: checks the base, then unpacks (and verifies) the payload
+// into payload_dir.
+Result<manifest::BundleManifest> UnpackContainer(
+    FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
+    const std::string& base_id, const std::string& payload_dir, const UnpackLimits& limits,
+    std::optional<RecipientPrivateKey> key, const SignedDeltaFacts* facts, DeltaInfo& info) {
+  OTA_ASSIGN_OR_RETURN(BundleInfo checked, CheckBase(fs, delta_path, base_dir, base_id, limits));
+  if (facts != nullptr &&
+      (facts->base_id != checked.delta->base_id || facts->target_id != checked.delta->target_id)) {
+    return MakeError(ErrorCode::kIntegrity, "delta is from " + checked.delta->base_id + " to " +
+                                                checked.delta->target_id +
+                                                ", but its signed target says from " +
+                                                facts->base_id + " to " + facts->target_id);
+  }
+  OTA_TRY(CheckTargetTotal(checked.manifest, limits));
   OTA_TRY(fs.RemoveAll(payload_dir));
   // Unpacking verifies every chunk and the payload's SHA-256 (and opens the
   // content key before the payload folder is created).
@@ -333,10 +347,58 @@ Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_
     }
   }
   OTA_ASSIGN_OR_RETURN(manifest::BundleManifest target, unpacker.Finish());
-  const DeltaInfo info = *unpacker.delta();
+  info = *unpacker.delta();
   if (info.base_id != base_id) {
     return MakeError(ErrorCode::kIntegrity, "delta changed while read");
   }
+  if (facts != nullptr && !facts->manifest_sha256.empty() &&
+      ManifestSha256(target) != facts->manifest_sha256) {
+    return MakeError(ErrorCode::kIntegrity,
+                     "delta rebuilds a bundle.json with SHA-256 " + ManifestSha256(target) +
+                         ", but its signed target says " + facts->manifest_sha256);
+  }
+  return target;
+}
+
+// A compact delta: every check of its header and rebuilt bundle.json, then
+// its payload is copied into payload_dir.
+Result<manifest::BundleManifest> PrepareCompact(FileSystem& fs, const std::string& delta_path,
+                                                const std::string& base_dir,
+                                                const std::string& base_id,
+                                                const std::string& payload_dir,
+                                                const UnpackLimits& limits,
+                                                const SignedDeltaFacts* facts, DeltaInfo& info) {
+  if (facts == nullptr) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a compact delta is applied with its signed target metadata (base and "
+                     "target ids, bundle.json SHA-256), and none was given");
+  }
+  if (facts->base_id != base_id) {
+    return MakeError(ErrorCode::kIntegrity, "delta is for base " + facts->base_id +
+                                                ", but the installed version is " + base_id);
+  }
+  OTA_TRY(fs.RemoveAll(payload_dir));
+  OTA_TRY(fs.CreateDirs(payload_dir));
+  OTA_ASSIGN_OR_RETURN(manifest::BundleManifest target,
+                       PrepareCompactDelta(fs, delta_path, base_dir, base_id, *facts, limits,
+                                           JoinPath(payload_dir, kDeltaPayloadFileName), info));
+  OTA_TRY(CheckTargetTotal(target, limits));
+  return target;
+}
+
+Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_path,
+                                       const std::string& base_dir, const std::string& base_id,
+                                       const std::string& out_dir, const std::string& payload_dir,
+                                       const UnpackLimits& limits,
+                                       std::optional<RecipientPrivateKey> key,
+                                       const SignedDeltaFacts* facts, bool& wrote_out) {
+  DeltaInfo info;
+  OTA_ASSIGN_OR_RETURN(bool compact, IsCompactDeltaFile(fs, delta_path));
+  OTA_ASSIGN_OR_RETURN(
+      manifest::BundleManifest target,
+      compact ? PrepareCompact(fs, delta_path, base_dir, base_id, payload_dir, limits, facts, info)
+              : UnpackContainer(fs, delta_path, base_dir, base_id, payload_dir, limits,
+                                std::move(key), facts, info));
   const std::string payload_path = JoinPath(payload_dir, kDeltaPayloadFileName);
   OTA_ASSIGN_OR_RETURN(auto payload_file, fs.OpenReadable(payload_path));
   OTA_ASSIGN_OR_RETURN(std::uint64_t payload_size, payload_file->Size());
@@ -362,16 +424,14 @@ Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_
 
 }  // namespace
 
-Result<manifest::BundleManifest> ApplyDeltaBundleFile(FileSystem& fs, const std::string& delta_path,
-                                                      const std::string& base_dir,
-                                                      const std::string& base_id,
-                                                      const std::string& out_dir,
-                                                      const UnpackLimits& limits,
-                                                      std::optional<RecipientPrivateKey> key) {
+Result<manifest::BundleManifest> ApplyDeltaBundleFile(
+    FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
+    const std::string& base_id, const std::string& out_dir, const UnpackLimits& limits,
+    std::optional<RecipientPrivateKey> key, const SignedDeltaFacts* signed_facts) {
   const std::string payload_dir = out_dir + ".payload";
   bool wrote_out = false;
   auto result = Apply(fs, delta_path, base_dir, base_id, out_dir, payload_dir, limits,
-                      std::move(key), wrote_out);
+                      std::move(key), signed_facts, wrote_out);
   (void)fs.RemoveAll(payload_dir);
   if (!result.ok() && wrote_out) (void)fs.RemoveAll(out_dir);
   return result;

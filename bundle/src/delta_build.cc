@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include "compact_delta.h"
 #include "container_format.h"
 #include "delta_payload.h"
 #include "gguf_layout.h"
@@ -360,9 +361,42 @@ Result<DeltaStats> Build(FileSystem& fs, const std::string& base_dir, const std:
     OTA_TRY(builder.AddFile(JoinPath(target_dir, f.path), b));
   }
   OTA_TRY(builder.Close());
-  OTA_TRY(
-      PackDeltaContainer(fs, target, std::move(info), payload_path, out_path, options.container));
-  return builder.stats();
+  DeltaStats stats = builder.stats();
+  OTA_ASSIGN_OR_RETURN(std::uint64_t payload_size, fs.FileSize(payload_path));
+  const std::uint64_t payload_ops = payload_size - sizeof(kDeltaPayloadMagic);
+  const bool fits_compact = options.container.recipients.empty() &&
+                            payload_ops <= options.container.chunk_size &&
+                            payload_ops <= kMaxCompactPayloadBytes;
+  if (options.form == DeltaForm::kCompact && !fits_compact) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a compact delta is unencrypted and its payload fits one chunk (" +
+                         std::to_string(options.container.chunk_size) + " bytes); this one has " +
+                         std::to_string(payload_ops) + " bytes" +
+                         (options.container.recipients.empty() ? "" : " and recipients"));
+  }
+  std::uint64_t container_size = 0;
+  if (options.form != DeltaForm::kCompact) {
+    const std::string container_path =
+        fits_compact && options.form == DeltaForm::kAuto ? out_path + ".container.tmp" : out_path;
+    OTA_TRY(PackDeltaContainer(fs, target, std::move(info), payload_path, container_path,
+                               options.container));
+    OTA_ASSIGN_OR_RETURN(container_size, fs.FileSize(container_path));
+    stats.file_bytes = container_size;
+    if (container_path == out_path) return stats;
+  }
+  const std::vector<std::uint8_t> edit = MakeManifestEdit(
+      manifest::SerializeBundleManifest(base), manifest::SerializeBundleManifest(target));
+  const std::uint64_t compact_size =
+      EncodeCompactHeader(options.base_id, edit).size() + payload_ops;
+  if (options.form == DeltaForm::kAuto && compact_size >= container_size) {
+    OTA_TRY(fs.Rename(out_path + ".container.tmp", out_path));
+    OTA_TRY(fs.SyncDir(DirName(out_path)));
+    return stats;
+  }
+  OTA_TRY(WriteCompactDelta(fs, options.base_id, edit, payload_path, out_path));
+  stats.compact = true;
+  stats.file_bytes = compact_size;
+  return stats;
 }
 
 }  // namespace
@@ -383,6 +417,7 @@ Result<DeltaStats> BuildDelta(FileSystem& fs, const std::string& base_dir,
   const std::string payload_path = out_path + ".payload.tmp";
   auto stats = Build(fs, base_dir, target_dir, out_path, options, payload_path);
   (void)fs.Remove(payload_path);
+  (void)fs.Remove(out_path + ".container.tmp");
   return stats;
 }
 

@@ -157,12 +157,16 @@ TEST_F(CorruptionTest, WrongMagic) {
 }
 
 TEST_F(CorruptionTest, UnsupportedFormatVersions) {
-  for (std::uint32_t format : {0u, 3u, 0xffffffffu}) {
+  for (std::uint32_t format : {0u, 4u, 0xffffffffu}) {
     std::string bad = good_;
     bad.replace(8, 4, LittleEndian(format, 4));
     ExpectRejected(bad, ErrorCode::kInvalidArgument,
                    "bundle format " + std::to_string(format) + " is not supported");
   }
+  // Format 3 is a compact delta: refused by name, never read as a container.
+  std::string compact = good_;
+  compact.replace(8, 4, LittleEndian(3, 4));
+  ExpectRejected(compact, ErrorCode::kInvalidArgument, "compact delta (format 3)");
 }
 
 TEST_F(CorruptionTest, UnknownFlagsAreRefused) {

@@ -73,6 +73,7 @@ class DeltaTest : public ::testing::Test {
     base_id_ = Version("base", "1.0.0", Model("b", base_shape, base_edit));
     target_id_ = Version("target", "1.1.0", Model("t", target_shape, target_edit));
     DeltaOptions options;
+    options.form = DeltaForm::kContainer;  // compact_delta_test.cc tests the other form.
     options.base_id = base_id_;
     options.target_id = target_id_;
     options.window = 64u << 10;
@@ -170,6 +171,7 @@ TEST_F(DeltaTest, NonGgufFilesAddedRemovedAndShifted) {
   inputs.push_back({"eval/set.jsonl", dir_.Sub("eval.jsonl"), "eval"});
   target_id_ = Version("target", "1.1.0", inputs);
   DeltaOptions options;
+  options.form = DeltaForm::kContainer;
   options.base_id = base_id_;
   options.target_id = target_id_;
   options.window = 64u << 10;
@@ -226,6 +228,7 @@ TEST_F(DeltaRejectTest, OutputDigestMismatchIsRefused) {
   prompt[0] ^= 1;
   WriteTestFile(dir_.Sub("target/prompts/main.txt"), prompt);
   DeltaOptions options;
+  options.form = DeltaForm::kContainer;
   options.base_id = base_id_;
   options.target_id = target_id_;
   ASSERT_OK(BuildDelta(*fs_, dir_.Sub("base"), dir_.Sub("target"), dir_.Sub("bad.otab"), options));
@@ -270,6 +273,7 @@ TEST_F(DeltaTest, WrongRecipientIsRefused) {
   edit.nudge = 0.01f;
   target_id_ = Version("target", "1.1.0", Model("t", Tiny(), edit));
   DeltaOptions options;
+  options.form = DeltaForm::kContainer;
   options.base_id = base_id_;
   options.target_id = target_id_;
   options.container.recipients = {RecipientPublicKey{keys_[0].public_key, keys_[0].key_id}};

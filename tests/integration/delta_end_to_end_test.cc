@@ -36,7 +36,8 @@ class DeltaEndToEndTest : public ota::testing::RepoFixture {
     Sign({"publish", "--repo", dir_.Sub("repo"), "--bundle", Bundle(version)});
     return model;
   }
-  std::string Build(const std::string& version, bool fine_tuned) {
+  std::string Build(const std::string& version, bool fine_tuned,
+                    const std::string& chat_template = "") {
     const std::string model = dir_.Sub("model-" + version + ".gguf");
     ota::testing::SynthShape shape;
     shape.layers = 4;
@@ -48,6 +49,7 @@ class DeltaEndToEndTest : public ota::testing::RepoFixture {
       edit.changed_layers = {3};
       edit.nudge = 0.002f;
     }
+    edit.chat_template = chat_template;
     EXPECT_TRUE(ota::testing::WriteSynthGguf(model, shape, edit));
     Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
             "--prompts", dir_.Sub("prompts"), "--out", Bundle(version)});
@@ -59,9 +61,10 @@ class DeltaEndToEndTest : public ota::testing::RepoFixture {
   std::string DeltaFile(const std::string& from, const std::string& to) {
     return dir_.Sub("chat-" + from + "-" + to + ".otad");
   }
-  void BuildDelta(const std::string& from, const std::string& to) {
+  void BuildDelta(const std::string& from, const std::string& to,
+                  const std::string& form = "auto") {
     Otactl({"bundle", "delta", "--from", Bundle(from), "--to", Bundle(to), "--out",
-            DeltaFile(from, to), "--window", "65536"});
+            DeltaFile(from, to), "--window", "65536", "--form", form});
     CommandResult inspect = Otactl({"bundle", "inspect", DeltaFile(from, to)});
     EXPECT_NE(inspect.out.find("delta    from base"), std::string::npos) << inspect.out;
   }
@@ -109,6 +112,97 @@ TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
   EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);
   EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+}
+
+TEST_F(DeltaEndToEndTest, ContainerDeltaStillApplies) {
+  Publish("1.0.0", false);
+  StartServer();
+  auto a = EnrollAndOpen();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  const std::string v2 = Publish("1.1.0", true);
+  BuildDelta("1.0.0", "1.1.0", "container");
+  CommandResult inspect = Otactl({"bundle", "inspect", DeltaFile("1.0.0", "1.1.0")});
+  EXPECT_NE(inspect.out.find("format   2"), std::string::npos) << inspect.out;
+  const std::string delta = PublishDelta("1.0.0", "1.1.0");
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_TRUE(o.used_delta);
+  EXPECT_FALSE(o.delta_fallback);
+  EXPECT_EQ(o.bytes_fetched, ReadTestFile(delta).size());
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+}
+
+TEST_F(DeltaEndToEndTest, MetadataEditTravelsAsACompactDelta) {
+  Publish("1.0.0", false);
+  StartServer();
+  auto a = EnrollAndOpen();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+
+  // Only the chat template changes: the delta is compact, and its ids and
+  // bundle.json digest are signed in its target, taken from the full bundles.
+  const std::string v2 = Build("1.1.0", false, "<|user|>{{ messages }}<|assistant|>");
+  Sign({"publish", "--repo", dir_.Sub("repo"), "--bundle", Bundle("1.1.0")});
+  Otactl({"bundle", "delta", "--from", Bundle("1.0.0"), "--to", Bundle("1.1.0"), "--out",
+          DeltaFile("1.0.0", "1.1.0")});
+  CommandResult inspect = Otactl({"bundle", "inspect", DeltaFile("1.0.0", "1.1.0")});
+  EXPECT_NE(inspect.out.find("compact delta (format 3)"), std::string::npos) << inspect.out;
+  const std::string delta = PublishDelta("1.0.0", "1.1.0");
+  const std::uint64_t delta_size = ReadTestFile(delta).size();
+  EXPECT_LT(delta_size, 400u);
+  const nlohmann::json targets =
+      nlohmann::json::parse(ReadTestFile(dir_.Sub("repo/metadata/targets.json")));
+  const std::string base = Sha256Hex(ReadTestFile(Bundle("1.0.0")));
+  const nlohmann::json& custom =
+      targets["signed"]["targets"]["deltas/chat/1.1.0-from-" + base.substr(0, 16) + ".otad"]
+             ["custom"];
+  ASSERT_TRUE(custom.contains("modelota_compact_delta")) << custom.dump();
+  const nlohmann::json& d = custom["modelota_compact_delta"];
+  EXPECT_EQ(d["delta_from"], base);
+  EXPECT_EQ(d["delta_to"], Sha256Hex(ReadTestFile(Bundle("1.1.0"))));
+  EXPECT_EQ(d["delta_of"], "bundles/chat/1.1.0.otab");
+
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_TRUE(o.used_delta);
+  EXPECT_FALSE(o.delta_fallback);
+  EXPECT_EQ(o.bytes_fetched, delta_size);
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  const std::string active = ReadTestFile(dir_.Sub("device/active/chat/bundle.json"));
+  EXPECT_EQ(Sha256Hex(active), d["manifest_sha256"].get<std::string>());
+  EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+}
+
+TEST_F(DeltaEndToEndTest, PublishRefusesACompactDeltaThatDoesNotRebuildItsTarget) {
+  Publish("1.0.0", false);
+  Build("1.1.0", false, "<|user|>{{ messages }}<|assistant|>");
+  Sign({"publish", "--repo", dir_.Sub("repo"), "--bundle", Bundle("1.1.0")});
+  // The delta is built for a target other than the one published: its
+  // bundle.json is not the signed one, so it is never signed.
+  Build("1.1.0", false, "<|user|>{{ messages }}<|assistant|> changed");
+  Otactl({"bundle", "delta", "--from", Bundle("1.0.0"), "--to", Bundle("1.1.0"), "--out",
+          DeltaFile("1.0.0", "1.1.0")});
+  std::vector<std::string> args = {"publish", "--repo", dir_.Sub("repo"), "--bundle",
+                                   DeltaFile("1.0.0", "1.1.0")};
+  for (const char* role : {"targets", "snapshot", "timestamp"}) {
+    args.push_back(std::string("--") + role + "-key");
+    args.push_back(Key(role));
+  }
+  CommandResult refused = Otactl(args, 1);
+  EXPECT_NE(refused.err.find("does not rebuild the bundle.json of bundles/chat/1.1.0.otab"),
+            std::string::npos)
+      << refused.err;
+  // A delta from a version this repository never published has no signed
+  // base to take its facts from.
+  Build("0.9.0", false, "<|old|>");
+  Otactl({"bundle", "delta", "--from", Bundle("0.9.0"), "--to", Bundle("1.1.0"), "--out",
+          DeltaFile("0.9.0", "1.1.0")});
+  args[4] = DeltaFile("0.9.0", "1.1.0");
+  refused = Otactl(args, 1);
+  EXPECT_NE(refused.err.find("is not a bundle published in this repository"), std::string::npos)
+      << refused.err;
 }
 
 TEST_F(DeltaEndToEndTest, BrokenDeltaFallsBackToTheFullBundle) {

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "ota/bundle/bundle.h"
+#include "ota/bundle/delta.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/env.h"
 #include "ota/manifest/bundle_manifest.h"
@@ -148,6 +149,20 @@ int RunBuild(const BuildArgs& args) {
 
 int RunInspect(const std::string& path, bool json) {
   auto owned = MakePosixEnv();
+  auto compact = bundle::ReadCompactDeltaInfo(*owned->env().fs, path);
+  if (!compact.ok()) return Fail(compact.error().message);
+  if (compact->has_value()) {
+    const bundle::CompactDeltaInfo& c = **compact;
+    if (json) return Fail("a compact delta holds no bundle.json, only an edit of its base's");
+    std::printf("compact delta (format 3), %llu bytes: bundle.json edit %llu, payload %llu\n",
+                static_cast<unsigned long long>(c.file_size),
+                static_cast<unsigned long long>(c.manifest_edit_bytes),
+                static_cast<unsigned long long>(c.payload_bytes));
+    std::printf("delta    from base %s... (ids and bundle.json digest: its signed target)\n",
+                c.base_id_prefix.c_str());
+    std::printf("unencrypted\n");
+    return 0;
+  }
   auto info = bundle::ReadBundleHeader(*owned->env().fs, path);
   if (!info.ok()) return Fail(info.error().message);
   if (json) {

@@ -23,6 +23,7 @@ struct DeltaArgs {
   int level = 19;
   int prefix_level = 15;
   bool unencrypted = false;
+  std::string form = "auto";
 };
 
 Result<std::string> FileSha256(FileSystem& fs, const std::string& path) {
@@ -55,6 +56,9 @@ Result<bundle::DeltaStats> Make(Env& env, const DeltaArgs& args, const std::stri
   options.window = args.window;
   options.level = args.level;
   options.prefix_level = args.prefix_level;
+  options.form = args.form == "compact"     ? bundle::DeltaForm::kCompact
+                 : args.form == "container" ? bundle::DeltaForm::kContainer
+                                            : bundle::DeltaForm::kAuto;
   for (const std::string& path : args.recipients) {
     OTA_ASSIGN_OR_RETURN(auto key, bundle::LoadRecipientPublicKey(fs, path));
     options.container.recipients.push_back(std::move(key));
@@ -90,7 +94,8 @@ int RunDelta(const DeltaArgs& args) {
   if (!stats.ok()) return Fail(stats.error().message);
   auto size = env.fs->FileSize(args.out);
   const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
-  std::printf("built delta %s (%llu bytes) for %.1f MiB of target files\n", args.out.c_str(),
+  std::printf("built %s delta %s (%llu bytes) for %.1f MiB of target files\n",
+              stats->compact ? "compact" : "container", args.out.c_str(),
               static_cast<unsigned long long>(size.ok() ? *size : 0), mib(stats->target_bytes));
   std::printf(
       "  copied %.1f MiB, differenced %.1f MiB, prefix-coded %.1f MiB, literal %.1f MiB; "
@@ -127,6 +132,10 @@ void RegisterBundleDeltaCommand(CLI::App& group, CommandRunner* selected) {
       ->check(CLI::Range(1, 22));
   cmd->add_option("--prefix-level", args->prefix_level, "zstd level of prefix-coded windows")
       ->check(CLI::Range(1, 22));
+  cmd->add_option("--form", args->form,
+                  "auto (default: compact when unencrypted, one chunk and smaller), container or "
+                  "compact (docs/formats.md)")
+      ->check(CLI::IsMember({"auto", "container", "compact"}));
   cmd->callback([args, selected] { *selected = [args] { return RunDelta(*args); }; });
 }
 

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "key_args.h"
 #include "ota/bundle/bundle.h"
+#include "ota/bundle/delta.h"
 #include "ota/manifest/canonical_json.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
@@ -86,6 +87,80 @@ Result<nlohmann::json> VariantFields(const PublishArgs& args,
   return fields;
 }
 
+// A compact delta names only the first 16 hex digits of its base's id and
+// carries its target's bundle.json as an edit of the base's. The facts the
+// agent needs to apply it (both ids, the target bundle.json's SHA-256) are
+// taken from the full bundles published in this repository, and checked
+// (the edit must rebuild the target's bundle.json from the base's) before
+// they are signed.
+Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
+                                          const bundle::CompactDeltaInfo& info,
+                                          std::string& target) {
+  OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, args.repo));
+  const std::string* base_path = nullptr;
+  const manifest::TargetFile* base = nullptr;
+  for (const auto& [path, file] : st.targets.targets) {
+    auto sha = file.hashes.find("sha256");
+    if (!file.custom.is_object() || !file.custom.contains("modelota") || sha == file.hashes.end() ||
+        !sha->second.starts_with(info.base_id_prefix)) {
+      continue;
+    }
+    if (base != nullptr) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "the compact delta's base id " + info.base_id_prefix + "... matches both " +
+                           *base_path + " and " + path + "; build the delta with --form container");
+    }
+    base_path = &path;
+    base = &file;
+  }
+  if (base == nullptr) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the compact delta's base (id " + info.base_id_prefix +
+                         "...) is not a bundle published in this repository; publish it first, "
+                         "or build the delta with --form container");
+  }
+  const std::string base_id = base->hashes.at("sha256");
+  auto base_info =
+      bundle::ReadBundleHeader(*env.fs, TargetFileInRepository(args.repo, st, *base_path, *base));
+  if (!base_info.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument, *base_path + ": " + base_info.error().message);
+  }
+  auto rebuilt = bundle::CompactDeltaTargetManifest(*env.fs, args.bundle, base_info->manifest);
+  if (!rebuilt.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "not a delta of " + *base_path + ": " + rebuilt.error().message);
+  }
+  const std::string version = manifest::ToString(rebuilt->version);
+  const std::string delta_of =
+      args.delta_of.empty() ? "bundles/" + rebuilt->name + "/" + version + ".otab" : args.delta_of;
+  auto full = st.targets.targets.find(delta_of);
+  if (full == st.targets.targets.end() || !full->second.hashes.contains("sha256")) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "publish the full bundle " + delta_of +
+                         " first: a compact delta's signed metadata is taken from it");
+  }
+  auto full_info = bundle::ReadBundleHeader(
+      *env.fs, TargetFileInRepository(args.repo, st, delta_of, full->second));
+  if (!full_info.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument, delta_of + ": " + full_info.error().message);
+  }
+  if (manifest::SerializeBundleManifest(full_info->manifest) !=
+      manifest::SerializeBundleManifest(*rebuilt)) {
+    return MakeError(ErrorCode::kInvalidArgument, "the delta does not rebuild the bundle.json of " +
+                                                      delta_of + " from that of " + *base_path);
+  }
+  if (target.empty()) {
+    target = "deltas/" + rebuilt->name + "/" + version + "-from-" + base_id.substr(0, 16) + ".otad";
+  }
+  return nlohmann::json{{"modelota_compact_delta",
+                         {{"name", rebuilt->name},
+                          {"version", version},
+                          {"delta_from", base_id},
+                          {"delta_to", full->second.hashes.at("sha256")},
+                          {"delta_of", delta_of},
+                          {"manifest_sha256", bundle::ManifestSha256(*rebuilt)}}}};
+}
+
 int RunPublish(const PublishArgs& args) {
   auto owned = MakePosixEnv();
   Env& env = owned->env();
@@ -93,7 +168,20 @@ int RunPublish(const PublishArgs& args) {
   if (!policy.ok()) return Fail(policy.error().message);
   std::string target = args.target;
   nlohmann::json custom;
+  std::optional<bundle::CompactDeltaInfo> compact;
   if (!args.bundle.empty()) {
+    auto read = bundle::ReadCompactDeltaInfo(*env.fs, args.bundle);
+    if (!read.ok()) return Fail("not a valid compact delta: " + read.error().message);
+    compact = std::move(read).value();
+  }
+  if (compact) {
+    if (!args.variant.empty() || args.rank != 0 || !args.requires_json.empty()) {
+      return Fail("--variant, --rank and --requires describe full bundles, not deltas");
+    }
+    auto c = CompactDeltaCustom(env, args, *compact, target);
+    if (!c.ok()) return Fail(c.error().message);
+    custom = std::move(c).value();
+  } else if (!args.bundle.empty()) {
     // The header is verified as far as it can be before it goes out signed.
     auto info = bundle::ReadBundleHeader(*env.fs, args.bundle);
     if (!info.ok()) return Fail("not a valid bundle: " + info.error().message);

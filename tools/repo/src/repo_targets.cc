@@ -20,6 +20,16 @@ std::string TargetFilePath(const std::string& repo_dir, const std::string& targe
   return JoinPath(internal::TargetsDir(repo_dir), rel);
 }
 
+}  // namespace
+
+std::string TargetFileInRepository(const std::string& repo_dir, const RepoState& st,
+                                   const std::string& target_path,
+                                   const manifest::TargetFile& target) {
+  return TargetFilePath(repo_dir, target_path, target, st.root.consistent_snapshot);
+}
+
+namespace {
+
 // Signs and writes targets -> snapshot -> timestamp for new targets content.
 Status PublishTargets(Env& env, const std::string& repo_dir, const RepoState& st,
                       manifest::Targets targets, const RepoKeys& keys, const ExpiryPolicy& policy) {

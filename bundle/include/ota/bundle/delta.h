@@ -13,6 +13,12 @@
 //
 // Applying streams one window at a time: memory stays bounded by a few
 // windows whatever the model size.
+//
+// Small unencrypted deltas (a metadata edit) are written in the compact form
+// (format 3, docs/formats.md "Compact delta bundles"): no container header,
+// the target bundle.json as an edit of the base's, and none of the ids and
+// digests that the delta's signed repository target already carries. A
+// compact delta is applied only together with those signed facts.
 #ifndef OTA_BUNDLE_DELTA_H_
 #define OTA_BUNDLE_DELTA_H_
 
@@ -32,6 +38,14 @@ namespace ota::bundle {
 inline constexpr std::uint64_t kDefaultDeltaWindow = 4u << 20;
 inline constexpr std::uint64_t kMaxDeltaWindow = 16u << 20;
 
+// Which form BuildDelta writes. kAuto: the compact form when the delta is
+// unencrypted, its payload fits one container chunk and the compact file is
+// smaller than the container (in practice always); else the container.
+enum class DeltaForm { kAuto, kContainer, kCompact };
+
+// A compact delta's payload is at most this long.
+inline constexpr std::uint64_t kMaxCompactPayloadBytes = kMaxChunkSize;
+
 struct DeltaOptions {
   // SHA-256 (hex) of the base and target full bundle files: the base is the
   // version id a device has installed; the target id is what it becomes.
@@ -48,6 +62,9 @@ struct DeltaOptions {
   // The container: chunk size, recipients (encryption), randomness.
   // zstd_level and byte_grouping are ignored (the payload is already coded).
   PackOptions container;
+  // kCompact with recipients is kInvalidArgument (compact deltas are never
+  // encrypted).
+  DeltaForm form = DeltaForm::kAuto;
 };
 
 // What BuildDelta chose, in target bytes per method.
@@ -59,7 +76,45 @@ struct DeltaStats {
   std::uint64_t prefixed = 0;
   std::uint64_t literal = 0;
   std::size_t tensors_matched = 0;
+  bool compact = false;          // The compact form was written.
+  std::uint64_t file_bytes = 0;  // Size of the delta file written.
 };
+
+// What the repository signs about a delta in its target's custom metadata
+// (docs/formats.md "Delta targets"). The agent takes these from the signed
+// targets metadata; a compact delta carries none of them itself.
+struct SignedDeltaFacts {
+  std::string base_id;    // delta_from: the installed version it applies to.
+  std::string target_id;  // delta_to: the full bundle it rebuilds.
+  // SHA-256 (hex) of the target's bundle.json as SerializeBundleManifest
+  // writes it (ManifestSha256). Required for compact deltas.
+  std::string manifest_sha256;
+};
+
+// SHA-256 (hex) of SerializeBundleManifest(m).
+std::string ManifestSha256(const manifest::BundleManifest& m);
+
+// What a compact delta file says about itself.
+struct CompactDeltaInfo {
+  std::string base_id_prefix;  // The base id's first 16 hex digits.
+  std::uint64_t file_size = 0;
+  std::uint64_t manifest_edit_bytes = 0;
+  std::uint64_t payload_bytes = 0;
+};
+
+// Reads and checks the header of a compact delta. nullopt if the file is a
+// bundle container instead (format 1 or 2: use ReadBundleHeader).
+// Errors: kIntegrity (corrupt or truncated header), the FileSystem's errors.
+Result<std::optional<CompactDeltaInfo>> ReadCompactDeltaInfo(FileSystem& fs,
+                                                             const std::string& path);
+
+// The target bundle.json a compact delta rebuilds from `base` (the base
+// version's bundle.json), for publishers that check a delta before signing
+// it. Errors: as ReadCompactDeltaInfo; kIntegrity if the edit does not apply
+// to `base` or does not give a valid bundle.json.
+Result<manifest::BundleManifest> CompactDeltaTargetManifest(FileSystem& fs,
+                                                            const std::string& delta_path,
+                                                            const manifest::BundleManifest& base);
 
 // Builds a delta bundle at `out_path` turning the unpacked version in
 // `base_dir` into the one in `target_dir` (folders as UnpackBundleFile leaves
@@ -85,10 +140,19 @@ Result<DeltaStats> BuildDelta(FileSystem& fs, const std::string& base_dir,
 // file and folder fsynced, bundle.json written last. On any error `out_dir`
 // and the payload folder are removed. Returns the target manifest.
 // Errors: as StreamingUnpacker, plus the above.
+//
+// `signed_facts` (from the delta's signed repository target) must agree with
+// the delta: its base_id must be `base_id`, and for a container delta its
+// ids must be the header's (kIntegrity otherwise). A compact delta needs
+// them (kInvalidArgument without): its base id prefix must match `base_id`
+// (kIntegrity "delta is for base ..."), the bundle.json rebuilt from
+// base_dir's must have SHA-256 signed_facts->manifest_sha256 (kIntegrity),
+// and then its files are rebuilt and checked as above.
 Result<manifest::BundleManifest> ApplyDeltaBundleFile(
     FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
     const std::string& base_id, const std::string& out_dir, const UnpackLimits& limits = {},
-    std::optional<RecipientPrivateKey> key = std::nullopt);
+    std::optional<RecipientPrivateKey> key = std::nullopt,
+    const SignedDeltaFacts* signed_facts = nullptr);
 
 }  // namespace ota::bundle
 

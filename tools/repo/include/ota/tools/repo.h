@@ -90,6 +90,12 @@ Status InitRepository(Env& env, const std::string& repo_dir, const RepoKeys& key
 // checked: the operator's own files are trusted here).
 Result<RepoState> LoadRepository(Env& env, const std::string& repo_dir);
 
+// Where target `target_path` (listed as `target`) is stored in the
+// repository folder (with consistent snapshots, under its SHA-256).
+std::string TargetFileInRepository(const std::string& repo_dir, const RepoState& st,
+                                   const std::string& target_path,
+                                   const manifest::TargetFile& target);
+
 // Publishes `source_file` as target `target_path` (a safe relative path such
 // as "bundles/chat/1.0.0.otab": no leading '/', no "." or ".." segments, no
 // empty segments, no backslashes or control characters). Copies the file into
