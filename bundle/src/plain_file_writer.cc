@@ -47,14 +47,16 @@ Status PlainFileWriter::OpenCurrent() {
   const manifest::BundleFile& f = files_[index_];
   OTA_TRY(CreateParentDirs(f.path));
   OTA_ASSIGN_OR_RETURN(file_, fs_.OpenWritable(JoinPath(out_dir_, f.path), /*append=*/false));
-  hasher_.emplace(HashAlgorithm::kSha256);
+  if (!background_) hasher_.emplace(HashAlgorithm::kSha256);
   return Ok();
 }
 
 Status PlainFileWriter::CompleteCurrent() {
   const manifest::BundleFile& f = files_[index_];
   if (!file_) OTA_TRY(OpenCurrent());
-  const std::string actual = hasher_->FinishHex();
+  // The background digest restarts at every Finish, so it covers exactly
+  // this file's bytes.
+  const std::string actual = background_ ? background_->Finish() : hasher_->FinishHex();
   hasher_.reset();
   if (actual != f.sha256) {
     return MakeError(ErrorCode::kIntegrity,
@@ -76,6 +78,27 @@ Status PlainFileWriter::CompleteEmptyFiles() {
 }
 
 Status PlainFileWriter::Write(std::span<const std::uint8_t> plain) {
+  OTA_TRY(WriteBytes(plain));
+  // The caller may reuse its bytes once this returns.
+  if (background_) background_->Wait();
+  return Ok();
+}
+
+Status PlainFileWriter::WriteAndRecycle(std::vector<std::uint8_t>& buffer) {
+  if (!background_) {
+    if (hasher_) {
+      // Bytes of the current file were hashed here so far: finish them here.
+      OTA_TRY(WriteBytes(buffer));
+      return Ok();
+    }
+    background_ = std::make_unique<BackgroundHasher>();
+  }
+  OTA_TRY(WriteBytes(buffer));
+  background_->Recycle(buffer);
+  return Ok();
+}
+
+Status PlainFileWriter::WriteBytes(std::span<const std::uint8_t> plain) {
   while (!plain.empty()) {
     OTA_TRY(CompleteEmptyFiles());
     if (index_ == files_.size()) {
@@ -86,7 +109,11 @@ Status PlainFileWriter::Write(std::span<const std::uint8_t> plain) {
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, plain.size()));
     OTA_TRY(file_->Append(plain.first(take)));
-    hasher_->Update(plain.first(take));
+    if (background_) {
+      background_->Update(plain.first(take));
+    } else {
+      hasher_->Update(plain.first(take));
+    }
     remaining_ -= take;
     plain = plain.subspan(take);
     // Completing at once keeps at most one file open and reports a bad file

@@ -1,7 +1,9 @@
 // Writes a bundle's plaintext stream into its files under an output folder,
 // checking each file's size and SHA-256 against bundle.json as it completes.
 //
-// Thread-safety: not thread-safe.
+// Thread-safety: not thread-safe. WriteAndRecycle hashes on an internal
+// thread; every filesystem call stays on the caller's thread, in the same
+// order as with Write.
 #ifndef OTA_BUNDLE_PLAIN_FILE_WRITER_H_
 #define OTA_BUNDLE_PLAIN_FILE_WRITER_H_
 
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "background_hasher.h"
 #include "ota/common/filesystem.h"
 #include "ota/common/hash.h"
 #include "ota/common/result.h"
@@ -32,6 +35,12 @@ class PlainFileWriter {
   // Appends the next plaintext bytes. Errors: kIntegrity if a completed file
   // does not match its SHA-256 or the bytes run past the last file; kIo.
   Status Write(std::span<const std::uint8_t> plain);
+  // Like Write(buffer), but the SHA-256 runs on a second thread while the
+  // caller fills the next buffer: `buffer` is taken and replaced by storage
+  // to overwrite (the one before it, once hashed; or an empty vector), so at
+  // most two buffers exist. A file's digest is still compared, and the file
+  // synced, when its last byte is written, before any later byte is.
+  Status WriteAndRecycle(std::vector<std::uint8_t>& buffer);
   // Creates the remaining empty files and fsyncs every folder written to.
   // Errors: kIntegrity if a non-empty file is incomplete; kIo.
   Status Finish();
@@ -41,6 +50,7 @@ class PlainFileWriter {
   Status CompleteCurrent();
   Status CompleteEmptyFiles();
   Status CreateParentDirs(const std::string& relative_path);
+  Status WriteBytes(std::span<const std::uint8_t> plain);
 
   FileSystem& fs_;
   std::string out_dir_;
@@ -48,8 +58,9 @@ class PlainFileWriter {
   std::size_t index_ = 0;        // The file receiving bytes.
   std::uint64_t remaining_ = 0;  // Bytes the current file still needs.
   std::unique_ptr<WritableFile> file_;
-  std::optional<Hasher> hasher_;
-  std::set<std::string> dirs_;  // Folders created or written into, to fsync.
+  std::optional<Hasher> hasher_;                  // Without a background hasher.
+  std::unique_ptr<BackgroundHasher> background_;  // Once WriteAndRecycle is used.
+  std::set<std::string> dirs_;                    // Folders created or written into, to fsync.
 };
 
 }  // namespace ota::bundle
