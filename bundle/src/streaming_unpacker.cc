@@ -177,12 +177,14 @@ Status StreamingUnpacker::Impl::ConsumeChunk() {
     OTA_TRY(DecryptChunk(content_key, *header, context, chunk_index, chunk, buffer, decrypted));
     encoded = decrypted;
   }
+  // The writer hashes the plaintext on its second thread while the next
+  // chunk is read and decoded; the vector handed over comes back as storage.
   if (chunk.codec == ChunkCodec::kRaw) {
-    OTA_TRY(writer->Write(encoded));
+    OTA_TRY(writer->WriteAndRecycle(header->encryption ? decrypted : buffer));
   } else {
     OTA_TRY(decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
     UngroupBytes(plain, chunk.groups, scratch);
-    OTA_TRY(writer->Write(plain));
+    OTA_TRY(writer->WriteAndRecycle(plain));
   }
   ++chunk_index;
   if (chunk_index == header->chunks.size()) {
@@ -241,6 +243,13 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
       return MakeError(ErrorCode::kIntegrity, impl_->TruncationMessage());
     }
     OTA_TRY(impl_->writer->Finish());
+    // Stops the writer's hashing thread and frees the chunk buffers before
+    // the caller goes on (a delta apply does, with the unpacker alive).
+    impl_->writer.reset();
+    std::vector<std::uint8_t>().swap(impl_->buffer);
+    std::vector<std::uint8_t>().swap(impl_->plain);
+    std::vector<std::uint8_t>().swap(impl_->scratch);
+    std::vector<std::uint8_t>().swap(impl_->decrypted);
     if (impl_->header->delta) return Ok();
     // Written last: a folder with bundle.json holds a complete, verified bundle.
     return WriteFileAtomic(impl_->fs, JoinPath(impl_->out_dir, manifest::kBundleManifestFileName),
