@@ -151,7 +151,10 @@ Status StreamingUnpacker::Impl::ConsumeHeader() {
     files = {manifest::BundleFile{kDeltaPayloadFileName, header->total_plain,
                                   header->delta->payload_sha256, "other"}};
   }
-  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files));
+  // A delta payload is scratch (see PayloadKind): only the files an apply
+  // produces from it are made durable.
+  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files),
+                                             /*durable=*/!header->delta.has_value());
   OTA_TRY(writer->Start());
   owns_out_dir = true;
   if (header->chunks.empty()) {
