@@ -78,10 +78,10 @@ Status PlainFileWriter::CompleteEmptyFiles() {
 }
 
 Status PlainFileWriter::Write(std::span<const std::uint8_t> plain) {
-  OTA_TRY(WriteBytes(plain));
+  Status s = WriteBytes(plain);
   // The caller may reuse its bytes once this returns.
   if (background_) background_->Wait();
-  return Ok();
+  return s;
 }
 
 Status PlainFileWriter::WriteAndRecycle(std::vector<std::uint8_t>& buffer) {
@@ -93,7 +93,11 @@ Status PlainFileWriter::WriteAndRecycle(std::vector<std::uint8_t>& buffer) {
     }
     background_ = std::make_unique<BackgroundHasher>();
   }
-  OTA_TRY(WriteBytes(buffer));
+  if (Status s = WriteBytes(buffer); !s.ok()) {
+    // The caller keeps `buffer`: no queued update may still read it.
+    background_->Wait();
+    return s;
+  }
   background_->Recycle(buffer);
   return Ok();
 }
