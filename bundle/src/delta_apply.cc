@@ -126,8 +126,9 @@ class Applier {
       if (out_.size() > size - written) {
         return Corrupt("produces more than the " + std::to_string(size) + " bytes of " + name);
       }
-      OTA_TRY(writer.Write(out_));
       written += out_.size();
+      // Hashed on the writer's second thread; out_ comes back as free storage.
+      OTA_TRY(writer.WriteAndRecycle(out_));
     }
     if (written != size) {
       return Corrupt("produces " + std::to_string(written) + " bytes of " + name +
@@ -153,7 +154,7 @@ class Applier {
     for (std::uint64_t done = 0; done < n;) {
       const std::uint64_t piece = std::min<std::uint64_t>(n - done, kReadPiece * 4);
       OTA_TRY(Base(base, offset + done, piece, out_));
-      OTA_TRY(writer.Write(out_));
+      OTA_TRY(writer.WriteAndRecycle(out_));
       done += piece;
     }
     last_copy_ = n;

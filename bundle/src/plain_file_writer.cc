@@ -10,8 +10,8 @@ std::string FileName(const manifest::BundleFile& f) { return "file \"" + f.path 
 }  // namespace
 
 PlainFileWriter::PlainFileWriter(FileSystem& fs, std::string out_dir,
-                                 std::vector<manifest::BundleFile> files)
-    : fs_(fs), out_dir_(std::move(out_dir)), files_(std::move(files)) {
+                                 std::vector<manifest::BundleFile> files, bool durable)
+    : fs_(fs), out_dir_(std::move(out_dir)), files_(std::move(files)), durable_(durable) {
   if (!files_.empty()) remaining_ = files_[0].size;
 }
 
@@ -47,20 +47,22 @@ Status PlainFileWriter::OpenCurrent() {
   const manifest::BundleFile& f = files_[index_];
   OTA_TRY(CreateParentDirs(f.path));
   OTA_ASSIGN_OR_RETURN(file_, fs_.OpenWritable(JoinPath(out_dir_, f.path), /*append=*/false));
-  hasher_.emplace(HashAlgorithm::kSha256);
+  if (!background_) hasher_.emplace(HashAlgorithm::kSha256);
   return Ok();
 }
 
 Status PlainFileWriter::CompleteCurrent() {
   const manifest::BundleFile& f = files_[index_];
   if (!file_) OTA_TRY(OpenCurrent());
-  const std::string actual = hasher_->FinishHex();
+  // The background digest restarts at every Finish, so it covers exactly
+  // this file's bytes.
+  const std::string actual = background_ ? background_->Finish() : hasher_->FinishHex();
   hasher_.reset();
   if (actual != f.sha256) {
     return MakeError(ErrorCode::kIntegrity,
                      FileName(f) + " has SHA-256 " + actual + ", but bundle.json says " + f.sha256);
   }
-  OTA_TRY(file_->Sync());
+  if (durable_) OTA_TRY(file_->Sync());
   OTA_TRY(file_->Close());
   file_.reset();
   ++index_;
@@ -76,6 +78,31 @@ Status PlainFileWriter::CompleteEmptyFiles() {
 }
 
 Status PlainFileWriter::Write(std::span<const std::uint8_t> plain) {
+  Status s = WriteBytes(plain);
+  // The caller may reuse its bytes once this returns.
+  if (background_) background_->Wait();
+  return s;
+}
+
+Status PlainFileWriter::WriteAndRecycle(std::vector<std::uint8_t>& buffer) {
+  if (!background_) {
+    if (hasher_) {
+      // Bytes of the current file were hashed here so far: finish them here.
+      OTA_TRY(WriteBytes(buffer));
+      return Ok();
+    }
+    background_ = std::make_unique<BackgroundHasher>();
+  }
+  if (Status s = WriteBytes(buffer); !s.ok()) {
+    // The caller keeps `buffer`: no queued update may still read it.
+    background_->Wait();
+    return s;
+  }
+  background_->Recycle(buffer);
+  return Ok();
+}
+
+Status PlainFileWriter::WriteBytes(std::span<const std::uint8_t> plain) {
   while (!plain.empty()) {
     OTA_TRY(CompleteEmptyFiles());
     if (index_ == files_.size()) {
@@ -86,7 +113,11 @@ Status PlainFileWriter::Write(std::span<const std::uint8_t> plain) {
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, plain.size()));
     OTA_TRY(file_->Append(plain.first(take)));
-    hasher_->Update(plain.first(take));
+    if (background_) {
+      background_->Update(plain.first(take));
+    } else {
+      hasher_->Update(plain.first(take));
+    }
     remaining_ -= take;
     plain = plain.subspan(take);
     // Completing at once keeps at most one file open and reports a bad file
@@ -104,6 +135,7 @@ Status PlainFileWriter::Finish() {
                                                 FileName(files_[index_]));
   }
   // Deepest folders first, so a parent is synced after its children's entries.
+  if (!durable_) return Ok();
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) OTA_TRY(fs_.SyncDir(*it));
   return Ok();
 }

@@ -151,7 +151,10 @@ Status StreamingUnpacker::Impl::ConsumeHeader() {
     files = {manifest::BundleFile{kDeltaPayloadFileName, header->total_plain,
                                   header->delta->payload_sha256, "other"}};
   }
-  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files));
+  // A delta payload is scratch (see PayloadKind): only the files an apply
+  // produces from it are made durable.
+  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files),
+                                             /*durable=*/!header->delta.has_value());
   OTA_TRY(writer->Start());
   owns_out_dir = true;
   if (header->chunks.empty()) {
@@ -177,12 +180,14 @@ Status StreamingUnpacker::Impl::ConsumeChunk() {
     OTA_TRY(DecryptChunk(content_key, *header, context, chunk_index, chunk, buffer, decrypted));
     encoded = decrypted;
   }
+  // The writer hashes the plaintext on its second thread while the next
+  // chunk is read and decoded; the vector handed over comes back as storage.
   if (chunk.codec == ChunkCodec::kRaw) {
-    OTA_TRY(writer->Write(encoded));
+    OTA_TRY(writer->WriteAndRecycle(header->encryption ? decrypted : buffer));
   } else {
     OTA_TRY(decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
     UngroupBytes(plain, chunk.groups, scratch);
-    OTA_TRY(writer->Write(plain));
+    OTA_TRY(writer->WriteAndRecycle(plain));
   }
   ++chunk_index;
   if (chunk_index == header->chunks.size()) {
@@ -241,6 +246,13 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
       return MakeError(ErrorCode::kIntegrity, impl_->TruncationMessage());
     }
     OTA_TRY(impl_->writer->Finish());
+    // Stops the writer's hashing thread and frees the chunk buffers before
+    // the caller goes on (a delta apply does, with the unpacker alive).
+    impl_->writer.reset();
+    std::vector<std::uint8_t>().swap(impl_->buffer);
+    std::vector<std::uint8_t>().swap(impl_->plain);
+    std::vector<std::uint8_t>().swap(impl_->scratch);
+    std::vector<std::uint8_t>().swap(impl_->decrypted);
     if (impl_->header->delta) return Ok();
     // Written last: a folder with bundle.json holds a complete, verified bundle.
     return WriteFileAtomic(impl_->fs, JoinPath(impl_->out_dir, manifest::kBundleManifestFileName),

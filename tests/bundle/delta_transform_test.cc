@@ -333,6 +333,51 @@ TEST_F(DeltaPayloadTest, WrongBaseContentFailsTheTargetDigest) {
   ExpectRefused(base_.files[0].path);
 }
 
+// Windows are hashed on a second thread while the next is decoded; errors
+// still surface in stream order and leave nothing staged.
+TEST_F(DeltaPayloadTest, PipelinedApplyRejectsInStreamOrder) {
+  auto literal = [](std::vector<std::uint8_t>& p, const std::string& plain, bool corrupt) {
+    std::vector<std::uint8_t> frame = Frame(plain);
+    if (corrupt) frame[0] ^= 0xff;  // Breaks the zstd magic number.
+    p.push_back(4);
+    PutVarint(p, 1);
+    PutVarint(p, plain.size());
+    PutVarint(p, frame.size());
+    p.insert(p.end(), frame.begin(), frame.end());
+  };
+  // The model in three windows, then the prompt in one; `bad_window` (0..3)
+  // is not zstd, `flip` changes a byte of the model's second window.
+  auto payload = [&](int bad_window, bool flip) {
+    std::string model = Target(0);
+    if (flip) model[model.size() / 2] ^= 1;
+    const std::size_t third = model.size() / 3;
+    std::vector<std::uint8_t> p = Magic(kDeltaPayloadMagic);
+    literal(p, model.substr(0, third), bad_window == 0);
+    literal(p, model.substr(third, third), bad_window == 1);
+    literal(p, model.substr(2 * third), bad_window == 2);
+    p.push_back(0);
+    literal(p, Target(1), bad_window == 3);
+    p.push_back(0);
+    return p;
+  };
+  Pack(payload(-1, false));
+  ASSERT_OK(Apply());
+  EXPECT_EQ(ReadTestFile(dir_.Sub("out/model.gguf")), Target(0));
+  EXPECT_EQ(ReadTestFile(dir_.Sub("out/prompts/main.txt")), Target(1));
+  ASSERT_OK(fs_->RemoveAll(dir_.Sub("out")));
+  for (int bad : {2, 3}) {
+    SCOPED_TRACE(bad);
+    Pack(payload(bad, false));
+    ExpectRefused((bad == 3 ? "delta window of prompts/main.txt" : "delta window of model.gguf") +
+                  std::string(" at payload offset"));
+  }
+  // The model's wrong digest comes before the prompt's corrupt window.
+  Pack(payload(3, true));
+  ExpectRefused("file \"model.gguf\" has SHA-256");
+  Pack(payload(-1, true));
+  ExpectRefused("file \"model.gguf\" has SHA-256");
+}
+
 TEST(DeltaFormatTest, HeaderDictionaryIsTheDocumentedOne) {
   // Part of the format (docs/formats.md): changing it breaks every delta.
   EXPECT_EQ(kHeaderDictionary.size(), 381u);

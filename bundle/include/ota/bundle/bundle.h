@@ -112,7 +112,9 @@ struct UnpackLimits {
 // What a StreamingUnpacker accepts: full bundles (their files are written),
 // or only delta bundles (the payload is written as out_dir/delta.payload and
 // nothing else; see delta.h). Each refuses the other kind with
-// kInvalidArgument before writing anything.
+// kInvalidArgument before writing anything. A delta payload is scratch for
+// the apply that follows (which removes it, and removes any left by a crash
+// before it starts), so it is not fsynced.
 enum class PayloadKind { kFiles, kDelta };
 inline constexpr char kDeltaPayloadFileName[] = "delta.payload";
 

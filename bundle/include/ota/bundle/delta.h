@@ -52,7 +52,7 @@ struct DeltaOptions {
   std::string base_id;
   std::string target_id;
   // Output bytes per window, in [64 KiB, kMaxDeltaWindow]. Apply memory is
-  // about 4 windows.
+  // about 5 windows.
   std::uint64_t window = kDefaultDeltaWindow;
   // zstd level for differences and literal windows (entropy-bound data), and
   // for windows coded with the base as a prefix (match-bound data). The DIFF

@@ -1,4 +1,5 @@
-// SHA-256 / SHA-512 (libsodium) and hex encoding.
+// SHA-256 (libcrypto, using SHA CPU extensions where present) / SHA-512
+// (libsodium) and hex encoding.
 #ifndef OTA_COMMON_HASH_H_
 #define OTA_COMMON_HASH_H_
 
