@@ -10,17 +10,6 @@
 
 namespace ota {
 
-void InitCrypto() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (sodium_init() < 0) {
-      // Without a working CSPRNG nothing in the product is safe to run.
-      std::fputs("fatal: libsodium initialisation failed\n", stderr);
-      std::abort();
-    }
-  });
-}
-
 namespace {
 
 // SHA-256 runs through libcrypto, whose assembly uses the CPU's SHA
