@@ -22,6 +22,27 @@ using ota::testing::ReadTestFile;
 
 class ConfirmationTest : public ota::testing::RepoFixture {
  protected:
+  // 1.0.0 installed with a 60 s confirmation window, 1.1.0 published, 5 s on.
+  void InstallFirstPublishSecond() {
+    confirm_window_ = std::chrono::seconds(60);
+    Publish("1.0.0", 1);
+    StartServer();
+    Enroll();
+    agent_ = OpenAgent();
+    ASSERT_NE(agent_, nullptr);
+    ASSERT_EQ(UpdateOnce(*agent_).kind, UpdateOutcome::Kind::kUpdated);
+    Publish("1.1.0", 2);
+    clock_.Advance(std::chrono::seconds(5));
+  }
+
+  static agent::DaemonOptions HourlyDaemonPollingEvery30s() {
+    agent::DaemonOptions d;
+    d.interval = std::chrono::seconds(3600);
+    d.jitter = 0;
+    d.confirm_poll = std::chrono::seconds(30);
+    return d;
+  }
+
   // 1.0.0 installed (a first install commits at once), then 1.1.0 published
   // and activated: the deployment waits in confirming.
   void InstallThenActivateSecond() {
@@ -342,20 +363,8 @@ TEST_F(ConfirmationTest, ACrashLoopWhoseRollbackFailsEndsFailedWhileOpening) {
 // The daemon re-checks an open window every confirm_poll, locally, and goes
 // back to its normal interval once the version is committed.
 TEST_F(ConfirmationTest, TheDaemonPollsAnOpenWindowWithoutBusyLooping) {
-  confirm_window_ = std::chrono::seconds(60);
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  agent_ = OpenAgent();
-  ASSERT_NE(agent_, nullptr);
-  ASSERT_EQ(UpdateOnce(*agent_).kind, UpdateOutcome::Kind::kUpdated);
-  Publish("1.1.0", 2);
-  clock_.Advance(std::chrono::seconds(5));
-
-  agent::DaemonOptions d;
-  d.interval = std::chrono::seconds(3600);
-  d.jitter = 0;
-  d.confirm_poll = std::chrono::seconds(30);
+  ASSERT_NO_FATAL_FAILURE(InstallFirstPublishSecond());
+  agent::DaemonOptions d = HourlyDaemonPollingEvery30s();
   std::vector<std::int64_t> waits;
   std::vector<std::string> seen;
   const int cycles = agent::RunDaemon(
@@ -386,20 +395,8 @@ TEST_F(ConfirmationTest, TheDaemonPollsAnOpenWindowWithoutBusyLooping) {
 // open and returns as soon as the version is committed, without the long
 // wait; with nothing to confirm it returns after its cycle.
 TEST_F(ConfirmationTest, UntilIdleReturnsOnceNothingIsConfirming) {
-  confirm_window_ = std::chrono::seconds(60);
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  agent_ = OpenAgent();
-  ASSERT_NE(agent_, nullptr);
-  ASSERT_EQ(UpdateOnce(*agent_).kind, UpdateOutcome::Kind::kUpdated);
-  Publish("1.1.0", 2);
-  clock_.Advance(std::chrono::seconds(5));
-
-  agent::DaemonOptions d;
-  d.interval = std::chrono::seconds(3600);
-  d.jitter = 0;
-  d.confirm_poll = std::chrono::seconds(30);
+  ASSERT_NO_FATAL_FAILURE(InstallFirstPublishSecond());
+  agent::DaemonOptions d = HourlyDaemonPollingEvery30s();
   d.until_idle = true;
   std::vector<std::int64_t> waits;
   auto wait = [&](std::chrono::milliseconds w) {

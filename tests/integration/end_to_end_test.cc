@@ -56,6 +56,28 @@ class EndToEndTest : public ota::testing::RepoFixture {
             Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
             Key("timestamp")});
   }
+
+  // Publishes 1.0.0, starts the server and enrolls a device with
+  // `ota-agent init` in the folder `name`; returns its state folder.
+  std::string StartWithCliDevice(const std::string& name) {
+    Publish("1.0.0", 1);
+    StartServer();
+    const std::string state = dir_.Sub(name);
+    CommandResult init =
+        RunCommand({BinaryPath("ota-agent"), "--state-dir", state, "--server", url_, "init",
+                    "--root", dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+    EXPECT_EQ(init.exit_code, 0) << init.err;
+    return state;
+  }
+
+  // `ota-agent status --json` of a state folder (null if it failed).
+  nlohmann::json CliStatus(const std::string& state) {
+    CommandResult status =
+        RunCommand({BinaryPath("ota-agent"), "--state-dir", state, "status", "--json"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    auto j = nlohmann::json::parse(status.out, nullptr, false);
+    return j.is_object() ? j : nlohmann::json();
+  }
 };
 
 TEST_F(EndToEndTest, FirstInstallThenUpgradeKeepsPreviousVersion) {
@@ -338,24 +360,16 @@ TEST_F(EndToEndTest, RootRotationToThreeOfFiveSignedOfflineReachesTheAgent) {
 }
 
 TEST_F(EndToEndTest, AgentCommandLine) {
-  Publish("1.0.0", 1);
-  StartServer();
+  const std::string state = StartWithCliDevice("cli-device");
   const std::string agent_bin = BinaryPath("ota-agent");
-  const std::string state = dir_.Sub("cli-device");
-  CommandResult init =
-      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
-                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
   CommandResult update = RunCommand({agent_bin, "--state-dir", state, "update"});
   ASSERT_EQ(update.exit_code, 0) << update.err;
   EXPECT_NE(update.out.find("chat: updated (none) -> 1.0.0"), std::string::npos) << update.out;
   // Not a terminal: progress comes as plain lines.
   EXPECT_NE(update.err.find("download chat: 100%"), std::string::npos) << update.err;
 
-  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
-  ASSERT_EQ(status.exit_code, 0) << status.err;
-  auto j = nlohmann::json::parse(status.out, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << status.out;
+  const nlohmann::json j = CliStatus(state);
+  ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
   EXPECT_EQ(j["pending_reports"], 0);
 
@@ -383,14 +397,8 @@ TEST_F(EndToEndTest, EnrollmentCutShortStartsOver) {
 }
 
 TEST_F(EndToEndTest, DaemonRunsACycleAndStopsCleanlyOnSigterm) {
-  Publish("1.0.0", 1);
-  StartServer();
+  const std::string state = StartWithCliDevice("daemon-device");
   const std::string agent_bin = BinaryPath("ota-agent");
-  const std::string state = dir_.Sub("daemon-device");
-  CommandResult init =
-      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
-                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
   ChildProcess daemon;
   // The first cycle runs at once; its outcome is the first stdout line. The
   // next one is an hour away, so the daemon is waiting when SIGTERM arrives.
@@ -398,10 +406,8 @@ TEST_F(EndToEndTest, DaemonRunsACycleAndStopsCleanlyOnSigterm) {
       daemon.Start({agent_bin, "--state-dir", state, "daemon", "--interval", "3600"});
   EXPECT_TRUE(first.starts_with("chat: updated (none) -> 1.0.0, fetched ")) << first;
   EXPECT_EQ(daemon.Stop(), 0);
-  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
-  ASSERT_EQ(status.exit_code, 0) << status.err;
-  auto j = nlohmann::json::parse(status.out, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << status.out;
+  const nlohmann::json j = CliStatus(state);
+  ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["models"][0]["active"]["version"], "1.0.0");
 }
 
@@ -416,14 +422,8 @@ std::string ChildrenOf(int pid) {
 // ota-agentd runs a check (a real ota-agent process) at start and on
 // SIGUSR1; between checks no agent process is left, only the supervisor.
 TEST_F(EndToEndTest, ResidentSupervisorRunsAgentChecksOnlyWhileThereIsWork) {
-  Publish("1.0.0", 1);
-  StartServer();
+  const std::string state = StartWithCliDevice("supervised-device");
   const std::string agent_bin = BinaryPath("ota-agent");
-  const std::string state = dir_.Sub("supervised-device");
-  CommandResult init =
-      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
-                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
   ChildProcess supervisor;
   const std::string ready = supervisor.Start({BinaryPath("ota-agentd"), "--interval", "3600", "--",
                                               "--state-dir", state, "--confirm-window", "0"});
@@ -444,10 +444,8 @@ TEST_F(EndToEndTest, ResidentSupervisorRunsAgentChecksOnlyWhileThereIsWork) {
   EXPECT_TRUE(line.starts_with("ota-agentd: check 2 done; next in ")) << line;
   EXPECT_EQ(supervisor.Stop(), 0);
 
-  CommandResult status = RunCommand({agent_bin, "--state-dir", state, "status", "--json"});
-  ASSERT_EQ(status.exit_code, 0) << status.err;
-  auto j = nlohmann::json::parse(status.out, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << status.out;
+  const nlohmann::json j = CliStatus(state);
+  ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["models"][0]["active"]["version"], "1.1.0");
 }
 
@@ -455,14 +453,8 @@ TEST_F(EndToEndTest, ResidentSupervisorRunsAgentChecksOnlyWhileThereIsWork) {
 // window, so the restart counter only sees real crashes); SIGTERM to the
 // supervisor reaches the check, and both end.
 TEST_F(EndToEndTest, ResidentSupervisorKeepsAConfirmingCheckAndStopsItOnSigterm) {
-  Publish("1.0.0", 1);
-  StartServer();
+  const std::string state = StartWithCliDevice("supervised-device");
   const std::string agent_bin = BinaryPath("ota-agent");
-  const std::string state = dir_.Sub("supervised-device");
-  CommandResult init =
-      RunCommand({agent_bin, "--state-dir", state, "--server", url_, "init", "--root",
-                  dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
   CommandResult first = RunCommand({agent_bin, "--state-dir", state, "update"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   Publish("1.1.0", 2);
