@@ -89,14 +89,23 @@ class DeltaEndToEndTest : public ota::testing::RepoFixture {
     EXPECT_TRUE(a.ok()) << a.error().ToString();
     return a.ok() ? std::move(*a) : nullptr;
   }
+
+  // 1.0.0 published, served and installed on an enrolled device; null if
+  // any of it failed.
+  std::unique_ptr<Agent> InstallFirst() {
+    Publish("1.0.0", false);
+    StartServer();
+    auto a = EnrollAndOpen();
+    if (a == nullptr) return nullptr;
+    const UpdateOutcome::Kind kind = UpdateOnce(*a).kind;
+    EXPECT_EQ(kind, UpdateOutcome::Kind::kUpdated);
+    return kind == UpdateOutcome::Kind::kUpdated ? std::move(a) : nullptr;
+  }
 };
 
 TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
-  Publish("1.0.0", false);
-  StartServer();
-  auto a = EnrollAndOpen();
+  auto a = InstallFirst();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
 
   const std::string v2 = Publish("1.1.0", true);
   const std::string delta = PublishDelta("1.0.0", "1.1.0");
@@ -115,11 +124,8 @@ TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
 }
 
 TEST_F(DeltaEndToEndTest, ContainerDeltaStillApplies) {
-  Publish("1.0.0", false);
-  StartServer();
-  auto a = EnrollAndOpen();
+  auto a = InstallFirst();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   const std::string v2 = Publish("1.1.0", true);
   BuildDelta("1.0.0", "1.1.0", "container");
   CommandResult inspect = Otactl({"bundle", "inspect", DeltaFile("1.0.0", "1.1.0")});
@@ -134,11 +140,8 @@ TEST_F(DeltaEndToEndTest, ContainerDeltaStillApplies) {
 }
 
 TEST_F(DeltaEndToEndTest, MetadataEditTravelsAsACompactDelta) {
-  Publish("1.0.0", false);
-  StartServer();
-  auto a = EnrollAndOpen();
+  auto a = InstallFirst();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
 
   // Only the chat template changes: the delta is compact, and its ids and
   // bundle.json digest are signed in its target, taken from the full bundles.
@@ -206,11 +209,8 @@ TEST_F(DeltaEndToEndTest, PublishRefusesACompactDeltaThatDoesNotRebuildItsTarget
 }
 
 TEST_F(DeltaEndToEndTest, BrokenDeltaFallsBackToTheFullBundle) {
-  Publish("1.0.0", false);
-  StartServer();
-  auto a = EnrollAndOpen();
+  auto a = InstallFirst();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   const std::string v1_bytes = ActiveModelBytes();
 
   const std::string v2 = Publish("1.1.0", true);
