@@ -7,7 +7,8 @@
 //              [--confirm-poll S] -- OTA_AGENT_OPTIONS...
 //
 // Signals: SIGTERM, SIGINT or SIGHUP stop it (a running check is asked to
-// stop with SIGTERM and waited for); SIGUSR1 starts a check now.
+// stop with SIGTERM and waited for); SIGUSR1 starts a check now (or right
+// after the running one).
 // Exit codes: 0 stopped; 1 the agent program cannot be run; 2 usage error
 // (its own, or ota-agent refusing the options passed to it).
 #include <signal.h>
@@ -93,7 +94,8 @@ CheckEnd RunCheck(const std::vector<std::string>& argv) {
       end.stopped = true;
       ::kill(pid, SIGTERM);
     }
-    if (sig != SIGCHLD) continue;  // SIGUSR1: a check is already running.
+    if (sig == SIGUSR1) end.check_again = true;  // Runs once this one ends.
+    if (sig != SIGCHLD) continue;
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done != pid) continue;

@@ -48,15 +48,23 @@ SupervisorResult RunSupervisor(const SupervisorOptions& options, Random& random,
       break;
     }
     std::chrono::milliseconds delay = NextPollDelay(polling, random);
+    std::string outcome = name + " done";
     if (end.ok()) {
       failures = 0;
-      seams.say(name + " done; next in " + Seconds(delay));
     } else {
       ++failures;
       delay = RetryDelay(options, failures, delay);
-      seams.say(name + " failed (" + Describe(end) + "); retry in " + Seconds(delay));
+      outcome = name + " failed (" + Describe(end) + ")";
+    }
+    // A check asked for while this one ran may bring news it polled before:
+    // it starts at once.
+    if (end.check_again) {
+      seams.say(outcome + "; asked for again meanwhile, checking now");
+    } else {
+      seams.say(outcome + (end.ok() ? "; next in " : "; retry in ") + Seconds(delay));
     }
     if (options.max_checks > 0 && result.checks >= options.max_checks) break;
+    if (end.check_again) continue;
     if (seams.wait(delay) == WakeReason::kStop) break;
   }
   return result;

@@ -236,6 +236,19 @@ TEST(SupervisorTest, RefusedArgumentsAndStopsDuringACheckEndTheLoop) {
   EXPECT_EQ(stopped.said.back(), "check 1 stopped (exit 0)");
 }
 
+TEST(SupervisorTest, ACheckAskedForDuringACheckRunsRightAfterIt) {
+  ScriptedSupervisor s;
+  CheckEnd asked = Exited(0);
+  asked.check_again = true;
+  s.ends = {asked, Exited(0)};
+  s.wakes = {WakeReason::kStop};
+  EXPECT_EQ(s.Run(SupervisorOptions{}).checks, 2);
+  // No wait between the two checks; the one wait after the second stops.
+  EXPECT_EQ(s.waits.size(), 1u);
+  EXPECT_EQ(s.said[0], "check 1 done; asked for again meanwhile, checking now");
+  EXPECT_EQ(s.said[1], "check 2 done; next in 3600 s");
+}
+
 TEST(SupervisorTest, RetryDelayDoublesUpToTheNormalWait) {
   SupervisorOptions o;
   o.retry = std::chrono::seconds(30);

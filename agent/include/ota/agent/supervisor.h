@@ -35,6 +35,9 @@ struct CheckEnd {
   bool stopped = false;
   int exit_code = 0;  // When it exited.
   int signal = 0;     // When a signal ended it (exit_code then unused).
+  // A check was asked for while this one ran (it may have polled before the
+  // news): the next one starts at once.
+  bool check_again = false;
   // The agent refused its arguments (exit code 2): no retry helps.
   bool usage_error() const { return signal == 0 && exit_code == 2; }
   bool ok() const { return signal == 0 && exit_code == 0; }
