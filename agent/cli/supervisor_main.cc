@@ -162,12 +162,9 @@ int Main(int argc, char** argv) {
 
   std::vector<std::string> check = {agent_path};
   check.insert(check.end(), agent_options.begin(), agent_options.end());
-  for (const std::string& a :
-       {std::string("daemon"), std::string("--until-idle"), std::string("--interval"),
-        std::to_string(interval), std::string("--jitter"), std::to_string(jitter),
-        std::string("--confirm-poll"), std::to_string(confirm_poll)}) {
-    check.push_back(a);
-  }
+  check.insert(check.end(),
+               {"daemon", "--until-idle", "--interval", std::to_string(interval), "--jitter",
+                std::to_string(jitter), "--confirm-poll", std::to_string(confirm_poll)});
   SupervisorOptions options;
   options.interval = std::chrono::seconds(interval);
   options.jitter = jitter;

@@ -77,6 +77,14 @@ class PowerLossTest : public ::testing::Test {
     return sha.ok() ? *sha : "";
   }
 
+  // `ota-agent status --json` of a state folder (null if it failed).
+  nlohmann::json Status(const std::string& state) {
+    CommandResult status = Agent(state, {}, {"status", "--json"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    auto st = nlohmann::json::parse(status.out, nullptr, false);
+    return st.is_object() ? st : nlohmann::json();
+  }
+
   CommandResult Agent(const std::string& state, const std::vector<std::string>& env_vars,
                       const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"/usr/bin/env"};
@@ -177,13 +185,11 @@ class PowerLossTest : public ::testing::Test {
   // the database agree, no download or unpack left over.
   void ExpectRecovered(const std::string& state) {
     ASSERT_EQ(VerifiedActiveId(state), v2_);
-    CommandResult status = Agent(state, {}, {"status", "--json"});
-    ASSERT_EQ(status.exit_code, 0) << status.err;
-    auto st = nlohmann::json::parse(status.out, nullptr, false);
-    ASSERT_TRUE(st.is_object()) << status.out;
+    const nlohmann::json st = Status(state);
+    ASSERT_TRUE(st.is_object());
     ASSERT_FALSE(st["deployments"].empty());
     EXPECT_EQ(st["deployments"][0]["version"], "1.1.0");
-    EXPECT_EQ(st["deployments"][0]["state"], "committed") << status.out;
+    EXPECT_EQ(st["deployments"][0]["state"], "committed") << st.dump();
     std::set<std::string> dirs = Listing(state + "/versions");
     EXPECT_EQ(dirs, DatabaseVersions(state));
     EXPECT_TRUE(dirs.count(v1_)) << "the previous version is kept for rollback";
@@ -309,13 +315,11 @@ TEST_F(PowerLossTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion
     CommandResult resumed = Agent(state, {}, window);
     ASSERT_TRUE(resumed.exit_code == 0 || resumed.exit_code == 3) << resumed.out << resumed.err;
     ASSERT_EQ(VerifiedActiveId(state), v1_);
-    CommandResult status = Agent(state, {}, {"status", "--json"});
-    ASSERT_EQ(status.exit_code, 0) << status.err;
-    auto st = nlohmann::json::parse(status.out, nullptr, false);
-    ASSERT_TRUE(st.is_object()) << status.out;
+    const nlohmann::json st = Status(state);
+    ASSERT_TRUE(st.is_object());
     ASSERT_FALSE(st["deployments"].empty());
     EXPECT_EQ(st["deployments"][0]["version"], "1.1.0");
-    EXPECT_EQ(st["deployments"][0]["state"], "failed") << status.out;
+    EXPECT_EQ(st["deployments"][0]["state"], "failed") << st.dump();
     EXPECT_EQ(st["deployments"][0]["error"],
               "incompatible: confirmation failed: 3 of 3 sessions failed: decode error");
     const std::set<std::string> dirs = Listing(state + "/versions");

@@ -29,7 +29,8 @@ using agent::Agent;
 using nlohmann::json;
 using ota::testing::BinaryPath;
 using ota::testing::CommandResult;
-using ota::testing::RunCommand;
+using ota::testing::InitSignedRepository;
+using ota::testing::RunOtactl;
 using ota::testing::TempDir;
 
 constexpr int kDevices = 50;
@@ -55,16 +56,10 @@ class RolloutFleetTest : public ::testing::Test {
     random_ = MakeSecureRandom();
     http_ = MakeCurlHttpClient();
     env_ = {&clock_, random_.get(), fs_.get(), http_.get()};
-    for (const char* role : {"root", "targets", "snapshot", "timestamp", "rollouts"}) {
-      Otactl({"keygen", "--out", Key(role)});
-    }
-    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
-            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
-            Key("timestamp")});
+    InitSignedRepository(dir_, {"rollouts"});
     Otactl({"repo", "delegate", "--repo", dir_.Sub("repo"), "--name", "rollouts", "--key",
             Key("rollouts"), "--paths", "rollouts/*", "--targets-key", Key("targets"),
             "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
-    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
     ota::testing::WriteTestFile(dir_.Sub("publish/.keep"), "");
 
     server_stub::OtactlPublisherOptions p;
@@ -93,10 +88,7 @@ class RolloutFleetTest : public ::testing::Test {
   std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
 
   CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
-    args.insert(args.begin(), BinaryPath("otactl"));
-    CommandResult r = RunCommand(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
-    return r;
+    return RunOtactl(std::move(args), expected_exit);
   }
 
   void Publish(const std::string& version, int seed, const std::string& recipient = "") {

@@ -31,22 +31,13 @@ class RepoFixture : public ::testing::Test {
     env_.random = random_.get();
     env_.fs = fs_.get();
     env_.http = http_.get();
-    for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
-      Otactl({"keygen", "--out", Key(role)});
-    }
-    Otactl({"repo", "init", "--repo", dir_.Sub("repo"), "--root-key", Key("root"), "--targets-key",
-            Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
-            Key("timestamp")});
-    ota::testing::WriteTestFile(dir_.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+    InitSignedRepository(dir_);
   }
 
   std::string Key(const std::string& role) { return dir_.Sub("keys/" + role + ".key"); }
 
   CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0) {
-    args.insert(args.begin(), BinaryPath("otactl"));
-    CommandResult r = RunCommand(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
-    return r;
+    return RunOtactl(std::move(args), expected_exit);
   }
 
   // Builds and publishes model version `version` (distinct weights per seed).

@@ -55,6 +55,24 @@ std::string BinaryPath(const std::string& target_name) {
   return target_name;
 }
 
+CommandResult RunOtactl(std::vector<std::string> args, int expected_exit) {
+  args.insert(args.begin(), BinaryPath("otactl"));
+  CommandResult r = RunCommand(args);
+  EXPECT_EQ(r.exit_code, expected_exit) << args[1] << ": " << r.err;
+  return r;
+}
+
+void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles) {
+  auto key = [&](const std::string& role) { return dir.Sub("keys/" + role + ".key"); };
+  std::vector<std::string> roles = {"root", "targets", "snapshot", "timestamp"};
+  roles.insert(roles.end(), extra_roles.begin(), extra_roles.end());
+  for (const std::string& role : roles) RunOtactl({"keygen", "--out", key(role)});
+  RunOtactl({"repo", "init", "--repo", dir.Sub("repo"), "--root-key", key("root"), "--targets-key",
+             key("targets"), "--snapshot-key", key("snapshot"), "--timestamp-key",
+             key("timestamp")});
+  WriteTestFile(dir.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
+}
+
 namespace {
 
 std::vector<char*> Argv(const std::vector<std::string>& argv) {

@@ -65,6 +65,15 @@ struct CommandResult {
 // Runs a program to completion with no shell involved, capturing output.
 CommandResult RunCommand(const std::vector<std::string>& argv);
 
+// Runs the built otactl with `args`; a test failure if it does not exit with
+// `expected_exit` (its stderr is shown).
+CommandResult RunOtactl(std::vector<std::string> args, int expected_exit = 0);
+
+// Under `dir`: keys/<role>.key for root, targets, snapshot, timestamp and
+// `extra_roles`; repo/ initialised and signed with the first four; and
+// prompts/chat.txt for bundles to carry.
+void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles = {});
+
 // A long-running child process (e.g. ota-server). Start() returns once the
 // child printed its first stdout line (its readiness signal), so tests need
 // no sleeps. The destructor sends SIGTERM and reaps the child.
