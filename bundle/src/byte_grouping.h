@@ -19,6 +19,9 @@ namespace ota::bundle {
 
 // Groups below this size are not worth their header entry.
 inline constexpr std::uint64_t kMinGroupBytes = 256;
+// Elements an exponent value needs in a kBf16Split group for its own
+// mantissa bucket. Part of the format.
+inline constexpr std::size_t kBf16BucketMin = 4096;
 
 // Regions of a plaintext stream (absolute offsets) holding w-byte elements.
 // Sorted by offset and disjoint.
@@ -33,9 +36,12 @@ std::vector<ByteGroup> GroupsForChunk(const StreamRegions& regions, std::size_t&
                                       std::uint64_t chunk_start, std::uint64_t chunk_len);
 
 // Applies the groups to `data` in place; `scratch` is resized as needed.
-// Requires groups inside data (as ParseChunk checks).
+// Requires groups inside data (as ParseChunk checks). If `planes` is given,
+// it receives the ascending offsets inside data where a plane or bucket of
+// like bytes starts after another (the places where a new entropy table
+// pays off), none at 0 or data.size(), none twice.
 void GroupBytes(std::span<std::uint8_t> data, const std::vector<ByteGroup>& groups,
-                std::vector<std::uint8_t>& scratch);
+                std::vector<std::uint8_t>& scratch, std::vector<std::size_t>* planes = nullptr);
 // The inverse of GroupBytes.
 void UngroupBytes(std::span<std::uint8_t> data, const std::vector<ByteGroup>& groups,
                   std::vector<std::uint8_t>& scratch);

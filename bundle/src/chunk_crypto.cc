@@ -32,7 +32,9 @@ std::string AssociatedData(std::string_view context, std::size_t index, std::siz
   for (const ByteGroup& g : chunk.groups) {
     PutLe(ad, g.offset, 8);
     PutLe(ad, g.length, 8);
-    PutLe(ad, g.width, 4);
+    // The kind rides in the width field: byte groups (kind 0) keep the
+    // associated data of bundles written before kinds existed.
+    PutLe(ad, g.width | (static_cast<std::uint32_t>(g.kind) << 8), 4);
   }
   return ad;
 }

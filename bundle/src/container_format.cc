@@ -54,7 +54,8 @@ Result<std::uint64_t> GetCount(const json& object, const char* key, const std::s
   return it->get<std::uint64_t>();
 }
 
-Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index, bool allow_groups) {
+Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index, bool allow_groups,
+                              bool allow_bf16_split) {
   const std::string where = "bundle header: " + ChunkName(index) + ": ";
   if (!entry.is_object()) return Corrupt(where + "entry is not an object");
   ChunkEntry chunk;
@@ -84,12 +85,22 @@ Result<ChunkEntry> ParseChunk(const json& entry, std::size_t index, bool allow_g
   if (chunk.codec != ChunkCodec::kZstd) return Corrupt(where + "a raw chunk has no byte groups");
   std::uint64_t end = 0;
   for (const json& g : *groups) {
-    if (!g.is_array() || g.size() != 3 || !g[0].is_number_unsigned() ||
-        !g[1].is_number_unsigned() || !g[2].is_number_unsigned()) {
-      return Corrupt(where + "byte group " + g.dump() + " is not [offset, length, width]");
+    if (!g.is_array() || g.size() < 3 || g.size() > 4 || !g[0].is_number_unsigned() ||
+        !g[1].is_number_unsigned() || !g[2].is_number_unsigned() ||
+        (g.size() == 4 && !g[3].is_string())) {
+      return Corrupt(where + "byte group " + g.dump() + " is not [offset, length, width(, kind)]");
     }
     ByteGroup group{g[0].get<std::uint64_t>(), g[1].get<std::uint64_t>(), 0};
     const std::uint64_t width = g[2].get<std::uint64_t>();
+    if (g.size() == 4) {
+      if (g[3].get<std::string>() != "bf16" || width != 2) {
+        return Corrupt(where + "byte group " + g.dump() + " has an unknown kind");
+      }
+      if (!allow_bf16_split) {
+        return Corrupt(where + "byte group " + g.dump() + " needs the bf16-split flag");
+      }
+      group.kind = GroupKind::kBf16Split;
+    }
     if ((width != 2 && width != 4) || group.length == 0 || group.length % width != 0 ||
         group.offset < end || group.offset > chunk.plain ||
         group.length > chunk.plain - group.offset) {
@@ -214,6 +225,13 @@ Status CheckChunkTable(ContainerHeader& h, bool encrypted) {
 
 }  // namespace
 
+bool HasBf16Split(const std::vector<ByteGroup>& groups) {
+  for (const ByteGroup& g : groups) {
+    if (g.kind == GroupKind::kBf16Split) return true;
+  }
+  return false;
+}
+
 std::string ChunkName(std::size_t index) { return "chunk " + std::to_string(index); }
 
 bool StoredSizePossible(const ChunkEntry& c, bool encrypted) {
@@ -246,7 +264,11 @@ std::string EncodeHeader(const ContainerHeader& header) {
                   {"stored", c.stored}};
     if (!c.groups.empty()) {
       json groups = json::array();
-      for (const ByteGroup& g : c.groups) groups.push_back({g.offset, g.length, g.width});
+      for (const ByteGroup& g : c.groups) {
+        json entry = {g.offset, g.length, g.width};
+        if (g.kind == GroupKind::kBf16Split) entry.push_back("bf16");
+        groups.push_back(std::move(entry));
+      }
       entry["groups"] = std::move(groups);
     }
     chunks.push_back(std::move(entry));
@@ -381,10 +403,17 @@ Result<ContainerHeader> DecodeHeader(std::span<const std::uint8_t> bytes, const 
   }
   auto chunks = j.find("chunks");
   if (chunks == j.end() || !chunks->is_array()) return Corrupt(where + "chunks is not an array");
+  const bool bf16_split = (preamble.flags & kFlagBf16Split) != 0;
+  bool any_bf16_split = false;
   for (std::size_t i = 0; i < chunks->size(); ++i) {
-    OTA_ASSIGN_OR_RETURN(ChunkEntry c,
-                         ParseChunk((*chunks)[i], i, preamble.format != kLegacyFormatVersion));
+    OTA_ASSIGN_OR_RETURN(
+        ChunkEntry c,
+        ParseChunk((*chunks)[i], i, preamble.format != kLegacyFormatVersion, bf16_split));
+    any_bf16_split |= HasBf16Split(c.groups);
     h.chunks.push_back(std::move(c));
+  }
+  if (bf16_split && !any_bf16_split) {
+    return Corrupt(where + "the bf16-split flag is set but no byte group is of kind bf16");
   }
   const bool encrypted = (preamble.flags & kFlagEncrypted) != 0;
   if (encrypted) {

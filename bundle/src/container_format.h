@@ -38,8 +38,12 @@ inline constexpr std::uint32_t kFlagDelta = 1u << 1;
 // header_sha256 describe the stored (compressed) bytes. Delta bundles only:
 // their headers are a large part of a small delta.
 inline constexpr std::uint32_t kFlagHeaderZstd = 1u << 2;
+// Some chunk has a byte group of kind GroupKind::kBf16Split (written as
+// [offset, length, 2, "bf16"]); without the flag such groups are refused.
+inline constexpr std::uint32_t kFlagBf16Split = 1u << 3;
 // Flag bits this reader understands (format 2; format 1 allows none).
-inline constexpr std::uint32_t kSupportedFlags = kFlagEncrypted | kFlagDelta | kFlagHeaderZstd;
+inline constexpr std::uint32_t kSupportedFlags =
+    kFlagEncrypted | kFlagDelta | kFlagHeaderZstd | kFlagBf16Split;
 // The skeleton of a typical delta header: zstd copies structure from it, so
 // a compressed header costs little more than its digests and names. Part of
 // the format: changing it breaks every delta written before.
@@ -63,13 +67,22 @@ inline constexpr std::size_t kMaxGroupsPerChunk = 4096;
 
 enum class ChunkCodec { kZstd, kRaw };
 
+// How a byte group is stored (see byte_grouping.h).
+enum class GroupKind : std::uint8_t {
+  // Transposed: every element's byte 0, then every element's byte 1, ...
+  kBytes = 0,
+  // BF16 elements (width 2) as an exponent plane, then sign-and-mantissa
+  // bytes sorted into buckets by exponent.
+  kBf16Split = 1,
+};
+
 // A run of `length` bytes at `offset` within a chunk's plaintext, made of
-// elements of `width` bytes, stored transposed: every element's byte 0, then
-// every element's byte 1, and so on (see byte_grouping.h).
+// elements of `width` bytes, stored as `kind` says.
 struct ByteGroup {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;  // A non-zero multiple of width.
-  std::uint32_t width = 0;   // 2 or 4.
+  std::uint32_t width = 0;   // 2 or 4; 2 for kBf16Split.
+  GroupKind kind = GroupKind::kBytes;
   bool operator==(const ByteGroup&) const = default;
 };
 
@@ -81,6 +94,10 @@ struct ChunkEntry {
   // Sorted, disjoint, inside [0, plain); only for kZstd chunks.
   std::vector<ByteGroup> groups;
 };
+
+// Whether a chunk's groups include one of kind kBf16Split: its encoded bytes are
+// then one or more zstd frames back to back instead of exactly one.
+bool HasBf16Split(const std::vector<ByteGroup>& groups);
 
 struct Recipient {
   std::string key_id;      // Lower-case hex SHA-256 of the X25519 public key.

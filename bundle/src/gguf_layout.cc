@@ -55,6 +55,8 @@ std::optional<std::uint64_t> ScalarSize(std::uint32_t type) {
   }
 }
 
+constexpr std::uint32_t kGgmlBf16 = 30;
+
 // ggml tensor types whose elements are plain floats.
 std::uint32_t FloatWidth(std::uint32_t ggml_type) {
   switch (ggml_type) {
@@ -62,8 +64,8 @@ std::uint32_t FloatWidth(std::uint32_t ggml_type) {
       return 4;  // F32
     case 1:
       return 2;  // F16
-    case 30:
-      return 2;  // BF16
+    case kGgmlBf16:
+      return 2;
     default:
       return 0;
   }
@@ -224,6 +226,7 @@ struct Scan {
     struct Tensor {
       std::uint64_t offset, length;
       std::uint32_t width;
+      GroupKind kind;
     };
     std::vector<Tensor> floats;
     for (std::uint64_t i = 0; i < tensors; ++i) {
@@ -245,7 +248,8 @@ struct Scan {
       const std::uint32_t width = FloatWidth(type);
       if (width == 0 || elements == 0) continue;
       if (elements > file_size / width) return Refuse("tensor larger than the file");
-      floats.push_back(Tensor{offset, elements * width, width});
+      floats.push_back(Tensor{offset, elements * width, width,
+                              type == kGgmlBf16 ? GroupKind::kBf16Split : GroupKind::kBytes});
     }
     const std::uint64_t end = in.pos();
     out.data_offset = (end + out.alignment - 1) / out.alignment * out.alignment;
@@ -275,10 +279,11 @@ struct Scan {
       if (start < covered) return Refuse("tensors overlap");
       covered = start + t.length;
       ByteGroup* last = out.float_regions.empty() ? nullptr : &out.float_regions.back();
-      if (last != nullptr && last->width == t.width && last->offset + last->length == start) {
+      if (last != nullptr && last->width == t.width && last->kind == t.kind &&
+          last->offset + last->length == start) {
         last->length += t.length;
       } else {
-        out.float_regions.push_back(ByteGroup{start, t.length, t.width});
+        out.float_regions.push_back(ByteGroup{start, t.length, t.width, t.kind});
       }
     }
     return true;

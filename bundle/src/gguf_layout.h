@@ -42,7 +42,8 @@ struct GgufLayout {
   std::size_t tensor_count = 0;
   std::uint64_t file_size = 0;
   // File regions of F32 (width 4), F16 and BF16 (width 2) tensors, sorted,
-  // disjoint, adjacent same-width tensors merged.
+  // disjoint, adjacent tensors of the same width and kind merged. BF16
+  // regions are of kind kBf16Split, the others kBytes.
   std::vector<ByteGroup> float_regions;
   // Every tensor, sorted by offset (disjoint, each inside the file).
   std::vector<GgufTensor> tensors;

@@ -47,8 +47,22 @@ class ChunkSink {
     std::span<std::uint8_t> plain(plain_.data(), filled_);
     std::vector<ByteGroup> groups =
         GroupsForChunk(regions_, next_region_, total_plain_ - filled_, filled_);
-    GroupBytes(plain, groups, scratch_);
-    OTA_ASSIGN_OR_RETURN(bool compressed, compressor_->Compress(plain, compressed_));
+    planes_.clear();
+    GroupBytes(plain, groups, scratch_, &planes_);
+    // Every plane (and bf16 mantissa bucket) starts a zstd block, so it gets
+    // entropy tables of its own instead of sharing them with unlike bytes;
+    // in a chunk with bf16 groups, a frame of its own.
+    bool compressed = false;
+    if (planes_.empty()) {
+      OTA_ASSIGN_OR_RETURN(compressed, compressor_->Compress(plain, compressed_));
+    } else {
+      if (HasBf16Split(groups)) {
+        OTA_TRY(compressor_->CompressFrames(plain, planes_, compressed_));
+      } else {
+        OTA_TRY(compressor_->CompressPlanes(plain, planes_, compressed_));
+      }
+      compressed = compressed_.size() < plain.size();
+    }
     if (!compressed) {
       // Stored raw: raw chunks hold the bytes in their original order.
       UngroupBytes(plain, groups, scratch_);
@@ -71,6 +85,7 @@ class ChunkSink {
   std::vector<std::uint8_t> plain_;
   std::vector<std::uint8_t> compressed_;
   std::vector<std::uint8_t> scratch_;
+  std::vector<std::size_t> planes_;
   StreamRegions regions_;
   std::size_t next_region_ = 0;
   std::size_t filled_ = 0;
@@ -82,7 +97,8 @@ class ChunkSink {
 // The float tensor regions of every GGUF input, as stream offsets. The
 // sizes seen here only steer compression: the chunk table records the groups
 // actually applied, so a file that changes afterwards still round-trips.
-Result<StreamRegions> FindRegions(FileSystem& fs, const std::vector<InputFile>& inputs) {
+Result<StreamRegions> FindRegions(FileSystem& fs, const std::vector<InputFile>& inputs,
+                                  bool bf16_split) {
   StreamRegions regions;
   std::uint64_t stream_offset = 0;
   for (const InputFile& input : inputs) {
@@ -99,7 +115,15 @@ Result<StreamRegions> FindRegions(FileSystem& fs, const std::vector<InputFile>& 
     const GgufLayout& layout = *scanned;
     const std::uint64_t size = layout.file_size;
     for (const ByteGroup& r : layout.float_regions) {
-      regions.push_back(ByteGroup{stream_offset + r.offset, r.length, r.width});
+      const GroupKind kind =
+          r.kind == GroupKind::kBf16Split && !bf16_split ? GroupKind::kBytes : r.kind;
+      ByteGroup* last = regions.empty() ? nullptr : &regions.back();
+      if (last != nullptr && last->width == r.width && last->kind == kind &&
+          last->offset + last->length == stream_offset + r.offset) {
+        last->length += r.length;
+      } else {
+        regions.push_back(ByteGroup{stream_offset + r.offset, r.length, r.width, kind});
+      }
     }
     stream_offset += size;
   }
@@ -207,7 +231,7 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
   OTA_ASSIGN_OR_RETURN(auto compressor, ZstdCompressor::Create(options.zstd_level));
   StreamRegions regions;
   if (options.byte_grouping) {
-    OTA_ASSIGN_OR_RETURN(regions, FindRegions(fs, inputs));
+    OTA_ASSIGN_OR_RETURN(regions, FindRegions(fs, inputs, options.bf16_split));
   }
   OTA_ASSIGN_OR_RETURN(auto scratch, fs.OpenWritable(chunks_path, /*append=*/false));
   ChunkSink sink(std::move(scratch), std::move(compressor),
@@ -246,8 +270,11 @@ Status Pack(FileSystem& fs, manifest::BundleManifest& m, const std::vector<Input
                          "; use a larger chunk size or fewer files");
   }
   OTA_ASSIGN_OR_RETURN(auto out, fs.OpenWritable(tmp_path, /*append=*/false));
-  const std::uint32_t flags =
-      (encrypted ? kFlagEncrypted : 0) | (delta ? kFlagDelta | kFlagHeaderZstd : 0);
+  bool bf16_split = false;
+  for (const ChunkEntry& c : header.chunks) bf16_split |= HasBf16Split(c.groups);
+  const std::uint32_t flags = (encrypted ? kFlagEncrypted : 0) |
+                              (delta ? kFlagDelta | kFlagHeaderZstd : 0) |
+                              (bf16_split ? kFlagBf16Split : 0);
   std::string stored_header = header_json;
   if (delta) {
     OTA_ASSIGN_OR_RETURN(stored_header, CompressHeader(header_json));

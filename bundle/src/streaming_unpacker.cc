@@ -185,7 +185,13 @@ Status StreamingUnpacker::Impl::ConsumeChunk() {
   if (chunk.codec == ChunkCodec::kRaw) {
     OTA_TRY(writer->WriteAndRecycle(header->encryption ? decrypted : buffer));
   } else {
-    OTA_TRY(decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
+    if (HasBf16Split(chunk.groups)) {
+      OTA_TRY(decompressor->DecompressFrames(encoded, static_cast<std::size_t>(chunk.plain), plain,
+                                             name));
+    } else {
+      OTA_TRY(
+          decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
+    }
     UngroupBytes(plain, chunk.groups, scratch);
     OTA_TRY(writer->WriteAndRecycle(plain));
   }

@@ -122,6 +122,28 @@ Status ZstdCompressor::CompressPlanes(std::span<const std::uint8_t> plain,
   return Ok();
 }
 
+Status ZstdCompressor::CompressFrames(std::span<const std::uint8_t> plain,
+                                      std::span<const std::size_t> cuts,
+                                      std::vector<std::uint8_t>& out) {
+  out.clear();
+  std::size_t from = 0;
+  for (std::size_t i = 0; i <= cuts.size(); ++i) {
+    const std::size_t to = i < cuts.size() ? cuts[i] : plain.size();
+    if (to <= from) continue;
+    const std::size_t at = out.size();
+    out.resize(at + ZSTD_compressBound(to - from));
+    const std::size_t n = ZSTD_compressCCtx(context_->cctx, out.data() + at, out.size() - at,
+                                            plain.data() + from, to - from, level_);
+    if (ZSTD_isError(n)) {
+      return MakeError(ErrorCode::kInternal,
+                       std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+    }
+    out.resize(at + n);
+    from = to;
+  }
+  return Ok();
+}
+
 ZstdDecompressor::ZstdDecompressor(std::unique_ptr<Context> context)
     : context_(std::move(context)) {}
 ZstdDecompressor::~ZstdDecompressor() = default;
@@ -138,6 +160,54 @@ Result<std::unique_ptr<ZstdDecompressor>> ZstdDecompressor::Create() {
 Status ZstdDecompressor::Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
                                     std::vector<std::uint8_t>& out, const std::string& what) {
   return DecompressWithPrefix(frame, {}, expected, out, what);
+}
+
+Status ZstdDecompressor::DecompressFrames(std::span<const std::uint8_t> frames,
+                                          std::size_t expected, std::vector<std::uint8_t>& out,
+                                          const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return MakeError(ErrorCode::kIntegrity, what + " " + why);
+  };
+  out.resize(expected);
+  std::size_t in = 0;
+  std::size_t produced = 0;
+  for (std::size_t index = 0; in < frames.size(); ++index) {
+    const std::string frame_name = "zstd frame " + std::to_string(index);
+    const std::span<const std::uint8_t> rest = frames.subspan(in);
+    const std::size_t frame_size = ZSTD_findFrameCompressedSize(rest.data(), rest.size());
+    if (ZSTD_isError(frame_size)) {
+      return fail("has an invalid " + frame_name + ": " + ZSTD_getErrorName(frame_size));
+    }
+    const unsigned long long declared = ZSTD_getFrameContentSize(rest.data(), frame_size);
+    if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN ||
+        declared == 0) {
+      return fail("has " + frame_name + " without a non-zero content size");
+    }
+    if (declared > expected - produced) {
+      return fail("decompresses to more than the " + std::to_string(expected) +
+                  " bytes the header says");
+    }
+    std::size_t n = ZSTD_DCtx_reset(context_->dctx, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(n)) n = ZSTD_DCtx_setParameter(context_->dctx, ZSTD_d_windowLogMax, 30);
+    if (!ZSTD_isError(n)) {
+      n = ZSTD_decompressDCtx(context_->dctx, out.data() + produced,
+                              static_cast<std::size_t>(declared), rest.data(), frame_size);
+    }
+    if (ZSTD_isError(n)) {
+      return fail(frame_name + " does not decompress: " + ZSTD_getErrorName(n));
+    }
+    if (n != declared) {
+      return fail(frame_name + " decompresses to " + std::to_string(n) + " bytes, it declares " +
+                  std::to_string(declared));
+    }
+    produced += n;
+    in += frame_size;
+  }
+  if (produced != expected) {
+    return fail("decompresses to " + std::to_string(produced) + " bytes, the header says " +
+                std::to_string(expected));
+  }
+  return Ok();
 }
 
 Status ZstdDecompressor::DecompressWithPrefix(std::span<const std::uint8_t> frame,

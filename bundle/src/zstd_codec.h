@@ -51,6 +51,13 @@ class ZstdCompressor {
   // Errors: kInternal if zstd fails.
   Status CompressPlanes(std::span<const std::uint8_t> plain, std::span<const std::size_t> cuts,
                         std::vector<std::uint8_t>& out);
+  // Like CompressPlanes, but each piece between cuts becomes a frame of its
+  // own (content size recorded), written back to back: each starts with
+  // fresh statistics, which the optimal parser of the high levels needs to
+  // code a skewed plane (bf16 exponents) well after a noisy one.
+  // Errors: kInternal if zstd fails.
+  Status CompressFrames(std::span<const std::uint8_t> plain, std::span<const std::size_t> cuts,
+                        std::vector<std::uint8_t>& out);
 
  private:
   struct Context;
@@ -73,6 +80,11 @@ class ZstdDecompressor {
   // refused. Errors: kIntegrity, the message starting with `what`.
   Status Decompress(std::span<const std::uint8_t> frame, std::size_t expected,
                     std::vector<std::uint8_t>& out, const std::string& what);
+  // Like Decompress for one or more frames back to back (CompressFrames),
+  // each of which must record a non-zero content size; together they must
+  // produce exactly `expected` bytes.
+  Status DecompressFrames(std::span<const std::uint8_t> frames, std::size_t expected,
+                          std::vector<std::uint8_t>& out, const std::string& what);
   // The same for a frame made by CompressWithPrefix with `prefix`.
   Status DecompressWithPrefix(std::span<const std::uint8_t> frame,
                               std::span<const std::uint8_t> prefix, std::size_t expected,

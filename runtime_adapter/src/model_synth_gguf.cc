@@ -50,6 +50,8 @@ ggml_type MatrixType(TensorType type, std::int64_t row_length) {
       return GGML_TYPE_F32;
     case TensorType::kF16:
       return GGML_TYPE_F16;
+    case TensorType::kBF16:
+      return GGML_TYPE_BF16;
     case TensorType::kQ8_0:
       return row_length % ggml_blck_size(GGML_TYPE_Q8_0) == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
   }
@@ -62,6 +64,8 @@ std::uint32_t FileType(TensorType type) {
       return 0;  // LLAMA_FTYPE_ALL_F32
     case TensorType::kF16:
       return 1;  // LLAMA_FTYPE_MOSTLY_F16
+    case TensorType::kBF16:
+      return 32;  // LLAMA_FTYPE_MOSTLY_BF16
     case TensorType::kQ8_0:
       return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
   }
@@ -192,7 +196,7 @@ Result<std::size_t> WriteTensorData(WritableFile& out, const TensorPlan& tensor,
         OTA_TRY(out.Append(converted));
         bytes += converted.size();
         break;
-      default: {
+      default: {  // Quantized types and BF16 (ggml rounds to nearest even).
         converted.resize(ggml_row_size(tensor.type, tensor.ne0) * rows);
         const std::size_t written =
             ggml_quantize_chunk(tensor.type, values.data(), converted.data(), 0, rows, tensor.ne0,

@@ -84,6 +84,8 @@ std::string_view TensorTypeName(TensorType type) {
       return "f32";
     case TensorType::kF16:
       return "f16";
+    case TensorType::kBF16:
+      return "bf16";
     case TensorType::kQ8_0:
       return "q8_0";
   }
@@ -91,11 +93,12 @@ std::string_view TensorTypeName(TensorType type) {
 }
 
 Result<TensorType> ParseTensorType(std::string_view name) {
-  for (TensorType type : {TensorType::kF32, TensorType::kF16, TensorType::kQ8_0}) {
+  for (TensorType type :
+       {TensorType::kF32, TensorType::kF16, TensorType::kBF16, TensorType::kQ8_0}) {
     if (name == TensorTypeName(type)) return type;
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "unknown tensor type '" + std::string(name) + "' (expected f32, f16 or q8_0)");
+  return MakeError(ErrorCode::kInvalidArgument, "unknown tensor type '" + std::string(name) +
+                                                    "' (expected f32, f16, bf16 or q8_0)");
 }
 
 int SynthVocabSize(SynthVocabKind kind) {

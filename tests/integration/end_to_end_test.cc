@@ -45,16 +45,19 @@ class EndToEndTest : public ota::testing::RepoFixture {
   // Builds and publishes `version` of "chat" from seed 1 (the weights
   // Publish("1.0.0", 1) uses) asking devices for a shadow test with
   // `policy` (JSON) as bundle.json's shadow.policy.
-  void PublishShadowed(const std::string& version, const std::string& policy) {
+  // Returns the bundle's path.
+  std::string PublishShadowed(const std::string& version, const std::string& policy,
+                              const std::string& type = "f16") {
     const std::string model = dir_.Sub("mirrored-" + version + ".gguf");
     const std::string bundle = dir_.Sub("mirrored-" + version + ".otab");
-    Otactl({"model", "synth", "--seed", "1", "--layers", "2", "--width", "64", "--type", "f16",
+    Otactl({"model", "synth", "--seed", "1", "--layers", "2", "--width", "64", "--type", type,
             "--out", model});
     Otactl({"bundle", "build", "--name", "chat", "--version", version, "--model", model,
             "--prompts", dir_.Sub("prompts"), "--shadow-policy", policy, "--out", bundle});
     Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", bundle, "--targets-key",
             Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
             Key("timestamp")});
+    return bundle;
   }
 
   // Publishes 1.0.0, starts the server and enrolls a device with
@@ -68,6 +71,20 @@ class EndToEndTest : public ota::testing::RepoFixture {
                     "--root", dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
     EXPECT_EQ(init.exit_code, 0) << init.err;
     return state;
+  }
+
+  // Publishes 1.0.0 (seed 1), starts the server, enrolls the device and
+  // installs it; null (and a test failure) if any step fails.
+  std::unique_ptr<Agent> InstallFirstVersion() {
+    Publish("1.0.0", 1);
+    StartServer();
+    Enroll();
+    auto a = OpenAgent();
+    if (a == nullptr) return nullptr;
+    const UpdateOutcome first = UpdateOnce(*a);
+    EXPECT_EQ(first.kind, UpdateOutcome::Kind::kUpdated)
+        << (first.error ? first.error->ToString() : "");
+    return first.kind == UpdateOutcome::Kind::kUpdated ? std::move(a) : nullptr;
   }
 
   // `ota-agent status --json` of a state folder (null if it failed).
@@ -228,12 +245,8 @@ TEST_F(EndToEndTest, AgentInitInstallsAFleetRecipientKey) {
 }
 
 TEST_F(EndToEndTest, ExpiredMetadataIsRejected) {
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   Publish("1.1.0", 2);
   // The timestamp role expires after one day by default.
   clock_.Advance(std::chrono::hours(25));
@@ -283,12 +296,8 @@ TEST_F(EndToEndTest, RootRotationToThreeOfFiveSignedOfflineReachesTheAgent) {
   };
   auto device_root = [&] { return ReadTestFile(dir_.Sub("device/metadata/root.json")); };
 
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
 
   // Version 2: root keys r0 (the original) and r1..r4, threshold 3.
   std::vector<std::string> r = {Key("root")};
@@ -649,12 +658,8 @@ TEST_F(EndToEndTest, MalformedDeviceFactsStopTheCycleWithAClearError) {
 }
 
 TEST_F(EndToEndTest, RollbackByHandUsesTheKeptVersionAndSticks) {
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   const std::string v1_bytes = ActiveModelBytes();
   Publish("1.1.0", 2);
   ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
@@ -712,12 +717,8 @@ TEST_F(EndToEndTest, RetentionKeepsTheConfiguredNumberOfVersions) {
 }
 
 TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   const std::string v1_bytes = ActiveModelBytes();
   // Signed and intact, but not a model the runtime can load.
   ota::testing::WriteTestFile(dir_.Sub("broken.gguf"), std::string(4096, 'x'));
@@ -746,12 +747,8 @@ TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
 }
 
 TEST_F(EndToEndTest, ShadowTestRejectsABrokenCandidateBeforeItServes) {
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
   const std::string v1_bytes = ActiveModelBytes();
   // Builds and publishes `version` from seed 1 plus `synth_extra`, asking
   // devices for a shadow test (built-in eval set, equivalence gate).
@@ -895,13 +892,28 @@ TEST_F(EndToEndTest, AppLeaseStopsTheShadowRunWhichResumesNextCycle) {
   env_.clock = &clock_;
 }
 
-TEST_F(EndToEndTest, MirroredRequestsReachTheVerdictAsAggregatesOnly) {
-  Publish("1.0.0", 1);
-  StartServer();
-  Enroll();
-  auto a = OpenAgent();
+TEST_F(EndToEndTest, Bf16ModelShipsSplitAndPassesItsShadowTest) {
+  auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
-  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  // The same weights in BF16: its exponents and mantissas travel split
+  // (flag bit 3), and llama.cpp runs the unpacked model in the shadow test.
+  const std::string bundle =
+      PublishShadowed("1.1.0", R"({"calibrate": false, "gate": "requantization"})", "bf16");
+  const std::string bytes = ReadTestFile(bundle);
+  ASSERT_GE(bytes.size(), 16u);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[12]) & 0x8, 0x8);
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(dir_.Sub("mirrored-1.1.0.gguf")));
+  auto verdicts = a->ShadowResults("chat", 10);
+  ASSERT_OK(verdicts);
+  ASSERT_EQ(verdicts->size(), 1u);
+  EXPECT_EQ(verdicts->front().verdict, "pass");
+}
+
+TEST_F(EndToEndTest, MirroredRequestsReachTheVerdictAsAggregatesOnly) {
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
   PublishShadowed("1.1.0", R"({"calibrate": false, "mirror": {"sample_rate": 1, "cpu_budget": 1,
                                "min_samples": 3, "max_new_tokens": 4, "min_same_top1": 0.5}})");
 

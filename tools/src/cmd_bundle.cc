@@ -31,6 +31,7 @@ struct BuildArgs {
   int level = 9;
   std::vector<std::string> recipients;  // X25519 public key files.
   bool no_byte_grouping = false;
+  bool no_bf16_split = false;
 };
 
 // Adds every regular file under `dir` as `prefix/<relative path>`, sorted so
@@ -127,6 +128,7 @@ int RunBuild(const BuildArgs& args) {
   bundle::PackOptions options;
   options.zstd_level = args.level;
   options.byte_grouping = !args.no_byte_grouping;
+  options.bf16_split = !args.no_bf16_split;
   for (const std::string& path : args.recipients) {
     auto key = bundle::LoadRecipientPublicKey(*env.fs, path);
     if (!key.ok()) return Fail(key.error().message);
@@ -230,6 +232,9 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
       ->check(CLI::ExistingFile);
   build->add_flag("--no-byte-grouping", args->no_byte_grouping,
                   "Compress GGUF float tensors without byte grouping");
+  build->add_flag("--no-bf16-split", args->no_bf16_split,
+                  "Byte-group BF16 tensors like F16 instead of splitting exponents from "
+                  "mantissas (larger, but readable by agents older than the bf16-split flag)");
   build->callback([args, selected] { *selected = [args] { return RunBuild(*args); }; });
 
   auto path = std::make_shared<std::string>();

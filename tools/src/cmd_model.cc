@@ -74,7 +74,8 @@ void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
       ->capture_default_str();
   synth->add_option("--context", o.context, "Training context length, 8 to 1048576")
       ->capture_default_str();
-  synth->add_option("--type", flags->type, "Weight type: f32, f16 or q8_0")->capture_default_str();
+  synth->add_option("--type", flags->type, "Weight type: f32, f16, bf16 or q8_0")
+      ->capture_default_str();
   synth
       ->add_option("--noise", o.noise,
                    "Perturbation of every weight, as a fraction of its scale (0 to 10)")

@@ -66,6 +66,11 @@ struct PackOptions {
   std::vector<RecipientPublicKey> recipients;
   // Byte-group the F32/F16/BF16 tensor data of GGUF inputs before zstd.
   bool byte_grouping = true;
+  // With byte_grouping, store BF16 tensors split into exponent and
+  // sign-and-mantissa planes (GroupKind::kBf16Split, the bf16-split flag):
+  // smaller, but readers older than that flag refuse the bundle. False:
+  // BF16 is byte-grouped like F16.
+  bool bf16_split = true;
   // Source of the content key and bundle id; null: libsodium's generator.
   // Tests pass a fake to get reproducible bundles.
   Random* random = nullptr;

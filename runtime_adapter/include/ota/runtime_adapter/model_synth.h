@@ -34,7 +34,7 @@ namespace ota::runtime_adapter {
 
 // Storage type of the weight matrices. Norm vectors are always F32. With
 // kQ8_0, a matrix whose rows are not a multiple of 32 values is stored as F16.
-enum class TensorType { kF32, kF16, kQ8_0 };
+enum class TensorType { kF32, kF16, kBF16, kQ8_0 };
 
 // Deliberate damage, for tests that a shadow test rejects a broken model.
 enum class SynthBreak {
