@@ -1,6 +1,7 @@
 // Whole-file entry points on top of the streaming unpacker and the format.
 #include <vector>
 
+#include "chunk_reader.h"
 #include "container_format.h"
 #include "ota/bundle/bundle.h"
 
@@ -8,22 +9,6 @@ namespace ota::bundle {
 namespace {
 
 constexpr std::size_t kReadPieceBytes = 1u << 20;
-
-// Reads exactly out.size() bytes at `offset`; kIntegrity if the file ends first.
-Status ReadExactly(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out,
-                   const std::string& what) {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    OTA_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(offset + done, out.subspan(done)));
-    if (n == 0) {
-      return MakeError(ErrorCode::kIntegrity, "bundle is truncated in its " + what + " (" +
-                                                  std::to_string(done) + " of " +
-                                                  std::to_string(out.size()) + " bytes)");
-    }
-    done += n;
-  }
-  return Ok();
-}
 
 }  // namespace
 
@@ -48,10 +33,10 @@ Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
                                     const UnpackLimits& limits) {
   OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(path));
   std::vector<std::uint8_t> preamble_bytes(kPreambleSize);
-  OTA_TRY(ReadExactly(*file, 0, preamble_bytes, "preamble"));
+  OTA_TRY(ReadBundleBytes(*file, 0, preamble_bytes, "preamble"));
   OTA_ASSIGN_OR_RETURN(Preamble preamble, DecodePreamble(preamble_bytes, limits));
   std::vector<std::uint8_t> header_bytes(static_cast<std::size_t>(preamble.header_len));
-  OTA_TRY(ReadExactly(*file, kPreambleSize, header_bytes, "header"));
+  OTA_TRY(ReadBundleBytes(*file, kPreambleSize, header_bytes, "header"));
   OTA_ASSIGN_OR_RETURN(ContainerHeader header, DecodeHeader(header_bytes, preamble, limits));
 
   BundleInfo info;

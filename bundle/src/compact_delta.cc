@@ -405,7 +405,7 @@ Status WriteCompactDelta(FileSystem& fs, const std::string& base_id,
 Result<manifest::BundleManifest> PrepareCompactDelta(
     FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
     const std::string& base_id, const SignedDeltaFacts& facts, const UnpackLimits& limits,
-    const std::string& payload_path, DeltaInfo& info) {
+    DeltaInfo& info, std::uint64_t& payload_offset, std::uint64_t& payload_bytes) {
   OTA_ASSIGN_OR_RETURN(CompactHeader h, ReadCompactHeader(fs, delta_path, limits.max_header_bytes));
   if (!base_id.starts_with(h.base_id_prefix)) {
     return MakeError(ErrorCode::kIntegrity, "delta is for base " + h.base_id_prefix +
@@ -440,27 +440,8 @@ Result<manifest::BundleManifest> PrepareCompactDelta(
   info.target_id = facts.target_id;
   info.base_files = base->files;
 
-  // The payload, behind the magic its reader expects.
-  const std::string tmp = payload_path + ".tmp";
-  Status s = [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(auto in, fs.OpenReadable(delta_path));
-    OTA_ASSIGN_OR_RETURN(auto out, fs.OpenWritable(tmp, /*append=*/false));
-    OTA_TRY(out->Append(std::string_view(kDeltaPayloadMagic, sizeof(kDeltaPayloadMagic))));
-    std::vector<std::uint8_t> piece(1u << 20);
-    const std::uint64_t end = h.payload_offset + h.payload_bytes;
-    for (std::uint64_t offset = h.payload_offset; offset < end;) {
-      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), end - offset));
-      OTA_TRY(ReadAll(*in, offset, std::span(piece).first(n)));
-      OTA_TRY(out->Append(std::span<const std::uint8_t>(piece.data(), n)));
-      offset += n;
-    }
-    OTA_TRY(out->Close());
-    return fs.Rename(tmp, payload_path);
-  }();
-  if (!s.ok()) {
-    (void)fs.Remove(tmp);
-    return std::move(s).error();
-  }
+  payload_offset = h.payload_offset;
+  payload_bytes = h.payload_bytes;
   return std::move(target).value();
 }
 

@@ -66,15 +66,15 @@ Status WriteCompactDelta(FileSystem& fs, const std::string& base_id,
 // Everything before a compact delta's files are rebuilt: the header is read,
 // its base id prefix checked against `base_id` and facts.base_id, the target
 // bundle.json rebuilt from base_dir's and checked against
-// facts.manifest_sha256, and the payload written to `payload_path` (with
-// its magic) for the payload reader. Fills `info` (base files: base_dir's
-// bundle.json). Returns the target manifest. Errors: kIntegrity ("delta is
+// facts.manifest_sha256. Fills `info` (base files: base_dir's bundle.json)
+// and where the payload lies in the delta file (it is read in place, after
+// the payload magic its reader expects). Returns the target manifest. Errors: kIntegrity ("delta is
 // for base ...", corrupt header or edit), kInvalidArgument (facts missing),
 // the FileSystem's errors.
 Result<manifest::BundleManifest> PrepareCompactDelta(
     FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
     const std::string& base_id, const SignedDeltaFacts& facts, const UnpackLimits& limits,
-    const std::string& payload_path, DeltaInfo& info);
+    DeltaInfo& info, std::uint64_t& payload_offset, std::uint64_t& payload_bytes);
 
 // The canonical text of a folder's bundle.json (parsed and serialized again,
 // so whitespace never matters). Errors: kIntegrity if it does not parse.

@@ -2,6 +2,8 @@
 // the target's files one window at a time.
 #include <memory>
 
+#include "background_hasher.h"
+#include "chunk_reader.h"
 #include "compact_delta.h"
 #include "container_format.h"
 #include "delta_payload.h"
@@ -19,13 +21,92 @@ Error Corrupt(const std::string& message) {
   return MakeError(ErrorCode::kIntegrity, "delta payload: " + message);
 }
 
-// Sequential reads of the payload file through a small buffer.
+// Where a payload's bytes come from, in order.
+class PayloadSource {
+ public:
+  virtual ~PayloadSource() = default;
+  // Replaces `out` with the next bytes; empty when there are none left.
+  virtual Status Next(std::vector<std::uint8_t>& out) = 0;
+  // Once every byte was consumed: the checks that need the whole payload.
+  virtual Status Finish() = 0;
+};
+
+// A container delta's payload: its chunks decoded one at a time, straight
+// from the delta file (nothing is staged on disk), and the payload's SHA-256
+// from the header, computed on a second thread, checked at the end, before
+// the rebuilt files count.
+class ContainerPayload : public PayloadSource {
+ public:
+  explicit ContainerPayload(std::unique_ptr<ChunkReader> reader) : reader_(std::move(reader)) {}
+  Status Next(std::vector<std::uint8_t>& out) override {
+    // `out` holds the bytes handed out last time, all consumed: the hasher
+    // takes them and gives back storage it is done with.
+    hasher_.Recycle(out);
+    OTA_ASSIGN_OR_RETURN(std::vector<std::uint8_t> * plain, reader_->Next());
+    if (plain == nullptr) {
+      out.clear();
+      return Ok();
+    }
+    hasher_.Update(*plain);
+    out.swap(*plain);  // The bytes stay where the hasher reads them.
+    return Ok();
+  }
+  Status Finish() override {
+    // Past the last chunk (which also wipes the content key).
+    OTA_ASSIGN_OR_RETURN(std::vector<std::uint8_t> * rest, reader_->Next());
+    if (rest != nullptr) return Corrupt("has chunks after its last byte");
+    const std::string& want = reader_->header().delta->payload_sha256;
+    if (const std::string actual = hasher_.Finish(); actual != want) {
+      return Corrupt("has SHA-256 " + actual + ", but the header says " + want);
+    }
+    return Ok();
+  }
+
+ private:
+  std::unique_ptr<ChunkReader> reader_;
+  BackgroundHasher hasher_;
+};
+
+// A compact delta's payload: its magic, then a byte range of the delta file.
+class CompactPayload : public PayloadSource {
+ public:
+  CompactPayload(std::unique_ptr<ReadableFile> file, std::uint64_t offset, std::uint64_t bytes)
+      : file_(std::move(file)), offset_(offset), end_(offset + bytes) {}
+  Status Next(std::vector<std::uint8_t>& out) override {
+    if (!magic_done_) {
+      magic_done_ = true;
+      out.assign(kDeltaPayloadMagic, kDeltaPayloadMagic + sizeof(kDeltaPayloadMagic));
+      return Ok();
+    }
+    out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(kReadPiece, end_ - offset_)));
+    std::size_t done = 0;
+    while (done < out.size()) {
+      OTA_ASSIGN_OR_RETURN(std::size_t n,
+                           file_->ReadAt(offset_ + done, std::span(out).subspan(done)));
+      if (n == 0) return Corrupt("the delta file ends early");
+      done += n;
+    }
+    offset_ += out.size();
+    return Ok();
+  }
+  Status Finish() override { return Ok(); }
+
+ private:
+  std::unique_ptr<ReadableFile> file_;
+  std::uint64_t offset_;
+  std::uint64_t end_;
+  bool magic_done_ = false;
+};
+
+// Sequential reads of the payload through the source's buffers.
 class PayloadReader {
  public:
-  PayloadReader(std::unique_ptr<ReadableFile> file, std::uint64_t size)
-      : file_(std::move(file)), size_(size) {}
+  PayloadReader(std::unique_ptr<PayloadSource> source, std::uint64_t size)
+      : source_(std::move(source)), size_(size) {}
   std::uint64_t pos() const { return pos_; }
   bool at_end() const { return pos_ == size_; }
+  // The source's end-of-payload checks; requires at_end().
+  Status Finish() { return source_->Finish(); }
 
   Status Read(std::span<std::uint8_t> out, const char* what) {
     if (out.size() > size_ - pos_) {
@@ -70,22 +151,21 @@ class PayloadReader {
 
  private:
   Status Refill() {
-    buf_.resize(static_cast<std::size_t>(std::min<std::uint64_t>(kReadPiece, size_ - pos_)));
+    OTA_TRY(source_->Next(buf_));
     buf_pos_ = 0;
-    std::size_t done = 0;
-    while (done < buf_.size()) {
-      OTA_ASSIGN_OR_RETURN(std::size_t n,
-                           file_->ReadAt(pos_ + done, std::span(buf_).subspan(done)));
-      if (n == 0) return MakeError(ErrorCode::kIo, "delta payload file shrank while read");
-      done += n;
+    if (buf_.empty() || buf_.size() > size_ - pos_) {
+      return Corrupt("its chunks do not add up to the " + std::to_string(size_) +
+                     " bytes its header says");
     }
     return Ok();
   }
 
-  std::unique_ptr<ReadableFile> file_;
+  // Before source_: a source may still read the buffer's bytes on another
+  // thread until it is destroyed, so the buffer must outlive it.
+  std::vector<std::uint8_t> buf_;
+  std::unique_ptr<PayloadSource> source_;
   std::uint64_t size_;
   std::uint64_t pos_ = 0;
-  std::vector<std::uint8_t> buf_;
   std::size_t buf_pos_ = 0;
   int version_ = 2;
 };
@@ -317,12 +397,15 @@ Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimi
   return Ok();
 }
 
-// A container delta: checks the base, then unpacks (and verifies) the payload
-// into payload_dir.
-Result<manifest::BundleManifest> UnpackContainer(
-    FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
-    const std::string& base_id, const std::string& payload_dir, const UnpackLimits& limits,
-    std::optional<RecipientPrivateKey> key, const SignedDeltaFacts* facts, DeltaInfo& info) {
+// A container delta: checks the base, then opens the delta for reading its
+// payload chunk by chunk (the content key is opened before anything is
+// written).
+Result<std::unique_ptr<ChunkReader>> OpenContainer(FileSystem& fs, const std::string& delta_path,
+                                                   const std::string& base_dir,
+                                                   const std::string& base_id,
+                                                   const UnpackLimits& limits,
+                                                   std::optional<RecipientPrivateKey> key,
+                                                   const SignedDeltaFacts* facts) {
   OTA_ASSIGN_OR_RETURN(BundleInfo checked, CheckBase(fs, delta_path, base_dir, base_id, limits));
   if (facts != nullptr &&
       (facts->base_id != checked.delta->base_id || facts->target_id != checked.delta->target_id)) {
@@ -332,43 +415,27 @@ Result<manifest::BundleManifest> UnpackContainer(
                                                 facts->base_id + " to " + facts->target_id);
   }
   OTA_TRY(CheckTargetTotal(checked.manifest, limits));
-  OTA_TRY(fs.RemoveAll(payload_dir));
-  // Unpacking verifies every chunk and the payload's SHA-256 (and opens the
-  // content key before the payload folder is created).
-  StreamingUnpacker unpacker(fs, payload_dir, limits, std::move(key), PayloadKind::kDelta);
-  {
-    OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(delta_path));
-    std::vector<std::uint8_t> piece(kReadPiece);
-    std::uint64_t offset = 0;
-    while (true) {
-      OTA_ASSIGN_OR_RETURN(std::size_t n, file->ReadAt(offset, piece));
-      if (n == 0) break;
-      OTA_TRY(unpacker.Feed(std::span<const std::uint8_t>(piece.data(), n)));
-      offset += n;
-    }
-  }
-  OTA_ASSIGN_OR_RETURN(manifest::BundleManifest target, unpacker.Finish());
-  info = *unpacker.delta();
-  if (info.base_id != base_id) {
+  OTA_ASSIGN_OR_RETURN(auto reader, ChunkReader::Open(fs, delta_path, limits, std::move(key)));
+  const ContainerHeader& header = reader->header();
+  if (!header.delta || header.delta->base_id != base_id) {
     return MakeError(ErrorCode::kIntegrity, "delta changed while read");
   }
   if (facts != nullptr && !facts->manifest_sha256.empty() &&
-      ManifestSha256(target) != facts->manifest_sha256) {
-    return MakeError(ErrorCode::kIntegrity,
-                     "delta rebuilds a bundle.json with SHA-256 " + ManifestSha256(target) +
-                         ", but its signed target says " + facts->manifest_sha256);
+      ManifestSha256(header.manifest) != facts->manifest_sha256) {
+    return MakeError(ErrorCode::kIntegrity, "delta rebuilds a bundle.json with SHA-256 " +
+                                                ManifestSha256(header.manifest) +
+                                                ", but its signed target says " +
+                                                facts->manifest_sha256);
   }
-  return target;
+  return reader;
 }
 
-// A compact delta: every check of its header and rebuilt bundle.json, then
-// its payload is copied into payload_dir.
-Result<manifest::BundleManifest> PrepareCompact(FileSystem& fs, const std::string& delta_path,
-                                                const std::string& base_dir,
-                                                const std::string& base_id,
-                                                const std::string& payload_dir,
-                                                const UnpackLimits& limits,
-                                                const SignedDeltaFacts* facts, DeltaInfo& info) {
+// A compact delta: every check of its header and rebuilt bundle.json; its
+// payload is read in place from the delta file.
+Result<manifest::BundleManifest> PrepareCompact(
+    FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
+    const std::string& base_id, const UnpackLimits& limits, const SignedDeltaFacts* facts,
+    DeltaInfo& info, std::unique_ptr<PayloadSource>& source, std::uint64_t& payload_size) {
   if (facts == nullptr) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "a compact delta is applied with its signed target metadata (base and "
@@ -378,32 +445,40 @@ Result<manifest::BundleManifest> PrepareCompact(FileSystem& fs, const std::strin
     return MakeError(ErrorCode::kIntegrity, "delta is for base " + facts->base_id +
                                                 ", but the installed version is " + base_id);
   }
-  OTA_TRY(fs.RemoveAll(payload_dir));
-  OTA_TRY(fs.CreateDirs(payload_dir));
-  OTA_ASSIGN_OR_RETURN(manifest::BundleManifest target,
-                       PrepareCompactDelta(fs, delta_path, base_dir, base_id, *facts, limits,
-                                           JoinPath(payload_dir, kDeltaPayloadFileName), info));
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  OTA_ASSIGN_OR_RETURN(
+      manifest::BundleManifest target,
+      PrepareCompactDelta(fs, delta_path, base_dir, base_id, *facts, limits, info, offset, bytes));
   OTA_TRY(CheckTargetTotal(target, limits));
+  OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(delta_path));
+  source = std::make_unique<CompactPayload>(std::move(file), offset, bytes);
+  payload_size = sizeof(kDeltaPayloadMagic) + bytes;
   return target;
 }
 
 Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_path,
                                        const std::string& base_dir, const std::string& base_id,
-                                       const std::string& out_dir, const std::string& payload_dir,
-                                       const UnpackLimits& limits,
+                                       const std::string& out_dir, const UnpackLimits& limits,
                                        std::optional<RecipientPrivateKey> key,
                                        const SignedDeltaFacts* facts, bool& wrote_out) {
   DeltaInfo info;
+  manifest::BundleManifest target;
+  std::unique_ptr<PayloadSource> source;
+  std::uint64_t payload_size = 0;
   OTA_ASSIGN_OR_RETURN(bool compact, IsCompactDeltaFile(fs, delta_path));
-  OTA_ASSIGN_OR_RETURN(
-      manifest::BundleManifest target,
-      compact ? PrepareCompact(fs, delta_path, base_dir, base_id, payload_dir, limits, facts, info)
-              : UnpackContainer(fs, delta_path, base_dir, base_id, payload_dir, limits,
-                                std::move(key), facts, info));
-  const std::string payload_path = JoinPath(payload_dir, kDeltaPayloadFileName);
-  OTA_ASSIGN_OR_RETURN(auto payload_file, fs.OpenReadable(payload_path));
-  OTA_ASSIGN_OR_RETURN(std::uint64_t payload_size, payload_file->Size());
-  PayloadReader payload(std::move(payload_file), payload_size);
+  if (compact) {
+    OTA_ASSIGN_OR_RETURN(target, PrepareCompact(fs, delta_path, base_dir, base_id, limits, facts,
+                                                info, source, payload_size));
+  } else {
+    OTA_ASSIGN_OR_RETURN(auto reader, OpenContainer(fs, delta_path, base_dir, base_id, limits,
+                                                    std::move(key), facts));
+    target = reader->header().manifest;
+    info = *reader->header().delta;
+    payload_size = reader->header().total_plain;
+    source = std::make_unique<ContainerPayload>(std::move(reader));
+  }
+  PayloadReader payload(std::move(source), payload_size);
   Applier applier(fs, info, base_dir, payload);
   OTA_TRY(applier.Init());
   PlainFileWriter writer(fs, out_dir, target.files);
@@ -416,6 +491,7 @@ Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_
     return Corrupt("has " + std::to_string(payload_size - payload.pos()) +
                    " bytes after its last file");
   }
+  OTA_TRY(payload.Finish());
   OTA_TRY(writer.Finish());
   // Written last: a folder with bundle.json holds a complete, verified version.
   OTA_TRY(WriteFileAtomic(fs, JoinPath(out_dir, manifest::kBundleManifestFileName),
@@ -429,11 +505,9 @@ Result<manifest::BundleManifest> ApplyDeltaBundleFile(
     FileSystem& fs, const std::string& delta_path, const std::string& base_dir,
     const std::string& base_id, const std::string& out_dir, const UnpackLimits& limits,
     std::optional<RecipientPrivateKey> key, const SignedDeltaFacts* signed_facts) {
-  const std::string payload_dir = out_dir + ".payload";
   bool wrote_out = false;
-  auto result = Apply(fs, delta_path, base_dir, base_id, out_dir, payload_dir, limits,
-                      std::move(key), signed_facts, wrote_out);
-  (void)fs.RemoveAll(payload_dir);
+  auto result = Apply(fs, delta_path, base_dir, base_id, out_dir, limits, std::move(key),
+                      signed_facts, wrote_out);
   if (!result.ok() && wrote_out) (void)fs.RemoveAll(out_dir);
   return result;
 }

@@ -10,8 +10,8 @@ std::string FileName(const manifest::BundleFile& f) { return "file \"" + f.path 
 }  // namespace
 
 PlainFileWriter::PlainFileWriter(FileSystem& fs, std::string out_dir,
-                                 std::vector<manifest::BundleFile> files, bool durable)
-    : fs_(fs), out_dir_(std::move(out_dir)), files_(std::move(files)), durable_(durable) {
+                                 std::vector<manifest::BundleFile> files)
+    : fs_(fs), out_dir_(std::move(out_dir)), files_(std::move(files)) {
   if (!files_.empty()) remaining_ = files_[0].size;
 }
 
@@ -62,7 +62,7 @@ Status PlainFileWriter::CompleteCurrent() {
     return MakeError(ErrorCode::kIntegrity,
                      FileName(f) + " has SHA-256 " + actual + ", but bundle.json says " + f.sha256);
   }
-  if (durable_) OTA_TRY(file_->Sync());
+  OTA_TRY(file_->Sync());
   OTA_TRY(file_->Close());
   file_.reset();
   ++index_;
@@ -135,7 +135,6 @@ Status PlainFileWriter::Finish() {
                                                 FileName(files_[index_]));
   }
   // Deepest folders first, so a parent is synced after its children's entries.
-  if (!durable_) return Ok();
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) OTA_TRY(fs_.SyncDir(*it));
   return Ok();
 }

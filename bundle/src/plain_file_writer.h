@@ -27,10 +27,7 @@ class PlainFileWriter {
  public:
   // `files` must have passed manifest validation (safe, unique paths): the
   // writer joins them to `out_dir` as they are.
-  // `durable` false: files and folders are not fsynced (scratch that nothing
-  // trusts after a crash).
-  PlainFileWriter(FileSystem& fs, std::string out_dir, std::vector<manifest::BundleFile> files,
-                  bool durable = true);
+  PlainFileWriter(FileSystem& fs, std::string out_dir, std::vector<manifest::BundleFile> files);
 
   // Creates `out_dir`. Errors: kInvalidArgument if it exists and is not an
   // empty folder (a pre-existing symlink inside could redirect writes).
@@ -58,7 +55,6 @@ class PlainFileWriter {
   FileSystem& fs_;
   std::string out_dir_;
   std::vector<manifest::BundleFile> files_;
-  bool durable_;
   std::size_t index_ = 0;        // The file receiving bytes.
   std::uint64_t remaining_ = 0;  // Bytes the current file still needs.
   std::unique_ptr<WritableFile> file_;

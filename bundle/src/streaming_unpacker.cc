@@ -1,13 +1,11 @@
 #include <algorithm>
 #include <optional>
 
-#include "byte_grouping.h"
 #include "chunk_crypto.h"
+#include "chunk_reader.h"
 #include "container_format.h"
 #include "ota/bundle/bundle.h"
-#include "ota/common/hash.h"
 #include "plain_file_writer.h"
-#include "zstd_codec.h"
 
 namespace ota::bundle {
 
@@ -19,16 +17,11 @@ struct StreamingUnpacker::Impl {
   enum class Stage { kPreamble, kHeader, kChunks, kEnd, kFinished };
 
   Impl(FileSystem& fs_in, std::string out_dir_in, UnpackLimits limits_in,
-       std::optional<RecipientPrivateKey> key_in, PayloadKind kind_in)
-      : fs(fs_in),
-        out_dir(std::move(out_dir_in)),
-        limits(limits_in),
-        key(std::move(key_in)),
-        kind(kind_in) {
+       std::optional<RecipientPrivateKey> key_in)
+      : fs(fs_in), out_dir(std::move(out_dir_in)), limits(limits_in), key(std::move(key_in)) {
     buffer.reserve(kPreambleSize);
   }
   ~Impl() {
-    WipeKey(content_key);
     if (key) WipeKey(key->private_key);
   }
 
@@ -37,7 +30,6 @@ struct StreamingUnpacker::Impl {
   Status ConsumePreamble();
   Status ConsumeHeader();
   Status ConsumeChunk();
-  Status OpenKey();
   Status Fail(const Error& e);
   void StartUnit(Stage next, std::uint64_t size);
   std::string TruncationMessage() const;
@@ -45,12 +37,7 @@ struct StreamingUnpacker::Impl {
   FileSystem& fs;
   const std::string out_dir;
   const UnpackLimits limits;
-  std::optional<RecipientPrivateKey> key;
-  const PayloadKind kind;
-  std::string content_key;  // Set once an encrypted bundle's key is opened.
-  std::string context;      // ChunkContext() of an encrypted bundle.
-  std::vector<std::uint8_t> decrypted;
-  std::vector<std::uint8_t> scratch;
+  std::optional<RecipientPrivateKey> key;  // Until the header is accepted.
   Stage stage = Stage::kPreamble;
   std::uint64_t need = kPreambleSize;  // Size of the current unit.
   std::vector<std::uint8_t> buffer;    // Bytes of the current unit so far.
@@ -58,8 +45,7 @@ struct StreamingUnpacker::Impl {
   Preamble preamble;
   std::optional<ContainerHeader> header;
   std::size_t chunk_index = 0;
-  std::vector<std::uint8_t> plain;
-  std::unique_ptr<ZstdDecompressor> decompressor;
+  std::unique_ptr<ChunkDecoder> decoder;  // Once the header is accepted.
   std::unique_ptr<PlainFileWriter> writer;
   std::optional<Error> error;
   bool owns_out_dir = false;  // Start() created out_dir or found it empty.
@@ -112,49 +98,19 @@ Status StreamingUnpacker::Impl::ConsumePreamble() {
   return Ok();
 }
 
-Status StreamingUnpacker::Impl::OpenKey() {
-  if (!header->encryption) return Ok();
-  if (!key) {
-    const auto& recipients = header->encryption->recipients;
-    std::string ids;
-    for (std::size_t i = 0; i < recipients.size() && i < 3; ++i) {
-      ids += (i == 0 ? "" : ", ") + recipients[i].key_id;
-    }
-    if (recipients.size() > 3) ids += " and " + std::to_string(recipients.size() - 3) + " more";
-    return MakeError(ErrorCode::kSecurity,
-                     "bundle is encrypted and no recipient key was given (it is sealed to "
-                     "recipient key ids " +
-                         ids + ")");
-  }
-  OTA_ASSIGN_OR_RETURN(content_key, OpenContentKey(*header->encryption, *key));
-  context = ChunkContext(*header);
-  return Ok();
-}
-
 Status StreamingUnpacker::Impl::ConsumeHeader() {
   OTA_ASSIGN_OR_RETURN(header, DecodeHeader(buffer, preamble, limits));
   // The header can be far larger than a chunk; give its memory back.
   std::vector<std::uint8_t>().swap(buffer);
-  if (kind == PayloadKind::kFiles && header->delta) {
+  if (header->delta) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "this is a delta bundle (from base " + header->delta->base_id +
                          "): it can only be applied to its base version, not unpacked");
   }
-  if (kind == PayloadKind::kDelta && !header->delta) {
-    return MakeError(ErrorCode::kInvalidArgument, "this is a full bundle, not a delta bundle");
-  }
   // Before out_dir exists: a device that cannot decrypt writes nothing.
-  OTA_TRY(OpenKey());
-  OTA_ASSIGN_OR_RETURN(decompressor, ZstdDecompressor::Create());
-  std::vector<manifest::BundleFile> files = header->manifest.files;
-  if (header->delta) {
-    files = {manifest::BundleFile{kDeltaPayloadFileName, header->total_plain,
-                                  header->delta->payload_sha256, "other"}};
-  }
-  // A delta payload is scratch (see PayloadKind): only the files an apply
-  // produces from it are made durable.
-  writer = std::make_unique<PlainFileWriter>(fs, out_dir, std::move(files),
-                                             /*durable=*/!header->delta.has_value());
+  OTA_ASSIGN_OR_RETURN(decoder, ChunkDecoder::Create(*header, std::move(key)));
+  key.reset();
+  writer = std::make_unique<PlainFileWriter>(fs, out_dir, header->manifest.files);
   OTA_TRY(writer->Start());
   owns_out_dir = true;
   if (header->chunks.empty()) {
@@ -166,35 +122,10 @@ Status StreamingUnpacker::Impl::ConsumeHeader() {
 }
 
 Status StreamingUnpacker::Impl::ConsumeChunk() {
-  const ChunkEntry& chunk = header->chunks[chunk_index];
-  const std::string name = ChunkName(chunk_index);
-  // Hash before decompressing: zstd never sees bytes the header did not vouch for.
-  Hasher hasher(HashAlgorithm::kSha256);
-  hasher.Update(buffer);
-  if (const std::string actual = hasher.FinishHex(); actual != chunk.sha256) {
-    return MakeError(ErrorCode::kIntegrity,
-                     name + " has SHA-256 " + actual + ", but the header says " + chunk.sha256);
-  }
-  std::span<const std::uint8_t> encoded = buffer;
-  if (header->encryption) {
-    OTA_TRY(DecryptChunk(content_key, *header, context, chunk_index, chunk, buffer, decrypted));
-    encoded = decrypted;
-  }
+  OTA_ASSIGN_OR_RETURN(std::vector<std::uint8_t> * plain, decoder->Decode(chunk_index, buffer));
   // The writer hashes the plaintext on its second thread while the next
   // chunk is read and decoded; the vector handed over comes back as storage.
-  if (chunk.codec == ChunkCodec::kRaw) {
-    OTA_TRY(writer->WriteAndRecycle(header->encryption ? decrypted : buffer));
-  } else {
-    if (HasBf16Split(chunk.groups)) {
-      OTA_TRY(decompressor->DecompressFrames(encoded, static_cast<std::size_t>(chunk.plain), plain,
-                                             name));
-    } else {
-      OTA_TRY(
-          decompressor->Decompress(encoded, static_cast<std::size_t>(chunk.plain), plain, name));
-    }
-    UngroupBytes(plain, chunk.groups, scratch);
-    OTA_TRY(writer->WriteAndRecycle(plain));
-  }
+  OTA_TRY(writer->WriteAndRecycle(*plain));
   ++chunk_index;
   if (chunk_index == header->chunks.size()) {
     StartUnit(Stage::kEnd, 0);
@@ -222,13 +153,13 @@ std::string StreamingUnpacker::Impl::TruncationMessage() const {
 Status StreamingUnpacker::Impl::Fail(const Error& e) {
   error = e;
   if (owns_out_dir) (void)fs.RemoveAll(out_dir);
-  WipeKey(content_key);
+  decoder.reset();
   return e;
 }
 
 StreamingUnpacker::StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits,
-                                     std::optional<RecipientPrivateKey> key, PayloadKind kind)
-    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits, std::move(key), kind)) {}
+                                     std::optional<RecipientPrivateKey> key)
+    : impl_(std::make_unique<Impl>(fs, std::move(out_dir), limits, std::move(key))) {}
 
 StreamingUnpacker::~StreamingUnpacker() = default;
 
@@ -252,29 +183,19 @@ Result<manifest::BundleManifest> StreamingUnpacker::Finish() {
       return MakeError(ErrorCode::kIntegrity, impl_->TruncationMessage());
     }
     OTA_TRY(impl_->writer->Finish());
-    // Stops the writer's hashing thread and frees the chunk buffers before
-    // the caller goes on (a delta apply does, with the unpacker alive).
+    // Stops the writer's hashing thread and frees the chunk buffers.
     impl_->writer.reset();
+    impl_->decoder.reset();
     std::vector<std::uint8_t>().swap(impl_->buffer);
-    std::vector<std::uint8_t>().swap(impl_->plain);
-    std::vector<std::uint8_t>().swap(impl_->scratch);
-    std::vector<std::uint8_t>().swap(impl_->decrypted);
-    if (impl_->header->delta) return Ok();
     // Written last: a folder with bundle.json holds a complete, verified bundle.
     return WriteFileAtomic(impl_->fs, JoinPath(impl_->out_dir, manifest::kBundleManifestFileName),
                            manifest::SerializeBundleManifest(impl_->header->manifest));
   }();
   if (!s.ok()) return impl_->Fail(s.error()).error();
   impl_->stage = Impl::Stage::kFinished;
-  WipeKey(impl_->content_key);
   return impl_->header->manifest;
 }
 
 std::uint64_t StreamingUnpacker::bytes_fed() const { return impl_->fed; }
-
-std::optional<DeltaInfo> StreamingUnpacker::delta() const {
-  if (!impl_->header) return std::nullopt;
-  return impl_->header->delta;
-}
 
 }  // namespace ota::bundle

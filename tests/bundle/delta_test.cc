@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bundle_test_util.h"
+#include "container_format.h"
 #include "gguf_synth.h"
 #include "ota/bundle/bundle.h"
 #include "ota/bundle/delta.h"
@@ -89,7 +90,6 @@ class DeltaTest : public ::testing::Test {
                 ReadTestFile(dir_.Sub(std::string("target/") + f)))
           << f;
     }
-    EXPECT_FALSE(*fs_->Exists(dir_.Sub("out.payload")));
     return stats.ok() ? *stats : DeltaStats{};
   }
 
@@ -203,7 +203,6 @@ class DeltaRejectTest : public DeltaTest {
     EXPECT_EQ(m.error().code, code) << m.error().message;
     EXPECT_NE(m.error().message.find(text), std::string::npos) << m.error().message;
     EXPECT_FALSE(*fs_->Exists(dir_.Sub("out")));
-    EXPECT_FALSE(*fs_->Exists(dir_.Sub("out.payload")));
   }
 };
 
@@ -250,6 +249,39 @@ TEST_F(DeltaRejectTest, TruncatedDeltaIsRefused) {
   }
 }
 
+TEST_F(DeltaRejectTest, PayloadDigestIsCheckedBeforeTheVersionCounts) {
+  // A header whose payload SHA-256 is wrong while every chunk is intact:
+  // the files rebuild and match bundle.json, yet nothing is kept.
+  const std::string bytes = ReadTestFile(dir_.Sub("d.otab"));
+  const auto* raw = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  auto preamble = DecodePreamble(std::span(raw, kPreambleSize), {});
+  ASSERT_OK(preamble);
+  const auto header_len = static_cast<std::size_t>(preamble->header_len);
+  auto header = DecodeHeader(std::span(raw + kPreambleSize, header_len), *preamble, {});
+  ASSERT_OK(header);
+  ASSERT_TRUE(header->delta.has_value());
+  const std::string payload_sha256 = header->delta->payload_sha256;
+  header->delta->payload_sha256 = std::string(64, 'c');
+  auto stored = CompressHeader(EncodeHeader(*header));
+  ASSERT_OK(stored);
+  WriteTestFile(dir_.Sub("bad.otab"), EncodePreamble(preamble->flags, *stored) + *stored +
+                                          bytes.substr(kPreambleSize + header_len));
+  ExpectRejected(dir_.Sub("bad.otab"), ErrorCode::kIntegrity,
+                 "delta payload: has SHA-256 " + payload_sha256 + ", but the header says " +
+                     std::string(64, 'c'));
+}
+
+TEST_F(DeltaRejectTest, ApplyWritesOnlyItsOutputFolder) {
+  testing::RecordingFileSystem recording(*fs_);
+  ASSERT_OK(ApplyDeltaBundleFile(recording, dir_.Sub("d.otab"), dir_.Sub("base"), base_id_,
+                                 dir_.Sub("out")));
+  ASSERT_FALSE(recording.mutations.empty());
+  for (const std::string& path : recording.mutations) {
+    EXPECT_TRUE(path == dir_.Sub("out") || path.starts_with(dir_.Sub("out") + "/")) << path;
+  }
+  EXPECT_EQ(ReadTestFile(dir_.Sub("out/model.gguf")), ReadTestFile(dir_.Sub("target/model.gguf")));
+}
+
 TEST_F(DeltaRejectTest, FullUnpackOfADeltaIsRefused) {
   auto m = UnpackBundleFile(*fs_, dir_.Sub("d.otab"), dir_.Sub("x"));
   ASSERT_FALSE(m.ok());
@@ -283,7 +315,6 @@ TEST_F(DeltaTest, WrongRecipientIsRefused) {
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().code, ErrorCode::kSecurity);
   EXPECT_FALSE(*fs_->Exists(dir_.Sub("out")));
-  EXPECT_FALSE(*fs_->Exists(dir_.Sub("out.payload")));
   ASSERT_OK(ApplyDeltaBundleFile(*fs_, dir_.Sub("d.otab"), dir_.Sub("base"), base_id_,
                                  dir_.Sub("out"), {}, keys_[0]));
   EXPECT_EQ(ReadTestFile(dir_.Sub("out/model.gguf")), ReadTestFile(dir_.Sub("target/model.gguf")));

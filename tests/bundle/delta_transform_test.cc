@@ -196,7 +196,6 @@ class DeltaPayloadTest : public ::testing::Test {
     EXPECT_EQ(m.error().code, ErrorCode::kIntegrity) << m.error().message;
     EXPECT_NE(m.error().message.find(text), std::string::npos) << m.error().message;
     EXPECT_FALSE(*fs_->Exists(dir_.Sub("out")));
-    EXPECT_FALSE(*fs_->Exists(dir_.Sub("out.payload")));
   }
 
   static void Put(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {

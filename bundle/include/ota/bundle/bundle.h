@@ -114,13 +114,7 @@ struct UnpackLimits {
   std::uint64_t max_header_bytes = kMaxHeaderBytes;
 };
 
-// What a StreamingUnpacker accepts: full bundles (their files are written),
-// or only delta bundles (the payload is written as out_dir/delta.payload and
-// nothing else; see delta.h). Each refuses the other kind with
-// kInvalidArgument before writing anything. A delta payload is scratch for
-// the apply that follows (which removes it, and removes any left by a crash
-// before it starts), so it is not fsynced.
-enum class PayloadKind { kFiles, kDelta };
+// The name a delta bundle's payload has inside its container (see delta.h).
 inline constexpr char kDeltaPayloadFileName[] = "delta.payload";
 
 // Unpacks a bundle from bytes as they arrive (a download, a pipe).
@@ -145,8 +139,9 @@ inline constexpr char kDeltaPayloadFileName[] = "delta.payload";
 //     the file.
 //   kSecurity: the bundle is encrypted and `key` is absent or not one of its
 //     recipients ("not a recipient of this bundle (recipient key id ...)").
-//   kInvalidArgument: an unsupported format version or flags; out_dir not
-//     empty; Feed after Finish.
+//   kInvalidArgument: an unsupported format version or flags; a delta
+//     bundle (applied to its base with ApplyDeltaBundleFile, never unpacked);
+//     out_dir not empty; Feed after Finish.
 //   kIncompatible: the bundle exceeds `limits`.
 //   kIo (or the FileSystem's code): disk errors.
 // On error nothing is left in `out_dir`: the unpacker removes the folder it
@@ -156,8 +151,7 @@ inline constexpr char kDeltaPayloadFileName[] = "delta.payload";
 class StreamingUnpacker {
  public:
   StreamingUnpacker(FileSystem& fs, std::string out_dir, UnpackLimits limits = {},
-                    std::optional<RecipientPrivateKey> key = std::nullopt,
-                    PayloadKind kind = PayloadKind::kFiles);
+                    std::optional<RecipientPrivateKey> key = std::nullopt);
   ~StreamingUnpacker();
   StreamingUnpacker(const StreamingUnpacker&) = delete;
   StreamingUnpacker& operator=(const StreamingUnpacker&) = delete;
@@ -170,8 +164,6 @@ class StreamingUnpacker {
 
   // Bytes accepted by Feed so far.
   std::uint64_t bytes_fed() const;
-  // The delta header once the header was accepted (kDelta streams only).
-  std::optional<DeltaInfo> delta() const;
 
  private:
   struct Impl;

@@ -1,0 +1,95 @@
+// Turning a bundle's stored chunks back into plaintext, with every check of
+// docs/formats.md "Reading rules" (steps 3 and 5). ChunkDecoder is shared by
+// the StreamingUnpacker (bytes pushed as they arrive) and ChunkReader (a
+// bundle file pulled chunk by chunk: a delta apply reads its payload this
+// way, straight into the files it rebuilds, instead of staging it on disk).
+//
+// Thread-safety: not thread-safe; use one object per bundle.
+#ifndef OTA_BUNDLE_CHUNK_READER_H_
+#define OTA_BUNDLE_CHUNK_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "container_format.h"
+#include "ota/bundle/recipient_keys.h"
+#include "ota/common/filesystem.h"
+#include "ota/common/result.h"
+#include "zstd_codec.h"
+
+namespace ota::bundle {
+
+// Reads exactly out.size() bytes of a bundle file at `offset`. Errors:
+// kIntegrity "bundle is truncated in its <what> (<got> of <n> bytes)" if
+// the file ends first; the FileSystem's errors.
+Status ReadBundleBytes(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out,
+                       const std::string& what);
+
+class ChunkDecoder {
+ public:
+  // Opens an encrypted header's content key with `key`. `header` must
+  // outlive the decoder. Errors: kSecurity when the bundle is encrypted and
+  // `key` is absent ("bundle is encrypted and no recipient key was given")
+  // or not a recipient; kIntegrity if its sealed key does not open; kInternal.
+  static Result<std::unique_ptr<ChunkDecoder>> Create(const ContainerHeader& header,
+                                                      std::optional<RecipientPrivateKey> key);
+  ~ChunkDecoder();
+  ChunkDecoder(const ChunkDecoder&) = delete;
+  ChunkDecoder& operator=(const ChunkDecoder&) = delete;
+
+  // Checks chunk `index`'s stored bytes (SHA-256 before anything else, then
+  // the tag when encrypted), decompresses them to exactly their declared
+  // size and undoes the byte groups. Returns the vector holding the
+  // plaintext: `stored` itself for a raw unencrypted chunk, else one of the
+  // decoder's buffers; the caller may swap its contents out.
+  // Errors: kIntegrity naming the chunk.
+  Result<std::vector<std::uint8_t>*> Decode(std::size_t index, std::vector<std::uint8_t>& stored);
+
+  // Overwrites the content key (also done by the destructor).
+  void WipeContentKey();
+
+ private:
+  explicit ChunkDecoder(const ContainerHeader& header) : header_(header) {}
+
+  const ContainerHeader& header_;
+  std::string content_key_;
+  std::string context_;
+  std::unique_ptr<ZstdDecompressor> decompressor_;
+  std::vector<std::uint8_t> decrypted_;
+  std::vector<std::uint8_t> plain_;
+  std::vector<std::uint8_t> scratch_;
+};
+
+// A bundle file read chunk by chunk. Memory: about three chunks.
+class ChunkReader {
+ public:
+  // Reads and checks the preamble and header (DecodePreamble, DecodeHeader),
+  // that the file is exactly as long as they describe, and opens the content
+  // key. Errors: as StreamingUnpacker documents for those steps.
+  static Result<std::unique_ptr<ChunkReader>> Open(FileSystem& fs, const std::string& path,
+                                                   const UnpackLimits& limits,
+                                                   std::optional<RecipientPrivateKey> key);
+  const ContainerHeader& header() const { return header_; }
+  // The next chunk's plaintext (valid until the next call); nullptr after
+  // the last chunk. Errors: as ChunkDecoder::Decode; kIntegrity if the file
+  // changed and ends early; the FileSystem's errors.
+  Result<std::vector<std::uint8_t>*> Next();
+
+ private:
+  ChunkReader() = default;
+
+  std::unique_ptr<ReadableFile> file_;
+  ContainerHeader header_;
+  std::unique_ptr<ChunkDecoder> decoder_;
+  std::uint64_t offset_ = 0;  // Of the next chunk in the file.
+  std::size_t index_ = 0;
+  std::vector<std::uint8_t> stored_;
+};
+
+}  // namespace ota::bundle
+
+#endif  // OTA_BUNDLE_CHUNK_READER_H_
