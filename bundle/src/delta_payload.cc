@@ -3,27 +3,37 @@
 #include <algorithm>
 
 namespace ota::bundle {
+namespace {
+
+// Elements per tile when (un)grouping: the strided side of a tile spans a
+// few KiB, so it stays in cache instead of the whole window being swept
+// once per byte plane.
+constexpr std::size_t kTileElements = 256;
+
+}  // namespace
 
 void GroupByWidth(std::span<const std::uint8_t> data, std::uint32_t width,
                   std::vector<std::uint8_t>& out) {
   out.resize(data.size());
   const std::size_t n = width == 0 ? 0 : data.size() / width;
-  std::size_t k = 0;
-  for (std::uint32_t j = 0; j < width && n > 0; ++j) {
-    for (std::size_t i = 0; i < n; ++i) out[k++] = data[i * width + j];
+  // In tiles of elements, like UngroupByWidth.
+  for (std::size_t start = 0; start < n; start += kTileElements) {
+    const std::size_t count = std::min(kTileElements, n - start);
+    const std::uint8_t* src = data.data() + start * width;
+    for (std::uint32_t j = 0; j < width; ++j) {
+      std::uint8_t* dst = out.data() + j * n + start;
+      for (std::size_t i = 0; i < count; ++i) dst[i] = src[i * width + j];
+    }
   }
-  for (std::size_t i = n * width; i < data.size(); ++i) out[k++] = data[i];
+  for (std::size_t i = n * width; i < data.size(); ++i) out[i] = data[i];
 }
 
 void UngroupByWidth(std::span<const std::uint8_t> grouped, std::uint32_t width,
                     std::vector<std::uint8_t>& out) {
   out.resize(grouped.size());
   const std::size_t n = width == 0 ? 0 : grouped.size() / width;
-  // In tiles of elements, so the strided writes of every plane land in a
-  // few KiB of cache instead of sweeping the whole output once per plane.
-  constexpr std::size_t kTile = 256;
-  for (std::size_t start = 0; start < n; start += kTile) {
-    const std::size_t count = std::min(kTile, n - start);
+  for (std::size_t start = 0; start < n; start += kTileElements) {
+    const std::size_t count = std::min(kTileElements, n - start);
     std::uint8_t* dst = out.data() + start * width;
     for (std::uint32_t j = 0; j < width; ++j) {
       const std::uint8_t* src = grouped.data() + j * n + start;
