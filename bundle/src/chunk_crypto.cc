@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kContextDomain = "MOTABNDL chunk context v2";
 
-void PutLe(std::string& out, std::uint64_t value, int bytes) {
+void AppendLe(std::string& out, std::uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
@@ -24,17 +24,17 @@ Status Start() {
 std::string AssociatedData(std::string_view context, std::size_t index, std::size_t count,
                            const ChunkEntry& chunk) {
   std::string ad(context);
-  PutLe(ad, index, 8);
-  PutLe(ad, count, 8);
-  PutLe(ad, chunk.plain, 8);
-  PutLe(ad, chunk.codec == ChunkCodec::kZstd ? 0 : 1, 1);
-  PutLe(ad, chunk.groups.size(), 4);
+  AppendLe(ad, index, 8);
+  AppendLe(ad, count, 8);
+  AppendLe(ad, chunk.plain, 8);
+  AppendLe(ad, chunk.codec == ChunkCodec::kZstd ? 0 : 1, 1);
+  AppendLe(ad, chunk.groups.size(), 4);
   for (const ByteGroup& g : chunk.groups) {
-    PutLe(ad, g.offset, 8);
-    PutLe(ad, g.length, 8);
+    AppendLe(ad, g.offset, 8);
+    AppendLe(ad, g.length, 8);
     // The kind rides in the width field: byte groups (kind 0) keep the
     // associated data of bundles written before kinds existed.
-    PutLe(ad, g.width | (static_cast<std::uint32_t>(g.kind) << 8), 4);
+    AppendLe(ad, g.width | (static_cast<std::uint32_t>(g.kind) << 8), 4);
   }
   return ad;
 }
@@ -104,9 +104,9 @@ std::string ChunkContext(const ContainerHeader& header) {
   std::string in(kContextDomain);
   in.push_back('\0');
   if (header.encryption) in += header.encryption->bundle_id;
-  PutLe(in, header.chunk_size, 8);
-  PutLe(in, header.total_plain, 8);
-  PutLe(in, header.chunks.size(), 8);
+  AppendLe(in, header.chunk_size, 8);
+  AppendLe(in, header.total_plain, 8);
+  AppendLe(in, header.chunks.size(), 8);
   in += Sha256Hex(manifest::SerializeBundleManifest(header.manifest));
   if (header.delta) {
     // A delta's chunks are bound to the versions it joins and its payload.

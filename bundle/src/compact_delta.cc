@@ -17,7 +17,7 @@ enum EditOp : std::uint64_t { kEditCopy = 0, kEditSkip = 1, kEditInsert = 2, kEd
 constexpr std::size_t kMaxDiffTokens = 2048;
 constexpr std::size_t kMinHexDigits = 16;
 
-Error Corrupt(const std::string& message) {
+Error CorruptCompactDelta(const std::string& message) {
   return MakeError(ErrorCode::kIntegrity, "compact delta: " + message);
 }
 
@@ -147,7 +147,7 @@ Status ReadAll(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t>
   std::size_t done = 0;
   while (done < out.size()) {
     OTA_ASSIGN_OR_RETURN(std::size_t n, file.ReadAt(offset + done, out.subspan(done)));
-    if (n == 0) return Corrupt("truncated in its header");
+    if (n == 0) return CorruptCompactDelta("truncated in its header");
     done += n;
   }
   return Ok();
@@ -211,33 +211,37 @@ Result<std::string> ApplyManifestEdit(std::string_view base, std::span<const std
     std::uint64_t v = 0;
     for (int shift = 0;; shift += 7) {
       if (pos == edit.size()) {
-        return Corrupt("bundle.json edit is truncated in the op at byte " + std::to_string(at));
+        return CorruptCompactDelta("bundle.json edit is truncated in the op at byte " +
+                                   std::to_string(at));
       }
       const std::uint8_t byte = edit[pos++];
       if (shift == 63 && byte > 1) {
-        return Corrupt("bundle.json edit op at byte " + std::to_string(at) + " overflows 64 bits");
+        return CorruptCompactDelta("bundle.json edit op at byte " + std::to_string(at) +
+                                   " overflows 64 bits");
       }
       v |= std::uint64_t{byte & 0x7fu} << shift;
       if ((byte & 0x80) == 0) break;
       if (shift == 63) {
-        return Corrupt("bundle.json edit op at byte " + std::to_string(at) + " overflows 64 bits");
+        return CorruptCompactDelta("bundle.json edit op at byte " + std::to_string(at) +
+                                   " overflows 64 bits");
       }
     }
     const std::uint64_t kind = v & 3, n = v >> 2;
     const std::string where = "bundle.json edit op at byte " + std::to_string(at);
-    if (n == 0) return Corrupt(where + " is empty");
+    if (n == 0) return CorruptCompactDelta(where + " is empty");
     const std::uint64_t grows = kind == kEditHex ? 2 * n : kind == kEditSkip ? 0 : n;
     if (grows > manifest::kMaxBundleManifestBytes - out.size()) {
-      return Corrupt(where + " makes bundle.json larger than " +
-                     std::to_string(manifest::kMaxBundleManifestBytes) + " bytes");
+      return CorruptCompactDelta(where + " makes bundle.json larger than " +
+                                 std::to_string(manifest::kMaxBundleManifestBytes) + " bytes");
     }
     if ((kind == kEditCopy || kind == kEditSkip) && n > base.size() - cursor) {
-      return Corrupt(where + " runs " + std::to_string(n) + " bytes past the base bundle.json (" +
-                     std::to_string(base.size()) + " bytes)");
+      return CorruptCompactDelta(where + " runs " + std::to_string(n) +
+                                 " bytes past the base bundle.json (" +
+                                 std::to_string(base.size()) + " bytes)");
     }
     if ((kind == kEditInsert || kind == kEditHex) && n > edit.size() - pos) {
-      return Corrupt(where + " inserts " + std::to_string(n) + " bytes, but only " +
-                     std::to_string(edit.size() - pos) + " follow");
+      return CorruptCompactDelta(where + " inserts " + std::to_string(n) + " bytes, but only " +
+                                 std::to_string(edit.size() - pos) + " follow");
     }
     const auto bytes = edit.subspan(pos, kind == kEditInsert || kind == kEditHex ? n : 0);
     switch (kind) {
@@ -293,7 +297,7 @@ Result<CompactHeader> ReadCompactHeader(FileSystem& fs, const std::string& path,
         "not a compact delta (format " + std::to_string(kCompactDeltaFormatVersion) + ")");
   }
   if (fixed.size() < kCompactFixedBytes + 1) {
-    return Corrupt("truncated in its header (" + std::to_string(size) + " bytes)");
+    return CorruptCompactDelta("truncated in its header (" + std::to_string(size) + " bytes)");
   }
   if (fixed[12] != 0) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -305,7 +309,7 @@ Result<CompactHeader> ReadCompactHeader(FileSystem& fs, const std::string& path,
   std::size_t pos = kCompactFixedBytes;
   for (int shift = 0;; shift += 7) {
     if (pos == fixed.size() || shift > 56) {
-      return Corrupt("bundle.json edit length is truncated or longer than 9 bytes");
+      return CorruptCompactDelta("bundle.json edit length is truncated or longer than 9 bytes");
     }
     const std::uint8_t byte = fixed[pos++];
     edit_len |= std::uint64_t{byte & 0x7fu} << shift;
@@ -313,20 +317,21 @@ Result<CompactHeader> ReadCompactHeader(FileSystem& fs, const std::string& path,
   }
   const std::uint64_t limit = std::min(kMaxManifestEditBytes, max_header_bytes);
   if (edit_len == 0 || edit_len > limit) {
-    return Corrupt("bundle.json edit length " + std::to_string(edit_len) + " is outside 1.." +
-                   std::to_string(limit));
+    return CorruptCompactDelta("bundle.json edit length " + std::to_string(edit_len) +
+                               " is outside 1.." + std::to_string(limit));
   }
   if (edit_len >= size - pos) {
-    return Corrupt("the file (" + std::to_string(size) + " bytes) ends before its bundle.json " +
-                   "edit of " + std::to_string(edit_len) + " bytes and a payload");
+    return CorruptCompactDelta("the file (" + std::to_string(size) +
+                               " bytes) ends before its bundle.json " + "edit of " +
+                               std::to_string(edit_len) + " bytes and a payload");
   }
   h.manifest_edit.resize(static_cast<std::size_t>(edit_len));
   OTA_TRY(ReadAll(*file, pos, h.manifest_edit));
   h.payload_offset = pos + edit_len;
   h.payload_bytes = size - h.payload_offset;
   if (h.payload_bytes > kMaxCompactPayloadBytes) {
-    return Corrupt("payload of " + std::to_string(h.payload_bytes) + " bytes is over " +
-                   std::to_string(kMaxCompactPayloadBytes));
+    return CorruptCompactDelta("payload of " + std::to_string(h.payload_bytes) + " bytes is over " +
+                               std::to_string(kMaxCompactPayloadBytes));
   }
   return h;
 }
@@ -429,9 +434,9 @@ Result<manifest::BundleManifest> PrepareCompactDelta(
                          got + ", its signed target says " + facts.manifest_sha256);
   }
   auto target = manifest::ParseBundleManifest(text);
-  if (!target.ok()) return Corrupt("rebuilt bundle.json: " + target.error().message);
+  if (!target.ok()) return CorruptCompactDelta("rebuilt bundle.json: " + target.error().message);
   if (manifest::SerializeBundleManifest(*target) != text) {
-    return Corrupt("rebuilt bundle.json is not in its canonical form");
+    return CorruptCompactDelta("rebuilt bundle.json is not in its canonical form");
   }
   auto base = manifest::ParseBundleManifest(base_text);
   if (!base.ok()) return MakeError(ErrorCode::kIntegrity, base.error().message);
@@ -452,7 +457,7 @@ Result<manifest::BundleManifest> CompactDeltaTargetManifest(FileSystem& fs,
   OTA_ASSIGN_OR_RETURN(std::string text,
                        ApplyManifestEdit(manifest::SerializeBundleManifest(base), h.manifest_edit));
   auto m = manifest::ParseBundleManifest(text);
-  if (!m.ok()) return Corrupt("rebuilt bundle.json: " + m.error().message);
+  if (!m.ok()) return CorruptCompactDelta("rebuilt bundle.json: " + m.error().message);
   return std::move(m).value();
 }
 

@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::size_t kReadPiece = 1u << 20;
 
-Error Corrupt(const std::string& message) {
+Error CorruptDelta(const std::string& message) {
   return MakeError(ErrorCode::kIntegrity, "delta payload: " + message);
 }
 
@@ -110,7 +110,8 @@ class PayloadReader {
 
   Status Read(std::span<std::uint8_t> out, const char* what) {
     if (out.size() > size_ - pos_) {
-      return Corrupt(std::string("truncated in ") + what + " at offset " + std::to_string(pos_));
+      return CorruptDelta(std::string("truncated in ") + what + " at offset " +
+                          std::to_string(pos_));
     }
     std::size_t done = 0;
     while (done < out.size()) {
@@ -137,14 +138,14 @@ class PayloadReader {
     for (int i = 0; i < 10; ++i) {
       OTA_ASSIGN_OR_RETURN(std::uint64_t b, Get(1, what));
       if (i == 9 && b > 1) {
-        return Corrupt(std::string("varint overflows 64 bits in ") + what + " at offset " +
-                       std::to_string(pos_));
+        return CorruptDelta(std::string("varint overflows 64 bits in ") + what + " at offset " +
+                            std::to_string(pos_));
       }
       v |= (b & 0x7f) << (7 * i);
       if ((b & 0x80) == 0) return v;
     }
-    return Corrupt(std::string("varint overflows 64 bits in ") + what + " at offset " +
-                   std::to_string(pos_));
+    return CorruptDelta(std::string("varint overflows 64 bits in ") + what + " at offset " +
+                        std::to_string(pos_));
   }
   void set_version(int v) { version_ = v; }
   int version() const { return version_; }
@@ -185,7 +186,7 @@ class Applier {
     } else if (std::memcmp(magic, kDeltaPayloadMagicV1, 8) == 0) {
       in_.set_version(1);
     } else {
-      return Corrupt("does not start with \"OTADLT02\" (or the older \"OTADLT01\")");
+      return CorruptDelta("does not start with \"OTADLT02\" (or the older \"OTADLT01\")");
     }
     bases_.resize(info_.base_files.size());
     return Ok();
@@ -204,15 +205,15 @@ class Applier {
       }
       OTA_TRY(Op(static_cast<DeltaOp>(op), name));
       if (out_.size() > size - written) {
-        return Corrupt("produces more than the " + std::to_string(size) + " bytes of " + name);
+        return CorruptDelta("produces more than the " + std::to_string(size) + " bytes of " + name);
       }
       written += out_.size();
       // Hashed on the writer's second thread; out_ comes back as free storage.
       OTA_TRY(writer.WriteAndRecycle(out_));
     }
     if (written != size) {
-      return Corrupt("produces " + std::to_string(written) + " bytes of " + name +
-                     ", bundle.json says " + std::to_string(size));
+      return CorruptDelta("produces " + std::to_string(written) + " bytes of " + name +
+                          ", bundle.json says " + std::to_string(size));
     }
     return Ok();
   }
@@ -223,13 +224,13 @@ class Applier {
     OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Field(4, "a base file"));
     OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
     OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, "a copy length"));
-    if (n == 0) return Corrupt("empty copy at offset " + std::to_string(in_.pos()));
+    if (n == 0) return CorruptDelta("empty copy at offset " + std::to_string(in_.pos()));
     if (n > room) {
-      return Corrupt("copy of " + std::to_string(n) + " bytes runs past the end of " + name);
+      return CorruptDelta("copy of " + std::to_string(n) + " bytes runs past the end of " + name);
     }
     if (base >= bases_.size() || offset > info_.base_files[base].size ||
         n > info_.base_files[base].size - offset) {
-      return Corrupt("copy reads past the end of a base file");
+      return CorruptDelta("copy reads past the end of a base file");
     }
     for (std::uint64_t done = 0; done < n;) {
       const std::uint64_t piece = std::min<std::uint64_t>(n - done, kReadPiece * 4);
@@ -244,22 +245,22 @@ class Applier {
   Result<std::uint64_t> Length(const char* what) {
     OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, what));
     if (n == 0 || n > kMaxDeltaWindow) {
-      return Corrupt(std::string(what) + " " + std::to_string(n) + " at offset " +
-                     std::to_string(in_.pos()) + " is outside 1.." +
-                     std::to_string(kMaxDeltaWindow));
+      return CorruptDelta(std::string(what) + " " + std::to_string(n) + " at offset " +
+                          std::to_string(in_.pos()) + " is outside 1.." +
+                          std::to_string(kMaxDeltaWindow));
     }
     return n;
   }
   Result<std::uint32_t> Width() {
     OTA_ASSIGN_OR_RETURN(std::uint64_t w, in_.Field(4, "a width"));
-    if (w == 0 || w > kMaxGroupWidth) return Corrupt("group width " + std::to_string(w));
+    if (w == 0 || w > kMaxGroupWidth) return CorruptDelta("group width " + std::to_string(w));
     return static_cast<std::uint32_t>(w);
   }
   Status Frame(std::uint64_t length) {
     OTA_ASSIGN_OR_RETURN(std::uint64_t n, in_.Field(8, "a frame length"));
     if (n == 0 || n > MaxCompressedSize(static_cast<std::size_t>(length))) {
-      return Corrupt("frame of " + std::to_string(n) + " bytes for " + std::to_string(length) +
-                     " bytes at offset " + std::to_string(in_.pos()));
+      return CorruptDelta("frame of " + std::to_string(n) + " bytes for " + std::to_string(length) +
+                          " bytes at offset " + std::to_string(in_.pos()));
     }
     frame_.resize(static_cast<std::size_t>(n));
     return in_.Read(frame_, "a frame");
@@ -267,10 +268,11 @@ class Applier {
   // Reads [offset, offset + n) of base file `index` into `out`.
   Status Base(std::uint64_t index, std::uint64_t offset, std::uint64_t n,
               std::vector<std::uint8_t>& out) {
-    if (index >= bases_.size()) return Corrupt("base file " + std::to_string(index) + " unknown");
+    if (index >= bases_.size())
+      return CorruptDelta("base file " + std::to_string(index) + " unknown");
     const manifest::BundleFile& f = info_.base_files[index];
     if (offset > f.size || n > f.size - offset) {
-      return Corrupt("reads past the end of base file " + f.path);
+      return CorruptDelta("reads past the end of base file " + f.path);
     }
     if (!bases_[index]) {
       OTA_ASSIGN_OR_RETURN(bases_[index], fs_.OpenReadable(JoinPath(base_dir_, f.path)));
@@ -297,13 +299,13 @@ class Applier {
         OTA_ASSIGN_OR_RETURN(std::uint64_t t, in_.Get(1, "a transform"));
         if (t == 0 || t > kMaxDiffTransform ||
             (in_.version() == 1 && t > static_cast<std::uint8_t>(DiffTransform::kSub))) {
-          return Corrupt("unknown transform " + std::to_string(t));
+          return CorruptDelta("unknown transform " + std::to_string(t));
         }
         const auto transform = static_cast<DiffTransform>(t);
         OTA_ASSIGN_OR_RETURN(std::uint32_t width, Width());
         if (!TransformFitsWidth(transform, width)) {
-          return Corrupt("transform " + std::to_string(t) + " cannot use width " +
-                         std::to_string(width));
+          return CorruptDelta("transform " + std::to_string(t) + " cannot use width " +
+                              std::to_string(width));
         }
         OTA_ASSIGN_OR_RETURN(std::uint64_t base, in_.Field(4, "a base file"));
         OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
@@ -320,8 +322,8 @@ class Applier {
         OTA_ASSIGN_OR_RETURN(std::uint64_t offset, in_.Field(8, "a base offset"));
         OTA_ASSIGN_OR_RETURN(std::uint64_t ref, in_.Field(8, "a prefix length"));
         if (ref == 0 || ref > kMaxPrefixBytes) {
-          return Corrupt("prefix of " + std::to_string(ref) + " bytes is outside 1.." +
-                         std::to_string(kMaxPrefixBytes));
+          return CorruptDelta("prefix of " + std::to_string(ref) + " bytes is outside 1.." +
+                              std::to_string(kMaxPrefixBytes));
         }
         OTA_ASSIGN_OR_RETURN(std::uint64_t n, Length("a window length"));
         OTA_TRY(Frame(n));
@@ -340,8 +342,8 @@ class Applier {
       case DeltaOp::kCopy:
         break;
     }
-    return Corrupt("unknown operation " + std::to_string(static_cast<int>(op)) + " at offset " +
-                   std::to_string(in_.pos() - 1));
+    return CorruptDelta("unknown operation " + std::to_string(static_cast<int>(op)) +
+                        " at offset " + std::to_string(in_.pos() - 1));
   }
 
   FileSystem& fs_;
@@ -488,8 +490,8 @@ Result<manifest::BundleManifest> Apply(FileSystem& fs, const std::string& delta_
     OTA_TRY(applier.File(f.path, f.size, writer));
   }
   if (!payload.at_end()) {
-    return Corrupt("has " + std::to_string(payload_size - payload.pos()) +
-                   " bytes after its last file");
+    return CorruptDelta("has " + std::to_string(payload_size - payload.pos()) +
+                        " bytes after its last file");
   }
   OTA_TRY(payload.Finish());
   OTA_TRY(writer.Finish());

@@ -6,34 +6,22 @@
 
 #include "ota/common/hash.h"
 #include "ota/manifest/canonical_json.h"
+#include "rollout_manifest_internal.h"
 
 namespace ota::manifest {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxJsonDepth = 32;
+constexpr std::size_t kMaxBundleJsonDepth = 32;
 constexpr std::size_t kMaxFormatBytes = 32;
 constexpr std::array<std::string_view, 5> kRoles = {"model", "prompt", "tool-schema", "eval",
                                                     "other"};
 constexpr std::array<std::string_view, 8> kKnownFields = {
     "schema", "name", "version", "model", "runtime", "app_compat", "description", "files"};
 
-Error Invalid(const std::string& message) {
-  return MakeError(ErrorCode::kInvalidArgument, message);
-}
-
-// Quotes untrusted text for a one-line message: control bytes are masked and
-// long values shortened.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s.substr(0, 80)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > 80) out += "...";
-  return out + "\"";
-}
+using rollout_internal::Invalid;
+using rollout_internal::Quote;
 
 bool IsValidUtf8(std::string_view s) {
   std::size_t i = 0;
@@ -101,7 +89,7 @@ Status CheckText(const std::string& field, std::string_view value, std::size_t m
 // Duplicate keys are refused (ParseJsonStrict): another parser might keep a
 // different copy of a key than we did.
 Result<json> ParseJsonObjectText(std::string_view text) {
-  auto j = ParseJsonStrict(text, JsonLimits{kMaxBundleManifestBytes, kMaxJsonDepth});
+  auto j = ParseJsonStrict(text, JsonLimits{kMaxBundleManifestBytes, kMaxBundleJsonDepth});
   if (!j.ok()) return Invalid("bundle.json: " + j.error().message);
   return std::move(*j);
 }

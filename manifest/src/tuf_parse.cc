@@ -10,7 +10,7 @@ namespace {
 
 using internal::Fields;
 
-bool IsDigits(std::string_view s) {
+bool IsAllDigits(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
@@ -27,8 +27,8 @@ Status CheckSpecVersion(const Fields& f, const std::string& v) {
     std::string_view rest = std::string_view(v).substr(dot + 1);
     const std::size_t dot2 = rest.find('.');
     ok = dot2 == std::string_view::npos
-             ? IsDigits(rest)
-             : IsDigits(rest.substr(0, dot2)) && IsDigits(rest.substr(dot2 + 1));
+             ? IsAllDigits(rest)
+             : IsAllDigits(rest.substr(0, dot2)) && IsAllDigits(rest.substr(dot2 + 1));
   }
   if (!ok) return f.Invalid("spec_version", "\"" + v + "\" is not a supported version (1.x)");
   return Ok();

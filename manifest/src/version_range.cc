@@ -5,7 +5,7 @@
 namespace ota::manifest {
 namespace {
 
-Error Invalid(std::string_view text, const std::string& problem) {
+Error InvalidRange(std::string_view text, const std::string& problem) {
   return MakeError(ErrorCode::kInvalidArgument,
                    "version range \"" + std::string(text) + "\": " + problem);
 }
@@ -40,8 +40,8 @@ Result<VersionComparator> ParseComparator(std::string_view range_text, std::stri
   }
   Result<Version> v = ParseVersion(rest);
   if (!v.ok()) {
-    return Invalid(range_text,
-                   "\"" + std::string(part) + "\" is not a version: " + v.error().message);
+    return InvalidRange(range_text,
+                        "\"" + std::string(part) + "\" is not a version: " + v.error().message);
   }
   c.version = std::move(*v);
   return c;
@@ -67,15 +67,16 @@ bool Holds(const VersionComparator& c, const Version& v) {
 }  // namespace
 
 Result<VersionRange> ParseVersionRange(std::string_view text) {
-  if (text.empty()) return Invalid(text, "is empty");
+  if (text.empty()) return InvalidRange(text, "is empty");
   if (text.size() > kMaxVersionRangeLength) {
-    return Invalid(text.substr(0, 40), "is " + std::to_string(text.size()) +
-                                           " characters long, more than the maximum of " +
-                                           std::to_string(kMaxVersionRangeLength));
+    return InvalidRange(text.substr(0, 40), "is " + std::to_string(text.size()) +
+                                                " characters long, more than the maximum of " +
+                                                std::to_string(kMaxVersionRangeLength));
   }
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) return Invalid(text, "contains a character outside printable ASCII");
+    if (u < 0x20 || u >= 0x7f)
+      return InvalidRange(text, "contains a character outside printable ASCII");
   }
   VersionRange range;
   range.text = std::string(text);
@@ -85,13 +86,13 @@ Result<VersionRange> ParseVersionRange(std::string_view text) {
     const std::string_view alternative =
         text.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start);
     const std::vector<std::string_view> parts = SplitSpaces(alternative);
-    if (parts.empty()) return Invalid(text, "has an empty alternative");
+    if (parts.empty()) return InvalidRange(text, "has an empty alternative");
     std::vector<VersionComparator> set;
     if (parts.size() == 1 && parts[0] == "*") {
       // Any version: the empty conjunction.
     } else {
       for (std::string_view part : parts) {
-        if (part == "*") return Invalid(text, "\"*\" must stand alone in its alternative");
+        if (part == "*") return InvalidRange(text, "\"*\" must stand alone in its alternative");
         OTA_ASSIGN_OR_RETURN(VersionComparator c, ParseComparator(text, part));
         set.push_back(std::move(c));
       }

@@ -9,7 +9,7 @@
 namespace ota::rollout {
 namespace {
 
-std::string Join(const std::vector<std::string>& items) {
+std::string JoinItems(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& s : items) {
     if (!out.empty()) out += ", ";
@@ -18,7 +18,7 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-bool Contains(const std::vector<std::string>& items, const std::string& value) {
+bool HasItem(const std::vector<std::string>& items, const std::string& value) {
   return std::find(items.begin(), items.end(), value) != items.end();
 }
 
@@ -90,15 +90,15 @@ std::optional<std::string> UnmetRequirement(const manifest::VariantRequirements&
     return "needs " + FormatBytes(*r.min_available_ram_bytes) +
            " of available RAM, the device has " + FormatBytes(d.available_ram_bytes);
   }
-  if (!r.cpu_arch.empty() && !Contains(r.cpu_arch, d.cpu_arch)) {
-    return "needs CPU architecture " + Join(r.cpu_arch) + ", the device is " +
+  if (!r.cpu_arch.empty() && !HasItem(r.cpu_arch, d.cpu_arch)) {
+    return "needs CPU architecture " + JoinItems(r.cpu_arch) + ", the device is " +
            (d.cpu_arch.empty() ? std::string("unknown") : d.cpu_arch);
   }
   for (const std::string& feature : r.cpu_features) {
     if (d.cpu_features.count(feature) == 0) return "needs CPU feature " + feature;
   }
-  if (!r.os.empty() && !Contains(r.os, d.os)) {
-    return "needs OS " + Join(r.os) + ", the device runs " +
+  if (!r.os.empty() && !HasItem(r.os, d.os)) {
+    return "needs OS " + JoinItems(r.os) + ", the device runs " +
            (d.os.empty() ? std::string("an unknown OS") : d.os);
   }
   if (r.os_version) {
@@ -113,7 +113,7 @@ std::optional<std::string> UnmetRequirement(const manifest::VariantRequirements&
   if (!r.accelerators.empty()) {
     const bool any = std::any_of(r.accelerators.begin(), r.accelerators.end(),
                                  [&](const std::string& a) { return d.accelerators.count(a) > 0; });
-    if (!any) return "needs an accelerator among " + Join(r.accelerators);
+    if (!any) return "needs an accelerator among " + JoinItems(r.accelerators);
   }
   if (r.runtime) {
     auto it = d.runtimes.find(r.runtime->name);

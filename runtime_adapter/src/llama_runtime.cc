@@ -29,8 +29,8 @@ namespace {
 constexpr const char* kLlamaReleaseVersion = "0.5.0+de3ff81";
 
 constexpr int kMaxThreads = 256;
-constexpr int kMinContext = 8;
-constexpr int kMaxContext = 1 << 20;
+constexpr int kMinContextLength = 8;
+constexpr int kMaxContextLength = 1 << 20;
 constexpr int kMaxBatch = 512;
 constexpr std::size_t kMaxTokenizeBytes = 64u << 20;
 constexpr std::size_t kMaxLogLine = 4096;
@@ -424,7 +424,7 @@ class LlamaRuntime final : public Runtime {
       return MakeError(ErrorCode::kInvalidArgument,
                        "threads must be in [1, 256], got " + std::to_string(options.threads));
     }
-    if (options.context_length < kMinContext || options.context_length > kMaxContext) {
+    if (options.context_length < kMinContextLength || options.context_length > kMaxContextLength) {
       return MakeError(ErrorCode::kInvalidArgument, "context_length must be in [8, 1048576], got " +
                                                         std::to_string(options.context_length));
     }

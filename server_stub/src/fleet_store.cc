@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-Error Invalid(const std::string& message) {
+Error InvalidFleet(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, message);
 }
 
@@ -67,47 +67,47 @@ rollout::DeviceFacts FactsFromJson(const std::string& device_id, const json& fac
 }
 
 Status ValidateFacts(const json& facts) {
-  if (!facts.is_object()) return Invalid("facts must be an object");
+  if (!facts.is_object()) return InvalidFleet("facts must be an object");
   for (auto it = facts.begin(); it != facts.end(); ++it) {
     const std::string& k = it.key();
     const json& v = it.value();
     if (k == "app_version") {
       if (!v.is_string() || !manifest::ParseVersion(v.get<std::string>()).ok()) {
-        return Invalid("facts.app_version must be a semantic version string");
+        return InvalidFleet("facts.app_version must be a semantic version string");
       }
     } else if (k == "cpu_arch" || k == "os") {
       if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
           v.get_ref<const std::string&>().size() > 64) {
-        return Invalid("facts." + k + " must be a string of 1 to 64 bytes");
+        return InvalidFleet("facts." + k + " must be a string of 1 to 64 bytes");
       }
     } else if (k == "total_ram") {
       if (!v.is_number_unsigned()) {
-        return Invalid("facts.total_ram must be a non-negative integer (bytes)");
+        return InvalidFleet("facts.total_ram must be a non-negative integer (bytes)");
       }
     } else if (k == "region") {
       if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
-        return Invalid("facts.region must be a string of at most 256 bytes");
+        return InvalidFleet("facts.region must be a string of at most 256 bytes");
       }
     } else if (k == "attributes") {
       if (!v.is_object() || v.size() > 100) {
-        return Invalid("facts.attributes must be an object of at most 100 strings");
+        return InvalidFleet("facts.attributes must be an object of at most 100 strings");
       }
       for (const json& a : v) {
         if (!a.is_string() || a.get_ref<const std::string&>().size() > 256) {
-          return Invalid("facts.attributes values must be strings of at most 256 bytes");
+          return InvalidFleet("facts.attributes values must be strings of at most 256 bytes");
         }
       }
     } else if (k == "tags") {
       if (!v.is_array() || v.size() > 100) {
-        return Invalid("facts.tags must be an array of at most 100 strings");
+        return InvalidFleet("facts.tags must be an array of at most 100 strings");
       }
       for (const json& t : v) {
         if (!t.is_string() || t.get_ref<const std::string&>().size() > 256) {
-          return Invalid("facts.tags must hold strings of at most 256 bytes");
+          return InvalidFleet("facts.tags must hold strings of at most 256 bytes");
         }
       }
     } else {
-      return Invalid("facts: unknown field " + k);
+      return InvalidFleet("facts: unknown field " + k);
     }
   }
   return Ok();
@@ -320,7 +320,7 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
 
 Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
   if (!IsValidTokenName(name)) {
-    return Invalid("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
+    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
   }
   std::uint8_t secret[32];
   random.Fill(secret);
@@ -331,7 +331,7 @@ Result<std::string> FleetStore::CreateToken(const std::string& name, Random& ran
                        db_->Prepare("SELECT 1 FROM operator_tokens WHERE name = ?"));
   exists.Bind(1, name);
   OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
-  if (taken) return Invalid("a token named " + name + " exists; revoke it first");
+  if (taken) return InvalidFleet("a token named " + name + " exists; revoke it first");
   OTA_ASSIGN_OR_RETURN(Statement ins,
                        db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, created_at) "
                                     "VALUES (?, ?, ?)"));
@@ -392,7 +392,7 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
                          db_->Prepare("SELECT 1 FROM rollouts WHERE rollout_id = ?"));
     exists.Bind(1, m.rollout_id);
     OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
-    if (taken) return Invalid("rollout " + m.rollout_id + " exists");
+    if (taken) return InvalidFleet("rollout " + m.rollout_id + " exists");
     OTA_ASSIGN_OR_RETURN(Statement others,
                          db_->Prepare("SELECT manifest FROM rollouts WHERE model = ?"));
     others.Bind(1, m.model);
@@ -403,8 +403,8 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
       if (other.ok() && other->state != manifest::RolloutState::kHalted &&
           !(other->current_stage + 1 == other->stages.size() &&
             other->stages.back().percent_hundredths == manifest::kFullPercentHundredths)) {
-        return Invalid("model " + m.model + " already has rollout " + other->rollout_id +
-                       " in progress; halt it first");
+        return InvalidFleet("model " + m.model + " already has rollout " + other->rollout_id +
+                            " in progress; halt it first");
       }
     }
     OTA_ASSIGN_OR_RETURN(

@@ -20,15 +20,15 @@ constexpr std::array<std::string_view, 7> kTypeNames = {"null",   "boolean", "ob
 // RE2's compiled program may use at most this much memory.
 constexpr std::int64_t kRegexMaxMemory = 1 << 20;
 
-Error Invalid(const std::string& message) {
+Error InvalidCheck(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, message);
 }
 
-Status CheckKeys(const json& object, std::initializer_list<std::string_view> known,
-                 const std::string& where) {
+Status CheckSpecKeys(const json& object, std::initializer_list<std::string_view> known,
+                     const std::string& where) {
   for (const auto& item : object.items()) {
     if (std::find(known.begin(), known.end(), item.key()) == known.end()) {
-      return Invalid(where + " has the unknown field " + QuoteText(item.key()));
+      return InvalidCheck(where + " has the unknown field " + QuoteText(item.key()));
     }
   }
   return Ok();
@@ -62,13 +62,14 @@ std::string JsonTypeOf(const json& value) {
 Status ValidateSchemaNode(const json& schema, const std::string& where, std::size_t depth,
                           std::size_t& nodes) {
   if (depth > kMaxSchemaDepth) {
-    return Invalid(where + ": nested deeper than " + std::to_string(kMaxSchemaDepth));
+    return InvalidCheck(where + ": nested deeper than " + std::to_string(kMaxSchemaDepth));
   }
   if (++nodes > kMaxSchemaNodes) {
-    return Invalid(where + ": the schema has more than " + std::to_string(kMaxSchemaNodes) +
-                   " nodes");
+    return InvalidCheck(where + ": the schema has more than " + std::to_string(kMaxSchemaNodes) +
+                        " nodes");
   }
-  if (!schema.is_object()) return Invalid(where + " must be an object, not " + JsonTypeOf(schema));
+  if (!schema.is_object())
+    return InvalidCheck(where + " must be an object, not " + JsonTypeOf(schema));
   for (const auto& [key, value] : schema.items()) {
     const std::string at = where + "." + key;
     if (key == "type") {
@@ -78,38 +79,40 @@ Status ValidateSchemaNode(const json& schema, const std::string& where, std::siz
       } else if (value.is_array() && !value.empty()) {
         names.assign(value.begin(), value.end());
       } else {
-        return Invalid(at + " must be a type name or a non-empty array of type names");
+        return InvalidCheck(at + " must be a type name or a non-empty array of type names");
       }
       for (const json& n : names) {
         if (!n.is_string() || std::find(kTypeNames.begin(), kTypeNames.end(),
                                         n.get<std::string>()) == kTypeNames.end()) {
-          return Invalid(at + ": unknown type " +
-                         (n.is_string() ? QuoteText(n.get<std::string>()) : n.dump()));
+          return InvalidCheck(at + ": unknown type " +
+                              (n.is_string() ? QuoteText(n.get<std::string>()) : n.dump()));
         }
       }
     } else if (key == "required") {
-      if (!value.is_array()) return Invalid(at + " must be an array of strings");
+      if (!value.is_array()) return InvalidCheck(at + " must be an array of strings");
       std::set<std::string> seen;
       for (const json& n : value) {
-        if (!n.is_string()) return Invalid(at + " must be an array of strings");
+        if (!n.is_string()) return InvalidCheck(at + " must be an array of strings");
         if (!seen.insert(n.get<std::string>()).second) {
-          return Invalid(at + " lists " + QuoteText(n.get<std::string>()) + " twice");
+          return InvalidCheck(at + " lists " + QuoteText(n.get<std::string>()) + " twice");
         }
       }
     } else if (key == "properties") {
-      if (!value.is_object()) return Invalid(at + " must be an object of schemas");
+      if (!value.is_object()) return InvalidCheck(at + " must be an object of schemas");
       for (const auto& [name, sub] : value.items()) {
         OTA_TRY(ValidateSchemaNode(sub, at + "." + name, depth + 1, nodes));
       }
     } else if (key == "items") {
       OTA_TRY(ValidateSchemaNode(value, at, depth + 1, nodes));
     } else if (key == "enum") {
-      if (!value.is_array() || value.empty()) return Invalid(at + " must be a non-empty array");
+      if (!value.is_array() || value.empty())
+        return InvalidCheck(at + " must be a non-empty array");
     } else if (key == "title" || key == "description") {
-      if (!value.is_string()) return Invalid(at + " must be a string");
+      if (!value.is_string()) return InvalidCheck(at + " must be a string");
     } else {
-      return Invalid(where + ": unsupported keyword " + QuoteText(key) +
-                     " (supported: type, required, properties, enum, items, title, description)");
+      return InvalidCheck(
+          where + ": unsupported keyword " + QuoteText(key) +
+          " (supported: type, required, properties, enum, items, title, description)");
     }
   }
   return Ok();
@@ -167,13 +170,13 @@ Result<std::string> RequireText(const json& j, const char* key, const std::strin
                                 std::size_t max) {
   auto it = j.find(key);
   const std::string field = where + "." + key;
-  if (it == j.end()) return Invalid(field + " is missing");
-  if (!it->is_string()) return Invalid(field + " must be a string, not " + JsonTypeOf(*it));
+  if (it == j.end()) return InvalidCheck(field + " is missing");
+  if (!it->is_string()) return InvalidCheck(field + " must be a string, not " + JsonTypeOf(*it));
   std::string text = it->get<std::string>();
-  if (text.empty()) return Invalid(field + " must not be empty");
+  if (text.empty()) return InvalidCheck(field + " must not be empty");
   if (text.size() > max) {
-    return Invalid(field + " is " + std::to_string(text.size()) +
-                   " bytes long, more than the maximum of " + std::to_string(max));
+    return InvalidCheck(field + " is " + std::to_string(text.size()) +
+                        " bytes long, more than the maximum of " + std::to_string(max));
   }
   return text;
 }
@@ -212,14 +215,14 @@ Check::Check(Check&&) noexcept = default;
 Check& Check::operator=(Check&&) noexcept = default;
 
 Result<Check> Check::FromJson(const json& j, const std::string& where) {
-  if (!j.is_object()) return Invalid(where + " must be an object, not " + JsonTypeOf(j));
+  if (!j.is_object()) return InvalidCheck(where + " must be an object, not " + JsonTypeOf(j));
   auto kind_it = j.find("kind");
-  if (kind_it == j.end()) return Invalid(where + ".kind is missing");
-  if (!kind_it->is_string()) return Invalid(where + ".kind must be a string");
+  if (kind_it == j.end()) return InvalidCheck(where + ".kind is missing");
+  if (!kind_it->is_string()) return InvalidCheck(where + ".kind must be a string");
   const std::string kind = kind_it->get<std::string>();
   Check check;
   if (kind == "regex") {
-    OTA_TRY(CheckKeys(j, {"kind", "pattern"}, where));
+    OTA_TRY(CheckSpecKeys(j, {"kind", "pattern"}, where));
     check.kind_ = CheckKind::kRegex;
     OTA_ASSIGN_OR_RETURN(check.text_, RequireText(j, "pattern", where, kMaxRegexPatternBytes));
     RE2::Options options;
@@ -227,37 +230,37 @@ Result<Check> Check::FromJson(const json& j, const std::string& where) {
     options.set_max_mem(kRegexMaxMemory);
     check.regex_ = std::make_unique<RE2>(check.text_, options);
     if (!check.regex_->ok()) {
-      return Invalid(where + ".pattern does not compile: " + check.regex_->error());
+      return InvalidCheck(where + ".pattern does not compile: " + check.regex_->error());
     }
   } else if (kind == "contains" || kind == "not-contains") {
-    OTA_TRY(CheckKeys(j, {"kind", "text"}, where));
+    OTA_TRY(CheckSpecKeys(j, {"kind", "text"}, where));
     check.kind_ = kind == "contains" ? CheckKind::kContains : CheckKind::kNotContains;
     OTA_ASSIGN_OR_RETURN(check.text_, RequireText(j, "text", where, kMaxCheckTextBytes));
   } else if (kind == "json") {
-    OTA_TRY(CheckKeys(j, {"kind"}, where));
+    OTA_TRY(CheckSpecKeys(j, {"kind"}, where));
     check.kind_ = CheckKind::kJson;
   } else if (kind == "json-schema") {
-    OTA_TRY(CheckKeys(j, {"kind", "schema"}, where));
+    OTA_TRY(CheckSpecKeys(j, {"kind", "schema"}, where));
     check.kind_ = CheckKind::kJsonSchema;
     auto it = j.find("schema");
-    if (it == j.end()) return Invalid(where + ".schema is missing");
+    if (it == j.end()) return InvalidCheck(where + ".schema is missing");
     OTA_TRY(ValidateSchema(*it, where + ".schema"));
     check.schema_ = *it;
   } else if (kind == "max-length") {
-    OTA_TRY(CheckKeys(j, {"kind", "bytes"}, where));
+    OTA_TRY(CheckSpecKeys(j, {"kind", "bytes"}, where));
     check.kind_ = CheckKind::kMaxLength;
     auto it = j.find("bytes");
-    if (it == j.end()) return Invalid(where + ".bytes is missing");
+    if (it == j.end()) return InvalidCheck(where + ".bytes is missing");
     if (!IsNonNegativeInteger(*it) || it->get<std::uint64_t>() == 0 ||
         it->get<std::uint64_t>() > kMaxCheckedOutputBytes) {
-      return Invalid(where + ".bytes must be an integer from 1 to " +
-                     std::to_string(kMaxCheckedOutputBytes) + ", not " + it->dump());
+      return InvalidCheck(where + ".bytes must be an integer from 1 to " +
+                          std::to_string(kMaxCheckedOutputBytes) + ", not " + it->dump());
     }
     check.max_bytes_ = it->get<std::size_t>();
   } else {
-    return Invalid(where + ".kind " + QuoteText(kind) +
-                   " must be one of regex, contains, not-contains, json, json-schema, "
-                   "max-length");
+    return InvalidCheck(where + ".kind " + QuoteText(kind) +
+                        " must be one of regex, contains, not-contains, json, json-schema, "
+                        "max-length");
   }
   return check;
 }

@@ -10,9 +10,9 @@ namespace {
 
 using nlohmann::json;
 
-json Opt(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json OptionalStat(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-Error Invalid(const std::string& message) {
+Error InvalidMirrorStats(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, "mirror stats: " + message);
 }
 
@@ -41,12 +41,12 @@ json MirrorStatsToJson(const MirrorStats& s) {
           {"replayed", s.replayed},
           {"failed", s.failed},
           {"positions", s.positions},
-          {"same_top1", Opt(s.same_top1)},
-          {"perplexity", Opt(s.perplexity)},
-          {"exact_match_rate", Opt(s.exact_match_rate)},
-          {"mean_lcp_tokens", Opt(s.mean_lcp_tokens)},
-          {"pass_rate_production", Opt(s.pass_rate_production)},
-          {"pass_rate_candidate", Opt(s.pass_rate_candidate)},
+          {"same_top1", OptionalStat(s.same_top1)},
+          {"perplexity", OptionalStat(s.perplexity)},
+          {"exact_match_rate", OptionalStat(s.exact_match_rate)},
+          {"mean_lcp_tokens", OptionalStat(s.mean_lcp_tokens)},
+          {"pass_rate_production", OptionalStat(s.pass_rate_production)},
+          {"pass_rate_candidate", OptionalStat(s.pass_rate_candidate)},
           {"regressions", s.regressions},
           {"busy_seconds", s.busy_seconds},
           {"compared", s.compared},
@@ -54,20 +54,20 @@ json MirrorStatsToJson(const MirrorStats& s) {
 }
 
 Result<MirrorStats> MirrorStatsFromJson(const json& j) {
-  if (!j.is_object()) return Invalid("must be an object");
+  if (!j.is_object()) return InvalidMirrorStats("must be an object");
   for (const auto& [key, value] : j.items()) {
     (void)value;
     bool known = key == "busy_seconds";
     for (const char* k : kCounts) known = known || key == k;
     for (const char* k : kRates) known = known || key == k;
     for (const char* k : kReals) known = known || key == k;
-    if (!known) return Invalid("unknown field \"" + key.substr(0, 64) + "\"");
+    if (!known) return InvalidMirrorStats("unknown field \"" + key.substr(0, 64) + "\"");
   }
   auto count = [&](const char* key) -> Result<std::uint64_t> {
     auto it = j.find(key);
-    if (it == j.end()) return Invalid(std::string("missing ") + key);
+    if (it == j.end()) return InvalidMirrorStats(std::string("missing ") + key);
     if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<std::int64_t>() >= 0)) {
-      return Invalid(std::string(key) + " must be a non-negative integer");
+      return InvalidMirrorStats(std::string(key) + " must be a non-negative integer");
     }
     return it->get<std::uint64_t>();
   };
@@ -76,8 +76,8 @@ Result<MirrorStats> MirrorStatsFromJson(const json& j) {
     if (it == j.end() || it->is_null()) return std::optional<double>();
     if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < 0 ||
         it->get<double>() > hi) {
-      return Invalid(std::string(key) + " must be null or a number from 0 to " +
-                     (hi == 1 ? "1" : "1e300"));
+      return InvalidMirrorStats(std::string(key) + " must be null or a number from 0 to " +
+                                (hi == 1 ? "1" : "1e300"));
     }
     return std::optional<double>(it->get<double>());
   };
@@ -102,7 +102,7 @@ Result<MirrorStats> MirrorStatsFromJson(const json& j) {
   OTA_ASSIGN_OR_RETURN(std::optional<double> busy, real("busy_seconds", 1e300));
   s.busy_seconds = busy.value_or(0);
   if (s.sampled > s.offered || s.replayed > s.sampled || s.regressions > s.checks_applied) {
-    return Invalid("counts are inconsistent");
+    return InvalidMirrorStats("counts are inconsistent");
   }
   return s;
 }

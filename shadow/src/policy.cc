@@ -13,7 +13,7 @@ using nlohmann::json;
 constexpr double kMaxThreshold = 100.0;
 constexpr std::uint64_t kMaxBudgetSeconds = 24 * 3600;
 
-Error Invalid(const std::string& message) {
+Error InvalidPolicy(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, message);
 }
 
@@ -36,38 +36,38 @@ bool InRange(const json& v, double lo, double hi) {
 
 Status CheckMirror(const json& m, const std::string& where) {
   if (m.is_null()) return Ok();
-  if (!m.is_object()) return Invalid(where + " must be an object or null");
+  if (!m.is_object()) return InvalidPolicy(where + " must be an object or null");
   for (const auto& [key, v] : m.items()) {
     const std::string field = where + "." + key;
     if (key == "sample_rate") {
       if (!InRange(v, 0, 1))
-        return Invalid(field + " must be a number from 0 to 1, not " + v.dump());
+        return InvalidPolicy(field + " must be a number from 0 to 1, not " + v.dump());
     } else if (key == "cpu_budget") {
       if (!InRange(v, 0, 1) || v.get<double>() == 0) {
-        return Invalid(field + " must be a number above 0 and at most 1, not " + v.dump());
+        return InvalidPolicy(field + " must be a number above 0 and at most 1, not " + v.dump());
       }
     } else if (key == "max_new_tokens") {
       if (!IsNonNegativeInteger(v) || !InRange(v, 1, 512)) {
-        return Invalid(field + " must be an integer from 1 to 512, not " + v.dump());
+        return InvalidPolicy(field + " must be an integer from 1 to 512, not " + v.dump());
       }
     } else if (key == "min_samples") {
       if (!IsNonNegativeInteger(v) || !InRange(v, 1, 1000000)) {
-        return Invalid(field + " must be an integer from 1 to 1000000, not " + v.dump());
+        return InvalidPolicy(field + " must be an integer from 1 to 1000000, not " + v.dump());
       }
     } else if (key == "max_wait_seconds") {
       if (!IsNonNegativeInteger(v) || !InRange(v, 0, 30.0 * 24 * 3600)) {
-        return Invalid(field + " must be an integer from 0 to 2592000, not " + v.dump());
+        return InvalidPolicy(field + " must be an integer from 0 to 2592000, not " + v.dump());
       }
     } else if (key == "min_same_top1") {
       if (!v.is_null() && !InRange(v, 0, 1)) {
-        return Invalid(field + " must be a number from 0 to 1 or null, not " + v.dump());
+        return InvalidPolicy(field + " must be a number from 0 to 1 or null, not " + v.dump());
       }
     } else if (key == "max_regressions") {
       if (!v.is_null() && !IsNonNegativeInteger(v)) {
-        return Invalid(field + " must be a non-negative integer or null, not " + v.dump());
+        return InvalidPolicy(field + " must be a non-negative integer or null, not " + v.dump());
       }
     } else {
-      return Invalid(where + " has the unknown field " + QuoteText(key));
+      return InvalidPolicy(where + " has the unknown field " + QuoteText(key));
     }
   }
   return Ok();
@@ -98,72 +98,73 @@ void ApplyMirror(std::optional<MirrorPolicy>& out, const json& m) {
 }
 
 Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
-  if (!j.is_object()) return Invalid(where + " must be an object, not " + j.type_name());
+  if (!j.is_object()) return InvalidPolicy(where + " must be an object, not " + j.type_name());
   PolicySpec spec;
   for (const auto& [key, value] : j.items()) {
     const std::string field = where + "." + key;
     if (key == "gate") {
-      if (!value.is_string()) return Invalid(field + " must be a string");
+      if (!value.is_string()) return InvalidPolicy(field + " must be a string");
       Result<Gate> gate = ParseGate(value.get<std::string>());
-      if (!gate.ok()) return Invalid(field + ": " + gate.error().message);
+      if (!gate.ok()) return InvalidPolicy(field + ": " + gate.error().message);
       spec.gate = *gate;
     } else if (key == "thresholds") {
-      if (!value.is_object()) return Invalid(field + " must be an object");
+      if (!value.is_object()) return InvalidPolicy(field + " must be an object");
       for (const auto& [name, t] : value.items()) {
         const std::string tf = field + "." + name;
         if (std::find(std::begin(kThresholdKeys), std::end(kThresholdKeys), name) ==
             std::end(kThresholdKeys)) {
-          return Invalid(field + " has the unknown threshold " + QuoteText(name));
+          return InvalidPolicy(field + " has the unknown threshold " + QuoteText(name));
         }
         if (name == "max_regressions") {
           if (!IsNonNegativeInteger(t)) {
-            return Invalid(tf + " must be a non-negative integer, not " + t.dump());
+            return InvalidPolicy(tf + " must be a non-negative integer, not " + t.dump());
           }
         } else if (name == "pass_rate_margin") {
           if (!t.is_number() || t.get<double>() < 0 || t.get<double>() > 1) {
-            return Invalid(tf + " must be a number from 0 to 1, not " + t.dump());
+            return InvalidPolicy(tf + " must be a number from 0 to 1, not " + t.dump());
           }
         } else if (!t.is_null() && (!t.is_number() ||
                                     !(t.get<double>() >= 0 && t.get<double>() <= kMaxThreshold))) {
-          return Invalid(tf + " must be a number from 0 to 100 or null, not " + t.dump());
+          return InvalidPolicy(tf + " must be a number from 0 to 100 or null, not " + t.dump());
         }
         if (name.rfind("min_", 0) == 0 && t.is_number() && t.get<double>() > 1) {
-          return Invalid(tf + " is a rate and must be at most 1, not " + t.dump());
+          return InvalidPolicy(tf + " is a rate and must be at most 1, not " + t.dump());
         }
         spec.thresholds.emplace_back(name, t);
       }
     } else if (key == "time_budget_seconds") {
       if (!IsNonNegativeInteger(value) || value.get<std::uint64_t>() == 0 ||
           value.get<std::uint64_t>() > kMaxBudgetSeconds) {
-        return Invalid(field + " must be an integer from 1 to " +
-                       std::to_string(kMaxBudgetSeconds) + ", not " + value.dump());
+        return InvalidPolicy(field + " must be an integer from 1 to " +
+                             std::to_string(kMaxBudgetSeconds) + ", not " + value.dump());
       }
       spec.fields[key] = value;
     } else if (key == "inconclusive") {
       const std::string v = value.is_string() ? value.get<std::string>() : "";
       if (v != "treat-as-fail" && v != "treat-as-pass" && v != "retry") {
-        return Invalid(field + " must be \"treat-as-fail\", \"treat-as-pass\" or \"retry\", not " +
-                       value.dump().substr(0, 80));
+        return InvalidPolicy(field +
+                             " must be \"treat-as-fail\", \"treat-as-pass\" or \"retry\", not " +
+                             value.dump().substr(0, 80));
       }
       spec.fields[key] = value;
     } else if (key == "max_retries") {
       if (!IsNonNegativeInteger(value) || value.get<std::uint64_t>() > 100) {
-        return Invalid(field + " must be an integer from 0 to 100, not " + value.dump());
+        return InvalidPolicy(field + " must be an integer from 0 to 100, not " + value.dump());
       }
       spec.fields[key] = value;
     } else if (key == "sequential_memory" || key == "calibrate") {
-      if (!value.is_boolean()) return Invalid(field + " must be true or false");
+      if (!value.is_boolean()) return InvalidPolicy(field + " must be true or false");
       spec.fields[key] = value;
     } else if (key == "threads") {
       if (!IsNonNegativeInteger(value) || value.get<std::uint64_t>() < 1 ||
           value.get<std::uint64_t>() > 256) {
-        return Invalid(field + " must be an integer from 1 to 256, not " + value.dump());
+        return InvalidPolicy(field + " must be an integer from 1 to 256, not " + value.dump());
       }
       spec.fields[key] = value;
     } else if (key == "context_length") {
       if (!IsNonNegativeInteger(value) || value.get<std::uint64_t>() < 64 ||
           value.get<std::uint64_t>() > 131072) {
-        return Invalid(field + " must be an integer from 64 to 131072, not " + value.dump());
+        return InvalidPolicy(field + " must be an integer from 64 to 131072, not " + value.dump());
       }
       spec.fields[key] = value;
     } else if (key == "mirror") {
@@ -171,11 +172,11 @@ Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
       spec.fields[key] = value;
     } else if (key == "memory_budget_bytes") {
       if (!IsNonNegativeInteger(value)) {
-        return Invalid(field + " must be a non-negative integer, not " + value.dump());
+        return InvalidPolicy(field + " must be a non-negative integer, not " + value.dump());
       }
       spec.fields[key] = value;
     } else {
-      return Invalid(where + " has the unknown field " + QuoteText(key));
+      return InvalidPolicy(where + " has the unknown field " + QuoteText(key));
     }
   }
   return spec;
@@ -249,8 +250,8 @@ Result<Gate> ParseGate(std::string_view name) {
   if (name == "equivalence") return Gate::kEquivalence;
   if (name == "requantization") return Gate::kRequantization;
   if (name == "behaviour" || name == "behavior") return Gate::kBehaviour;
-  return Invalid("gate " + QuoteText(name) +
-                 " must be one of equivalence, requantization, behaviour");
+  return InvalidPolicy("gate " + QuoteText(name) +
+                       " must be one of equivalence, requantization, behaviour");
 }
 
 std::string_view InconclusiveActionName(InconclusiveAction action) {
@@ -339,23 +340,23 @@ Result<BundleShadowSection> BundleShadowSectionOf(const manifest::BundleManifest
   BundleShadowSection section;
   auto it = m.extra.find("shadow");
   if (it == m.extra.end()) return section;
-  if (!it->is_object()) return Invalid("bundle.json shadow must be an object");
+  if (!it->is_object()) return InvalidPolicy("bundle.json shadow must be an object");
   for (const auto& [key, value] : it->items()) {
     if (key == "eval") {
-      if (!value.is_string()) return Invalid("bundle.json shadow.eval must be a string");
+      if (!value.is_string()) return InvalidPolicy("bundle.json shadow.eval must be a string");
       const std::string path = value.get<std::string>();
       auto file = std::find_if(m.files.begin(), m.files.end(),
                                [&](const manifest::BundleFile& f) { return f.path == path; });
       if (file == m.files.end() || file->role != "eval") {
-        return Invalid("bundle.json shadow.eval " + QuoteText(path) +
-                       " is not a file of the bundle with role \"eval\"");
+        return InvalidPolicy("bundle.json shadow.eval " + QuoteText(path) +
+                             " is not a file of the bundle with role \"eval\"");
       }
       section.eval_file = path;
     } else if (key == "policy") {
-      if (!value.is_object()) return Invalid("bundle.json shadow.policy must be an object");
+      if (!value.is_object()) return InvalidPolicy("bundle.json shadow.policy must be an object");
       section.policy = value;
     } else {
-      return Invalid("bundle.json shadow has the unknown field " + QuoteText(key));
+      return InvalidPolicy("bundle.json shadow has the unknown field " + QuoteText(key));
     }
   }
   return section;
@@ -379,7 +380,7 @@ Result<EvalSet> LoadBundleEvalSet(FileSystem& fs, const std::string& dir,
   OTA_ASSIGN_OR_RETURN(std::string text,
                        fs.ReadFile(dir + "/" + *section.eval_file, kMaxEvalSetBytes));
   Result<EvalSet> set = ParseEvalSet(text, templates);
-  if (!set.ok()) return Invalid(*section.eval_file + ": " + set.error().message);
+  if (!set.ok()) return InvalidPolicy(*section.eval_file + ": " + set.error().message);
   return set;
 }
 

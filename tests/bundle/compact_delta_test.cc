@@ -25,7 +25,7 @@ using ota::testing::WriteSynthGguf;
 using ota::testing::WriteTestFile;
 using testing::BaseManifest;
 
-SynthShape Tiny() {
+SynthShape TinyCompactShape() {
   SynthShape s;
   s.layers = 4;
   s.n_embd = 64;
@@ -63,7 +63,7 @@ class CompactDeltaTest : public ::testing::Test {
   std::vector<InputFile> Model(const std::string& tag, const SynthEdit& edit,
                                const std::string& prompt) {
     const std::string model = dir_.Sub(tag + ".gguf");
-    EXPECT_TRUE(WriteSynthGguf(model, Tiny(), edit));
+    EXPECT_TRUE(WriteSynthGguf(model, TinyCompactShape(), edit));
     WriteTestFile(dir_.Sub(tag + ".prompt"), prompt);
     WriteTestFile(dir_.Sub(tag + ".schema"), "{\"type\":\"object\"}");
     return {{"model.gguf", model, "model"},

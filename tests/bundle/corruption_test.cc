@@ -21,17 +21,17 @@ using testing::RandomBytes;
 using testing::RawBundle;
 using testing::SplitBundle;
 
-constexpr std::uint64_t kChunk = kMinChunkSize;
+constexpr std::uint64_t kCorruptionChunk = kMinChunkSize;
 
 class CorruptionTest : public ::testing::Test {
  protected:
   // Four chunks: two raw (random model bytes), then two zstd (the model's
   // tail and the compressible notes; the last one short).
   void SetUp() override {
-    WriteTestFile(dir_.Sub("model.gguf"), RandomBytes(2 * kChunk + 100, 7));
-    WriteTestFile(dir_.Sub("notes.txt"), CompressibleBytes(kChunk + 5000));
+    WriteTestFile(dir_.Sub("model.gguf"), RandomBytes(2 * kCorruptionChunk + 100, 7));
+    WriteTestFile(dir_.Sub("notes.txt"), CompressibleBytes(kCorruptionChunk + 5000));
     PackOptions options;
-    options.chunk_size = kChunk;
+    options.chunk_size = kCorruptionChunk;
     ASSERT_OK(PackBundle(*fs_, testing::BaseManifest(),
                          {{"model.gguf", dir_.Sub("model.gguf"), "model"},
                           {"notes.txt", dir_.Sub("notes.txt"), "other"}},
@@ -218,14 +218,14 @@ TEST_F(CorruptionTest, HeaderLengthOutOfBounds) {
 }
 
 TEST_F(CorruptionTest, HeaderThatLiesAboutSizes) {
-  ExpectRejected(WithHeader([](auto& h) { h["chunks"][0]["plain"] = kChunk - 1; }),
+  ExpectRejected(WithHeader([](auto& h) { h["chunks"][0]["plain"] = kCorruptionChunk - 1; }),
                  ErrorCode::kIntegrity,
                  "chunk 0 claims 65535 plaintext bytes where the chunk table needs 65536");
   ExpectRejected(WithHeader([](auto& h) { h["chunks"].erase(3); }), ErrorCode::kIntegrity,
                  "bundle header lists 3 chunks, but");
   ExpectRejected(WithHeader([](auto& h) { h["bundle"]["files"][1]["size"] = 1; }),
                  ErrorCode::kIntegrity, "the files in bundle.json hold");
-  ExpectRejected(WithHeader([](auto& h) { h["chunks"][0]["stored"] = kChunk - 1; }),
+  ExpectRejected(WithHeader([](auto& h) { h["chunks"][0]["stored"] = kCorruptionChunk - 1; }),
                  ErrorCode::kIntegrity, "chunk 0 has a stored size of 65535 bytes, impossible");
   ExpectRejected(WithHeader([](auto& h) { h["chunks"][3]["stored"] = 100000; }),
                  ErrorCode::kIntegrity, "chunk 3 has a stored size of 100000 bytes, impossible");
@@ -246,7 +246,7 @@ TEST_F(CorruptionTest, FileWhoseContentDoesNotMatchBundleJson) {
   ExpectRejected(
       WithHeader([](auto& h) { h["bundle"]["files"][1]["sha256"] = std::string(64, '0'); }),
       ErrorCode::kIntegrity,
-      "file \"notes.txt\" has SHA-256 " + Sha256Hex(CompressibleBytes(kChunk + 5000)) +
+      "file \"notes.txt\" has SHA-256 " + Sha256Hex(CompressibleBytes(kCorruptionChunk + 5000)) +
           ", but bundle.json says 0000");
 }
 
@@ -284,7 +284,7 @@ TEST_F(CorruptionTest, LimitsMakeABundleIncompatible) {
   limits.max_total_bytes = raw_.header["total_plain"].get<std::uint64_t>() - 1;
   ExpectRejected(good_, ErrorCode::kIncompatible, "more than this reader's limit", limits);
   limits = UnpackLimits{};
-  limits.max_chunk_size = kChunk - 1;
+  limits.max_chunk_size = kCorruptionChunk - 1;
   ExpectRejected(good_, ErrorCode::kIncompatible, "chunk_size 65536 is more than this reader's",
                  limits);
   // A header claiming a terabyte is refused by the default limit.

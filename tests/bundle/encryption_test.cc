@@ -27,7 +27,7 @@ using testing::SeededRandom;
 using testing::SplitBundle;
 using testing::UnpackBytes;
 
-constexpr std::uint64_t kChunk = kMinChunkSize;
+constexpr std::uint64_t kEncryptionChunk = kMinChunkSize;
 
 RecipientPublicKey PublicHalf(const RecipientPrivateKey& key) {
   return RecipientPublicKey{key.public_key, key.key_id};
@@ -46,8 +46,9 @@ class EncryptionTest : public ::testing::Test {
 
   // Three chunks of incompressible bytes and one of text.
   std::vector<InputFile> Inputs(std::uint64_t seed) {
-    WriteTestFile(dir_.Sub("model" + std::to_string(seed)), RandomBytes(2 * kChunk + 999, seed));
-    WriteTestFile(dir_.Sub("prompt" + std::to_string(seed)), CompressibleBytes(kChunk));
+    WriteTestFile(dir_.Sub("model" + std::to_string(seed)),
+                  RandomBytes(2 * kEncryptionChunk + 999, seed));
+    WriteTestFile(dir_.Sub("prompt" + std::to_string(seed)), CompressibleBytes(kEncryptionChunk));
     return {{"model.gguf", dir_.Sub("model" + std::to_string(seed)), "model"},
             {"prompts/a.txt", dir_.Sub("prompt" + std::to_string(seed)), "prompt"}};
   }
@@ -56,7 +57,7 @@ class EncryptionTest : public ::testing::Test {
   std::string Pack(const std::vector<std::size_t>& recipients, std::uint64_t seed = 1,
                    Random* random = nullptr) {
     PackOptions options;
-    options.chunk_size = kChunk;
+    options.chunk_size = kEncryptionChunk;
     options.random = random;
     for (std::size_t i : recipients) options.recipients.push_back(PublicHalf(keys_[i]));
     const std::string out = dir_.Sub("b" + std::to_string(packed_++) + ".otab");
@@ -71,8 +72,8 @@ class EncryptionTest : public ::testing::Test {
     const std::string out = dir_.Sub("u" + std::to_string(attempt_++));
     Result<manifest::BundleManifest> m = UnpackBytes(*fs_, bytes, out, piece, {}, std::move(key));
     ASSERT_OK(m);
-    EXPECT_EQ(ReadTestFile(out + "/model.gguf"), RandomBytes(2 * kChunk + 999, seed));
-    EXPECT_EQ(ReadTestFile(out + "/prompts/a.txt"), CompressibleBytes(kChunk));
+    EXPECT_EQ(ReadTestFile(out + "/model.gguf"), RandomBytes(2 * kEncryptionChunk + 999, seed));
+    EXPECT_EQ(ReadTestFile(out + "/prompts/a.txt"), CompressibleBytes(kEncryptionChunk));
   }
 
   // Unpacks through a recording filesystem and expects the failure, with

@@ -7,7 +7,7 @@
 namespace ota::manifest {
 namespace {
 
-Version V(const std::string& text) {
+Version ParsedVersion(const std::string& text) {
   Result<Version> v = ParseVersion(text);
   EXPECT_TRUE(v.ok()) << text;
   return v.ok() ? *v : Version{};
@@ -55,7 +55,8 @@ TEST(VersionRangeTest, SatisfiesTable) {
       {"<1.0.0 || *", "5.0.0", true},
   };
   for (const SatisfiesCase& c : cases) {
-    EXPECT_EQ(Satisfies(V(c.version), R(c.range)), c.expected) << c.range << " vs " << c.version;
+    EXPECT_EQ(Satisfies(ParsedVersion(c.version), R(c.range)), c.expected)
+        << c.range << " vs " << c.version;
   }
 }
 

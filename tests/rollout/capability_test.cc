@@ -14,8 +14,10 @@ using manifest::VariantRequirements;
 constexpr std::uint64_t kGiB = 1ull << 30;
 constexpr std::uint64_t kMiB = 1ull << 20;
 
-manifest::Version V(const char* text) { return *manifest::ParseVersion(text); }
-manifest::VersionRange R(const char* text) { return *manifest::ParseVersionRange(text); }
+manifest::Version CapabilityVersion(const char* text) { return *manifest::ParseVersion(text); }
+manifest::VersionRange CapabilityRange(const char* text) {
+  return *manifest::ParseVersionRange(text);
+}
 
 DeviceCapabilities Laptop() {
   DeviceCapabilities d;
@@ -25,9 +27,9 @@ DeviceCapabilities Laptop() {
   d.cpu_arch = "x86_64";
   d.cpu_features = {"avx2", "fma"};
   d.os = "linux";
-  d.os_version = V("6.1.0");
-  d.runtimes = {{"llama.cpp", V("0.2.0")}};
-  d.app_version = V("2.3.0");
+  d.os_version = CapabilityVersion("6.1.0");
+  d.runtimes = {{"llama.cpp", CapabilityVersion("0.2.0")}};
+  d.app_version = CapabilityVersion("2.3.0");
   return d;
 }
 
@@ -51,7 +53,7 @@ TEST(UnmetRequirementTest, EachConditionFailsWithItsOwnReason) {
   r.os = {"android"};
   EXPECT_EQ(UnmetRequirement(r, d), "needs OS android, the device runs linux");
   r = {};
-  r.os_version = R(">=6.5.0");
+  r.os_version = CapabilityRange(">=6.5.0");
   EXPECT_EQ(UnmetRequirement(r, d), "needs OS version >=6.5.0, the device has 6.1.0");
   r = {};
   r.accelerators = {"cuda", "metal"};
@@ -59,20 +61,20 @@ TEST(UnmetRequirementTest, EachConditionFailsWithItsOwnReason) {
   r = {};
   r.runtime = manifest::RuntimeRequirement{"onnxruntime", std::nullopt};
   EXPECT_EQ(UnmetRequirement(r, d), "needs runtime onnxruntime, not on the device");
-  r.runtime = manifest::RuntimeRequirement{"llama.cpp", R(">=0.3.0")};
+  r.runtime = manifest::RuntimeRequirement{"llama.cpp", CapabilityRange(">=0.3.0")};
   EXPECT_EQ(UnmetRequirement(r, d), "needs runtime llama.cpp >=0.3.0, the device has 0.2.0");
   r = {};
-  r.app_version = R("<2.0.0");
+  r.app_version = CapabilityRange("<2.0.0");
   EXPECT_EQ(UnmetRequirement(r, d), "needs app version <2.0.0, the app is 2.3.0");
 }
 
 TEST(UnmetRequirementTest, UnknownFactsNeverSatisfyACondition) {
   DeviceCapabilities d;  // Nothing known.
   VariantRequirements r;
-  r.os_version = R(">=1.0.0");
+  r.os_version = CapabilityRange(">=1.0.0");
   EXPECT_EQ(UnmetRequirement(r, d), "needs OS version >=1.0.0, the device's OS version is unknown");
   r = {};
-  r.app_version = R(">=1.0.0");
+  r.app_version = CapabilityRange(">=1.0.0");
   EXPECT_EQ(UnmetRequirement(r, d), "needs app version >=1.0.0, the app did not give its version");
   r = {};
   r.cpu_arch = {"x86_64"};
@@ -85,9 +87,9 @@ TEST(UnmetRequirementTest, MetConditionsPass) {
   r.cpu_arch = {"aarch64", "x86_64"};
   r.cpu_features = {"avx2"};
   r.os = {"linux"};
-  r.os_version = R(">=5.10.0");
-  r.runtime = manifest::RuntimeRequirement{"llama.cpp", R(">=0.1.0")};
-  r.app_version = R(">=2.0.0 <3.0.0");
+  r.os_version = CapabilityRange(">=5.10.0");
+  r.runtime = manifest::RuntimeRequirement{"llama.cpp", CapabilityRange(">=0.1.0")};
+  r.app_version = CapabilityRange(">=2.0.0 <3.0.0");
   EXPECT_EQ(UnmetRequirement(r, Laptop()), std::nullopt);
 }
 

@@ -11,9 +11,10 @@ namespace {
 using manifest::RolloutManifest;
 using manifest::RolloutState;
 
-const manifest::TimePoint kStart = manifest::TimePoint(std::chrono::seconds(1'800'000'000));
+const manifest::TimePoint kControllerStart =
+    manifest::TimePoint(std::chrono::seconds(1'800'000'000));
 
-RolloutManifest Manifest(std::size_t current_stage = 0) {
+RolloutManifest ControllerManifest(std::size_t current_stage = 0) {
   RolloutManifest m;
   m.rollout_id = "r1";
   m.model = "chat";
@@ -26,7 +27,7 @@ RolloutManifest Manifest(std::size_t current_stage = 0) {
     m.stages.push_back(s);
   }
   m.current_stage = current_stage;
-  m.stage_started_at = kStart;
+  m.stage_started_at = kControllerStart;
   EXPECT_OK(manifest::ValidateRolloutManifest(m));
   return m;
 }
@@ -42,7 +43,7 @@ StageCounts Counts(std::uint64_t confirmed, std::uint64_t failed, std::uint64_t 
   return c;
 }
 
-struct Case {
+struct ControllerCase {
   std::string name;
   RolloutManifest manifest;
   ControllerPolicy policy;
@@ -61,37 +62,38 @@ ControllerPolicy Policy(double success, std::uint64_t min_reporting, double erro
 }
 
 TEST(ControllerTest, DecisionTable) {
-  const auto after_soak = kStart + std::chrono::hours(2);
-  const auto in_soak = kStart + std::chrono::minutes(30);
-  RolloutManifest paused = Manifest();
+  const auto after_soak = kControllerStart + std::chrono::hours(2);
+  const auto in_soak = kControllerStart + std::chrono::minutes(30);
+  RolloutManifest paused = ControllerManifest();
   paused.state = RolloutState::kPaused;
-  RolloutManifest last = Manifest(2);
-  const std::vector<Case> cases = {
-      {"advance after soak", Manifest(), Policy(90, 10, 20, 0), Counts(10, 0), after_soak,
+  RolloutManifest last = ControllerManifest(2);
+  const std::vector<ControllerCase> cases = {
+      {"advance after soak", ControllerManifest(), Policy(90, 10, 20, 0), Counts(10, 0), after_soak,
        ControllerAction::kAdvance},
-      {"wait during soak", Manifest(), Policy(90, 10, 20, 0), Counts(10, 0), in_soak,
+      {"wait during soak", ControllerManifest(), Policy(90, 10, 20, 0), Counts(10, 0), in_soak,
        ControllerAction::kNone},
-      {"too few reporting", Manifest(), Policy(90, 10, 20, 0), Counts(9, 0), after_soak,
+      {"too few reporting", ControllerManifest(), Policy(90, 10, 20, 0), Counts(9, 0), after_soak,
        ControllerAction::kNone},
-      {"success below threshold", Manifest(), Policy(90, 10, 50, 0), Counts(8, 0, 2), after_soak,
-       ControllerAction::kNone},
-      {"pause on error percent", Manifest(), Policy(90, 10, 20, 0), Counts(8, 2), in_soak,
+      {"success below threshold", ControllerManifest(), Policy(90, 10, 50, 0), Counts(8, 0, 2),
+       after_soak, ControllerAction::kNone},
+      {"pause on error percent", ControllerManifest(), Policy(90, 10, 20, 0), Counts(8, 2), in_soak,
        ControllerAction::kPause},
-      {"error percent ignored below min reporting", Manifest(), Policy(90, 10, 20, 0), Counts(0, 3),
-       in_soak, ControllerAction::kNone},
-      {"absolute errors count below min reporting", Manifest(), Policy(90, 10, 20, 3),
+      {"error percent ignored below min reporting", ControllerManifest(), Policy(90, 10, 20, 0),
+       Counts(0, 3), in_soak, ControllerAction::kNone},
+      {"absolute errors count below min reporting", ControllerManifest(), Policy(90, 10, 20, 3),
        Counts(0, 1, 0, 1, 1), in_soak, ControllerAction::kPause},
-      {"halt when policy says so", Manifest(), Policy(90, 2, 20, 0, false, ErrorAction::kHalt),
-       Counts(1, 1), in_soak, ControllerAction::kHalt},
-      {"manual approval waits for operator", Manifest(), Policy(90, 10, 20, 0, true), Counts(10, 0),
-       after_soak, ControllerAction::kAwaitApproval},
+      {"halt when policy says so", ControllerManifest(),
+       Policy(90, 2, 20, 0, false, ErrorAction::kHalt), Counts(1, 1), in_soak,
+       ControllerAction::kHalt},
+      {"manual approval waits for operator", ControllerManifest(), Policy(90, 10, 20, 0, true),
+       Counts(10, 0), after_soak, ControllerAction::kAwaitApproval},
       {"paused rollout untouched", paused, Policy(90, 1, 1, 1), Counts(0, 5), after_soak,
        ControllerAction::kNone},
       {"final stage never advances", last, Policy(90, 1, 20, 0), Counts(10, 0), after_soak,
        ControllerAction::kNone},
       {"final stage still pauses on errors", last, Policy(90, 1, 20, 0), Counts(1, 9), after_soak,
        ControllerAction::kPause},
-      {"incompatible is not an error", Manifest(), Policy(50, 4, 20, 0),
+      {"incompatible is not an error", ControllerManifest(), Policy(50, 4, 20, 0),
        [] {
          StageCounts c = Counts(2, 0);
          c.At(DevicePhase::kIncompatible) = 2;
@@ -99,7 +101,7 @@ TEST(ControllerTest, DecisionTable) {
        }(),
        after_soak, ControllerAction::kAdvance},
   };
-  for (const Case& c : cases) {
+  for (const ControllerCase& c : cases) {
     ControllerDecision d = EvaluateStage(c.manifest, c.policy, c.counts, c.now);
     EXPECT_EQ(d.action, c.want) << c.name << ": " << d.reason;
     EXPECT_FALSE(d.reason.empty()) << c.name;
@@ -109,10 +111,10 @@ TEST(ControllerTest, DecisionTable) {
 TEST(ControllerTest, PerStagePolicyOverridesDefaults) {
   ControllerPolicy p = Policy(90, 100, 20, 0);
   p.stages.push_back({90, 2, 20, 0, ErrorAction::kPause});
-  const auto after_soak = kStart + std::chrono::hours(2);
-  EXPECT_EQ(EvaluateStage(Manifest(0), p, Counts(2, 0), after_soak).action,
+  const auto after_soak = kControllerStart + std::chrono::hours(2);
+  EXPECT_EQ(EvaluateStage(ControllerManifest(0), p, Counts(2, 0), after_soak).action,
             ControllerAction::kAdvance);
-  EXPECT_EQ(EvaluateStage(Manifest(1), p, Counts(2, 0), after_soak).action,
+  EXPECT_EQ(EvaluateStage(ControllerManifest(1), p, Counts(2, 0), after_soak).action,
             ControllerAction::kNone);
 }
 

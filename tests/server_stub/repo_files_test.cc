@@ -36,17 +36,17 @@ TEST_F(RepoFilesTest, MetadataIsJsonAndNotCached) {
   EXPECT_EQ(res->get_header_value("Cache-Control"), "no-cache");
 }
 
-struct RangeCase {
+struct ServeRangeCase {
   std::string header;
   std::uint64_t first;
   std::uint64_t last;
 };
 
-class RangeFormTest : public ServerFixture, public ::testing::WithParamInterface<RangeCase> {};
+class RangeFormTest : public ServerFixture, public ::testing::WithParamInterface<ServeRangeCase> {};
 
 TEST_P(RangeFormTest, Returns206WithExactBytesAndHeaders) {
   StartServer();
-  const RangeCase& c = GetParam();
+  const ServeRangeCase& c = GetParam();
   auto res = Client()->Get("/repo/targets/model.bin", {{"Range", c.header}});
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 206);
@@ -59,12 +59,12 @@ TEST_P(RangeFormTest, Returns206WithExactBytesAndHeaders) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, RangeFormTest,
-                         ::testing::Values(RangeCase{"bytes=10-19", 10, 19},
-                                           RangeCase{"bytes=0-0", 0, 0},
-                                           RangeCase{"bytes=9990-", 9990, 9999},
-                                           RangeCase{"bytes=-25", 9975, 9999},
-                                           RangeCase{"bytes=9990-20000", 9990, 9999},
-                                           RangeCase{"bytes=-20000", 0, 9999}));
+                         ::testing::Values(ServeRangeCase{"bytes=10-19", 10, 19},
+                                           ServeRangeCase{"bytes=0-0", 0, 0},
+                                           ServeRangeCase{"bytes=9990-", 9990, 9999},
+                                           ServeRangeCase{"bytes=-25", 9975, 9999},
+                                           ServeRangeCase{"bytes=9990-20000", 9990, 9999},
+                                           ServeRangeCase{"bytes=-20000", 0, 9999}));
 
 TEST_F(RepoFilesTest, RangeAcrossReadChunksIsExact) {
   const std::string big = TestBytes(1024 * 1024 + 123);

@@ -9,7 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string ErrorOf(const json& bundle, const json* rollout = nullptr) {
+std::string PolicyErrorOf(const json& bundle, const json* rollout = nullptr) {
   Result<Policy> p = ResolvePolicy(&bundle, rollout);
   return p.ok() ? "(ok)" : p.error().message;
 }
@@ -50,26 +50,27 @@ TEST(PolicyTest, RolloutOverridesBundleFieldByField) {
 }
 
 TEST(PolicyTest, RefusesMalformedPolicies) {
-  EXPECT_EQ(ErrorOf({{"gate", "vibes"}}),
+  EXPECT_EQ(PolicyErrorOf({{"gate", "vibes"}}),
             "bundle.json shadow.policy.gate: gate \"vibes\" must be one of equivalence, "
             "requantization, behaviour");
-  EXPECT_EQ(ErrorOf({{"thresholds", {{"max_mean_kl", -1}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"thresholds", {{"max_mean_kl", -1}}}}),
             "bundle.json shadow.policy.thresholds.max_mean_kl must be a number from 0 to 100 or "
             "null, not -1");
-  EXPECT_EQ(ErrorOf({{"thresholds", {{"min_same_top1", 2}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"thresholds", {{"min_same_top1", 2}}}}),
             "bundle.json shadow.policy.thresholds.min_same_top1 is a rate and must be at most 1, "
             "not 2");
-  EXPECT_EQ(ErrorOf({{"thresholds", {{"max_kl", 1}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"thresholds", {{"max_kl", 1}}}}),
             "bundle.json shadow.policy.thresholds has the unknown threshold \"max_kl\"");
-  EXPECT_EQ(ErrorOf({{"inconclusive", "shrug"}}),
+  EXPECT_EQ(PolicyErrorOf({{"inconclusive", "shrug"}}),
             "bundle.json shadow.policy.inconclusive must be \"treat-as-fail\", \"treat-as-pass\" "
             "or \"retry\", not \"shrug\"");
-  EXPECT_EQ(ErrorOf({{"time_budget_seconds", 0}}),
+  EXPECT_EQ(PolicyErrorOf({{"time_budget_seconds", 0}}),
             "bundle.json shadow.policy.time_budget_seconds must be an integer from 1 to 86400, "
             "not 0");
-  EXPECT_EQ(ErrorOf({{"budget", 1}}), "bundle.json shadow.policy has the unknown field \"budget\"");
+  EXPECT_EQ(PolicyErrorOf({{"budget", 1}}),
+            "bundle.json shadow.policy has the unknown field \"budget\"");
   const json rollout = {{"sequential_memory", "yes"}};
-  EXPECT_EQ(ErrorOf(json::object(), &rollout),
+  EXPECT_EQ(PolicyErrorOf(json::object(), &rollout),
             "rollout shadow_policy.sequential_memory must be true or false");
 }
 
@@ -100,16 +101,17 @@ TEST(PolicyTest, MirrorMergesFieldByFieldAndNullTurnsItOff) {
   EXPECT_FALSE(p->mirror.has_value());
   EXPECT_TRUE(PolicyToJson(*p)["mirror"].is_null());
 
-  EXPECT_EQ(ErrorOf({{"mirror", {{"sample_rate", 2}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"mirror", {{"sample_rate", 2}}}}),
             "bundle.json shadow.policy.mirror.sample_rate must be a number from 0 to 1, not 2");
-  EXPECT_EQ(ErrorOf({{"mirror", {{"cpu_budget", 0}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"mirror", {{"cpu_budget", 0}}}}),
             "bundle.json shadow.policy.mirror.cpu_budget must be a number above 0 and at most 1, "
             "not 0");
-  EXPECT_EQ(ErrorOf({{"mirror", {{"texts", true}}}}),
+  EXPECT_EQ(PolicyErrorOf({{"mirror", {{"texts", true}}}}),
             "bundle.json shadow.policy.mirror has the unknown field \"texts\"");
-  EXPECT_EQ(ErrorOf({{"mirror", 3}}), "bundle.json shadow.policy.mirror must be an object or null");
+  EXPECT_EQ(PolicyErrorOf({{"mirror", 3}}),
+            "bundle.json shadow.policy.mirror must be an object or null");
   const json bad_rollout = {{"mirror", {{"min_samples", 0}}}};
-  EXPECT_EQ(ErrorOf(json::object(), &bad_rollout),
+  EXPECT_EQ(PolicyErrorOf(json::object(), &bad_rollout),
             "rollout shadow_policy.mirror.min_samples must be an integer from 1 to 1000000, not 0");
 }
 

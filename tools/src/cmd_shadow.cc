@@ -21,7 +21,7 @@ namespace {
 
 constexpr int kExitFail = 3;
 constexpr int kExitInconclusive = 4;
-constexpr int kExitUsage = 2;
+constexpr int kShadowExitUsage = 2;
 
 struct ShadowFlags {
   std::string current;
@@ -35,31 +35,32 @@ struct ShadowFlags {
   int context = 1024;
 };
 
-int Usage(const std::string& message) {
+int ShadowUsage(const std::string& message) {
   std::fprintf(stderr, "otactl: shadow run: %s\n", message.c_str());
-  return kExitUsage;
+  return kShadowExitUsage;
 }
 
 int RunShadow(const ShadowFlags& flags) {
   for (const std::string* path : {&flags.current, &flags.candidate}) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(*path, ec)) return Usage(*path + ": no such model file");
+    if (!std::filesystem::is_regular_file(*path, ec))
+      return ShadowUsage(*path + ": no such model file");
   }
   Result<shadow::Gate> gate = shadow::ParseGate(flags.gate);
-  if (!gate.ok()) return Usage("--gate: " + gate.error().message);
+  if (!gate.ok()) return ShadowUsage("--gate: " + gate.error().message);
   if (flags.budget_seconds < 1 || flags.budget_seconds > 86400) {
-    return Usage("--budget-seconds must be from 1 to 86400");
+    return ShadowUsage("--budget-seconds must be from 1 to 86400");
   }
   Result<shadow::EvalSet> eval = shadow::BuiltinEvalSet();
   if (!flags.eval.empty()) {
     std::ifstream in(flags.eval, std::ios::binary);
-    if (!in) return Usage(flags.eval + ": cannot be read");
+    if (!in) return ShadowUsage(flags.eval + ": cannot be read");
     std::string text;
     text.resize(shadow::kMaxEvalSetBytes + 1);
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
     eval = shadow::ParseEvalSet(text);
-    if (!eval.ok()) return Usage(flags.eval + ": " + eval.error().message);
+    if (!eval.ok()) return ShadowUsage(flags.eval + ": " + eval.error().message);
   }
   shadow::Policy policy;
   policy.gate = *gate;
@@ -75,7 +76,7 @@ int RunShadow(const ShadowFlags& flags) {
   shadow::CancelToken cancel;
   Result<shadow::Report> report =
       shadow::Run(**runtime, flags.current, flags.candidate, *eval, policy, *clock, cancel);
-  if (!report.ok()) return Usage(report.error().message);
+  if (!report.ok()) return ShadowUsage(report.error().message);
   if (flags.json) {
     std::cout << shadow::ReportToJson(*report).dump(2) << "\n";
   } else {
