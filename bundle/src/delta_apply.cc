@@ -54,10 +54,10 @@ class ContainerPayload : public PayloadSource {
   Status Finish() override {
     // Past the last chunk (which also wipes the content key).
     OTA_ASSIGN_OR_RETURN(std::vector<std::uint8_t> * rest, reader_->Next());
-    if (rest != nullptr) return Corrupt("has chunks after its last byte");
+    if (rest != nullptr) return CorruptDelta("has chunks after its last byte");
     const std::string& want = reader_->header().delta->payload_sha256;
     if (const std::string actual = hasher_.Finish(); actual != want) {
-      return Corrupt("has SHA-256 " + actual + ", but the header says " + want);
+      return CorruptDelta("has SHA-256 " + actual + ", but the header says " + want);
     }
     return Ok();
   }
@@ -83,7 +83,7 @@ class CompactPayload : public PayloadSource {
     while (done < out.size()) {
       OTA_ASSIGN_OR_RETURN(std::size_t n,
                            file_->ReadAt(offset_ + done, std::span(out).subspan(done)));
-      if (n == 0) return Corrupt("the delta file ends early");
+      if (n == 0) return CorruptDelta("the delta file ends early");
       done += n;
     }
     offset_ += out.size();
@@ -155,8 +155,8 @@ class PayloadReader {
     OTA_TRY(source_->Next(buf_));
     buf_pos_ = 0;
     if (buf_.empty() || buf_.size() > size_ - pos_) {
-      return Corrupt("its chunks do not add up to the " + std::to_string(size_) +
-                     " bytes its header says");
+      return CorruptDelta("its chunks do not add up to the " + std::to_string(size_) +
+                          " bytes its header says");
     }
     return Ok();
   }
