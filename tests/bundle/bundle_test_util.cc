@@ -71,6 +71,16 @@ std::string JoinBundleText(const RawBundle& raw, const std::string& header_text)
 
 std::string JoinBundle(const RawBundle& raw) { return JoinBundleText(raw, raw.header.dump()); }
 
+ota::testing::SynthShape TinySynthShape(ota::testing::SynthType type) {
+  ota::testing::SynthShape s;
+  s.layers = 4;
+  s.n_embd = 64;
+  s.n_ff = 128;
+  s.n_vocab = 512;
+  s.weight_type = type;
+  return s;
+}
+
 manifest::BundleManifest BaseManifest(const std::string& model_file) {
   manifest::BundleManifest m;
   m.name = "chat-small";

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gguf_synth.h"
 #include "ota/bundle/bundle.h"
 #include "ota/common/env.h"
 #include "ota/common/filesystem.h"
@@ -53,6 +54,11 @@ class SeededRandom : public Random {
   std::uint64_t Next();
   std::uint64_t state_;
 };
+
+// A small llama-shaped model (4 layers, width 64, 512-token vocabulary) for
+// delta tests: quick to build, yet with every kind of tensor.
+ota::testing::SynthShape TinySynthShape(
+    ota::testing::SynthType type = ota::testing::SynthType::kF16);
 
 // A bundle.json with the given name/version; files are set by PackBundle.
 manifest::BundleManifest BaseManifest(const std::string& model_file = "model.gguf");

@@ -19,20 +19,10 @@ namespace {
 
 using ota::testing::ReadTestFile;
 using ota::testing::SynthEdit;
-using ota::testing::SynthShape;
 using ota::testing::TempDir;
 using ota::testing::WriteSynthGguf;
 using ota::testing::WriteTestFile;
 using testing::BaseManifest;
-
-SynthShape TinyCompactShape() {
-  SynthShape s;
-  s.layers = 4;
-  s.n_embd = 64;
-  s.n_ff = 128;
-  s.n_vocab = 512;
-  return s;
-}
 
 std::string Varint(std::uint64_t v) {
   std::vector<std::uint8_t> out;
@@ -63,7 +53,7 @@ class CompactDeltaTest : public ::testing::Test {
   std::vector<InputFile> Model(const std::string& tag, const SynthEdit& edit,
                                const std::string& prompt) {
     const std::string model = dir_.Sub(tag + ".gguf");
-    EXPECT_TRUE(WriteSynthGguf(model, TinyCompactShape(), edit));
+    EXPECT_TRUE(WriteSynthGguf(model, testing::TinySynthShape(), edit));
     WriteTestFile(dir_.Sub(tag + ".prompt"), prompt);
     WriteTestFile(dir_.Sub(tag + ".schema"), "{\"type\":\"object\"}");
     return {{"model.gguf", model, "model"},

@@ -25,16 +25,7 @@ using ota::testing::WriteSynthGguf;
 using ota::testing::WriteTestFile;
 using testing::BaseManifest;
 using testing::SeededRandom;
-
-SynthShape Tiny(SynthType type = SynthType::kF16) {
-  SynthShape s;
-  s.layers = 4;
-  s.n_embd = 64;
-  s.n_ff = 128;
-  s.n_vocab = 512;
-  s.weight_type = type;
-  return s;
-}
+using testing::TinySynthShape;
 
 class DeltaTest : public ::testing::Test {
  protected:
@@ -105,7 +96,7 @@ class DeltaTest : public ::testing::Test {
 TEST_F(DeltaTest, MetadataEditCostsAlmostNothing) {
   SynthEdit edit;
   edit.chat_template = "<|system|>{{ system }}<|user|>{{ messages }} and a longer template";
-  DeltaStats stats = RoundTrip(Tiny(), {}, Tiny(), edit);
+  DeltaStats stats = RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
   EXPECT_GT(stats.tensors_matched, 30u);
   EXPECT_GT(stats.copied, TargetSize() * 9 / 10);
   EXPECT_LT(DeltaSize(), 8000u);
@@ -115,7 +106,7 @@ TEST_F(DeltaTest, LoraMergedIntoTwoLayers) {
   SynthEdit edit;
   edit.changed_layers = {1, 2};
   edit.lora_rank = 4;
-  RoundTrip(Tiny(), {}, Tiny(), edit);
+  RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
   EXPECT_LT(DeltaSize(), TargetSize() / 4);
 }
 
@@ -123,7 +114,7 @@ TEST_F(DeltaTest, PartialFineTune) {
   SynthEdit edit;
   edit.changed_layers = {3};
   edit.nudge = 0.002f;
-  RoundTrip(Tiny(), {}, Tiny(), edit);
+  RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
   EXPECT_LT(DeltaSize(), TargetSize() / 4);
 }
 
@@ -131,7 +122,7 @@ TEST_F(DeltaTest, FullFineTuneUsesDifferences) {
   SynthEdit edit;
   edit.all_tensors = true;
   edit.nudge = 0.001f;
-  DeltaStats stats = RoundTrip(Tiny(), {}, Tiny(), edit);
+  DeltaStats stats = RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
   EXPECT_GT(stats.differenced, TargetSize() / 2);
   EXPECT_LT(DeltaSize(), TargetSize() * 3 / 4);
 }
@@ -140,14 +131,14 @@ TEST_F(DeltaTest, Requantization) {
   SynthEdit edit;
   edit.all_tensors = true;
   edit.nudge = 0.0005f;
-  RoundTrip(Tiny(SynthType::kQ8_0), {}, Tiny(SynthType::kQ8_0), edit);
+  RoundTrip(TinySynthShape(SynthType::kQ8_0), {}, TinySynthShape(SynthType::kQ8_0), edit);
   EXPECT_LT(DeltaSize(), TargetSize());
 }
 
 TEST_F(DeltaTest, VocabularyExtended) {
   SynthEdit edit;
   edit.extra_vocab = 64;
-  DeltaStats stats = RoundTrip(Tiny(), {}, Tiny(), edit);
+  DeltaStats stats = RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
   EXPECT_GT(stats.copied, TargetSize() * 8 / 10);
 }
 
@@ -155,7 +146,7 @@ TEST_F(DeltaTest, QuantizedFewLayers) {
   SynthEdit edit;
   edit.changed_layers = {0};
   edit.nudge = 0.002f;
-  RoundTrip(Tiny(SynthType::kQ4_0), {}, Tiny(SynthType::kQ4_0), edit);
+  RoundTrip(TinySynthShape(SynthType::kQ4_0), {}, TinySynthShape(SynthType::kQ4_0), edit);
   EXPECT_LT(DeltaSize(), TargetSize() / 2);
 }
 
@@ -163,10 +154,10 @@ TEST_F(DeltaTest, NonGgufFilesAddedRemovedAndShifted) {
   std::string prompt(200000, 'a');
   for (std::size_t i = 0; i < prompt.size(); ++i)
     prompt[i] = static_cast<char>('a' + (i * 7919) % 26);
-  base_id_ = Version("base", "1.0.0", Model("b", Tiny(), {}, prompt));
+  base_id_ = Version("base", "1.0.0", Model("b", TinySynthShape(), {}, prompt));
   // The new prompt has text inserted at the front (every byte shifts), the
   // schema is unchanged, and an eval file is new.
-  auto inputs = Model("t", Tiny(), {}, "PREFIX" + prompt);
+  auto inputs = Model("t", TinySynthShape(), {}, "PREFIX" + prompt);
   WriteTestFile(dir_.Sub("eval.jsonl"), "{\"prompt\":\"2+2\",\"expect\":\"4\"}\n");
   inputs.push_back({"eval/set.jsonl", dir_.Sub("eval.jsonl"), "eval"});
   target_id_ = Version("target", "1.1.0", inputs);
@@ -192,7 +183,7 @@ class DeltaRejectTest : public DeltaTest {
     SynthEdit edit;
     edit.changed_layers = {1};
     edit.nudge = 0.002f;
-    RoundTrip(Tiny(), {}, Tiny(), edit);
+    RoundTrip(TinySynthShape(), {}, TinySynthShape(), edit);
     ASSERT_OK(fs_->RemoveAll(dir_.Sub("out")));
   }
   void ExpectRejected(const std::string& delta, ErrorCode code, const std::string& text,
@@ -299,11 +290,11 @@ TEST_F(DeltaTest, WrongRecipientIsRefused) {
     SeededRandom random(seed);
     keys_.push_back(*GenerateRecipientKey(random));
   }
-  base_id_ = Version("base", "1.0.0", Model("b", Tiny(), {}));
+  base_id_ = Version("base", "1.0.0", Model("b", TinySynthShape(), {}));
   SynthEdit edit;
   edit.changed_layers = {0};
   edit.nudge = 0.01f;
-  target_id_ = Version("target", "1.1.0", Model("t", Tiny(), edit));
+  target_id_ = Version("target", "1.1.0", Model("t", TinySynthShape(), edit));
   DeltaOptions options;
   options.form = DeltaForm::kContainer;
   options.base_id = base_id_;
