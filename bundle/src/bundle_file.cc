@@ -32,26 +32,11 @@ Result<manifest::BundleManifest> UnpackBundleFile(FileSystem& fs, const std::str
 Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
                                     const UnpackLimits& limits) {
   OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(path));
-  std::vector<std::uint8_t> preamble_bytes(kPreambleSize);
-  OTA_TRY(ReadBundleBytes(*file, 0, preamble_bytes, "preamble"));
-  OTA_ASSIGN_OR_RETURN(Preamble preamble, DecodePreamble(preamble_bytes, limits));
-  std::vector<std::uint8_t> header_bytes(static_cast<std::size_t>(preamble.header_len));
-  OTA_TRY(ReadBundleBytes(*file, kPreambleSize, header_bytes, "header"));
-  OTA_ASSIGN_OR_RETURN(ContainerHeader header, DecodeHeader(header_bytes, preamble, limits));
-
+  OTA_ASSIGN_OR_RETURN(StoredHeader stored, ReadStoredHeader(*file, limits));
+  const Preamble& preamble = stored.preamble;
+  ContainerHeader& header = stored.header;
   BundleInfo info;
-  OTA_ASSIGN_OR_RETURN(info.file_size, file->Size());
-  const std::uint64_t expected = kPreambleSize + preamble.header_len + header.total_stored;
-  if (info.file_size < expected) {
-    return MakeError(ErrorCode::kIntegrity,
-                     "bundle is truncated: it is " + std::to_string(info.file_size) +
-                         " bytes, its header describes " + std::to_string(expected));
-  }
-  if (info.file_size > expected) {
-    return MakeError(ErrorCode::kIntegrity, "bundle has " +
-                                                std::to_string(info.file_size - expected) +
-                                                " trailing bytes after its last chunk");
-  }
+  info.file_size = stored.file_size;
   info.manifest = std::move(header.manifest);
   info.format_version = preamble.format;
   info.flags = preamble.flags;

@@ -114,9 +114,8 @@ void GroupBytes(std::span<std::uint8_t> data, const std::vector<ByteGroup>& grou
     std::uint8_t* base = data.data() + offset;
     mark(offset);
     if (g.kind == GroupKind::kBf16Split) {
-      std::vector<std::size_t> inner;
-      SplitBf16(base, n, scratch, offset, planes != nullptr ? &inner : nullptr);
-      for (std::size_t at : inner) mark(at);
+      // Its plane and bucket starts lie inside the group, ascending.
+      SplitBf16(base, n, scratch, offset, planes);
       mark(offset + 2 * n);
       continue;
     }

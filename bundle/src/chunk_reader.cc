@@ -5,7 +5,9 @@
 #include "ota/common/hash.h"
 
 namespace ota::bundle {
+namespace {
 
+// Reads exactly out.size() bytes at `offset`; kIntegrity if the file ends first.
 Status ReadBundleBytes(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out,
                        const std::string& what) {
   std::size_t done = 0;
@@ -20,6 +22,8 @@ Status ReadBundleBytes(ReadableFile& file, std::uint64_t offset, std::span<std::
   }
   return Ok();
 }
+
+}  // namespace
 
 Result<std::unique_ptr<ChunkDecoder>> ChunkDecoder::Create(const ContainerHeader& header,
                                                            std::optional<RecipientPrivateKey> key) {
@@ -78,32 +82,46 @@ Result<std::vector<std::uint8_t>*> ChunkDecoder::Decode(std::size_t index,
   return &plain_;
 }
 
+Result<StoredHeader> ReadStoredHeader(ReadableFile& file, const UnpackLimits& limits) {
+  StoredHeader out;
+  std::vector<std::uint8_t> bytes(kPreambleSize);
+  OTA_TRY(ReadBundleBytes(file, 0, bytes, "preamble"));
+  OTA_ASSIGN_OR_RETURN(out.preamble, DecodePreamble(bytes, limits));
+  bytes.resize(static_cast<std::size_t>(out.preamble.header_len));
+  OTA_TRY(ReadBundleBytes(file, kPreambleSize, bytes, "header"));
+  OTA_ASSIGN_OR_RETURN(out.header, DecodeHeader(bytes, out.preamble, limits));
+  OTA_ASSIGN_OR_RETURN(out.file_size, file.Size());
+  const std::uint64_t expected = kPreambleSize + out.preamble.header_len + out.header.total_stored;
+  if (out.file_size < expected) {
+    return MakeError(ErrorCode::kIntegrity,
+                     "bundle is truncated: it is " + std::to_string(out.file_size) +
+                         " bytes, its header describes " + std::to_string(expected));
+  }
+  if (out.file_size > expected) {
+    return MakeError(ErrorCode::kIntegrity, "bundle has " +
+                                                std::to_string(out.file_size - expected) +
+                                                " trailing bytes after its last chunk");
+  }
+  return out;
+}
+
 Result<std::unique_ptr<ChunkReader>> ChunkReader::Open(FileSystem& fs, const std::string& path,
-                                                       const UnpackLimits& limits,
-                                                       std::optional<RecipientPrivateKey> key) {
+                                                       const UnpackLimits& limits) {
   std::unique_ptr<ChunkReader> r(new ChunkReader());
   OTA_ASSIGN_OR_RETURN(r->file_, fs.OpenReadable(path));
-  std::vector<std::uint8_t> bytes(kPreambleSize);
-  OTA_TRY(ReadBundleBytes(*r->file_, 0, bytes, "preamble"));
-  OTA_ASSIGN_OR_RETURN(Preamble preamble, DecodePreamble(bytes, limits));
-  bytes.resize(static_cast<std::size_t>(preamble.header_len));
-  OTA_TRY(ReadBundleBytes(*r->file_, kPreambleSize, bytes, "header"));
-  OTA_ASSIGN_OR_RETURN(r->header_, DecodeHeader(bytes, preamble, limits));
-  r->offset_ = kPreambleSize + preamble.header_len;
-  OTA_ASSIGN_OR_RETURN(std::uint64_t size, r->file_->Size());
-  if (const std::uint64_t expected = r->offset_ + r->header_.total_stored; size != expected) {
-    return MakeError(ErrorCode::kIntegrity,
-                     size < expected
-                         ? "bundle is truncated: it is " + std::to_string(size) +
-                               " bytes, its header describes " + std::to_string(expected)
-                         : "bundle has " + std::to_string(size - expected) +
-                               " trailing bytes after its last chunk");
-  }
-  OTA_ASSIGN_OR_RETURN(r->decoder_, ChunkDecoder::Create(r->header_, std::move(key)));
+  OTA_ASSIGN_OR_RETURN(StoredHeader stored, ReadStoredHeader(*r->file_, limits));
+  r->header_ = std::move(stored.header);
+  r->offset_ = kPreambleSize + stored.preamble.header_len;
   return r;
 }
 
+Status ChunkReader::OpenContentKey(std::optional<RecipientPrivateKey> key) {
+  OTA_ASSIGN_OR_RETURN(decoder_, ChunkDecoder::Create(header_, std::move(key)));
+  return Ok();
+}
+
 Result<std::vector<std::uint8_t>*> ChunkReader::Next() {
+  if (!decoder_) return MakeError(ErrorCode::kInternal, "bundle chunks read before the key");
   if (index_ == header_.chunks.size()) {
     decoder_->WipeContentKey();
     return nullptr;

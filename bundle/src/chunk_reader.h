@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -23,11 +22,15 @@
 
 namespace ota::bundle {
 
-// Reads exactly out.size() bytes of a bundle file at `offset`. Errors:
-// kIntegrity "bundle is truncated in its <what> (<got> of <n> bytes)" if
-// the file ends first; the FileSystem's errors.
-Status ReadBundleBytes(ReadableFile& file, std::uint64_t offset, std::span<std::uint8_t> out,
-                       const std::string& what);
+// A bundle file's preamble and header, read and checked (DecodePreamble,
+// DecodeHeader), and checked against the file's length: kIntegrity
+// "bundle is truncated: ..." or "bundle has N trailing bytes ...".
+struct StoredHeader {
+  Preamble preamble;
+  ContainerHeader header;
+  std::uint64_t file_size = 0;
+};
+Result<StoredHeader> ReadStoredHeader(ReadableFile& file, const UnpackLimits& limits);
 
 class ChunkDecoder {
  public:
@@ -67,12 +70,12 @@ class ChunkDecoder {
 // A bundle file read chunk by chunk. Memory: about three chunks.
 class ChunkReader {
  public:
-  // Reads and checks the preamble and header (DecodePreamble, DecodeHeader),
-  // that the file is exactly as long as they describe, and opens the content
-  // key. Errors: as StreamingUnpacker documents for those steps.
+  // Reads the header (ReadStoredHeader), so that it can be checked before
+  // the content key is opened. Errors: as ReadStoredHeader.
   static Result<std::unique_ptr<ChunkReader>> Open(FileSystem& fs, const std::string& path,
-                                                   const UnpackLimits& limits,
-                                                   std::optional<RecipientPrivateKey> key);
+                                                   const UnpackLimits& limits);
+  // Opens the content key (ChunkDecoder::Create); required before Next.
+  Status OpenContentKey(std::optional<RecipientPrivateKey> key);
   const ContainerHeader& header() const { return header_; }
   // The next chunk's plaintext (valid until the next call); nullptr after
   // the last chunk. Errors: as ChunkDecoder::Decode; kIntegrity if the file

@@ -358,33 +358,32 @@ class Applier {
 
 // The checks that need no writing: the container header, the base id and
 // the base files the payload reads.
-Result<BundleInfo> CheckBase(FileSystem& fs, const std::string& delta_path,
-                             const std::string& base_dir, const std::string& base_id,
-                             const UnpackLimits& limits) {
-  OTA_ASSIGN_OR_RETURN(BundleInfo info, ReadBundleHeader(fs, delta_path, limits));
-  if (!info.delta) {
+Status CheckBase(FileSystem& fs, const ContainerHeader& header, const std::string& base_dir,
+                 const std::string& base_id) {
+  if (!header.delta) {
     return MakeError(ErrorCode::kInvalidArgument, "this is a full bundle, not a delta bundle");
   }
-  if (info.delta->base_id != base_id) {
-    return MakeError(ErrorCode::kIntegrity, "delta is for base " + info.delta->base_id +
+  const DeltaInfo& delta = *header.delta;
+  if (delta.base_id != base_id) {
+    return MakeError(ErrorCode::kIntegrity, "delta is for base " + delta.base_id +
                                                 ", but the installed version is " + base_id);
   }
   OTA_ASSIGN_OR_RETURN(
       std::string text,
       fs.ReadFile(JoinPath(base_dir, manifest::kBundleManifestFileName), 16u << 20));
   OTA_ASSIGN_OR_RETURN(manifest::BundleManifest base, manifest::ParseBundleManifest(text));
-  for (const manifest::BundleFile& want : info.delta->base_files) {
+  for (const manifest::BundleFile& want : delta.base_files) {
     auto it = std::find_if(base.files.begin(), base.files.end(),
                            [&](const manifest::BundleFile& f) { return f.path == want.path; });
     if (it == base.files.end() || it->size != want.size || it->sha256 != want.sha256) {
       return MakeError(
           ErrorCode::kIntegrity,
-          "delta is for base " + info.delta->base_id + ", whose " + want.path + " has SHA-256 " +
+          "delta is for base " + delta.base_id + ", whose " + want.path + " has SHA-256 " +
               want.sha256 + "; the installed version's " +
               (it == base.files.end() ? "has no such file" : "has SHA-256 " + it->sha256));
     }
   }
-  return info;
+  return Ok();
 }
 
 Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimits& limits) {
@@ -399,29 +398,27 @@ Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimi
   return Ok();
 }
 
-// A container delta: checks the base, then opens the delta for reading its
-// payload chunk by chunk (the content key is opened before anything is
-// written).
+// A container delta: reads its header once, checks the base and the signed
+// facts, then opens the content key (all before anything is written) for
+// reading the payload chunk by chunk.
 Result<std::unique_ptr<ChunkReader>> OpenContainer(FileSystem& fs, const std::string& delta_path,
                                                    const std::string& base_dir,
                                                    const std::string& base_id,
                                                    const UnpackLimits& limits,
                                                    std::optional<RecipientPrivateKey> key,
                                                    const SignedDeltaFacts* facts) {
-  OTA_ASSIGN_OR_RETURN(BundleInfo checked, CheckBase(fs, delta_path, base_dir, base_id, limits));
+  OTA_ASSIGN_OR_RETURN(auto reader, ChunkReader::Open(fs, delta_path, limits));
+  const ContainerHeader& header = reader->header();
+  OTA_TRY(CheckBase(fs, header, base_dir, base_id));
+  const DeltaInfo& delta = *header.delta;
   if (facts != nullptr &&
-      (facts->base_id != checked.delta->base_id || facts->target_id != checked.delta->target_id)) {
-    return MakeError(ErrorCode::kIntegrity, "delta is from " + checked.delta->base_id + " to " +
-                                                checked.delta->target_id +
+      (facts->base_id != delta.base_id || facts->target_id != delta.target_id)) {
+    return MakeError(ErrorCode::kIntegrity, "delta is from " + delta.base_id + " to " +
+                                                delta.target_id +
                                                 ", but its signed target says from " +
                                                 facts->base_id + " to " + facts->target_id);
   }
-  OTA_TRY(CheckTargetTotal(checked.manifest, limits));
-  OTA_ASSIGN_OR_RETURN(auto reader, ChunkReader::Open(fs, delta_path, limits, std::move(key)));
-  const ContainerHeader& header = reader->header();
-  if (!header.delta || header.delta->base_id != base_id) {
-    return MakeError(ErrorCode::kIntegrity, "delta changed while read");
-  }
+  OTA_TRY(CheckTargetTotal(header.manifest, limits));
   if (facts != nullptr && !facts->manifest_sha256.empty() &&
       ManifestSha256(header.manifest) != facts->manifest_sha256) {
     return MakeError(ErrorCode::kIntegrity, "delta rebuilds a bundle.json with SHA-256 " +
@@ -429,6 +426,9 @@ Result<std::unique_ptr<ChunkReader>> OpenContainer(FileSystem& fs, const std::st
                                                 ", but its signed target says " +
                                                 facts->manifest_sha256);
   }
+  // Last of the checks that need no key: a device that is not a recipient
+  // hears about the wrong base first.
+  OTA_TRY(reader->OpenContentKey(std::move(key)));
   return reader;
 }
 

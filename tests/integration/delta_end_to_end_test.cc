@@ -21,6 +21,17 @@ using ota::testing::ReadTestFile;
 
 class DeltaEndToEndTest : public ota::testing::RepoFixture {
  protected:
+  // One update cycle that must install through the delta alone: exactly
+  // `delta_bytes` fetched, no fallback, and the model of `model_path` active.
+  void UpdateOnceViaDelta(Agent& a, std::uint64_t delta_bytes, const std::string& model_path) {
+    UpdateOutcome o = UpdateOnce(a);
+    ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+    EXPECT_TRUE(o.used_delta);
+    EXPECT_FALSE(o.delta_fallback);
+    EXPECT_EQ(o.bytes_fetched, delta_bytes);
+    EXPECT_EQ(ActiveModelBytes(), ReadTestFile(model_path));
+  }
+
   void Sign(std::vector<std::string> args) {
     for (const char* role : {"targets", "snapshot", "timestamp"}) {
       args.push_back(std::string("--") + role + "-key");
@@ -113,12 +124,7 @@ TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
   const std::uint64_t full_size = ReadTestFile(Bundle("1.1.0")).size();
   ASSERT_LT(delta_size * 3, full_size);
 
-  UpdateOutcome o = UpdateOnce(*a);
-  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
-  EXPECT_TRUE(o.used_delta);
-  EXPECT_FALSE(o.delta_fallback);
-  EXPECT_EQ(o.bytes_fetched, delta_size);
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  ASSERT_NO_FATAL_FAILURE(UpdateOnceViaDelta(*a, delta_size, v2));
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);
   EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
 }
@@ -131,12 +137,7 @@ TEST_F(DeltaEndToEndTest, ContainerDeltaStillApplies) {
   CommandResult inspect = Otactl({"bundle", "inspect", DeltaFile("1.0.0", "1.1.0")});
   EXPECT_NE(inspect.out.find("format   2"), std::string::npos) << inspect.out;
   const std::string delta = PublishDelta("1.0.0", "1.1.0");
-  UpdateOutcome o = UpdateOnce(*a);
-  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
-  EXPECT_TRUE(o.used_delta);
-  EXPECT_FALSE(o.delta_fallback);
-  EXPECT_EQ(o.bytes_fetched, ReadTestFile(delta).size());
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  ASSERT_NO_FATAL_FAILURE(UpdateOnceViaDelta(*a, ReadTestFile(delta).size(), v2));
 }
 
 TEST_F(DeltaEndToEndTest, MetadataEditTravelsAsACompactDelta) {
@@ -166,12 +167,7 @@ TEST_F(DeltaEndToEndTest, MetadataEditTravelsAsACompactDelta) {
   EXPECT_EQ(d["delta_to"], Sha256Hex(ReadTestFile(Bundle("1.1.0"))));
   EXPECT_EQ(d["delta_of"], "bundles/chat/1.1.0.otab");
 
-  UpdateOutcome o = UpdateOnce(*a);
-  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
-  EXPECT_TRUE(o.used_delta);
-  EXPECT_FALSE(o.delta_fallback);
-  EXPECT_EQ(o.bytes_fetched, delta_size);
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  ASSERT_NO_FATAL_FAILURE(UpdateOnceViaDelta(*a, delta_size, v2));
   const std::string active = ReadTestFile(dir_.Sub("device/active/chat/bundle.json"));
   EXPECT_EQ(Sha256Hex(active), d["manifest_sha256"].get<std::string>());
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);
