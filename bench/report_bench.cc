@@ -85,6 +85,12 @@ int IngestBench(const Args& a) {
   o.port = 0;
   o.quiet = true;
   o.threads = a.threads;
+  o.enroll_burst = a.devices + 1;
+  auto enroll_token = ota::server_stub::CreateEnrollmentToken(o.db_path, {"bench", 0, 0});
+  if (!enroll_token.ok()) {
+    std::fprintf(stderr, "report_bench: %s\n", enroll_token.error().ToString().c_str());
+    return 1;
+  }
   ota::server_stub::Server server(o);
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
@@ -101,7 +107,8 @@ int IngestBench(const Args& a) {
     keys.push_back(*key);
     json enroll = {{"device_id", "dev-" + std::to_string(d)},
                    {"public_key", key->public_key.public_value}};
-    auto r = setup.Post("/v1/devices", enroll.dump(), "application/json");
+    auto r = setup.Post("/v1/devices", {{"Authorization", "Bearer " + *enroll_token}},
+                        enroll.dump(), "application/json");
     if (!r || r->status != 201) {
       std::fprintf(stderr, "report_bench: enrollment failed\n");
       return 1;
@@ -194,14 +201,9 @@ void ControllerBench(const Args& a) {
   const auto t0 = Clock::now();
   std::vector<ota::rollout::StageCounts> counts(m.stages.size());
   for (const auto& f : fleet) {
-    const std::uint32_t bucket = ota::rollout::CohortBucket(f.device_id, m.rollout_id);
-    for (std::size_t i = 0; i < m.stages.size(); ++i) {
-      if (ota::rollout::InStage(bucket, m.stages[i].percent_hundredths) &&
-          ota::rollout::MatchesSelectors(m.stages[i].selectors, f)) {
-        ++counts[i].targeted;
-        counts[i].At(ota::rollout::DevicePhase::kConfirmed) += 1;
-        break;
-      }
+    if (auto stage = ota::rollout::FirstStageOf(m, f)) {
+      ++counts[*stage].targeted;
+      counts[*stage].At(ota::rollout::DevicePhase::kConfirmed) += 1;
     }
   }
   auto d = ota::rollout::EvaluateStage(m, policy, counts[0], std::chrono::system_clock::now());

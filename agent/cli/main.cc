@@ -302,6 +302,11 @@ int main(int argc, char** argv) {
                    "Install this fleet recipient private key (mode 0600) instead of generating "
                    "a device key")
       ->check(CLI::ExistingFile);
+  std::string enrollment_token_file;
+  init->add_option("--enrollment-token-file", enrollment_token_file,
+                   "File holding the fleet enrollment token the server requires of new devices "
+                   "(ota-server enrollment-token create)")
+      ->check(CLI::ExistingFile);
 
   auto* check = app.add_subcommand("check", "Refresh signed metadata and show what would change");
   bool check_json = false;
@@ -390,10 +395,24 @@ int main(int argc, char** argv) {
   if (init->parsed()) {
     auto root = env.fs->ReadFile(root_file, 1 << 20);
     if (!root.ok()) return Fail(root.error());
-    EnrollOptions o{state_dir, server, *root, models, recipient_key};
+    EnrollOptions o{state_dir, server, *root, models, recipient_key, ""};
     if (server.empty()) {
       std::fprintf(stderr, "ota-agent: init needs --server\n");
       return 2;
+    }
+    if (!enrollment_token_file.empty()) {
+      auto token = env.fs->ReadFile(enrollment_token_file, 4096);
+      if (!token.ok()) return Fail(token.error());
+      o.enrollment_token = *token;
+      while (!o.enrollment_token.empty() &&
+             (o.enrollment_token.back() == '\n' || o.enrollment_token.back() == '\r')) {
+        o.enrollment_token.pop_back();
+      }
+      if (o.enrollment_token.empty()) {
+        std::fprintf(stderr, "ota-agent: --enrollment-token-file: %s is empty\n",
+                     enrollment_token_file.c_str());
+        return 2;
+      }
     }
     auto s = Agent::Enroll(env, o);
     if (!s.ok()) return Fail(s.error());

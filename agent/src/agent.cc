@@ -326,9 +326,15 @@ class AgentImpl : public Agent {
     }
     // Enrollment facts: a malformed facts file must not hold reports back, so
     // then the server keeps the facts it has.
-    std::optional<nlohmann::json> facts;
-    if (auto device = DeviceNow(); device.ok()) facts = EnrollmentFacts(*device);
-    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_, facts);
+    EnrollmentClaims claims;
+    if (auto device = DeviceNow(); device.ok()) claims.facts = EnrollmentFacts(*device);
+    auto token = LoadEnrollmentToken(env_, options_.state_dir);
+    if (token.ok()) {
+      claims.token = std::move(*token);
+    } else {
+      Log(LogLevel::kWarning, "agent", "enrollment token not used: " + token.error().message);
+    }
+    auto delivered = DeliverEvents(env_, *db_, server_url_, device_id_, *identity_, claims);
     if (!delivered.ok()) {
       Log(LogLevel::kDebug, "agent", "reports stay queued: " + delivered.error().message);
     }
@@ -646,6 +652,19 @@ rollout::VariantPlan PlanBundleVariant(const std::vector<BundleTarget>& variants
 
 namespace {
 
+// A bearer token as the server issues it: printable ASCII without spaces,
+// at most 256 bytes.
+Status ValidateEnrollmentToken(const std::string& token) {
+  const bool printable = std::all_of(token.begin(), token.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (token.size() > 256 || !printable) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the enrollment token must be 1 to 256 printable characters without spaces");
+  }
+  return Ok();
+}
+
 // The key bundles are decrypted with: a new one, or a fleet key copied in.
 Status InstallDeviceKey(Env& env, const EnrollOptions& options) {
   Result<bundle::RecipientPrivateKey> key =
@@ -686,6 +705,11 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   OTA_TRY(env.fs->CreateDirs(metadata_dir));
   OTA_TRY(verifier::InitTrustedRoot(*env.fs, metadata_dir, options.trusted_root_json));
   OTA_TRY(InstallDeviceKey(env, options));
+  if (!options.enrollment_token.empty()) {
+    OTA_TRY(ValidateEnrollmentToken(options.enrollment_token));
+    OTA_TRY(WriteFileAtomic(*env.fs, JoinPath(options.state_dir, kEnrollmentTokenFile),
+                            options.enrollment_token + "\n", 0600));
+  }
   {
     auto identity = LoadOrCreateIdentity(env, options.state_dir);
     if (!identity.ok()) return std::move(identity).error();

@@ -23,9 +23,20 @@ Result<verifier::PrivateKey> LoadOrCreateIdentity(Env& env, const std::string& s
   return key;
 }
 
+Result<std::string> LoadEnrollmentToken(Env& env, const std::string& state_dir) {
+  const std::string path = JoinPath(state_dir, kEnrollmentTokenFile);
+  OTA_ASSIGN_OR_RETURN(bool exists, env.fs->Exists(path));
+  if (!exists) return std::string();
+  OTA_TRY(CheckOwnerOnlyFile(path, "enrollment token"));
+  OTA_ASSIGN_OR_RETURN(std::string token, env.fs->ReadFile(path, 4096));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
+}
+
 Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_url,
                               const std::string& device_id, const verifier::PrivateKey& key,
-                              const std::optional<nlohmann::json>& facts) {
+                              const EnrollmentClaims& claims) {
+  const std::optional<nlohmann::json>& facts = claims.facts;
   OTA_ASSIGN_OR_RETURN(auto enrolled_at, db.GetSetting(kEnrolledSetting));
   const std::string facts_sha = facts ? Sha256Hex(facts->dump()) : "";
   if (enrolled_at && *enrolled_at == server_url) {
@@ -37,6 +48,7 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
   request.method = "POST";
   request.url = server_url + "/v1/devices";
   request.headers = {{"Content-Type", "application/json"}};
+  if (!claims.token.empty()) request.headers.push_back({"Authorization", "Bearer " + claims.token});
   nlohmann::json body = {{"device_id", device_id}, {"public_key", key.public_key.public_value}};
   if (facts) {
     // The server takes facts only signed by the key they come with.
@@ -64,6 +76,13 @@ Status EnsureServerEnrollment(Env& env, StateDb& db, const std::string& server_u
     body.erase("facts_signature");
     request.body = body.dump();
     OTA_ASSIGN_OR_RETURN(response, env.http->Fetch(request));
+  }
+  if (response.status == 401 || response.status == 403) {
+    return MakeError(ErrorCode::kSecurity,
+                     "the server refused to enroll device " + device_id +
+                         (claims.token.empty() ? " (this device has no enrollment token)" : "") +
+                         ": HTTP " + std::to_string(response.status) + " " +
+                         response.body.substr(0, 200));
   }
   if (response.status == 409) {
     return MakeError(ErrorCode::kSecurity, "the server holds another report key for device " +

@@ -34,12 +34,12 @@ Result<std::string> SignedReport(const std::string& device_id,
 
 Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
                           const std::string& device_id, const verifier::PrivateKey& identity,
-                          const std::optional<nlohmann::json>& facts) {
+                          const EnrollmentClaims& claims) {
   int delivered = 0;
   while (true) {
     OTA_ASSIGN_OR_RETURN(auto pending, db.PendingEvents(kBatchSize));
     if (pending.empty()) return delivered;
-    OTA_TRY(EnsureServerEnrollment(env, db, server_url, device_id, identity, facts));
+    OTA_TRY(EnsureServerEnrollment(env, db, server_url, device_id, identity, claims));
     HttpRequest request;
     request.method = "POST";
     request.url = server_url + "/v1/reports";

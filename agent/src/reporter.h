@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "identity.h"
 #include "ota/common/env.h"
 #include "ota/verifier/keys.h"
 #include "state_db.h"
@@ -19,13 +20,14 @@ namespace ota::agent {
 // Sends pending events in signed reports (POST <server_url>/v1/reports,
 // docs/server-api.md): each batch is one report whose seq is the last event
 // seq it carries, signed with the device's identity key over the canonical
-// JSON of the report. Enrolls the identity with the server first if needed,
-// and again when `facts` (EnrollmentFacts) changed since they were last sent.
+// JSON of the report. Enrolls the identity with the server first if needed
+// (with `claims`: facts and enrollment token), and again when the facts
+// (EnrollmentFacts) changed since they were last sent.
 // Returns how many events were delivered; a failure leaves the rest queued
 // and is returned as kRetryLater (kSecurity if the server holds another key).
 Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
                           const std::string& device_id, const verifier::PrivateKey& identity,
-                          const std::optional<nlohmann::json>& facts = std::nullopt);
+                          const EnrollmentClaims& claims = {});
 
 }  // namespace ota::agent
 

@@ -220,6 +220,8 @@ std::string_view ControllerActionName(ControllerAction action) {
       return "pause";
     case ControllerAction::kHalt:
       return "halt";
+    case ControllerAction::kRefuseAdvance:
+      return "refuse-advance";
   }
   return "none";
 }
@@ -247,6 +249,12 @@ ControllerDecision EvaluateStage(const manifest::RolloutManifest& m, const Contr
   }
   if (m.current_stage + 1 >= m.stages.size()) {
     return {ControllerAction::kNone, "final stage"};
+  }
+  if (reporting > c.targeted) {
+    return {ControllerAction::kRefuseAdvance,
+            std::to_string(reporting) + " devices report about stage " +
+                std::to_string(m.current_stage) + " but it targets only " +
+                std::to_string(c.targeted) + ": not advancing on counts that cannot be trusted"};
   }
   const manifest::TimePoint soak_end = SoakEndsAt(m);
   if (now < soak_end) {

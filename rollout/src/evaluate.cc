@@ -210,6 +210,14 @@ Decision Decide(const RolloutManifest& m, const DeviceFacts& device,
               "bucket " + std::to_string(bucket) + " in " + stage_name + ": install " + V(target));
 }
 
+std::optional<std::size_t> FirstStageOf(const RolloutManifest& m, const DeviceFacts& device) {
+  const std::uint32_t bucket = CohortBucket(device.device_id, m.rollout_id);
+  for (std::size_t i = 0; i < m.stages.size(); ++i) {
+    if (InStageCohort(m, i, bucket, device)) return i;
+  }
+  return std::nullopt;
+}
+
 TimePoint SoakEndsAt(const RolloutManifest& m) {
   const auto soak = std::chrono::seconds(m.stages[m.current_stage].min_soak_seconds);
   const auto soak_ticks = std::chrono::duration_cast<TimePoint::duration>(soak);

@@ -129,40 +129,9 @@ Result<EventBatch> ParseEventBatchJson(const json& doc) {
   return batch;
 }
 
-Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& path, Clock& clock) {
+Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& path) {
   OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
-  return std::unique_ptr<EventStore>(new EventStore(std::move(db), clock));
-}
-
-Result<AppendResult> EventStore::Append(const EventBatch& batch) {
-  std::lock_guard lock(mu_);
-  const std::int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-  AppendResult result;
-  Status s = InTransaction(*db_, [&]() -> Status {
-    // RETURNING yields a row only when the insert happened, which tells new
-    // events from redelivered ones without a second query.
-    OTA_ASSIGN_OR_RETURN(
-        Statement insert,
-        db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
-                     "VALUES (?, ?, ?, ?, ?) "
-                     "ON CONFLICT (device_id, seq) DO NOTHING RETURNING 1"));
-    for (const Event& event : batch.events) {
-      insert.Reset();
-      insert.Bind(1, batch.device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
-      insert.Bind(5, event.json);
-      OTA_ASSIGN_OR_RETURN(bool inserted, insert.Step());
-      if (inserted) {
-        ++result.accepted;
-      } else {
-        ++result.duplicates;
-      }
-    }
-    insert.Reset();
-    return Ok();
-  });
-  if (!s.ok()) return std::move(s).error();
-  return result;
+  return std::unique_ptr<EventStore>(new EventStore(std::move(db)));
 }
 
 Result<std::vector<std::string>> EventStore::List(const std::string& device_id) {

@@ -44,39 +44,30 @@ struct EventBatch {
 // 1 to 128 characters from [A-Za-z0-9._-].
 bool IsValidDeviceId(std::string_view id);
 
-// Parses and validates a POST /v1/events body. kInvalidArgument with a
-// precise message naming the offending field.
+// Parses and validates an event batch {"device_id", "events"} from its JSON
+// text. kInvalidArgument with a precise message naming the offending field.
 Result<EventBatch> ParseEventBatch(std::string_view body);
 
 // The same for an already parsed object {"device_id", "events"} (other
 // members are ignored). Messages name the field, e.g. "events[3].seq ...".
 Result<EventBatch> ParseEventBatchJson(const nlohmann::json& doc);
 
-struct AppendResult {
-  std::uint64_t accepted = 0;
-  std::uint64_t duplicates = 0;
-};
-
-// Thread-safe: every call holds one mutex (one SQLite connection).
+// Reads the events that signed reports stored (FleetStore::IngestReport
+// writes them). Thread-safe: every call holds one mutex (one SQLite
+// connection).
 class EventStore {
  public:
   // Errors as ota::Database::Open.
-  static Result<std::unique_ptr<EventStore>> Open(const std::string& path, Clock& clock);
-
-  // Stores the batch in one transaction. An event whose (device_id, seq) is
-  // already stored, or repeats within the batch, counts as a duplicate and is
-  // left as first stored.
-  Result<AppendResult> Append(const EventBatch& batch);
+  static Result<std::unique_ptr<EventStore>> Open(const std::string& path);
 
   // The stored event objects of a device (compact JSON) in seq order.
   Result<std::vector<std::string>> List(const std::string& device_id);
 
  private:
-  EventStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
+  explicit EventStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
   std::mutex mu_;
   std::unique_ptr<Database> db_;
-  Clock& clock_;
 };
 
 }  // namespace ota::server_stub

@@ -82,7 +82,7 @@ std::int64_t FleetApi::Now() const {
 
 // ---- Devices ----
 
-ApiResponse FleetApi::Enroll(std::string_view body) {
+ApiResponse FleetApi::Enroll(std::string_view body, const std::string& authorization) {
   auto doc = ParseBody(body);
   if (!doc.ok()) return ApiError(400, "bad-request", doc.error().message);
   for (auto it = doc->begin(); it != doc->end(); ++it) {
@@ -131,12 +131,33 @@ ApiResponse FleetApi::Enroll(std::string_view body) {
   } else if (doc->contains("facts_signature")) {
     return ApiError(400, "bad-request", "facts_signature without facts");
   }
-  auto r = store_.EnrollDevice(id->get<std::string>(), key->get<std::string>(), facts);
+  // A new device needs a fleet enrollment token (an operator's credential);
+  // one already enrolled proves itself with its key's signature on the facts.
+  std::optional<std::string> token_name;
+  if (!authorization.empty()) {
+    const std::string token = TrimmedBearer(authorization);
+    token_name = token.empty() ? std::nullopt : store_.AuthenticateEnrollmentToken(token);
+    if (!token_name) {
+      return ApiError(403, "forbidden",
+                      "the enrollment token is not valid, was revoked or has expired");
+    }
+  }
+  auto r = store_.EnrollDevice(id->get<std::string>(), key->get<std::string>(), facts, token_name);
   if (!r.ok()) {
     if (r.error().code == ErrorCode::kSecurity) {
       return ApiError(409, "key-mismatch", r.error().message);
     }
     return ApiError(500, "internal", "cannot store the device: " + r.error().message);
+  }
+  if (*r == EnrollResult::kNeedsToken) {
+    return ApiError(401, "unauthorized",
+                    "a new device enrolls with a fleet enrollment token: Authorization: Bearer "
+                    "<token> (ota-server enrollment-token create)");
+  }
+  if (*r == EnrollResult::kTokenUsedUp) {
+    return ApiError(403, "token-used-up",
+                    "enrollment token " + *token_name +
+                        " has enrolled its maximum number of devices (or was revoked or expired)");
   }
   const bool created = *r == EnrollResult::kCreated;
   return {created ? 201 : 200,
@@ -222,17 +243,10 @@ std::optional<std::string> FleetApi::Authorize(const std::string& authorization,
 Result<std::map<std::size_t, rollout::StageCounts>> FleetApi::StageCountsOf(
     const manifest::RolloutManifest& m) {
   OTA_ASSIGN_OR_RETURN(auto counts, store_.PhaseCounts(m.rollout_id));
+  // Targeted by the same rule that credits reports: the first stage whose
+  // cohort holds the device.
   OTA_TRY(store_.ForEachDevice([&](const rollout::DeviceFacts& facts) {
-    const std::uint32_t bucket = rollout::CohortBucket(facts.device_id, m.rollout_id);
-    // Credited to the first stage that covers the device.
-    for (std::size_t i = 0; i < m.stages.size(); ++i) {
-      const manifest::RolloutStage& st = m.stages[i];
-      if (rollout::InStage(bucket, st.percent_hundredths) &&
-          rollout::MatchesSelectors(st.selectors, facts)) {
-        ++counts[i].targeted;
-        break;
-      }
-    }
+    if (auto stage = rollout::FirstStageOf(m, facts)) ++counts[*stage].targeted;
   }));
   return counts;
 }
@@ -528,6 +542,17 @@ ApiResponse FleetApi::FleetStatus() {
                     {"tags", tags}}};
 }
 
+Status FleetApi::AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason) {
+  // Once per distinct reason, not on every controller pass.
+  OTA_ASSIGN_OR_RETURN(auto entries, store_.Audit(m.rollout_id));
+  if (!entries.empty() && entries.back().action == "refuse-advance" &&
+      entries.back().reason == reason) {
+    return Ok();
+  }
+  return store_.AppendAudit(
+      AuditEntry{0, Now(), "controller", m.rollout_id, "refuse-advance", reason, m.version});
+}
+
 Result<int> FleetApi::RunController() {
   std::lock_guard lock(change_mu_);
   OTA_ASSIGN_OR_RETURN(auto all, store_.ListRollouts());
@@ -553,6 +578,9 @@ Result<int> FleetApi::RunController() {
         next.state = manifest::RolloutState::kHalted;
         action = "halt";
         break;
+      case rollout::ControllerAction::kRefuseAdvance:
+        OTA_TRY(AuditRefusal(m, d.reason));
+        continue;
       default:
         continue;
     }

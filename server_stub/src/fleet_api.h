@@ -34,8 +34,9 @@ class FleetApi {
   FleetApi(FleetStore& store, Clock& clock, Random& random, RolloutPublisher* publisher)
       : store_(store), clock_(clock), random_(random), publisher_(publisher) {}
 
-  // POST /v1/devices.
-  ApiResponse Enroll(std::string_view body);
+  // POST /v1/devices. `authorization` is the request's Authorization header
+  // (a fleet enrollment token, needed for a device not yet enrolled).
+  ApiResponse Enroll(std::string_view body, const std::string& authorization);
   // POST /v1/reports.
   ApiResponse Report(std::string_view body);
 
@@ -57,14 +58,13 @@ class FleetApi {
   Result<int> RunController();
 
  private:
-  struct StageView {
-    rollout::StageCounts counts;
-  };
   Result<std::map<std::size_t, rollout::StageCounts>> StageCountsOf(
       const manifest::RolloutManifest& m);
   // Publishes `next` (version bumped here) and stores it with an audit row.
   ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next, const std::string& actor,
                      const std::string& action, const std::string& reason);
+  // Records that the controller refused to advance `m`, once per reason.
+  Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason);
   std::int64_t Now() const;
 
   FleetStore& store_;

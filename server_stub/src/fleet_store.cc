@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -18,6 +19,38 @@ Error InvalidFleet(const std::string& message) {
 
 bool IsValidTokenName(const std::string& name) {
   return !name.empty() && name.size() <= 64 && IsValidDeviceId(name);
+}
+
+// A bearer secret: `prefix` then 32 random bytes in hex.
+std::string NewSecretToken(std::string_view prefix, Random& random) {
+  std::uint8_t secret[32];
+  random.Fill(secret);
+  std::string token = std::string(prefix) + HexEncode(std::span<const std::uint8_t>(secret));
+  sodium_memzero(secret, sizeof(secret));
+  return token;
+}
+
+// The name stored for the SHA-256 of a bearer token in `table`, when the
+// `extra` condition holds; constant-time on the digest.
+std::optional<std::string> LookUpToken(Database& db, const std::string& token, const char* table,
+                                       const std::string& extra, std::int64_t now) {
+  if (token.size() < 8 || token.size() > 256) return std::nullopt;
+  // Lookup is by the SHA-256 of the token, so the index compares digests,
+  // never the secret; the final comparison is constant-time as well.
+  const std::string digest = Sha256Hex(token);
+  auto q = db.Prepare(std::string("SELECT token_sha256, name FROM ") + table +
+                      " WHERE token_sha256 = ? AND revoked = 0" + extra);
+  if (!q.ok()) return std::nullopt;
+  q->Bind(1, digest);
+  if (!extra.empty()) q->Bind(2, now);
+  auto row = q->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  const std::string stored = q->ColumnText(0);
+  if (stored.size() != digest.size() ||
+      sodium_memcmp(stored.data(), digest.data(), digest.size()) != 0) {
+    return std::nullopt;
+  }
+  return q->ColumnText(1);
 }
 
 Result<RolloutRecord> RecordFromRow(const Statement& q) {
@@ -66,18 +99,50 @@ rollout::DeviceFacts FactsFromJson(const std::string& device_id, const json& fac
   return f;
 }
 
+namespace {
+
+// The agent's own limits on device facts (agent/src/device_probe.cc), so that
+// whatever a device may send is taken and nothing larger is.
+constexpr std::size_t kMaxFactText = 256;
+constexpr std::size_t kMaxFactEntries = 100;
+constexpr std::size_t kMaxFactName = 64;
+
+// 1 to 256 bytes without control characters.
+bool IsFactText(const json& v) {
+  if (!v.is_string()) return false;
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > kMaxFactText) return false;
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// [a-z0-9][a-z0-9._-]{0,63}.
+bool IsFactName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxFactName) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status ValidateFacts(const json& facts) {
   if (!facts.is_object()) return InvalidFleet("facts must be an object");
   for (auto it = facts.begin(); it != facts.end(); ++it) {
     const std::string& k = it.key();
     const json& v = it.value();
     if (k == "app_version") {
-      if (!v.is_string() || !manifest::ParseVersion(v.get<std::string>()).ok()) {
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > kMaxFactText ||
+          !manifest::ParseVersion(v.get<std::string>()).ok()) {
         return InvalidFleet("facts.app_version must be a semantic version string");
       }
     } else if (k == "cpu_arch" || k == "os") {
-      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
-          v.get_ref<const std::string&>().size() > 64) {
+      if (!IsFactText(v) || v.get_ref<const std::string&>().size() > 64) {
         return InvalidFleet("facts." + k + " must be a string of 1 to 64 bytes");
       }
     } else if (k == "total_ram") {
@@ -85,25 +150,34 @@ Status ValidateFacts(const json& facts) {
         return InvalidFleet("facts.total_ram must be a non-negative integer (bytes)");
       }
     } else if (k == "region") {
-      if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
-        return InvalidFleet("facts.region must be a string of at most 256 bytes");
+      if (!IsFactText(v)) {
+        return InvalidFleet("facts.region must be a string of 1 to 256 bytes");
       }
     } else if (k == "attributes") {
-      if (!v.is_object() || v.size() > 100) {
+      if (!v.is_object() || v.size() > kMaxFactEntries) {
         return InvalidFleet("facts.attributes must be an object of at most 100 strings");
       }
-      for (const json& a : v) {
-        if (!a.is_string() || a.get_ref<const std::string&>().size() > 256) {
-          return InvalidFleet("facts.attributes values must be strings of at most 256 bytes");
+      for (auto a = v.begin(); a != v.end(); ++a) {
+        if (!IsFactName(a.key())) {
+          return InvalidFleet(
+              "facts.attributes names must be of the form "
+              "[a-z0-9][a-z0-9._-]{0,63}");
+        }
+        if (!IsFactText(a.value())) {
+          return InvalidFleet(
+              "facts.attributes values must be strings of 1 to 256 bytes "
+              "without control characters");
         }
       }
     } else if (k == "tags") {
-      if (!v.is_array() || v.size() > 100) {
+      if (!v.is_array() || v.size() > kMaxFactEntries) {
         return InvalidFleet("facts.tags must be an array of at most 100 strings");
       }
       for (const json& t : v) {
-        if (!t.is_string() || t.get_ref<const std::string&>().size() > 256) {
-          return InvalidFleet("facts.tags must hold strings of at most 256 bytes");
+        if (!IsFactText(t)) {
+          return InvalidFleet(
+              "facts.tags must hold strings of 1 to 256 bytes without control "
+              "characters");
         }
       }
     } else {
@@ -122,6 +196,10 @@ Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Cl
   std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
   OTA_TRY(store->LoadCaches());
   return store;
+}
+
+void FleetStore::RememberRollout(const manifest::RolloutManifest& m) {
+  by_model_[m.model] = {manifest::ToString(m.target.bundle_version), m};
 }
 
 std::int64_t FleetStore::Now() const {
@@ -146,16 +224,15 @@ Status FleetStore::LoadCaches() {
     OTA_ASSIGN_OR_RETURN(bool row, r.Step());
     if (!row) break;
     OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(r));
-    by_model_[rec.manifest.model] = {rec.manifest.rollout_id,
-                                     manifest::ToString(rec.manifest.target.bundle_version),
-                                     rec.manifest.current_stage};
+    RememberRollout(rec.manifest);
   }
   return Ok();
 }
 
 Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                                               const std::string& public_key_hex,
-                                              const std::optional<json>& given) {
+                                              const std::optional<json>& given,
+                                              const std::optional<std::string>& token_name) {
   std::lock_guard lock(mu_);
   auto known = device_keys_.find(device_id);
   if (known != device_keys_.end() && known->second != public_key_hex) {
@@ -170,13 +247,30 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
     device_facts_[device_id] = FactsFromJson(device_id, *given);
     return EnrollResult::kUnchanged;
   }
+  if (!token_name) return EnrollResult::kNeedsToken;
   const json facts = given ? *given : json::object();
   const std::string facts_text = facts.dump();
-  OTA_ASSIGN_OR_RETURN(
-      Statement ins, db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at) "
-                                  "VALUES (?, ?, ?, ?)"));
-  ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
-  OTA_TRY(ins.Run());
+  bool admitted = false;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    // The token's quota is taken in the transaction that stores the device,
+    // so concurrent enrollments cannot exceed it.
+    OTA_ASSIGN_OR_RETURN(
+        Statement take,
+        db_->Prepare("UPDATE enrollment_tokens SET devices = devices + 1 WHERE name = ? AND "
+                     "revoked = 0 AND (max_devices = 0 OR devices < max_devices) AND "
+                     "(expires_at = 0 OR expires_at > ?) RETURNING 1"));
+    take.Bind(1, *token_name).Bind(2, Now());
+    OTA_ASSIGN_OR_RETURN(admitted, take.Step());
+    take.Reset();
+    if (!admitted) return Ok();
+    OTA_ASSIGN_OR_RETURN(Statement ins,
+                         db_->Prepare("INSERT INTO devices (device_id, public_key, facts, "
+                                      "enrolled_at, enrolled_with) VALUES (?, ?, ?, ?, ?)"));
+    ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
+    ins.Bind(5, *token_name);
+    return ins.Run();
+  }));
+  if (!admitted) return EnrollResult::kTokenUsedUp;
   device_keys_[device_id] = public_key_hex;
   device_facts_[device_id] = FactsFromJson(device_id, facts);
   return EnrollResult::kCreated;
@@ -287,16 +381,26 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
         if (active == by_model_.end() || active->second.target_version != event.version) {
           continue;
         }
+        // A report counts only for the stage whose cohort holds the device,
+        // by the server's own reading of its signed facts, and only once that
+        // stage was reached: a device the rollout never targeted cannot move
+        // its counts.
+        const manifest::RolloutManifest& rollout_manifest = active->second.manifest;
+        auto facts = device_facts_.find(device_id);
+        if (facts == device_facts_.end()) continue;
+        const std::optional<std::size_t> stage =
+            rollout::FirstStageOf(rollout_manifest, facts->second);
+        if (!stage || *stage > rollout_manifest.current_stage) continue;
         st->phase_of.Reset();
-        st->phase_of.Bind(1, active->second.rollout_id).Bind(2, device_id);
+        st->phase_of.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
         OTA_ASSIGN_OR_RETURN(bool had, st->phase_of.Step());
         std::optional<rollout::DevicePhase> previous;
         if (had) previous = rollout::ParseDevicePhase(st->phase_of.ColumnText(0));
         st->phase_of.Reset();
         const rollout::DevicePhase next = rollout::PhaseAfter(previous, *event.phase);
         st->upsert.Reset();
-        st->upsert.Bind(1, active->second.rollout_id).Bind(2, device_id);
-        st->upsert.Bind(3, static_cast<std::int64_t>(active->second.current_stage));
+        st->upsert.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
+        st->upsert.Bind(3, static_cast<std::int64_t>(*stage));
         st->upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
         OTA_TRY(st->upsert.Run());
       }
@@ -322,10 +426,7 @@ Result<std::string> FleetStore::CreateToken(const std::string& name, Random& ran
   if (!IsValidTokenName(name)) {
     return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
   }
-  std::uint8_t secret[32];
-  random.Fill(secret);
-  const std::string token = "ota_" + HexEncode(std::span<const std::uint8_t>(secret));
-  sodium_memzero(secret, sizeof(secret));
+  const std::string token = NewSecretToken("ota_", random);
   std::lock_guard lock(mu_);
   OTA_ASSIGN_OR_RETURN(Statement exists,
                        db_->Prepare("SELECT 1 FROM operator_tokens WHERE name = ?"));
@@ -341,23 +442,66 @@ Result<std::string> FleetStore::CreateToken(const std::string& name, Random& ran
 }
 
 std::optional<std::string> FleetStore::AuthenticateToken(const std::string& token) {
-  if (token.size() < 8 || token.size() > 256) return std::nullopt;
-  // Lookup is by the SHA-256 of the token, so the index compares digests,
-  // never the secret; the final comparison is constant-time as well.
-  const std::string digest = Sha256Hex(token);
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
-      "SELECT token_sha256, name FROM operator_tokens WHERE token_sha256 = ? AND revoked = 0");
-  if (!q.ok()) return std::nullopt;
-  q->Bind(1, digest);
-  auto row = q->Step();
-  if (!row.ok() || !*row) return std::nullopt;
-  const std::string stored = q->ColumnText(0);
-  if (stored.size() != digest.size() ||
-      sodium_memcmp(stored.data(), digest.data(), digest.size()) != 0) {
-    return std::nullopt;
+  return LookUpToken(*db_, token, "operator_tokens", "", 0);
+}
+
+Result<std::string> FleetStore::CreateEnrollmentToken(const EnrollmentTokenSpec& spec,
+                                                      Random& random) {
+  if (!IsValidTokenName(spec.name)) {
+    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
   }
-  return q->ColumnText(1);
+  if (spec.max_devices > static_cast<std::uint64_t>(INT64_MAX) || spec.expires_at < 0) {
+    return InvalidFleet("max_devices and expires_at must be non-negative 63-bit integers");
+  }
+  const std::string token = NewSecretToken("otae_", random);
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement ins,
+      db_->Prepare("INSERT INTO enrollment_tokens (token_sha256, name, created_at, expires_at, "
+                   "max_devices) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING "
+                   "RETURNING 1"));
+  ins.Bind(1, Sha256Hex(token)).Bind(2, spec.name).Bind(3, Now()).Bind(4, spec.expires_at);
+  ins.Bind(5, static_cast<std::int64_t>(spec.max_devices));
+  OTA_ASSIGN_OR_RETURN(bool inserted, ins.Step());
+  if (!inserted) {
+    return InvalidFleet("an enrollment token named " + spec.name +
+                        " exists (revoked tokens keep their name)");
+  }
+  return token;
+}
+
+std::optional<std::string> FleetStore::AuthenticateEnrollmentToken(const std::string& token) {
+  std::lock_guard lock(mu_);
+  return LookUpToken(*db_, token, "enrollment_tokens", " AND (expires_at = 0 OR expires_at > ?)",
+                     Now());
+}
+
+Status FleetStore::RevokeEnrollmentToken(const std::string& name) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE enrollment_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
+  u.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+  if (!found) return MakeError(ErrorCode::kNotFound, "no enrollment token named " + name);
+  return Ok();
+}
+
+Result<std::vector<EnrollmentTokenInfo>> FleetStore::ListEnrollmentTokens() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT name, created_at, expires_at, max_devices, devices, "
+                                    "revoked FROM enrollment_tokens ORDER BY name"));
+  std::vector<EnrollmentTokenInfo> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.ColumnText(0), q.ColumnInt(1), q.ColumnInt(2),
+                   static_cast<std::uint64_t>(q.ColumnInt(3)),
+                   static_cast<std::uint64_t>(q.ColumnInt(4)), q.ColumnInt(5) != 0});
+  }
+  return out;
 }
 
 Status FleetStore::RevokeToken(const std::string& name) {
@@ -418,7 +562,7 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
     return InsertAudit(*db_, audit);
   });
   if (!s.ok()) return s;
-  by_model_[m.model] = {m.rollout_id, manifest::ToString(m.target.bundle_version), m.current_stage};
+  RememberRollout(m);
   return Ok();
 }
 
@@ -438,9 +582,7 @@ Status FleetStore::UpdateRollout(const RolloutRecord& record, const AuditEntry& 
   });
   if (!s.ok()) return s;
   auto it = by_model_.find(m.model);
-  if (it != by_model_.end() && it->second.rollout_id == m.rollout_id) {
-    it->second.current_stage = m.current_stage;
-  }
+  if (it != by_model_.end() && it->second.manifest.rollout_id == m.rollout_id) RememberRollout(m);
   return Ok();
 }
 
@@ -486,6 +628,11 @@ Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id)
                              static_cast<std::uint64_t>(q.ColumnInt(6))});
   }
   return out;
+}
+
+Status FleetStore::AppendAudit(const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  return InsertAudit(*db_, audit);
 }
 
 Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(

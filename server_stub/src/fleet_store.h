@@ -53,7 +53,26 @@ struct AuditEntry {
   std::uint64_t version = 0;
 };
 
-enum class EnrollResult { kCreated, kUnchanged };
+// kNeedsToken: the device is new and no valid enrollment token came with it.
+// kTokenUsedUp: the token has enrolled its max_devices already (or was
+// revoked or expired since it was checked).
+enum class EnrollResult { kCreated, kUnchanged, kNeedsToken, kTokenUsedUp };
+
+// A fleet enrollment token to create (docs/security.md, "Enrollment").
+struct EnrollmentTokenSpec {
+  std::string name;               // [A-Za-z0-9._-]{1,64}, unique.
+  std::uint64_t max_devices = 0;  // 0: no limit.
+  std::int64_t expires_at = 0;    // Unix seconds; 0: never.
+};
+
+struct EnrollmentTokenInfo {
+  std::string name;
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;
+  std::uint64_t max_devices = 0;
+  std::uint64_t devices = 0;  // Devices enrolled with it so far.
+  bool revoked = false;
+};
 
 // The outcome of IngestReport when the sequence number is not new.
 struct ReplayInfo {
@@ -68,10 +87,24 @@ class FleetStore {
 
   // Registers a device key. The same key again is kUnchanged (facts, when
   // given, replace the stored ones; none keeps them); another key for a known
-  // id is kSecurity ("device ... is enrolled with another key"). The caller
-  // has checked that the device signed `facts`.
+  // id is kSecurity ("device ... is enrolled with another key"). A new device
+  // needs `token_name`, an enrollment token already authenticated with
+  // AuthenticateEnrollmentToken: kNeedsToken without one, kTokenUsedUp when
+  // the token has no device left (checked and counted in the transaction
+  // that stores the device). The caller has checked that the device signed
+  // `facts`.
   Result<EnrollResult> EnrollDevice(const std::string& device_id, const std::string& public_key_hex,
-                                    const std::optional<nlohmann::json>& facts);
+                                    const std::optional<nlohmann::json>& facts,
+                                    const std::optional<std::string>& token_name);
+
+  // Enrollment tokens. CreateEnrollmentToken returns the token text, shown
+  // once (only its SHA-256 is stored); kInvalidArgument for a bad or taken
+  // name. AuthenticateEnrollmentToken gives the token's name if it exists, is
+  // not revoked and has not expired (quota is checked by EnrollDevice).
+  Result<std::string> CreateEnrollmentToken(const EnrollmentTokenSpec& spec, Random& random);
+  std::optional<std::string> AuthenticateEnrollmentToken(const std::string& token);
+  Status RevokeEnrollmentToken(const std::string& name);
+  Result<std::vector<EnrollmentTokenInfo>> ListEnrollmentTokens();
 
   // The enrolled key (hex) of a device, nullopt if unknown. Served from memory.
   std::optional<std::string> DeviceKey(const std::string& device_id);
@@ -103,9 +136,14 @@ class FleetStore {
   Result<std::optional<RolloutRecord>> GetRollout(const std::string& rollout_id);
   Result<std::vector<RolloutRecord>> ListRollouts();
   Result<std::vector<AuditEntry>> Audit(const std::string& rollout_id);
+  // Appends an audit entry that changes no manifest (a controller decision
+  // not to act, with its reason).
+  Status AppendAudit(const AuditEntry& audit);
 
-  // Phase counts per stage index of a rollout (devices by the stage that was
-  // current when they first reported).
+  // Phase counts per stage index of a rollout: each device counts for the
+  // first stage whose cohort holds it (rollout::FirstStageOf on its stored
+  // facts), and only once that stage was reached; reports of devices that no
+  // reached stage covers are not counted.
   Result<std::map<std::size_t, rollout::StageCounts>> PhaseCounts(const std::string& rollout_id);
   // Calls fn for every enrolled device's facts (for stage targeting and the
   // fleet view), in device id order. Served from memory: facts are parsed
@@ -121,11 +159,12 @@ class FleetStore {
   Status LoadCaches();
   std::int64_t Now() const;
 
+  // The latest rollout of a model, as the report path needs it.
   struct ActiveRollout {
-    std::string rollout_id;
     std::string target_version;
-    std::size_t current_stage = 0;
+    manifest::RolloutManifest manifest;
   };
+  void RememberRollout(const manifest::RolloutManifest& m);
 
   // A report waiting for its group commit.
   struct PendingReport {

@@ -80,10 +80,76 @@ int RunTokenCommand(int argc, char** argv) {
   return 0;
 }
 
+// ota-server enrollment-token create|revoke|list --db FILE [--name NAME ...]
+int RunEnrollmentTokenCommand(int argc, char** argv) {
+  std::string db_path = "ota-server.db";
+  ota::server_stub::EnrollmentTokenOptions options;
+  std::string max_devices_text;
+  std::string expires_days_text;
+  CLI::App app{"ota-server enrollment-token: manage the tokens new devices enroll with"};
+  app.require_subcommand(1);
+  auto* create = app.add_subcommand("create", "Create an enrollment token and print it once");
+  auto* revoke = app.add_subcommand("revoke", "Revoke the enrollment token with this name");
+  auto* list = app.add_subcommand("list", "List enrollment tokens (never their secrets)");
+  for (auto* cmd : {create, revoke, list}) {
+    cmd->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+  }
+  for (auto* cmd : {create, revoke}) {
+    cmd->add_option("--name", options.name,
+                    "Token name (which batch of devices), [A-Za-z0-9._-]{1,64}")
+        ->required();
+  }
+  create->add_option("--max-devices", max_devices_text,
+                     "Devices the token may enroll (default: no limit)");
+  create->add_option("--expires-in-days", expires_days_text,
+                     "Days until the token stops enrolling devices (default: never)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return Fail(kExitUsage, e.what());
+  }
+  if (list->parsed()) {
+    auto lines = ota::server_stub::DescribeEnrollmentTokens(db_path);
+    if (!lines.ok()) return Fail(kExitRuntime, lines.error().message);
+    for (const std::string& line : *lines) std::printf("%s\n", line.c_str());
+    return 0;
+  }
+  if (revoke->parsed()) {
+    ota::Status s = ota::server_stub::RevokeEnrollmentToken(db_path, options.name);
+    if (!s.ok()) return Fail(kExitRuntime, s.error().message);
+    std::printf("revoked enrollment token %s\n", options.name.c_str());
+    return 0;
+  }
+  if (!max_devices_text.empty() &&
+      (!ParseCount(max_devices_text, options.max_devices) || options.max_devices == 0 ||
+       options.max_devices > 1'000'000'000'000)) {
+    return Fail(kExitUsage, "--max-devices: not a positive count: " + max_devices_text);
+  }
+  if (!expires_days_text.empty()) {
+    std::uint64_t days = 0;
+    if (!ParseCount(expires_days_text, days) || days == 0 || days > 36500) {
+      return Fail(kExitUsage,
+                  "--expires-in-days: not a number of days from 1 to 36500: " + expires_days_text);
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    options.expires_at = now + static_cast<std::int64_t>(days) * 86400;
+  }
+  auto token = ota::server_stub::CreateEnrollmentToken(db_path, options);
+  if (!token.ok()) return Fail(kExitRuntime, token.error().message);
+  std::printf("%s\n", token->c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "enrollment-token") {
+    return RunEnrollmentTokenCommand(argc - 1, argv + 1);
+  }
   ota::server_stub::ServerOptions options;
   std::string port_file;
   std::string drop_after_text;
@@ -109,6 +175,23 @@ int main(int argc, char** argv) {
       "--fault-drop-count", drop_count_text,
       "Fault injection: how many target downloads to cut (default 1 with --fault-drop-after)");
   app.add_flag("--quiet", options.quiet, "No per-request log lines on stderr");
+  int head_timeout_seconds = 10;
+  app.add_option("--head-timeout", head_timeout_seconds,
+                 "Seconds a connection has to send its whole request head (then 408)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  app.add_option("--max-waiting-per-client", options.max_waiting_per_client,
+                 "Connections one client address may have waiting for their request head")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--enroll-burst", options.enroll_burst,
+                 "Enrollment requests one client address may make at once")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--enroll-rate", options.enroll_per_second,
+                 "Enrollment requests per second one client address regains")
+      ->check(CLI::Range(0.001, 1e6))
+      ->capture_default_str();
   ota::server_stub::OtactlPublisherOptions publish;
   int controller_seconds = 30;
   auto* rollouts_key =
@@ -179,6 +262,7 @@ int main(int argc, char** argv) {
     options.publisher = publisher.get();
   }
   options.controller_interval = std::chrono::seconds(controller_seconds);
+  options.request_head_timeout = std::chrono::seconds(head_timeout_seconds);
 
   // Block the stop signals before any thread exists so that every thread
   // inherits the mask and only sigwait() below receives them.

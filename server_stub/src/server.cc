@@ -2,26 +2,36 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <thread>
 #include <utility>
 
+#include "connection_gate.h"
 #include "events.h"
 #include "fleet_api.h"
 #include "fleet_store.h"
 #include "http_util.h"
+#include "rate_limit.h"
 #include "repo_files.h"
 
 namespace ota::server_stub {
 namespace {
 
-constexpr std::size_t kMaxEventsBodyBytes = 1024 * 1024;
+// Signed reports carry up to kMaxEventsPerBatch events; enrollment carries
+// one device's facts (at most about 60 KiB as the agent validates them).
+constexpr std::size_t kMaxReportBodyBytes = 1024 * 1024;
+constexpr std::size_t kMaxEnrollBodyBytes = 128 * 1024;
 constexpr std::uint64_t kMaxDrainedBodyBytes = 16 * 1024 * 1024;
+// Connections the kernel queues before they are accepted (the kernel caps it
+// at net.core.somaxconn).
+constexpr int kListenBacklog = 1024;
 constexpr std::string_view kRepoPrefix = "/repo/";
 
 // httplib 0.11.4 applies its own parsing of Range to every response that
@@ -64,7 +74,7 @@ std::string DefaultErrorMessage(int status) {
     case 404:
       return "no such endpoint";
     case 413:
-      return "request body larger than " + std::to_string(kMaxEventsBodyBytes) + " bytes";
+      return "request body larger than " + std::to_string(kMaxReportBodyBytes) + " bytes";
     case 414:
       return "request URI too long";
     case 416:
@@ -83,15 +93,21 @@ bool IsIpLiteral(const std::string& address) {
 }  // namespace
 
 struct Server::Impl {
-  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        http(GateLimits{options.request_head_timeout, GateLimits{}.body_timeout,
+                        GateLimits{}.idle_timeout, GateLimits{}.max_head_bytes,
+                        options.max_waiting_per_client, GateLimits{}.max_waiting,
+                        GateLimits{}.max_requests_per_connection}) {}
 
   void HandleGet(const httplib::Request& req, httplib::Response& res, bool ignore_range);
-  void HandlePostEvents(const httplib::Request& req, httplib::Response& res,
-                        const httplib::ContentReader& reader);
   void HandleListEvents(const httplib::Request& req, httplib::Response& res);
-  // Reads a bounded body; false (with the answer set) when it cannot.
-  bool ReadBody(const httplib::Request& req, httplib::Response& res,
-                const httplib::ContentReader& reader, std::string* body);
+  void HandleEnroll(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader);
+  // Reads a body of at most `limit` bytes; false (with the answer set) when
+  // it cannot.
+  bool ReadBody(httplib::Response& res, const httplib::ContentReader& reader, std::size_t limit,
+                std::string* body);
   void Send(httplib::Response& res, const ApiResponse& answer);
   // The operator's name, or false with the refusal sent.
   bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
@@ -107,11 +123,12 @@ struct Server::Impl {
   std::unique_ptr<FleetStore> fleet;
   std::unique_ptr<OwnedEnv> owned_env;  // Randomness for tokens.
   std::unique_ptr<FleetApi> api;
+  std::unique_ptr<RateLimiter> enroll_limiter;
   std::thread controller;
   std::mutex controller_mu;
   std::condition_variable controller_cv;
   bool controller_stop = false;
-  httplib::Server http;
+  GatedHttpServer http;
   std::promise<void> serving;
   std::thread thread;
   int port = 0;
@@ -126,7 +143,8 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
   } else if (path == "/v1/health") {
     SetJson(res, 200, {{"status", "ok"}});
   } else if (path == "/v1/events") {
-    HandleListEvents(req, res);
+    std::string actor;
+    if (Operator(req, res, &actor)) HandleListEvents(req, res);
   } else if (path == "/v1/rollouts" || path.starts_with("/v1/rollouts/") || path == "/v1/fleet") {
     std::string actor;
     if (!Operator(req, res, &actor)) return;
@@ -160,16 +178,20 @@ bool Server::Impl::Operator(const httplib::Request& req, httplib::Response& res,
   return true;
 }
 
-bool Server::Impl::ReadBody(const httplib::Request&, httplib::Response& res,
-                            const httplib::ContentReader& reader, std::string* body) {
+bool Server::Impl::ReadBody(httplib::Response& res, const httplib::ContentReader& reader,
+                            std::size_t limit, std::string* body) {
+  // Reading through our own receiver bounds chunked bodies too, which the
+  // library's payload limit does not cover. An oversize body is still read
+  // (and dropped) up to a bound, so that the 413 reaches a client that is
+  // still sending instead of a reset connection.
   std::uint64_t total = 0;
   bool read = reader([&](const char* data, std::size_t n) {
     total += n;
-    if (total <= kMaxEventsBodyBytes) body->append(data, n);
+    if (total <= limit) body->append(data, n);
     return total <= kMaxDrainedBodyBytes;
   });
-  if (total > kMaxEventsBodyBytes || res.status == 413) {
-    SetJsonError(res, 413, DefaultErrorMessage(413));
+  if (total > limit || res.status == 413) {
+    SetJsonError(res, 413, "request body larger than " + std::to_string(limit) + " bytes");
     return false;
   }
   if (!read) {
@@ -193,40 +215,21 @@ void Server::Impl::ControllerLoop() {
   }
 }
 
-void Server::Impl::HandlePostEvents(const httplib::Request&, httplib::Response& res,
-                                    const httplib::ContentReader& reader) {
-  // Reading through our own receiver bounds chunked bodies too, which the
-  // library's payload limit does not cover.
-  // An oversize body is still read (and dropped) up to a bound, so that the
-  // 413 reaches a client that is still sending instead of a reset connection.
+void Server::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) {
+  // Checked before the body is read: a flood costs the server nothing more.
+  std::int64_t retry_after = 0;
+  if (!enroll_limiter->Allow(req.remote_addr, &retry_after)) {
+    SetJsonError(res, 429,
+                 "too many enrollment requests from " + req.remote_addr + "; retry in " +
+                     std::to_string(retry_after) + " s");
+    res.set_header("Retry-After", std::to_string(retry_after));
+    return;
+  }
   std::string body;
-  std::uint64_t total = 0;
-  bool read = reader([&](const char* data, std::size_t n) {
-    total += n;
-    if (total <= kMaxEventsBodyBytes) body.append(data, n);
-    return total <= kMaxDrainedBodyBytes;
-  });
-  const bool too_large = total > kMaxEventsBodyBytes;
-  if (too_large || res.status == 413) {
-    SetJsonError(res, 413, DefaultErrorMessage(413));
-    return;
+  if (ReadBody(res, reader, kMaxEnrollBodyBytes, &body)) {
+    Send(res, api->Enroll(body, req.get_header_value("Authorization")));
   }
-  if (!read) {
-    SetJsonError(res, 400, "could not read the request body");
-    return;
-  }
-  auto batch = ParseEventBatch(body);
-  if (!batch.ok()) {
-    SetJsonError(res, 400, batch.error().message);
-    return;
-  }
-  auto stored = events->Append(*batch);
-  if (!stored.ok()) {
-    int status = stored.error().code == ErrorCode::kRetryLater ? 503 : 500;
-    SetJsonError(res, status, "cannot store events: " + stored.error().message);
-    return;
-  }
-  SetJson(res, 200, {{"accepted", stored->accepted}, {"duplicates", stored->duplicates}});
 }
 
 void Server::Impl::HandleListEvents(const httplib::Request& req, httplib::Response& res) {
@@ -302,23 +305,25 @@ void Server::Impl::Configure() {
   http.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
     HandleGet(req, res, /*ignore_range=*/false);
   });
-  http.Post("/v1/events",
-            [this](const httplib::Request& req, httplib::Response& res,
-                   const httplib::ContentReader& reader) { HandlePostEvents(req, res, reader); });
-  http.Post("/v1/devices", [this](const httplib::Request& req, httplib::Response& res,
-                                  const httplib::ContentReader& reader) {
-    std::string body;
-    if (ReadBody(req, res, reader, &body)) Send(res, api->Enroll(body));
+  // Events are written by signed reports only: an unsigned batch could
+  // forge a device's history or take its sequence numbers.
+  http.Post("/v1/events", [](const httplib::Request&, httplib::Response& res) {
+    SetJsonError(res, 410,
+                 "unsigned event batches are not accepted; devices send signed reports to POST "
+                 "/v1/reports");
   });
-  http.Post("/v1/reports", [this](const httplib::Request& req, httplib::Response& res,
+  http.Post("/v1/devices",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { HandleEnroll(req, res, reader); });
+  http.Post("/v1/reports", [this](const httplib::Request&, httplib::Response& res,
                                   const httplib::ContentReader& reader) {
     std::string body;
-    if (ReadBody(req, res, reader, &body)) Send(res, api->Report(body));
+    if (ReadBody(res, reader, kMaxReportBodyBytes, &body)) Send(res, api->Report(body));
   });
   http.Post(R"(/v1/rollouts(/.*)?)", [this](const httplib::Request& req, httplib::Response& res,
                                             const httplib::ContentReader& reader) {
     std::string body;
-    if (!ReadBody(req, res, reader, &body)) return;
+    if (!ReadBody(res, reader, kMaxReportBodyBytes, &body)) return;
     std::string actor;
     if (!Operator(req, res, &actor)) return;
     const std::string& path = req.path;
@@ -346,19 +351,17 @@ void Server::Impl::Configure() {
       });
   http.set_logger(
       [this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
-  http.set_payload_max_length(kMaxEventsBodyBytes);
+  http.set_payload_max_length(kMaxReportBodyBytes);
   // Small JSON answers written in two parts otherwise wait for the client's
   // delayed ACK (Nagle), capping a keep-alive connection at ~25 requests/s.
   http.set_tcp_nodelay(true);
-  // Short, so that Stop() is not held up by idle keep-alive connections.
-  http.set_keep_alive_timeout(2);
-  const int threads = options.threads;
-  http.new_task_queue = [this, threads] {
+  // Connections wait for their whole request head without a worker
+  // (connection_gate.h), so slow clients cannot starve the others.
+  http.UseGate(static_cast<std::size_t>(options.threads), [this] {
     // httplib marks itself running before it creates its queue, so from here
     // on stop() is guaranteed to end the accept loop.
     serving.set_value();
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
-  };
+  });
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -373,6 +376,12 @@ Status Server::Start() {
   if (s.started) return MakeError(ErrorCode::kInvalidArgument, "server already started");
   if (o.port < 0 || o.port > 65535) {
     return MakeError(ErrorCode::kInvalidArgument, "port out of range: " + std::to_string(o.port));
+  }
+  if (o.request_head_timeout.count() < 1 || o.max_waiting_per_client < 1 || o.enroll_burst < 1 ||
+      !(o.enroll_per_second > 0)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "request_head_timeout, max_waiting_per_client, enroll_burst and "
+                     "enroll_per_second must be positive");
   }
   if (o.threads < 1 || o.threads > 1024) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -389,10 +398,12 @@ Status Server::Start() {
     s.owned_clock = MakeSystemClock();
     clock = s.owned_clock.get();
   }
-  OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path, *clock));
+  OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
   OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
   s.owned_env = MakePosixEnv();
   s.api = std::make_unique<FleetApi>(*s.fleet, *clock, *s.owned_env->env().random, o.publisher);
+  s.enroll_limiter = std::make_unique<RateLimiter>(
+      *clock, RateLimits{o.enroll_burst, o.enroll_per_second, RateLimits{}.max_clients});
   s.Configure();
   if (o.port == 0) {
     s.port = s.http.bind_to_any_port(o.listen_address);
@@ -406,6 +417,10 @@ Status Server::Start() {
     s.events.reset();
     return MakeError(ErrorCode::kIo,
                      "cannot listen on " + o.listen_address + " port " + std::to_string(o.port));
+  }
+  if (!s.http.SetBacklog(kListenBacklog)) {
+    return MakeError(ErrorCode::kIo, "cannot set the listen queue of port " +
+                                         std::to_string(s.port) + ": " + std::strerror(errno));
   }
   s.started = true;
   auto serving = s.serving.get_future();
@@ -433,6 +448,40 @@ Status RevokeOperatorToken(const std::string& db_path, const std::string& name) 
   auto clock = MakeSystemClock();
   OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
   return store->RevokeToken(name);
+}
+
+Result<std::string> CreateEnrollmentToken(const std::string& db_path,
+                                          const EnrollmentTokenOptions& options) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  auto env = MakePosixEnv();
+  return store->CreateEnrollmentToken({options.name, options.max_devices, options.expires_at},
+                                      *env->env().random);
+}
+
+Status RevokeEnrollmentToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  return store->RevokeEnrollmentToken(name);
+}
+
+Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_path) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  OTA_ASSIGN_OR_RETURN(auto tokens, store->ListEnrollmentTokens());
+  std::vector<std::string> lines;
+  for (const EnrollmentTokenInfo& t : tokens) {
+    std::string line =
+        t.name + " devices " + std::to_string(t.devices) + "/" +
+        (t.max_devices == 0 ? std::string("unlimited") : std::to_string(t.max_devices));
+    line += t.expires_at == 0
+                ? " expires never"
+                : " expires " + manifest::FormatExpires(std::chrono::system_clock::time_point(
+                                    std::chrono::seconds(t.expires_at)));
+    if (t.revoked) line += " revoked";
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 void Server::Stop() {

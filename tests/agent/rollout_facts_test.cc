@@ -2,6 +2,9 @@
 // (tags, region, attributes) and the app version, parsed strictly, reach
 // rollout::Decide, and travel to the server at enrollment (again when they
 // change).
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -173,7 +176,7 @@ TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
   ASSERT_TRUE(key.ok()) << key.error().message;
   const std::string url = "http://127.0.0.1:1";
   json facts = {{"app_version", "3.1.0"}, {"region", "eu-west"}, {"tags", {"beta"}}};
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 1u);
   EXPECT_EQ(http.requests[0].url, url + "/v1/devices");
   json body = json::parse(http.requests[0].body);
@@ -188,22 +191,22 @@ TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
                                       *signed_bytes));
   // Unchanged or unknown facts: no request.
   http.status = 200;
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, std::nullopt).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {std::nullopt, ""}).ok());
   EXPECT_EQ(http.requests.size(), 1u);
   // Changed facts: enrolled again with the same key and the new facts.
   facts["app_version"] = "3.2.0";
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 2u);
   EXPECT_EQ(json::parse(http.requests[1].body)["facts"]["app_version"], "3.2.0");
   // A refused refresh is retried on the next flush.
   facts["region"] = "us";
   http.status = 500;
-  EXPECT_FALSE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  EXPECT_FALSE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   http.status = 200;
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 4u);
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 4u);
 }
 
@@ -220,12 +223,50 @@ TEST(RolloutFactsTest, FactsTheServerRefusesDoNotBlockEnrollment) {
   ASSERT_TRUE(key.ok()) << key.error().message;
   const std::string url = "http://127.0.0.1:1";
   const json facts = {{"app_version", "3.1.0"}};
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 2u);
   EXPECT_FALSE(json::parse(http.requests[1].body).contains("facts"));
   // Not offered again while unchanged.
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, facts).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 2u);
+}
+
+// A new device presents its fleet enrollment token, kept 0600 in the state
+// folder; a refused token is a security error that keeps reports queued.
+TEST(RolloutFactsTest, EnrollmentPresentsTheDevicesEnrollmentToken) {
+  TempDir dir;
+  auto owned = MakePosixEnv();
+  RecordingHttp http;
+  Env env = owned->env();
+  env.http = &http;
+  auto db = StateDb::Open(dir.Sub("agent.db"));
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  auto key = LoadOrCreateIdentity(env, dir.path());
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  WriteTestFile(dir.Sub(kEnrollmentTokenFile), "otae_secret\n");
+  ASSERT_EQ(::chmod(dir.Sub(kEnrollmentTokenFile).c_str(), 0644), 0);
+  auto readable = LoadEnrollmentToken(env, dir.path());
+  ASSERT_FALSE(readable.ok());
+  EXPECT_EQ(readable.error().code, ErrorCode::kSecurity);
+  ASSERT_EQ(::chmod(dir.Sub(kEnrollmentTokenFile).c_str(), 0600), 0);
+  auto token = LoadEnrollmentToken(env, dir.path());
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  EXPECT_EQ(*token, "otae_secret");
+
+  http.status = 401;
+  Status refused = EnsureServerEnrollment(env, **db, "http://127.0.0.1:1", "device-7", *key,
+                                          {std::nullopt, *token});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kSecurity);
+  ASSERT_EQ(http.requests.size(), 1u);
+  const auto& headers = http.requests[0].headers;
+  EXPECT_NE(std::find(headers.begin(), headers.end(),
+                      std::pair<std::string, std::string>{"Authorization", "Bearer otae_secret"}),
+            headers.end());
+  http.status = 201;
+  ASSERT_TRUE(EnsureServerEnrollment(env, **db, "http://127.0.0.1:1", "device-7", *key,
+                                     {std::nullopt, *token})
+                  .ok());
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ class EndToEndTest : public ota::testing::RepoFixture {
     const std::string state = dir_.Sub(name);
     CommandResult init =
         RunCommand({BinaryPath("ota-agent"), "--state-dir", state, "--server", url_, "init",
-                    "--root", dir_.Sub("repo/metadata/root.json"), "--model", "chat"});
+                    "--root", dir_.Sub("repo/metadata/root.json"), "--model", "chat",
+                    "--enrollment-token-file", EnrollmentTokenFile()});
     EXPECT_EQ(init.exit_code, 0) << init.err;
     return state;
   }

@@ -73,6 +73,9 @@ class RolloutFleetTest : public ::testing::Test {
     auto token = server_stub::CreateOperatorToken(dir_.Sub("server.db"), "ops");
     ASSERT_OK(token);
     token_ = *token;
+    auto enroll = server_stub::CreateEnrollmentToken(dir_.Sub("server.db"), {"fleet", 0, 0});
+    ASSERT_OK(enroll);
+    enroll_token_ = *enroll;
     server_stub::ServerOptions o;
     o.repo_dir = dir_.Sub("repo");
     o.db_path = dir_.Sub("server.db");
@@ -117,7 +120,7 @@ class RolloutFleetTest : public ::testing::Test {
     ASSERT_OK(root);
     for (int i = 0; i < kDevices; ++i) {
       const std::string state = dir_.Sub("devices/" + std::to_string(i));
-      ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, ""}));
+      ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_}));
       agent::AgentOptions options;
       options.state_dir = state;
       options.space_margin_bytes = 0;
@@ -218,6 +221,7 @@ class RolloutFleetTest : public ::testing::Test {
   std::unique_ptr<server_stub::Server> server_;
   std::string url_;
   std::string token_;
+  std::string enroll_token_;
   std::vector<std::unique_ptr<Agent>> agents_;
   std::uint64_t bytes_fetched_ = 0;
   int updated_ = 0;
@@ -280,7 +284,7 @@ void RolloutFleetTest::SoloDeviceWithShadowedRollout(const json& shadow_policy) 
   auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
   ASSERT_OK(root);
   const std::string state = dir_.Sub("devices/solo");
-  ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, ""}));
+  ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_}));
   agent::AgentOptions options;
   options.state_dir = state;
   options.space_margin_bytes = 0;

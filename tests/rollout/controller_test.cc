@@ -35,6 +35,7 @@ RolloutManifest ControllerManifest(std::size_t current_stage = 0) {
 StageCounts Counts(std::uint64_t confirmed, std::uint64_t failed, std::uint64_t downloading = 0,
                    std::uint64_t rolled_back = 0, std::uint64_t shadow_fail = 0) {
   StageCounts c;
+  c.targeted = 100;
   c.At(DevicePhase::kConfirmed) = confirmed;
   c.At(DevicePhase::kFailed) = failed;
   c.At(DevicePhase::kDownloading) = downloading;
@@ -100,6 +101,21 @@ TEST(ControllerTest, DecisionTable) {
          return c;
        }(),
        after_soak, ControllerAction::kAdvance},
+      {"more confirmed than targeted never advances", ControllerManifest(), Policy(90, 10, 20, 0),
+       [] {
+         StageCounts c = Counts(25, 0);
+         c.targeted = 1;
+         return c;
+       }(),
+       after_soak, ControllerAction::kRefuseAdvance},
+      {"more reporting than targeted still pauses on errors", ControllerManifest(),
+       Policy(90, 10, 20, 0),
+       [] {
+         StageCounts c = Counts(5, 20);
+         c.targeted = 1;
+         return c;
+       }(),
+       in_soak, ControllerAction::kPause},
   };
   for (const ControllerCase& c : cases) {
     ControllerDecision d = EvaluateStage(c.manifest, c.policy, c.counts, c.now);

@@ -1,4 +1,5 @@
-// POST/GET /v1/events, /v1/health and unknown endpoints.
+// Event batch parsing, GET /v1/events, request limits, /v1/health and
+// unknown endpoints.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,16 +18,16 @@ using nlohmann::json;
 
 class EventsTest : public ServerFixture {
  protected:
-  httplib::Result Post(const std::string& body) {
-    return Client()->Post("/v1/events", body, "application/json");
+  void SetUp() override {
+    ServerFixture::SetUp();
+    auto token = CreateOperatorToken(tmp_.Sub("server.db"), "ops");
+    ASSERT_OK(token);
+    token_ = *token;
   }
-  json ListEvents(const std::string& device_id) {
-    auto res = Client()->Get("/v1/events?device_id=" + device_id);
-    EXPECT_TRUE(res);
-    if (!res) return json();
-    EXPECT_EQ(res->status, 200);
-    return json::parse(res->body);
+  httplib::Result Get(const std::string& path) {
+    return Client()->Get(path.c_str(), {{"Authorization", "Bearer " + token_}});
   }
+  std::string token_;
 };
 
 TEST_F(EventsTest, HealthIsOk) {
@@ -38,54 +39,19 @@ TEST_F(EventsTest, HealthIsOk) {
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
 }
 
-TEST_F(EventsTest, StoresEventsAndIgnoresRedelivery) {
+// Unsigned batches could forge a device's history: only signed reports
+// (POST /v1/reports, fleet_test) write events.
+TEST_F(EventsTest, UnsignedBatchesAreGoneAndStoreNothing) {
   StartServer();
-  json batch = {{"device_id", "dev-1.a_B"},
-                {"events",
-                 {{{"seq", 2}, {"type", "download_started"}, {"bundle", "m@1.2"}},
-                  {{"seq", 1}, {"type", "check"}, {"extra", {{"nested", true}}}}}}};
-  auto res = Post(batch.dump());
+  const std::string batch = R"({"device_id":"d1","events":[{"seq":7,"type":"t","x":1}]})";
+  auto res = Client()->Post("/v1/events", batch, "application/json");
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 200);
-  EXPECT_EQ(json::parse(res->body), json({{"accepted", 2}, {"duplicates", 0}}));
-
-  // The same batch again (answer lost), then an overlapping one.
-  res = Post(batch.dump());
-  ASSERT_TRUE(res);
-  EXPECT_EQ(json::parse(res->body), json({{"accepted", 0}, {"duplicates", 2}}));
-  json overlap = {{"device_id", "dev-1.a_B"},
-                  {"events",
-                   {{{"seq", 2}, {"type", "changed"}},
-                    {{"seq", 3}, {"type", "done"}},
-                    {{"seq", 3}, {"type", "done-again"}}}}};
-  res = Post(overlap.dump());
-  ASSERT_TRUE(res);
-  EXPECT_EQ(json::parse(res->body), json({{"accepted", 1}, {"duplicates", 2}}));
-
-  json listed = ListEvents("dev-1.a_B");
-  json expected = {{"events", {batch["events"][1], batch["events"][0], overlap["events"][1]}}};
-  EXPECT_EQ(listed, expected);
-  EXPECT_EQ(ListEvents("other-device"), json({{"events", json::array()}}));
-}
-
-TEST_F(EventsTest, RowsCarryReceiveTimeTypeAndBody) {
-  StartServer();
-  auto res = Post(R"({"device_id":"d1","events":[{"seq":7,"type":"t","x":1}]})");
-  ASSERT_TRUE(res);
-  ASSERT_EQ(res->status, 200);
-  server_->Stop();
-  auto db = Database::Open(tmp_.Sub("server.db"), ServerMigrations());
-  ASSERT_OK(db);
-  auto stmt = (*db)->Prepare("SELECT device_id, seq, received_at, type, body FROM events");
-  ASSERT_OK(stmt);
-  auto row = stmt->Step();
-  ASSERT_OK(row);
-  ASSERT_TRUE(*row);
-  EXPECT_EQ(stmt->ColumnText(0), "d1");
-  EXPECT_EQ(stmt->ColumnInt(1), 7);
-  EXPECT_EQ(stmt->ColumnInt(2), 1'800'000'000);  // The injected clock.
-  EXPECT_EQ(stmt->ColumnText(3), "t");
-  EXPECT_EQ(json::parse(stmt->ColumnText(4)), json({{"seq", 7}, {"type", "t"}, {"x", 1}}));
+  EXPECT_EQ(res->status, 410);
+  EXPECT_NE(json::parse(res->body)["error"].get<std::string>().find("POST /v1/reports"),
+            std::string::npos);
+  auto listed = Get("/v1/events?device_id=d1");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body), json({{"events", json::array()}}));
 }
 
 struct BadBatch {
@@ -93,18 +59,14 @@ struct BadBatch {
   std::string message_part;
 };
 
-class BadEventsTest : public EventsTest, public ::testing::WithParamInterface<BadBatch> {};
+class BadEventsTest : public ::testing::TestWithParam<BadBatch> {};
 
-TEST_P(BadEventsTest, IsRejectedWith400AndAPreciseMessage) {
-  StartServer();
-  auto res = Post(GetParam().body);
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 400);
-  json error = json::parse(res->body);
-  ASSERT_TRUE(error.contains("error"));
-  EXPECT_NE(error["error"].get<std::string>().find(GetParam().message_part), std::string::npos)
-      << error["error"];
-  EXPECT_EQ(ListEvents("d1"), json({{"events", json::array()}}));
+TEST_P(BadEventsTest, IsRejectedWithAPreciseMessage) {
+  auto batch = ParseEventBatch(GetParam().body);
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(batch.error().message.find(GetParam().message_part), std::string::npos)
+      << batch.error().message;
 }
 
 std::string ManyEvents(int n) {
@@ -139,23 +101,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadBatch{std::string(100, '[') + std::string(100, ']'), "nesting"},
         BadBatch{ManyEvents(1001), "at most 1000"}));
 
-TEST_F(EventsTest, ThousandEventsAreAccepted) {
-  StartServer();
-  auto res = Post(ManyEvents(1000));
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 200);
-  EXPECT_EQ(json::parse(res->body), json({{"accepted", 1000}, {"duplicates", 0}}));
+TEST(EventBatchTest, ThousandEventsParseWithTheirPhaseModelAndVersion) {
+  auto batch = ParseEventBatch(ManyEvents(1000));
+  ASSERT_OK(batch);
+  EXPECT_EQ(batch->events.size(), 1000u);
+  auto one =
+      ParseEventBatch(R"({"device_id":"d1","events":[{"seq":2,"type":"state","state":"committed",)"
+                      R"("model":"chat","version":"2.0.0"}]})");
+  ASSERT_OK(one);
+  ASSERT_EQ(one->events.size(), 1u);
+  EXPECT_EQ(one->events[0].model, "chat");
+  EXPECT_EQ(one->events[0].version, "2.0.0");
+  EXPECT_EQ(one->events[0].phase, rollout::DevicePhase::kConfirmed);
 }
 
 TEST_F(EventsTest, OversizeBodyIs413) {
   StartServer();
-  std::string body = R"({"device_id":"d1","events":[{"seq":1,"type":"t","pad":")" +
-                     std::string(1024 * 1024, 'p') + "\"}]}";
-  auto res = Post(body);
+  std::string body = R"({"report":{"device_id":"d1","events":[{"seq":1,"type":"t","pad":")" +
+                     std::string(1024 * 1024, 'p') + "\"}]}}";
+  auto res = Client()->Post("/v1/reports", body, "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_TRUE(json::parse(res->body).contains("error"));
-  EXPECT_EQ(ListEvents("d1"), json({{"events", json::array()}}));
 }
 
 TEST_F(EventsTest, ChunkedOversizeBodyIs413) {
@@ -163,7 +130,7 @@ TEST_F(EventsTest, ChunkedOversizeBodyIs413) {
   auto client = Client();
   std::size_t sent = 0;
   auto res = client->Post(
-      "/v1/events",
+      "/v1/reports",
       [&](size_t, httplib::DataSink& sink) {
         if (sent >= 2 * 1024 * 1024) {
           sink.done();
@@ -202,7 +169,7 @@ TEST_F(EventsTest, PostWithoutLengthIs411AtOnce) {
   StartServer();
   // httplib's client always frames bodies, so this request is written by hand.
   std::string answer = RawExchange(
-      server_->port(), "POST /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      server_->port(), "POST /v1/reports HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 411 ")) << answer;
   EXPECT_NE(answer.find("Content-Length or chunked"), std::string::npos) << answer;
 }
@@ -211,7 +178,7 @@ TEST_F(EventsTest, ListNeedsAValidDeviceId) {
   StartServer();
   for (const char* path : {"/v1/events", "/v1/events?device_id=", "/v1/events?device_id=a%20b"}) {
     SCOPED_TRACE(path);
-    auto res = Client()->Get(path);
+    auto res = Get(path);
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400);
     EXPECT_TRUE(json::parse(res->body).contains("error"));

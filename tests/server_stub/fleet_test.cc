@@ -4,138 +4,17 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
-#include "ota/manifest/canonical_json.h"
+#include "fleet_fixture.h"
 #include "ota/rollout/bucket.h"
-#include "ota/server_stub/rollout_publisher.h"
-#include "ota/verifier/keys.h"
-#include "server_fixture.h"
 
 namespace ota::server_stub {
 namespace {
 
 using nlohmann::json;
-
-class RecordingPublisher : public RolloutPublisher {
- public:
-  Status Publish(const manifest::RolloutManifest& m) override {
-    std::lock_guard lock(mu);
-    if (fail) return MakeError(ErrorCode::kIo, "signing key unavailable");
-    published.push_back(m);
-    return Ok();
-  }
-  std::mutex mu;
-  bool fail = false;
-  std::vector<manifest::RolloutManifest> published;
-};
-
-struct TestDevice {
-  std::string id;
-  verifier::PrivateKey key;
-  std::int64_t seq = 0;
-};
-
-class FleetTest : public ServerFixture {
- protected:
-  void SetUp() override {
-    ServerFixture::SetUp();
-    env_ = MakePosixEnv();
-    auto token = CreateOperatorToken(tmp_.Sub("server.db"), "alice");
-    ASSERT_OK(token);
-    token_ = *token;
-    ServerOptions o;
-    o.publisher = &publisher_;
-    StartServer(o);
-  }
-
-  TestDevice NewDevice(const std::string& id) {
-    auto key = verifier::GenerateEd25519Key(*env_->env().random);
-    EXPECT_OK(key);
-    return TestDevice{id, *key, 0};
-  }
-
-  httplib::Result Post(const std::string& path, const json& body, bool auth = false) {
-    httplib::Headers h;
-    if (auth) h.emplace("Authorization", "Bearer " + token_);
-    return Client()->Post(path.c_str(), h, body.dump(), "application/json");
-  }
-
-  httplib::Result Get(const std::string& path, const std::string& token) {
-    httplib::Headers h;
-    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
-    return Client()->Get(path.c_str(), h);
-  }
-
-  // Facts travel signed by the device's key (`signer` to forge).
-  json EnrollBody(const TestDevice& d, const json& facts,
-                  const verifier::PrivateKey* signer = nullptr) {
-    auto message = manifest::DeviceFactsSigningBytes(d.id, facts);
-    EXPECT_TRUE(message.ok());
-    auto sig = verifier::SignBytes(signer ? *signer : d.key, message.ok() ? *message : "");
-    EXPECT_TRUE(sig.ok());
-    return {{"device_id", d.id},
-            {"public_key", d.key.public_key.public_value},
-            {"facts", facts},
-            {"facts_signature", sig.ok() ? *sig : ""}};
-  }
-
-  int Enroll(const TestDevice& d, json facts = json::object()) {
-    auto r = Post("/v1/devices", EnrollBody(d, facts));
-    return r ? r->status : -1;
-  }
-
-  json SignedReport(const TestDevice& d, std::int64_t seq, const json& events,
-                    const verifier::PrivateKey* signer = nullptr) {
-    json report = {{"device_id", d.id}, {"seq", seq}, {"events", events}};
-    auto canonical = manifest::CanonicalJson(report);
-    EXPECT_OK(canonical);
-    auto sig = verifier::SignBytes(signer ? *signer : d.key, *canonical);
-    EXPECT_OK(sig);
-    return {{"report", report}, {"signature", *sig}};
-  }
-
-  // Sends one event about `model` `version` in the next report of `d`.
-  int Send(TestDevice& d, const json& event) {
-    ++d.seq;
-    json e = event;
-    e["seq"] = d.seq;
-    auto r = Post("/v1/reports", SignedReport(d, d.seq, json::array({e})));
-    return r ? r->status : -1;
-  }
-
-  static json StateEvent(const std::string& state, const std::string& version = "2.0.0") {
-    return {{"type", "state"}, {"state", state}, {"model", "chat"}, {"version", version}};
-  }
-
-  json CreateBody(json policy) {
-    manifest::RolloutManifest m;
-    m.rollout_id = "chat-2";
-    m.model = "chat";
-    m.version = 1;
-    m.target.bundle_version = *manifest::ParseVersion("2.0.0");
-    for (std::uint32_t p : {5000u, 10000u}) {
-      manifest::RolloutStage s;
-      s.percent_hundredths = p;
-      s.min_soak_seconds = 600;
-      m.stages.push_back(s);
-    }
-    return {{"manifest", manifest::ToJson(m)}, {"policy", policy}, {"reason", "ship 2.0"}};
-  }
-
-  json Status(const std::string& id = "chat-2") {
-    auto r = Get("/v1/rollouts/" + id, token_);
-    EXPECT_TRUE(r);
-    if (!r) return json();
-    EXPECT_EQ(r->status, 200) << r->body;
-    return json::parse(r->body);
-  }
-
-  std::unique_ptr<OwnedEnv> env_;
-  std::string token_;
-  RecordingPublisher publisher_;
-};
 
 TEST_F(FleetTest, EnrollIsIdempotentAndRefusesAnotherKey) {
   TestDevice d = NewDevice("dev-1");
@@ -209,7 +88,7 @@ TEST_F(FleetTest, SignedReportsAreVerifiedAndReplaysRefused) {
   auto next = Post("/v1/reports", SignedReport(d, 5, json::array({{{"seq", 2}, {"type", "x"}}})));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
-  auto listed = Client()->Get("/v1/events?device_id=dev-1");
+  auto listed = Get("/v1/events?device_id=dev-1", token_);
   ASSERT_TRUE(listed);
   EXPECT_EQ(json::parse(listed->body)["events"].size(), 2u);
 }
@@ -233,7 +112,7 @@ TEST_F(FleetTest, ConcurrentCopiesOfAReportAreStoredOnce) {
   for (auto& t : senders) t.join();
   EXPECT_EQ(std::count(status.begin(), status.end(), 200), 1);
   EXPECT_EQ(std::count(status.begin(), status.end(), 409), kCopies - 1);
-  auto listed = Client()->Get("/v1/events?device_id=dev-1");
+  auto listed = Get("/v1/events?device_id=dev-1", token_);
   ASSERT_TRUE(listed);
   EXPECT_EQ(json::parse(listed->body)["events"].size(), 1u);
   // Without a signature the report is refused before anything is stored.
@@ -351,14 +230,19 @@ TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {
     ASSERT_EQ(Enroll(devices.back()), 201);
   }
   std::size_t in_stage0 = 0;
-  for (const TestDevice& d : devices) {
-    if (rollout::CohortBucket(d.id, "chat-2") < 5000) ++in_stage0;
+  std::vector<TestDevice*> canary;
+  for (TestDevice& d : devices) {
+    if (rollout::CohortBucket(d.id, "chat-2") < 5000) {
+      ++in_stage0;
+      canary.push_back(&d);
+    }
   }
-  ASSERT_EQ(Send(devices[0], StateEvent("downloading")), 200);
-  ASSERT_EQ(Send(devices[0], StateEvent("committed")), 200);
-  ASSERT_EQ(Send(devices[1], StateEvent("committed")), 200);
-  ASSERT_EQ(Send(devices[2], StateEvent("confirming")), 200);
-  ASSERT_EQ(Send(devices[3], StateEvent("committed", "1.0.0")), 200);  // Not the target.
+  ASSERT_GE(canary.size(), 4u);
+  ASSERT_EQ(Send(*canary[0], StateEvent("downloading")), 200);
+  ASSERT_EQ(Send(*canary[0], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(*canary[1], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(*canary[2], StateEvent("confirming")), 200);
+  ASSERT_EQ(Send(*canary[3], StateEvent("committed", "1.0.0")), 200);  // Not the target.
 
   json s = Status();
   EXPECT_EQ(s["stages"][0]["targeted"], in_stage0);
@@ -368,7 +252,7 @@ TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {
   EXPECT_EQ(s["stages"][0]["reporting"], 3);
   EXPECT_EQ(s["next_action"]["action"], "none");
 
-  ASSERT_EQ(Send(devices[2], StateEvent("committed")), 200);
+  ASSERT_EQ(Send(*canary[2], StateEvent("committed")), 200);
   ASSERT_OK(server_->RunControllerOnce());
   EXPECT_EQ(Status()["current_stage"], 0) << "soak not over";
   clock_.Advance(std::chrono::minutes(11));
@@ -402,7 +286,7 @@ TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
   ASSERT_EQ(created->status, 201);
   std::vector<TestDevice> d;
   for (int i = 0; i < 3; ++i) {
-    d.push_back(NewDevice("dev-" + std::to_string(i)));
+    d.push_back(NewDeviceInBucket("dev-" + std::to_string(i)));
     ASSERT_EQ(Enroll(d.back()), 201);
   }
   ASSERT_EQ(Send(d[0], StateEvent("committed")), 200);
@@ -421,7 +305,7 @@ TEST_F(FleetTest, ControllerPausesOnErrorsAndApprovalModeWaits) {
   EXPECT_EQ(s["stages"][0]["phases"]["failed"], 0);
   // 1 of 3 = 33% < 40%: still fine. A shadow failure on a fourth device
   // makes 2 of 4 = 50%.
-  d.push_back(NewDevice("dev-3"));
+  d.push_back(NewDeviceInBucket("dev-3"));
   ASSERT_EQ(Enroll(d.back()), 201);
   ASSERT_EQ(Send(d[3], {{"type", "shadow-result"},
                         {"verdict", "fail"},

@@ -76,6 +76,11 @@ class RepoFixture : public ::testing::Test {
   }
 
   void StartServer(std::vector<std::string> extra = {}) {
+    if (enrollment_token_.empty()) {
+      enrollment_token_ = CreateServerToken(dir_.Sub("server.db"), "enrollment-token", "fleet");
+      operator_token_ = CreateServerToken(dir_.Sub("server.db"), "token", "ops");
+      WriteTestFile(EnrollmentTokenFile(), enrollment_token_ + "\n");
+    }
     std::vector<std::string> argv = {
         BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
         dir_.Sub("server.db"),    "--quiet"};
@@ -87,10 +92,14 @@ class RepoFixture : public ::testing::Test {
     url_ = line.substr(pos);
   }
 
+  // The enrollment token as `ota-agent init --enrollment-token-file` takes it.
+  std::string EnrollmentTokenFile() const { return dir_.Sub("enrollment.token"); }
+
   void Enroll() {
     auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
     ASSERT_OK(root);
-    ASSERT_OK(Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, ""}));
+    ASSERT_OK(
+        Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, "", enrollment_token_}));
   }
 
   // Agent options for the enrolled device: no confirmation window unless a
@@ -131,6 +140,7 @@ class RepoFixture : public ::testing::Test {
     EXPECT_TRUE(status.ok());
     HttpRequest req;
     req.url = url_ + "/v1/events?device_id=" + status->device_id;
+    req.headers = {{"Authorization", "Bearer " + operator_token_}};
     auto resp = http_->Fetch(req);
     EXPECT_TRUE(resp.ok());
     auto j = nlohmann::json::parse(resp->body, nullptr, false);
@@ -150,6 +160,9 @@ class RepoFixture : public ::testing::Test {
   Env env_;
   std::unique_ptr<ChildProcess> server_;
   std::string url_;
+  // Made by the first StartServer in the server's database.
+  std::string enrollment_token_;
+  std::string operator_token_;
   std::chrono::seconds confirm_window_{0};
 };
 

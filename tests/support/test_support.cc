@@ -62,6 +62,15 @@ CommandResult RunOtactl(std::vector<std::string> args, int expected_exit) {
   return r;
 }
 
+std::string CreateServerToken(const std::string& db_path, const std::string& kind,
+                              const std::string& name) {
+  CommandResult r =
+      RunCommand({BinaryPath("ota-server"), kind, "create", "--db", db_path, "--name", name});
+  EXPECT_EQ(r.exit_code, 0) << kind << " create: " << r.err;
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
+}
+
 void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles) {
   auto key = [&](const std::string& role) { return dir.Sub("keys/" + role + ".key"); };
   std::vector<std::string> roles = {"root", "targets", "snapshot", "timestamp"};

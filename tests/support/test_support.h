@@ -69,6 +69,12 @@ CommandResult RunCommand(const std::vector<std::string>& argv);
 // `expected_exit` (its stderr is shown).
 CommandResult RunOtactl(std::vector<std::string> args, int expected_exit = 0);
 
+// Creates a token in the ota-server database `db_path` with the built
+// ota-server: `kind` "token" (operator) or "enrollment-token" (what new
+// devices enroll with). Returns the token text.
+std::string CreateServerToken(const std::string& db_path, const std::string& kind,
+                              const std::string& name);
+
 // Under `dir`: keys/<role>.key for root, targets, snapshot, timestamp and
 // `extra_roles`; repo/ initialised and signed with the first four; and
 // prompts/chat.txt for bundles to carry.

@@ -39,6 +39,11 @@ struct EnrollOptions {
   // private key file (mode 0600, `otactl keygen --recipient`) shared by a
   // fleet or cohort, copied into the state folder as device.key.
   std::string recipient_key_file;
+  // The fleet enrollment token the server wants from a new device
+  // (`ota-server enrollment-token create`); kept as enrollment.token (mode
+  // 0600) and presented when the device first enrolls with the server.
+  // Empty: none (a server that requires one then refuses the device).
+  std::string enrollment_token;
 };
 
 struct AgentOptions {

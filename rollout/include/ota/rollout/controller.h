@@ -113,9 +113,11 @@ enum class ControllerAction {
   kAwaitApproval,  // Ready to advance; an operator must approve.
   kPause,          // Error threshold reached: pause.
   kHalt,           // Error threshold reached: halt.
+  kRefuseAdvance,  // More devices report than the stage targets: the counts
+                   // cannot be trusted, so the stage never advances on them.
 };
 
-// "none", "advance", "await-approval", "pause", "halt".
+// "none", "advance", "await-approval", "pause", "halt", "refuse-advance".
 std::string_view ControllerActionName(ControllerAction action);
 
 struct ControllerDecision {
@@ -131,10 +133,13 @@ struct ControllerDecision {
 //   3. reporting >= min_reporting and errors/reporting >= error_percent%:
 //      on_error.
 //   4. Final stage: kNone.
-//   5. The soak has not ended (SoakEndsAt): kNone.
-//   6. reporting < min_reporting: kNone.
-//   7. confirmed/reporting < success_percent%: kNone.
-//   8. manual_approval: kAwaitApproval; else kAdvance.
+//   5. reporting > targeted (more devices report about the stage than it
+//      covers): kRefuseAdvance. Stopping on errors (2, 3) stays possible,
+//      since it is the safe direction; advancing never is.
+//   6. The soak has not ended (SoakEndsAt): kNone.
+//   7. reporting < min_reporting: kNone.
+//   8. confirmed/reporting < success_percent%: kNone.
+//   9. manual_approval: kAwaitApproval; else kAdvance.
 // Requires a manifest that passes manifest::ValidateRolloutManifest.
 ControllerDecision EvaluateStage(const manifest::RolloutManifest& manifest,
                                  const ControllerPolicy& policy, const StageCounts& current,

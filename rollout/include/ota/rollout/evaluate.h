@@ -96,6 +96,14 @@ Decision Decide(const manifest::RolloutManifest& manifest, const DeviceFacts& de
 bool MatchesSelectors(const manifest::StageSelectors& selectors, const DeviceFacts& device,
                       std::string* why_not = nullptr);
 
+// The first stage of `manifest` whose cohort holds the device (its bucket is
+// below the stage's percent and it matches the stage's selectors), or nullopt
+// if no stage does. The server credits a device's reports about a rollout to
+// this stage only, and counts it as targeted there.
+// Requires a manifest that passes manifest::ValidateRolloutManifest.
+std::optional<std::size_t> FirstStageOf(const manifest::RolloutManifest& manifest,
+                                        const DeviceFacts& device);
+
 // True if the device falls in rollback cohorts `cohorts` of `manifest`.
 bool InRollbackCohorts(const manifest::RolloutManifest& manifest,
                        const manifest::RollbackCohorts& cohorts, const DeviceFacts& device);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ota/common/env.h"
 #include "ota/common/result.h"
@@ -43,6 +44,24 @@ struct ServerOptions {
   // How often the rollout controller runs on its own thread; 0 turns the
   // thread off (tests call RunControllerOnce instead).
   std::chrono::milliseconds controller_interval{0};
+  // A connection must send its whole request head within this time (it
+  // waits without a worker until then); then 408 and closed.
+  std::chrono::milliseconds request_head_timeout{10'000};
+  // Connections one client address may have waiting for their request head
+  // at once; more are answered 503 and closed.
+  std::size_t max_waiting_per_client = 64;
+  // Enrollment requests (POST /v1/devices) per client address: a burst, then
+  // this many per second; more are answered 429 with Retry-After.
+  double enroll_burst = 60;
+  double enroll_per_second = 1;
+};
+
+// A fleet enrollment token: what a new device presents to enroll
+// (docs/security.md, "Enrollment").
+struct EnrollmentTokenOptions {
+  std::string name;               // [A-Za-z0-9._-]{1,64}, unique.
+  std::uint64_t max_devices = 0;  // Devices it may enroll; 0: no limit.
+  std::int64_t expires_at = 0;    // Unix seconds; 0: never.
 };
 
 // Operator tokens in the server database `db_path` (created and migrated if
@@ -51,6 +70,15 @@ struct ServerOptions {
 Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name);
 // kNotFound if no token has that name.
 Status RevokeOperatorToken(const std::string& db_path, const std::string& name);
+
+// Enrollment tokens in the server database, likewise: the token text is
+// returned once and only its SHA-256 is stored. Errors: kInvalidArgument (bad
+// or taken name, negative limits), kNotFound (revoke: no such name), kIo.
+Result<std::string> CreateEnrollmentToken(const std::string& db_path,
+                                          const EnrollmentTokenOptions& options);
+Status RevokeEnrollmentToken(const std::string& db_path, const std::string& name);
+// One line per token: name, devices enrolled / limit, expiry, revoked.
+Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_path);
 
 // Thread-safety: Start() and Stop() are called from one controlling thread;
 // requests are served concurrently on internal threads.
