@@ -86,6 +86,35 @@ TEST_F(DelegationTest, SecondUpdaterReusesTheLocalCopy) {
   EXPECT_TRUE(DelegatedRequests(repo_.f.http).empty());
 }
 
+// A diamond: A and B both delegate "C", each with its own keys, and C is
+// signed by the key A gives it. Reached through A, C's targets are trusted;
+// reached through B they are not, even though C is already loaded from the
+// lookup through A (the public conformance suite's
+// test_cached_role_is_verified_against_current_delegator).
+TEST_F(DelegationTest, ARoleTrustedThroughOneDelegatorIsCheckedAgainstTheNext) {
+  repo_.top_delegations = repo_.Delegations({repo_.Role("A", {"a/*"}), repo_.Role("B", {"b/*"})});
+  repo_.roles["A"].delegations = repo_.Delegations({repo_.Role("C", {"a/*"})});
+  const PrivateKey& other = repo_.KeyOf("C-as-B-sees-it");
+  nlohmann::json via_b = repo_.Role("C", {"b/*"});
+  via_b["keyids"] = {other.keyid};
+  repo_.roles["B"].delegations = {{"keys", {{other.keyid, manifest::ToJson(other.public_key)}}},
+                                  {"roles", {via_b}}};
+  repo_.roles["C"].targets["a/x"] = DelegationRepo::Target("x");
+  repo_.roles["C"].targets["b/y"] = DelegationRepo::Target("y");
+  repo_.Publish();
+  ASSERT_OK(Lookup("a/x"));
+  auto through_b = updater_->GetTargetInfo("b/y");
+  ASSERT_FALSE(through_b.ok()) << "C was trusted through B without B's keys";
+  EXPECT_EQ(through_b.error().code, ErrorCode::kSecurity) << through_b.error().ToString();
+  EXPECT_THAT(through_b.error().message, HasSubstr("does not verify through B"));
+  // Through A it stays trusted in the same session.
+  ASSERT_OK(updater_->GetTargetInfo("a/x"));
+  // A new session reading the kept copy of C refuses it through B as well.
+  auto fresh = Lookup("b/y");
+  ASSERT_FALSE(fresh.ok());
+  EXPECT_EQ(fresh.error().code, ErrorCode::kSecurity) << fresh.error().ToString();
+}
+
 TEST_F(DelegationTest, PreOrderDepthFirstAndEarlierRoleWins) {
   // targets -> A -> C, then B. C and B both list the path: C is visited first.
   repo_.top_delegations = repo_.Delegations({repo_.Role("A", {"*"}), repo_.Role("B", {"*"})});

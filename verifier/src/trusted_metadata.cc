@@ -207,6 +207,7 @@ Status TrustedMetadata::UpdateSnapshot(std::string_view bytes, TimePoint now) {
   snapshot_ = std::move(snap);
   targets_.reset();
   delegated_.clear();
+  checked_delegations_.clear();
   return Ok();
 }
 
@@ -230,6 +231,7 @@ Status TrustedMetadata::UpdateTargets(std::string_view bytes, TimePoint now) {
   OTA_TRY(CheckExpiry(targets.meta, "targets.json", now));
   targets_ = std::move(targets);
   delegated_.clear();
+  checked_delegations_.clear();
   return Ok();
 }
 
@@ -307,6 +309,25 @@ Status TrustedMetadata::UpdateDelegatedTargets(std::string_view bytes, const std
   }
   OTA_TRY(CheckExpiry(targets.meta, file, now));
   delegated_.insert_or_assign(role, std::move(targets));
+  // New bytes for the role: only this delegator has vouched for them.
+  std::erase_if(checked_delegations_, [&](const auto& edge) { return edge.second == role; });
+  checked_delegations_.emplace(delegator, role);
+  return Ok();
+}
+
+Status TrustedMetadata::CheckDelegation(const std::string& role, const std::string& delegator) {
+  auto loaded = delegated_.find(role);
+  if (loaded == delegated_.end()) {
+    return MakeError(ErrorCode::kInternal, "delegated role " + role + " is not loaded");
+  }
+  if (checked_delegations_.count({delegator, role}) != 0) return Ok();
+  auto verified = VerifyDelegated(loaded->second.bytes, role, delegator);
+  if (!verified.ok()) {
+    return MakeError(verified.error().code, role + ".json, trusted through another delegator, " +
+                                                "does not verify through " + delegator + ": " +
+                                                verified.error().message);
+  }
+  checked_delegations_.emplace(delegator, role);
   return Ok();
 }
 

@@ -147,7 +147,9 @@ std::string Updater::RemoteName(const TrustedMetadata& trusted, const std::strin
 Status Updater::LoadDelegated(const std::string& role, const std::string& delegator,
                               manifest::TimePoint now) {
   TrustedMetadata& trusted = *trusted_;
-  if (trusted.FindTargets(role) != nullptr) return Ok();
+  // Loaded already (through this or another delegator): trusted here only
+  // if this delegator's keys for the role accept it too.
+  if (trusted.FindTargets(role) != nullptr) return trusted.CheckDelegation(role, delegator);
   const std::string listed = role + ".json";
   auto entry = trusted.snapshot()->meta.meta.find(listed);
   if (entry == trusted.snapshot()->meta.meta.end()) {

@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ota/common/result.h"
 #include "ota/manifest/tuf_metadata.h"
@@ -94,8 +96,18 @@ class TrustedMetadata {
   Result<std::uint64_t> SignedDelegatedVersion(std::string_view bytes, const std::string& role,
                                                const std::string& delegator) const;
 
+  // A role accepted through one delegator is trusted through another only
+  // once its signatures meet the keys and threshold that other delegator
+  // gives it (two roles may delegate the same role to different keys): Ok if
+  // `role` is loaded and `delegator` delegates it with keys its signatures
+  // satisfy (checked once per pair); kSecurity or kIntegrity otherwise;
+  // kInternal when `role` or `delegator` is not loaded.
+  Status CheckDelegation(const std::string& role, const std::string& delegator);
+
   // A trusted targets role by name: "targets", or a delegated role accepted
-  // since the last snapshot update. Null when there is none.
+  // since the last snapshot update. Null when there is none. A delegated
+  // role is trusted only through the delegators it was checked against
+  // (UpdateDelegatedTargets, CheckDelegation).
   const TrustedFile<manifest::Targets>* FindTargets(const std::string& role) const;
 
   const TrustedFile<manifest::Root>& root() const { return root_; }
@@ -115,6 +127,8 @@ class TrustedMetadata {
   std::optional<TrustedFile<manifest::Snapshot>> snapshot_;
   std::optional<TrustedFile<manifest::Targets>> targets_;
   std::map<std::string, TrustedFile<manifest::Targets>> delegated_;
+  // (delegator, role) pairs whose signatures were checked, for delegated_.
+  std::set<std::pair<std::string, std::string>> checked_delegations_;
 };
 
 }  // namespace ota::verifier
