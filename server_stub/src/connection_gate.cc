@@ -153,7 +153,8 @@ void ConnectionGate::WaitingRoom() {
     }
     for (int i = 0; i < n; ++i) {
       if (events[static_cast<std::size_t>(i)].data.fd == wake_fd_) continue;
-      (void)Examine(events[static_cast<std::size_t>(i)].data.fd);
+      const epoll_event& e = events[static_cast<std::size_t>(i)];
+      (void)Examine(e.data.fd, (e.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     }
     const auto now = SteadyClock::now();
     if (now - last_sweep >= std::chrono::milliseconds(kRoomTickMs)) {
@@ -170,7 +171,7 @@ void ConnectionGate::WaitingRoom() {
   for (const auto& [sock, w] : left) Close(sock, "");
 }
 
-bool ConnectionGate::Examine(int sock) {
+bool ConnectionGate::Examine(int sock, bool peer_done) {
   std::string peeked(limits_.max_head_bytes + 1, '\0');
   const ssize_t n = ::recv(sock, peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
@@ -184,6 +185,8 @@ bool ConnectionGate::Examine(int sock) {
       answer =
           Answer(431, "Request Header Fields Too Large",
                  "request head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
+    } else if (peer_done) {
+      answer = Answer(400, "Bad Request", "connection closed before the request head ended");
     } else {
       return false;  // Wait for more.
     }

@@ -83,8 +83,9 @@ class ConnectionGate {
 
   void WaitingRoom();
   // Looks at what `sock` has sent without taking it; true if it was moved on
-  // (dispatched or closed).
-  bool Examine(int sock);
+  // (dispatched or closed). `peer_done`: the client closed its side, so a
+  // head not complete now never will be.
+  bool Examine(int sock, bool peer_done);
   void ExpireWaiting(std::chrono::steady_clock::time_point now);
   // Puts a connection in the waiting room (mu_ held by caller: no).
   void Park(int sock, std::string client, std::size_t served,

@@ -34,6 +34,7 @@ class RawSocket {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
   }
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
   // Everything the server sends until it closes the connection.
   std::string ReadToClose() {
     std::string out;
@@ -101,6 +102,16 @@ TEST_F(SlowClientTest, AnOversizedHeadIs431WithoutBeingRead) {
   ASSERT_TRUE(s.Send("GET /v1/health HTTP/1.1\r\nX-Pad: " + std::string(20 * 1024, 'p')));
   const std::string answer = s.ReadToClose();
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 431 ")) << answer.substr(0, 200);
+}
+
+TEST_F(SlowClientTest, AHeadCutShortByTheClientIsAnsweredAtOnce) {
+  StartServer();  // Head timeout 10 s: the answer must not wait for it.
+  RawSocket s(server_->port());
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(s.Send("GET /v1/health HTTP/1.1\r\nHost: x\r\n"));
+  s.ShutdownWrite();
+  const std::string answer = s.ReadToClose();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << answer;
 }
 
 TEST_F(SlowClientTest, OneClientCannotTakeEveryWaitingPlace) {
