@@ -31,8 +31,8 @@ ApiResponse ApiError(int status, std::string_view code, std::string_view message
 // serialized by one mutex; report ingestion runs concurrently with them.
 class FleetApi {
  public:
-  FleetApi(FleetStore& store, Clock& clock, Random& random, RolloutPublisher* publisher)
-      : store_(store), clock_(clock), random_(random), publisher_(publisher) {}
+  FleetApi(FleetStore& store, Clock& clock, RolloutPublisher* publisher)
+      : store_(store), clock_(clock), publisher_(publisher) {}
 
   // POST /v1/devices. `authorization` is the request's Authorization header
   // (a fleet enrollment token, needed for a device not yet enrolled).
@@ -69,7 +69,6 @@ class FleetApi {
 
   FleetStore& store_;
   Clock& clock_;
-  Random& random_;
   RolloutPublisher* publisher_;
   std::mutex change_mu_;
   // Highest manifest version published per model, so that a version is

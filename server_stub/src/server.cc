@@ -121,7 +121,6 @@ struct Server::Impl {
   std::unique_ptr<RepoFiles> repo;
   std::unique_ptr<EventStore> events;
   std::unique_ptr<FleetStore> fleet;
-  std::unique_ptr<OwnedEnv> owned_env;  // Randomness for tokens.
   std::unique_ptr<FleetApi> api;
   std::unique_ptr<RateLimiter> enroll_limiter;
   std::thread controller;
@@ -400,8 +399,7 @@ Status Server::Start() {
   }
   OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
   OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
-  s.owned_env = MakePosixEnv();
-  s.api = std::make_unique<FleetApi>(*s.fleet, *clock, *s.owned_env->env().random, o.publisher);
+  s.api = std::make_unique<FleetApi>(*s.fleet, *clock, o.publisher);
   s.enroll_limiter = std::make_unique<RateLimiter>(
       *clock, RateLimits{o.enroll_burst, o.enroll_per_second, RateLimits{}.max_clients});
   s.Configure();
