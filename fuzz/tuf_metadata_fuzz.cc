@@ -1,5 +1,6 @@
 // TUF metadata files as a device receives them: the envelope, then the typed
 // parser of each role, and canonical JSON of what was accepted.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -20,8 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto snap = ParseSnapshot(s); snap.ok()) (void)ToJson(*snap);
   if (auto targets = ParseTargets(s); targets.ok()) (void)ToJson(*targets);
   // What verification signs: canonical JSON must be stable under a parse.
+  // The OLPC form writes control characters in strings as they are, which no
+  // strict JSON parser takes back, so those documents are only encoded.
   auto canonical = CanonicalJson(s);
-  if (canonical.ok()) {
+  const bool has_controls =
+      canonical.ok() && std::any_of(canonical->begin(), canonical->end(),
+                                    [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (canonical.ok() && !has_controls) {
     auto again = ParseJsonStrict(*canonical);
     ota::fuzz::Require(again.ok(), "canonical JSON does not parse");
     auto twice = CanonicalJson(*again);
