@@ -10,6 +10,7 @@
 #include "agent_internal.h"
 #include "device_probe.h"
 #include "identity.h"
+#include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
@@ -580,23 +581,21 @@ std::vector<BundleTarget> AllBundles(const manifest::Targets& targets, const std
   for (const auto& [path, file] : targets.targets) {
     const nlohmann::json& custom = file.custom;
     if (!custom.is_object() || !custom.contains("modelota")) continue;
-    const nlohmann::json& info = custom["modelota"];
-    if (!info.is_object() || info.value("name", "") != model || !info.contains("version") ||
-        !info["version"].is_string()) {
-      continue;
-    }
+    const nlohmann::json& info = MemberOrNull(custom, "modelota");
+    const std::optional<std::string> version_text = StringField(info, "version");
+    if (StringField(info, "name") != model || !version_text) continue;
     auto sha = file.hashes.find("sha256");
     if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
     if (std::find(rejected.begin(), rejected.end(), sha->second) != rejected.end()) continue;
-    auto version = manifest::ParseVersion(info["version"].get<std::string>());
+    auto version = manifest::ParseVersion(*version_text);
     if (!version.ok()) continue;
     auto variant = manifest::ParseVariantInfo(info);
     if (!variant.ok()) {
       Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + variant.error().message);
       continue;
     }
-    out.push_back(BundleTarget{path, *version, info["version"].get<std::string>(), file,
-                               sha->second, std::move(variant).value()});
+    out.push_back(
+        BundleTarget{path, *version, *version_text, file, sha->second, std::move(variant).value()});
   }
   return out;
 }

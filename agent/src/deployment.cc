@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agent_internal.h"
+#include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/sessions.h"
 #include "ota/bundle/bundle.h"
@@ -139,12 +140,14 @@ class Runner {
       if (!custom.is_object()) continue;
       const bool compact = custom.contains("modelota_compact_delta");
       if (!compact && !custom.contains("modelota_delta")) continue;
-      const nlohmann::json& d = custom[compact ? "modelota_compact_delta" : "modelota_delta"];
-      if (!d.is_object() || d.value("delta_of", "") != row_.target_path ||
-          d.value("delta_from", "") != row_.previous || d.value("delta_to", "") != row_.sha256) {
+      const nlohmann::json& d =
+          MemberOrNull(custom, compact ? "modelota_compact_delta" : "modelota_delta");
+      if (!d.is_object() || StringField(d, "delta_of") != row_.target_path ||
+          StringField(d, "delta_from") != row_.previous ||
+          StringField(d, "delta_to") != row_.sha256) {
         continue;
       }
-      const std::string manifest_sha256 = compact ? d.value("manifest_sha256", "") : "";
+      const std::string manifest_sha256 = compact ? StringFieldOr(d, "manifest_sha256") : "";
       if (compact && !IsLowerHex(manifest_sha256, 64)) continue;
       auto sha = file.hashes.find("sha256");
       if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;

@@ -1,6 +1,6 @@
 // ota-server: command line entry point of the reference server.
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a runtime
-// error, 2 on a usage error.
+// error, 2 on a usage error, 70 on an internal error (ota/common/main_guard.h).
 #include <arpa/inet.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +16,7 @@
 
 #include "ota/common/filesystem.h"
 #include "ota/common/log.h"
+#include "ota/common/main_guard.h"
 #include "ota/server_stub/server.h"
 
 namespace {
@@ -80,9 +81,7 @@ int RunTokenCommand(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int ServerMain(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
   ota::server_stub::ServerOptions options;
   std::string port_file;
@@ -211,4 +210,10 @@ int main(int argc, char** argv) {
            signal_number == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
   server.Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("ota-server", [&] { return ServerMain(argc, argv); });
 }
