@@ -25,6 +25,16 @@ namespace {
 // keep the previous version.
 constexpr int kMaxSaves = 64;
 
+// Complete downloads of a signed bundle, each one response from byte 0 of
+// exactly the signed length, that may fail their hash check before the
+// version is refused for good (docs/architecture.md "Downloads"). Fewer
+// would let one bad mirror or proxy answer blacklist a good release; a
+// mismatch that repeats over clean transfers is the artifact's.
+constexpr int kMaxCleanHashFailures = 3;
+
+// Settings key counting kMaxCleanHashFailures for one bundle digest.
+std::string HashFailuresKey(const std::string& sha256) { return "hash_failures/" + sha256; }
+
 struct StepResult {
   Event event = Event::kDone;
   std::optional<Error> error;
@@ -35,6 +45,14 @@ StepResult Done() { return StepResult{}; }
 StepResult Fail(Error e) {
   StepResult r;
   r.event = Event::kError;
+  r.error = std::move(e);
+  return r;
+}
+// The download is discarded and fetched again on a later cycle.
+StepResult Refetch(Error e) {
+  StepResult r;
+  r.event = Event::kRefetch;
+  r.pause = true;
   r.error = std::move(e);
   return r;
 }
@@ -61,7 +79,7 @@ class Runner {
       case State::kDownloading:
         return Download();
       case State::kVerifying:
-        return FromStatus(VerifyAndUnpack());
+        return Verify();
       case State::kStaged:
         return Done();
       case State::kCapabilityCheck:
@@ -117,7 +135,51 @@ class Runner {
     outcome_.bytes_resumed += stats->resumed_from;
     row_.bytes_fetched += stats->fetched;
     (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
+    // Whether a hash failure of these bytes may count against the artifact.
+    const Status marked = stats->clean_transfer ? WriteFileAtomic(*ctx_.env.fs, CleanMarker(), "")
+                                                : ctx_.env.fs->Remove(CleanMarker());
+    if (!marked.ok()) return FromStatus(marked);
     return Done();
+  }
+
+  // Present while the bundle's .part file is one clean transfer
+  // (DownloadStats::clean_transfer).
+  std::string CleanMarker() { return ctx_.store.DownloadPath(row_.sha256) + ".clean"; }
+
+  // Verifying: a transport fault (a resumed transfer, or one of the first
+  // kMaxCleanHashFailures clean ones, that fails the signed length or
+  // hashes) goes back to downloading on a later cycle; only repeated
+  // failures of clean transfers fail the deployment with kIntegrity.
+  StepResult Verify() {
+    bool download_rejected = false;
+    Status s = VerifyAndUnpack(download_rejected);
+    if (s.ok()) {
+      (void)ctx_.db.SetSetting(HashFailuresKey(row_.sha256), "");
+      return Done();
+    }
+    Error e = std::move(s).error();
+    if (e.code != ErrorCode::kIntegrity || !download_rejected) return FromStatus(std::move(e));
+    auto clean = ctx_.env.fs->Exists(CleanMarker());
+    (void)ctx_.env.fs->Remove(CleanMarker());
+    if (!clean.ok()) return FromStatus(clean.error());
+    if (!*clean) {
+      return Refetch(MakeError(ErrorCode::kRetryLater,
+                               e.message + "; the bytes came from a resumed transfer: discarded, "
+                                           "downloading again from the start"));
+    }
+    auto counted = ctx_.db.GetSetting(HashFailuresKey(row_.sha256));
+    if (!counted.ok()) return FromStatus(counted.error());
+    const int failures =
+        (*counted && !(*counted)->empty() ? std::atoi((*counted)->c_str()) : 0) + 1;
+    Status saved = ctx_.db.SetSetting(HashFailuresKey(row_.sha256), std::to_string(failures));
+    if (!saved.ok()) return FromStatus(saved);
+    const std::string tally = std::to_string(failures) + " of " +
+                              std::to_string(kMaxCleanHashFailures) + " complete downloads failed";
+    if (failures >= kMaxCleanHashFailures) {
+      return Fail(MakeError(ErrorCode::kIntegrity, e.message + " (" + tally + ")"));
+    }
+    return Refetch(
+        MakeError(ErrorCode::kRetryLater, e.message + " (" + tally + "); downloading again later"));
   }
 
   // A signed delta target that rebuilds this deployment's bundle from the
@@ -260,7 +322,9 @@ class Runner {
     return std::optional<bundle::RecipientPrivateKey>(std::move(key));
   }
 
-  Status VerifyAndUnpack() {
+  // Sets `download_rejected` when the downloaded file failed its signed
+  // length or hashes (as opposed to a corrupt inside found while unpacking).
+  Status VerifyAndUnpack(bool& download_rejected) {
     const std::string part = ctx_.store.DownloadPath(row_.sha256);
     OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
     if (installed) {
@@ -279,8 +343,10 @@ class Runner {
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false)));
     Status verified = verifier::Updater::VerifyTargetFile(target, part, *ctx_.env.fs);
     if (!verified.ok()) {
-      // Bytes that do not match the signed hash are never kept or retried.
+      // Bytes that do not match the signed length and hashes are never kept;
+      // Verify() decides whether the artifact or the transfer is to blame.
       (void)ctx_.env.fs->Remove(part);
+      download_rejected = true;
       return verified;
     }
     const std::string staging = ctx_.store.StagingDir(row_.sha256);
@@ -577,7 +643,8 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
 
   State state = ResumeState(row.state);
   std::optional<Error> failure;
-  bool returned = false;  // A rollback switched the previous version back.
+  bool returned = false;         // A rollback switched the previous version back.
+  std::optional<Error> refetch;  // Verifying sent the deployment back to download.
   if (row.saves >= kMaxSaves) {
     failure = MakeError(ErrorCode::kRestartDeployment,
                         "deployment restarted " + std::to_string(row.saves) + " times; giving up");
@@ -604,6 +671,11 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
       }
       row.updated_at = UnixNow(ctx.env);
     }
+    if (refetch) {
+      outcome.kind = UpdateOutcome::Kind::kDeferred;
+      outcome.error = std::move(refetch);
+      break;
+    }
     if (terminal) {
       if (returned) {
         // After the final state, so the fleet counts the device as rolled
@@ -624,6 +696,13 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
     if (state == State::kRollingBack && !step.error && !step.pause && !row.previous.empty()) {
       auto active = ctx.store.ActiveId(row.model);
       returned = active.ok() && *active && **active == row.previous;
+    }
+    if (step.pause && step.event == Event::kRefetch) {
+      // Saved back in downloading first, then paused: the next cycle fetches
+      // the bundle again.
+      refetch = step.error;
+      state = NextState(state, step.event).value_or(State::kFailed);
+      continue;
     }
     if (step.pause) {
       outcome.kind = UpdateOutcome::Kind::kDeferred;

