@@ -439,6 +439,12 @@ int AgentMain(int argc, char** argv) {
   options.confirm_max_failures = confirm_max_failures;
   options.confirm_max_restarts = confirm_max_restarts;
   options.app_version = app_version;
+  // Only the updating process counts as a start while a version confirms.
+  if (status->parsed() || audit->parsed() || shadow_results->parsed()) {
+    options.access = AgentAccess::kReadOnly;
+  } else if (rollback->parsed()) {
+    options.access = AgentAccess::kCommand;
+  }
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 

@@ -127,7 +127,15 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
+  // Refuses calls that change state when opened read-only.
+  Status Writable(const char* what) const {
+    if (options_.access != AgentAccess::kReadOnly) return Ok();
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " changes the state folder, which was opened read-only");
+  }
+
   Result<std::vector<UpdateOutcome>> Resume() override {
+    OTA_TRY(Writable("resume"));
     std::vector<UpdateOutcome> outcomes;
     ResumeOpenDeployments(&outcomes, nullptr);
     (void)FlushReports();  // No request when nothing is queued.
@@ -135,6 +143,7 @@ class AgentImpl : public Agent {
   }
 
   Result<std::vector<CheckResult>> Check() override {
+    OTA_TRY(Writable("check"));
     Status refreshed = RefreshMetadata();
     (void)FlushReports();
     OTA_TRY(refreshed);
@@ -157,6 +166,7 @@ class AgentImpl : public Agent {
   }
 
   Result<std::vector<UpdateOutcome>> Update(const DownloadProgress& progress) override {
+    OTA_TRY(Writable("update"));
     std::vector<UpdateOutcome> outcomes;
     ResumeOpenDeployments(&outcomes, progress);
     Status refreshed = RefreshMetadata();
@@ -204,6 +214,7 @@ class AgentImpl : public Agent {
   }
 
   Result<RollbackResult> RollBack(const std::string& model) override {
+    OTA_TRY(Writable("rollback"));
     if (std::find(models_.begin(), models_.end(), model) == models_.end()) {
       return MakeError(ErrorCode::kNotFound, "model " + model + " is not tracked here");
     }
@@ -321,6 +332,7 @@ class AgentImpl : public Agent {
   }
 
   Result<int> FlushReports() override {
+    OTA_TRY(Writable("sending reports"));
     if (!identity_) {
       OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
       identity_ = std::move(key);
@@ -756,8 +768,13 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   }
   auto agent = std::make_unique<AgentImpl>(env, options, std::move(lock), std::move(db), url,
                                            *device_id, std::move(model_list));
+  if (options.access == AgentAccess::kReadOnly) {
+    // Nothing is created, counted or resumed: status during a confirmation
+    // window must not look like a restart of the updating process.
+    return std::unique_ptr<Agent>(std::move(agent));
+  }
   OTA_TRY(agent->Init());
-  OTA_TRY(agent->CountConfirmingStarts());
+  if (options.access == AgentAccess::kUpdate) OTA_TRY(agent->CountConfirmingStarts());
   // Activation and rollback need no network: finish them now, so the store
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);

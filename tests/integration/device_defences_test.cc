@@ -138,5 +138,38 @@ TEST_F(DeviceDefencesTest, ResumedTransferFailingItsHashIsNotCountedAgainstTheAr
       << (second.error ? second.error->ToString() : "");
 }
 
+// `status` (and the other inspection commands) during a confirmation window
+// are not restarts of the updating process: running them more often than
+// --confirm-max-restarts neither rolls back nor blocks the new version.
+TEST_F(DeviceDefencesTest, StatusDuringConfirmationCountsNothing) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  ASSERT_EQ(RunAgent({"--confirm-window", "600", "update"}).exit_code, 0);
+  Publish("1.1.0", 2);
+  CommandResult second = RunAgent({"--confirm-window", "600", "update", "--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  ASSERT_NE(second.out.find("\"confirming\""), std::string::npos) << second.out;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(RunAgent({"--confirm-max-restarts", "3", "status"}).exit_code, 0);
+    ASSERT_EQ(RunAgent({"--confirm-max-restarts", "3", "audit"}).exit_code, 0);
+    ASSERT_EQ(RunAgent({"--confirm-max-restarts", "3", "shadow-results"}).exit_code, 0);
+  }
+  CommandResult status = RunAgent({"status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out;
+  EXPECT_EQ(j["models"][0]["active"]["version"], "1.1.0") << status.out;
+  EXPECT_EQ(j["deployments"][0]["state"], "confirming") << status.out;
+  EXPECT_EQ(status.out.find("rolling-back"), std::string::npos) << status.out;
+  // The window then ends normally (here: closed at once) and 1.1.0 commits.
+  ASSERT_EQ(RunAgent({"--confirm-window", "0", "update"}).exit_code, 0);
+  status = RunAgent({"status", "--json"});
+  j = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out;
+  EXPECT_EQ(j["models"][0]["active"]["version"], "1.1.0") << status.out;
+  EXPECT_EQ(j["deployments"][0]["state"], "committed") << status.out;
+}
+
 }  // namespace
 }  // namespace ota
