@@ -15,6 +15,7 @@
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "private_fs.h"
 #include "reporter.h"
 #include "rollout_target.h"
 
@@ -69,20 +70,27 @@ verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
   return o;
 }
 
+// `env` with its filesystem replaced by `fs`.
+Env WithFileSystem(Env env, FileSystem* fs) {
+  env.fs = fs;
+  return env;
+}
+
 class AgentImpl : public Agent {
  public:
   AgentImpl(Env& env, AgentOptions options, std::unique_ptr<FolderLock> lock,
             std::unique_ptr<StateDb> db, std::string server_url, std::string device_id,
             std::vector<std::string> models)
-      : env_(env),
+      : private_fs_(std::make_unique<PrivateFileSystem>(*env.fs)),
+        env_(WithFileSystem(env, private_fs_.get())),
         options_(std::move(options)),
         lock_(std::move(lock)),
         db_(std::move(db)),
-        store_(*env.fs, options_.state_dir),
+        store_(*env_.fs, options_.state_dir),
         server_url_(std::move(server_url)),
         device_id_(std::move(device_id)),
         models_(std::move(models)),
-        updater_(env, MakeUpdaterOptions(options_.state_dir, server_url_)),
+        updater_(env_, MakeUpdaterOptions(options_.state_dir, server_url_)),
         runtimes_(runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
         ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_, runtimes_} {}
 
@@ -547,7 +555,9 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
-  Env& env_;
+  // Everything the agent creates in the state folder is private (0750/0640).
+  std::unique_ptr<PrivateFileSystem> private_fs_;
+  Env env_;
   AgentOptions options_;
   std::unique_ptr<FolderLock> lock_;
   std::unique_ptr<StateDb> db_;
@@ -672,7 +682,9 @@ Status InstallDeviceKey(Env& env, const EnrollOptions& options) {
 
 }  // namespace
 
-Status Agent::Enroll(Env& env, const EnrollOptions& options) {
+Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
+  PrivateFileSystem private_fs(*caller_env.fs);
+  Env env = WithFileSystem(caller_env, &private_fs);
   OTA_TRY(ValidateServerUrl(options.server_url));
   if (options.models.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "at least one model to track is required");
@@ -684,6 +696,8 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
     }
   }
   OTA_TRY(env.fs->CreateDirs(options.state_dir));
+  // A folder made beforehand (by a package, say) becomes private too.
+  OTA_TRY(env.fs->SetMode(options.state_dir, kPrivateDirMode));
   OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (enrolled) {
@@ -706,6 +720,7 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   // The database is created last: its existence marks a complete enrollment.
   const std::string tmp_db = JoinPath(options.state_dir, "agent.db.enrolling");
   (void)env.fs->Remove(tmp_db);
+  OTA_TRY(PrecreatePrivateFile(*env.fs, tmp_db));
   {
     OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(tmp_db));
     OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));

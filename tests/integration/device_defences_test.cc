@@ -171,5 +171,52 @@ TEST_F(DeviceDefencesTest, StatusDuringConfirmationCountsNothing) {
   EXPECT_EQ(j["deployments"][0]["state"], "committed") << status.out;
 }
 
+// Every folder under the state folder the agent made is 0750, every file
+// 0640 (keys 0600), whatever the umask: apps of the agent's group read
+// models, other users read nothing.
+class StateFolderModesTest : public DeviceDefencesTest,
+                             public ::testing::WithParamInterface<mode_t> {};
+
+TEST_P(StateFolderModesTest, StateFolderIsPrivateToTheAgentAndItsGroup) {
+  const mode_t previous = ::umask(GetParam());
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  UpdateOutcome o = UpdateOnce(*a);
+  ::umask(previous);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  const std::string state = dir_.Sub("device");
+  EXPECT_EQ(Mode(state), 0750u);
+  for (const char* dir : {"versions", "active", "downloads", "metadata"}) {
+    EXPECT_EQ(Mode(state + "/" + dir), 0750u) << dir;
+  }
+  for (const char* key : {"device.key", "identity.key"}) {
+    EXPECT_EQ(Mode(state + "/" + key), 0600u) << key;
+  }
+  for (const char* db : {"agent.db", "agent.db-wal", "agent.db-shm"}) {
+    const std::string path = state + "/" + db;
+    if (::access(path.c_str(), F_OK) == 0) {
+      EXPECT_EQ(Mode(path), 0640u) << db;
+    }
+  }
+  const std::string version = state + "/versions/" + Sha(TargetFile("1.0.0"));
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(version)) {
+    if (entry.is_directory()) {
+      EXPECT_EQ(Mode(entry.path()), 0750u) << entry.path();
+    } else {
+      EXPECT_EQ(Mode(entry.path()), 0640u) << entry.path();
+      ++files;
+    }
+  }
+  EXPECT_EQ(Mode(version), 0750u);
+  EXPECT_GE(files, 2);  // bundle.json and the model at least.
+  EXPECT_EQ(Mode(version + "/model.gguf"), 0640u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Umasks, StateFolderModesTest, ::testing::Values(022, 0));
+
 }  // namespace
 }  // namespace ota
