@@ -253,6 +253,10 @@ class AgentImpl : public Agent {
                        "no other version of " + model + " is kept on this device (it keeps " +
                            std::to_string(options_.keep_versions) + " per model)");
     }
+    // Kept bytes are re-checked before they serve again (outside any switch,
+    // so apps are not held while it hashes): corrupt bytes are refused and
+    // the active version stays.
+    OTA_TRY(store_.VerifyVersion(previous->id));
     // Remember the rejection first: a crash after it leaves the old version
     // active at worst, never a reinstall of the one rolled back.
     if (std::find(rolled_back.begin(), rolled_back.end(), local.active->id) == rolled_back.end()) {

@@ -572,6 +572,9 @@ class Runner {
       if (row_.rollback_attempts > cap) return AbandonRollBack(cap, std::nullopt);
       Status back = RollBackOnce();
       if (back.ok()) return Ok();
+      // The previous version's bytes changed on disk: another attempt would
+      // find the same, and switching to them is worse than staying.
+      if (back.error().code == ErrorCode::kIntegrity) return AbandonRollBack(cap, back.error());
       Log(LogLevel::kWarning, "agent",
           "rollback of " + row_.model + ", attempt " + std::to_string(row_.rollback_attempts) +
               " of " + std::to_string(cap) + ": " + back.error().message);
@@ -599,6 +602,8 @@ class Runner {
     if (!row_.previous.empty()) {
       OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
       if (kept) {
+        // Never re-activate bytes that no longer match their bundle.json.
+        OTA_TRY(ctx_.store.VerifyVersion(row_.previous));
         // Back at once: sessions on the candidate finish on it (it stays on
         // disk while leased), new ones get the previous version.
         DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};

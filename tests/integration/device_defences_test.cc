@@ -218,5 +218,36 @@ TEST_P(StateFolderModesTest, StateFolderIsPrivateToTheAgentAndItsGroup) {
 
 INSTANTIATE_TEST_SUITE_P(Umasks, StateFolderModesTest, ::testing::Values(022, 0));
 
+// A rollback re-checks the kept version's files against its bundle.json
+// first: one changed byte refuses it and the current version stays active.
+TEST_F(DeviceDefencesTest, RollbackToCorruptedKeptVersionIsRefused) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  Publish("1.1.0", 2);
+  clock_.Advance(std::chrono::seconds(5));
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  ASSERT_EQ(ActiveVersion(*a), "1.1.0");
+  const std::string kept_model =
+      dir_.Sub("device/versions/" + Sha(TargetFile("1.0.0")) + "/model.gguf");
+  const std::string original = ReadTestFile(kept_model);
+  FlipByte(kept_model, 100);
+
+  auto refused = a->RollBack("chat");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kIntegrity);
+  EXPECT_NE(refused.error().message.find("model.gguf has SHA-256"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(ActiveVersion(*a), "1.1.0");
+
+  WriteTestFile(kept_model, original);
+  auto back = a->RollBack("chat");
+  ASSERT_OK(back);
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+}
+
 }  // namespace
 }  // namespace ota
