@@ -34,6 +34,10 @@ constexpr int kMaxCleanHashFailures = 3;
 
 // Settings key counting kMaxCleanHashFailures for one bundle digest.
 std::string HashFailuresKey(const std::string& sha256) { return "hash_failures/" + sha256; }
+// Settings key set to "1" while the bundle's .part file is one clean
+// transfer (DownloadStats::clean_transfer). In the database rather than
+// beside the part so that a crash can never leave a stray file.
+std::string CleanDownloadKey(const std::string& sha256) { return "clean_download/" + sha256; }
 
 struct StepResult {
   Event event = Event::kDone;
@@ -136,15 +140,11 @@ class Runner {
     row_.bytes_fetched += stats->fetched;
     (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
     // Whether a hash failure of these bytes may count against the artifact.
-    const Status marked = stats->clean_transfer ? WriteFileAtomic(*ctx_.env.fs, CleanMarker(), "")
-                                                : ctx_.env.fs->Remove(CleanMarker());
+    const Status marked =
+        ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), stats->clean_transfer ? "1" : "");
     if (!marked.ok()) return FromStatus(marked);
     return Done();
   }
-
-  // Present while the bundle's .part file is one clean transfer
-  // (DownloadStats::clean_transfer).
-  std::string CleanMarker() { return ctx_.store.DownloadPath(row_.sha256) + ".clean"; }
 
   // Verifying: a transport fault (a resumed transfer, or one of the first
   // kMaxCleanHashFailures clean ones, that fails the signed length or
@@ -153,19 +153,22 @@ class Runner {
   StepResult Verify() {
     bool download_rejected = false;
     Status s = VerifyAndUnpack(download_rejected);
+    auto clean = ctx_.db.GetSetting(CleanDownloadKey(row_.sha256));
+    // It describes the part file, which is consumed or discarded now.
+    (void)ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), "");
     if (s.ok()) {
       (void)ctx_.db.SetSetting(HashFailuresKey(row_.sha256), "");
       return Done();
     }
     Error e = std::move(s).error();
     if (e.code != ErrorCode::kIntegrity || !download_rejected) return FromStatus(std::move(e));
-    auto clean = ctx_.env.fs->Exists(CleanMarker());
-    (void)ctx_.env.fs->Remove(CleanMarker());
     if (!clean.ok()) return FromStatus(clean.error());
-    if (!*clean) {
+    if (!*clean || **clean != "1") {
       return Refetch(MakeError(ErrorCode::kRetryLater,
-                               e.message + "; the bytes came from a resumed transfer: discarded, "
-                                           "downloading again from the start"));
+                               e.message +
+                                   "; the bytes did not come from one clean transfer (a resumed "
+                                   "transfer, or found on disk): discarded, downloading again "
+                                   "from the start"));
     }
     auto counted = ctx_.db.GetSetting(HashFailuresKey(row_.sha256));
     if (!counted.ok()) return FromStatus(counted.error());

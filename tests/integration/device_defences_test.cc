@@ -114,6 +114,7 @@ TEST_F(DeviceDefencesTest, ArtifactThatFailedOnceInstallsWhenTheBytesAreRight) {
   UpdateOutcome o = UpdateOnce(*a);
   EXPECT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
   EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());  // No marker left over.
 }
 
 // A resumed transfer whose bytes fail the hash says nothing about the
