@@ -185,6 +185,9 @@ class TimingFs : public ota::FileSystem {
   ota::Result<std::string> ReadSymlink(const std::string& link) override {
     return base_.ReadSymlink(link);
   }
+  ota::Status SetMode(const std::string& path, unsigned mode) override {
+    return base_.SetMode(path, mode);
+  }
   ota::Result<std::uint64_t> FreeSpace(const std::string& path) override {
     return base_.FreeSpace(path);
   }

@@ -2,7 +2,8 @@
 //
 // Exit codes: 0 success; 1 the operation failed (one line on stderr says
 // why); 2 usage error; 3 `update` ran but a model update failed or was
-// deferred (a new version active in its confirmation window is not).
+// deferred (a new version active in its confirmation window is not); 70
+// an internal error (ota/common/main_guard.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "ota/agent/device_facts.h"
 #include "ota/common/crash_points.h"
 #include "ota/common/log.h"
+#include "ota/common/main_guard.h"
 #include "progress.h"
 
 namespace ota::agent {
@@ -236,7 +238,9 @@ ota::Result<std::pair<std::string, DrainOptions>> ParseDrainSpec(const std::stri
 }  // namespace
 }  // namespace ota::agent
 
-int main(int argc, char** argv) {
+namespace {
+
+int AgentMain(int argc, char** argv) {
   using namespace ota::agent;  // NOLINT: main only.
   CLI::App app{"ota-agent: keeps this device's models up to date, safely."};
   app.require_subcommand(1);
@@ -454,6 +458,12 @@ int main(int argc, char** argv) {
   options.confirm_max_failures = confirm_max_failures;
   options.confirm_max_restarts = confirm_max_restarts;
   options.app_version = app_version;
+  // Only the updating process counts as a start while a version confirms.
+  if (status->parsed() || audit->parsed() || shadow_results->parsed()) {
+    options.access = AgentAccess::kReadOnly;
+  } else if (rollback->parsed()) {
+    options.access = AgentAccess::kCommand;
+  }
   auto agent = Agent::Open(env, options);
   if (!agent.ok()) return Fail(agent.error());
 
@@ -583,4 +593,10 @@ int main(int argc, char** argv) {
             });
   if (!until_idle) std::fprintf(stderr, "ota-agent: stopped\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("ota-agent", [&] { return AgentMain(argc, argv); });
 }

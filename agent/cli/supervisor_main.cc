@@ -10,7 +10,8 @@
 // stop with SIGTERM and waited for); SIGUSR1 starts a check now (or right
 // after the running one).
 // Exit codes: 0 stopped; 1 the agent program cannot be run; 2 usage error
-// (its own, or ota-agent refusing the options passed to it).
+// (its own, or ota-agent refusing the options passed to it); 70 an internal
+// error (ota/common/main_guard.h).
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "ota/agent/supervisor.h"
+#include "ota/common/main_guard.h"
 
 extern char** environ;
 
@@ -183,4 +185,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace ota::agent
 
-int main(int argc, char** argv) { return ota::agent::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("ota-agentd", [&] { return ota::agent::Main(argc, argv); });
+}

@@ -10,10 +10,12 @@
 #include "agent_internal.h"
 #include "device_probe.h"
 #include "identity.h"
+#include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "private_fs.h"
 #include "reporter.h"
 #include "rollout_target.h"
 
@@ -68,20 +70,27 @@ verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
   return o;
 }
 
+// `env` with its filesystem replaced by `fs`.
+Env WithFileSystem(Env env, FileSystem* fs) {
+  env.fs = fs;
+  return env;
+}
+
 class AgentImpl : public Agent {
  public:
   AgentImpl(Env& env, AgentOptions options, std::unique_ptr<FolderLock> lock,
             std::unique_ptr<StateDb> db, std::string server_url, std::string device_id,
             std::vector<std::string> models)
-      : env_(env),
+      : private_fs_(std::make_unique<PrivateFileSystem>(*env.fs)),
+        env_(WithFileSystem(env, private_fs_.get())),
         options_(std::move(options)),
         lock_(std::move(lock)),
         db_(std::move(db)),
-        store_(*env.fs, options_.state_dir),
+        store_(*env_.fs, options_.state_dir),
         server_url_(std::move(server_url)),
         device_id_(std::move(device_id)),
         models_(std::move(models)),
-        updater_(env, MakeUpdaterOptions(options_.state_dir, server_url_)),
+        updater_(env_, MakeUpdaterOptions(options_.state_dir, server_url_)),
         runtimes_(runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
         ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_, runtimes_} {}
 
@@ -126,7 +135,15 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
+  // Refuses calls that change state when opened read-only.
+  Status Writable(const char* what) const {
+    if (options_.access != AgentAccess::kReadOnly) return Ok();
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " changes the state folder, which was opened read-only");
+  }
+
   Result<std::vector<UpdateOutcome>> Resume() override {
+    OTA_TRY(Writable("resume"));
     std::vector<UpdateOutcome> outcomes;
     ResumeOpenDeployments(&outcomes, nullptr);
     (void)FlushReports();  // No request when nothing is queued.
@@ -134,6 +151,7 @@ class AgentImpl : public Agent {
   }
 
   Result<std::vector<CheckResult>> Check() override {
+    OTA_TRY(Writable("check"));
     Status refreshed = RefreshMetadata();
     (void)FlushReports();
     OTA_TRY(refreshed);
@@ -156,6 +174,7 @@ class AgentImpl : public Agent {
   }
 
   Result<std::vector<UpdateOutcome>> Update(const DownloadProgress& progress) override {
+    OTA_TRY(Writable("update"));
     std::vector<UpdateOutcome> outcomes;
     ResumeOpenDeployments(&outcomes, progress);
     Status refreshed = RefreshMetadata();
@@ -203,6 +222,7 @@ class AgentImpl : public Agent {
   }
 
   Result<RollbackResult> RollBack(const std::string& model) override {
+    OTA_TRY(Writable("rollback"));
     if (std::find(models_.begin(), models_.end(), model) == models_.end()) {
       return MakeError(ErrorCode::kNotFound, "model " + model + " is not tracked here");
     }
@@ -233,6 +253,10 @@ class AgentImpl : public Agent {
                        "no other version of " + model + " is kept on this device (it keeps " +
                            std::to_string(options_.keep_versions) + " per model)");
     }
+    // Kept bytes are re-checked before they serve again (outside any switch,
+    // so apps are not held while it hashes): corrupt bytes are refused and
+    // the active version stays.
+    OTA_TRY(store_.VerifyVersion(previous->id));
     // Remember the rejection first: a crash after it leaves the old version
     // active at worst, never a reinstall of the one rolled back.
     if (std::find(rolled_back.begin(), rolled_back.end(), local.active->id) == rolled_back.end()) {
@@ -320,6 +344,7 @@ class AgentImpl : public Agent {
   }
 
   Result<int> FlushReports() override {
+    OTA_TRY(Writable("sending reports"));
     if (!identity_) {
       OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
       identity_ = std::move(key);
@@ -540,7 +565,9 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
-  Env& env_;
+  // Everything the agent creates in the state folder is private (0750/0640).
+  std::unique_ptr<PrivateFileSystem> private_fs_;
+  Env env_;
   AgentOptions options_;
   std::unique_ptr<FolderLock> lock_;
   std::unique_ptr<StateDb> db_;
@@ -586,23 +613,21 @@ std::vector<BundleTarget> AllBundles(const manifest::Targets& targets, const std
   for (const auto& [path, file] : targets.targets) {
     const nlohmann::json& custom = file.custom;
     if (!custom.is_object() || !custom.contains("modelota")) continue;
-    const nlohmann::json& info = custom["modelota"];
-    if (!info.is_object() || info.value("name", "") != model || !info.contains("version") ||
-        !info["version"].is_string()) {
-      continue;
-    }
+    const nlohmann::json& info = MemberOrNull(custom, "modelota");
+    const std::optional<std::string> version_text = StringField(info, "version");
+    if (StringField(info, "name") != model || !version_text) continue;
     auto sha = file.hashes.find("sha256");
     if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
     if (std::find(rejected.begin(), rejected.end(), sha->second) != rejected.end()) continue;
-    auto version = manifest::ParseVersion(info["version"].get<std::string>());
+    auto version = manifest::ParseVersion(*version_text);
     if (!version.ok()) continue;
     auto variant = manifest::ParseVariantInfo(info);
     if (!variant.ok()) {
       Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + variant.error().message);
       continue;
     }
-    out.push_back(BundleTarget{path, *version, info["version"].get<std::string>(), file,
-                               sha->second, std::move(variant).value()});
+    out.push_back(
+        BundleTarget{path, *version, *version_text, file, sha->second, std::move(variant).value()});
   }
   return out;
 }
@@ -680,7 +705,9 @@ Status InstallDeviceKey(Env& env, const EnrollOptions& options) {
 
 }  // namespace
 
-Status Agent::Enroll(Env& env, const EnrollOptions& options) {
+Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
+  PrivateFileSystem private_fs(*caller_env.fs);
+  Env env = WithFileSystem(caller_env, &private_fs);
   OTA_TRY(ValidateServerUrl(options.server_url));
   if (options.models.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "at least one model to track is required");
@@ -692,6 +719,8 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
     }
   }
   OTA_TRY(env.fs->CreateDirs(options.state_dir));
+  // A folder made beforehand (by a package, say) becomes private too.
+  OTA_TRY(env.fs->SetMode(options.state_dir, kPrivateDirMode));
   OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (enrolled) {
@@ -719,6 +748,7 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
   // The database is created last: its existence marks a complete enrollment.
   const std::string tmp_db = JoinPath(options.state_dir, "agent.db.enrolling");
   (void)env.fs->Remove(tmp_db);
+  OTA_TRY(PrecreatePrivateFile(*env.fs, tmp_db));
   {
     OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(tmp_db));
     OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));
@@ -781,8 +811,13 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   }
   auto agent = std::make_unique<AgentImpl>(env, options, std::move(lock), std::move(db), url,
                                            *device_id, std::move(model_list));
+  if (options.access == AgentAccess::kReadOnly) {
+    // Nothing is created, counted or resumed: status during a confirmation
+    // window must not look like a restart of the updating process.
+    return std::unique_ptr<Agent>(std::move(agent));
+  }
   OTA_TRY(agent->Init());
-  OTA_TRY(agent->CountConfirmingStarts());
+  if (options.access == AgentAccess::kUpdate) OTA_TRY(agent->CountConfirmingStarts());
   // Activation and rollback need no network: finish them now, so the store
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agent_internal.h"
+#include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/sessions.h"
 #include "ota/bundle/bundle.h"
@@ -24,6 +25,20 @@ namespace {
 // keep the previous version.
 constexpr int kMaxSaves = 64;
 
+// Complete downloads of a signed bundle, each one response from byte 0 of
+// exactly the signed length, that may fail their hash check before the
+// version is refused for good (docs/architecture.md "Downloads"). Fewer
+// would let one bad mirror or proxy answer blacklist a good release; a
+// mismatch that repeats over clean transfers is the artifact's.
+constexpr int kMaxCleanHashFailures = 3;
+
+// Settings key counting kMaxCleanHashFailures for one bundle digest.
+std::string HashFailuresKey(const std::string& sha256) { return "hash_failures/" + sha256; }
+// Settings key set to "1" while the bundle's .part file is one clean
+// transfer (DownloadStats::clean_transfer). In the database rather than
+// beside the part so that a crash can never leave a stray file.
+std::string CleanDownloadKey(const std::string& sha256) { return "clean_download/" + sha256; }
+
 struct StepResult {
   Event event = Event::kDone;
   std::optional<Error> error;
@@ -34,6 +49,14 @@ StepResult Done() { return StepResult{}; }
 StepResult Fail(Error e) {
   StepResult r;
   r.event = Event::kError;
+  r.error = std::move(e);
+  return r;
+}
+// The download is discarded and fetched again on a later cycle.
+StepResult Refetch(Error e) {
+  StepResult r;
+  r.event = Event::kRefetch;
+  r.pause = true;
   r.error = std::move(e);
   return r;
 }
@@ -60,7 +83,7 @@ class Runner {
       case State::kDownloading:
         return Download();
       case State::kVerifying:
-        return FromStatus(VerifyAndUnpack());
+        return Verify();
       case State::kStaged:
         return Done();
       case State::kCapabilityCheck:
@@ -116,7 +139,50 @@ class Runner {
     outcome_.bytes_resumed += stats->resumed_from;
     row_.bytes_fetched += stats->fetched;
     (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
+    // Whether a hash failure of these bytes may count against the artifact.
+    const Status marked =
+        ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), stats->clean_transfer ? "1" : "");
+    if (!marked.ok()) return FromStatus(marked);
     return Done();
+  }
+
+  // Verifying: a transport fault (a resumed transfer, or one of the first
+  // kMaxCleanHashFailures clean ones, that fails the signed length or
+  // hashes) goes back to downloading on a later cycle; only repeated
+  // failures of clean transfers fail the deployment with kIntegrity.
+  StepResult Verify() {
+    bool download_rejected = false;
+    Status s = VerifyAndUnpack(download_rejected);
+    auto clean = ctx_.db.GetSetting(CleanDownloadKey(row_.sha256));
+    // It describes the part file, which is consumed or discarded now.
+    (void)ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), "");
+    if (s.ok()) {
+      (void)ctx_.db.SetSetting(HashFailuresKey(row_.sha256), "");
+      return Done();
+    }
+    Error e = std::move(s).error();
+    if (e.code != ErrorCode::kIntegrity || !download_rejected) return FromStatus(std::move(e));
+    if (!clean.ok()) return FromStatus(clean.error());
+    if (!*clean || **clean != "1") {
+      return Refetch(MakeError(ErrorCode::kRetryLater,
+                               e.message +
+                                   "; the bytes did not come from one clean transfer (a resumed "
+                                   "transfer, or found on disk): discarded, downloading again "
+                                   "from the start"));
+    }
+    auto counted = ctx_.db.GetSetting(HashFailuresKey(row_.sha256));
+    if (!counted.ok()) return FromStatus(counted.error());
+    const int failures =
+        (*counted && !(*counted)->empty() ? std::atoi((*counted)->c_str()) : 0) + 1;
+    Status saved = ctx_.db.SetSetting(HashFailuresKey(row_.sha256), std::to_string(failures));
+    if (!saved.ok()) return FromStatus(saved);
+    const std::string tally = std::to_string(failures) + " of " +
+                              std::to_string(kMaxCleanHashFailures) + " complete downloads failed";
+    if (failures >= kMaxCleanHashFailures) {
+      return Fail(MakeError(ErrorCode::kIntegrity, e.message + " (" + tally + ")"));
+    }
+    return Refetch(
+        MakeError(ErrorCode::kRetryLater, e.message + " (" + tally + "); downloading again later"));
   }
 
   // A signed delta target that rebuilds this deployment's bundle from the
@@ -139,12 +205,14 @@ class Runner {
       if (!custom.is_object()) continue;
       const bool compact = custom.contains("modelota_compact_delta");
       if (!compact && !custom.contains("modelota_delta")) continue;
-      const nlohmann::json& d = custom[compact ? "modelota_compact_delta" : "modelota_delta"];
-      if (!d.is_object() || d.value("delta_of", "") != row_.target_path ||
-          d.value("delta_from", "") != row_.previous || d.value("delta_to", "") != row_.sha256) {
+      const nlohmann::json& d =
+          MemberOrNull(custom, compact ? "modelota_compact_delta" : "modelota_delta");
+      if (!d.is_object() || StringField(d, "delta_of") != row_.target_path ||
+          StringField(d, "delta_from") != row_.previous ||
+          StringField(d, "delta_to") != row_.sha256) {
         continue;
       }
-      const std::string manifest_sha256 = compact ? d.value("manifest_sha256", "") : "";
+      const std::string manifest_sha256 = compact ? StringFieldOr(d, "manifest_sha256") : "";
       if (compact && !IsLowerHex(manifest_sha256, 64)) continue;
       auto sha = file.hashes.find("sha256");
       if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
@@ -257,7 +325,9 @@ class Runner {
     return std::optional<bundle::RecipientPrivateKey>(std::move(key));
   }
 
-  Status VerifyAndUnpack() {
+  // Sets `download_rejected` when the downloaded file failed its signed
+  // length or hashes (as opposed to a corrupt inside found while unpacking).
+  Status VerifyAndUnpack(bool& download_rejected) {
     const std::string part = ctx_.store.DownloadPath(row_.sha256);
     OTA_ASSIGN_OR_RETURN(bool installed, ctx_.store.HasVersion(row_.sha256));
     if (installed) {
@@ -276,8 +346,10 @@ class Runner {
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false)));
     Status verified = verifier::Updater::VerifyTargetFile(target, part, *ctx_.env.fs);
     if (!verified.ok()) {
-      // Bytes that do not match the signed hash are never kept or retried.
+      // Bytes that do not match the signed length and hashes are never kept;
+      // Verify() decides whether the artifact or the transfer is to blame.
       (void)ctx_.env.fs->Remove(part);
+      download_rejected = true;
       return verified;
     }
     const std::string staging = ctx_.store.StagingDir(row_.sha256);
@@ -503,6 +575,9 @@ class Runner {
       if (row_.rollback_attempts > cap) return AbandonRollBack(cap, std::nullopt);
       Status back = RollBackOnce();
       if (back.ok()) return Ok();
+      // The previous version's bytes changed on disk: another attempt would
+      // find the same, and switching to them is worse than staying.
+      if (back.error().code == ErrorCode::kIntegrity) return AbandonRollBack(cap, back.error());
       Log(LogLevel::kWarning, "agent",
           "rollback of " + row_.model + ", attempt " + std::to_string(row_.rollback_attempts) +
               " of " + std::to_string(cap) + ": " + back.error().message);
@@ -530,6 +605,8 @@ class Runner {
     if (!row_.previous.empty()) {
       OTA_ASSIGN_OR_RETURN(bool kept, ctx_.store.HasVersion(row_.previous));
       if (kept) {
+        // Never re-activate bytes that no longer match their bundle.json.
+        OTA_TRY(ctx_.store.VerifyVersion(row_.previous));
         // Back at once: sessions on the candidate finish on it (it stays on
         // disk while leased), new ones get the previous version.
         DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
@@ -574,7 +651,8 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
 
   State state = ResumeState(row.state);
   std::optional<Error> failure;
-  bool returned = false;  // A rollback switched the previous version back.
+  bool returned = false;         // A rollback switched the previous version back.
+  std::optional<Error> refetch;  // Verifying sent the deployment back to download.
   if (row.saves >= kMaxSaves) {
     failure = MakeError(ErrorCode::kRestartDeployment,
                         "deployment restarted " + std::to_string(row.saves) + " times; giving up");
@@ -601,6 +679,11 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
       }
       row.updated_at = UnixNow(ctx.env);
     }
+    if (refetch) {
+      outcome.kind = UpdateOutcome::Kind::kDeferred;
+      outcome.error = std::move(refetch);
+      break;
+    }
     if (terminal) {
       if (returned) {
         // After the final state, so the fleet counts the device as rolled
@@ -621,6 +704,13 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
     if (state == State::kRollingBack && !step.error && !step.pause && !row.previous.empty()) {
       auto active = ctx.store.ActiveId(row.model);
       returned = active.ok() && *active && **active == row.previous;
+    }
+    if (step.pause && step.event == Event::kRefetch) {
+      // Saved back in downloading first, then paused: the next cycle fetches
+      // the bundle again.
+      refetch = step.error;
+      state = NextState(state, step.event).value_or(State::kFailed);
+      continue;
     }
     if (step.pause) {
       outcome.kind = UpdateOutcome::Kind::kDeferred;

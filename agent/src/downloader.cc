@@ -115,12 +115,16 @@ Result<DownloadStats> DownloadResumable(Env& env, const std::string& url,
     if (have == length) return stats;
     stats.attempts = attempt;
     Status s = FetchOnce(env, url, part_path, have, length, options, progress, stats);
-    if (s.ok()) return stats;
+    if (s.ok()) {
+      stats.clean_transfer = have == 0;
+      return stats;
+    }
     last = std::move(s).error();
     if (last.code == ErrorCode::kIntegrity) {
-      // More bytes than signed: never keep them.
-      (void)env.fs->Remove(part_path);
-      return last;
+      // More bytes than signed: never keep them, and start the next attempt
+      // from a clean file. The artifact is not to blame.
+      OTA_TRY(env.fs->Remove(part_path));
+      last = MakeError(ErrorCode::kRetryLater, "discarded an over-long answer: " + last.message);
     }
     if (last.code == ErrorCode::kNotFound) {
       // A signed target the server does not have (yet): a mirror may still be

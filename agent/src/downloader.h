@@ -30,6 +30,12 @@ struct DownloadStats {
   std::uint64_t resumed_from = 0;  // Bytes already on disk when the call started.
   std::uint64_t fetched = 0;       // Bytes received over the network in this call.
   int attempts = 0;
+  // True when every byte of the finished file came from one response that
+  // started at byte 0 in this call (no resume, no range). Only such a file's
+  // hash failure says something about the artifact itself; any other
+  // mismatch may be the transport's (a mirror or proxy answering a range
+  // with other bytes).
+  bool clean_transfer = false;
 };
 
 // Called with (bytes on disk, total length) as bytes arrive.
@@ -37,9 +43,11 @@ using ProgressCallback = std::function<void(std::uint64_t, std::uint64_t)>;
 
 // Downloads `url` into `part_path` until it holds exactly `length` bytes.
 // Retries transient failures with jittered exponential backoff (sleeping via
-// env.clock). Errors: kRetryLater when attempts are exhausted or the server
-// is unavailable; kIntegrity when the server insists on sending more than
-// `length`; kIo for local disk errors.
+// env.clock). A response longer than the signed length (a captive portal, a
+// bad mirror, a range answered with a whole error page) is a transport
+// fault, not a verdict on the artifact: its bytes are discarded and the
+// next attempt starts from byte 0. Errors: kRetryLater when attempts are
+// exhausted or the server is unavailable; kIo for local disk errors.
 Result<DownloadStats> DownloadResumable(Env& env, const std::string& url,
                                         const std::string& part_path, std::uint64_t length,
                                         const DownloadOptions& options,

@@ -23,6 +23,9 @@ constexpr std::array kTransitions = {
     Transition{State::kDownloading, Event::kError, State::kFailed},
     Transition{State::kVerifying, Event::kDone, State::kStaged},
     Transition{State::kVerifying, Event::kError, State::kFailed},
+    // Bytes that failed their check for a reason that may be the transport's
+    // (docs/architecture.md "Downloads"): fetched again on a later cycle.
+    Transition{State::kVerifying, Event::kRefetch, State::kDownloading},
     Transition{State::kStaged, Event::kDone, State::kCapabilityCheck},
     Transition{State::kStaged, Event::kError, State::kFailed},
     Transition{State::kCapabilityCheck, Event::kDone, State::kShadowing},

@@ -1,13 +1,38 @@
 #include "reporter.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "identity.h"
+#include "json_fields.h"
 #include "ota/manifest/canonical_json.h"
 
 namespace ota::agent {
 namespace {
 constexpr int kBatchSize = 100;
+// The highest report seq this device has signed and sent (decimal).
+constexpr char kHighestSentSetting[] = "report_highest_sent_seq";
+
+Result<std::int64_t> HighestSentSeq(StateDb& db) {
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> text, db.GetSetting(kHighestSentSetting));
+  std::int64_t seq = 0;
+  if (!text) return seq;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), seq);
+  if (ec != std::errc() || ptr != text->data() + text->size() || seq < 0) return 0;
+  return seq;
+}
+
+// A 409 replay answer says the server already accepted up to `last_seq`. It
+// is believed only when that covers the report just sent and does not exceed
+// what this device ever sent: a server (or anyone in between) claiming a
+// higher seq would otherwise make the agent drop events it never delivered.
+bool IsReplayOf(const nlohmann::json& answer, std::int64_t last, std::int64_t highest_sent) {
+  if (StringField(answer, "code") != "replay") return false;
+  const std::optional<std::int64_t> server_last = IntField(answer, "last_seq");
+  return server_last && *server_last >= last && *server_last <= highest_sent;
+}
+
+std::string Excerpt(const std::string& body) { return body.substr(0, 200); }
 
 // The report body; events that cannot be encoded canonically (they never
 // should) are replaced by a marker so that the queue cannot get stuck.
@@ -46,28 +71,41 @@ Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
     request.headers = {{"Content-Type", "application/json"}};
     OTA_ASSIGN_OR_RETURN(request.body, SignedReport(device_id, pending, identity));
     request.max_body_bytes = 64 * 1024;
-    OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
     const std::int64_t last = pending.back().seq;
-    if (response.status == 409) {
-      // A replay: the server already accepted this seq (its answer was lost)
-      // when its last_seq is at or above ours.
-      auto answer = nlohmann::json::parse(response.body, nullptr, false);
-      if (answer.is_object() && answer.value("code", "") == "replay" &&
-          answer.contains("last_seq") && answer["last_seq"].is_number_integer() &&
-          answer["last_seq"].get<std::int64_t>() >= last) {
-        OTA_TRY(db.MarkDelivered(last));
-        delivered += static_cast<int>(pending.size());
-        continue;
-      }
+    const auto count = static_cast<std::int64_t>(pending.size());
+    // Recorded before the report leaves: a replay answer is believed only up
+    // to what this device has actually sent, in this run or an earlier one.
+    OTA_ASSIGN_OR_RETURN(std::int64_t highest_sent, HighestSentSeq(db));
+    if (last > highest_sent) {
+      OTA_TRY(db.SetSetting(kHighestSentSetting, std::to_string(last)));
+      highest_sent = last;
+    }
+    OTA_ASSIGN_OR_RETURN(HttpResponse response, env.http->Fetch(request));
+    const auto answer = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (response.status == 409 && IsReplayOf(answer, last, highest_sent)) {
+      // The server already holds this seq (its answer to an earlier send was
+      // lost).
+      OTA_TRY(db.MarkDelivered(last));
+      delivered += static_cast<int>(count);
+      continue;
     }
     if (response.status == 403) (void)ForgetServerEnrollment(db);
     if (response.status != 200) {
       return MakeError(ErrorCode::kRetryLater, "event report rejected with HTTP " +
                                                    std::to_string(response.status) + ": " +
-                                                   response.body.substr(0, 200));
+                                                   Excerpt(response.body));
+    }
+    if (IntField(answer, "last_seq") != last || IntField(answer, "accepted") != count) {
+      // Not an acknowledgement of this report (a proxy's page, another
+      // server): keep the events; a resend is refused as a replay if the
+      // server did store them.
+      return MakeError(
+          ErrorCode::kRetryLater,
+          "event report of seq " + std::to_string(last) + " (" + std::to_string(count) +
+              " events) answered 200 without acknowledging it: " + Excerpt(response.body));
     }
     OTA_TRY(db.MarkDelivered(last));
-    delivered += static_cast<int>(pending.size());
+    delivered += static_cast<int>(count);
   }
 }
 

@@ -23,8 +23,14 @@ namespace ota::agent {
 // JSON of the report. Enrolls the identity with the server first if needed
 // (with `claims`: facts and enrollment token), and again when the facts
 // (EnrollmentFacts) changed since they were last sent.
-// Returns how many events were delivered; a failure leaves the rest queued
-// and is returned as kRetryLater (kSecurity if the server holds another key).
+// Events count as delivered only on an answer that acknowledges exactly
+// this report (200 with `last_seq` equal to its seq and `accepted` equal to
+// its event count), or on a 409 replay whose `last_seq` covers the report
+// and is not above the highest seq this device ever sent. Every field of an
+// answer is type-checked: a malformed answer is an error value, never an
+// exception. Returns how many events were delivered; a failure leaves the
+// rest queued and is returned as kRetryLater (kSecurity if the server holds
+// another key or refuses the enrollment token).
 Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
                           const std::string& device_id, const verifier::PrivateKey& identity,
                           const EnrollmentClaims& claims = {});

@@ -1,6 +1,9 @@
 #include "version_store.h"
 
+#include <vector>
+
 #include "ota/common/hash.h"
+#include "ota/manifest/bundle_manifest.h"
 
 namespace ota::agent {
 namespace {
@@ -48,6 +51,52 @@ std::string VersionStore::DownloadPath(const std::string& id) const {
 }
 
 Result<bool> VersionStore::HasVersion(const std::string& id) { return fs_.Exists(VersionDir(id)); }
+
+Status VersionStore::VerifyVersion(const std::string& id) {
+  const std::string dir = VersionDir(id);
+  auto text = fs_.ReadFile(JoinPath(dir, std::string(manifest::kBundleManifestFileName)),
+                           manifest::kMaxBundleManifestBytes);
+  if (!text.ok()) {
+    return MakeError(
+        ErrorCode::kIntegrity,
+        "installed version " + id + " has no readable bundle.json: " + text.error().message);
+  }
+  auto bundle = manifest::ParseBundleManifest(*text);
+  if (!bundle.ok()) {
+    return MakeError(ErrorCode::kIntegrity, "installed version " + id + " has a malformed " +
+                                                "bundle.json: " + bundle.error().message);
+  }
+  std::vector<std::uint8_t> buffer(1u << 20);
+  for (const manifest::BundleFile& f : bundle->files) {
+    const std::string where = "installed version " + id + ": " + f.path;
+    auto file = fs_.OpenReadable(JoinPath(dir, f.path));
+    if (!file.ok()) {
+      return MakeError(ErrorCode::kIntegrity, where + " is missing: " + file.error().message);
+    }
+    OTA_ASSIGN_OR_RETURN(std::uint64_t size, (*file)->Size());
+    if (size != f.size) {
+      return MakeError(ErrorCode::kIntegrity, where + " is " + std::to_string(size) +
+                                                  " bytes, bundle.json says " +
+                                                  std::to_string(f.size));
+    }
+    Hasher hasher(HashAlgorithm::kSha256);
+    for (std::uint64_t offset = 0; offset < size;) {
+      OTA_ASSIGN_OR_RETURN(std::size_t n, (*file)->ReadAt(offset, buffer));
+      if (n == 0) {
+        return MakeError(ErrorCode::kIntegrity, where + " ended early while re-hashing");
+      }
+      hasher.Update(std::span<const std::uint8_t>(buffer.data(), n));
+      offset += n;
+    }
+    const std::string actual = hasher.FinishHex();
+    if (actual != f.sha256) {
+      return MakeError(ErrorCode::kIntegrity, where + " has SHA-256 " + actual +
+                                                  ", bundle.json says " + f.sha256 +
+                                                  " (changed on disk since it was installed)");
+    }
+  }
+  return Ok();
+}
 
 Result<std::optional<std::string>> VersionStore::ActiveId(const std::string& model) {
   const std::string link = JoinPath(JoinPath(state_dir_, "active"), model);

@@ -32,6 +32,13 @@ class VersionStore {
   std::string DownloadPath(const std::string& id) const;
 
   Result<bool> HasVersion(const std::string& id);
+  // Re-reads every file the version's bundle.json lists and checks its size
+  // and SHA-256, before a rollback makes the version active again: a folder
+  // that exists was verified once, but its bytes may have rotted or been
+  // changed since. Costs one SHA-256 pass over the version (docs/decisions.md
+  // D24). kIntegrity names the first file that does not match (or a missing
+  // or malformed bundle.json); kIo if a file cannot be read.
+  Status VerifyVersion(const std::string& id);
   // The id the model's pointer names, if any. kIntegrity if the pointer is
   // not a well-formed link into versions/.
   Result<std::optional<std::string>> ActiveId(const std::string& model);

@@ -2,6 +2,7 @@
 
 #include "byte_grouping.h"
 #include "chunk_crypto.h"
+#include "ota/common/checked_math.h"
 #include "ota/common/hash.h"
 
 namespace ota::bundle {
@@ -91,7 +92,12 @@ Result<StoredHeader> ReadStoredHeader(ReadableFile& file, const UnpackLimits& li
   OTA_TRY(ReadBundleBytes(file, kPreambleSize, bytes, "header"));
   OTA_ASSIGN_OR_RETURN(out.header, DecodeHeader(bytes, out.preamble, limits));
   OTA_ASSIGN_OR_RETURN(out.file_size, file.Size());
-  const std::uint64_t expected = kPreambleSize + out.preamble.header_len + out.header.total_stored;
+  const std::optional<std::uint64_t> described =
+      CheckedSum({kPreambleSize, out.preamble.header_len, out.header.total_stored});
+  if (!described) {
+    return MakeError(ErrorCode::kIntegrity, "bundle header describes more than 2^64 bytes");
+  }
+  const std::uint64_t expected = *described;
   if (out.file_size < expected) {
     return MakeError(ErrorCode::kIntegrity,
                      "bundle is truncated: it is " + std::to_string(out.file_size) +

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ota/common/checked_math.h"
 #include "ota/common/hash.h"
 #include "ota/manifest/canonical_json.h"
 #include "zstd_codec.h"
@@ -218,7 +219,9 @@ Status CheckChunkTable(ContainerHeader& h, bool encrypted) {
                      std::to_string(c.stored) + " bytes, impossible for " +
                      std::to_string(c.plain) + " plaintext bytes");
     }
-    h.total_stored += c.stored;
+    const std::optional<std::uint64_t> stored = CheckedAdd(h.total_stored, c.stored);
+    if (!stored) return Corrupt("bundle header: stored chunk sizes add up to more than 2^64");
+    h.total_stored = *stored;
   }
   return Ok();
 }

@@ -8,6 +8,7 @@
 #include "container_format.h"
 #include "delta_payload.h"
 #include "ota/bundle/delta.h"
+#include "ota/common/checked_math.h"
 #include "ota/common/hash.h"
 #include "plain_file_writer.h"
 #include "zstd_codec.h"
@@ -386,9 +387,19 @@ Status CheckBase(FileSystem& fs, const ContainerHeader& header, const std::strin
   return Ok();
 }
 
-Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimits& limits) {
+}  // namespace
+
+Status CheckDeltaTargetTotal(const manifest::BundleManifest& target, const UnpackLimits& limits) {
   std::uint64_t target_total = 0;
-  for (const manifest::BundleFile& f : target.files) target_total += f.size;
+  for (const manifest::BundleFile& f : target.files) {
+    // Sizes come from the delta file: two near 2^64 must not wrap to a small
+    // total that passes the limit.
+    std::optional<std::uint64_t> sum = CheckedAdd(target_total, f.size);
+    if (!sum) {
+      return CorruptDelta("target bundle.json file sizes add up to more than 2^64 bytes");
+    }
+    target_total = *sum;
+  }
   if (target_total > limits.max_total_bytes) {
     return MakeError(ErrorCode::kIncompatible, "delta target holds " +
                                                    std::to_string(target_total) +
@@ -397,6 +408,8 @@ Status CheckTargetTotal(const manifest::BundleManifest& target, const UnpackLimi
   }
   return Ok();
 }
+
+namespace {
 
 // A container delta: reads its header once, checks the base and the signed
 // facts, then opens the content key (all before anything is written) for
@@ -418,7 +431,7 @@ Result<std::unique_ptr<ChunkReader>> OpenContainer(FileSystem& fs, const std::st
                                                 ", but its signed target says from " +
                                                 facts->base_id + " to " + facts->target_id);
   }
-  OTA_TRY(CheckTargetTotal(header.manifest, limits));
+  OTA_TRY(CheckDeltaTargetTotal(header.manifest, limits));
   if (facts != nullptr && !facts->manifest_sha256.empty() &&
       ManifestSha256(header.manifest) != facts->manifest_sha256) {
     return MakeError(ErrorCode::kIntegrity, "delta rebuilds a bundle.json with SHA-256 " +
@@ -452,7 +465,7 @@ Result<manifest::BundleManifest> PrepareCompact(
   OTA_ASSIGN_OR_RETURN(
       manifest::BundleManifest target,
       PrepareCompactDelta(fs, delta_path, base_dir, base_id, *facts, limits, info, offset, bytes));
-  OTA_TRY(CheckTargetTotal(target, limits));
+  OTA_TRY(CheckDeltaTargetTotal(target, limits));
   OTA_ASSIGN_OR_RETURN(auto file, fs.OpenReadable(delta_path));
   source = std::make_unique<CompactPayload>(std::move(file), offset, bytes);
   payload_size = sizeof(kDeltaPayloadMagic) + bytes;

@@ -79,6 +79,12 @@ void PutVarint(std::vector<std::uint8_t>& out, std::uint64_t v);
 std::uint32_t GroupWidthForGgmlType(std::uint32_t type);
 std::vector<DiffTransform> TransformsForGgmlType(std::uint32_t type);
 
+// Checks that the files a delta rebuilds (its target bundle.json, read from
+// the delta) fit the reader's limit before anything is written. The sum is
+// overflow-checked: sizes near 2^64 are corrupt (kIntegrity), a total over
+// limits.max_total_bytes is kIncompatible. Implemented in delta_apply.cc.
+Status CheckDeltaTargetTotal(const manifest::BundleManifest& target, const UnpackLimits& limits);
+
 }  // namespace ota::bundle
 
 #endif  // OTA_BUNDLE_DELTA_PAYLOAD_H_

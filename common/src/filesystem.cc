@@ -226,6 +226,13 @@ class PosixFileSystem : public FileSystem {
     if (::statvfs(path.c_str(), &st) != 0) return ErrnoError("cannot statvfs", path, errno);
     return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   }
+
+  Status SetMode(const std::string& path, unsigned mode) override {
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) {
+      return ErrnoError("cannot change the mode of", path, errno);
+    }
+    return Ok();
+  }
 };
 
 std::string TempSibling(const std::string& path) {

@@ -22,6 +22,7 @@
 #include "ota/agent/leases.h"
 #include "ota/agent/mirror.h"
 #include "ota/agent/sessions.h"
+#include "ota/common/main_guard.h"
 #include "ota/runtime_adapter/runtime.h"
 
 namespace {
@@ -76,9 +77,7 @@ std::string Printable(const std::string& s) {
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int ChatMain(int argc, char** argv) {
   CLI::App app{"ota-chat: answers prompts with the active model, leasing it per answer"};
   std::string state_dir;
   std::string model = "chat";
@@ -167,4 +166,10 @@ int main(int argc, char** argv) {
   }
   if (mirror) (void)mirror->Flush();  // The last replays count too.
   return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("ota-chat", [&] { return ChatMain(argc, argv); });
 }

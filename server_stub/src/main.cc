@@ -1,6 +1,6 @@
 // ota-server: command line entry point of the reference server.
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a runtime
-// error, 2 on a usage error.
+// error, 2 on a usage error, 70 on an internal error (ota/common/main_guard.h).
 #include <arpa/inet.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +16,7 @@
 
 #include "ota/common/filesystem.h"
 #include "ota/common/log.h"
+#include "ota/common/main_guard.h"
 #include "ota/server_stub/server.h"
 
 namespace {
@@ -143,9 +144,7 @@ int RunEnrollmentTokenCommand(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int ServerMain(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
   if (argc > 1 && std::string(argv[1]) == "enrollment-token") {
     return RunEnrollmentTokenCommand(argc - 1, argv + 1);
@@ -174,6 +173,15 @@ int main(int argc, char** argv) {
   auto* drop_count = app.add_option(
       "--fault-drop-count", drop_count_text,
       "Fault injection: how many target downloads to cut (default 1 with --fault-drop-after)");
+  std::string extra_bytes_text;
+  std::string extra_count_text;
+  auto* extra_bytes =
+      app.add_option("--fault-extra-bytes", extra_bytes_text,
+                     "Fault injection: append this many filler bytes to a target download's body");
+  auto* extra_count =
+      app.add_option("--fault-extra-count", extra_count_text,
+                     "Fault injection: how many target downloads to lengthen (default 1 with "
+                     "--fault-extra-bytes)");
   app.add_flag("--quiet", options.quiet, "No per-request log lines on stderr");
   int head_timeout_seconds = 10;
   app.add_option("--head-timeout", head_timeout_seconds,
@@ -230,6 +238,21 @@ int main(int argc, char** argv) {
     if (drop_count->count() > 0 &&
         (!ParseCount(drop_count_text, options.fault_drop_count) || options.fault_drop_count == 0)) {
       return Fail(kExitUsage, "--fault-drop-count: not a positive count: " + drop_count_text);
+    }
+  }
+  if (extra_count->count() > 0 && extra_bytes->count() == 0) {
+    return Fail(kExitUsage, "--fault-extra-count needs --fault-extra-bytes");
+  }
+  if (extra_bytes->count() > 0) {
+    if (!ParseCount(extra_bytes_text, options.fault_extra_bytes) ||
+        options.fault_extra_bytes == 0) {
+      return Fail(kExitUsage,
+                  "--fault-extra-bytes: not a positive byte count: " + extra_bytes_text);
+    }
+    options.fault_extra_count = 1;
+    if (extra_count->count() > 0 && (!ParseCount(extra_count_text, options.fault_extra_count) ||
+                                     options.fault_extra_count == 0)) {
+      return Fail(kExitUsage, "--fault-extra-count: not a positive count: " + extra_count_text);
     }
   }
   if (options.quiet) ota::SetLogLevel(ota::LogLevel::kWarning);
@@ -295,4 +318,10 @@ int main(int argc, char** argv) {
            signal_number == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
   server.Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("ota-server", [&] { return ServerMain(argc, argv); });
 }

@@ -76,6 +76,7 @@ struct BodyStream {
   std::shared_ptr<FileHandle> file;
   std::uint64_t start = 0;  // File offset of the first body byte.
   std::uint64_t drop_after = kNoDrop;
+  std::uint64_t length = 0;  // Bytes of the file in the body; any more are the extra fault.
   std::uint64_t sent = 0;
   std::vector<char> buffer;
 };
@@ -85,6 +86,14 @@ bool ProvideBody(BodyStream& body, std::size_t offset, std::size_t length,
   // Returning false makes httplib close the connection mid-body: exactly the
   // fault the drill wants, and the honest answer to a read failure.
   if (body.sent >= body.drop_after) return false;
+  if (offset >= body.length) {
+    // The extra-bytes fault: filler after the file's own bytes.
+    body.buffer.assign(std::min<std::size_t>(length, kReadChunk), 'X');
+    if (!sink.write(body.buffer.data(), body.buffer.size())) return false;
+    body.sent += body.buffer.size();
+    return true;
+  }
+  length = static_cast<std::size_t>(std::min<std::uint64_t>(length, body.length - offset));
   std::uint64_t want = std::min<std::uint64_t>({length, kReadChunk, body.drop_after - body.sent});
   body.buffer.resize(static_cast<std::size_t>(want));
   ssize_t n;
@@ -114,6 +123,15 @@ Result<std::unique_ptr<RepoFiles>> RepoFiles::Open(const std::string& repo_dir, 
   }
   if (root == "/") root.clear();  // So that root + "/" is the prefix check.
   return std::unique_ptr<RepoFiles>(new RepoFiles(std::move(root), drop));
+}
+
+bool RepoFiles::TakeFaultExtra(std::string_view relative_path) {
+  if (!relative_path.starts_with("targets/")) return false;
+  std::uint64_t left = extras_left_.load();
+  while (left > 0) {
+    if (extras_left_.compare_exchange_weak(left, left - 1)) return true;
+  }
+  return false;
 }
 
 bool RepoFiles::TakeFaultDrop(std::string_view relative_path) {
@@ -184,8 +202,11 @@ void RepoFiles::Serve(const httplib::Request& req, std::string_view relative_pat
   auto body = std::make_shared<BodyStream>();
   body->file = file.file;
   body->start = range.first;
+  body->length = range.length();
   if (req.method == "GET" && TakeFaultDrop(relative_path)) body->drop_after = drop_after_;
-  res.set_content_provider(static_cast<std::size_t>(range.length()), content_type,
+  std::uint64_t extra = 0;
+  if (req.method == "GET" && TakeFaultExtra(relative_path)) extra = extra_bytes_;
+  res.set_content_provider(static_cast<std::size_t>(range.length() + extra), content_type,
                            [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
                              return ProvideBody(*body, offset, length, sink);
                            });

@@ -18,6 +18,9 @@ namespace ota::server_stub {
 struct FaultDrop {
   std::uint64_t after_bytes = 0;
   std::uint64_t count = 0;  // 0 = off.
+  // Bytes appended to the first `extra_count` target bodies (test only).
+  std::uint64_t extra_bytes = 0;
+  std::uint64_t extra_count = 0;  // 0 = off.
 };
 
 // Thread-safe: Serve() may run on many threads at once.
@@ -34,14 +37,22 @@ class RepoFiles {
 
  private:
   RepoFiles(std::string root, FaultDrop drop)
-      : root_(std::move(root)), drop_after_(drop.after_bytes), drops_left_(drop.count) {}
+      : root_(std::move(root)),
+        drop_after_(drop.after_bytes),
+        drops_left_(drop.count),
+        extra_bytes_(drop.extra_bytes),
+        extras_left_(drop.extra_bytes > 0 ? drop.extra_count : 0) {}
 
   // True if this response is one of the first N target downloads to cut.
   bool TakeFaultDrop(std::string_view relative_path);
+  // True if this response is one of the first N target downloads to lengthen.
+  bool TakeFaultExtra(std::string_view relative_path);
 
   const std::string root_;  // Canonical, without trailing slash.
   const std::uint64_t drop_after_;
   std::atomic<std::uint64_t> drops_left_;
+  const std::uint64_t extra_bytes_;
+  std::atomic<std::uint64_t> extras_left_;
 };
 
 }  // namespace ota::server_stub

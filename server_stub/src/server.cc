@@ -391,7 +391,8 @@ Status Server::Start() {
                      "listen address must be an IPv4 or IPv6 address: " + o.listen_address);
   }
   OTA_ASSIGN_OR_RETURN(s.repo,
-                       RepoFiles::Open(o.repo_dir, {o.fault_drop_after_bytes, o.fault_drop_count}));
+                       RepoFiles::Open(o.repo_dir, {o.fault_drop_after_bytes, o.fault_drop_count,
+                                                    o.fault_extra_bytes, o.fault_extra_count}));
   Clock* clock = o.clock;
   if (clock == nullptr) {
     s.owned_clock = MakeSystemClock();

@@ -154,14 +154,60 @@ TEST_F(DownloaderTest, WrongContentRangeRestartsCleanly) {
   EXPECT_EQ(ReadTestFile(part_), Body());
 }
 
-TEST_F(DownloaderTest, EndlessDataIsIntegrityErrorAndNothingKept) {
+// More bytes than signed (a captive portal, a bad mirror) are the transport's
+// fault, not the artifact's: discarded, then fetched again from byte 0.
+TEST_F(DownloaderTest, OverlongAnswerIsDiscardedAndRetriedFromTheStart) {
   http_.Script({{ScriptedHttp::Mode::kOversend, 0}});
   auto stats = Download();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), Body());
+  ASSERT_EQ(http_.ranges.size(), 2u);
+  EXPECT_EQ(http_.ranges[1], std::nullopt);  // A clean start, not a resume.
+  EXPECT_TRUE(stats->clean_transfer);
+}
+
+TEST_F(DownloaderTest, OverlongAnswersEveryTimeAreRetryLaterAndNothingKept) {
+  http_.Script({{ScriptedHttp::Mode::kOversend, 0},
+                {ScriptedHttp::Mode::kOversend, 0},
+                {ScriptedHttp::Mode::kOversend, 0}});
+  auto stats = Download();
   ASSERT_FALSE(stats.ok());
-  EXPECT_EQ(stats.error().code, ErrorCode::kIntegrity);
+  EXPECT_EQ(stats.error().code, ErrorCode::kRetryLater);
   auto exists = fs_->Exists(part_);
   ASSERT_OK(exists);
   EXPECT_FALSE(*exists);
+}
+
+// A resumed range answered with too many bytes (a whole error page after
+// the bytes already on disk): the partial file goes, the download restarts.
+TEST_F(DownloaderTest, OverlongAnswerToARangeRestartsCleanly) {
+  ota::testing::WriteTestFile(part_, Body().substr(0, 100));
+  http_.Script({{ScriptedHttp::Mode::kOversend, 0}});
+  auto stats = Download();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), Body());
+  ASSERT_EQ(http_.ranges.size(), 2u);
+  EXPECT_EQ(http_.ranges[0], std::optional<std::uint64_t>(100));
+  EXPECT_EQ(http_.ranges[1], std::nullopt);
+  EXPECT_TRUE(stats->clean_transfer);
+}
+
+// Only a file that one response wrote from byte 0 is a clean transfer; its
+// hash failure alone may count against the artifact.
+TEST_F(DownloaderTest, CleanTransferOnlyWithoutAResume) {
+  auto whole = Download();
+  ASSERT_OK(whole);
+  EXPECT_TRUE(whole->clean_transfer);
+  ASSERT_OK(fs_->Remove(part_));
+  http_.Script({{ScriptedHttp::Mode::kNormal, 0}, {ScriptedHttp::Mode::kDropAfter, 1234}});
+  auto resumed = Download();
+  ASSERT_OK(resumed);
+  EXPECT_FALSE(resumed->clean_transfer);
+  EXPECT_EQ(ReadTestFile(part_), Body());
+  ota::testing::WriteTestFile(part_, Body());
+  auto already = Download();  // Found complete on disk: nothing known about how.
+  ASSERT_OK(already);
+  EXPECT_FALSE(already->clean_transfer);
 }
 
 TEST_F(DownloaderTest, TransientStatusesRetryWithBackoffOnTheInjectedClock) {

@@ -116,6 +116,9 @@ class RecordingFileSystem : public FileSystem {
   Result<std::string> ReadSymlink(const std::string& link) override {
     return base_.ReadSymlink(link);
   }
+  Status SetMode(const std::string& path, unsigned mode) override {
+    return base_.SetMode(path, mode);
+  }
   Result<std::uint64_t> FreeSpace(const std::string& path) override {
     return base_.FreeSpace(path);
   }

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "bundle_test_util.h"
+#include "delta_payload.h"
 #include "ota/bundle/bundle.h"
+#include "ota/common/checked_math.h"
 #include "ota/common/hash.h"
 #include "test_support.h"
 
@@ -154,6 +156,48 @@ TEST_F(HostileInputTest, FileUnderAnotherFileIsRefused) {
   EXPECT_EQ(r.error().code, ErrorCode::kIntegrity);
   EXPECT_NE(r.error().message.find("lies under the file \"model.gguf\""), std::string::npos)
       << r.error().message;
+}
+
+// Sizes read from a delta near 2^64: two of them must not add up to a small
+// total that passes the reader's limit.
+TEST(DeltaTargetTotalTest, SizesThatWrapAroundAreCorrupt) {
+  const std::string digest(64, '0');
+  manifest::BundleManifest wraps_to_five;
+  wraps_to_five.files.push_back({"model.gguf", (std::uint64_t{1} << 63) + 5, digest, "model"});
+  wraps_to_five.files.push_back({"other.bin", std::uint64_t{1} << 63, digest, "other"});
+  manifest::BundleManifest wraps_to_zero;
+  wraps_to_zero.files.push_back({"model.gguf", UINT64_MAX, digest, "model"});
+  wraps_to_zero.files.push_back({"other.bin", 1, digest, "other"});
+  for (const manifest::BundleManifest* m : {&wraps_to_five, &wraps_to_zero}) {
+    Status s = CheckDeltaTargetTotal(*m, UnpackLimits{});
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, ErrorCode::kIntegrity) << s.error().message;
+    EXPECT_NE(s.error().message.find("2^64"), std::string::npos) << s.error().message;
+  }
+}
+
+TEST(DeltaTargetTotalTest, TotalIsCheckedAgainstTheLimit) {
+  const std::string digest(64, '0');
+  manifest::BundleManifest m;
+  m.files.push_back({"model.gguf", 600, digest, "model"});
+  m.files.push_back({"other.bin", 400, digest, "other"});
+  UnpackLimits limits;
+  limits.max_total_bytes = 1000;
+  EXPECT_OK(CheckDeltaTargetTotal(m, limits));
+  limits.max_total_bytes = 999;
+  Status over = CheckDeltaTargetTotal(m, limits);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kIncompatible);
+}
+
+TEST(CheckedMathTest, DetectsOverflowNear64Bits) {
+  EXPECT_EQ(CheckedAdd(UINT64_MAX - 1, 1), std::optional<std::uint64_t>(UINT64_MAX));
+  EXPECT_EQ(CheckedAdd(UINT64_MAX, 1), std::nullopt);
+  EXPECT_EQ(CheckedMul(std::uint64_t{1} << 32, std::uint64_t{1} << 31),
+            std::optional<std::uint64_t>(std::uint64_t{1} << 63));
+  EXPECT_EQ(CheckedMul(std::uint64_t{1} << 32, std::uint64_t{1} << 32), std::nullopt);
+  EXPECT_EQ(CheckedSum({std::uint64_t{1} << 63, std::uint64_t{1} << 63, 5}), std::nullopt);
+  EXPECT_EQ(CheckedSum({1, 2, 3}), std::optional<std::uint64_t>(6));
 }
 
 }  // namespace

@@ -111,6 +111,10 @@ Result<std::uint64_t> DroppingFileSystem::FreeSpace(const std::string& path) {
   return base_.FreeSpace(path);
 }
 
+Status DroppingFileSystem::SetMode(const std::string& path, unsigned mode) {
+  return base_.SetMode(path, mode);
+}
+
 Status DroppingFileSystem::CreateDirs(const std::string& path) {
   OTA_TRY(BeforeMutation());
   return base_.CreateDirs(path);

@@ -66,6 +66,7 @@ class DroppingFileSystem : public FileSystem {
   Status CreateSymlink(const std::string& target, const std::string& link) override;
   Result<std::string> ReadSymlink(const std::string& link) override;
   Result<std::uint64_t> FreeSpace(const std::string& path) override;
+  Status SetMode(const std::string& path, unsigned mode) override;
 
   // For the writable files it hands out.
   Status BeforeMutation();

@@ -1,7 +1,10 @@
 // otactl: the operator's tool for keys, repositories, bundles and models.
+// Exit codes: 0 success, 1 the command failed, 2 usage error, 70 an internal
+// error (ota/common/main_guard.h).
 #include <cstdio>
 
 #include "commands.h"
+#include "ota/common/main_guard.h"
 
 namespace ota::tools {
 
@@ -12,7 +15,9 @@ int Fail(const std::string& message) {
 
 }  // namespace ota::tools
 
-int main(int argc, char** argv) {
+namespace {
+
+int OtactlMain(int argc, char** argv) {
   CLI::App app{"otactl: build, sign and publish model bundles for ModelOTA."};
   app.require_subcommand(1);
   ota::tools::CommandRunner selected;
@@ -34,4 +39,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   return selected();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ota::RunGuardedMain("otactl", [&] { return OtactlMain(argc, argv); });
 }

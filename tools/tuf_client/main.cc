@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/http.h"
 #include "ota/common/log.h"
+#include "ota/common/main_guard.h"
 
 namespace ota::tuf_client {
 namespace {
@@ -71,13 +71,13 @@ int Run(const std::vector<std::string>& argv) {
 }  // namespace ota::tuf_client
 
 int main(int argc, char** argv) {
-  try {
-    std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + (argc > 0 ? argc : 0));
-    return ota::tuf_client::Run(args) == 0 ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ota-tuf-client: internal error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "ota-tuf-client: internal error\n");
-  }
-  return 1;
+  // The conformance protocol allows exit statuses 0 and 1 only: an internal
+  // error is a failure like any other there.
+  return ota::RunGuardedMain(
+      "ota-tuf-client",
+      [&] {
+        std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + (argc > 0 ? argc : 0));
+        return ota::tuf_client::Run(args) == 0 ? 0 : 1;
+      },
+      /*internal_error_exit=*/1);
 }

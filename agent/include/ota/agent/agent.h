@@ -46,8 +46,24 @@ struct EnrollOptions {
   std::string enrollment_token;
 };
 
+// What a process opens the state folder for (Agent::Open).
+enum class AgentAccess {
+  // The process that updates (`update`, `check`, `daemon`, the C API): its
+  // start counts against a deployment in its confirmation window (a crash
+  // loop) and it finishes deployments a previous run left open.
+  kUpdate,
+  // An operator command that changes state on purpose (`rollback`): finishes
+  // open deployments first, but is not a restart of the updating process.
+  kCommand,
+  // Inspection (`status`, `audit`, `shadow-results`): changes nothing, so
+  // running it any number of times during a confirmation window is harmless.
+  // Calls that would change state are refused (kInvalidArgument).
+  kReadOnly,
+};
+
 struct AgentOptions {
   std::string state_dir;
+  AgentAccess access = AgentAccess::kUpdate;
   std::string server_url_override;  // Empty: the enrolled URL.
   int download_attempts = 6;
   std::chrono::milliseconds initial_backoff{500};

@@ -30,6 +30,7 @@ enum class Event {
   kNoUpdate,     // checking: nothing to do
   kDone,         // the state's work finished successfully
   kError,        // the state's work failed; the deployment must not go on
+  kRefetch,      // verifying: the downloaded bytes were discarded; download again later
 };
 
 std::string_view StateName(State state);

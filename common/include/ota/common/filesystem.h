@@ -70,6 +70,9 @@ class FileSystem {
   virtual Result<std::string> ReadSymlink(const std::string& link) = 0;
   // Free bytes available to unprivileged users on the filesystem holding path.
   virtual Result<std::uint64_t> FreeSpace(const std::string& path) = 0;
+  // Sets the permission bits of a file or directory to exactly `mode`
+  // (chmod(2); the umask does not apply). Symlinks are followed.
+  virtual Status SetMode(const std::string& path, unsigned mode) = 0;
 };
 
 std::unique_ptr<FileSystem> MakePosixFileSystem();

@@ -33,6 +33,12 @@ struct ServerOptions {
   // of 0 turns it off.
   std::uint64_t fault_drop_after_bytes = 0;
   std::uint64_t fault_drop_count = 0;
+  // Fault injection for tests: the first `fault_extra_count` GET responses
+  // with a body for files under /repo/targets/ carry `fault_extra_bytes`
+  // bytes after the file's (a bad mirror or captive portal sending more than
+  // the signed length). 0 turns it off.
+  std::uint64_t fault_extra_bytes = 0;
+  std::uint64_t fault_extra_count = 0;
   // When false, one line per request goes to stderr:
   // "METHOD PATH STATUS BYTES DURATIONms".
   bool quiet = false;
