@@ -66,7 +66,7 @@ class ReporterTest : public ::testing::Test {
     return n.ok() ? *n : -1;
   }
   Result<int> Deliver() {
-    return DeliverEvents(env_, *db_, "http://127.0.0.1:1", "dev1", key_, std::nullopt);
+    return DeliverEvents(env_, *db_, "http://127.0.0.1:1", "dev1", key_, {std::nullopt, ""});
   }
   // The seq of the last report sent.
   std::int64_t LastSentSeq() { return server_.reports.back()["seq"].get<std::int64_t>(); }
