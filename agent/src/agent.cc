@@ -171,7 +171,12 @@ class AgentImpl : public Agent {
       if (open && open->state == State::kConfirming && checked_now) continue;  // Once a cycle.
       if (!open) {
         OTA_ASSIGN_OR_RETURN(auto created, StartDeployment(model, &outcomes));
-        if (!created) continue;
+        if (!created) {
+          // Nothing to install: a collection cut off by a power loss after
+          // the last commit finishes now instead of at the next update.
+          (void)CollectGarbage(model);
+          continue;
+        }
         open = std::move(created);
       }
       UpdateOutcome o = RunDeployment(ctx_, *open, progress);
