@@ -515,9 +515,10 @@ class AgentImpl : public Agent {
     for (VersionRow& v : versions) {
       if (v.model == model) mine.push_back(std::move(v));
     }
-    std::sort(mine.begin(), mine.end(), [](const VersionRow& a, const VersionRow& b) {
-      return a.installed_at > b.installed_at;
-    });
+    // Newest first: ListVersions orders by install time, then by the order
+    // of recording, so two versions installed within one second (the time's
+    // resolution) keep their order and the previous one is the one kept.
+    std::reverse(mine.begin(), mine.end());
     std::size_t kept = 0;
     const auto keep_others = static_cast<std::size_t>(std::max(options_.keep_versions, 1) - 1);
     for (const VersionRow& v : mine) {
