@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
       std::string(tmp_env != nullptr ? tmp_env : "/tmp") + "/ota-bundle-bench-synth";
   struct Bound {
     std::string path;
+    std::size_t input = 0;  // Its file among `inputs` (after the command-line files).
     double analytic = 0, counted = 0;
   };
   std::vector<Bound> bounds;
@@ -191,6 +192,7 @@ int main(int argc, char** argv) {
       inputs.push_back(in);
       Bound b;
       b.path = name;
+      b.input = inputs.size() - 1;
       b.analytic = NormalPatternBits(0.02, exp_bits, mant_bits);
       std::uint64_t words = 0;
       b.counted = WordEntropyBits(in.path, words);
@@ -242,7 +244,7 @@ int main(int argc, char** argv) {
   }
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     const Bound& b = bounds[i];
-    const Input& in = inputs[i];
+    const Input& in = inputs[b.input];
     auto size = fs->FileSize(in.path);
     if (!size.ok() || in.reference == 0) continue;
     const double bound_bytes = static_cast<double>(*size) * b.counted / 16.0;

@@ -5,6 +5,11 @@
 // Prints one table of p50/p99/max in microseconds against the goals
 // (p99 < 50 us idle, < 1 ms during switches). With switches, every thread
 // keeps acquiring until at least 20 switches happened (or 3 s passed).
+// An acquire that fails (retry-later once the acquire bound has passed) is
+// counted in the "failed" column and its latency stays among the samples: a
+// caller waited that long for nothing. A row "during switches" in which no
+// switch happened measured nothing and is "not measured", a missed goal.
+// Exits 1 if any goal is missed.
 //
 // Usage: lease_bench [--ops N] [--dir PATH]   (N acquires per thread, default 2000;
 //        the state folder is created under PATH, default $TMPDIR or /tmp)
@@ -51,8 +56,8 @@ void Install(const std::string& state, const std::string& id, const std::string&
 struct Row {
   std::string scenario;
   int threads = 0;
-  std::size_t ops = 0;
-  std::size_t retries = 0;
+  std::size_t ops = 0;     // Samples: every acquire, failed ones included.
+  std::size_t failed = 0;  // Acquires that returned an error (retry later).
   int switches = 0;
   double p50 = 0, p99 = 0, max = 0;
   double goal = 0;
@@ -68,7 +73,7 @@ double Percentile(std::vector<double>& v, double p) {
 Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int ops,
         bool switching) {
   std::vector<std::vector<double>> per_thread(static_cast<std::size_t>(threads));
-  std::atomic<std::size_t> retries{0};
+  std::atomic<std::size_t> failed{0};
   std::atomic<bool> done{false};
   std::atomic<int> ready{0};
   std::atomic<int> switches{0};
@@ -110,11 +115,11 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
            ++i) {
         const auto start = Clock::now();
         auto lease = m.Acquire("chat");
-        if (!lease.ok()) {
-          retries.fetch_add(1);
-          continue;
+        if (lease.ok()) {
+          lease->Release();
+        } else {
+          failed.fetch_add(1);
         }
-        lease->Release();
         lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
       }
     });
@@ -128,7 +133,7 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
   row.scenario = switching ? "during switches" : "idle";
   row.threads = threads;
   row.ops = all.size();
-  row.retries = retries.load();
+  row.failed = failed.load();
   row.switches = switches.load();
   row.goal = switching ? 1000 : 50;
   row.p50 = Percentile(all, 0.50);
@@ -176,19 +181,26 @@ int main(int argc, char** argv) {
   (void)(*m)->Acquire("chat");  // Warm the bundle.json cache.
 
   std::printf("Acquire+Release latency, %d per thread, state folder in %s\n", ops, base.c_str());
-  std::printf("%-16s %7s %9s %8s %9s %9s %10s %9s %6s\n", "scenario", "threads", "ops", "retries",
+  std::printf("%-16s %7s %9s %8s %9s %9s %10s %9s %14s\n", "scenario", "threads", "ops", "failed",
               "p50 us", "p99 us", "max us", "switches", "goal");
   bool met = true;
   for (bool switching : {false, true}) {
     for (int threads : {1, 8, 64}) {
       Row r = Run(**m, state, threads, ops, switching);
-      const bool ok = r.p99 < r.goal;
+      const bool measured = !switching || r.switches > 0;
+      const bool ok = measured && r.ops > 0 && r.p99 < r.goal;
       met = met && ok;
-      std::printf("%-16s %7d %9zu %8zu %9.1f %9.1f %10.1f %9d %6s\n", r.scenario.c_str(), r.threads,
-                  r.ops, r.retries, r.p50, r.p99, r.max, r.switches, ok ? "met" : "MISSED");
+      std::printf("%-16s %7d %9zu %8zu %9.1f %9.1f %10.1f %9d %14s\n", r.scenario.c_str(),
+                  r.threads, r.ops, r.failed, r.p50, r.p99, r.max, r.switches,
+                  !measured ? "NOT MEASURED"
+                  : ok      ? "met"
+                            : "MISSED");
     }
   }
   std::filesystem::remove_all(state);
-  std::printf("goals: p99 < 50 us idle, < 1000 us during switches: %s\n", met ? "met" : "NOT met");
-  return 0;
+  std::printf(
+      "goals: p99 < 50 us idle, < 1000 us during switches (failed acquires counted at "
+      "their latency; rows without a switch not measured): %s\n",
+      met ? "met" : "NOT met");
+  return met ? 0 : 1;
 }

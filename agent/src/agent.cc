@@ -190,7 +190,12 @@ class AgentImpl : public Agent {
       if (open && open->state == State::kConfirming && checked_now) continue;  // Once a cycle.
       if (!open) {
         OTA_ASSIGN_OR_RETURN(auto created, StartDeployment(model, &outcomes));
-        if (!created) continue;
+        if (!created) {
+          // Nothing to install: a collection cut off by a power loss after
+          // the last commit finishes now instead of at the next update.
+          (void)CollectGarbage(model);
+          continue;
+        }
         open = std::move(created);
       }
       UpdateOutcome o = RunDeployment(ctx_, *open, progress);
@@ -541,9 +546,10 @@ class AgentImpl : public Agent {
     for (VersionRow& v : versions) {
       if (v.model == model) mine.push_back(std::move(v));
     }
-    std::sort(mine.begin(), mine.end(), [](const VersionRow& a, const VersionRow& b) {
-      return a.installed_at > b.installed_at;
-    });
+    // Newest first: ListVersions orders by install time, then by the order
+    // of recording, so two versions installed within one second (the time's
+    // resolution) keep their order and the previous one is the one kept.
+    std::reverse(mine.begin(), mine.end());
     std::size_t kept = 0;
     const auto keep_others = static_cast<std::size_t>(std::max(options_.keep_versions, 1) - 1);
     for (const VersionRow& v : mine) {

@@ -339,6 +339,11 @@ class Runner {
             VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
       }
       (void)ctx_.env.fs->Remove(NoDeltaMarker());
+      // Rebuilt from a delta: its download too (ApplyDelta removes it after
+      // the promotion, which a power loss may have cut off).
+      if (std::optional<DeltaTarget> delta = FindDelta()) {
+        (void)ctx_.env.fs->Remove(ctx_.store.DownloadPath(delta->sha256));
+      }
       return ctx_.env.fs->Remove(part);
     }
     OTA_ASSIGN_OR_RETURN(

@@ -246,7 +246,8 @@ Result<std::optional<VersionRow>> StateDb::GetVersion(const std::string& id) {
 Result<std::vector<VersionRow>> StateDb::ListVersions() {
   OTA_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare("SELECT id, model, version, installed_at FROM versions ORDER BY installed_at"));
+      db_->Prepare(
+          "SELECT id, model, version, installed_at FROM versions ORDER BY installed_at, rowid"));
   std::vector<VersionRow> rows;
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, s.Step());

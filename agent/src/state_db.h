@@ -99,6 +99,7 @@ class StateDb {
 
   Status RecordVersion(const VersionRow& row);
   Result<std::optional<VersionRow>> GetVersion(const std::string& id);
+  // Oldest first: by install time, then by the order of recording.
   Result<std::vector<VersionRow>> ListVersions();
   Status ForgetVersion(const std::string& id);
 

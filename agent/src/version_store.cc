@@ -1,5 +1,6 @@
 #include "version_store.h"
 
+#include <string_view>
 #include <vector>
 
 #include "ota/common/hash.h"
@@ -9,6 +10,22 @@ namespace ota::agent {
 namespace {
 constexpr char kStagingPrefix[] = ".staging-";
 constexpr char kLinkPrefix[] = "../versions/";
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A temporary file or link of an interrupted atomic replace: "<name>.tmp-
+// <pid>-<n>", the name WriteFileAtomic and ReplaceSymlinkAtomic give it
+// before renaming it over <name>.
+bool IsTemporarySibling(std::string_view name) {
+  const std::size_t at = name.rfind(".tmp-");
+  if (at == std::string_view::npos || at == 0) return false;
+  const std::string_view rest = name.substr(at + 5);
+  const std::size_t dash = rest.find('-');
+  return dash != std::string_view::npos && AllDigits(rest.substr(0, dash)) &&
+         AllDigits(rest.substr(dash + 1));
+}
 }  // namespace
 
 bool IsValidModelName(const std::string& name) {
@@ -34,6 +51,20 @@ Status VersionStore::Init() {
     if (name.rfind(kStagingPrefix, 0) == 0) {
       OTA_TRY(fs_.RemoveAll(JoinPath(JoinPath(state_dir_, "versions"), name)));
     }
+  }
+  // A switch (or a marker's write) cut off between creating its temporary
+  // link (or file) and renaming it leaves it behind: its name is unique per
+  // process, so no later replace reuses it.
+  for (const char* sub : {"active", "downloads"}) {
+    const std::string dir = JoinPath(state_dir_, sub);
+    OTA_ASSIGN_OR_RETURN(auto entries, fs_.ListDir(dir));
+    bool removed = false;
+    for (const std::string& name : entries) {
+      if (!IsTemporarySibling(name)) continue;
+      OTA_TRY(fs_.Remove(JoinPath(dir, name)));
+      removed = true;
+    }
+    if (removed) OTA_TRY(fs_.SyncDir(dir));
   }
   return Ok();
 }

@@ -24,7 +24,9 @@ class VersionStore {
  public:
   VersionStore(FileSystem& fs, std::string state_dir);
 
-  // Creates the folders and removes leftovers of interrupted unpacks.
+  // Creates the folders and removes leftovers of interrupted unpacks and
+  // replaces (staging folders, temporary links in active/ and files in
+  // downloads/).
   Status Init();
 
   std::string VersionDir(const std::string& id) const;

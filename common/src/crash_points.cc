@@ -16,6 +16,7 @@ namespace {
 struct CrashConfig {
   bool enabled = false;
   unsigned long long crash_at = 0;  // 0: never.
+  std::string anchor;               // Set: crash_at counts from its first point (as 0).
   int trace_fd = -1;
 };
 
@@ -23,20 +24,32 @@ const CrashConfig& Config() {
   static const CrashConfig config = [] {
     CrashConfig c;
     if (const char* at = std::getenv("OTA_CRASH_AT"); at != nullptr && *at != '\0') {
+      // "N", or "NAME+N": the N-th point after the first one named NAME.
+      std::string spec = at;
+      const std::size_t plus = spec.rfind('+');
+      if (plus != std::string::npos) {
+        c.anchor = spec.substr(0, plus);
+        spec = spec.substr(plus + 1);
+      }
       char* end = nullptr;
-      c.crash_at = std::strtoull(at, &end, 10);
-      if (end == nullptr || *end != '\0') c.crash_at = 0;
+      c.crash_at = std::strtoull(spec.c_str(), &end, 10);
+      const bool parsed = !spec.empty() && end != nullptr && *end == '\0';
+      if (!parsed || (c.anchor.empty() && c.crash_at == 0)) {
+        c.crash_at = 0;
+        c.anchor.clear();
+      }
     }
     if (const char* trace = std::getenv("OTA_CRASH_TRACE"); trace != nullptr && *trace != '\0') {
       c.trace_fd = ::open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     }
-    c.enabled = c.crash_at != 0 || c.trace_fd >= 0;
+    c.enabled = c.crash_at != 0 || !c.anchor.empty() || c.trace_fd >= 0;
     return c;
   }();
   return config;
 }
 
 std::atomic<unsigned long long> g_count{0};
+std::atomic<unsigned long long> g_anchor_at{0};  // Count of the anchor's first point; 0: not yet.
 
 class CrashingWritableFile : public WritableFile {
  public:
@@ -135,7 +148,16 @@ void CrashPoint(const char* name) {
       [[maybe_unused]] ssize_t written = ::write(c.trace_fd, line, size);
     }
   }
-  if (n == c.crash_at) ::kill(::getpid(), SIGKILL);
+  if (c.anchor.empty()) {
+    if (n == c.crash_at) ::kill(::getpid(), SIGKILL);
+    return;
+  }
+  unsigned long long anchor_at = g_anchor_at.load(std::memory_order_relaxed);
+  if (anchor_at == 0 && c.anchor == name) {
+    g_anchor_at.compare_exchange_strong(anchor_at, n, std::memory_order_relaxed);
+    anchor_at = g_anchor_at.load(std::memory_order_relaxed);
+  }
+  if (anchor_at != 0 && n - anchor_at == c.crash_at) ::kill(::getpid(), SIGKILL);
 }
 
 std::unique_ptr<FileSystem> MakeCrashingFileSystem(FileSystem& base) {

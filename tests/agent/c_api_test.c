@@ -139,6 +139,28 @@ static void on_active(const char* model, const char* version_id, void* user) {
   pthread_mutex_unlock(&mu);
 }
 
+/* Counts switches only (a second subscriber, as a witness). */
+static void on_witness(const char* model, const char* version_id, void* user) {
+  (void)model;
+  (void)version_id;
+  pthread_mutex_lock(&mu);
+  *(int*)user += 1;
+  pthread_cond_signal(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Waits until *count reaches n (bounded only as a failure guard). */
+static void wait_for_calls(int* count, int n) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&mu);
+  while (*count < n) {
+    if (pthread_cond_timedwait(&cv, &mu, &until) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&mu);
+}
+
 int main(void) {
   char id_a[65], id_b[65], path[512];
   memset(id_a, 'a', 64);
@@ -212,6 +234,23 @@ int main(void) {
   CHECK(strcmp(notified, "chat=bbbbbbbb") == 0);
   pthread_mutex_unlock(&mu);
   ota_agent_unsubscribe(agent);
+
+  /* Nothing after unsubscribe: a second handle, still subscribed, witnesses
+   * two more switches; by the time it has seen both, a watcher left running
+   * would have reported the first. */
+  ota_agent* witness = NULL;
+  int witnessed = 0;
+  CHECK(ota_agent_open(state, &witness) == OTA_OK);
+  CHECK(witness != NULL && ota_agent_subscribe(witness, on_witness, &witnessed) == OTA_OK);
+  point_at(id_a);
+  wait_for_calls(&witnessed, 1);
+  point_at(id_b);
+  wait_for_calls(&witnessed, 2);
+  pthread_mutex_lock(&mu);
+  CHECK(witnessed == 2);
+  CHECK(calls == 1);
+  pthread_mutex_unlock(&mu);
+  ota_agent_close(witness);
 
   CHECK(ota_lease_acquire(agent, "chat", &lease) == OTA_OK);
   if (lease != NULL) {

@@ -1,6 +1,8 @@
 #include "downloader.h"
 
 #include <algorithm>
+#include <chrono>
+#include <vector>
 
 #include "ota/common/env.h"
 #include "test_support.h"
@@ -210,12 +212,43 @@ TEST_F(DownloaderTest, CleanTransferOnlyWithoutAResume) {
   EXPECT_FALSE(already->clean_transfer);
 }
 
+// Jitter at its top: every draw is the largest allowed, so each delay is the
+// whole backoff. Records the bounds it was asked for.
+class TopRandom : public Random {
+ public:
+  void Fill(std::span<std::uint8_t> out) override { std::fill(out.begin(), out.end(), 0xff); }
+  std::uint64_t Uniform(std::uint64_t bound) override {
+    bounds.push_back(bound);
+    return bound - 1;
+  }
+  std::vector<std::uint64_t> bounds;
+};
+
+// Records every sleep.
+class SleepLog : public ManualClock {
+ public:
+  void SleepFor(std::chrono::milliseconds d) override {
+    sleeps.push_back(d);
+    ManualClock::SleepFor(d);
+  }
+  std::vector<std::chrono::milliseconds> sleeps;
+};
+
 TEST_F(DownloaderTest, TransientStatusesRetryWithBackoffOnTheInjectedClock) {
   http_.Script({{ScriptedHttp::Mode::kStatus, 503}, {ScriptedHttp::Mode::kStatus, 429}});
-  const auto before = clock_.Monotonic();
+  TopRandom random;
+  SleepLog clock;
+  env_.random = &random;
+  env_.clock = &clock;
+  const auto before = clock.Monotonic();
   ASSERT_OK(Download());
   EXPECT_EQ(ReadTestFile(part_), Body());
-  EXPECT_LE(clock_.Monotonic() - before, std::chrono::milliseconds(500 + 1000));
+  // Full jitter over a doubling backoff from 500 ms: draws in [0, 500] and
+  // [0, 1000], here at their top, so the agent waited 500 ms then 1000 ms.
+  EXPECT_EQ(random.bounds, (std::vector<std::uint64_t>{501, 1001}));
+  EXPECT_EQ(clock.sleeps, (std::vector<std::chrono::milliseconds>{
+                              std::chrono::milliseconds(500), std::chrono::milliseconds(1000)}));
+  EXPECT_EQ(clock.Monotonic() - before, std::chrono::milliseconds(500 + 1000));
 }
 
 TEST_F(DownloaderTest, GivesUpAfterAttemptsAsRetryLater) {

@@ -113,8 +113,18 @@ TEST(ActiveVersionWatcherTest, ReportsEachSwitchOnce) {
   EXPECT_EQ(seen[1], "tools=" + Id('c'));
   (*watcher)->Stop();
   (*watcher)->Stop();  // Idempotent.
+
+  // Nothing after Stop: a second watcher, still running, witnesses two more
+  // switches; by the time it has seen both, a watcher left running would
+  // have reported the first.
+  Events witness;
+  auto second = ActiveVersionWatcher::Start(
+      dir.path(), [&](const std::string& m, const std::string& id) { witness.Add(m, id); });
+  ASSERT_OK(second);
   testing::PointAt(dir.path(), "chat", Id('a'));
-  EXPECT_EQ(events.WaitFor(2).size(), 2u);  // Nothing after Stop.
+  testing::PointAt(dir.path(), "tools", Id('d'));
+  ASSERT_EQ(witness.WaitFor(2).size(), 2u);
+  EXPECT_EQ(events.WaitFor(0), seen) << "reported after Stop";
 }
 
 TEST(ActiveVersionWatcherTest, MissingFolderIsNotFound) {

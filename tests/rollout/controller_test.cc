@@ -1,6 +1,7 @@
 #include "ota/rollout/controller.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_support.h"
@@ -183,12 +184,21 @@ TEST(ControllerTest, PolicyParsing) {
   auto round = ParseControllerPolicy(ToJson(*p));
   ASSERT_OK(round);
   EXPECT_EQ(ToJson(*round), ToJson(*p));
-  EXPECT_FALSE(ParseControllerPolicy(json{{"success_percent", 101}}).ok());
-  EXPECT_FALSE(ParseControllerPolicy(json{{"min_reporting", -1}}).ok());
-  EXPECT_FALSE(ParseControllerPolicy(json{{"min_reporting", 0}}).ok());
-  EXPECT_FALSE(ParseControllerPolicy(json{{"approval", "sometimes"}}).ok());
-  EXPECT_FALSE(ParseControllerPolicy(json{{"bogus", 1}}).ok());
-  EXPECT_FALSE(ParseControllerPolicy(json::array()).ok());
+  // Each malformed policy is refused for its own reason.
+  const std::vector<std::pair<json, std::string>> bad = {
+      {json{{"success_percent", 101}}, "policy.success_percent must be a number from 0 to 100"},
+      {json{{"min_reporting", -1}}, "policy.min_reporting must be a non-negative integer"},
+      {json{{"min_reporting", 0}}, "policy.min_reporting must be at least 1"},
+      {json{{"approval", "sometimes"}}, "policy.approval must be \"auto\" or \"manual\""},
+      {json{{"bogus", 1}}, "policy: unknown field bogus"},
+      {json::array(), "policy must be an object"},
+  };
+  for (const auto& [policy, message] : bad) {
+    auto parsed = ParseControllerPolicy(policy);
+    ASSERT_FALSE(parsed.ok()) << policy.dump();
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument) << policy.dump();
+    EXPECT_EQ(parsed.error().message, message) << policy.dump();
+  }
 }
 
 }  // namespace

@@ -135,7 +135,9 @@ TEST_F(LlamaRuntimeTest, InfoDescribesTheModel) {
   EXPECT_EQ(info.vocab_fingerprint.find_first_not_of("0123456789abcdef"), std::string::npos);
 
   const ResourceFigures before = model->Resources();
-  EXPECT_GE(before.load_seconds, 0.0);
+  // Loading took time, measured on a real clock: positive and finite.
+  EXPECT_GT(before.load_seconds, 0.0);
+  EXPECT_TRUE(std::isfinite(before.load_seconds)) << before.load_seconds;
   EXPECT_GT(before.peak_resident_bytes, 0u);
   EXPECT_EQ(before.tokens_per_second, 0.0);
   (void)AllLogProbs(*model, kPrompt);

@@ -40,18 +40,19 @@ TEST_F(FleetTest, SignedReportsAreVerifiedAndReplaysRefused) {
   TestDevice d = NewDevice("dev-1");
   ASSERT_EQ(Enroll(d), 201);
   json events = json::array({{{"seq", 1}, {"type", "enrolled"}}});
-  auto ok = Post("/v1/reports", SignedReport(d, 1, events));
+  // The first report starts at seq 2, so that an older seq (1) is still valid.
+  auto ok = Post("/v1/reports", SignedReport(d, 2, events));
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
 
   // The same report again, and an older seq: replays.
-  for (std::int64_t seq : {1, 0 + 1}) {
+  for (std::int64_t seq : {2, 1}) {
     auto again = Post("/v1/reports", SignedReport(d, seq, events));
     ASSERT_TRUE(again);
-    EXPECT_EQ(again->status, 409);
+    EXPECT_EQ(again->status, 409) << "seq " << seq;
     json body = json::parse(again->body);
-    EXPECT_EQ(body["code"], "replay");
-    EXPECT_EQ(body["last_seq"], 1);
+    EXPECT_EQ(body["code"], "replay") << "seq " << seq;
+    EXPECT_EQ(body["last_seq"], 2) << "seq " << seq;
   }
 
   // A signature by another key.

@@ -47,8 +47,17 @@ DroppingFileSystem::DroppingFileSystem(FileSystem& base, std::string scratch)
 
 DroppingFileSystem::~DroppingFileSystem() = default;
 
+void DroppingFileSystem::CutPower() {
+  if (power_lost_) return;
+  power_lost_ = true;
+  for (const std::string& path : kept_paths_) {
+    auto bytes = base_.ReadFile(path, std::uint64_t{1} << 32);
+    kept_[path] = bytes.ok() ? std::optional<std::string>(std::move(*bytes)) : std::nullopt;
+  }
+}
+
 Status DroppingFileSystem::BeforeMutation() {
-  if (!power_lost_ && crash_after_ != 0 && mutations_ >= crash_after_) power_lost_ = true;
+  if (!power_lost_ && crash_after_ != 0 && mutations_ >= crash_after_) CutPower();
   if (power_lost_) return MakeError(ErrorCode::kIo, "power lost");
   ++mutations_;
   return Ok();
@@ -202,32 +211,54 @@ Status DroppingFileSystem::CreateSymlink(const std::string& target, const std::s
   return Ok();
 }
 
-void DroppingFileSystem::DropUnsynced() {
+Status DroppingFileSystem::DropUnsynced() {
+  Status result = Ok();
+  auto keep = [&result](Status s) {
+    if (result.ok() && !s.ok()) result = std::move(s);
+  };
   // Data first, at the paths the files have now; then the directory changes,
   // newest first.
   for (const auto& [path, size] : durable_size_) {
     auto current = base_.FileSize(path);
-    if (current.ok() && *current > size) {
-      [[maybe_unused]] int rc = ::truncate(path.c_str(), static_cast<off_t>(size));
+    if (current.ok() && *current > size &&
+        ::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
+      keep(MakeError(ErrorCode::kIo, "cannot truncate " + path));
     }
   }
   durable_size_.clear();
   for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
     switch (it->kind) {
       case DirChange::Kind::kCreated:
-        (void)base_.RemoveAll(it->path);
+        keep(base_.RemoveAll(it->path));
         break;
       case DirChange::Kind::kRenamed:
-        (void)base_.Rename(it->path, it->from);
-        if (!it->backup.empty()) (void)base_.Rename(it->backup, it->path);
+        keep(base_.Rename(it->path, it->from));
+        if (!it->backup.empty()) keep(base_.Rename(it->backup, it->path));
         break;
       case DirChange::Kind::kRemoved:
-        (void)base_.RemoveAll(it->path);
-        (void)base_.Rename(it->backup, it->path);
+        keep(base_.RemoveAll(it->path));
+        keep(base_.Rename(it->backup, it->path));
         break;
     }
   }
   pending_.clear();
+  // Files behind the seam go back to what they were at the cut.
+  for (const auto& [path, bytes] : kept_) {
+    if (!bytes) {
+      keep(base_.RemoveAll(path));
+      continue;
+    }
+    auto file = base_.OpenWritable(path, /*append=*/false, 0600);
+    if (!file.ok()) {
+      keep(std::move(file).error());
+      continue;
+    }
+    keep((*file)->Append(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size())));
+    keep((*file)->Close());
+  }
+  kept_.clear();
+  return result;
 }
 
 }  // namespace ota::testing

@@ -12,7 +12,10 @@
 // followed by a SyncDir of their directory are undone, newest first (created
 // entries vanish, renames go back, removed entries come back). Directory
 // creation itself is treated as durable. SQLite does not go through the
-// seam; it makes its own commits durable (WAL, synchronous=FULL).
+// seam; it makes its own commits durable (WAL, synchronous=FULL), so the
+// files given to KeepAtCut (a database and its WAL) are copied when the power
+// is cut and DropUnsynced puts them back as they were then: what the process
+// committed after the cut is lost, as it would be on a real device.
 //
 // CrashAfter(n) cuts the power right after the n-th mutating operation.
 // Not thread-safe; one agent thread at a time.
@@ -44,12 +47,17 @@ class DroppingFileSystem : public FileSystem {
 
   // Counts mutating operations; the n-th one runs, then the power is cut.
   void CrashAfter(std::uint64_t n) { crash_after_ = n; }
-  void CutPower() { power_lost_ = true; }
+  void CutPower();
+  // Files written behind the seam's back (SQLite's database, -wal and -shm):
+  // copied as they are when the power is cut, restored by DropUnsynced (a
+  // file absent at the cut is removed).
+  void KeepAtCut(std::vector<std::string> paths) { kept_paths_ = std::move(paths); }
   bool power_lost() const { return power_lost_; }
   std::uint64_t mutations() const { return mutations_; }
   // Rewinds the real files to a state a power cut could leave (see above).
-  // Call after CutPower, once nothing uses the seam any more.
-  void DropUnsynced();
+  // Call after CutPower, once nothing uses the seam (or the kept files) any
+  // more. Fails if a change cannot be undone.
+  [[nodiscard]] Status DropUnsynced();
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
                                                      unsigned mode) override;
@@ -93,6 +101,8 @@ class DroppingFileSystem : public FileSystem {
   std::optional<std::uint64_t> space_left_;
   std::map<std::string, std::uint64_t> durable_size_;  // Files written since start.
   std::vector<DirChange> pending_;                     // In order.
+  std::vector<std::string> kept_paths_;
+  std::map<std::string, std::optional<std::string>> kept_;  // Path -> bytes at the cut.
 };
 
 }  // namespace ota::testing

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace ota::testing {
@@ -105,12 +106,18 @@ std::string DrainFd(int fd) {
   return out;
 }
 
-int WaitExit(int pid) {
+// The raw wait status of `pid`, or nullopt if it cannot be reaped.
+std::optional<int> WaitStatus(int pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
+    if (errno != EINTR) return std::nullopt;
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return status;
+}
+
+int WaitExit(int pid) {
+  const std::optional<int> status = WaitStatus(pid);
+  return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
 }  // namespace
@@ -145,7 +152,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
   }
   result.out = DrainFd(out_pipe[0]);
   close(out_pipe[0]);
-  result.exit_code = WaitExit(pid);
+  if (const std::optional<int> status = WaitStatus(pid)) {
+    if (WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
+    if (WIFSIGNALED(*status)) result.term_signal = WTERMSIG(*status);
+  }
   result.err = ReadTestFile(err_path);
   return result;
 }

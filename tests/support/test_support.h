@@ -57,7 +57,8 @@ std::string ReadTestFile(const std::string& path);
 std::string BinaryPath(const std::string& target_name);
 
 struct CommandResult {
-  int exit_code = -1;  // -1 if it did not exit normally.
+  int exit_code = -1;   // -1 if it did not exit normally.
+  int term_signal = 0;  // The signal that ended it (0 if it exited or was not reaped).
   std::string out;
   std::string err;
 };

@@ -181,7 +181,10 @@ TEST_F(OfflineSigningTest, TargetsBelowThresholdAreRefusedThenCommitted) {
   ASSERT_OK(SignStaged(f_.env, f_.repo_dir, "targets", t2));
   // Committing targets needs the online keys.
   RepoKeys no_online;
-  EXPECT_FALSE(CommitStaged(f_.env, f_.repo_dir, "targets", no_online, f_.policy).ok());
+  Status unsigned_chain = CommitStaged(f_.env, f_.repo_dir, "targets", no_online, f_.policy);
+  ASSERT_FALSE(unsigned_chain.ok());
+  EXPECT_EQ(unsigned_chain.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(unsigned_chain.error().message, "the timestamp key is required");
   ASSERT_OK(CommitStaged(f_.env, f_.repo_dir, "targets", f_.Keys(), f_.policy));
   EXPECT_FALSE(*f_.fs->Exists(f_.MetadataPath("staged/targets.json")));
 
@@ -310,18 +313,25 @@ TEST_F(DelegationTest, DelegatedPublishingIsChecked) {
                 .error()
                 .code,
             ErrorCode::kNotFound);
+  // Each malformed delegation is refused for its own reason.
+  auto refused = [&](const DelegationSpec& bad, const std::string& message) {
+    auto added = AddDelegation(f_.env, f_.repo_dir, bad, rollouts_key_, f_.Keys(), f_.policy);
+    ASSERT_FALSE(added.ok()) << message;
+    EXPECT_EQ(added.error().code, ErrorCode::kInvalidArgument) << message;
+    EXPECT_EQ(added.error().message, message);
+  };
   DelegationSpec bad = spec_;
   bad.name = "../x";
-  EXPECT_FALSE(AddDelegation(f_.env, f_.repo_dir, bad, rollouts_key_, f_.Keys(), f_.policy).ok());
+  refused(bad, "delegated role name \"../x\" must be 1 to 64 of [a-z0-9_-]");
   bad = spec_;
   bad.name = "targets";
-  EXPECT_FALSE(AddDelegation(f_.env, f_.repo_dir, bad, rollouts_key_, f_.Keys(), f_.policy).ok());
+  refused(bad, "\"targets\" is a top-level role and cannot be delegated");
   bad = spec_;
   bad.paths = {"/abs/*"};
-  EXPECT_FALSE(AddDelegation(f_.env, f_.repo_dir, bad, rollouts_key_, f_.Keys(), f_.policy).ok());
+  refused(bad, "path pattern: target path \"/abs/*\" must be relative");
   bad = spec_;
   bad.threshold = 2;
-  EXPECT_FALSE(AddDelegation(f_.env, f_.repo_dir, bad, rollouts_key_, f_.Keys(), f_.policy).ok());
+  refused(bad, "the threshold of a delegated role must be 1: it is signed online by one key");
   EXPECT_EQ(f_.SignedOf("rollouts.json")["version"], 1);
 }
 

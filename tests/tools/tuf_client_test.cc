@@ -184,28 +184,32 @@ TEST_P(TufClientBinaryTest, TamperedTargetIsRejectedAndLeavesNoFile) {
 }
 
 TEST_P(TufClientBinaryTest, ExitCodes) {
-  EXPECT_EQ(Client({}).exit_code, 1);
+  // Each failure exits 1 and says why on stderr.
+  auto fails_with = [](const CommandResult& r, const std::string& reason) {
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(reason));
+  };
+  fails_with(Client({}), "no command given (init, refresh or download)");
   EXPECT_EQ(Client({"--help"}).exit_code, 0);
-  EXPECT_EQ(Client({"--help", "refresh"}).exit_code, 1);
-  EXPECT_EQ(Client({"--bogus"}).exit_code, 1);
-  EXPECT_EQ(Client({"--metadata-dir", metadata_dir_, "init"}).exit_code, 1);
+  fails_with(Client({"--help", "refresh"}), "unknown option --help");
+  fails_with(Client({"--bogus"}), "unknown option --bogus");
+  fails_with(Client({"--metadata-dir", metadata_dir_, "init"}), "init takes exactly one ROOT_FILE");
   // Missing trusted root file, then a file that is not root metadata.
-  EXPECT_EQ(Client({"--metadata-dir", metadata_dir_, "init", tmp_.Sub("missing.json")}).exit_code,
-            1);
+  fails_with(Client({"--metadata-dir", metadata_dir_, "init", tmp_.Sub("missing.json")}),
+             "not-found: cannot open " + tmp_.Sub("missing.json"));
   WriteTestFile(tmp_.Sub("not_root.json"), f_.ReadMetadata("timestamp.json"));
-  EXPECT_EQ(Client({"--metadata-dir", metadata_dir_, "init", tmp_.Sub("not_root.json")}).exit_code,
-            1);
+  fails_with(Client({"--metadata-dir", metadata_dir_, "init", tmp_.Sub("not_root.json")}),
+             "is timestamp metadata, not root");
   // Refresh and download without a trusted root.
-  EXPECT_EQ(Refresh().exit_code, 1);
-  EXPECT_EQ(Download({"file.txt"}).exit_code, 1);
+  fails_with(Refresh(), "not-found: no trusted root.json in " + metadata_dir_);
+  fails_with(Download({"file.txt"}), "not-found: no trusted root.json in " + metadata_dir_);
   ASSERT_EQ(Init().exit_code, 0);
   EXPECT_EQ(Refresh().exit_code, 0);
-  EXPECT_EQ(Download({"no/such/target"}).exit_code, 1);
+  fails_with(Download({"no/such/target"}), "no/such/target");
   // Unreachable repository.
-  EXPECT_EQ(Client({"--metadata-url", "http://127.0.0.1:1/repo/metadata", "--metadata-dir",
-                    metadata_dir_, "refresh"})
-                .exit_code,
-            1);
+  fails_with(Client({"--metadata-url", "http://127.0.0.1:1/repo/metadata", "--metadata-dir",
+                     metadata_dir_, "refresh"}),
+             "retry-later");
 }
 
 INSTANTIATE_TEST_SUITE_P(ConsistentSnapshot, TufClientBinaryTest, ::testing::Bool());

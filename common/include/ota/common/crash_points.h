@@ -8,7 +8,12 @@
 //   OTA_CRASH_TRACE=FILE  append "<n> <name>\n" to FILE at each point reached
 //                         (n counts from 1), to learn the sequence;
 //   OTA_CRASH_AT=N        at the N-th point reached, kill the process with
-//                         SIGKILL: no destructor, no flush, no atexit.
+//                         SIGKILL: no destructor, no flush, no atexit;
+//   OTA_CRASH_AT=NAME+N   the same at the N-th point after the first point
+//                         named NAME (+0: that point itself), so that a point
+//                         after a step whose count of points varies (a
+//                         download's writes follow the network) is aimed at
+//                         exactly.
 // Unset (production), CrashPoint costs one relaxed atomic load.
 //
 // Thread-safety: CrashPoint may be called from any thread.
