@@ -216,9 +216,13 @@ void Server::Impl::ControllerLoop() {
 
 void Server::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res,
                                 const httplib::ContentReader& reader) {
-  // Checked before the body is read: a flood costs the server nothing more.
+  // Checked before the body is parsed: a flood costs the server little more.
   std::int64_t retry_after = 0;
   if (!enroll_limiter->Allow(req.remote_addr, &retry_after)) {
+    // The body is still read (and dropped, within the usual bounds): left
+    // unread it would be taken for the connection's next request.
+    std::string ignored;
+    (void)ReadBody(res, reader, kMaxEnrollBodyBytes, &ignored);
     SetJsonError(res, 429,
                  "too many enrollment requests from " + req.remote_addr + "; retry in " +
                      std::to_string(retry_after) + " s");

@@ -132,6 +132,29 @@ TEST_F(SlowClientTest, OneClientCannotTakeEveryWaitingPlace) {
   EXPECT_NE(answer.find("too many open connections"), std::string::npos);
 }
 
+// An enrollment refused by the rate limit still has its body read: left
+// unread, its bytes were parsed as the connection's next requests (400s).
+TEST_F(SlowClientTest, ARateLimitedEnrollmentKeepsTheConnectionInStep) {
+  ServerOptions o;
+  o.enroll_burst = 1;
+  o.enroll_per_second = 0.001;
+  StartServer(o);
+  const std::string body = R"({"device_id":"d1","public_key":")" + std::string(64, 'a') + "\"}";
+  const std::string enroll =
+      "POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  RawSocket s(server_->port());
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(
+      s.Send(enroll + enroll + "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string answer = s.ReadToClose();
+  EXPECT_NE(answer.find("HTTP/1.1 401 "), std::string::npos) << answer;
+  EXPECT_NE(answer.find("HTTP/1.1 429 "), std::string::npos) << answer;
+  EXPECT_NE(answer.find("{\"status\":\"ok\"}"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find(" 400 "), std::string::npos) << answer;
+}
+
 TEST_F(SlowClientTest, KeepAliveAndPipelinedRequestsAreServed) {
   StartServer();
   auto client = Client();
