@@ -246,6 +246,16 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "Agent state folder")->required();
   app.add_option("--server", server, "Server base URL (overrides the enrolled one)");
   app.add_flag("-v,--verbose", verbose, "Log debug details");
+  // TLS trust (docs/security.md "TLS"): recorded by init, replaced for one
+  // run when given to any other command, like --server.
+  std::string ca_bundle;
+  std::vector<std::string> pins;
+  app.add_option("--ca-bundle", ca_bundle,
+                 "PEM file of the CAs to trust for an https server instead of the system store "
+                 "(init: copied into the state folder)");
+  app.add_option("--pin-sha256", pins,
+                 "Base64 SHA-256 of a server public key (SubjectPublicKeyInfo) the server must "
+                 "present; repeatable (init: recorded)");
   std::string app_version;
   app.add_option("--app-version", app_version,
                  "The app's version for rollout selectors and pins (overrides "
@@ -395,7 +405,7 @@ int main(int argc, char** argv) {
   if (init->parsed()) {
     auto root = env.fs->ReadFile(root_file, 1 << 20);
     if (!root.ok()) return Fail(root.error());
-    EnrollOptions o{state_dir, server, *root, models, recipient_key, ""};
+    EnrollOptions o{state_dir, server, *root, models, recipient_key, "", ca_bundle, pins};
     if (server.empty()) {
       std::fprintf(stderr, "ota-agent: init needs --server\n");
       return 2;
@@ -435,6 +445,8 @@ int main(int argc, char** argv) {
   AgentOptions options;
   options.state_dir = state_dir;
   options.server_url_override = server;
+  options.ca_bundle_file = ca_bundle;
+  options.pinned_sha256 = pins;
   options.drain.policy = *ParseDrainPolicy(drain_policy);
   options.drain.deadline = std::chrono::milliseconds(static_cast<long long>(drain_deadline * 1000));
   options.lease_acquire_bound = std::chrono::milliseconds(acquire_bound_ms);

@@ -14,8 +14,10 @@
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "ota/common/tls.h"
 #include "reporter.h"
 #include "rollout_target.h"
+#include "tls_config.h"
 
 namespace ota::agent {
 namespace {
@@ -70,10 +72,13 @@ verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
 
 class AgentImpl : public Agent {
  public:
-  AgentImpl(Env& env, AgentOptions options, std::unique_ptr<FolderLock> lock,
-            std::unique_ptr<StateDb> db, std::string server_url, std::string device_id,
-            std::vector<std::string> models)
-      : env_(env),
+  // `tls_http` carries the TLS settings and forwards to env.http; it replaces
+  // env.http for everything the agent does.
+  AgentImpl(Env& env, std::unique_ptr<HttpClient> tls_http, AgentOptions options,
+            std::unique_ptr<FolderLock> lock, std::unique_ptr<StateDb> db, std::string server_url,
+            std::string device_id, std::vector<std::string> models)
+      : tls_http_(std::move(tls_http)),
+        env_(WithHttp(env, *tls_http_)),
         options_(std::move(options)),
         lock_(std::move(lock)),
         db_(std::move(db)),
@@ -81,7 +86,7 @@ class AgentImpl : public Agent {
         server_url_(std::move(server_url)),
         device_id_(std::move(device_id)),
         models_(std::move(models)),
-        updater_(env, MakeUpdaterOptions(options_.state_dir, server_url_)),
+        updater_(env_, MakeUpdaterOptions(options_.state_dir, server_url_)),
         runtimes_(runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
         ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_, runtimes_} {}
 
@@ -540,7 +545,13 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
-  Env& env_;
+  static Env WithHttp(Env env, HttpClient& http) {
+    env.http = &http;
+    return env;
+  }
+
+  std::unique_ptr<HttpClient> tls_http_;
+  Env env_;
   AgentOptions options_;
   std::unique_ptr<FolderLock> lock_;
   std::unique_ptr<StateDb> db_;
@@ -691,6 +702,8 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
                        "invalid model name \"" + m + "\" (use [a-z0-9][a-z0-9._-]{0,63})");
     }
   }
+  const TlsSettings tls{options.ca_bundle_file, options.pinned_sha256};
+  OTA_TRY(CheckEnrollTls(env, tls));
   OTA_TRY(env.fs->CreateDirs(options.state_dir));
   OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
@@ -710,6 +723,7 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
     OTA_TRY(WriteFileAtomic(*env.fs, JoinPath(options.state_dir, kEnrollmentTokenFile),
                             options.enrollment_token + "\n", 0600));
   }
+  OTA_TRY(InstallCaBundle(env, options.state_dir, tls));
   {
     auto identity = LoadOrCreateIdentity(env, options.state_dir);
     if (!identity.ok()) return std::move(identity).error();
@@ -724,6 +738,7 @@ Status Agent::Enroll(Env& env, const EnrollOptions& options) {
     OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));
     OTA_TRY(db->SetSetting("server_url", TrimSlash(options.server_url)));
     OTA_TRY(db->SetSetting("models", nlohmann::json(options.models).dump()));
+    OTA_TRY(SaveTls(*db, tls));
     OTA_TRY(db->QueueEvent(nlohmann::json({{"type", "enrolled"},
                                            {"time", manifest::FormatExpires(env.clock->Now())},
                                            {"models", options.models}})
@@ -779,8 +794,12 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
       model_list.push_back(m.get<std::string>());
     }
   }
-  auto agent = std::make_unique<AgentImpl>(env, options, std::move(lock), std::move(db), url,
-                                           *device_id, std::move(model_list));
+  OTA_ASSIGN_OR_RETURN(TlsSettings tls, LoadTls(env, *db, options.state_dir,
+                                                {options.ca_bundle_file, options.pinned_sha256}));
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> tls_http,
+                       MakeTlsHttpClient(*env.fs, *env.http, std::move(tls)));
+  auto agent = std::make_unique<AgentImpl>(env, std::move(tls_http), options, std::move(lock),
+                                           std::move(db), url, *device_id, std::move(model_list));
   OTA_TRY(agent->Init());
   OTA_TRY(agent->CountConfirmingStarts());
   // Activation and rollback need no network: finish them now, so the store
