@@ -17,6 +17,7 @@
 #include "ota/agent/agent.h"
 #include "ota/agent/daemon.h"
 #include "ota/agent/device_facts.h"
+#include "ota/agent/tls.h"
 #include "ota/common/crash_points.h"
 #include "ota/common/log.h"
 #include "progress.h"
@@ -318,6 +319,11 @@ int main(int argc, char** argv) {
                    "(ota-server enrollment-token create)")
       ->check(CLI::ExistingFile);
 
+  auto* set_tls = app.add_subcommand(
+      "set-tls", "Record --ca-bundle and --pin-sha256 for every later run (rotation)");
+  bool clear_pins = false;
+  set_tls->add_flag("--clear-pins", clear_pins, "Remove the recorded pins");
+
   auto* check = app.add_subcommand("check", "Refresh signed metadata and show what would change");
   bool check_json = false;
   check->add_flag("--json", check_json, "Print JSON");
@@ -432,6 +438,13 @@ int main(int argc, char** argv) {
         "`otactl bundle build --recipient` and this file)\n",
         state_dir.c_str(), ota::agent::kDevicePublicKeyFile,
         recipient_key.empty() ? "new device key" : "installed fleet key");
+    return 0;
+  }
+
+  if (set_tls->parsed()) {
+    auto s = RecordTlsSettings(env, state_dir, {ca_bundle, pins}, clear_pins);
+    if (!s.ok()) return Fail(s.error());
+    std::printf("recorded TLS settings for %s\n", state_dir.c_str());
     return 0;
   }
 

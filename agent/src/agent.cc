@@ -11,6 +11,7 @@
 #include "device_probe.h"
 #include "identity.h"
 #include "ota/agent/drain.h"
+#include "ota/agent/tls.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
@@ -806,6 +807,26 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);
   return std::unique_ptr<Agent>(std::move(agent));
+}
+
+Status RecordTlsSettings(Env& env, const std::string& state_dir, const TlsSettings& settings,
+                         bool clear_pins) {
+  if (clear_pins && !settings.pinned_sha256.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "give new pins or clear them, not both");
+  }
+  if (settings.ca_bundle_file.empty() && settings.pinned_sha256.empty() && !clear_pins) {
+    return MakeError(ErrorCode::kInvalidArgument, "nothing to record: give a CA bundle or pins");
+  }
+  OTA_TRY(CheckEnrollTls(env, settings));
+  OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(state_dir, kDbName)));
+  if (!enrolled) {
+    return MakeError(ErrorCode::kNotFound, state_dir + " is not an enrolled state folder");
+  }
+  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(state_dir, kLockName)));
+  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName)));
+  if (!settings.ca_bundle_file.empty()) OTA_TRY(InstallCaBundle(env, state_dir, settings));
+  if (clear_pins) OTA_TRY(db->SetSetting(kTlsPinsSetting, "[]"));
+  return SaveTls(*db, settings);
 }
 
 }  // namespace ota::agent

@@ -103,7 +103,7 @@ TEST_F(TlsEndToEndTest, AgentInitWithCaBundleAndPinsThenUpdateInstallsOverHttps)
 
   CommandResult update = RunCommand({agent_bin, "--state-dir", state, "update"});
   EXPECT_EQ(update.exit_code, 0) << update.out << update.err;
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
 
   // Per-run settings replace the enrolled ones: another CA is refused.
   CommandResult other = RunCommand(
@@ -116,7 +116,60 @@ TEST_F(TlsEndToEndTest, AgentInitWithCaBundleAndPinsThenUpdateInstallsOverHttps)
   EXPECT_NE(bad_pin.exit_code, 0);
   EXPECT_NE(bad_pin.err.find("not the base64 of a SHA-256 digest"), std::string::npos)
       << bad_pin.err;
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
+}
+
+TEST_F(TlsEndToEndTest, PinsRotateWithoutAnOutageThroughSetTls) {
+  const std::string v1 = Publish("1.0.0", 1);
+  ServeRepo(pki_.server);
+  const std::string state = dir_.Sub("device");
+  const std::string agent_bin = BinaryPath("ota-agent");
+  auto run = [&](std::vector<std::string> args) {
+    // No confirmation window: each update commits, so the next can start.
+    std::vector<std::string> argv = {agent_bin, "--state-dir", state, "--confirm-window", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  ASSERT_EQ(run({"--server", url_, "--ca-bundle", pki_.ca.cert_file, "--pin-sha256",
+                 pki_.server.pin_sha256, "init", "--root", dir_.Sub("repo/metadata/root.json"),
+                 "--model", "chat"})
+                .exit_code,
+            0);
+  ASSERT_EQ(run({"update"}).exit_code, 0);
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
+
+  // Step 1: the device learns the next key while the server still uses the
+  // current one.
+  CommandResult both = run(
+      {"--pin-sha256", pki_.server.pin_sha256, "--pin-sha256", pki_.rotated.pin_sha256, "set-tls"});
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  const std::string v2 = Publish("1.1.0", 2);
+  CommandResult before = run({"update"});
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v2)) << "active model is not " << v2;
+
+  // Step 2: the server switches to the next key; the device follows.
+  ServeRepo(pki_.rotated);
+  const std::string v3 = Publish("1.2.0", 3);
+  CommandResult after = run({"update"});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v3)) << "active model is not " << v3;
+
+  // Step 3: the old pin is dropped; the old key is refused from now on.
+  ASSERT_EQ(run({"--pin-sha256", pki_.rotated.pin_sha256, "set-tls"}).exit_code, 0);
+  ServeRepo(pki_.server);
+  CommandResult old_key = run({"check"});
+  EXPECT_NE(old_key.exit_code, 0);
+  EXPECT_NE(old_key.err.find("matches none of the pins"), std::string::npos) << old_key.err;
+
+  // Bad input is refused without touching what is recorded.
+  CommandResult nothing = run({"set-tls"});
+  EXPECT_NE(nothing.exit_code, 0);
+  EXPECT_NE(nothing.err.find("nothing to record"), std::string::npos) << nothing.err;
+  EXPECT_NE(run({"--pin-sha256", "short=", "set-tls"}).exit_code, 0);
+  ASSERT_EQ(run({"set-tls", "--clear-pins"}).exit_code, 0);
+  CommandResult unpinned = run({"check"});
+  EXPECT_EQ(unpinned.exit_code, 0) << unpinned.err;
 }
 
 TEST_F(TlsEndToEndTest, WrongCertificateLeavesTheActiveModelAndTheReleaseInstallable) {
@@ -142,7 +195,7 @@ TEST_F(TlsEndToEndTest, WrongCertificateLeavesTheActiveModelAndTheReleaseInstall
     ASSERT_NE(a, nullptr);
     ExpectRefusedCycle(*a, words);
     EXPECT_EQ(ActiveVersion(*a), "1.0.0");
-    EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+    EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
   }
 
   // The right certificate, but this run pins another key.
@@ -156,7 +209,7 @@ TEST_F(TlsEndToEndTest, WrongCertificateLeavesTheActiveModelAndTheReleaseInstall
     ExpectRefusedCycle(**pinned, "matches none of the pins");
     EXPECT_EQ(ActiveVersion(**pinned), "1.0.0");
   }
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
 
   // Trust restored: the release refused above installs.
   pinned_options.pinned_sha256 = {pki_.server.pin_sha256};
@@ -166,7 +219,7 @@ TEST_F(TlsEndToEndTest, WrongCertificateLeavesTheActiveModelAndTheReleaseInstall
   ASSERT_EQ(second.kind, UpdateOutcome::Kind::kUpdated)
       << (second.error ? second.error->ToString() : "");
   EXPECT_EQ(second.to_version, "1.1.0");
-  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v2)) << "active model is not " << v2;
 }
 
 TEST_F(TlsEndToEndTest, EnrollAndOpenRefuseUnusableTlsSettings) {
