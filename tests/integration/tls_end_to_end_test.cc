@@ -28,6 +28,22 @@ using ota::testing::ReadTestFile;
 using ota::testing::RunCommand;
 using ota::testing::TestCert;
 
+// Forwards to a real client and keeps the URL and TLS settings of each
+// request.
+class RecordingHttp : public HttpClient {
+ public:
+  explicit RecordingHttp(HttpClient& inner) : inner_(inner) {}
+  using HttpClient::Fetch;
+  Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) override {
+    seen.emplace_back(request.url, request.tls);
+    return inner_.Fetch(request, sink);
+  }
+  std::vector<std::pair<std::string, TlsSettings>> seen;
+
+ private:
+  HttpClient& inner_;
+};
+
 class TlsEndToEndTest : public ota::testing::RepoFixture {
  protected:
   void SetUp() override {
@@ -220,6 +236,31 @@ TEST_F(TlsEndToEndTest, WrongCertificateLeavesTheActiveModelAndTheReleaseInstall
       << (second.error ? second.error->ToString() : "");
   EXPECT_EQ(second.to_version, "1.1.0");
   EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v2)) << "active model is not " << v2;
+}
+
+TEST_F(TlsEndToEndTest, EveryRequestOfTheAgentCarriesItsTlsSettings) {
+  Publish("1.0.0", 1);
+  ServeRepo(pki_.server);
+  ASSERT_OK(EnrollHttps({pki_.ca.cert_file, {pki_.server.pin_sha256}}));
+  RecordingHttp recorder(*http_);
+  Env env = env_;
+  env.http = &recorder;
+  auto a = Agent::Open(env, DeviceOptions());
+  ASSERT_OK(a);
+  const UpdateOutcome first = UpdateOnce(**a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kUpdated)
+      << (first.error ? first.error->ToString() : "");
+  (void)(*a)->FlushReports();  // Refused by this server (no report API): stays queued.
+  // Metadata, the bundle and the reports: all with the enrolled settings.
+  const TlsSettings enrolled{dir_.Sub("device/ca-bundle.pem"), {pki_.server.pin_sha256}};
+  bool metadata = false, bundle = false, reports = false;
+  for (const auto& [url, tls] : recorder.seen) {
+    EXPECT_EQ(tls, enrolled) << url;
+    metadata |= url.find("/repo/metadata/") != std::string::npos;
+    bundle |= url.find("/repo/targets/") != std::string::npos;
+    reports |= url.find("/v1/") != std::string::npos;
+  }
+  EXPECT_TRUE(metadata && bundle && reports) << recorder.seen.size() << " requests";
 }
 
 TEST_F(TlsEndToEndTest, EnrollAndOpenRefuseUnusableTlsSettings) {
