@@ -74,12 +74,12 @@ verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
 class AgentImpl : public Agent {
  public:
   // `tls_http` carries the TLS settings and forwards to env.http; it replaces
-  // env.http for everything the agent does.
+  // env.http for everything the agent does (null when env.http is).
   AgentImpl(Env& env, std::unique_ptr<HttpClient> tls_http, AgentOptions options,
             std::unique_ptr<FolderLock> lock, std::unique_ptr<StateDb> db, std::string server_url,
             std::string device_id, std::vector<std::string> models)
       : tls_http_(std::move(tls_http)),
-        env_(WithHttp(env, *tls_http_)),
+        env_(WithHttp(env, tls_http_.get())),
         options_(std::move(options)),
         lock_(std::move(lock)),
         db_(std::move(db)),
@@ -546,8 +546,8 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
-  static Env WithHttp(Env env, HttpClient& http) {
-    env.http = &http;
+  static Env WithHttp(Env env, HttpClient* http) {
+    env.http = http;
     return env;
   }
 
@@ -797,8 +797,13 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   }
   OTA_ASSIGN_OR_RETURN(TlsSettings tls, LoadTls(env, *db, options.state_dir,
                                                 {options.ca_bundle_file, options.pinned_sha256}));
-  OTA_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> tls_http,
-                       MakeTlsHttpClient(*env.fs, *env.http, std::move(tls)));
+  // Settings are checked even without a client (an offline Env): a bad
+  // setting must show up at Open, not at the first network cycle.
+  OTA_TRY(ValidateTlsSettings(*env.fs, tls));
+  std::unique_ptr<HttpClient> tls_http;
+  if (env.http != nullptr) {
+    OTA_ASSIGN_OR_RETURN(tls_http, MakeTlsHttpClient(*env.fs, *env.http, std::move(tls)));
+  }
   auto agent = std::make_unique<AgentImpl>(env, std::move(tls_http), options, std::move(lock),
                                            std::move(db), url, *device_id, std::move(model_list));
   OTA_TRY(agent->Init());
