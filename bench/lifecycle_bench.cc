@@ -493,7 +493,7 @@ int main(int argc, char** argv) {
     auto root = env.fs->ReadFile(repo + "/metadata/root.json", 1 << 20);
     if (!root.ok()) Die(root.error().ToString());
     ota::Status enrolled =
-        ota::agent::Agent::Enroll(env, {state, url, *root, {"chat"}, key("fleet"), ""});
+        ota::agent::Agent::Enroll(env, {state, url, *root, {"chat"}, key("fleet"), "", "", {}});
     if (!enrolled.ok()) Die(enrolled.error().ToString());
   }
   ota::agent::AgentOptions options;

@@ -18,6 +18,7 @@
 #include "ota/agent/agent.h"
 #include "ota/agent/daemon.h"
 #include "ota/agent/device_facts.h"
+#include "ota/agent/tls.h"
 #include "ota/common/crash_points.h"
 #include "ota/common/log.h"
 #include "ota/common/main_guard.h"
@@ -250,6 +251,16 @@ int AgentMain(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "Agent state folder")->required();
   app.add_option("--server", server, "Server base URL (overrides the enrolled one)");
   app.add_flag("-v,--verbose", verbose, "Log debug details");
+  // TLS trust (docs/security.md "TLS"): recorded by init, replaced for one
+  // run when given to any other command, like --server.
+  std::string ca_bundle;
+  std::vector<std::string> pins;
+  app.add_option("--ca-bundle", ca_bundle,
+                 "PEM file of the CAs to trust for an https server instead of the system store "
+                 "(init: copied into the state folder)");
+  app.add_option("--pin-sha256", pins,
+                 "Base64 SHA-256 of a server public key (SubjectPublicKeyInfo) the server must "
+                 "present; repeatable (init: recorded)");
   std::string app_version;
   app.add_option("--app-version", app_version,
                  "The app's version for rollout selectors and pins (overrides "
@@ -311,6 +322,11 @@ int AgentMain(int argc, char** argv) {
                    "File holding the fleet enrollment token the server requires of new devices "
                    "(ota-server enrollment-token create)")
       ->check(CLI::ExistingFile);
+
+  auto* set_tls = app.add_subcommand(
+      "set-tls", "Record --ca-bundle and --pin-sha256 for every later run (rotation)");
+  bool clear_pins = false;
+  set_tls->add_flag("--clear-pins", clear_pins, "Remove the recorded pins");
 
   auto* check = app.add_subcommand("check", "Refresh signed metadata and show what would change");
   bool check_json = false;
@@ -399,7 +415,7 @@ int AgentMain(int argc, char** argv) {
   if (init->parsed()) {
     auto root = env.fs->ReadFile(root_file, 1 << 20);
     if (!root.ok()) return Fail(root.error());
-    EnrollOptions o{state_dir, server, *root, models, recipient_key, ""};
+    EnrollOptions o{state_dir, server, *root, models, recipient_key, "", ca_bundle, pins};
     if (server.empty()) {
       std::fprintf(stderr, "ota-agent: init needs --server\n");
       return 2;
@@ -429,6 +445,13 @@ int AgentMain(int argc, char** argv) {
     return 0;
   }
 
+  if (set_tls->parsed()) {
+    auto s = RecordTlsSettings(env, state_dir, {ca_bundle, pins}, clear_pins);
+    if (!s.ok()) return Fail(s.error());
+    std::printf("recorded TLS settings for %s\n", state_dir.c_str());
+    return 0;
+  }
+
   if (facts->parsed()) {
     auto text = DeviceFactsJson(env, state_dir);
     if (!text.ok()) return Fail(text.error());
@@ -439,6 +462,8 @@ int AgentMain(int argc, char** argv) {
   AgentOptions options;
   options.state_dir = state_dir;
   options.server_url_override = server;
+  options.ca_bundle_file = ca_bundle;
+  options.pinned_sha256 = pins;
   options.drain.policy = *ParseDrainPolicy(drain_policy);
   options.drain.deadline = std::chrono::milliseconds(static_cast<long long>(drain_deadline * 1000));
   options.lease_acquire_bound = std::chrono::milliseconds(acquire_bound_ms);

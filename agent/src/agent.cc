@@ -12,12 +12,15 @@
 #include "identity.h"
 #include "json_fields.h"
 #include "ota/agent/drain.h"
+#include "ota/agent/tls.h"
 #include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
+#include "ota/common/tls.h"
 #include "private_fs.h"
 #include "reporter.h"
 #include "rollout_target.h"
+#include "tls_config.h"
 
 namespace ota::agent {
 namespace {
@@ -78,11 +81,14 @@ Env WithFileSystem(Env env, FileSystem* fs) {
 
 class AgentImpl : public Agent {
  public:
-  AgentImpl(Env& env, AgentOptions options, std::unique_ptr<FolderLock> lock,
-            std::unique_ptr<StateDb> db, std::string server_url, std::string device_id,
-            std::vector<std::string> models)
+  // `tls_http` carries the TLS settings and forwards to env.http; it replaces
+  // env.http for everything the agent does (null when env.http is).
+  AgentImpl(Env& env, std::unique_ptr<HttpClient> tls_http, AgentOptions options,
+            std::unique_ptr<FolderLock> lock, std::unique_ptr<StateDb> db, std::string server_url,
+            std::string device_id, std::vector<std::string> models)
       : private_fs_(std::make_unique<PrivateFileSystem>(*env.fs)),
-        env_(WithFileSystem(env, private_fs_.get())),
+        tls_http_(std::move(tls_http)),
+        env_(WithHttp(WithFileSystem(env, private_fs_.get()), tls_http_.get())),
         options_(std::move(options)),
         lock_(std::move(lock)),
         db_(std::move(db)),
@@ -571,8 +577,14 @@ class AgentImpl : public Agent {
     return Ok();
   }
 
+  static Env WithHttp(Env env, HttpClient* http) {
+    env.http = http;
+    return env;
+  }
+
   // Everything the agent creates in the state folder is private (0750/0640).
   std::unique_ptr<PrivateFileSystem> private_fs_;
+  std::unique_ptr<HttpClient> tls_http_;
   Env env_;
   AgentOptions options_;
   std::unique_ptr<FolderLock> lock_;
@@ -724,6 +736,8 @@ Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
                        "invalid model name \"" + m + "\" (use [a-z0-9][a-z0-9._-]{0,63})");
     }
   }
+  const TlsSettings tls{options.ca_bundle_file, options.pinned_sha256};
+  OTA_TRY(CheckEnrollTls(env, tls));
   OTA_TRY(env.fs->CreateDirs(options.state_dir));
   // A folder made beforehand (by a package, say) becomes private too.
   OTA_TRY(env.fs->SetMode(options.state_dir, kPrivateDirMode));
@@ -745,6 +759,7 @@ Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
     OTA_TRY(WriteFileAtomic(*env.fs, JoinPath(options.state_dir, kEnrollmentTokenFile),
                             options.enrollment_token + "\n", 0600));
   }
+  OTA_TRY(InstallCaBundle(env, options.state_dir, tls));
   {
     auto identity = LoadOrCreateIdentity(env, options.state_dir);
     if (!identity.ok()) return std::move(identity).error();
@@ -760,6 +775,7 @@ Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
     OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));
     OTA_TRY(db->SetSetting("server_url", TrimSlash(options.server_url)));
     OTA_TRY(db->SetSetting("models", nlohmann::json(options.models).dump()));
+    OTA_TRY(SaveTls(*db, tls));
     OTA_TRY(db->QueueEvent(nlohmann::json({{"type", "enrolled"},
                                            {"time", manifest::FormatExpires(env.clock->Now())},
                                            {"models", options.models}})
@@ -815,8 +831,17 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
       model_list.push_back(m.get<std::string>());
     }
   }
-  auto agent = std::make_unique<AgentImpl>(env, options, std::move(lock), std::move(db), url,
-                                           *device_id, std::move(model_list));
+  OTA_ASSIGN_OR_RETURN(TlsSettings tls, LoadTls(env, *db, options.state_dir,
+                                                {options.ca_bundle_file, options.pinned_sha256}));
+  // Settings are checked even without a client (an offline Env): a bad
+  // setting must show up at Open, not at the first network cycle.
+  OTA_TRY(ValidateTlsSettings(*env.fs, tls));
+  std::unique_ptr<HttpClient> tls_http;
+  if (env.http != nullptr) {
+    OTA_ASSIGN_OR_RETURN(tls_http, MakeTlsHttpClient(*env.fs, *env.http, std::move(tls)));
+  }
+  auto agent = std::make_unique<AgentImpl>(env, std::move(tls_http), options, std::move(lock),
+                                           std::move(db), url, *device_id, std::move(model_list));
   if (options.access == AgentAccess::kReadOnly) {
     // Nothing is created, counted or resumed: status during a confirmation
     // window must not look like a restart of the updating process.
@@ -828,6 +853,26 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);
   return std::unique_ptr<Agent>(std::move(agent));
+}
+
+Status RecordTlsSettings(Env& env, const std::string& state_dir, const TlsSettings& settings,
+                         bool clear_pins) {
+  if (clear_pins && !settings.pinned_sha256.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "give new pins or clear them, not both");
+  }
+  if (settings.ca_bundle_file.empty() && settings.pinned_sha256.empty() && !clear_pins) {
+    return MakeError(ErrorCode::kInvalidArgument, "nothing to record: give a CA bundle or pins");
+  }
+  OTA_TRY(CheckEnrollTls(env, settings));
+  OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(state_dir, kDbName)));
+  if (!enrolled) {
+    return MakeError(ErrorCode::kNotFound, state_dir + " is not an enrolled state folder");
+  }
+  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(state_dir, kLockName)));
+  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName)));
+  if (!settings.ca_bundle_file.empty()) OTA_TRY(InstallCaBundle(env, state_dir, settings));
+  if (clear_pins) OTA_TRY(db->SetSetting(kTlsPinsSetting, "[]"));
+  return SaveTls(*db, settings);
 }
 
 }  // namespace ota::agent

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "ota/common/http.h"
+#include "ota/common/tls.h"
 
 namespace ota {
 
@@ -240,15 +241,59 @@ Result<Slist> BuildHeaders(const HttpRequest& request) {
   return list;
 }
 
-ErrorCode CodeForCurlError(CURLcode rc) {
+// "sha256//A;sha256//B", as CURLOPT_PINNEDPUBLICKEY takes several pins.
+Result<std::string> PinList(const TlsSettings& tls) {
+  std::string out;
+  for (const std::string& pin : tls.pinned_sha256) {
+    OTA_TRY(ValidatePinSha256(pin));
+    if (!out.empty()) out += ";";
+    out += kPinPrefix + pin;
+  }
+  return out;
+}
+
+// Verification is not optional: every https transfer checks the chain, the
+// host name and (when pinned) the key, with TLS 1.2 at least.
+void ApplyTls(CURL* h, const TlsSettings& tls, const std::string& pins) {
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (!tls.ca_bundle_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, tls.ca_bundle_file.c_str());
+    // Only the configured bundle: the system's certificate folder would
+    // otherwise be trusted beside it.
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
+  }
+  if (!pins.empty()) curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pins.c_str());
+}
+
+// What the caller should do about a failed transfer, and how to say it.
+Error ErrorForCurl(CURLcode rc, const std::string& what, const std::string& detail) {
   switch (rc) {
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-      return ErrorCode::kInvalidArgument;
+      return MakeError(ErrorCode::kInvalidArgument, what + ": " + detail);
     case CURLE_OUT_OF_MEMORY:
-      return ErrorCode::kInternal;
+      return MakeError(ErrorCode::kInternal, what + ": " + detail);
+    // Trust failures: the server is not who the settings say it must be.
+    // Not transient (retrying reaches the same server), not the artifact's
+    // fault (no byte of it was read).
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return MakeError(ErrorCode::kSecurity,
+                       "TLS: " + what + ": the server's certificate is not trusted: " + detail);
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return MakeError(
+          ErrorCode::kSecurity,
+          "TLS: " + what + ": the server's public key matches none of the pins: " + detail);
+    case CURLE_SSL_CACERT_BADFILE:
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "TLS: " + what + ": the CA bundle cannot be used: " + detail);
+    case CURLE_SSL_CONNECT_ERROR:
+      return MakeError(ErrorCode::kRetryLater, "TLS: " + what + ": handshake failed: " + detail);
     default:
-      return ErrorCode::kRetryLater;
+      return MakeError(ErrorCode::kRetryLater, what + ": " + detail);
   }
 }
 
@@ -267,6 +312,7 @@ class CurlHttpClient : public HttpClient {
       return MakeError(ErrorCode::kInvalidArgument, "unsupported HTTP method: " + request.method);
     }
     OTA_ASSIGN_OR_RETURN(Slist headers, BuildHeaders(request));
+    OTA_ASSIGN_OR_RETURN(const std::string pins, PinList(request.tls));
 
     Transfer t;
     t.request = &request;
@@ -285,6 +331,7 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(h, CURLOPT_USERAGENT, "ModelOTA");
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_text);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+    ApplyTls(h, request.tls, pins);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(request.connect_timeout.count()));
     if (request.total_timeout.count() > 0) {
@@ -311,12 +358,13 @@ class CurlHttpClient : public HttpClient {
     // the reused handle does not keep pointers to them.
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, nullptr);
 
     if (t.abort_error) return std::move(*t.abort_error);
     if (t.range_ignored) return std::move(t.response);
     if (rc != CURLE_OK) {
       std::string detail = error_text[0] != '\0' ? error_text : curl_easy_strerror(rc);
-      return MakeError(CodeForCurlError(rc), t.Describe() + ": " + detail);
+      return ErrorForCurl(rc, t.Describe(), detail);
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

@@ -120,7 +120,7 @@ class RolloutFleetTest : public ::testing::Test {
     ASSERT_OK(root);
     for (int i = 0; i < kDevices; ++i) {
       const std::string state = dir_.Sub("devices/" + std::to_string(i));
-      ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_}));
+      ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_, "", {}}));
       agent::AgentOptions options;
       options.state_dir = state;
       options.space_margin_bytes = 0;
@@ -284,7 +284,7 @@ void RolloutFleetTest::SoloDeviceWithShadowedRollout(const json& shadow_policy) 
   auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
   ASSERT_OK(root);
   const std::string state = dir_.Sub("devices/solo");
-  ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_}));
+  ASSERT_OK(Agent::Enroll(env_, {state, url_, *root, {"chat"}, "", enroll_token_, "", {}}));
   agent::AgentOptions options;
   options.state_dir = state;
   options.space_margin_bytes = 0;

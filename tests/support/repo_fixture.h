@@ -98,8 +98,8 @@ class RepoFixture : public ::testing::Test {
   void Enroll() {
     auto root = fs_->ReadFile(dir_.Sub("repo/metadata/root.json"), 1 << 20);
     ASSERT_OK(root);
-    ASSERT_OK(
-        Agent::Enroll(env_, {dir_.Sub("device"), url_, *root, {"chat"}, "", enrollment_token_}));
+    ASSERT_OK(Agent::Enroll(
+        env_, {dir_.Sub("device"), url_, *root, {"chat"}, "", enrollment_token_, "", {}}));
   }
 
   // Agent options for the enrolled device: no confirmation window unless a

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "ota/common/filesystem.h"
 #include "ota/common/http.h"
+#include "ota/common/tls.h"
 
 namespace ota::tools {
 namespace {
@@ -23,6 +24,8 @@ constexpr int kExitUsage = 2;
 struct ServerArgs {
   std::string server;
   std::string token_file;
+  // TLS trust for an https server (docs/security.md, "TLS").
+  TlsSettings tls;
   bool json_output = false;
 };
 
@@ -105,9 +108,18 @@ std::optional<json> Call(const ServerArgs& a, const std::string& method, const s
     *exit_code = Usage(token.error().message);
     return std::nullopt;
   }
+  {
+    auto fs = MakePosixFileSystem();
+    Status tls = ValidateTlsSettings(*fs, a.tls);
+    if (!tls.ok()) {
+      *exit_code = Usage(tls.error().message);
+      return std::nullopt;
+    }
+  }
   HttpRequest req;
   req.method = method;
   req.url = *url + path;
+  req.tls = a.tls;
   req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
   if (body != nullptr) {
     req.headers.emplace_back("Content-Type", "application/json");
@@ -321,6 +333,11 @@ void AddServerOptions(CLI::App& cmd, ServerArgs& a) {
   cmd.add_option("--token-file", a.token_file,
                  "File holding the operator token (default: $OTA_TOKEN)")
       ->check(CLI::ExistingFile);
+  cmd.add_option("--ca-bundle", a.tls.ca_bundle_file,
+                 "PEM file of the CAs to trust for an https server instead of the system store");
+  cmd.add_option("--pin-sha256", a.tls.pinned_sha256,
+                 "Base64 SHA-256 of a server public key (SubjectPublicKeyInfo) the server must "
+                 "present; repeatable");
   cmd.add_flag("--json", a.json_output, "Print the server's JSON answer");
 }
 

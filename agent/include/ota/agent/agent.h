@@ -44,6 +44,14 @@ struct EnrollOptions {
   // 0600) and presented when the device first enrolls with the server.
   // Empty: none (a server that requires one then refuses the device).
   std::string enrollment_token;
+  // TLS trust for an https server_url (docs/security.md, "TLS"). A PEM file
+  // of the CAs to trust instead of the system store, copied into the state
+  // folder as ca-bundle.pem; empty: the system store.
+  std::string ca_bundle_file;
+  // Base64 SHA-256 digests of server public keys (SubjectPublicKeyInfo),
+  // kept in the state database; non-empty: the server's key must match one.
+  // Give two (the current key and the next) to rotate keys without an outage.
+  std::vector<std::string> pinned_sha256;
 };
 
 // What a process opens the state folder for (Agent::Open).
@@ -65,6 +73,11 @@ struct AgentOptions {
   std::string state_dir;
   AgentAccess access = AgentAccess::kUpdate;
   std::string server_url_override;  // Empty: the enrolled URL.
+  // TLS trust for this run, replacing what enrollment recorded: a CA bundle
+  // (empty: the enrolled ca-bundle.pem, else the system store) and pins
+  // (empty: the enrolled pins, if any). Checked by Open (kInvalidArgument).
+  std::string ca_bundle_file;
+  std::vector<std::string> pinned_sha256;
   int download_attempts = 6;
   std::chrono::milliseconds initial_backoff{500};
   // Free space kept on the store's filesystem beyond what an update needs.
@@ -223,14 +236,20 @@ using DownloadProgress = std::function<void(const std::string&, std::uint64_t, s
 class Agent {
  public:
   // Creates the state folder, device identity and trusted root. Refuses a
-  // folder that is already enrolled (kInvalidArgument) and a root that is not
-  // signed by its own threshold (kSecurity).
+  // folder that is already enrolled (kInvalidArgument), TLS options that
+  // cannot be used (kInvalidArgument: an unreadable or empty CA bundle, a
+  // malformed pin) and a root that is not signed by its own threshold
+  // (kSecurity).
   // Also writes the device's recipient key pair (kDeviceKeyFile,
   // kDevicePublicKeyFile) into the state folder before the database.
   static Status Enroll(Env& env, const EnrollOptions& options);
 
   // Opens an enrolled state folder, finishing or undoing whatever a previous
   // run was doing when it stopped (see docs/architecture.md, "Resume").
+  // Every request the agent makes through env.http carries its TLS settings.
+  // A server failing TLS verification fails the cycle with kSecurity ("TLS:
+  // ..."): nothing is installed, nothing is marked bad, and the next cycle
+  // tries again.
   static Result<std::unique_ptr<Agent>> Open(Env& env, const AgentOptions& options);
   virtual ~Agent() = default;
 

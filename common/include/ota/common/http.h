@@ -20,6 +20,24 @@
 
 namespace ota {
 
+// Whom an https:// server must prove to be (docs/security.md, "TLS").
+// Peer and host name verification are always on for https and TLS 1.2 is
+// the minimum; there is deliberately no switch to turn verification off.
+// Ignored for http:// URLs. Check settings with ValidateTlsSettings
+// (ota/common/tls.h) before use.
+struct TlsSettings {
+  // PEM file of the CAs to trust instead of the system store. Empty: the
+  // system store.
+  std::string ca_bundle_file;
+  // Base64 SHA-256 digests of the server's SubjectPublicKeyInfo (what
+  // `openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`
+  // prints), without the "sha256//" prefix. Non-empty: the server's key must
+  // match one of them as well as chain to a trusted CA.
+  std::vector<std::string> pinned_sha256;
+
+  bool operator==(const TlsSettings&) const = default;
+};
+
 struct HttpRequest {
   std::string method = "GET";  // GET, POST or HEAD.
   std::string url;
@@ -38,6 +56,8 @@ struct HttpRequest {
   std::chrono::seconds low_speed_window{30};
   // Overall limit for the whole transfer (0 = none beyond the low-speed rule).
   std::chrono::milliseconds total_timeout{0};
+  // Trust settings for https:// URLs.
+  TlsSettings tls;
 };
 
 struct HttpResponse {
@@ -61,8 +81,13 @@ class HttpClient {
  public:
   virtual ~HttpClient() = default;
   // Performs the request. Transport failures (refused, reset, timeout,
-  // truncated body) are kRetryLater; a body longer than max_body_bytes is
-  // kIntegrity. Any HTTP status is a successful Fetch: callers inspect
+  // truncated body, a TLS handshake cut short) are kRetryLater; a body longer
+  // than max_body_bytes is kIntegrity. An https server that fails
+  // verification (a certificate no trusted CA signed, a name that does not
+  // match the URL's host, a public key matching no pin) is kSecurity with a
+  // message starting "TLS: ": a trust problem of the connection, never a
+  // verdict on the artifact. Malformed TLS settings or an unreadable CA
+  // bundle are kInvalidArgument. Any HTTP status is a successful Fetch: callers inspect
   // `status`. With a sink, only 2xx bodies go to the sink; others are buffered
   // (up to 64 KiB) for error messages.
   virtual Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) = 0;
