@@ -164,85 +164,80 @@ class RecordingHttp : public HttpClient {
   bool refuse_facts = false;  // Answer 400 to enrollments that carry facts.
 };
 
-TEST(RolloutFactsTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
+// A state folder with a database and an identity, and an Env whose HTTP
+// client records the enrollment requests.
+class EnrollmentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env.http = &http;
+    auto opened = StateDb::Open(dir.Sub("agent.db"));
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    db = std::move(*opened);
+    auto identity = LoadOrCreateIdentity(env, dir.path());
+    ASSERT_TRUE(identity.ok()) << identity.error().message;
+    key = *identity;
+  }
+
   TempDir dir;
-  auto owned = MakePosixEnv();
+  std::unique_ptr<OwnedEnv> owned = MakePosixEnv();
   RecordingHttp http;
   Env env = owned->env();
-  env.http = &http;
-  auto db = StateDb::Open(dir.Sub("agent.db"));
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  auto key = LoadOrCreateIdentity(env, dir.path());
-  ASSERT_TRUE(key.ok()) << key.error().message;
+  std::unique_ptr<StateDb> db;
+  verifier::PrivateKey key;
+};
+
+TEST_F(EnrollmentTest, EnrollmentCarriesFactsAndRefreshesThemWhenTheyChange) {
   const std::string url = "http://127.0.0.1:1";
   json facts = {{"app_version", "3.1.0"}, {"region", "eu-west"}, {"tags", {"beta"}}};
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 1u);
   EXPECT_EQ(http.requests[0].url, url + "/v1/devices");
   json body = json::parse(http.requests[0].body);
   EXPECT_EQ(body["device_id"], "device-7");
-  EXPECT_EQ(body["public_key"], key->public_key.public_value);
+  EXPECT_EQ(body["public_key"], key.public_key.public_value);
   EXPECT_EQ(body["facts"], facts);
   // Signed with the device's report key, as the server requires.
   auto signed_bytes = manifest::DeviceFactsSigningBytes("device-7", facts);
   ASSERT_TRUE(signed_bytes.ok());
   ASSERT_TRUE(body["facts_signature"].is_string());
-  EXPECT_TRUE(verifier::VerifyEd25519(key->public_key, body["facts_signature"].get<std::string>(),
+  EXPECT_TRUE(verifier::VerifyEd25519(key.public_key, body["facts_signature"].get<std::string>(),
                                       *signed_bytes));
   // Unchanged or unknown facts: no request.
   http.status = 200;
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {std::nullopt, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {std::nullopt, ""}).ok());
   EXPECT_EQ(http.requests.size(), 1u);
   // Changed facts: enrolled again with the same key and the new facts.
   facts["app_version"] = "3.2.0";
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 2u);
   EXPECT_EQ(json::parse(http.requests[1].body)["facts"]["app_version"], "3.2.0");
   // A refused refresh is retried on the next flush.
   facts["region"] = "us";
   http.status = 500;
-  EXPECT_FALSE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  EXPECT_FALSE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   http.status = 200;
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 4u);
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 4u);
 }
 
-TEST(RolloutFactsTest, FactsTheServerRefusesDoNotBlockEnrollment) {
-  TempDir dir;
-  auto owned = MakePosixEnv();
-  RecordingHttp http;
+TEST_F(EnrollmentTest, FactsTheServerRefusesDoNotBlockEnrollment) {
   http.refuse_facts = true;
-  Env env = owned->env();
-  env.http = &http;
-  auto db = StateDb::Open(dir.Sub("agent.db"));
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  auto key = LoadOrCreateIdentity(env, dir.path());
-  ASSERT_TRUE(key.ok()) << key.error().message;
   const std::string url = "http://127.0.0.1:1";
   const json facts = {{"app_version", "3.1.0"}};
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   ASSERT_EQ(http.requests.size(), 2u);
   EXPECT_FALSE(json::parse(http.requests[1].body).contains("facts"));
   // Not offered again while unchanged.
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, url, "device-7", *key, {facts, ""}).ok());
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, url, "device-7", key, {facts, ""}).ok());
   EXPECT_EQ(http.requests.size(), 2u);
 }
 
 // A new device presents its fleet enrollment token, kept 0600 in the state
 // folder; a refused token is a security error that keeps reports queued.
-TEST(RolloutFactsTest, EnrollmentPresentsTheDevicesEnrollmentToken) {
-  TempDir dir;
-  auto owned = MakePosixEnv();
-  RecordingHttp http;
-  Env env = owned->env();
-  env.http = &http;
-  auto db = StateDb::Open(dir.Sub("agent.db"));
-  ASSERT_TRUE(db.ok()) << db.error().message;
-  auto key = LoadOrCreateIdentity(env, dir.path());
-  ASSERT_TRUE(key.ok()) << key.error().message;
+TEST_F(EnrollmentTest, EnrollmentPresentsTheDevicesEnrollmentToken) {
   WriteTestFile(dir.Sub(kEnrollmentTokenFile), "otae_secret\n");
   ASSERT_EQ(::chmod(dir.Sub(kEnrollmentTokenFile).c_str(), 0644), 0);
   auto readable = LoadEnrollmentToken(env, dir.path());
@@ -254,7 +249,7 @@ TEST(RolloutFactsTest, EnrollmentPresentsTheDevicesEnrollmentToken) {
   EXPECT_EQ(*token, "otae_secret");
 
   http.status = 401;
-  Status refused = EnsureServerEnrollment(env, **db, "http://127.0.0.1:1", "device-7", *key,
+  Status refused = EnsureServerEnrollment(env, *db, "http://127.0.0.1:1", "device-7", key,
                                           {std::nullopt, *token});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kSecurity);
@@ -264,7 +259,7 @@ TEST(RolloutFactsTest, EnrollmentPresentsTheDevicesEnrollmentToken) {
                       std::pair<std::string, std::string>{"Authorization", "Bearer otae_secret"}),
             headers.end());
   http.status = 201;
-  ASSERT_TRUE(EnsureServerEnrollment(env, **db, "http://127.0.0.1:1", "device-7", *key,
+  ASSERT_TRUE(EnsureServerEnrollment(env, *db, "http://127.0.0.1:1", "device-7", key,
                                      {std::nullopt, *token})
                   .ok());
 }

@@ -130,19 +130,22 @@ class FleetTest : public ServerFixture {
     return {{"type", "state"}, {"state", state}, {"model", "chat"}, {"version", version}};
   }
 
-  json CreateBody(json policy) {
+  // Rollout "chat-2" of chat 2.0.0 with stages of `percents` (hundredths),
+  // each soaking 600 s.
+  json CreateBody(json policy, std::vector<std::uint32_t> percents = {5000, 10000},
+                  const std::string& reason = "ship 2.0") {
     manifest::RolloutManifest m;
     m.rollout_id = "chat-2";
     m.model = "chat";
     m.version = 1;
     m.target.bundle_version = *manifest::ParseVersion("2.0.0");
-    for (std::uint32_t p : {5000u, 10000u}) {
+    for (std::uint32_t p : percents) {
       manifest::RolloutStage s;
       s.percent_hundredths = p;
       s.min_soak_seconds = 600;
       m.stages.push_back(s);
     }
-    return {{"manifest", manifest::ToJson(m)}, {"policy", policy}, {"reason", "ship 2.0"}};
+    return {{"manifest", manifest::ToJson(m)}, {"policy", policy}, {"reason", reason}};
   }
 
   json Status(const std::string& id = "chat-2") {

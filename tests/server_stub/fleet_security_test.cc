@@ -17,26 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-// A 1% canary, then everyone: the rollout of the original finding, where 25
-// self-made devices reporting `confirmed` made the controller publish the
-// 100% stage.
-json CanaryBody() {
-  manifest::RolloutManifest m;
-  m.rollout_id = "chat-2";
-  m.model = "chat";
-  m.version = 1;
-  m.target.bundle_version = *manifest::ParseVersion("2.0.0");
-  for (std::uint32_t p : {100u, 10000u}) {
-    manifest::RolloutStage s;
-    s.percent_hundredths = p;
-    s.min_soak_seconds = 600;
-    m.stages.push_back(s);
-  }
-  return {{"manifest", manifest::ToJson(m)},
-          {"policy", {{"min_reporting", 20}, {"success_percent", 90}}},
-          {"reason", "canary"}};
-}
-
 std::int64_t FileSize(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : -1;
@@ -102,7 +82,10 @@ TEST_F(FleetSecurityTest, EnrollmentTokensHaveADeviceQuotaAndAnExpiry) {
 // The finding: 25 devices outside a 1% canary report `confirmed`; the
 // controller must neither count them nor advance.
 TEST_F(FleetSecurityTest, ReportsOfDevicesOutsideTheStageDoNotCount) {
-  auto created = Post("/v1/rollouts", CanaryBody(), true);
+  // A 1% canary, then everyone: the rollout of the finding.
+  auto created = Post(
+      "/v1/rollouts",
+      CreateBody({{"min_reporting", 20}, {"success_percent", 90}}, {100, 10000}, "canary"), true);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
   std::vector<TestDevice> outsiders;
