@@ -31,13 +31,17 @@ std::string Answer(int status, std::string_view reason, std::string_view message
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-int PollFor(int sock, short events, SteadyClock::time_point until) {
+// Waits for `events` on `sock` until `until`, in short slices so that a
+// stopping server (`*abandon`) is noticed; 0 when the time is up or stopping.
+int PollFor(int sock, short events, SteadyClock::time_point until,
+            const std::atomic<bool>* abandon) {
   while (true) {
+    if (abandon != nullptr && abandon->load()) return 0;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(until - SteadyClock::now());
     if (left.count() <= 0) return 0;
     pollfd p{sock, events, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), kRoomTickMs)));
     if (r < 0 && errno == EINTR) continue;
     if (r == 0) continue;  // Waited a slice; check the clock again.
     return r;
@@ -254,7 +258,7 @@ void ConnectionGate::Work() {
 }
 
 void ConnectionGate::Serve(Ready ready) {
-  GatedStream stream(ready.sock, SteadyClock::now() + limits_.body_timeout);
+  GatedStream stream(ready.sock, SteadyClock::now() + limits_.body_timeout, &abandon_);
   std::size_t served = ready.served;
   while (true) {
     bool stopping = false;
@@ -285,6 +289,7 @@ void ConnectionGate::Shutdown() {
     std::lock_guard lock(mu_);
     if (!started_ || stopping_) return;
     stopping_ = true;
+    abandon_ = true;
   }
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof(one));
@@ -304,12 +309,12 @@ void ConnectionGate::Shutdown() {
 
 // ---- GatedStream ----
 
-bool GatedStream::WaitReadable() const { return PollFor(sock_, POLLIN, deadline_) > 0; }
+bool GatedStream::WaitReadable() const { return PollFor(sock_, POLLIN, deadline_, abandon_) > 0; }
 
 bool GatedStream::is_readable() const { return HasBuffered() || WaitReadable(); }
 
 bool GatedStream::is_writable() const {
-  return PollFor(sock_, POLLOUT, SteadyClock::now() + kWriteTimeout) > 0;
+  return PollFor(sock_, POLLOUT, SteadyClock::now() + kWriteTimeout, abandon_) > 0;
 }
 
 ssize_t GatedStream::read(char* ptr, size_t size) {

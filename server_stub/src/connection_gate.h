@@ -14,6 +14,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -106,6 +107,9 @@ class ConnectionGate {
   std::deque<Ready> ready_;                        // Guarded by mu_.
   std::condition_variable ready_cv_;
   bool stopping_ = false;
+  // stopping_ for streams, read without the lock: a worker waiting for a
+  // slow client's bytes gives up once the server stops.
+  std::atomic<bool> abandon_{false};
   bool started_ = false;
   std::thread room_;
   std::vector<std::thread> threads_;
@@ -116,8 +120,11 @@ class ConnectionGate {
 // cannot hold a worker by sending its body slowly.
 class GatedStream : public httplib::Stream {
  public:
-  GatedStream(int sock, std::chrono::steady_clock::time_point read_deadline)
-      : sock_(sock), deadline_(read_deadline) {}
+  // Waits end at `read_deadline` (reads), per write after a fixed time, or
+  // as soon as `*abandon` is set (the server stops).
+  GatedStream(int sock, std::chrono::steady_clock::time_point read_deadline,
+              const std::atomic<bool>* abandon)
+      : sock_(sock), deadline_(read_deadline), abandon_(abandon) {}
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -137,6 +144,7 @@ class GatedStream : public httplib::Stream {
 
   int sock_;
   std::chrono::steady_clock::time_point deadline_;
+  const std::atomic<bool>* abandon_;
   char buffer_[4096];
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
