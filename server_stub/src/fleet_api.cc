@@ -133,14 +133,13 @@ ApiResponse FleetApi::Enroll(std::string_view body, const std::string& authoriza
   }
   // A new device needs a fleet enrollment token (an operator's credential);
   // one already enrolled proves itself with its key's signature on the facts.
+  // A token that is no longer valid matters only to a new device: devices
+  // keep theirs and present it again when they refresh their facts, also
+  // after the operator revoked it.
   std::optional<std::string> token_name;
   if (!authorization.empty()) {
     const std::string token = TrimmedBearer(authorization);
-    token_name = token.empty() ? std::nullopt : store_.AuthenticateEnrollmentToken(token);
-    if (!token_name) {
-      return ApiError(403, "forbidden",
-                      "the enrollment token is not valid, was revoked or has expired");
-    }
+    if (!token.empty()) token_name = store_.AuthenticateEnrollmentToken(token);
   }
   auto r = store_.EnrollDevice(id->get<std::string>(), key->get<std::string>(), facts, token_name);
   if (!r.ok()) {
@@ -148,6 +147,10 @@ ApiResponse FleetApi::Enroll(std::string_view body, const std::string& authoriza
       return ApiError(409, "key-mismatch", r.error().message);
     }
     return ApiError(500, "internal", "cannot store the device: " + r.error().message);
+  }
+  if (*r == EnrollResult::kNeedsToken && !authorization.empty()) {
+    return ApiError(403, "forbidden",
+                    "the enrollment token is not valid, was revoked or has expired");
   }
   if (*r == EnrollResult::kNeedsToken) {
     return ApiError(401, "unauthorized",

@@ -47,6 +47,8 @@ TEST_F(FleetSecurityTest, ANewDeviceNeedsAValidEnrollmentToken) {
   ASSERT_OK(RevokeEnrollmentToken(tmp_.Sub("server.db"), "factory"));
   EXPECT_EQ(Enroll(NewDevice("dev-2")), 403);
   EXPECT_EQ(Enroll(d, json::object(), ""), 200);
+  // A device still presenting its revoked token refreshes its facts.
+  EXPECT_EQ(Enroll(d, {{"app_version", "1.3.0"}}), 200);
 }
 
 TEST_F(FleetSecurityTest, EnrollmentTokensHaveADeviceQuotaAndAnExpiry) {
