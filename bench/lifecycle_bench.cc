@@ -225,6 +225,9 @@ class TimingFs : public ota::FileSystem {
   ota::Status SetMode(const std::string& path, unsigned mode) override {
     return base_.SetMode(path, mode);
   }
+  ota::Status Truncate(const std::string& path, std::uint64_t size) override {
+    return base_.Truncate(path, size);
+  }
   ota::Result<std::uint64_t> FreeSpace(const std::string& path) override {
     return base_.FreeSpace(path);
   }

@@ -1,9 +1,11 @@
 // A bundle as it streams from the network into the unpacker: preamble,
 // header, chunk index, chunks (plain, byte-grouped, BF16-split, encrypted),
 // split at a point the input chooses. Whatever the bytes, the unpacker must
-// return an error or a manifest, and never write outside its folder.
+// return an error or a manifest, and never write outside its folder; the
+// download checker must accept every bundle the unpacker accepts.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -40,9 +42,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ota::bundle::StreamingUnpacker unpacker(*fs, out, limits, device_key);
   const std::span<const std::uint8_t> all(bundle);
   const std::size_t cut = std::min(split, all.size());
+  bool unpacked = false;
   if (unpacker.Feed(all.first(cut)).ok() && unpacker.Feed(all.subspan(cut)).ok()) {
-    (void)unpacker.Finish();
+    unpacked = unpacker.Finish().ok();
   }
+  // The same bytes as a download sees them, piece by piece: whatever the
+  // unpacker accepts, the download checker accepts too, and it never reads
+  // past a piece.
+  ota::bundle::DownloadChecker checker(all.size(), std::nullopt, limits);
+  bool checked = true;
+  while (checked && checker.fed() < all.size()) {
+    const std::uint64_t n =
+        std::min<std::uint64_t>(checker.piece_end(), all.size()) - checker.fed();
+    ota::fuzz::Require(n > 0, "the download checker asked for an empty piece");
+    checked = checker.Feed(all.subspan(checker.fed(), n)).ok();
+  }
+  ota::fuzz::Require(!unpacked || (checked && checker.checked() == all.size()),
+                     "the download checker refused a bundle the unpacker accepted");
   // Nothing may appear beside the output folder.
   for (const auto& entry : std::filesystem::directory_iterator(ota::fuzz::ScratchDir())) {
     ota::fuzz::Require(entry.path().filename() == "out" || entry.path().filename() == "in",

@@ -75,6 +75,29 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row, const Download
 
 std::int64_t UnixNow(const Env& env);
 
+// One signed target to fetch into a part file (target_fetch.cc).
+struct TargetFetch {
+  std::string url;
+  std::string part;
+  std::uint64_t length = 0;
+  // A bundle container (full bundle or container delta): checked piece by
+  // piece as it arrives, against signed_head when the target has one.
+  bool container = false;
+  std::optional<manifest::ContainerHead> signed_head;
+};
+
+// The "head" of a target's custom.<custom_key> object; nullopt when absent
+// or malformed (logged).
+std::optional<manifest::ContainerHead> SignedContainerHead(const manifest::TargetFile& file,
+                                                           const char* custom_key);
+
+// Downloads `target` with the agent's download options (DownloadResumable),
+// filling `stats`. A Retry-After longer than one run waits is kept in the
+// state database: until it has passed, FetchTarget returns kRetryLater
+// without contacting the server.
+Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressCallback& progress,
+                   DownloadStats& stats);
+
 // The settings key holding a deployment's rollout shadow_policy override.
 inline std::string ShadowPolicyKey(std::int64_t deployment_id) {
   return "shadow_policy/" + std::to_string(deployment_id);

@@ -120,30 +120,40 @@ class Runner {
     auto target =
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false));
     if (!target.ok()) return Fail(std::move(target).error());
-    DownloadOptions options;
-    options.max_attempts = ctx_.options.download_attempts;
-    options.initial_backoff = ctx_.options.initial_backoff;
-    const std::string url = ctx_.updater.TargetUrl(row_.target_path, *target);
-    auto stats = DownloadResumable(ctx_.env, url, part, row_.length, options,
-                                   [&](std::uint64_t done, std::uint64_t total) {
-                                     if (progress_) progress_(row_.model, done, total);
-                                   });
-    if (!stats.ok()) {
-      if (stats.error().code == ErrorCode::kNoSpace) {
+    const TargetFetch fetch{ctx_.updater.TargetUrl(row_.target_path, *target), part, row_.length,
+                            /*container=*/true, SignedContainerHead(*target, "modelota")};
+    DownloadStats stats;
+    Status fetched = Fetch(fetch, stats);
+    if (!fetched.ok()) {
+      if (fetched.error().code == ErrorCode::kNoSpace) {
         // A full disk: give the space back rather than sit on a partial file.
         (void)ctx_.env.fs->Remove(part);
       }
-      return FromStatus(std::move(stats).error());
+      return FromStatus(std::move(fetched).error());
     }
-    outcome_.bytes_fetched += stats->fetched;
-    outcome_.bytes_resumed += stats->resumed_from;
-    row_.bytes_fetched += stats->fetched;
-    (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
     // Whether a hash failure of these bytes may count against the artifact.
     const Status marked =
-        ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), stats->clean_transfer ? "1" : "");
+        ctx_.db.SetSetting(CleanDownloadKey(row_.sha256), stats.clean_transfer ? "1" : "");
     if (!marked.ok()) return FromStatus(marked);
     return Done();
+  }
+
+  // Downloads a target, counting what came over the network in this
+  // deployment's figures whether or not it completed.
+  Status Fetch(const TargetFetch& fetch, DownloadStats& stats) {
+    Status s = FetchTarget(
+        ctx_, fetch,
+        [&](std::uint64_t done, std::uint64_t total) {
+          if (progress_) progress_(row_.model, done, total);
+        },
+        stats);
+    outcome_.bytes_fetched += stats.fetched;
+    outcome_.bytes_resumed += stats.resumed_from;
+    if (stats.fetched > 0) {
+      row_.bytes_fetched += stats.fetched;
+      (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
+    }
+    return s;
   }
 
   // Verifying: a transport fault (a resumed transfer, or one of the first
@@ -240,21 +250,13 @@ class Runner {
     auto base_installed = ctx_.store.HasVersion(row_.previous);
     if (!base_installed.ok() || !*base_installed) return std::nullopt;
     const std::string part = ctx_.store.DownloadPath(delta->sha256);
-    DownloadOptions options;
-    options.max_attempts = ctx_.options.download_attempts;
-    options.initial_backoff = ctx_.options.initial_backoff;
-    auto stats = DownloadResumable(ctx_.env, ctx_.updater.TargetUrl(delta->path, delta->file), part,
-                                   delta->file.length, options,
-                                   [&](std::uint64_t done, std::uint64_t total) {
-                                     if (progress_) progress_(row_.model, done, total);
-                                   });
-    if (stats.ok()) {
-      outcome_.bytes_fetched += stats->fetched;
-      outcome_.bytes_resumed += stats->resumed_from;
-      row_.bytes_fetched += stats->fetched;
-      (void)ctx_.db.SetBytesFetched(row_.id, row_.bytes_fetched);
-    }
-    Status applied = stats.ok() ? ApplyDelta(*delta, part) : Status(stats.error());
+    const TargetFetch fetch{
+        ctx_.updater.TargetUrl(delta->path, delta->file), part, delta->file.length,
+        /*container=*/!delta->compact,
+        delta->compact ? std::nullopt : SignedContainerHead(delta->file, "modelota_delta")};
+    DownloadStats stats;
+    Status fetched = Fetch(fetch, stats);
+    Status applied = fetched.ok() ? ApplyDelta(*delta, part) : fetched;
     if (applied.ok()) {
       outcome_.used_delta = true;
       (void)ctx_.db.QueueEvent(EventJson(ctx_, "delta-applied", &row_, {{"delta", delta->path}}));

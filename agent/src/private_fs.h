@@ -62,6 +62,9 @@ class PrivateFileSystem : public FileSystem {
   Status SetMode(const std::string& path, unsigned mode) override {
     return base_.SetMode(path, mode);
   }
+  Status Truncate(const std::string& path, std::uint64_t size) override {
+    return base_.Truncate(path, size);
+  }
 
  private:
   FileSystem& base_;

@@ -46,6 +46,7 @@ Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
   info.total_stored = header.total_stored;
   info.encrypted = header.encryption.has_value();
   info.delta = header.delta;
+  info.head = stored.head;
   if (header.encryption) {
     for (const Recipient& r : header.encryption->recipients) {
       info.recipient_key_ids.push_back(r.key_id);

@@ -88,9 +88,13 @@ Result<StoredHeader> ReadStoredHeader(ReadableFile& file, const UnpackLimits& li
   std::vector<std::uint8_t> bytes(kPreambleSize);
   OTA_TRY(ReadBundleBytes(file, 0, bytes, "preamble"));
   OTA_ASSIGN_OR_RETURN(out.preamble, DecodePreamble(bytes, limits));
+  Hasher head(HashAlgorithm::kSha256);
+  head.Update(bytes);
   bytes.resize(static_cast<std::size_t>(out.preamble.header_len));
   OTA_TRY(ReadBundleBytes(file, kPreambleSize, bytes, "header"));
   OTA_ASSIGN_OR_RETURN(out.header, DecodeHeader(bytes, out.preamble, limits));
+  head.Update(bytes);
+  out.head = ContainerHead{kPreambleSize + out.preamble.header_len, head.FinishHex()};
   OTA_ASSIGN_OR_RETURN(out.file_size, file.Size());
   const std::optional<std::uint64_t> described =
       CheckedSum({kPreambleSize, out.preamble.header_len, out.header.total_stored});

@@ -29,6 +29,7 @@ struct StoredHeader {
   Preamble preamble;
   ContainerHeader header;
   std::uint64_t file_size = 0;
+  ContainerHead head;
 };
 Result<StoredHeader> ReadStoredHeader(ReadableFile& file, const UnpackLimits& limits);
 

@@ -82,6 +82,9 @@ struct Transfer {
   // A ranged request answered with the whole file (200): stopped before any
   // byte reached the sink.
   bool range_ignored = false;
+  // A ranged request answered with another range (206 with a Content-Range
+  // that does not start where asked): stopped the same way.
+  bool range_mismatch = false;
   // Low-speed rule: bytes seen at the start of the current window.
   std::chrono::steady_clock::time_point window_start;
   std::uint64_t window_start_bytes = 0;
@@ -159,6 +162,12 @@ size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   const size_t n = size * count;
   if (t.request->range_start && t.response.status == 200) {
     t.range_ignored = true;
+    return 0;
+  }
+  if (t.request->range_start && t.response.status == 206 && t.response.body_bytes == 0 &&
+      ContentRangeStart(t.response.Header("content-range").value_or("")) !=
+          t.request->range_start) {
+    t.range_mismatch = true;
     return 0;
   }
   const std::uint64_t cap = t.request->max_body_bytes;
@@ -361,7 +370,7 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, nullptr);
 
     if (t.abort_error) return std::move(*t.abort_error);
-    if (t.range_ignored) return std::move(t.response);
+    if (t.range_ignored || t.range_mismatch) return std::move(t.response);
     if (rc != CURLE_OK) {
       std::string detail = error_text[0] != '\0' ? error_text : curl_easy_strerror(rc);
       return ErrorForCurl(rc, t.Describe(), detail);

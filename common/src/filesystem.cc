@@ -233,6 +233,26 @@ class PosixFileSystem : public FileSystem {
     }
     return Ok();
   }
+
+  Status Truncate(const std::string& path, std::uint64_t size) override {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError("cannot open", path, errno);
+    struct stat st {};
+    Status s = Ok();
+    if (::fstat(fd, &st) != 0) {
+      s = ErrnoError("cannot stat", path, errno);
+    } else if (size > static_cast<std::uint64_t>(st.st_size)) {
+      s = MakeError(ErrorCode::kInvalidArgument, "cannot truncate " + path + " to " +
+                                                     std::to_string(size) + " bytes: it has " +
+                                                     std::to_string(st.st_size));
+    } else if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      s = ErrnoError("cannot truncate", path, errno);
+    } else if (::fsync(fd) != 0) {
+      s = ErrnoError("cannot fsync", path, errno);
+    }
+    ::close(fd);
+    return s;
+  }
 };
 
 std::string TempSibling(const std::string& path) {

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <vector>
 
+#include <random>
+
+#include "ota/bundle/bundle.h"
 #include "ota/common/env.h"
 #include "test_support.h"
 
@@ -17,15 +20,25 @@ using ota::testing::TempDir;
 // Serves one byte string, with scripted misbehaviour per request.
 class ScriptedHttp : public HttpClient {
  public:
-  enum class Mode { kNormal, kDropAfter, kIgnoreRange, kWrongRange, kOversend, kStatus };
+  // kSwap: the answer's bytes come from `other` (same offsets), as from a
+  // mirror that changed its copy between requests.
+  enum class Mode { kNormal, kDropAfter, kIgnoreRange, kWrongRange, kOversend, kStatus, kSwap };
   struct Step {
-    Mode mode = Mode::kNormal;
-    std::uint64_t n = 0;  // Bytes before a drop, or the status code.
+    Step(Mode m = Mode::kNormal, std::uint64_t count = 0, std::string retry = "")
+        : mode(m), n(count), retry_after(std::move(retry)) {}
+    Mode mode;
+    std::uint64_t n;          // Bytes before a drop, or the status code.
+    std::string retry_after;  // kStatus: a Retry-After header, if not empty.
   };
 
   explicit ScriptedHttp(std::string body) : body_(std::move(body)) {}
+  void SetBody(std::string body, std::string other = "") {
+    body_ = std::move(body);
+    other_ = std::move(other);
+  }
   void Script(std::vector<Step> steps) { steps_ = std::move(steps); }
   std::vector<std::optional<std::uint64_t>> ranges;
+  std::uint64_t body_bytes_sent = 0;
 
   Result<HttpResponse> Fetch(const HttpRequest& req, const HttpBodySink& sink) override {
     ranges.push_back(req.range_start);
@@ -34,12 +47,14 @@ class ScriptedHttp : public HttpClient {
     HttpResponse r;
     if (step.mode == Mode::kStatus) {
       r.status = static_cast<int>(step.n);
+      if (!step.retry_after.empty()) r.headers.push_back({"retry-after", step.retry_after});
       return r;
     }
     std::uint64_t start = req.range_start.value_or(0);
     if (step.mode == Mode::kIgnoreRange) start = 0;
     if (step.mode == Mode::kWrongRange) start = start + 1;
-    std::string part = body_.substr(std::min<std::uint64_t>(start, body_.size()));
+    const std::string& source = step.mode == Mode::kSwap ? other_ : body_;
+    std::string part = source.substr(std::min<std::uint64_t>(start, source.size()));
     if (step.mode == Mode::kOversend) part += "EXTRA";
     r.status = req.range_start && step.mode != Mode::kIgnoreRange ? 206 : 200;
     if (r.status == 206) {
@@ -61,11 +76,13 @@ class ScriptedHttp : public HttpClient {
   }
 
  private:
-  static Status Sink(const HttpBodySink& sink, const std::string& data) {
+  Status Sink(const HttpBodySink& sink, const std::string& data) {
+    body_bytes_sent += data.size();
     return sink(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()),
                                               data.size()));
   }
   std::string body_;
+  std::string other_;
   std::vector<Step> steps_;
   std::size_t calls_ = 0;
 };
@@ -84,11 +101,19 @@ class DownloaderTest : public ::testing::Test {
     for (int i = 0; i < 5000; ++i) s.push_back(static_cast<char>(i * 7));
     return s;
   }
-  Result<DownloadStats> Download() {
+  static DownloadOptions Options() {
     DownloadOptions o;
     o.max_attempts = 3;
     o.sync_every_bytes = 1000;
-    return DownloadResumable(env_, "http://127.0.0.1/x", part_, Body().size(), o, nullptr);
+    return o;
+  }
+  Result<DownloadStats> Download(const DownloadOptions& o = Options(),
+                                 std::uint64_t length = Body().size()) {
+    DownloadStats stats;
+    Status s = DownloadResumable(env_, "http://127.0.0.1/x", part_, length, o, nullptr, stats);
+    last_stats_ = stats;
+    if (!s.ok()) return std::move(s).error();
+    return stats;
   }
 
   TempDir dir_;
@@ -98,6 +123,7 @@ class DownloaderTest : public ::testing::Test {
   ScriptedHttp http_;
   Env env_;
   std::string part_;
+  DownloadStats last_stats_;
 };
 
 TEST_F(DownloaderTest, DownloadsWholeFile) {
@@ -267,6 +293,152 @@ TEST_F(DownloaderTest, MissingTargetWaitsForTheNextCycle) {
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.error().code, ErrorCode::kRetryLater);
   EXPECT_EQ(http_.ranges.size(), 1u);  // Not hammered within the call.
+}
+
+// A Retry-After longer than the backoff is waited for instead.
+TEST_F(DownloaderTest, RetryAfterIsAFloorForTheBackoff) {
+  http_.Script({{ScriptedHttp::Mode::kStatus, 503, "7"}});
+  TopRandom random;
+  SleepLog clock;
+  env_.random = &random;
+  env_.clock = &clock;
+  ASSERT_OK(Download());
+  EXPECT_EQ(clock.sleeps, (std::vector<std::chrono::milliseconds>{std::chrono::seconds(7)}));
+}
+
+// One longer than a call waits ends the call at once and is reported, so the
+// agent does not ask again before it has passed.
+TEST_F(DownloaderTest, ALongRetryAfterEndsTheCallAndIsReported) {
+  http_.Script({{ScriptedHttp::Mode::kStatus, 429, "3600"}});
+  SleepLog clock;
+  env_.clock = &clock;
+  auto stats = Download();
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.error().code, ErrorCode::kRetryLater);
+  EXPECT_EQ(http_.ranges.size(), 1u);
+  EXPECT_TRUE(clock.sleeps.empty());
+  EXPECT_EQ(last_stats_.retry_after, std::optional<std::chrono::seconds>(3600));
+}
+
+// A bundle container of five 64 KiB chunks, checked piece by piece.
+class ContainerDownloadTest : public DownloaderTest {
+ protected:
+  void SetUp() override {
+    const std::string model = dir_.Sub("model.gguf");
+    std::mt19937_64 rng(11);
+    std::string weights(5 * (64 << 10) - 1000, '\0');
+    for (char& c : weights) c = static_cast<char>(rng() & 0xff);
+    ota::testing::WriteTestFile(model, weights);
+    manifest::BundleManifest m;
+    m.name = "chat";
+    m.version = *manifest::ParseVersion("1.0.0");
+    m.model = {"model.gguf", "gguf"};
+    bundle::PackOptions o;
+    o.chunk_size = 64 << 10;
+    const std::string out = dir_.Sub("b.otab");
+    ASSERT_OK(bundle::PackBundle(*fs_, m, {{"model.gguf", model, "model"}}, out, o));
+    bundle_ = ReadTestFile(out);
+    auto info = bundle::ReadBundleHeader(*fs_, out);
+    ASSERT_OK(info);
+    head_ = info->head;
+    bundle::DownloadChecker c(bundle_.size(), head_);
+    while (c.fed() < bundle_.size()) {
+      if (c.checked() > 0) starts_.push_back(c.fed());
+      const std::uint64_t n = c.piece_end() - c.fed();
+      ASSERT_OK(c.Feed({reinterpret_cast<const std::uint8_t*>(bundle_.data()) + c.fed(),
+                        static_cast<std::size_t>(n)}));
+    }
+    ASSERT_EQ(starts_.size(), 5u);
+    // Another copy whose chunk 2 differs.
+    changed_ = bundle_;
+    changed_[starts_[2] + 2000] ^= 0x40;
+    http_.SetBody(bundle_, changed_);
+  }
+  DownloadOptions ContainerOptions() {
+    DownloadOptions o = Options();
+    o.max_attempts = 6;
+    o.container = true;
+    o.signed_head = head_;
+    return o;
+  }
+  Result<DownloadStats> Get() { return Download(ContainerOptions(), bundle_.size()); }
+  std::uint64_t ChunkSize(std::size_t i) {
+    return (i + 1 < starts_.size() ? starts_[i + 1] : bundle_.size()) - starts_[i];
+  }
+
+  std::string bundle_;
+  std::string changed_;
+  manifest::ContainerHead head_;
+  std::vector<std::uint64_t> starts_;
+};
+
+// A resumed range answered from another copy: only the chunk it spoiled is
+// fetched again.
+TEST_F(ContainerDownloadTest, ASwappedRangeCostsOnlyThePieceItHit) {
+  http_.Script({{ScriptedHttp::Mode::kDropAfter, starts_[2] + 1000},
+                {ScriptedHttp::Mode::kSwap, 0},
+                {ScriptedHttp::Mode::kNormal, 0}});
+  auto stats = Get();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), bundle_);
+  EXPECT_EQ(http_.ranges, (std::vector<std::optional<std::uint64_t>>{
+                              std::nullopt, starts_[2] + 1000, starts_[2]}));
+  EXPECT_EQ(stats->discarded, ChunkSize(2));
+  EXPECT_EQ(stats->fetched, bundle_.size() + ChunkSize(2));
+  EXPECT_FALSE(stats->clean_transfer);
+}
+
+// The server sends the same wrong bytes every time: after the second
+// failure the download starts over cleanly without piece checks, so that the
+// signed hash (checked by the caller) decides about the artifact.
+TEST_F(ContainerDownloadTest, TheSameBadBytesTwiceStartOverCleanly) {
+  http_.SetBody(changed_);
+  auto stats = Get();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), changed_);
+  EXPECT_EQ(http_.ranges,
+            (std::vector<std::optional<std::uint64_t>>{std::nullopt, starts_[2], std::nullopt}));
+  EXPECT_TRUE(stats->clean_transfer);
+}
+
+// Without checks an over-long answer is thrown away whole; checked, its
+// pieces are kept and the file is complete.
+TEST_F(ContainerDownloadTest, AnOverlongAnswerKeepsItsCheckedPieces) {
+  http_.Script({{ScriptedHttp::Mode::kOversend, 0}});
+  auto stats = Get();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), bundle_);
+  EXPECT_EQ(http_.ranges.size(), 1u);
+  EXPECT_EQ(stats->fetched, bundle_.size());
+  EXPECT_FALSE(stats->clean_transfer);
+}
+
+// A part file left by a run that died after writing a chunk and before
+// checking it: that chunk is hashed again, found bad and cut off; the chunks
+// before it are not read again.
+TEST_F(ContainerDownloadTest, APartFilesUncheckedLastChunkIsCheckedAgain) {
+  ota::testing::WriteTestFile(part_, changed_.substr(0, starts_[3]));
+  auto stats = Get();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), bundle_);
+  ASSERT_FALSE(http_.ranges.empty());
+  EXPECT_EQ(http_.ranges[0], std::optional<std::uint64_t>(starts_[2]));
+  EXPECT_EQ(stats->resumed_from, starts_[2]);
+  EXPECT_EQ(stats->discarded, ChunkSize(2));
+}
+
+// A head that is not the signed one (another file's) is fetched again.
+TEST_F(ContainerDownloadTest, AWrongHeadIsFetchedAgain) {
+  std::string other = bundle_;
+  other[10] ^= 1;  // The preamble's flags: not the signed head.
+  http_.SetBody(bundle_, other);
+  http_.Script({{ScriptedHttp::Mode::kSwap, 0}, {ScriptedHttp::Mode::kNormal, 0}});
+  auto stats = Get();
+  ASSERT_OK(stats);
+  EXPECT_EQ(ReadTestFile(part_), bundle_);
+  EXPECT_EQ(http_.ranges, (std::vector<std::optional<std::uint64_t>>{std::nullopt, std::nullopt}));
+  EXPECT_EQ(stats->discarded, head_.length);
+  EXPECT_TRUE(stats->clean_transfer);
 }
 
 }  // namespace

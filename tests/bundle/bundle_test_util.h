@@ -119,6 +119,9 @@ class RecordingFileSystem : public FileSystem {
   Status SetMode(const std::string& path, unsigned mode) override {
     return base_.SetMode(path, mode);
   }
+  Status Truncate(const std::string& path, std::uint64_t size) override {
+    return base_.Truncate(path, size);
+  }
   Result<std::uint64_t> FreeSpace(const std::string& path) override {
     return base_.FreeSpace(path);
   }

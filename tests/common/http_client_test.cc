@@ -467,5 +467,33 @@ TEST_F(HttpClientTest, ConnectionIsReusedAcrossFetches) {
   EXPECT_EQ(first->body, second->body);  // Same client port: the same socket.
 }
 
+TEST(HttpHeadersTest, ContentRangeStart) {
+  EXPECT_EQ(ContentRangeStart("bytes 100-199/200"), std::optional<std::uint64_t>(100));
+  EXPECT_EQ(ContentRangeStart("bytes 0-0/*"), std::optional<std::uint64_t>(0));
+  for (const char* bad : {"", "bytes ", "bytes 5-4/10", "bytes -5/10", "bytes 1-2", "items 1-2/3",
+                          "bytes 1-2/x", "bytes +1-2/3", "bytes 99999999999999999999-1/2"}) {
+    EXPECT_EQ(ContentRangeStart(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(HttpHeadersTest, RetryAfterInSecondsOrAsADate) {
+  const auto now = std::chrono::system_clock::from_time_t(784111777 - 10);  // 10 s before.
+  auto with = [](std::string value) {
+    HttpResponse r;
+    r.status = 429;
+    r.headers.push_back({"retry-after", std::move(value)});
+    return r;
+  };
+  EXPECT_EQ(RetryAfter(with("120"), now), std::optional<std::chrono::seconds>(120));
+  EXPECT_EQ(RetryAfter(with("Sun, 06 Nov 1994 08:49:37 GMT"), now),
+            std::optional<std::chrono::seconds>(10));
+  EXPECT_EQ(RetryAfter(with("Sun, 06 Nov 1994 08:49:37 GMT"), now + std::chrono::hours(1)),
+            std::optional<std::chrono::seconds>(0));  // In the past: no wait.
+  EXPECT_EQ(RetryAfter(with("soon"), now), std::nullopt);
+  EXPECT_EQ(RetryAfter(with("-5"), now), std::nullopt);
+  EXPECT_EQ(RetryAfter(HttpResponse{}, now), std::nullopt);
+  EXPECT_EQ(RetryAfter(with("99999999999999999999999"), now), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ota

@@ -124,6 +124,15 @@ Status DroppingFileSystem::SetMode(const std::string& path, unsigned mode) {
   return base_.SetMode(path, mode);
 }
 
+// Durable when it returns (the real one fsyncs): the file's durable size is
+// the new one.
+Status DroppingFileSystem::Truncate(const std::string& path, std::uint64_t size) {
+  OTA_TRY(BeforeMutation());
+  OTA_TRY(base_.Truncate(path, size));
+  FileSynced(path, size);
+  return Ok();
+}
+
 Status DroppingFileSystem::CreateDirs(const std::string& path) {
   OTA_TRY(BeforeMutation());
   return base_.CreateDirs(path);

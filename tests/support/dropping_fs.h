@@ -75,6 +75,7 @@ class DroppingFileSystem : public FileSystem {
   Result<std::string> ReadSymlink(const std::string& link) override;
   Result<std::uint64_t> FreeSpace(const std::string& path) override;
   Status SetMode(const std::string& path, unsigned mode) override;
+  Status Truncate(const std::string& path, std::uint64_t size) override;
 
   // For the writable files it hands out.
   Status BeforeMutation();

@@ -48,12 +48,15 @@ class RepoFixture : public ::testing::Test {
                       const std::vector<std::string>& publish_extra = {}) {
     const std::string model = dir_.Sub("model-" + version + "-" + std::to_string(seed) + ".gguf");
     const std::string bundle = dir_.Sub("chat-" + version + "-" + std::to_string(seed) + ".otab");
-    Otactl({"model", "synth", "--seed", std::to_string(seed), "--layers", "2", "--width", "64",
-            "--type", "f16", "--out", model});
+    std::vector<std::string> synth = {"model",  "synth", "--seed", std::to_string(seed),
+                                      "--type", "f16",   "--out",  model};
+    synth.insert(synth.end(), synth_shape_.begin(), synth_shape_.end());
+    Otactl(synth);
     std::vector<std::string> build = {
         "bundle", "build",   "--name", "chat",      "--version",
         version,  "--model", model,    "--prompts", dir_.Sub("prompts"),
         "--out",  bundle};
+    build.insert(build.end(), build_extra_.begin(), build_extra_.end());
     for (const std::string& r : recipients) {
       build.push_back("--recipient");
       build.push_back(r);
@@ -110,6 +113,7 @@ class RepoFixture : public ::testing::Test {
     options.download_attempts = attempts;
     options.space_margin_bytes = 0;
     options.confirm_window = confirm_window_;
+    options.download_stall_timeout = stall_timeout_;
     return options;
   }
 
@@ -164,6 +168,10 @@ class RepoFixture : public ::testing::Test {
   std::string enrollment_token_;
   std::string operator_token_;
   std::chrono::seconds confirm_window_{0};
+  std::chrono::seconds stall_timeout_{30};
+  // The synthesized model's shape and more `otactl bundle build` arguments.
+  std::vector<std::string> synth_shape_ = {"--layers", "2", "--width", "64"};
+  std::vector<std::string> build_extra_;
 };
 
 }  // namespace ota::testing

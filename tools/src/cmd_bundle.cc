@@ -29,6 +29,7 @@ struct BuildArgs {
   std::string shadow_policy;  // JSON policy object for bundle.json's shadow section.
   std::string out;
   int level = 9;
+  std::uint64_t chunk_size = bundle::kDefaultChunkSize;
   std::vector<std::string> recipients;  // X25519 public key files.
   bool no_byte_grouping = false;
   bool no_bf16_split = false;
@@ -127,6 +128,7 @@ int RunBuild(const BuildArgs& args) {
   if (!args.eval.empty()) inputs.push_back(bundle::InputFile{"eval/eval.json", args.eval, "eval"});
   bundle::PackOptions options;
   options.zstd_level = args.level;
+  options.chunk_size = args.chunk_size;
   options.byte_grouping = !args.no_byte_grouping;
   options.bf16_split = !args.no_bf16_split;
   for (const std::string& path : args.recipients) {
@@ -225,6 +227,12 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
                     "--shadow; docs/formats.md)");
   build->add_option("--out", args->out, "Bundle file to write")->required();
   build->add_option("--level", args->level, "zstd level")->check(CLI::Range(1, 22));
+  build
+      ->add_option("--chunk-size", args->chunk_size,
+                   "Plaintext bytes per chunk, 65536 to 67108864: the most a device holds in "
+                   "memory while unpacking, and the most a network fault makes it fetch again")
+      ->check(CLI::Range(bundle::kMinChunkSize, bundle::kMaxChunkSize))
+      ->capture_default_str();
   build
       ->add_option("--recipient", args->recipients,
                    "X25519 public key file (otactl keygen --recipient) to encrypt to; "

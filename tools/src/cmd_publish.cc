@@ -161,6 +161,12 @@ Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
                           {"manifest_sha256", bundle::ManifestSha256(*rebuilt)}}}};
 }
 
+// The container head's length and digest, signed so that a device checks
+// each chunk of a download as it arrives (docs/formats.md).
+nlohmann::json HeadJson(const bundle::ContainerHead& head) {
+  return {{"length", head.length}, {"sha256", head.sha256}};
+}
+
 int RunPublish(const PublishArgs& args) {
   auto owned = MakePosixEnv();
   Env& env = owned->env();
@@ -203,14 +209,16 @@ int RunPublish(const PublishArgs& args) {
                   {"version", version},
                   {"delta_from", info->delta->base_id},
                   {"delta_to", info->delta->target_id},
-                  {"delta_of", args.delta_of.empty() ? full : args.delta_of}}}};
+                  {"delta_of", args.delta_of.empty() ? full : args.delta_of},
+                  {"head", HeadJson(info->head)}}}};
     } else {
       if (target.empty()) target = full;
       custom = {{"modelota",
                  {{"kind", "bundle"},
                   {"name", info->manifest.name},
                   {"version", version},
-                  {"bundle_format", info->format_version}}}};
+                  {"bundle_format", info->format_version},
+                  {"head", HeadJson(info->head)}}}};
       auto variant = VariantFields(args, info->manifest);
       if (!variant.ok()) return Fail(variant.error().message);
       custom["modelota"].update(*variant);

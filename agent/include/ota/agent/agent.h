@@ -78,8 +78,12 @@ struct AgentOptions {
   // (empty: the enrolled pins, if any). Checked by Open (kInvalidArgument).
   std::string ca_bundle_file;
   std::vector<std::string> pinned_sha256;
+  // Exchanges per target download in one run (the retry budget), the first
+  // backoff between them (doubling, jittered), and how long a transfer may
+  // receive nothing before it is dropped and resumed.
   int download_attempts = 6;
   std::chrono::milliseconds initial_backoff{500};
+  std::chrono::seconds download_stall_timeout{30};
   // Free space kept on the store's filesystem beyond what an update needs.
   std::uint64_t space_margin_bytes = 64u << 20;
   // Session drain at activation (docs/operator-guide.md "Session drain"):

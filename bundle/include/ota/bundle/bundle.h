@@ -27,6 +27,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/result.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/target_custom.h"
 
 namespace ota::bundle {
 
@@ -176,6 +177,11 @@ Result<manifest::BundleManifest> UnpackBundleFile(
     FileSystem& fs, const std::string& bundle_path, const std::string& out_dir,
     const UnpackLimits& limits = {}, std::optional<RecipientPrivateKey> key = std::nullopt);
 
+// A bundle file's head: the bytes before its first chunk (the preamble and
+// the stored header). Publishers sign its length and SHA-256 beside the
+// whole file's digest (target custom data "head").
+using ContainerHead = manifest::ContainerHead;
+
 // What a bundle's preamble and header say.
 struct BundleInfo {
   manifest::BundleManifest manifest;
@@ -190,6 +196,7 @@ struct BundleInfo {
   std::vector<std::string> recipient_key_ids;  // Empty when not encrypted.
   std::uint64_t grouped_bytes = 0;             // Plaintext bytes byte-grouped.
   std::optional<DeltaInfo> delta;              // Set for delta bundles.
+  ContainerHead head;
 };
 
 // Reads and verifies a bundle's preamble and header (including the header's
@@ -199,6 +206,72 @@ struct BundleInfo {
 // and the FileSystem's errors for reading.
 Result<BundleInfo> ReadBundleHeader(FileSystem& fs, const std::string& path,
                                     const UnpackLimits& limits = {});
+
+// Checks a bundle file's stored bytes while a download appends them, one
+// piece at a time: first the head (against the signed ContainerHead when
+// there is one; in any case a valid preamble and header that describe a file
+// of the signed length), then each chunk against the SHA-256 its header
+// entry gives. Needs no key and decodes nothing: it lets a downloader keep
+// every checked piece and throw away only the one that failed (a range
+// answered with other bytes, a mirror that changed its copy mid-download).
+//
+// With a signed head a checked chunk is authenticated (its digest comes from
+// a header whose digest is signed). Without one (targets published before
+// heads were signed) the checks only catch accidents; the whole file's
+// signed hash, checked after the download, remains the verdict either way.
+//
+// Thread-safety: not thread-safe; one object per download.
+class DownloadChecker {
+ public:
+  // `file_length`: the signed length of the whole file.
+  DownloadChecker(std::uint64_t file_length, std::optional<ContainerHead> signed_head,
+                  UnpackLimits limits = {});
+  ~DownloadChecker();
+  DownloadChecker(const DownloadChecker&) = delete;
+  DownloadChecker& operator=(const DownloadChecker&) = delete;
+
+  // Bytes fed so far (the file offset of the next byte).
+  std::uint64_t fed() const;
+  // Every byte before this offset has been checked: the end of the last
+  // complete piece.
+  std::uint64_t checked() const;
+  // End offset of the piece the next byte belongs to: feeds must not cross
+  // it. While the head's length is not known yet (no signed head, preamble
+  // incomplete), the end of the preamble. file_length once everything is
+  // fed.
+  std::uint64_t piece_end() const;
+
+  // Feeds the next bytes; they must not go past piece_end(). Completing a
+  // piece checks it. Errors: kIntegrity naming the piece ("bundle head" or
+  // "chunk N") when it fails; the checker then rewinds to that piece's
+  // start (fed() == checked()) and failure() describes it. kInvalidArgument
+  // when the bytes cross piece_end().
+  Status Feed(std::span<const std::uint8_t> bytes);
+
+  // Moves to `offset` without hashing the bytes before it: for resuming a
+  // file whose earlier pieces were checked when they were written. The head
+  // must be checked already and `offset` must be the start of a chunk (or
+  // the file's end) at or after fed(). Errors: kInvalidArgument.
+  Status SkipCheckedTo(std::uint64_t offset);
+
+  // Start of the chunk holding byte `offset`, once the head is checked
+  // (offsets inside the head give the head's end); nullopt before.
+  std::optional<std::uint64_t> ChunkStartOf(std::uint64_t offset) const;
+
+  // The last piece that failed: where it starts and the SHA-256 of the
+  // bytes received for it (two equal failures mean the server consistently
+  // sends those bytes: the artifact, not the transfer, is at fault).
+  struct Failure {
+    std::uint64_t start = 0;
+    std::string sha256;
+    bool operator==(const Failure&) const = default;
+  };
+  const std::optional<Failure>& failure() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ota::bundle
 

@@ -73,6 +73,9 @@ class FileSystem {
   // Sets the permission bits of a file or directory to exactly `mode`
   // (chmod(2); the umask does not apply). Symlinks are followed.
   virtual Status SetMode(const std::string& path, unsigned mode) = 0;
+  // Cuts the file at `path` to its first `size` bytes (no more than it has)
+  // and fsyncs it: the cut is durable when this returns.
+  virtual Status Truncate(const std::string& path, std::uint64_t size) = 0;
 };
 
 std::unique_ptr<FileSystem> MakePosixFileSystem();

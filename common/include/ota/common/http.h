@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,8 +45,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // Sent with POST.
   // When set, sends "Range: bytes=<range_start>-"; a 206 answer is then
-  // expected. A 200 means the server ignored the range: the transfer then
-  // stops before any body byte reaches the sink and Fetch returns the 200.
+  // expected. A 200 means the server ignored the range, and a 206 whose
+  // Content-Range does not start at range_start answers another range: in
+  // both cases the transfer stops before any body byte reaches the sink and
+  // Fetch returns that answer (the caller checks ContentRangeStart).
   std::optional<std::uint64_t> range_start;
   // Hard cap on body bytes received. Exceeding it aborts the transfer with
   // kIntegrity (endless-data attack). Required: there is no unlimited mode.
@@ -93,6 +96,16 @@ class HttpClient {
   virtual Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) = 0;
   Result<HttpResponse> Fetch(const HttpRequest& request) { return Fetch(request, nullptr); }
 };
+
+// The first byte position of a Content-Range value "bytes a-b/total" (or
+// "bytes a-b/*"); nullopt when the value is not of that form.
+std::optional<std::uint64_t> ContentRangeStart(std::string_view value);
+
+// The wait a 429 or 503 answer's Retry-After header asks for: delta-seconds,
+// or an HTTP-date taken relative to `now` (a date in the past asks for no
+// wait). nullopt when the header is absent or unreadable.
+std::optional<std::chrono::seconds> RetryAfter(const HttpResponse& response,
+                                               std::chrono::system_clock::time_point now);
 
 // libcurl-backed client. Thread-compatible: use one per thread.
 std::unique_ptr<HttpClient> MakeCurlHttpClient();

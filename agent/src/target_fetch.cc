@@ -1,0 +1,65 @@
+// Fetching a signed target's bytes for a deployment: the download options
+// the agent runs with, the target's signed container head, and the server's
+// Retry-After kept across runs.
+#include <cstdlib>
+
+#include "agent_internal.h"
+#include "json_fields.h"
+#include "ota/common/log.h"
+
+namespace ota::agent {
+namespace {
+
+// Settings key: the Unix time before which the server asked not to be asked
+// for downloads again (a Retry-After longer than a run waits).
+constexpr char kNotBeforeKey[] = "download_not_before";
+
+}  // namespace
+
+std::optional<manifest::ContainerHead> SignedContainerHead(const manifest::TargetFile& file,
+                                                           const char* custom_key) {
+  const nlohmann::json& info = MemberOrNull(file.custom, custom_key);
+  auto head = manifest::ParseContainerHead(info);
+  if (!head.ok()) {
+    // Signed, but not understood: the whole-file hash still decides; the
+    // pieces are checked against the unsigned header only.
+    Log(LogLevel::kWarning, "agent",
+        std::string("target custom.") + custom_key + ": " + head.error().message + " (ignored)");
+    return std::nullopt;
+  }
+  return *head;
+}
+
+Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressCallback& progress,
+                   DownloadStats& stats) {
+  stats = DownloadStats{};
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> not_before, ctx.db.GetSetting(kNotBeforeKey));
+  const std::int64_t now = UnixNow(ctx.env);
+  if (not_before && !not_before->empty()) {
+    const std::int64_t until = std::strtoll(not_before->c_str(), nullptr, 10);
+    if (now < until) {
+      return MakeError(ErrorCode::kRetryLater, "the server asked not to download before " +
+                                                   std::to_string(until) + " (Unix time; " +
+                                                   std::to_string(until - now) + " s from now)");
+    }
+    OTA_TRY(ctx.db.SetSetting(kNotBeforeKey, ""));
+  }
+  DownloadOptions options;
+  options.max_attempts = ctx.options.download_attempts;
+  options.initial_backoff = ctx.options.initial_backoff;
+  options.stall_timeout = ctx.options.download_stall_timeout;
+  options.container = target.container;
+  options.signed_head = target.signed_head;
+  Status s =
+      DownloadResumable(ctx.env, target.url, target.part, target.length, options, progress, stats);
+  if (stats.retry_after) {
+    OTA_TRY(ctx.db.SetSetting(kNotBeforeKey, std::to_string(now + stats.retry_after->count())));
+  }
+  if (stats.discarded > 0) {
+    Log(LogLevel::kInfo, "agent",
+        target.url + ": " + std::to_string(stats.discarded) + " bytes received were discarded");
+  }
+  return s;
+}
+
+}  // namespace ota::agent
