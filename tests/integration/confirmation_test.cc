@@ -342,6 +342,37 @@ TEST_F(ConfirmationTest, ARollbackThatKeepsFailingEndsAfterItsAttempts) {
   EXPECT_EQ(refusing.refusals, 3);
 }
 
+// A failed confirmation whose kept version changed on disk: the automatic
+// rollback re-hashes it first, refuses to activate those bytes after one
+// attempt (another would find the same), and the verified candidate stays
+// active and whole.
+TEST_F(ConfirmationTest, AnAutomaticRollbackOntoAChangedKeptVersionIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(InstallThenActivateSecond());
+  const std::string kept_model = dir_.Sub("device/versions/" + v1_ + "/model.gguf");
+  std::string bytes = ReadTestFile(kept_model);
+  ASSERT_GT(bytes.size(), 100u);
+  bytes[100] = static_cast<char>(bytes[100] ^ 0x5a);
+  ota::testing::WriteTestFile(kept_model, bytes);
+  Report(false, "crash");
+  Report(false, "crash");
+  Report(false, "crash");
+  UpdateOutcome o = ResumeOnce();
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  EXPECT_EQ(LatestDeploymentState(), "failed");
+  EXPECT_EQ(ActiveVersion(*agent_), "1.1.0");
+  EXPECT_EQ(*fs_->ReadSymlink(dir_.Sub("device/active/chat")), "../versions/" + v2_);
+  auto abandoned = Events("rollback-abandoned");
+  ASSERT_EQ(abandoned.size(), 1u);
+  EXPECT_EQ(abandoned[0]["active_id"], v2_);
+  EXPECT_NE(abandoned[0].value("error", "").find("model.gguf has SHA-256"), std::string::npos)
+      << abandoned[0].dump();
+  EXPECT_EQ(Events("rollback-attempt").size(), 1u);
+  EXPECT_TRUE(Events("rolled-back").empty());
+  auto later = agent_->Resume();
+  ASSERT_OK(later);
+  EXPECT_TRUE(later->empty());
+}
+
 TEST_F(ConfirmationTest, ACrashLoopWhoseRollbackFailsEndsFailedWhileOpening) {
   ASSERT_NO_FATAL_FAILURE(InstallThenActivateSecond());
   agent_.reset();

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ota/agent/agent.h"
 #include "ota/common/env.h"
+#include "ota/common/hash.h"
 #include "repo_fixture.h"
 #include "test_support.h"
 #include "test_tls.h"
@@ -324,6 +326,119 @@ TEST_F(TlsEndToEndTest, OtactlTalksHttpsWithACaBundleAndPins) {
             std::string::npos);
   EXPECT_NE(fleet({"--ca-bundle", dir_.Sub("absent.pem")}, 2).err.find("cannot be read"),
             std::string::npos);
+}
+
+// The server's certificate changes between the metadata refresh and the
+// download (a hijacked address, a misconfigured front end): the download is
+// refused as `security`, the bytes already on disk are kept and nothing
+// installed changes; once the right certificate is back the download
+// resumes from those bytes.
+TEST_F(TlsEndToEndTest, CertificateChangeMidDownloadKeepsTheBytesAndTheActiveModel) {
+  const std::string v1 = Publish("1.0.0", 1);
+  ServeRepo(pki_.server);
+  ASSERT_OK(EnrollHttps({pki_.ca.cert_file, {}}));
+  {
+    auto a = OpenAgent();
+    ASSERT_NE(a, nullptr);
+    ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  }
+  const std::string v2 = Publish("1.1.0", 2);
+  const std::string bundle = ReadTestFile(TargetFile("1.1.0"));
+  const std::string part = dir_.Sub("device/downloads/" + Sha256Hex(bundle) + ".part");
+  const std::size_t kept = bundle.size() / 2;
+  // Half of the bundle from an earlier, interrupted run.
+  ota::testing::WriteTestFile(part, bundle.substr(0, kept));
+
+  // Forwards to a fresh client; before the first target request it puts an
+  // impostor's certificate on the server's address.
+  class SwitchingHttp : public HttpClient {
+   public:
+    explicit SwitchingHttp(std::function<void()> switch_cert) : switch_(std::move(switch_cert)) {}
+    Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) override {
+      if (switch_ && request.url.find("/targets/") != std::string::npos) {
+        inner_.reset();  // Its keep-alive connection would hold the old server.
+        std::exchange(switch_, nullptr)();
+      }
+      if (!inner_) inner_ = MakeCurlHttpClient();
+      return inner_->Fetch(request, sink);
+    }
+
+   private:
+    std::function<void()> switch_;
+    std::unique_ptr<HttpClient> inner_;
+  };
+  SwitchingHttp switching([&] {
+    server_.reset();
+    server_ = std::make_unique<HttpsTestServer>(pki_.impostor);
+    server_->Mount("/repo", dir_.Sub("repo"));
+    ASSERT_EQ(server_->Start(port_), port_);
+  });
+  http_.reset();
+  env_.http = &switching;
+  {
+    auto a = OpenAgent();
+    ASSERT_NE(a, nullptr);
+    const UpdateOutcome refused = UpdateOnce(*a);
+    ASSERT_NE(refused.kind, UpdateOutcome::Kind::kUpdated);
+    ASSERT_TRUE(refused.error.has_value());
+    EXPECT_EQ(refused.error->code, ErrorCode::kSecurity) << refused.error->ToString();
+    EXPECT_NE(refused.error->message.find("TLS: "), std::string::npos) << refused.error->message;
+    EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+    EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v1)) << "active model is not " << v1;
+    EXPECT_EQ(ReadTestFile(part), bundle.substr(0, kept)) << "the kept bytes changed";
+  }
+
+  ServeRepo(pki_.server);
+  auto a = OpenAgent();
+  ASSERT_NE(a, nullptr);
+  const UpdateOutcome resumed = UpdateOnce(*a);
+  ASSERT_EQ(resumed.kind, UpdateOutcome::Kind::kUpdated)
+      << (resumed.error ? resumed.error->ToString() : "");
+  EXPECT_EQ(resumed.bytes_resumed, kept);
+  EXPECT_EQ(resumed.bytes_fetched, bundle.size() - kept);
+  EXPECT_TRUE(ActiveModelBytes() == ReadTestFile(v2)) << "active model is not " << v2;
+}
+
+TEST_F(TlsEndToEndTest, TufClientTalksHttpsWithACaBundleAndPins) {
+  Publish("1.0.0", 1);
+  ServeRepo(pki_.server);
+  const std::string metadata = dir_.Sub("tuf-client");
+  ASSERT_OK(fs_->CreateDirs(metadata));
+  const std::string client = BinaryPath("ota-tuf-client");
+  ASSERT_EQ(
+      RunCommand({client, "--metadata-dir", metadata, "init", dir_.Sub("repo/metadata/root.json")})
+          .exit_code,
+      0);
+  auto refresh = [&](std::vector<std::string> tls) {
+    std::vector<std::string> args = {client,           "--metadata-dir",        metadata,
+                                     "--metadata-url", url_ + "/repo/metadata", "refresh"};
+    args.insert(args.end(), tls.begin(), tls.end());
+    return RunCommand(args);
+  };
+  EXPECT_EQ(refresh({"--ca-bundle", pki_.ca.cert_file}).exit_code, 0);
+  EXPECT_EQ(
+      refresh({"--ca-bundle", pki_.ca.cert_file, "--pin-sha256", pki_.server.pin_sha256}).exit_code,
+      0);
+  CommandResult other = refresh({"--ca-bundle", pki_.other_ca.cert_file});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("TLS: "), std::string::npos) << other.err;
+  CommandResult system_store = refresh({});
+  EXPECT_EQ(system_store.exit_code, 1);
+  EXPECT_NE(system_store.err.find("not trusted"), std::string::npos) << system_store.err;
+  CommandResult pinned =
+      refresh({"--ca-bundle", pki_.ca.cert_file, "--pin-sha256", pki_.rotated.pin_sha256});
+  EXPECT_EQ(pinned.exit_code, 1);
+  EXPECT_NE(pinned.err.find("matches none of the pins"), std::string::npos) << pinned.err;
+  CommandResult missing = refresh({"--ca-bundle", dir_.Sub("absent.pem")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot be read"), std::string::npos) << missing.err;
+  const std::string targets = dir_.Sub("tuf-targets");
+  ASSERT_OK(fs_->CreateDirs(targets));
+  CommandResult download = RunCommand(
+      {client, "--metadata-dir", metadata, "--metadata-url", url_ + "/repo/metadata",
+       "--target-name", "bundles/chat/1.0.0.otab", "--target-dir", targets, "--target-base-url",
+       url_ + "/repo/targets", "--ca-bundle", pki_.ca.cert_file, "download"});
+  EXPECT_EQ(download.exit_code, 0) << download.err;
 }
 
 }  // namespace

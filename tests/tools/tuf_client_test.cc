@@ -40,6 +40,11 @@ TEST(TufClientArgsTest, OptionsInAnyOrderAndBothForms) {
   EXPECT_EQ(init->command, Command::kInit);
   EXPECT_EQ(init->trusted_root, "root.json");
   EXPECT_EQ(ParseArgs({"--help"})->command, Command::kHelp);
+  auto tls = ParseArgs({"--metadata-dir", "/m", "--metadata-url", "https://m", "--ca-bundle",
+                        "ca.pem", "--pin-sha256", "p1", "--pin-sha256=p2", "refresh"});
+  ASSERT_OK(tls);
+  EXPECT_EQ(tls->ca_bundle, "ca.pem");
+  EXPECT_EQ(tls->pins, (std::vector<std::string>{"p1", "p2"}));
 }
 
 TEST(TufClientArgsTest, Rejections) {
@@ -58,6 +63,9 @@ TEST(TufClientArgsTest, Rejections) {
       {"--metadata-dir", "/m", "--metadata-url", "u", "--target-dir", "/t", "--target-base-url",
        "t", "download"},
       {"--metadata-dir", "/m", "update"},
+      {"--metadata-dir", "/m", "--ca-bundle", "ca.pem", "init", "r"},
+      {"--metadata-dir", "/m", "--metadata-url", "u", "--ca-bundle", "a", "--ca-bundle", "b",
+       "refresh"},
   };
   for (const auto& argv : bad) {
     auto args = ParseArgs(argv);

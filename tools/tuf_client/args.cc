@@ -9,8 +9,7 @@ namespace {
 
 Error Bad(const std::string& message) { return MakeError(ErrorCode::kInvalidArgument, message); }
 
-// Which options each command takes ("required" or "optional" is decided by
-// the command: every listed option is required, --target-name at least once).
+// Which options each command requires (--target-name at least once).
 const std::map<std::string, std::vector<std::string>>& OptionsOf() {
   static const auto* options = new std::map<std::string, std::vector<std::string>>{
       {"init", {"--metadata-dir"}},
@@ -23,8 +22,15 @@ const std::map<std::string, std::vector<std::string>>& OptionsOf() {
 
 bool KnownOption(const std::string& name) {
   return name == "--metadata-dir" || name == "--metadata-url" || name == "--target-name" ||
-         name == "--target-dir" || name == "--target-base-url";
+         name == "--target-dir" || name == "--target-base-url" || name == "--ca-bundle" ||
+         name == "--pin-sha256";
 }
+
+// TLS options: optional for the commands that use the network.
+bool RepeatableOption(const std::string& name) {
+  return name == "--target-name" || name == "--pin-sha256";
+}
+bool TlsOption(const std::string& name) { return name == "--ca-bundle" || name == "--pin-sha256"; }
 
 }  // namespace
 
@@ -35,6 +41,8 @@ const char* Usage() {
          "  ota-tuf-client --metadata-url URL --metadata-dir DIR --target-name PATH\n"
          "                 [--target-name PATH ...] --target-dir DIR --target-base-url URL "
          "download\n"
+         "refresh and download take --ca-bundle FILE and --pin-sha256 DIGEST (repeatable) for "
+         "https.\n"
          "Exit status: 0 on success, 1 on any failure.\n";
 }
 
@@ -60,7 +68,7 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
       value = argv[++i];
     }
     if (value->empty()) return Bad(name + " needs a non-empty value");
-    if (name != "--target-name" && values.count(name) != 0) return Bad(name + " given twice");
+    if (!RepeatableOption(name) && values.count(name) != 0) return Bad(name + " given twice");
     values[name].push_back(std::move(*value));
   }
   if (positional.empty()) return Bad("no command given (init, refresh or download)");
@@ -72,7 +80,7 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
     return Bad(command + (operands == 1 ? " takes exactly one ROOT_FILE" : " takes no operands"));
   }
   for (const auto& [name, list] : values) {
-    bool used = false;
+    bool used = TlsOption(name) && command != "init";
     for (const std::string& a : allowed->second) used = used || a == name;
     if (!used) return Bad(name + " is not used by " + command);
   }
@@ -86,6 +94,8 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   args.target_dir = one("--target-dir");
   args.target_base_url = one("--target-base-url");
   if (values.count("--target-name")) args.target_names = values["--target-name"];
+  args.ca_bundle = one("--ca-bundle");
+  if (values.count("--pin-sha256")) args.pins = values["--pin-sha256"];
   if (command == "init") {
     args.command = Command::kInit;
     args.trusted_root = positional[1];

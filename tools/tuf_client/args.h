@@ -7,7 +7,11 @@
 //                  [--target-name PATH2 ...] --target-dir TDIR
 //                  --target-base-url TURL download
 //
-// Options may come in any order, as "--name value" or "--name=value".
+// refresh and download also take the TLS options of every ModelOTA client
+// (docs/security.md "TLS"): --ca-bundle FILE (PEM CAs to trust instead of
+// the system store) and --pin-sha256 DIGEST (repeatable: the server's key
+// must match one). Options may come in any order, as "--name value" or
+// "--name=value".
 #ifndef OTA_TOOLS_TUF_CLIENT_ARGS_H_
 #define OTA_TOOLS_TUF_CLIENT_ARGS_H_
 
@@ -28,6 +32,8 @@ struct Args {
   std::vector<std::string> target_names;
   std::string target_dir;
   std::string target_base_url;
+  std::string ca_bundle;
+  std::vector<std::string> pins;
 };
 
 // Parses argv[1..]. "--help" alone gives Command::kHelp. Errors:

@@ -17,6 +17,7 @@
 #include "ota/common/http.h"
 #include "ota/common/log.h"
 #include "ota/common/main_guard.h"
+#include "ota/common/tls.h"
 
 namespace ota::tuf_client {
 namespace {
@@ -51,12 +52,18 @@ int Run(const std::vector<std::string>& argv) {
   LibcClock clock;
   std::unique_ptr<Random> random = MakeSecureRandom();
   std::unique_ptr<FileSystem> fs = MakePosixFileSystem();
-  std::unique_ptr<HttpClient> http = MakeCurlHttpClient();
+  std::unique_ptr<HttpClient> curl = MakeCurlHttpClient();
+  // Every request carries the TLS settings (ignored for http:// URLs).
+  auto http = MakeTlsHttpClient(*fs, *curl, TlsSettings{args->ca_bundle, args->pins});
+  if (!http.ok()) {
+    std::fprintf(stderr, "ota-tuf-client: %s\n", http.error().message.c_str());
+    return 1;
+  }
   Env env;
   env.clock = &clock;
   env.random = random.get();
   env.fs = fs.get();
-  env.http = http.get();
+  env.http = http->get();
   Status s = args->command == Command::kInit      ? Init(env, *args)
              : args->command == Command::kRefresh ? Refresh(env, *args)
                                                   : Download(env, *args);
