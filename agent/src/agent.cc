@@ -110,10 +110,10 @@ class AgentImpl : public Agent {
     for (const std::string& model : models_) {
       auto open = db_->OpenDeployment(model);
       if (!open.ok() || !*open) continue;
-      // A deployment that needs the network (downloading) waits for metadata.
-      if ((*open)->state == State::kDownloading || (*open)->state == State::kChecking) continue;
-      // A drain waits for apps' sessions: it runs in the update cycle only.
-      if ((*open)->state == State::kDraining) continue;
+      // Work that needs fresh metadata, or that may wait for apps' sessions,
+      // runs in the update cycle only (the table's attributes).
+      const StateInfo& info = Info(ResumeState((*open)->state));
+      if (info.needs_network || info.waits_for_sessions) continue;
       UpdateOutcome o = RunDeployment(ctx_, **open, p);
       if (o.kind == UpdateOutcome::Kind::kUpdated) (void)CollectGarbage(model);
       if (outcomes) outcomes->push_back(std::move(o));
@@ -313,12 +313,12 @@ class AgentImpl : public Agent {
     const Error reason =
         MakeError(ErrorCode::kIncompatible, "rolled back by hand while confirming");
     const std::string code(ErrorCodeName(reason.code));
-    OTA_TRY(db_->SaveState(open.id, State::kRollingBack, false, code, reason.message, UnixNow(env_),
-                           EventJson(ctx_, "state", &open,
-                                     {{"state", StateName(State::kRollingBack)},
-                                      {"error_code", code},
-                                      {"error", reason.message}})));
-    open.state = State::kRollingBack;
+    const State next = NextState(open.state, Event::kRollbackOrdered).to;
+    OTA_TRY(db_->SaveState(
+        open.id, next, IsTerminal(next), code, reason.message, UnixNow(env_),
+        EventJson(ctx_, "state", &open,
+                  {{"state", StateName(next)}, {"error_code", code}, {"error", reason.message}})));
+    open.state = next;
     open.error_code = code;
     open.error = reason.message;
     UpdateOutcome outcome = RunDeployment(ctx_, open, nullptr);
@@ -455,7 +455,7 @@ class AgentImpl : public Agent {
     row.length = newest->file.length;
     row.target_json = manifest::ToJson(newest->file).dump();
     row.previous = local.active ? local.active->id : "";
-    row.state = State::kDownloading;
+    row.state = NextState(State::kChecking, Event::kUpdateFound).to;
     const std::int64_t now = UnixNow(env_);
     OTA_ASSIGN_OR_RETURN(
         row.id, db_->CreateDeployment(

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agent_internal.h"
+#include "deployment_driver.h"
 #include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/sessions.h"
@@ -39,65 +40,41 @@ std::string HashFailuresKey(const std::string& sha256) { return "hash_failures/"
 // beside the part so that a crash can never leave a stray file.
 std::string CleanDownloadKey(const std::string& sha256) { return "clean_download/" + sha256; }
 
-struct StepResult {
-  Event event = Event::kDone;
-  std::optional<Error> error;
-  bool pause = false;  // Transient failure: stop here, resume next cycle.
-};
-
 StepResult Done() { return StepResult{}; }
-StepResult Fail(Error e) {
-  StepResult r;
-  r.event = Event::kError;
-  r.error = std::move(e);
-  return r;
-}
+StepResult Fail(Error e) { return StepResult{Event::kError, std::move(e)}; }
 // The download is discarded and fetched again on a later cycle.
-StepResult Refetch(Error e) {
-  StepResult r;
-  r.event = Event::kRefetch;
-  r.pause = true;
-  r.error = std::move(e);
-  return r;
-}
+StepResult Refetch(Error e) { return StepResult{Event::kRefetch, std::move(e)}; }
+// A transient failure (retry-later, cancelled) waits for a later cycle; any
+// other ends the deployment (where to, the table says).
 StepResult FromStatus(Status s) {
   if (s.ok()) return Done();
   Error e = std::move(s).error();
-  if (e.code == ErrorCode::kRetryLater || e.code == ErrorCode::kCancelled) {
-    StepResult r;
-    r.pause = true;
-    r.error = std::move(e);
-    return r;
-  }
-  return Fail(std::move(e));
+  const bool transient = e.code == ErrorCode::kRetryLater || e.code == ErrorCode::kCancelled;
+  return StepResult{transient ? Event::kRetryLater : Event::kError, std::move(e)};
 }
 
-class Runner {
+class Runner : public DeploymentSteps {
  public:
   Runner(AgentContext& ctx, DeploymentRow& row, const DownloadProgress& progress,
          UpdateOutcome& outcome)
       : ctx_(ctx), row_(row), progress_(progress), outcome_(outcome) {}
 
-  StepResult Handle(State state) {
+  StepResult Run(State state) override {
     switch (state) {
       case State::kDownloading:
         return Download();
       case State::kVerifying:
         return Verify();
-      case State::kStaged:
-        return Done();
       case State::kCapabilityCheck:
         return FromStatus(CheckCapability());
       case State::kShadowing:
         return FromStatus(Shadow());
-      case State::kDraining:
+      case State::kSwitching:
         // The drain and the pointer switch are one step (drain.h): under
         // `defer` the switch must happen while nobody holds the old version.
         return FromStatus(DrainAndSwitch());
-      case State::kActivating:
-        return FromStatus(ActivateIfNeeded());
       case State::kConfirming:
-        return FromStatus(Confirm());
+        return Confirm();
       case State::kRollingBack:
         return FromStatus(RollBack());
       case State::kIdle:
@@ -430,12 +407,9 @@ class Runner {
     return Ok();
   }
 
-  // A no-op when the drain already switched: the step stays for deployments
-  // saved in `activating` by older builds.
-  Status ActivateIfNeeded() {
-    OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
-    if (active && *active == row_.sha256) return Ok();
-    return ctx_.store.Activate(row_.model, row_.sha256);
+  bool CandidateActive() override {
+    auto active = ctx_.store.ActiveId(row_.model);
+    return active.ok() && *active && **active == row_.sha256;
   }
 
   // The candidate against the active version (shadow_step.cc).
@@ -452,7 +426,16 @@ class Runner {
   // reports decide (docs/architecture.md, "Confirmation"). A version that
   // does not load, whose sessions fail, or that keeps the device restarting
   // is rolled back and never installed again (kIncompatible).
-  Status Confirm() {
+  // A rejection is the event confirmation-failed; errors of the step itself
+  // are errors, and an open window is retry-later.
+  StepResult Confirm() {
+    Status s = ConfirmStep();
+    if (s.ok()) return Done();
+    if (rejected_) return StepResult{Event::kConfirmationFailed, std::move(s).error()};
+    return FromStatus(std::move(s));
+  }
+
+  Status ConfirmStep() {
     OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
     if (!active || *active != row_.sha256) {
       return MakeError(ErrorCode::kRestartDeployment, "activation did not take effect");
@@ -547,6 +530,7 @@ class Runner {
   }
 
   Status RejectConfirmation(const char* reason, int ok, int failed, const std::string& message) {
+    rejected_ = true;
     Log(LogLevel::kWarning, "agent", row_.model + " " + row_.version + ": " + message);
     OTA_TRY(ctx_.db.QueueEvent(EventJson(ctx_, "confirmation-failed", &row_,
                                          {{"reason", reason},
@@ -640,6 +624,33 @@ class Runner {
   DeploymentRow& row_;
   const DownloadProgress& progress_;
   UpdateOutcome& outcome_;
+  bool rejected_ = false;  // Confirm() rejected the version.
+};
+
+// Saves each state in the state database with its "state" event, behind a
+// crash point for the power-loss tests.
+class DbJournal : public DeploymentJournal {
+ public:
+  DbJournal(AgentContext& ctx, DeploymentRow& row) : ctx_(ctx), row_(row) {}
+  Status Save(State state, bool terminal, const std::optional<Error>& failure) override {
+    if (CrashPointsEnabled()) CrashPoint(("state." + std::string(StateName(state))).c_str());
+    nlohmann::json extra = {{"state", StateName(state)}};
+    if (failure) {
+      extra["error_code"] = ErrorCodeName(failure->code);
+      extra["error"] = failure->message;
+    }
+    row_.state = state;
+    OTA_TRY(ctx_.db.SaveState(row_.id, state, terminal,
+                              failure ? std::string(ErrorCodeName(failure->code)) : "",
+                              failure ? failure->message : "", UnixNow(ctx_.env),
+                              EventJson(ctx_, "state", &row_, extra)));
+    row_.updated_at = UnixNow(ctx_.env);
+    return Ok();
+  }
+
+ private:
+  AgentContext& ctx_;
+  DeploymentRow& row_;
 };
 
 }  // namespace
@@ -655,79 +666,26 @@ UpdateOutcome RunDeployment(AgentContext& ctx, DeploymentRow row,
     if (prev.ok() && *prev) outcome.from_version = (*prev)->version;
   }
   Runner runner(ctx, row, progress, outcome);
-
-  State state = ResumeState(row.state);
-  std::optional<Error> failure;
-  bool returned = false;         // A rollback switched the previous version back.
-  std::optional<Error> refetch;  // Verifying sent the deployment back to download.
-  if (row.saves >= kMaxSaves) {
-    failure = MakeError(ErrorCode::kRestartDeployment,
-                        "deployment restarted " + std::to_string(row.saves) + " times; giving up");
-    state = row.state >= State::kActivating ? State::kRollingBack : State::kFailed;
-  }
-  while (true) {
-    const bool terminal = IsTerminal(state);
-    if (state != row.state || terminal) {
-      // Save before acting: a restart resumes exactly here.
-      if (CrashPointsEnabled()) CrashPoint(("state." + std::string(StateName(state))).c_str());
-      nlohmann::json extra = {{"state", StateName(state)}};
-      if (failure) {
-        extra["error_code"] = ErrorCodeName(failure->code);
-        extra["error"] = failure->message;
-      }
-      row.state = state;
-      Status saved = ctx.db.SaveState(
-          row.id, state, terminal, failure ? std::string(ErrorCodeName(failure->code)) : "",
-          failure ? failure->message : "", UnixNow(ctx.env), EventJson(ctx, "state", &row, extra));
-      if (!saved.ok()) {
-        outcome.kind = UpdateOutcome::Kind::kDeferred;
-        outcome.error = std::move(saved).error();
-        break;
-      }
-      row.updated_at = UnixNow(ctx.env);
+  DbJournal journal(ctx, row);
+  const DriveResult driven = DriveDeployment(row.state, row.saves, kMaxSaves, runner, journal);
+  if (driven.paused) {
+    outcome.kind = UpdateOutcome::Kind::kDeferred;
+    outcome.error = driven.error;
+    outcome.confirming = driven.state == State::kConfirming;
+  } else {
+    if (driven.returned) {
+      // After the final state, so the fleet counts the device as rolled
+      // back (an error), not as failed with an incompatible version.
+      (void)ctx.db.QueueEvent(EventJson(ctx, "rolled-back", &row,
+                                        {{"reason", driven.error        ? driven.error->message
+                                                    : row.error.empty() ? "rollback"
+                                                                        : row.error},
+                                         {"active_version", outcome.from_version},
+                                         {"active_id", row.previous}}));
     }
-    if (refetch) {
-      outcome.kind = UpdateOutcome::Kind::kDeferred;
-      outcome.error = std::move(refetch);
-      break;
-    }
-    if (terminal) {
-      if (returned) {
-        // After the final state, so the fleet counts the device as rolled
-        // back (an error), not as failed with an incompatible version.
-        (void)ctx.db.QueueEvent(EventJson(ctx, "rolled-back", &row,
-                                          {{"reason", failure             ? failure->message
-                                                      : row.error.empty() ? "rollback"
-                                                                          : row.error},
-                                           {"active_version", outcome.from_version},
-                                           {"active_id", row.previous}}));
-      }
-      outcome.kind =
-          state == State::kCommitted ? UpdateOutcome::Kind::kUpdated : UpdateOutcome::Kind::kFailed;
-      outcome.error = failure;
-      break;
-    }
-    StepResult step = runner.Handle(state);
-    if (state == State::kRollingBack && !step.error && !step.pause && !row.previous.empty()) {
-      auto active = ctx.store.ActiveId(row.model);
-      returned = active.ok() && *active && **active == row.previous;
-    }
-    if (step.pause && step.event == Event::kRefetch) {
-      // Saved back in downloading first, then paused: the next cycle fetches
-      // the bundle again.
-      refetch = step.error;
-      state = NextState(state, step.event).value_or(State::kFailed);
-      continue;
-    }
-    if (step.pause) {
-      outcome.kind = UpdateOutcome::Kind::kDeferred;
-      outcome.error = step.error;
-      outcome.confirming = state == State::kConfirming;
-      break;
-    }
-    if (step.error && !failure) failure = step.error;
-    std::optional<State> next = NextState(state, step.event);
-    state = next.value_or(State::kRollingBack);
+    outcome.kind = driven.state == State::kCommitted ? UpdateOutcome::Kind::kUpdated
+                                                     : UpdateOutcome::Kind::kFailed;
+    outcome.error = driven.error;
   }
   outcome.duration =
       std::chrono::duration_cast<std::chrono::milliseconds>(ctx.env.clock->Monotonic() - started);

@@ -5,92 +5,112 @@
 namespace ota::agent {
 namespace {
 
-struct Transition {
-  State from;
-  Event event;
-  State to;
+using S = State;
+constexpr Transition Go(State to) { return Transition{to, false}; }
+constexpr Transition Pause(State to) { return Transition{to, true}; }
+
+struct Row {
+  State state;
+  StateInfo info;
+  // One cell per Event, in the enum's order:
+  //  update-found   no-update      ok             retry-later    refetch
+  //  error          loop           rollback       confirmation-failed
+  std::array<Transition, kEventCount> next;
 };
 
-// The whole lifecycle. Every failure before activation leaves the previous
-// version active and ends in kFailed; a failure at or after activation goes
-// through kRollingBack first.
-constexpr std::array kTransitions = {
-    Transition{State::kIdle, Event::kDone, State::kChecking},
-    Transition{State::kChecking, Event::kUpdateFound, State::kDownloading},
-    Transition{State::kChecking, Event::kNoUpdate, State::kIdle},
-    Transition{State::kChecking, Event::kError, State::kFailed},
-    Transition{State::kDownloading, Event::kDone, State::kVerifying},
-    Transition{State::kDownloading, Event::kError, State::kFailed},
-    Transition{State::kVerifying, Event::kDone, State::kStaged},
-    Transition{State::kVerifying, Event::kError, State::kFailed},
-    // Bytes that failed their check for a reason that may be the transport's
-    // (docs/architecture.md "Downloads"): fetched again on a later cycle.
-    Transition{State::kVerifying, Event::kRefetch, State::kDownloading},
-    Transition{State::kStaged, Event::kDone, State::kCapabilityCheck},
-    Transition{State::kStaged, Event::kError, State::kFailed},
-    Transition{State::kCapabilityCheck, Event::kDone, State::kShadowing},
-    Transition{State::kCapabilityCheck, Event::kError, State::kFailed},
-    Transition{State::kShadowing, Event::kDone, State::kDraining},
-    Transition{State::kShadowing, Event::kError, State::kFailed},
-    Transition{State::kDraining, Event::kDone, State::kActivating},
-    Transition{State::kDraining, Event::kError, State::kFailed},
-    Transition{State::kActivating, Event::kDone, State::kConfirming},
-    Transition{State::kActivating, Event::kError, State::kRollingBack},
-    Transition{State::kConfirming, Event::kDone, State::kCommitted},
-    Transition{State::kConfirming, Event::kError, State::kRollingBack},
-    Transition{State::kRollingBack, Event::kDone, State::kFailed},
-    Transition{State::kRollingBack, Event::kError, State::kFailed},
-};
+constexpr Transition kF = Go(S::kFailed);
+constexpr Transition kRb = Go(S::kRollingBack);
 
-constexpr std::array<std::string_view, 13> kNames = {
-    "idle",      "checking", "downloading", "verifying",  "staged",    "capability-check",
-    "shadowing", "draining", "activating",  "confirming", "committed", "rolling-back",
-    "failed",
-};
+// The whole lifecycle. Before the switch every failure ends in failed with
+// the previous version active; from the switch on (after_switch) every
+// failure goes through rolling-back. Events a state cannot produce get the
+// same safe exit as its errors.
+// clang-format off
+constexpr std::array<Row, kStateCount> kTable = {{
+  {S::kIdle, {"idle", true, false, false, false, S::kIdle},
+   {Go(S::kIdle), Go(S::kIdle), Go(S::kIdle), Go(S::kIdle), Go(S::kIdle),
+    Go(S::kIdle), Go(S::kIdle), Go(S::kIdle), Go(S::kIdle)}},
+  // The target is recorded before checking is left: a restart goes on downloading.
+  {S::kChecking, {"checking", false, true, false, false, S::kDownloading},
+   {Go(S::kDownloading), Go(S::kIdle), Go(S::kDownloading), Pause(S::kChecking), kF,
+    kF, kF, kF, kF}},
+  {S::kDownloading, {"downloading", false, true, false, false, S::kDownloading},
+   {kF, kF, Go(S::kVerifying), Pause(S::kDownloading), Pause(S::kDownloading),
+    kF, kF, kF, kF}},
+  // refetch: bytes that failed their check for a reason that may be the
+  // transport's (docs/architecture.md "Downloads"), fetched on a later cycle.
+  {S::kVerifying, {"verifying", false, false, false, false, S::kVerifying},
+   {kF, kF, Go(S::kCapabilityCheck), Pause(S::kVerifying), Pause(S::kDownloading),
+    kF, kF, kF, kF}},
+  {S::kCapabilityCheck, {"capability-check", false, false, false, false, S::kCapabilityCheck},
+   {kF, kF, Go(S::kShadowing), Pause(S::kCapabilityCheck), kF,
+    kF, kF, kF, kF}},
+  {S::kShadowing, {"shadowing", false, false, false, false, S::kShadowing},
+   {kF, kF, Go(S::kSwitching), Pause(S::kShadowing), kF,
+    kF, kF, kF, kF}},
+  // The switch happens inside this state (after the drain, or before it under
+  // switch-new-first): its failures may leave the candidate active.
+  {S::kSwitching, {"switching", false, false, true, true, S::kSwitching},
+   {kRb, kRb, Go(S::kConfirming), Pause(S::kSwitching), kRb,
+    kRb, kRb, kRb, kRb}},
+  {S::kConfirming, {"confirming", false, false, false, true, S::kConfirming},
+   {kRb, kRb, Go(S::kCommitted), Pause(S::kConfirming), kRb,
+    kRb, kRb, kRb, kRb}},
+  {S::kCommitted, {"committed", true, false, false, false, S::kCommitted},
+   {Go(S::kCommitted), Go(S::kCommitted), Go(S::kCommitted), Go(S::kCommitted),
+    Go(S::kCommitted), Go(S::kCommitted), Go(S::kCommitted), Go(S::kCommitted),
+    Go(S::kCommitted)}},
+  // Whatever its outcome the deployment ends failed (the rollback itself
+  // bounds its attempts, deployment.cc).
+  {S::kRollingBack, {"rolling-back", false, false, false, true, S::kRollingBack},
+   {kF, kF, kF, Pause(S::kRollingBack), kF,
+    kF, kF, kF, kF}},
+  {S::kFailed, {"failed", true, false, false, false, S::kFailed},
+   {kF, kF, kF, kF, kF, kF, kF, kF, kF}},
+}};
+// clang-format on
+
+constexpr bool TableInOrder() {
+  for (std::size_t i = 0; i < kTable.size(); ++i) {
+    if (static_cast<std::size_t>(kTable[i].state) != i) return false;
+  }
+  return true;
+}
+static_assert(TableInOrder(), "kTable rows must follow the State enum");
+
+constexpr std::array<std::string_view, kEventCount> kEventNames = {
+    "update-found",  "no-update",        "ok",
+    "retry-later",   "refetch",          "error",
+    "loop-detected", "rollback-ordered", "confirmation-failed"};
+
+const Row& RowOf(State state) { return kTable[static_cast<std::size_t>(state)]; }
 
 }  // namespace
 
-std::string_view StateName(State state) { return kNames[static_cast<std::size_t>(state)]; }
+const StateInfo& Info(State state) { return RowOf(state).info; }
+
+std::string_view StateName(State state) { return Info(state).name; }
+
+std::string_view EventName(Event event) { return kEventNames[static_cast<std::size_t>(event)]; }
 
 std::optional<State> ParseState(std::string_view name) {
-  for (std::size_t i = 0; i < kNames.size(); ++i) {
-    if (kNames[i] == name) return static_cast<State>(i);
+  for (const Row& row : kTable) {
+    if (row.info.name == name) return row.state;
   }
+  if (name == "staged") return State::kCapabilityCheck;
+  if (name == "draining") return State::kSwitching;
+  if (name == "activating") return State::kConfirming;
   return std::nullopt;
 }
 
-std::optional<State> NextState(State state, Event event) {
-  for (const Transition& t : kTransitions) {
-    if (t.from == state && t.event == event) return t.to;
-  }
-  return std::nullopt;
+State StateForUnknownName() { return State::kRollingBack; }
+
+Transition NextState(State state, Event event) {
+  return RowOf(state).next[static_cast<std::size_t>(event)];
 }
 
-bool IsTerminal(State state) {
-  return state == State::kCommitted || state == State::kFailed || state == State::kIdle;
-}
+bool IsTerminal(State state) { return Info(state).terminal; }
 
-State ResumeState(State saved) {
-  switch (saved) {
-    case State::kIdle:
-    case State::kCommitted:
-    case State::kFailed:
-      return saved;
-    case State::kChecking:
-      // The target was recorded before leaving checking; nothing to redo.
-      return State::kDownloading;
-    case State::kDownloading:
-    case State::kVerifying:
-    case State::kStaged:
-    case State::kCapabilityCheck:
-    case State::kShadowing:
-    case State::kDraining:
-    case State::kActivating:
-    case State::kConfirming:
-    case State::kRollingBack:
-      return saved;
-  }
-  return State::kRollingBack;
-}
+State ResumeState(State saved) { return Info(saved).resumes_to; }
 
 }  // namespace ota::agent

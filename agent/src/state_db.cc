@@ -28,7 +28,7 @@ DeploymentRow ReadDeployment(const Statement& s) {
   r.target_json = s.ColumnText(6);
   // An unknown state name (e.g. written by a newer build) resumes as a
   // rollback: anything the agent does not understand must not go forward.
-  r.state = ParseState(s.ColumnText(7)).value_or(State::kRollingBack);
+  r.state = ParseState(s.ColumnText(7)).value_or(StateForUnknownName());
   r.previous = s.ColumnText(8);
   r.saves = static_cast<int>(s.ColumnInt(9));
   r.bytes_fetched = static_cast<std::uint64_t>(s.ColumnInt(10));

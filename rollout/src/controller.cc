@@ -119,8 +119,9 @@ std::optional<DevicePhase> PhaseForEvent(const json& event) {
     auto st = event.find("state");
     if (st == event.end() || !st->is_string()) return std::nullopt;
     const std::string& s = st->get_ref<const std::string&>();
-    if (s == "downloading" || s == "verifying" || s == "staged" || s == "capability-check" ||
-        s == "shadowing" || s == "draining" || s == "activating") {
+    // "staged", "draining" and "activating": the names of older agents.
+    if (s == "downloading" || s == "verifying" || s == "capability-check" || s == "shadowing" ||
+        s == "switching" || s == "staged" || s == "draining" || s == "activating") {
       return DevicePhase::kDownloading;
     }
     if (s == "confirming") return DevicePhase::kActivated;

@@ -130,7 +130,7 @@ TEST(StateDbTest, UnknownStateNameResumesAsRollback) {
   DeploymentRow row;
   row.model = "chat";
   row.sha256 = kIdA;
-  row.state = State::kActivating;
+  row.state = State::kSwitching;
   auto id = (*db)->CreateDeployment(row, 1, "{}");
   ASSERT_OK(id);
   // Simulate a state written by a newer build.

@@ -136,9 +136,9 @@ TEST_F(EndToEndTest, FirstInstallThenUpgradeKeepsPreviousVersion) {
       states.push_back(e.value("state", ""));
     }
   }
-  const std::vector<std::string> expected = {"downloading",      "verifying",  "staged",
-                                             "capability-check", "shadowing",  "draining",
-                                             "activating",       "confirming", "committed"};
+  const std::vector<std::string> expected = {"downloading", "verifying", "capability-check",
+                                             "shadowing",   "switching", "confirming",
+                                             "committed"};
   EXPECT_EQ(states, expected);
 }
 

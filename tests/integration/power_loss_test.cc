@@ -405,7 +405,7 @@ TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
   const std::set<std::string> kinds(points.begin(), points.end());
   for (const char* expected :
        {"fs.append", "fs.sync", "fs.rename", "fs.syncdir", "fs.symlink", "db.commit", "db.write",
-        "state.verifying", "state.activating", "state.committed"}) {
+        "state.verifying", "state.switching", "state.committed"}) {
     EXPECT_TRUE(kinds.count(expected)) << "no crash point " << expected;
   }
   ASSERT_GT(points.size(), 20u);

@@ -144,6 +144,7 @@ TEST(ControllerTest, PhaseForEventMapsAgentEvents) {
   const std::vector<Row> rows = {
       {{{"type", "state"}, {"state", "downloading"}}, DevicePhase::kDownloading},
       {{{"type", "state"}, {"state", "activating"}}, DevicePhase::kDownloading},
+      {{{"type", "state"}, {"state", "switching"}}, DevicePhase::kDownloading},
       {{{"type", "state"}, {"state", "confirming"}}, DevicePhase::kActivated},
       {{{"type", "state"}, {"state", "committed"}}, DevicePhase::kConfirmed},
       {{{"type", "state"}, {"state", "rolling-back"}}, DevicePhase::kRolledBack},
