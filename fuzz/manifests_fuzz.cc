@@ -1,5 +1,6 @@
 // The JSON documents a device trusts only after a signature or hash check,
-// parsed as if hostile anyway: bundle.json, rollout manifests and eval sets.
+// parsed as if hostile anyway: bundle.json, rollout manifests, eval sets and
+// the custom data of signed targets.
 // The first byte picks the parser. What is accepted must survive a round
 // trip through its own serializer.
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include "fuzz_support.h"
 #include "ota/manifest/bundle_manifest.h"
 #include "ota/manifest/rollout_manifest.h"
+#include "ota/manifest/target_custom.h"
 #include "ota/manifest/version.h"
 #include "ota/manifest/version_range.h"
 #include "ota/shadow/eval_set.h"
@@ -17,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace ota::manifest;
   if (size == 0) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: {
       auto m = ParseBundleManifest(text);
       if (m.ok()) {
@@ -42,6 +44,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ota::fuzz::Require(ParseVersion(ToString(*v)).ok(), "a version does not round-trip");
       }
       break;
+    case 5: {
+      const auto json = nlohmann::json::parse(text, nullptr, false);
+      if (!json.is_discarded()) (void)ParseTargetCustom(json);
+      break;
+    }
     default:
       if (auto r = ParseVersionRange(text); r.ok()) {
         ota::fuzz::Require(ParseVersionRange(ToString(*r)).ok(), "a range does not round-trip");

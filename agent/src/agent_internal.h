@@ -11,6 +11,7 @@
 
 #include "downloader.h"
 #include "ota/agent/agent.h"
+#include "ota/manifest/target_custom.h"
 #include "ota/manifest/tuf_metadata.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
@@ -86,10 +87,9 @@ struct TargetFetch {
   std::optional<manifest::ContainerHead> signed_head;
 };
 
-// The "head" of a target's custom.<custom_key> object; nullopt when absent
-// or malformed (logged).
-std::optional<manifest::ContainerHead> SignedContainerHead(const manifest::TargetFile& file,
-                                                           const char* custom_key);
+// The container head signed in a bundle or container delta target's custom
+// data; nullopt when it has none.
+std::optional<manifest::ContainerHead> SignedHead(const manifest::TargetFile& file);
 
 // Downloads `target` with the agent's download options (DownloadResumable),
 // filling `stats`. A Retry-After longer than one run waits is kept in the

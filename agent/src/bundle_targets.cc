@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "agent_internal.h"
-#include "json_fields.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 
@@ -17,23 +16,18 @@ std::vector<BundleTarget> AllBundles(const manifest::Targets& targets, const std
                                      const std::vector<std::string>& rejected) {
   std::vector<BundleTarget> out;
   for (const auto& [path, file] : targets.targets) {
-    const nlohmann::json& custom = file.custom;
-    if (!custom.is_object() || !custom.contains("modelota")) continue;
-    const nlohmann::json& info = MemberOrNull(custom, "modelota");
-    const std::optional<std::string> version_text = StringField(info, "version");
-    if (StringField(info, "name") != model || !version_text) continue;
+    auto custom = manifest::ParseTargetCustom(file.custom);
+    if (!custom.ok()) {
+      Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + custom.error().message);
+      continue;
+    }
+    if (!custom->bundle || custom->bundle->name != model) continue;
+    manifest::BundleTargetInfo& info = *custom->bundle;
     auto sha = file.hashes.find("sha256");
     if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
     if (std::find(rejected.begin(), rejected.end(), sha->second) != rejected.end()) continue;
-    auto version = manifest::ParseVersion(*version_text);
-    if (!version.ok()) continue;
-    auto variant = manifest::ParseVariantInfo(info);
-    if (!variant.ok()) {
-      Log(LogLevel::kWarning, "agent", "target " + path + " skipped: " + variant.error().message);
-      continue;
-    }
-    out.push_back(
-        BundleTarget{path, *version, *version_text, file, sha->second, std::move(variant).value()});
+    out.push_back(BundleTarget{path, std::move(info.version), std::move(info.version_text), file,
+                               sha->second, std::move(info.variant)});
   }
   return out;
 }

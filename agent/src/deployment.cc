@@ -9,7 +9,6 @@
 
 #include "agent_internal.h"
 #include "deployment_driver.h"
-#include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/sessions.h"
 #include "ota/bundle/bundle.h"
@@ -98,7 +97,7 @@ class Runner : public DeploymentSteps {
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false));
     if (!target.ok()) return Fail(std::move(target).error());
     const TargetFetch fetch{ctx_.updater.TargetUrl(row_.target_path, *target), part, row_.length,
-                            /*container=*/true, SignedContainerHead(*target, "modelota")};
+                            /*container=*/true, SignedHead(*target)};
     DownloadStats stats;
     Status fetched = Fetch(fetch, stats);
     if (!fetched.ok()) {
@@ -183,31 +182,28 @@ class Runner : public DeploymentSteps {
     // rebuilds.
     bool compact = false;
     std::string manifest_sha256;
+    std::optional<manifest::ContainerHead> head;  // Container deltas, when signed.
   };
   std::optional<DeltaTarget> FindDelta() {
     if (row_.previous.empty() || ctx_.updater.targets() == nullptr) return std::nullopt;
     std::optional<DeltaTarget> best;
     for (const auto& [path, file] : ctx_.updater.targets()->targets) {
-      const nlohmann::json& custom = file.custom;
-      if (!custom.is_object()) continue;
-      const bool compact = custom.contains("modelota_compact_delta");
-      if (!compact && !custom.contains("modelota_delta")) continue;
-      const nlohmann::json& d =
-          MemberOrNull(custom, compact ? "modelota_compact_delta" : "modelota_delta");
-      if (!d.is_object() || StringField(d, "delta_of") != row_.target_path ||
-          StringField(d, "delta_from") != row_.previous ||
-          StringField(d, "delta_to") != row_.sha256) {
+      auto custom = manifest::ParseTargetCustom(file.custom);
+      if (!custom.ok() || !custom->delta) continue;
+      const manifest::DeltaTargetInfo& d = *custom->delta;
+      if (d.delta_of != row_.target_path || d.delta_from != row_.previous ||
+          d.delta_to != row_.sha256) {
         continue;
       }
-      const std::string manifest_sha256 = compact ? StringFieldOr(d, "manifest_sha256") : "";
-      if (compact && !IsLowerHex(manifest_sha256, 64)) continue;
+      const bool compact = d.compact;
+      const std::string manifest_sha256 = d.manifest_sha256;
       auto sha = file.hashes.find("sha256");
       if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
       // A delta no smaller than the bundle it rebuilds is not worth it.
       if (file.length >= row_.length) continue;
       // Of several deltas for the same step, the smallest.
       if (best && best->file.length <= file.length) continue;
-      best = DeltaTarget{path, file, sha->second, compact, manifest_sha256};
+      best = DeltaTarget{path, file, sha->second, compact, manifest_sha256, d.head};
     }
     return best;
   }
@@ -227,10 +223,9 @@ class Runner : public DeploymentSteps {
     auto base_installed = ctx_.store.HasVersion(row_.previous);
     if (!base_installed.ok() || !*base_installed) return std::nullopt;
     const std::string part = ctx_.store.DownloadPath(delta->sha256);
-    const TargetFetch fetch{
-        ctx_.updater.TargetUrl(delta->path, delta->file), part, delta->file.length,
-        /*container=*/!delta->compact,
-        delta->compact ? std::nullopt : SignedContainerHead(delta->file, "modelota_delta")};
+    const TargetFetch fetch{ctx_.updater.TargetUrl(delta->path, delta->file), part,
+                            delta->file.length,
+                            /*container=*/!delta->compact, delta->head};
     DownloadStats stats;
     Status fetched = Fetch(fetch, stats);
     Status applied = fetched.ok() ? ApplyDelta(*delta, part) : fetched;

@@ -4,7 +4,6 @@
 #include <cstdlib>
 
 #include "agent_internal.h"
-#include "json_fields.h"
 #include "ota/common/log.h"
 
 namespace ota::agent {
@@ -16,18 +15,13 @@ constexpr char kNotBeforeKey[] = "download_not_before";
 
 }  // namespace
 
-std::optional<manifest::ContainerHead> SignedContainerHead(const manifest::TargetFile& file,
-                                                           const char* custom_key) {
-  const nlohmann::json& info = MemberOrNull(file.custom, custom_key);
-  auto head = manifest::ParseContainerHead(info);
-  if (!head.ok()) {
-    // Signed, but not understood: the whole-file hash still decides; the
-    // pieces are checked against the unsigned header only.
-    Log(LogLevel::kWarning, "agent",
-        std::string("target custom.") + custom_key + ": " + head.error().message + " (ignored)");
-    return std::nullopt;
-  }
-  return *head;
+std::optional<manifest::ContainerHead> SignedHead(const manifest::TargetFile& file) {
+  // Targets with malformed custom data were skipped when they were chosen.
+  auto custom = manifest::ParseTargetCustom(file.custom);
+  if (!custom.ok()) return std::nullopt;
+  if (custom->bundle) return custom->bundle->head;
+  if (custom->delta) return custom->delta->head;
+  return std::nullopt;
 }
 
 Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressCallback& progress,
