@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent_internal.h"
+#include "deployment_plan.h"
 #include "device_probe.h"
 #include "identity.h"
 #include "json_fields.h"
@@ -169,7 +170,10 @@ class AgentImpl : public Agent {
         r.available_version = newest->version_text;
         r.available_variant = newest->variant.variant;
         r.update_available = !r.active || r.active->id != newest->sha256;
-        r.download_bytes = r.update_available ? newest->file.length : 0;
+        if (r.update_available) {
+          r.plan = Plan(*newest, r, selected).first;
+          r.download_bytes = r.plan->download_bytes;
+        }
       } else if (selected.published) {
         r.available_version = selected.version_text;
         r.incompatible_reason = selected.plan.reason;
@@ -455,6 +459,8 @@ class AgentImpl : public Agent {
     row.length = newest->file.length;
     row.target_json = manifest::ToJson(newest->file).dump();
     row.previous = local.active ? local.active->id : "";
+    const auto [plan, delta] = Plan(*newest, local, selected);
+    row.plan_json = SavePlan(plan, delta);
     row.state = NextState(State::kChecking, Event::kUpdateFound).to;
     const std::int64_t now = UnixNow(env_);
     OTA_ASSIGN_OR_RETURN(
@@ -486,6 +492,29 @@ class AgentImpl : public Agent {
     rollout::VariantPlan plan;
     std::optional<nlohmann::json> shadow_policy;  // The rollout manifest's override.
   };
+
+  // The deployment plan for installing `target` over what `local` shows
+  // active, and the delta it chose (deployment_plan.h).
+  std::pair<DeploymentPlan, std::optional<DeltaTarget>> Plan(const BundleTarget& target,
+                                                             const CheckResult& local,
+                                                             const Selection& selected) {
+    PlanInputs in;
+    in.version = target.version_text;
+    in.variant = target.variant.variant;
+    in.target_path = target.path;
+    in.target_id = target.sha256;
+    in.bundle_bytes = target.file.length;
+    in.unpacked_bytes = target.variant.unpacked_size;
+    if (local.active) {
+      in.previous_id = local.active->id;
+      in.previous_version = local.active->version;
+      in.delta = ChooseDelta(*updater_.targets(), target.path, target.sha256, target.file.length,
+                             local.active->id);
+    }
+    in.space_margin_bytes = options_.space_margin_bytes;
+    in.shadow_policy = selected.shadow_policy;
+    return {MakePlan(in), in.delta};
+  }
 
   // Plans the variant before anything is downloaded: requirements against the
   // device's capabilities (probed, then device-facts.json), and free space for

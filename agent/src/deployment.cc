@@ -9,6 +9,7 @@
 
 #include "agent_internal.h"
 #include "deployment_driver.h"
+#include "deployment_plan.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/sessions.h"
 #include "ota/bundle/bundle.h"
@@ -171,41 +172,19 @@ class Runner : public DeploymentSteps {
         MakeError(ErrorCode::kRetryLater, e.message + " (" + tally + "); downloading again later"));
   }
 
-  // A signed delta target that rebuilds this deployment's bundle from the
-  // installed version (docs/architecture.md "Delta updates").
-  struct DeltaTarget {
-    std::string path;
-    manifest::TargetFile file;
-    std::string sha256;
-    // A compact delta (format 3) carries none of the ids and digests its
-    // signed target lists; manifest_sha256 vouches for the bundle.json it
-    // rebuilds.
-    bool compact = false;
-    std::string manifest_sha256;
-    std::optional<manifest::ContainerHead> head;  // Container deltas, when signed.
-  };
+  // The delta the plan chose (deployment_plan.h). Deployments started by
+  // builds without plans choose from the current metadata.
   std::optional<DeltaTarget> FindDelta() {
-    if (row_.previous.empty() || ctx_.updater.targets() == nullptr) return std::nullopt;
-    std::optional<DeltaTarget> best;
-    for (const auto& [path, file] : ctx_.updater.targets()->targets) {
-      auto custom = manifest::ParseTargetCustom(file.custom);
-      if (!custom.ok() || !custom->delta) continue;
-      const manifest::DeltaTargetInfo& d = *custom->delta;
-      if (d.delta_of != row_.target_path || d.delta_from != row_.previous ||
-          d.delta_to != row_.sha256) {
-        continue;
-      }
-      const bool compact = d.compact;
-      const std::string manifest_sha256 = d.manifest_sha256;
-      auto sha = file.hashes.find("sha256");
-      if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
-      // A delta no smaller than the bundle it rebuilds is not worth it.
-      if (file.length >= row_.length) continue;
-      // Of several deltas for the same step, the smallest.
-      if (best && best->file.length <= file.length) continue;
-      best = DeltaTarget{path, file, sha->second, compact, manifest_sha256, d.head};
+    if (row_.previous.empty()) return std::nullopt;
+    if (!row_.plan_json.empty()) {
+      auto planned = PlannedDelta(row_.plan_json);
+      if (planned.ok()) return *planned;
+      Log(LogLevel::kWarning, "agent", planned.error().message + "; fetching the full bundle");
+      return std::nullopt;
     }
-    return best;
+    if (ctx_.updater.targets() == nullptr) return std::nullopt;
+    return ChooseDelta(*ctx_.updater.targets(), row_.target_path, row_.sha256, row_.length,
+                       row_.previous);
   }
 
   // Marks that this deployment's delta failed for good: later cycles fetch

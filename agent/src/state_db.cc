@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kDeploymentColumns =
     "id, model, target_path, version, sha256, length, target_json, state, previous, saves, "
     "bytes_fetched, error_code, error, created_at, updated_at, activated_at_ms, confirm_restarts, "
-    "rollback_attempts";
+    "rollback_attempts, plan_json";
 
 DeploymentRow ReadDeployment(const Statement& s) {
   DeploymentRow r;
@@ -39,6 +39,7 @@ DeploymentRow ReadDeployment(const Statement& s) {
   r.activated_at_ms = s.ColumnInt(15);
   r.confirm_restarts = static_cast<int>(s.ColumnInt(16));
   r.rollback_attempts = static_cast<int>(s.ColumnInt(17));
+  r.plan_json = s.ColumnText(18);
   return r;
 }
 
@@ -127,8 +128,8 @@ Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::in
     OTA_ASSIGN_OR_RETURN(
         Statement s,
         db_->Prepare("INSERT INTO deployments(model, target_path, version, sha256, length, "
-                     "target_json, state, previous, saves, created_at, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"));
+                     "target_json, state, previous, saves, created_at, updated_at, plan_json) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"));
     s.Bind(1, row.model)
         .Bind(2, row.target_path)
         .Bind(3, row.version)
@@ -138,7 +139,8 @@ Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::in
         .Bind(7, StateName(row.state))
         .Bind(8, row.previous)
         .Bind(9, now)
-        .Bind(10, now);
+        .Bind(10, now)
+        .Bind(11, row.plan_json);
     OTA_TRY(s.Run());
     id = db_->LastInsertRowId();
     return InsertEvent(event_json);

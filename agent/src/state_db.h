@@ -39,6 +39,9 @@ struct DeploymentRow {
   std::int64_t activated_at_ms = 0;
   int confirm_restarts = 0;
   int rollback_attempts = 0;
+  // The deployment plan (migration 005; deployment_plan.h), "" for
+  // deployments started by older builds.
+  std::string plan_json;
 };
 
 struct VersionRow {

@@ -4,8 +4,10 @@
 // an interrupted delta without fetching a byte twice.
 #include <nlohmann/json.hpp>
 
+#include "fault_proxy.h"
 #include "gguf_synth.h"
 #include "ota/agent/agent.h"
+#include "ota/bundle/bundle.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 #include "repo_fixture.h"
@@ -127,6 +129,64 @@ TEST_F(DeltaEndToEndTest, UpgradeViaDeltaFetchesFarFewerBytes) {
   ASSERT_NO_FATAL_FAILURE(UpdateOnceViaDelta(*a, delta_size, v2));
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 2u);
   EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+}
+
+// The check shows the plan before a byte is fetched: the delta first, the
+// full bundle as its fallback, the space the worst case needs, the version
+// a failure returns to.
+TEST_F(DeltaEndToEndTest, CheckShowsThePlan) {
+  auto a = InstallFirst();
+  ASSERT_NE(a, nullptr);
+  Publish("1.1.0", true);
+  const std::string delta = PublishDelta("1.0.0", "1.1.0");
+  auto checked = a->Check();
+  ASSERT_OK(checked);
+  ASSERT_EQ(checked->size(), 1u);
+  const agent::CheckResult& r = (*checked)[0];
+  ASSERT_TRUE(r.update_available);
+  ASSERT_TRUE(r.plan.has_value());
+  const agent::DeploymentPlan& p = *r.plan;
+  const std::uint64_t full = ReadTestFile(Bundle("1.1.0")).size();
+  EXPECT_EQ(p.version, "1.1.0");
+  EXPECT_EQ(p.target_path, "bundles/chat/1.1.0.otab");
+  EXPECT_EQ(p.target_id, Sha256Hex(ReadTestFile(Bundle("1.1.0"))));
+  EXPECT_EQ(p.bundle_bytes, full);
+  EXPECT_EQ(p.delta_bytes, ReadTestFile(delta).size());
+  EXPECT_EQ(p.download_bytes, p.delta_bytes);
+  EXPECT_EQ(r.download_bytes, p.delta_bytes);
+  EXPECT_NE(p.delta_path.find("deltas/chat/1.1.0-from-"), std::string::npos) << p.delta_path;
+  auto info = bundle::ReadBundleHeader(*fs_, Bundle("1.1.0"));
+  ASSERT_OK(info);
+  // The full bundle and its unpacked copy (files and bundle.json; no margin
+  // here).
+  EXPECT_EQ(p.space_needed,
+            full + info->total_plain + manifest::SerializeBundleManifest(info->manifest).size());
+  EXPECT_EQ(p.rollback_version, "1.0.0");
+  EXPECT_EQ(p.rollback_id, Sha256Hex(ReadTestFile(Bundle("1.0.0"))));
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());  // Nothing fetched.
+}
+
+// A deployment follows the plan it saved: a delta published after it began
+// (while it waited for a server that answered 503) is not taken halfway.
+TEST_F(DeltaEndToEndTest, AResumedDeploymentFollowsItsSavedPlan) {
+  Publish("1.0.0", false);
+  StartServer();
+  ota::testing::FaultProxy proxy(url_);
+  url_ = proxy.url();
+  auto a = EnrollAndOpen(/*attempts=*/1);
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(UpdateOnce(*a).kind, UpdateOutcome::Kind::kUpdated);
+  const std::string v2 = Publish("1.1.0", true);
+  proxy.Watch("/targets/", {ota::testing::FaultProxy::Status(503)});
+  UpdateOutcome waiting = UpdateOnce(*a);
+  ASSERT_EQ(waiting.kind, UpdateOutcome::Kind::kDeferred)
+      << (waiting.error ? waiting.error->ToString() : "");
+  PublishDelta("1.0.0", "1.1.0");
+  UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_FALSE(o.used_delta);
+  EXPECT_EQ(o.bytes_fetched, ReadTestFile(Bundle("1.1.0")).size());
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
 }
 
 TEST_F(DeltaEndToEndTest, ContainerDeltaStillApplies) {

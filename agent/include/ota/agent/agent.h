@@ -144,6 +144,29 @@ struct VersionInfo {
   std::string path;  // Folder holding the unpacked bundle.
 };
 
+// What an update decides before any byte is fetched (the deployment plan):
+// saved with the deployment and followed by it.
+struct DeploymentPlan {
+  std::string version;
+  std::string variant;      // "" for a version's only (unnamed) variant.
+  std::string target_path;  // The full bundle.
+  std::string target_id;    // Its SHA-256.
+  std::uint64_t bundle_bytes = 0;
+  // A delta from the active version, tried first; the full bundle is the
+  // fallback. Empty when there is none.
+  std::string delta_path;
+  std::string delta_id;
+  std::uint64_t delta_bytes = 0;
+  bool delta_compact = false;
+  std::uint64_t download_bytes = 0;  // The delta if any, else the bundle.
+  // Free disk space the worst case needs: the full bundle, its unpacked
+  // copy and the margin.
+  std::uint64_t space_needed = 0;
+  std::string rollback_id;  // The version returned to on failure ("": none).
+  std::string rollback_version;
+  std::string shadow_policy;  // The rollout's override, JSON ("": the bundle's own).
+};
+
 struct CheckResult {
   std::string model;
   std::optional<VersionInfo> active;
@@ -154,6 +177,8 @@ struct CheckResult {
   std::string incompatible_reason;
   bool update_available = false;
   std::uint64_t download_bytes = 0;
+  // Set when an update is available: what it would do.
+  std::optional<DeploymentPlan> plan;
 };
 
 struct UpdateOutcome {
