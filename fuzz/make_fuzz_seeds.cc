@@ -15,8 +15,8 @@
 #include "ota/common/env.h"
 #include "ota/manifest/canonical_json.h"
 #include "ota/manifest/rollout_manifest.h"
+#include "ota/repo/repo.h"
 #include "ota/shadow/eval_set.h"
-#include "ota/tools/repo.h"
 #include "ota/verifier/keys.h"
 
 namespace {
@@ -111,11 +111,11 @@ int main(int argc, char** argv) {
   std::vector<ota::verifier::PrivateKey> keys;
   for (int i = 0; i < 4; ++i)
     keys.push_back(Must(ota::verifier::GenerateEd25519Key(*env.random), "key"));
-  ota::tools::RepoKeys rk{&keys[0], &keys[1], &keys[2], &keys[3]};
+  ota::repo::RepoKeys rk{&keys[0], &keys[1], &keys[2], &keys[3]};
   const std::string repo = work + "/repo";
-  Must(ota::tools::InitRepository(env, repo, rk, true, {}), "repo init");
-  Must(ota::tools::AddTarget(env, repo, "bundles/chat/1.0.0.otab", v.base_bundle,
-                             json{{"modelota", {{"name", "chat"}, {"version", "1.0.0"}}}}, rk, {}),
+  Must(ota::repo::InitRepository(env, repo, rk, true, {}), "repo init");
+  Must(ota::repo::AddTarget(env, repo, "bundles/chat/1.0.0.otab", v.base_bundle,
+                            json{{"modelota", {{"name", "chat"}, {"version", "1.0.0"}}}}, rk, {}),
        "publish");
   for (const auto& f : fs::directory_iterator(repo + "/metadata")) {
     if (f.path().extension() == ".json") seeds.Add("tuf_metadata_fuzz", Read(f.path()));

@@ -200,16 +200,13 @@ int ServerMain(int argc, char** argv) {
                  "Enrollment requests per second one client address regains")
       ->check(CLI::Range(0.001, 1e6))
       ->capture_default_str();
-  ota::server_stub::OtactlPublisherOptions publish;
+  ota::server_stub::RepoPublisherOptions publish;
   int controller_seconds = 30;
   auto* rollouts_key =
       app.add_option("--rollouts-key", publish.rollouts_key,
                      "Private key of the delegated rollouts role: enables rollout changes");
   app.add_option("--snapshot-key", publish.snapshot_key, "Private key of the snapshot role");
   app.add_option("--timestamp-key", publish.timestamp_key, "Private key of the timestamp role");
-  app.add_option("--otactl", publish.otactl_path,
-                 "otactl executable used to sign rollout manifests (default: next to "
-                 "ota-server, else PATH)");
   app.add_option("--controller-interval", controller_seconds,
                  "Seconds between rollout controller passes (0: off)")
       ->check(CLI::Range(0, 86400))
@@ -261,27 +258,14 @@ int ServerMain(int argc, char** argv) {
     if (publish.snapshot_key.empty() || publish.timestamp_key.empty()) {
       return Fail(kExitUsage, "--rollouts-key needs --snapshot-key and --timestamp-key");
     }
-    if (publish.otactl_path.empty()) {
-      std::string self = argv[0];
-      auto slash = self.rfind('/');
-      std::string sibling =
-          slash == std::string::npos ? "" : self.substr(0, slash) + "/../tools/otactl";
-      std::string beside = slash == std::string::npos ? "" : self.substr(0, slash) + "/otactl";
-      struct stat st {};
-      if (!beside.empty() && ::stat(beside.c_str(), &st) == 0) {
-        publish.otactl_path = beside;
-      } else if (!sibling.empty() && ::stat(sibling.c_str(), &st) == 0) {
-        publish.otactl_path = sibling;
-      } else {
-        publish.otactl_path = "otactl";
-      }
-    }
     publish.repo_dir = options.repo_dir;
     publish.work_dir = options.db_path + ".publish";
     if (::mkdir(publish.work_dir.c_str(), 0700) != 0 && errno != EEXIST) {
       return Fail(kExitRuntime, "cannot create " + publish.work_dir);
     }
-    publisher = ota::server_stub::MakeOtactlPublisher(publish);
+    auto made = ota::server_stub::MakeRepoPublisher(publish);
+    if (!made.ok()) return Fail(kExitUsage, "rollout signing keys: " + made.error().message);
+    publisher = std::move(made).value();
     options.publisher = publisher.get();
   }
   options.controller_interval = std::chrono::seconds(controller_seconds);

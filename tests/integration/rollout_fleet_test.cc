@@ -1,6 +1,6 @@
 // Staged rollout end to end: 50 in-process agents (separate state folders,
 // real libcurl, signed reports) against an in-process ota-server whose
-// controller signs each stage change with `otactl publish --role rollouts`.
+// controller signs each stage change in process with the repository library.
 // A healthy rollout advances after the canary soaks; a broken target fails
 // in the canary and the controller pauses the rollout before stage two; a
 // rollback order returns devices to the version they kept, without a
@@ -62,14 +62,15 @@ class RolloutFleetTest : public ::testing::Test {
             "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
     ota::testing::WriteTestFile(dir_.Sub("publish/.keep"), "");
 
-    server_stub::OtactlPublisherOptions p;
-    p.otactl_path = BinaryPath("otactl");
+    server_stub::RepoPublisherOptions p;
     p.repo_dir = dir_.Sub("repo");
     p.rollouts_key = Key("rollouts");
     p.snapshot_key = Key("snapshot");
     p.timestamp_key = Key("timestamp");
     p.work_dir = dir_.Sub("publish");
-    publisher_ = server_stub::MakeOtactlPublisher(p);
+    auto made = server_stub::MakeRepoPublisher(p);
+    ASSERT_OK(made);
+    publisher_ = std::move(made).value();
     auto token = server_stub::CreateOperatorToken(dir_.Sub("server.db"), "ops");
     ASSERT_OK(token);
     token_ = *token;

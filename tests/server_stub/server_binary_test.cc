@@ -139,7 +139,10 @@ TEST_P(ServerUsageTest, ExitsWithCode2AndOneLine) {
   ota::testing::TempDir tmp;
   ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");
   std::vector<std::string> args;
-  for (const std::string& a : GetParam().args) args.push_back(a == "REPO" ? tmp.Sub("repo") : a);
+  for (std::string a : GetParam().args) {
+    if (a.starts_with("REPO")) a = tmp.Sub("repo") + a.substr(4);
+    args.push_back(a);
+  }
   Child child(args);
   const std::string err = child.ReadAllStderr();
   EXPECT_EQ(child.Wait(), 2);
@@ -149,17 +152,24 @@ TEST_P(ServerUsageTest, ExitsWithCode2AndOneLine) {
 
 INSTANTIATE_TEST_SUITE_P(
     BadArguments, ServerUsageTest,
-    ::testing::Values(UsageCase{{}}, UsageCase{{"--repo", "/nonexistent/ota-repo"}},
-                      UsageCase{{"--repo", "REPO", "--port", "70000"}},
-                      UsageCase{{"--repo", "REPO", "--port", "-1"}},
-                      UsageCase{{"--repo", "REPO", "--threads", "0"}},
-                      UsageCase{{"--repo", "REPO", "--listen", "not-an-address"}},
-                      UsageCase{{"--repo", "REPO", "--fault-drop-count", "3"}},
-                      UsageCase{{"--repo", "REPO", "--fault-drop-after", "-5"}},
-                      UsageCase{{"--repo", "REPO", "--fault-drop-after", "99999999999999999999"}},
-                      UsageCase{
-                          {"--repo", "REPO", "--fault-drop-after", "1", "--fault-drop-count", "0"}},
-                      UsageCase{{"--repo", "REPO", "--bogus"}}));
+    ::testing::Values(
+        UsageCase{{}}, UsageCase{{"--repo", "/nonexistent/ota-repo"}},
+        UsageCase{{"--repo", "REPO", "--port", "70000"}},
+        UsageCase{{"--repo", "REPO", "--port", "-1"}},
+        UsageCase{{"--repo", "REPO", "--threads", "0"}},
+        UsageCase{{"--repo", "REPO", "--listen", "not-an-address"}},
+        UsageCase{{"--repo", "REPO", "--fault-drop-count", "3"}},
+        UsageCase{{"--repo", "REPO", "--fault-drop-after", "-5"}},
+        UsageCase{{"--repo", "REPO", "--fault-drop-after", "99999999999999999999"}},
+        UsageCase{{"--repo", "REPO", "--fault-drop-after", "1", "--fault-drop-count", "0"}},
+        UsageCase{{"--repo", "REPO", "--bogus"}},
+        // Rollout signing keys are read at start: missing or
+        // not a key stops the server before it listens.
+        UsageCase{{"--repo", "REPO", "--rollouts-key", "/nonexistent/r.key", "--snapshot-key",
+                   "/nonexistent/s.key", "--timestamp-key", "/nonexistent/t.key"}},
+        UsageCase{{"--repo", "REPO", "--rollouts-key", "REPO/root.json", "--snapshot-key",
+                   "REPO/root.json", "--timestamp-key", "REPO/root.json"}},
+        UsageCase{{"--repo", "REPO", "--otactl", "otactl"}}));
 
 }  // namespace
 }  // namespace ota::server_stub

@@ -1,5 +1,5 @@
 // Repository writing (tools/repo) and what a client makes of the result.
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 
 #include <gmock/gmock.h>
 
@@ -23,7 +23,7 @@ std::uint64_t VersionOf(RepoFixture& f, const std::string& name) {
 TEST(RepoInitTest, RefusesNonEmptyFolder) {
   RepoFixture f;
   WriteTestFile(f.repo_dir + "/stray.txt", "x");
-  Status s = InitRepository(f.env, f.repo_dir, f.Keys(), false, f.policy);
+  Status s = ota::repo::InitRepository(f.env, f.repo_dir, f.Keys(), false, f.policy);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_THAT(s.error().message, HasSubstr("not empty"));
@@ -31,9 +31,9 @@ TEST(RepoInitTest, RefusesNonEmptyFolder) {
 
 TEST(RepoInitTest, RequiresAllFourKeys) {
   RepoFixture f;
-  RepoKeys keys = f.Keys();
+  ota::repo::RepoKeys keys = f.Keys();
   keys.snapshot = nullptr;
-  Status s = InitRepository(f.env, f.repo_dir, keys, false, f.policy);
+  Status s = ota::repo::InitRepository(f.env, f.repo_dir, keys, false, f.policy);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message, "the snapshot key is required to initialize");
   EXPECT_FALSE(*f.fs->Exists(f.repo_dir + "/metadata"));
@@ -51,7 +51,7 @@ TEST(RepoInitTest, WritesVersionOneOfEveryRole) {
     EXPECT_EQ(*f.fs->Exists(f.MetadataPath("1.snapshot.json")), consistent);
     EXPECT_FALSE(*f.fs->Exists(f.MetadataPath("1.timestamp.json")));
     EXPECT_TRUE(*f.fs->Exists(f.repo_dir + "/targets"));
-    auto st = LoadRepository(f.env, f.repo_dir);
+    auto st = ota::repo::LoadRepository(f.env, f.repo_dir);
     ASSERT_OK(st);
     EXPECT_EQ(st->root.consistent_snapshot, consistent);
     EXPECT_EQ(st->root.expires, f.clock.Now() + f.policy.root);
@@ -71,7 +71,7 @@ TEST(RepoTargetsTest, AddTargetBumpsVersionsAndCopiesTheFile) {
   EXPECT_EQ(VersionOf(f, "snapshot.json"), 2u);
   EXPECT_EQ(VersionOf(f, "timestamp.json"), 2u);
   EXPECT_EQ(ReadTestFile(f.repo_dir + "/targets/bundles/chat/1.0.0.otab"), "bundle one");
-  auto st = LoadRepository(f.env, f.repo_dir);
+  auto st = ota::repo::LoadRepository(f.env, f.repo_dir);
   ASSERT_OK(st);
   const manifest::TargetFile& t = st->targets.targets.at("bundles/chat/1.0.0.otab");
   EXPECT_EQ(t.length, 10u);
@@ -100,14 +100,14 @@ TEST(RepoTargetsTest, SameContentIsANoOpDifferentContentNeedsReplace) {
 
   const std::string source = f.tmp.Sub("two");
   WriteTestFile(source, "two");
-  Status s = AddTarget(f.env, f.repo_dir, "a.bin", source, nullptr, f.Keys(), f.policy);
+  Status s = ota::repo::AddTarget(f.env, f.repo_dir, "a.bin", source, nullptr, f.Keys(), f.policy);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(ReadTestFile(f.repo_dir + "/targets/a.bin"), "one");
   EXPECT_EQ(VersionOf(f, "targets.json"), 2u);
 
-  ASSERT_OK(AddTarget(f.env, f.repo_dir, "a.bin", source, nullptr, f.Keys(), f.policy,
-                      /*replace=*/true));
+  ASSERT_OK(ota::repo::AddTarget(f.env, f.repo_dir, "a.bin", source, nullptr, f.Keys(), f.policy,
+                                 /*replace=*/true));
   EXPECT_EQ(VersionOf(f, "targets.json"), 3u);
   EXPECT_EQ(ReadTestFile(f.repo_dir + "/targets/a.bin"), "two");
 }
@@ -123,27 +123,29 @@ TEST(RepoTargetsTest, NewCustomDataRepublishes) {
 
 TEST(RepoTargetsTest, RefusesUnsafeTargetPaths) {
   for (const char* path : {"", "/abs", "a/../b", "./a", "a//b", "a/", "..", "a\\b", "a\nb"}) {
-    EXPECT_EQ(ValidateTargetPath(path).error().code, ErrorCode::kInvalidArgument) << path;
+    EXPECT_EQ(ota::repo::ValidateTargetPath(path).error().code, ErrorCode::kInvalidArgument)
+        << path;
   }
   for (const char* path : {"a", "bundles/chat/1.0.0.otab", "x/.hidden", "a..b"}) {
-    EXPECT_OK(ValidateTargetPath(path));
+    EXPECT_OK(ota::repo::ValidateTargetPath(path));
   }
   RepoFixture f;
   f.InitRepo(false);
   WriteTestFile(f.tmp.Sub("src"), "x");
-  EXPECT_FALSE(
-      AddTarget(f.env, f.repo_dir, "../escape", f.tmp.Sub("src"), nullptr, f.Keys(), f.policy)
-          .ok());
+  EXPECT_FALSE(ota::repo::AddTarget(f.env, f.repo_dir, "../escape", f.tmp.Sub("src"), nullptr,
+                                    f.Keys(), f.policy)
+                   .ok());
   EXPECT_FALSE(*f.fs->Exists(f.tmp.path() + "/escape"));
 }
 
 TEST(RepoTargetsTest, RefusesKeysRootDoesNotAuthorize) {
   RepoFixture f;
   f.InitRepo(false);
-  RepoKeys keys = f.Keys();
+  ota::repo::RepoKeys keys = f.Keys();
   keys.targets = &f.snapshot_key;
   WriteTestFile(f.tmp.Sub("src"), "x");
-  Status s = AddTarget(f.env, f.repo_dir, "a.bin", f.tmp.Sub("src"), nullptr, keys, f.policy);
+  Status s =
+      ota::repo::AddTarget(f.env, f.repo_dir, "a.bin", f.tmp.Sub("src"), nullptr, keys, f.policy);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(s.error().message,
@@ -155,10 +157,10 @@ TEST(RepoTargetsTest, RemoveTargetKeepsTheFile) {
   RepoFixture f;
   f.InitRepo(false);
   f.AddTarget("a.bin", "a");
-  ASSERT_OK(RemoveTarget(f.env, f.repo_dir, "a.bin", f.Keys(), f.policy));
+  ASSERT_OK(ota::repo::RemoveTarget(f.env, f.repo_dir, "a.bin", f.Keys(), f.policy));
   EXPECT_TRUE(f.SignedOf("targets.json")["targets"].empty());
   EXPECT_TRUE(*f.fs->Exists(f.repo_dir + "/targets/a.bin"));
-  EXPECT_EQ(RemoveTarget(f.env, f.repo_dir, "a.bin", f.Keys(), f.policy).error().code,
+  EXPECT_EQ(ota::repo::RemoveTarget(f.env, f.repo_dir, "a.bin", f.Keys(), f.policy).error().code,
             ErrorCode::kNotFound);
 }
 
@@ -166,18 +168,19 @@ TEST(RepoRefreshTest, TimestampAndSnapshotRefreshes) {
   RepoFixture f;
   f.InitRepo(false);
   f.clock.Advance(std::chrono::hours(12));
-  ASSERT_OK(
-      RefreshTimestamp(f.env, f.repo_dir, {nullptr, nullptr, nullptr, &f.timestamp_key}, f.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f.env, f.repo_dir,
+                                        {nullptr, nullptr, nullptr, &f.timestamp_key}, f.policy));
   EXPECT_EQ(VersionOf(f, "timestamp.json"), 2u);
   EXPECT_EQ(VersionOf(f, "snapshot.json"), 1u);
-  ASSERT_OK(RefreshSnapshot(f.env, f.repo_dir, f.Keys(), f.policy));
+  ASSERT_OK(ota::repo::RefreshSnapshot(f.env, f.repo_dir, f.Keys(), f.policy));
   EXPECT_EQ(VersionOf(f, "timestamp.json"), 3u);
   EXPECT_EQ(VersionOf(f, "snapshot.json"), 2u);
   EXPECT_EQ(VersionOf(f, "targets.json"), 1u);
-  ASSERT_OK(ResignTargets(f.env, f.repo_dir, f.Keys(), f.policy));
+  ASSERT_OK(ota::repo::ResignTargets(f.env, f.repo_dir, f.Keys(), f.policy));
   EXPECT_EQ(VersionOf(f, "targets.json"), 2u);
-  EXPECT_EQ(RefreshTimestamp(f.env, f.repo_dir, RepoKeys{}, f.policy).error().code,
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(
+      ota::repo::RefreshTimestamp(f.env, f.repo_dir, ota::repo::RepoKeys{}, f.policy).error().code,
+      ErrorCode::kInvalidArgument);
 }
 
 TEST(RepoClientTest, EveryStepVerifiesWithTheUpdater) {
@@ -189,10 +192,10 @@ TEST(RepoClientTest, EveryStepVerifiesWithTheUpdater) {
     f.AddTarget("bundles/chat/1.0.0.otab", "v1", {{"channel", "beta"}});
     ASSERT_OK(updater.Refresh());
     f.clock.Advance(std::chrono::hours(20));
-    ASSERT_OK(RefreshTimestamp(f.env, f.repo_dir, f.Keys(), f.policy));
+    ASSERT_OK(ota::repo::RefreshTimestamp(f.env, f.repo_dir, f.Keys(), f.policy));
     ASSERT_OK(updater.Refresh());
     f.AddTarget("bundles/chat/1.1.0.otab", "v2");
-    ASSERT_OK(RefreshSnapshot(f.env, f.repo_dir, f.Keys(), f.policy));
+    ASSERT_OK(ota::repo::RefreshSnapshot(f.env, f.repo_dir, f.Keys(), f.policy));
     ASSERT_OK(updater.Refresh());
     auto info = updater.GetTargetInfo("bundles/chat/1.0.0.otab");
     ASSERT_OK(info);

@@ -1,6 +1,6 @@
 // otactl rollout / fleet against a live in-process ota-server whose rollout
-// changes are signed by the real `otactl publish --role rollouts`, then read
-// back through the TUF client.
+// changes are signed in process by the repository library (what `otactl
+// publish --role rollouts` runs), then read back through the TUF client.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,9 +8,9 @@
 
 #include "ota/common/hash.h"
 #include "ota/manifest/rollout_manifest.h"
+#include "ota/repo/repo.h"
 #include "ota/server_stub/rollout_publisher.h"
 #include "ota/server_stub/server.h"
-#include "ota/tools/repo.h"
 #include "ota/verifier/updater.h"
 #include "repo_fixture.h"
 #include "test_support.h"
@@ -29,24 +29,26 @@ class RolloutCliTest : public ::testing::Test {
   void SetUp() override {
     f_.InitRepo(false);
     rollouts_key_ = f_.NewKey();
-    DelegationSpec spec;
+    ota::repo::DelegationSpec spec;
     spec.name = "rollouts";
     spec.keys = {rollouts_key_.public_key};
     spec.paths = {"rollouts/*"};
-    ASSERT_OK(AddDelegation(f_.env, f_.repo_dir, spec, rollouts_key_, f_.Keys(), f_.policy));
+    ASSERT_OK(
+        ota::repo::AddDelegation(f_.env, f_.repo_dir, spec, rollouts_key_, f_.Keys(), f_.policy));
     ota::testing::WriteTestFile(Path("work/.keep"), "");
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("rollouts.key"), rollouts_key_));
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("snapshot.key"), f_.snapshot_key));
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("timestamp.key"), f_.timestamp_key));
 
-    server_stub::OtactlPublisherOptions p;
-    p.otactl_path = BinaryPath("otactl");
+    server_stub::RepoPublisherOptions p;
     p.repo_dir = f_.repo_dir;
     p.rollouts_key = Path("rollouts.key");
     p.snapshot_key = Path("snapshot.key");
     p.timestamp_key = Path("timestamp.key");
     p.work_dir = Path("work");
-    publisher_ = server_stub::MakeOtactlPublisher(p);
+    auto made = server_stub::MakeRepoPublisher(p);
+    ASSERT_OK(made);
+    publisher_ = std::move(made).value();
 
     auto token = server_stub::CreateOperatorToken(Path("server.db"), "ops");
     ASSERT_OK(token);

@@ -37,7 +37,7 @@ verifier::PrivateKey RepoFixture::NewKey() {
 }
 
 void RepoFixture::InitRepo(bool consistent_snapshot) {
-  ASSERT_OK(tools::InitRepository(env, repo_dir, Keys(), consistent_snapshot, policy));
+  ASSERT_OK(ota::repo::InitRepository(env, repo_dir, Keys(), consistent_snapshot, policy));
   ASSERT_OK(verifier::InitTrustedRoot(*fs, device_dir, ReadMetadata("1.root.json")));
 }
 
@@ -53,7 +53,7 @@ void RepoFixture::AddTarget(const std::string& target_path, const std::string& c
                             const nlohmann::json& custom) {
   const std::string source = tmp.Sub("sources/" + target_path);
   WriteTestFile(source, content);
-  ASSERT_OK(tools::AddTarget(env, repo_dir, target_path, source, custom, Keys(), policy));
+  ASSERT_OK(ota::repo::AddTarget(env, repo_dir, target_path, source, custom, Keys(), policy));
 }
 
 std::string RepoFixture::MetadataPath(const std::string& name) const {

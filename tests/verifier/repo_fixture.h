@@ -13,7 +13,7 @@
 
 #include "file_http_client.h"
 #include "ota/common/env.h"
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 #include "ota/verifier/keys.h"
 #include "ota/verifier/updater.h"
 #include "test_support.h"
@@ -41,7 +41,9 @@ class RepoFixture {
   // Creates the repository and installs its 1.root.json on the device.
   void InitRepo(bool consistent_snapshot);
   verifier::UpdaterOptions Options() const;
-  tools::RepoKeys Keys() const { return {&root_key, &targets_key, &snapshot_key, &timestamp_key}; }
+  ota::repo::RepoKeys Keys() const {
+    return {&root_key, &targets_key, &snapshot_key, &timestamp_key};
+  }
 
   // Writes `content` to a source file and publishes it as `target_path`.
   void AddTarget(const std::string& target_path, const std::string& content,
@@ -67,7 +69,7 @@ class RepoFixture {
   std::string device_dir;
   FileHttpClient http;
   Env env;
-  tools::ExpiryPolicy policy;
+  ota::repo::ExpiryPolicy policy;
   verifier::PrivateKey root_key, targets_key, snapshot_key, timestamp_key;
 };
 

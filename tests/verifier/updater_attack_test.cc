@@ -47,14 +47,14 @@ TEST_F(UpdaterAttackTest, ExpiredTimestampIsAFreeze) {
 
 TEST_F(UpdaterAttackTest, ExpiredSnapshotIsAFreeze) {
   f_.clock.Advance(8 * kDay);
-  ASSERT_OK(tools::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   ExpectRefreshError(ErrorCode::kSecurity,
                      "snapshot.json expired at " + ExpiresOf("snapshot.json"));
 }
 
 TEST_F(UpdaterAttackTest, ExpiredTargetsIsAFreeze) {
   f_.clock.Advance(91 * kDay);
-  ASSERT_OK(tools::RefreshSnapshot(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshSnapshot(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   ExpectRefreshError(ErrorCode::kSecurity, "targets.json expired at " + ExpiresOf("targets.json"));
 }
 
@@ -65,7 +65,7 @@ TEST_F(UpdaterAttackTest, ExpiredRootIsAFreeze) {
 
 TEST_F(UpdaterAttackTest, TimestampRollback) {
   const std::string old_timestamp = f_.ReadMetadata("timestamp.json");
-  ASSERT_OK(tools::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   ASSERT_OK(updater_.Refresh());
   f_.WriteMetadata("timestamp.json", old_timestamp);
   ExpectRefreshError(ErrorCode::kSecurity, "timestamp version 2 is lower than trusted version 3");
@@ -171,7 +171,7 @@ TEST_F(UpdaterAttackTest, TargetsSignedByAnotherRolesKey) {
   nlohmann::json targets = f_.SignedOf("targets.json");
   targets["targets"]["evil.bin"] = {{"length", 1}, {"hashes", {{"sha256", std::string(64, 'a')}}}};
   f_.WriteMetadata("targets.json", RepoFixture::Sign(targets, {&f_.snapshot_key}));
-  ASSERT_OK(tools::RefreshSnapshot(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshSnapshot(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   ExpectRefreshError(ErrorCode::kSecurity, "targets has 0 of 1 required signatures");
 }
 

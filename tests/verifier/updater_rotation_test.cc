@@ -21,10 +21,10 @@ class RotationTest : public ::testing::Test {
 
   // Rotates root to `new_root` (signed by the current and the new root key).
   Status RotateRootKey(const PrivateKey& current, const PrivateKey& next) {
-    tools::RootRotation r;
-    r.root = tools::RoleKeysChange{{next.public_key}, 1};
+    ota::repo::RootRotation r;
+    r.root = ota::repo::RoleKeysChange{{next.public_key}, 1};
     r.signers = {&current, &next};
-    return tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy);
+    return ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy);
   }
 
   RepoFixture f_;
@@ -87,10 +87,10 @@ TEST_F(RotationTest, RootVersionMustBeNextOne) {
 
 TEST_F(RotationTest, RotateRootRefusesWhatClientsWouldRefuse) {
   PrivateKey root2 = f_.NewKey();
-  tools::RootRotation r;
-  r.root = tools::RoleKeysChange{{root2.public_key}, 1};
+  ota::repo::RootRotation r;
+  r.root = ota::repo::RoleKeysChange{{root2.public_key}, 1};
   r.signers = {&root2};  // Missing the current root key.
-  Status s = tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy);
+  Status s = ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(*f_.fs->Exists(f_.MetadataPath("2.root.json")));
@@ -98,10 +98,10 @@ TEST_F(RotationTest, RotateRootRefusesWhatClientsWouldRefuse) {
 
 TEST_F(RotationTest, TimestampThresholdTwoOfThree) {
   PrivateKey t1 = f_.NewKey(), t2 = f_.NewKey(), t3 = f_.NewKey();
-  tools::RootRotation r;
-  r.timestamp = tools::RoleKeysChange{{t1.public_key, t2.public_key, t3.public_key}, 2};
+  ota::repo::RootRotation r;
+  r.timestamp = ota::repo::RoleKeysChange{{t1.public_key, t2.public_key, t3.public_key}, 2};
   r.signers = {&f_.root_key};
-  ASSERT_OK(tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
+  ASSERT_OK(ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
 
   nlohmann::json ts = f_.SignedOf("timestamp.json");
   ts["version"] = 5;
@@ -133,7 +133,7 @@ TEST_F(RotationTest, FastForwardRecoveryAfterTimestampKeyRotation) {
   f_.http.ClearOverrides();
 
   // The repository's next legitimate timestamp now looks like a rollback.
-  ASSERT_OK(tools::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   Status s = updater_.Refresh();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message, "timestamp version 2 is lower than trusted version 1000");
@@ -141,13 +141,13 @@ TEST_F(RotationTest, FastForwardRecoveryAfterTimestampKeyRotation) {
   // Recovery: rotate the timestamp key in root; the device forgets the
   // fast-forwarded timestamp and accepts the new one.
   PrivateKey new_timestamp = f_.NewKey();
-  tools::RootRotation r;
-  r.timestamp = tools::RoleKeysChange{{new_timestamp.public_key}, 1};
+  ota::repo::RootRotation r;
+  r.timestamp = ota::repo::RoleKeysChange{{new_timestamp.public_key}, 1};
   r.signers = {&f_.root_key};
-  ASSERT_OK(tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
-  tools::RepoKeys keys = f_.Keys();
+  ASSERT_OK(ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
+  ota::repo::RepoKeys keys = f_.Keys();
   keys.timestamp = &new_timestamp;
-  ASSERT_OK(tools::RefreshTimestamp(f_.env, f_.repo_dir, keys, f_.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f_.env, f_.repo_dir, keys, f_.policy));
   ASSERT_OK(updater_.Refresh());
   EXPECT_EQ(ReadTestFile(f_.device_dir + "/timestamp.json"), f_.ReadMetadata("timestamp.json"));
 }
@@ -169,31 +169,31 @@ TEST_F(RotationTest, SnapshotKeyRotationAlsoForgetsTrustedTimestamp) {
   f_.http.ClearOverrides();
 
   PrivateKey new_snapshot = f_.NewKey();
-  tools::RootRotation r;
-  r.snapshot = tools::RoleKeysChange{{new_snapshot.public_key}, 1};
+  ota::repo::RootRotation r;
+  r.snapshot = ota::repo::RoleKeysChange{{new_snapshot.public_key}, 1};
   r.signers = {&f_.root_key};
-  ASSERT_OK(tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
-  tools::RepoKeys keys = f_.Keys();
+  ASSERT_OK(ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
+  ota::repo::RepoKeys keys = f_.Keys();
   keys.snapshot = &new_snapshot;
-  ASSERT_OK(tools::RefreshSnapshot(f_.env, f_.repo_dir, keys, f_.policy));
+  ASSERT_OK(ota::repo::RefreshSnapshot(f_.env, f_.repo_dir, keys, f_.policy));
   ASSERT_OK(updater_.Refresh());
   EXPECT_EQ(ReadTestFile(f_.device_dir + "/timestamp.json"), f_.ReadMetadata("timestamp.json"));
 }
 
 TEST_F(RotationTest, SnapshotKeyRotationNeedsResignedSnapshot) {
   PrivateKey new_snapshot = f_.NewKey();
-  tools::RootRotation r;
-  r.snapshot = tools::RoleKeysChange{{new_snapshot.public_key}, 1};
+  ota::repo::RootRotation r;
+  r.snapshot = ota::repo::RoleKeysChange{{new_snapshot.public_key}, 1};
   r.signers = {&f_.root_key};
-  ASSERT_OK(tools::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
+  ASSERT_OK(ota::repo::RotateRoot(f_.env, f_.repo_dir, r, f_.policy));
   // Old-key snapshot no longer verifies under the new root.
-  ASSERT_OK(tools::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
+  ASSERT_OK(ota::repo::RefreshTimestamp(f_.env, f_.repo_dir, f_.Keys(), f_.policy));
   Status s = updater_.Refresh();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message, "snapshot has 0 of 1 required signatures");
-  tools::RepoKeys keys = f_.Keys();
+  ota::repo::RepoKeys keys = f_.Keys();
   keys.snapshot = &new_snapshot;
-  ASSERT_OK(tools::RefreshSnapshot(f_.env, f_.repo_dir, keys, f_.policy));
+  ASSERT_OK(ota::repo::RefreshSnapshot(f_.env, f_.repo_dir, keys, f_.policy));
   EXPECT_OK(updater_.Refresh());
 }
 

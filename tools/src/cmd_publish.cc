@@ -11,7 +11,7 @@
 #include "ota/manifest/canonical_json.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 
 namespace ota::tools {
 namespace {
@@ -38,27 +38,28 @@ struct PublishArgs {
 // Top-level targets: published when the targets key meets the threshold
 // alone, else staged for signing in steps.
 int PublishToTargets(Env& env, const PublishArgs& args, const std::string& target,
-                     const nlohmann::json& custom, const ExpiryPolicy& policy) {
+                     const nlohmann::json& custom, const ota::repo::ExpiryPolicy& policy) {
   auto keys = LoadedKeys::Load(*env.fs, args.keys);
   if (!keys.ok()) return Fail(keys.error().message);
-  auto st = LoadRepository(env, args.repo);
+  auto st = ota::repo::LoadRepository(env, args.repo);
   if (!st.ok()) return Fail(st.error().message);
-  const RepoKeys k = keys->keys();
+  const ota::repo::RepoKeys k = keys->keys();
   const manifest::Role& role = st->root.roles.at("targets");
   const bool direct = k.targets != nullptr && role.threshold == 1;
   if (direct) {
     if (k.snapshot == nullptr || k.timestamp == nullptr) {
       return Fail("publishing needs --snapshot-key and --timestamp-key");
     }
-    Status s = AddTarget(env, args.repo, target, args.source(), custom, k, policy, args.replace);
+    Status s = ota::repo::AddTarget(env, args.repo, target, args.source(), custom, k, policy,
+                                    args.replace);
     if (!s.ok()) return Fail(s.error().message);
     std::printf("published target %s\n", target.c_str());
     return 0;
   }
   std::vector<const verifier::PrivateKey*> signers;
   if (k.targets != nullptr) signers.push_back(k.targets);
-  Status s =
-      StageTarget(env, args.repo, target, args.source(), custom, signers, policy, args.replace);
+  Status s = ota::repo::StageTarget(env, args.repo, target, args.source(), custom, signers, policy,
+                                    args.replace);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("staged target %s in %s/metadata/staged/targets.json\n", target.c_str(),
               args.repo.c_str());
@@ -96,7 +97,7 @@ Result<nlohmann::json> VariantFields(const PublishArgs& args,
 Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
                                           const bundle::CompactDeltaInfo& info,
                                           std::string& target) {
-  OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, args.repo));
+  OTA_ASSIGN_OR_RETURN(ota::repo::RepoState st, ota::repo::LoadRepository(env, args.repo));
   const std::string* base_path = nullptr;
   const manifest::TargetFile* base = nullptr;
   for (const auto& [path, file] : st.targets.targets) {
@@ -120,8 +121,8 @@ Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
                          "or build the delta with --form container");
   }
   const std::string base_id = base->hashes.at("sha256");
-  auto base_info =
-      bundle::ReadBundleHeader(*env.fs, TargetFileInRepository(args.repo, st, *base_path, *base));
+  auto base_info = bundle::ReadBundleHeader(
+      *env.fs, ota::repo::TargetFileInRepository(args.repo, st, *base_path, *base));
   if (!base_info.ok()) {
     return MakeError(ErrorCode::kInvalidArgument, *base_path + ": " + base_info.error().message);
   }
@@ -140,7 +141,7 @@ Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
                          " first: a compact delta's signed metadata is taken from it");
   }
   auto full_info = bundle::ReadBundleHeader(
-      *env.fs, TargetFileInRepository(args.repo, st, delta_of, full->second));
+      *env.fs, ota::repo::TargetFileInRepository(args.repo, st, delta_of, full->second));
   if (!full_info.ok()) {
     return MakeError(ErrorCode::kInvalidArgument, delta_of + ": " + full_info.error().message);
   }
@@ -241,8 +242,9 @@ int RunPublish(const PublishArgs& args) {
   if (args.keys.snapshot.empty() || args.keys.timestamp.empty()) {
     return Fail("publishing needs --snapshot-key and --timestamp-key");
   }
-  Status s = PublishDelegatedTarget(env, args.repo, args.role, target, args.source(), custom,
-                                    *role_key, keys->keys(), *policy, args.replace);
+  Status s =
+      ota::repo::PublishDelegatedTarget(env, args.repo, args.role, target, args.source(), custom,
+                                        *role_key, keys->keys(), *policy, args.replace);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("published target %s in role %s\n", target.c_str(), args.role.c_str());
   return 0;

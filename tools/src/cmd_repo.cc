@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "key_args.h"
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 
 namespace ota::tools {
 namespace {
@@ -32,13 +32,13 @@ int RunRepoInit(const RepoInitArgs& args) {
   if (!snapshot.ok()) return Fail(snapshot.error().message);
   auto timestamp = KeyRing::Load(*env.fs, args.timestamp, "timestamp");
   if (!timestamp.ok()) return Fail(timestamp.error().message);
-  InitOptions options;
+  ota::repo::InitOptions options;
   options.root = {root->pointers(), args.root_threshold};
   options.targets = {targets->pointers(), args.targets_threshold};
   options.snapshot = {snapshot->pointers(), args.snapshot_threshold};
   options.timestamp = {timestamp->pointers(), args.timestamp_threshold};
   options.consistent_snapshot = args.consistent_snapshot;
-  auto s = InitRepository(env, args.repo, options, *policy);
+  auto s = ota::repo::InitRepository(env, args.repo, options, *policy);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("initialized repository %s (metadata in %s/metadata, targets in %s/targets)\n",
               args.repo.c_str(), args.repo.c_str(), args.repo.c_str());
@@ -65,8 +65,8 @@ int RunRefresh(const RefreshArgs& args) {
   }
   auto keys = LoadedKeys::Load(*env.fs, {"", "", args.snapshot_key, args.timestamp_key});
   if (!keys.ok()) return Fail(keys.error().message);
-  Status s = args.snapshot ? RefreshSnapshot(env, args.repo, keys->keys(), *policy)
-                           : RefreshTimestamp(env, args.repo, keys->keys(), *policy);
+  Status s = args.snapshot ? ota::repo::RefreshSnapshot(env, args.repo, keys->keys(), *policy)
+                           : ota::repo::RefreshTimestamp(env, args.repo, keys->keys(), *policy);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("re-signed %s\n", args.snapshot ? "snapshot and timestamp" : "timestamp");
   return 0;
@@ -92,7 +92,7 @@ int RunDelegate(const DelegateArgs& args) {
   auto role_key = verifier::LoadPrivateKey(*env.fs, args.key);
   if (!role_key.ok())
     return Fail("cannot load the " + args.name + " key: " + role_key.error().message);
-  DelegationSpec spec;
+  ota::repo::DelegationSpec spec;
   spec.name = args.name;
   spec.keys.push_back(role_key->public_key);
   for (const std::string& path : args.pubkeys) {
@@ -106,7 +106,7 @@ int RunDelegate(const DelegateArgs& args) {
   spec.terminating = args.terminating;
   auto keys = LoadedKeys::Load(*env.fs, args.keys);
   if (!keys.ok()) return Fail(keys.error().message);
-  auto staged = AddDelegation(env, args.repo, spec, *role_key, keys->keys(), *policy);
+  auto staged = ota::repo::AddDelegation(env, args.repo, spec, *role_key, keys->keys(), *policy);
   if (!staged.ok()) return Fail(staged.error().message);
   if (*staged) {
     std::printf("delegated %s; the targets change is staged in %s/metadata/staged/targets.json\n",

@@ -8,12 +8,12 @@
 
 #include "commands.h"
 #include "key_args.h"
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 
 namespace ota::tools {
 
 void PrintStagedStatus(Env& env, const std::string& repo, const std::string& role) {
-  Status s = CheckStaged(env, repo, role);
+  Status s = ota::repo::CheckStaged(env, repo, role);
   if (s.ok()) {
     std::printf("staged %s.json has every signature it needs: run otactl repo commit --role %s\n",
                 role.c_str(), role.c_str());
@@ -45,10 +45,10 @@ int RunRootEdit(const RootEditArgs& args, const RootEdit& edit) {
   if (!policy.ok()) return Fail(policy.error().message);
   auto signers = KeyRing::Load(*env.fs, args.root_keys, "root");
   if (!signers.ok()) return Fail(signers.error().message);
-  auto root = RootToEdit(env, args.repo, *policy);
+  auto root = ota::repo::RootToEdit(env, args.repo, *policy);
   if (!root.ok()) return Fail(root.error().message);
   if (Status s = edit(env, args, *root); !s.ok()) return Fail(s.error().message);
-  if (Status s = StageRoot(env, args.repo, *root, signers->pointers()); !s.ok()) {
+  if (Status s = ota::repo::StageRoot(env, args.repo, *root, signers->pointers()); !s.ok()) {
     return Fail(s.error().message);
   }
   std::printf("staged root version %llu in %s/metadata/staged/root.json\n",
@@ -88,7 +88,7 @@ int RunSign(const SignArgs& args) {
   Env& env = owned->env();
   auto key = verifier::LoadPrivateKey(*env.fs, args.key);
   if (!key.ok()) return Fail(key.error().message);
-  if (Status s = SignStaged(env, args.repo, args.role, *key); !s.ok()) {
+  if (Status s = ota::repo::SignStaged(env, args.repo, args.role, *key); !s.ok()) {
     return Fail(s.error().message);
   }
   std::printf("signed staged %s.json with key %s\n", args.role.c_str(), key->keyid.c_str());
@@ -113,7 +113,8 @@ int RunCommit(const CommitArgs& args) {
   }
   auto keys = LoadedKeys::Load(*env.fs, args.keys);
   if (!keys.ok()) return Fail(keys.error().message);
-  if (Status s = CommitStaged(env, args.repo, args.role, keys->keys(), *policy); !s.ok()) {
+  if (Status s = ota::repo::CommitStaged(env, args.repo, args.role, keys->keys(), *policy);
+      !s.ok()) {
     return Fail(s.error().message);
   }
   if (args.role == "root") {
@@ -134,7 +135,7 @@ void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected) {
       repo, "add-key", "Stage a new root that adds a key to a role", add_args, selected,
       [](Env& env, const RootEditArgs& a, manifest::Root& root) -> Status {
         OTA_ASSIGN_OR_RETURN(manifest::Key key, verifier::LoadPublicKey(*env.fs, a.pubkey));
-        return AddRoleKey(root, a.role, key);
+        return ota::repo::AddRoleKey(root, a.role, key);
       });
   add->add_option("--pubkey", add_args->pubkey, "Public key file (*.pub) to add")
       ->required()
@@ -144,7 +145,7 @@ void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected) {
   auto* revoke = AddRootEditCommand(
       repo, "revoke-key", "Stage a new root that removes a key from a role", revoke_args, selected,
       [](Env&, const RootEditArgs& a, manifest::Root& root) -> Status {
-        return RevokeRoleKey(root, a.role, a.keyid);
+        return ota::repo::RevokeRoleKey(root, a.role, a.keyid);
       });
   revoke->add_option("--keyid", revoke_args->keyid, "Key id to remove")->required();
 
@@ -152,7 +153,7 @@ void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected) {
   auto* threshold = AddRootEditCommand(
       repo, "set-threshold", "Stage a new root with another threshold for a role", threshold_args,
       selected, [](Env&, const RootEditArgs& a, manifest::Root& root) -> Status {
-        return SetRoleThreshold(root, a.role, a.threshold);
+        return ota::repo::SetRoleThreshold(root, a.role, a.threshold);
       });
   threshold->add_option("threshold", threshold_args->threshold, "Signatures the role needs")
       ->required()

@@ -27,8 +27,8 @@ Result<LoadedKeys> LoadedKeys::Load(FileSystem& fs, const RoleKeyPaths& paths) {
   return k;
 }
 
-RepoKeys LoadedKeys::keys() const {
-  RepoKeys k;
+ota::repo::RepoKeys LoadedKeys::keys() const {
+  ota::repo::RepoKeys k;
   k.root = root_ ? &*root_ : nullptr;
   k.targets = targets_ ? &*targets_ : nullptr;
   k.snapshot = snapshot_ ? &*snapshot_ : nullptr;
@@ -74,8 +74,8 @@ std::vector<const verifier::PrivateKey*> KeyRing::pointers() const {
   return out;
 }
 
-Result<ExpiryPolicy> ParseExpiresIn(const std::vector<std::string>& items) {
-  ExpiryPolicy policy;
+Result<ota::repo::ExpiryPolicy> ParseExpiresIn(const std::vector<std::string>& items) {
+  ota::repo::ExpiryPolicy policy;
   for (const std::string& item : items) {
     auto bad = MakeError(ErrorCode::kInvalidArgument,
                          "--expires-in " + item +

@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ota/common/env.h"
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 #include "ota/verifier/keys.h"
 
 namespace ota::tools {
@@ -23,7 +23,7 @@ struct RoleKeyPaths {
 class LoadedKeys {
  public:
   static Result<LoadedKeys> Load(FileSystem& fs, const RoleKeyPaths& paths);
-  RepoKeys keys() const;
+  ota::repo::RepoKeys keys() const;
 
  private:
   std::optional<verifier::PrivateKey> root_, targets_, snapshot_, timestamp_;
@@ -48,7 +48,7 @@ class KeyRing {
 // Parses repeated --expires-in ROLE=DAYS (ROLE root, targets, snapshot or
 // timestamp; DAYS 1 to 3650) over the defaults. kInvalidArgument naming the
 // bad item.
-Result<ExpiryPolicy> ParseExpiresIn(const std::vector<std::string>& items);
+Result<ota::repo::ExpiryPolicy> ParseExpiresIn(const std::vector<std::string>& items);
 void AddExpiresInOption(CLI::App& cmd, std::vector<std::string>& items);
 
 // The top-level role names, for CLI::IsMember.

@@ -3,16 +3,13 @@
 // signed with that role's online key, followed by new snapshot and timestamp
 // versions.
 //
-// The repository writing code lives in tools/repo (ota_repo), which sits
-// above server_stub in the module order, so the server signs through this
-// interface. The ota-server executable uses MakeOtactlPublisher, which runs
-// `otactl publish --role rollouts` (the same code path operators use); tests
-// and embedders may pass any implementation, e.g. one calling
-// ota::tools::PublishDelegatedTarget in-process. See docs/decisions.md.
+// The ota-server executable signs in process with the repository library
+// (ota_repo, repo/ below the server in the module order): the same code
+// `otactl publish --role rollouts` runs. Tests and embedders may pass any
+// implementation. See docs/decisions.md.
 #ifndef OTA_SERVER_STUB_ROLLOUT_PUBLISHER_H_
 #define OTA_SERVER_STUB_ROLLOUT_PUBLISHER_H_
 
-#include <chrono>
 #include <memory>
 #include <string>
 
@@ -32,21 +29,22 @@ class RolloutPublisher {
   virtual Status Publish(const manifest::RolloutManifest& manifest) = 0;
 };
 
-struct OtactlPublisherOptions {
-  std::string otactl_path;  // Executable; a bare name is looked up in PATH.
+struct RepoPublisherOptions {
   std::string repo_dir;
   std::string rollouts_key;  // Private key files (mode 0600).
   std::string snapshot_key;
   std::string timestamp_key;
   std::string role = "rollouts";
   std::string work_dir;  // Where the manifest file is written before publishing.
-  std::chrono::seconds timeout{60};
 };
 
-// Runs `otactl publish --repo R --role rollouts --key K --snapshot-key S
-// --timestamp-key T --file F --target rollouts/<model>.json --replace`
-// without a shell; fails with otactl's stderr when it exits non-zero.
-std::unique_ptr<RolloutPublisher> MakeOtactlPublisher(OtactlPublisherOptions options);
+// Publishes with ota::repo::PublishDelegatedTarget (target
+// rollouts/<model>.json, replacing the previous version), new metadata valid
+// for the repository library's default periods. The three keys are read
+// once, here: errors are the key loader's (kNotFound, kInvalidArgument for a
+// malformed key or one that group or others may read), so a misconfigured
+// server fails at start, not at its first rollout change.
+Result<std::unique_ptr<RolloutPublisher>> MakeRepoPublisher(RepoPublisherOptions options);
 
 }  // namespace ota::server_stub
 

@@ -8,7 +8,7 @@
 #include "ota/manifest/canonical_json.h"
 #include "ota/verifier/signing.h"
 
-namespace ota::tools {
+namespace ota::repo {
 namespace internal {
 namespace {
 
@@ -282,4 +282,4 @@ Status ValidateTargetPath(const std::string& target_path) {
   return Ok();
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo

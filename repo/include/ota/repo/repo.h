@@ -38,8 +38,8 @@
 // Thread-safety: functions are safe to call concurrently on different
 // repositories; two writers on one repository must be serialized by the
 // caller.
-#ifndef OTA_TOOLS_REPO_H_
-#define OTA_TOOLS_REPO_H_
+#ifndef OTA_REPO_REPO_H_
+#define OTA_REPO_REPO_H_
 
 #include <chrono>
 #include <cstdint>
@@ -54,7 +54,7 @@
 #include "ota/manifest/tuf_metadata.h"
 #include "ota/verifier/keys.h"
 
-namespace ota::tools {
+namespace ota::repo {
 
 // Signing keys for the top-level roles; null when not available.
 struct RepoKeys {
@@ -267,6 +267,6 @@ Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::
 // "rollouts/*" matches "rollouts/a.json" but not "rollouts/x/a.json".
 bool DelegationPathMatches(const std::string& pattern, const std::string& target_path);
 
-}  // namespace ota::tools
+}  // namespace ota::repo
 
-#endif  // OTA_TOOLS_REPO_H_
+#endif  // OTA_REPO_REPO_H_

@@ -6,7 +6,7 @@
 #include "ota/verifier/signing.h"
 #include "repo_files.h"
 
-namespace ota::tools {
+namespace ota::repo {
 namespace {
 
 bool IsTopLevelRole(const std::string& role) {
@@ -136,4 +136,4 @@ Status StageRoot(Env& env, const std::string& repo_dir, const manifest::Root& ro
   return WriteFileAtomic(*env.fs, path, bytes);
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo

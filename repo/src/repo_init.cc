@@ -6,7 +6,7 @@
 #include "ota/verifier/trusted_metadata.h"
 #include "repo_files.h"
 
-namespace ota::tools {
+namespace ota::repo {
 
 using internal::Chain;
 
@@ -144,4 +144,4 @@ Status RotateRoot(Env& env, const std::string& repo_dir, const RootRotation& rot
   return internal::WriteRoleFile(env, repo_dir, "root", root.version, /*versioned=*/true, bytes);
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo

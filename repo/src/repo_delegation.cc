@@ -6,7 +6,7 @@
 #include "ota/verifier/signing.h"
 #include "repo_files.h"
 
-namespace ota::tools {
+namespace ota::repo {
 namespace {
 
 constexpr std::uint64_t kMaxDelegatedBytes = 32u << 20;
@@ -240,4 +240,4 @@ Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::
   return internal::WriteChain(env, repo_dir, st.root.consistent_snapshot, chain);
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo

@@ -6,7 +6,7 @@
 #include "ota/verifier/trusted_metadata.h"
 #include "repo_files.h"
 
-namespace ota::tools {
+namespace ota::repo {
 namespace {
 
 constexpr std::uint64_t kMaxStagedBytes = 32u << 20;
@@ -199,4 +199,4 @@ Status CommitStaged(Env& env, const std::string& repo_dir, const std::string& ro
   return env.fs->Remove(staged_path);
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo

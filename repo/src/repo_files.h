@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "ota/tools/repo.h"
+#include "ota/repo/repo.h"
 
-namespace ota::tools::internal {
+namespace ota::repo::internal {
 
 std::string MetadataDir(const std::string& repo_dir);
 std::string TargetsDir(const std::string& repo_dir);
@@ -112,6 +112,6 @@ Result<bool> PrepareTarget(Env& env, const std::string& repo_dir, bool consisten
 
 Status WriteChain(Env& env, const std::string& repo_dir, bool consistent, const Chain& chain);
 
-}  // namespace ota::tools::internal
+}  // namespace ota::repo::internal
 
 #endif  // OTA_TOOLS_REPO_SRC_REPO_FILES_H_

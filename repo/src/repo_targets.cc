@@ -2,7 +2,7 @@
 #include "ota/verifier/hashing.h"
 #include "repo_files.h"
 
-namespace ota::tools {
+namespace ota::repo {
 
 using internal::Chain;
 
@@ -133,4 +133,4 @@ Status RefreshTimestamp(Env& env, const std::string& repo_dir, const RepoKeys& k
   return internal::WriteChain(env, repo_dir, st.root.consistent_snapshot, chain);
 }
 
-}  // namespace ota::tools
+}  // namespace ota::repo
