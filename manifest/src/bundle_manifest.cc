@@ -4,7 +4,7 @@
 #include <array>
 #include <set>
 
-#include "ota/common/hash.h"
+#include "ota/common/hex.h"
 #include "ota/manifest/canonical_json.h"
 #include "rollout_manifest_internal.h"
 

@@ -1,7 +1,7 @@
 #include "ota/manifest/target_custom.h"
 
 #include "json_fields.h"
-#include "ota/common/hash.h"
+#include "ota/common/hex.h"
 
 namespace ota::manifest {
 namespace {

@@ -47,7 +47,9 @@ struct Env {
 
 // The real environment: system clocks, libsodium randombytes, POSIX files, and
 // libcurl. The returned object owns its parts; its `env()` stays valid as long
-// as it lives.
+// as it lives. MakePosixEnv is in library ota_common_http (it makes the curl
+// client), MakeSecureRandom in ota_common_crypto (libsodium), MakeSystemClock
+// in ota_common.
 class OwnedEnv {
  public:
   virtual ~OwnedEnv() = default;

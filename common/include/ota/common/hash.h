@@ -1,5 +1,6 @@
-// SHA-256 (libcrypto, using SHA CPU extensions where present) / SHA-512
-// (libsodium) and hex encoding.
+// SHA-256 and SHA-512 through libcrypto (using SHA CPU extensions where
+// present). Library ota_common_crypto (libcrypto and libsodium); the hex
+// helpers, included here for the digests' callers, are in ota_common.
 #ifndef OTA_COMMON_HASH_H_
 #define OTA_COMMON_HASH_H_
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "ota/common/hex.h"
 #include "ota/common/result.h"
 
 namespace ota {
@@ -40,13 +42,6 @@ std::string Sha512Hex(std::string_view data);
 
 // Hashes a whole file in bounded memory. kIo if it cannot be read.
 Result<std::string> HashFileHex(const std::string& path, HashAlgorithm algorithm);
-
-std::string HexEncode(std::span<const std::uint8_t> bytes);
-std::string HexEncode(std::string_view bytes);
-// Decodes lower- or upper-case hex; kInvalidArgument on odd length or bad digit.
-Result<std::string> HexDecode(std::string_view hex);
-// True for a lower-case hex string of exactly `length` characters.
-bool IsLowerHex(std::string_view s, std::size_t length);
 
 // Must be called once before any libsodium use; safe to call repeatedly.
 void InitCrypto();

@@ -107,7 +107,8 @@ std::optional<std::uint64_t> ContentRangeStart(std::string_view value);
 std::optional<std::chrono::seconds> RetryAfter(const HttpResponse& response,
                                                std::chrono::system_clock::time_point now);
 
-// libcurl-backed client. Thread-compatible: use one per thread.
+// libcurl-backed client (library ota_common_http; the rest of this header is
+// ota_common). Thread-compatible: use one per thread.
 std::unique_ptr<HttpClient> MakeCurlHttpClient();
 
 }  // namespace ota

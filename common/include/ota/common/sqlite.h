@@ -1,4 +1,5 @@
-// The one small wrapper around SQLite's C API. Nothing else includes sqlite3.h.
+// The one small wrapper around SQLite's C API (library ota_common_sqlite).
+// Nothing else includes sqlite3.h.
 //
 // A Database is not thread-safe; open one per thread or guard it. Statements
 // belong to the Database they were prepared on and must not outlive it.

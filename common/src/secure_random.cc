@@ -1,26 +1,17 @@
-// The system clock and the secure random source, apart from the rest of the
-// real environment so that a small program can use them without linking the
-// HTTP client (ota-agentd).
+// The secure random source (libsodium's randombytes), apart from the rest of
+// the real environment so that a small program can use it without linking
+// the HTTP client (ota-agentd). Library ota_common_crypto.
 #include <sodium.h>
 
-#include <thread>
+#include <cstdint>
+#include <memory>
+#include <span>
 
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 
 namespace ota {
 namespace {
-
-class SystemClock : public Clock {
- public:
-  std::chrono::system_clock::time_point Now() const override {
-    return std::chrono::system_clock::now();
-  }
-  std::chrono::steady_clock::time_point Monotonic() const override {
-    return std::chrono::steady_clock::now();
-  }
-  void SleepFor(std::chrono::milliseconds d) override { std::this_thread::sleep_for(d); }
-};
 
 class SecureRandom : public Random {
  public:
@@ -40,7 +31,6 @@ class SecureRandom : public Random {
 
 }  // namespace
 
-std::unique_ptr<Clock> MakeSystemClock() { return std::make_unique<SystemClock>(); }
 std::unique_ptr<Random> MakeSecureRandom() { return std::make_unique<SecureRandom>(); }
 
 }  // namespace ota
