@@ -19,15 +19,6 @@
 
 namespace ota {
 
-std::optional<std::string> HttpResponse::Header(const std::string& lower_name) const {
-  // Search from the back so that, even for responses built by fakes with
-  // repeated names, the last value wins as the contract says.
-  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
-    if (it->first == lower_name) return it->second;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 // Error bodies are kept only for messages; a hostile server must not make us

@@ -1,6 +1,10 @@
-// Parsing of the response headers the downloader acts on.
+// Reading response headers, and parsing those the downloader acts on. No
+// libcurl here (library ota_common): fakes and the server's tests build
+// responses without it.
 #include <algorithm>
 #include <ctime>
+#include <optional>
+#include <string>
 
 #include "ota/common/http.h"
 
@@ -19,6 +23,15 @@ std::optional<std::uint64_t> ParseDigits(std::string_view s) {
 }
 
 }  // namespace
+
+std::optional<std::string> HttpResponse::Header(const std::string& lower_name) const {
+  // Search from the back so that, even for responses built by fakes with
+  // repeated names, the last value wins as the contract says.
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->first == lower_name) return it->second;
+  }
+  return std::nullopt;
+}
 
 std::optional<std::uint64_t> ContentRangeStart(std::string_view value) {
   constexpr std::string_view kPrefix = "bytes ";
