@@ -40,6 +40,19 @@ int RunCheck(Agent& agent, bool json) {
     if (!r.incompatible_reason.empty()) {
       std::printf("  cannot install it here: %s\n", r.incompatible_reason.c_str());
     }
+    if (const auto& p = r.plan) {
+      std::printf(
+          "  plan: %s%s", p->variant.empty() ? "" : ("variant " + p->variant + ", ").c_str(),
+          p->delta_path.empty() ? ("full bundle " + HumanBytes(p->bundle_bytes)).c_str()
+                                : ("delta " + HumanBytes(p->delta_bytes) + " (full bundle " +
+                                   HumanBytes(p->bundle_bytes) + " if it fails)")
+                                      .c_str());
+      std::printf(", needs %s free", HumanBytes(p->space_needed).c_str());
+      if (!p->rollback_version.empty()) {
+        std::printf(", returns to %s on failure", p->rollback_version.c_str());
+      }
+      std::printf("\n");
+    }
   }
   return 0;
 }

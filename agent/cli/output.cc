@@ -35,6 +35,7 @@ nlohmann::json ToJson(const CheckResult& r) {
   j["download_bytes"] = r.download_bytes;
   if (!r.available_variant.empty()) j["variant"] = r.available_variant;
   if (!r.incompatible_reason.empty()) j["incompatible"] = r.incompatible_reason;
+  if (r.plan) j["plan"] = nlohmann::json::parse(DeploymentPlanJson(*r.plan));
   return j;
 }
 

@@ -78,6 +78,8 @@ nlohmann::json PlanJson(const DeploymentPlan& p) {
   return j;
 }
 
+std::string DeploymentPlanJson(const DeploymentPlan& plan) { return PlanJson(plan).dump(); }
+
 std::string SavePlan(const DeploymentPlan& plan, const std::optional<DeltaTarget>& delta) {
   nlohmann::json j = {{"schema", "modelota.plan/1"}, {"plan", PlanJson(plan)}};
   if (delta) j["delta_target"] = manifest::ToJson(delta->file);

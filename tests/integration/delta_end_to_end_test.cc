@@ -164,6 +164,21 @@ TEST_F(DeltaEndToEndTest, CheckShowsThePlan) {
   EXPECT_EQ(p.rollback_version, "1.0.0");
   EXPECT_EQ(p.rollback_id, Sha256Hex(ReadTestFile(Bundle("1.0.0"))));
   EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());  // Nothing fetched.
+  // The command line shows the same plan (one agent at a time per state folder).
+  a.reset();
+  CommandResult cli =
+      ota::testing::RunCommand({ota::testing::BinaryPath("ota-agent"), "--state-dir",
+                                dir_.Sub("device"), "check", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const auto j = nlohmann::json::parse(cli.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 1u) << cli.out;
+  const nlohmann::json& plan = j[0]["plan"];
+  EXPECT_EQ(plan["target"], "bundles/chat/1.1.0.otab") << cli.out;
+  EXPECT_EQ(plan["download_bytes"], p.delta_bytes) << cli.out;
+  EXPECT_EQ(plan["delta"]["fallback"], "full bundle") << cli.out;
+  EXPECT_EQ(plan["rollback_to"]["version"], "1.0.0") << cli.out;
+  // The command's default margin (64 MiB) on top; the test agent keeps none.
+  EXPECT_EQ(plan["space_needed"], p.space_needed + (64u << 20)) << cli.out;
 }
 
 // A deployment follows the plan it saved: a delta published after it began

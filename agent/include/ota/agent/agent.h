@@ -167,6 +167,10 @@ struct DeploymentPlan {
   std::string shadow_policy;  // The rollout's override, JSON ("": the bundle's own).
 };
 
+// The plan as the JSON object `ota-agent check --json` prints under "plan"
+// (docs/formats.md, deployments.plan_json).
+std::string DeploymentPlanJson(const DeploymentPlan& plan);
+
 struct CheckResult {
   std::string model;
   std::optional<VersionInfo> active;
