@@ -87,8 +87,8 @@ struct TargetFetch {
   std::optional<manifest::ContainerHead> signed_head;
 };
 
-// The container head signed in a bundle or container delta target's custom
-// data; nullopt when it has none.
+// The container head signed in a bundle target's custom data; nullopt when
+// it has none. (A delta's head comes with the plan's DeltaTarget.)
 std::optional<manifest::ContainerHead> SignedHead(const manifest::TargetFile& file);
 
 // Downloads `target` with the agent's download options (DownloadResumable),

@@ -19,9 +19,7 @@ std::optional<manifest::ContainerHead> SignedHead(const manifest::TargetFile& fi
   // Targets with malformed custom data were skipped when they were chosen.
   auto custom = manifest::ParseTargetCustom(file.custom);
   if (!custom.ok()) return std::nullopt;
-  if (custom->bundle) return custom->bundle->head;
-  if (custom->delta) return custom->delta->head;
-  return std::nullopt;
+  return custom->bundle ? custom->bundle->head : std::nullopt;
 }
 
 Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressCallback& progress,
