@@ -33,7 +33,7 @@
 // (at most 10 ms of CPU per second idle). Exits 1 if a goal is missed.
 //
 // Usage: lifecycle_bench --bin-dir BUILD [--size-mib N] [--idle-seconds S] [--work DIR]
-//   BUILD is the build folder holding tools/otactl, server_stub/ota-server,
+//   BUILD is the build folder holding tools/otactl, server/ota-server,
 //   agent/ota-agent and agent/ota-agentd. Everything is made in a temporary folder under --work
 //   (default $TMPDIR or /tmp) and removed at the end.
 #include <fcntl.h>
@@ -436,7 +436,7 @@ int main(int argc, char** argv) {
   if (size_mib < 1 || size_mib > 16384) Die("--size-mib must be from 1 to 16384");
   if (idle_seconds < 1 || idle_seconds > 3600) Die("--idle-seconds must be from 1 to 3600");
   const std::string otactl = bin_dir + "/tools/otactl";
-  const std::string server_bin = bin_dir + "/server_stub/ota-server";
+  const std::string server_bin = bin_dir + "/server/ota-server";
   const std::string agent_bin = bin_dir + "/agent/ota-agent";
   const std::string agentd_bin = bin_dir + "/agent/ota-agentd";
   for (const std::string& b : {otactl, server_bin, agent_bin, agentd_bin}) {

@@ -28,7 +28,7 @@
 #include "ota/rollout/bucket.h"
 #include "ota/rollout/controller.h"
 #include "ota/rollout/evaluate.h"
-#include "ota/server_stub/server.h"
+#include "ota/server/server.h"
 #include "ota/verifier/keys.h"
 
 namespace {
@@ -79,19 +79,19 @@ int IngestBench(const Args& a) {
       std::filesystem::temp_directory_path() / ("report_bench_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "repo");
   auto env = ota::MakePosixEnv();
-  ota::server_stub::ServerOptions o;
+  ota::server::ServerOptions o;
   o.repo_dir = (dir / "repo").string();
   o.db_path = (dir / "server.db").string();
   o.port = 0;
   o.quiet = true;
   o.threads = a.threads;
   o.enroll_burst = a.devices + 1;
-  auto enroll_token = ota::server_stub::CreateEnrollmentToken(o.db_path, {"bench", 0, 0});
+  auto enroll_token = ota::server::CreateEnrollmentToken(o.db_path, {"bench", 0, 0});
   if (!enroll_token.ok()) {
     std::fprintf(stderr, "report_bench: %s\n", enroll_token.error().ToString().c_str());
     return 1;
   }
-  ota::server_stub::Server server(o);
+  ota::server::Server server(o);
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
     return 1;
@@ -214,7 +214,7 @@ void ControllerBench(const Args& a) {
               std::string(ota::rollout::ControllerActionName(d.action)).c_str());
 }
 
-class NullPublisher : public ota::server_stub::RolloutPublisher {
+class NullPublisher : public ota::server::RolloutPublisher {
  public:
   ota::Status Publish(const ota::manifest::RolloutManifest&) override { return ota::Ok(); }
 };
@@ -229,7 +229,7 @@ int ServerControllerBench(const Args& a) {
       std::filesystem::temp_directory_path() / ("report_bench_ctl_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "repo");
   const std::string db_path = (dir / "server.db").string();
-  auto token = ota::server_stub::CreateOperatorToken(db_path, "bench");
+  auto token = ota::server::CreateOperatorToken(db_path, "bench");
   if (!token.ok()) {
     std::fprintf(stderr, "report_bench: %s\n", token.error().ToString().c_str());
     return 1;
@@ -262,7 +262,7 @@ int ServerControllerBench(const Args& a) {
   sqlite3_close(db);
 
   NullPublisher publisher;
-  ota::server_stub::ServerOptions o;
+  ota::server::ServerOptions o;
   o.repo_dir = (dir / "repo").string();
   o.db_path = db_path;
   o.port = 0;
@@ -270,7 +270,7 @@ int ServerControllerBench(const Args& a) {
   o.threads = 2;
   o.publisher = &publisher;
   auto t0 = Clock::now();
-  ota::server_stub::Server server(o);
+  ota::server::Server server(o);
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
     return 1;

@@ -15,7 +15,7 @@
 namespace {
 
 // Accepts every manifest, so that operator actions reach the store.
-class AcceptingPublisher : public ota::server_stub::RolloutPublisher {
+class AcceptingPublisher : public ota::server::RolloutPublisher {
  public:
   ota::Status Publish(const ota::manifest::RolloutManifest&) override { return ota::Ok(); }
 };
@@ -23,9 +23,9 @@ class AcceptingPublisher : public ota::server_stub::RolloutPublisher {
 struct World {
   std::unique_ptr<ota::OwnedEnv> env = ota::MakePosixEnv();
   std::unique_ptr<ota::Clock> clock = ota::MakeSystemClock();
-  std::unique_ptr<ota::server_stub::FleetStore> store;
+  std::unique_ptr<ota::server::FleetStore> store;
   AcceptingPublisher publisher;
-  std::unique_ptr<ota::server_stub::FleetApi> api;
+  std::unique_ptr<ota::server::FleetApi> api;
   std::string enroll_token;
 };
 
@@ -33,14 +33,14 @@ World& TheWorld() {
   static World* world = [] {
     auto* w = new World;
     auto store =
-        ota::server_stub::FleetStore::Open(ota::fuzz::ScratchDir() + "/fleet.db", *w->clock);
+        ota::server::FleetStore::Open(ota::fuzz::ScratchDir() + "/fleet.db", *w->clock);
     ota::fuzz::Require(store.ok(), "cannot open the fleet store");
     w->store = std::move(*store);
     // A quota keeps the fleet (and memory) bounded however long the run.
     auto token = w->store->CreateEnrollmentToken({"fuzz", 1000, 0}, *w->env->env().random);
     ota::fuzz::Require(token.ok(), "cannot create an enrollment token");
     w->enroll_token = *token;
-    w->api = std::make_unique<ota::server_stub::FleetApi>(*w->store, *w->clock, &w->publisher);
+    w->api = std::make_unique<ota::server::FleetApi>(*w->store, *w->clock, &w->publisher);
     return w;
   }();
   return *world;
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   static const char* const kActions[] = {"advance",  "pause", "resume", "halt",
                                          "rollback", "pin",   "unpin",  "explode"};
-  ota::server_stub::ApiResponse answer;
+  ota::server::ApiResponse answer;
   const int endpoint = data[0] % 12;
   if (endpoint == 0) {
     answer = w.api->Enroll(body, authorization);

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "fuzz_support.h"
-#include "ota/server_stub/server.h"
+#include "ota/server/server.h"
 
 namespace {
 
@@ -25,14 +25,14 @@ int ServerPort() {
     std::filesystem::create_directories(repo + "/targets");
     std::ofstream(repo + "/timestamp.json") << R"({"signed":{"version":3}})";
     std::ofstream(repo + "/targets/model.bin") << std::string(70000, 'm');
-    ota::server_stub::ServerOptions o;
+    ota::server::ServerOptions o;
     o.repo_dir = repo;
     o.db_path = ota::fuzz::ScratchDir() + "/server.db";
     o.port = 0;
     o.quiet = true;
     o.threads = 2;
     o.enroll_burst = 1e6;
-    static ota::server_stub::Server server(o);
+    static ota::server::Server server(o);
     ota::fuzz::Require(server.Start().ok(), "the server does not start");
     return server.port();
   }();

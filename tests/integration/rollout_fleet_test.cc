@@ -18,8 +18,8 @@
 #include "ota/agent/agent.h"
 #include "ota/common/env.h"
 #include "ota/manifest/rollout_manifest.h"
-#include "ota/server_stub/rollout_publisher.h"
-#include "ota/server_stub/server.h"
+#include "ota/server/rollout_publisher.h"
+#include "ota/server/server.h"
 #include "test_support.h"
 
 namespace ota {
@@ -62,29 +62,29 @@ class RolloutFleetTest : public ::testing::Test {
             "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
     ota::testing::WriteTestFile(dir_.Sub("publish/.keep"), "");
 
-    server_stub::RepoPublisherOptions p;
+    server::RepoPublisherOptions p;
     p.repo_dir = dir_.Sub("repo");
     p.rollouts_key = Key("rollouts");
     p.snapshot_key = Key("snapshot");
     p.timestamp_key = Key("timestamp");
     p.work_dir = dir_.Sub("publish");
-    auto made = server_stub::MakeRepoPublisher(p);
+    auto made = server::MakeRepoPublisher(p);
     ASSERT_OK(made);
     publisher_ = std::move(made).value();
-    auto token = server_stub::CreateOperatorToken(dir_.Sub("server.db"), "ops");
+    auto token = server::CreateOperatorToken(dir_.Sub("server.db"), "ops");
     ASSERT_OK(token);
     token_ = *token;
-    auto enroll = server_stub::CreateEnrollmentToken(dir_.Sub("server.db"), {"fleet", 0, 0});
+    auto enroll = server::CreateEnrollmentToken(dir_.Sub("server.db"), {"fleet", 0, 0});
     ASSERT_OK(enroll);
     enroll_token_ = *enroll;
-    server_stub::ServerOptions o;
+    server::ServerOptions o;
     o.repo_dir = dir_.Sub("repo");
     o.db_path = dir_.Sub("server.db");
     o.port = 0;
     o.quiet = true;
     o.clock = &clock_;
     o.publisher = publisher_.get();
-    server_ = std::make_unique<server_stub::Server>(o);
+    server_ = std::make_unique<server::Server>(o);
     ASSERT_OK(server_->Start());
     url_ = "http://127.0.0.1:" + std::to_string(server_->port());
   }
@@ -218,8 +218,8 @@ class RolloutFleetTest : public ::testing::Test {
   std::unique_ptr<Random> random_;
   std::unique_ptr<HttpClient> http_;
   Env env_;
-  std::unique_ptr<server_stub::RolloutPublisher> publisher_;
-  std::unique_ptr<server_stub::Server> server_;
+  std::unique_ptr<server::RolloutPublisher> publisher_;
+  std::unique_ptr<server::Server> server_;
   std::string url_;
   std::string token_;
   std::string enroll_token_;

@@ -48,7 +48,7 @@ std::string ReadTestFile(const std::string& path) {
 }
 
 std::string BinaryPath(const std::string& target_name) {
-  for (const char* dir : {"/tools/", "/tools/tuf_client/", "/server_stub/", "/agent/", "/"}) {
+  for (const char* dir : {"/tools/", "/tools/tuf_client/", "/server/", "/agent/", "/"}) {
     std::string p = std::string(OTA_BINARY_DIR) + dir + target_name;
     if (access(p.c_str(), X_OK) == 0) return p;
   }

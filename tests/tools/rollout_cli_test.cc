@@ -9,8 +9,8 @@
 #include "ota/common/hash.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/repo/repo.h"
-#include "ota/server_stub/rollout_publisher.h"
-#include "ota/server_stub/server.h"
+#include "ota/server/rollout_publisher.h"
+#include "ota/server/server.h"
 #include "ota/verifier/updater.h"
 #include "repo_fixture.h"
 #include "test_support.h"
@@ -40,28 +40,28 @@ class RolloutCliTest : public ::testing::Test {
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("snapshot.key"), f_.snapshot_key));
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("timestamp.key"), f_.timestamp_key));
 
-    server_stub::RepoPublisherOptions p;
+    server::RepoPublisherOptions p;
     p.repo_dir = f_.repo_dir;
     p.rollouts_key = Path("rollouts.key");
     p.snapshot_key = Path("snapshot.key");
     p.timestamp_key = Path("timestamp.key");
     p.work_dir = Path("work");
-    auto made = server_stub::MakeRepoPublisher(p);
+    auto made = server::MakeRepoPublisher(p);
     ASSERT_OK(made);
     publisher_ = std::move(made).value();
 
-    auto token = server_stub::CreateOperatorToken(Path("server.db"), "ops");
+    auto token = server::CreateOperatorToken(Path("server.db"), "ops");
     ASSERT_OK(token);
     WriteTestFile(Path("token"), *token + "\n");
     WriteTestFile(Path("bad-token"), "ota_" + std::string(64, 'f'));
 
-    server_stub::ServerOptions o;
+    server::ServerOptions o;
     o.repo_dir = f_.repo_dir;
     o.db_path = Path("server.db");
     o.port = 0;
     o.quiet = true;
     o.publisher = publisher_.get();
-    server_ = std::make_unique<server_stub::Server>(o);
+    server_ = std::make_unique<server::Server>(o);
     ASSERT_OK(server_->Start());
     url_ = "http://127.0.0.1:" + std::to_string(server_->port());
 
@@ -115,8 +115,8 @@ class RolloutCliTest : public ::testing::Test {
 
   ota::testing::RepoFixture f_;
   verifier::PrivateKey rollouts_key_;
-  std::unique_ptr<server_stub::RolloutPublisher> publisher_;
-  std::unique_ptr<server_stub::Server> server_;
+  std::unique_ptr<server::RolloutPublisher> publisher_;
+  std::unique_ptr<server::Server> server_;
   std::string url_;
 };
 

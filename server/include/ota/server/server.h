@@ -1,0 +1,125 @@
+// The ModelOTA reference server (`ota-server`): serves a repository folder
+// over HTTP with byte ranges and entity tags, and stores device event reports
+// in SQLite. docs/server-api.md describes the endpoints.
+#ifndef OTA_SERVER_SERVER_H_
+#define OTA_SERVER_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+#include "ota/server/rollout_publisher.h"
+
+namespace ota::server {
+
+struct ServerOptions {
+  // Folder served under /repo/. Must exist.
+  std::string repo_dir;
+  // IPv4 or IPv6 literal to listen on.
+  std::string listen_address = "127.0.0.1";
+  // 0 picks an ephemeral port; port() reports it after Start().
+  int port = 8080;
+  // SQLite database for events, created if missing.
+  std::string db_path = "ota-server.db";
+  // Worker threads handling connections.
+  int threads = 8;
+  // Fault injection for drills and tests: the first `fault_drop_count` GET
+  // responses with a body for files under /repo/targets/ are cut off by
+  // closing the connection after `fault_drop_after_bytes` body bytes. A count
+  // of 0 turns it off.
+  std::uint64_t fault_drop_after_bytes = 0;
+  std::uint64_t fault_drop_count = 0;
+  // Fault injection for tests: the first `fault_extra_count` GET responses
+  // with a body for files under /repo/targets/ carry `fault_extra_bytes`
+  // bytes after the file's (a bad mirror or captive portal sending more than
+  // the signed length). 0 turns it off.
+  std::uint64_t fault_extra_bytes = 0;
+  std::uint64_t fault_extra_count = 0;
+  // When false, one line per request goes to stderr:
+  // "METHOD PATH STATUS BYTES DURATIONms".
+  bool quiet = false;
+  // Source of event receive times. Not owned; null means the system clock.
+  Clock* clock = nullptr;
+  // Signs and publishes rollout manifests. Not owned; null means rollouts
+  // cannot be created or changed (operator actions answer 503).
+  RolloutPublisher* publisher = nullptr;
+  // How often the rollout controller runs on its own thread; 0 turns the
+  // thread off (tests call RunControllerOnce instead).
+  std::chrono::milliseconds controller_interval{0};
+  // A connection must send its whole request head within this time (it
+  // waits without a worker until then); then 408 and closed.
+  std::chrono::milliseconds request_head_timeout{10'000};
+  // Connections one client address may have waiting for their request head
+  // at once; more are answered 503 and closed.
+  std::size_t max_waiting_per_client = 64;
+  // Enrollment requests (POST /v1/devices) per client address: a burst, then
+  // this many per second; more are answered 429 with Retry-After.
+  double enroll_burst = 60;
+  double enroll_per_second = 1;
+};
+
+// A fleet enrollment token: what a new device presents to enroll
+// (docs/security.md, "Enrollment").
+struct EnrollmentTokenOptions {
+  std::string name;               // [A-Za-z0-9._-]{1,64}, unique.
+  std::uint64_t max_devices = 0;  // Devices it may enroll; 0: no limit.
+  std::int64_t expires_at = 0;    // Unix seconds; 0: never.
+};
+
+// Operator tokens in the server database `db_path` (created and migrated if
+// missing). CreateOperatorToken returns the token text, shown once; only its
+// SHA-256 is stored. Errors: kInvalidArgument (bad or taken name), kIo.
+Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name);
+// kNotFound if no token has that name.
+Status RevokeOperatorToken(const std::string& db_path, const std::string& name);
+
+// Enrollment tokens in the server database, likewise: the token text is
+// returned once and only its SHA-256 is stored. Errors: kInvalidArgument (bad
+// or taken name, negative limits), kNotFound (revoke: no such name), kIo.
+Result<std::string> CreateEnrollmentToken(const std::string& db_path,
+                                          const EnrollmentTokenOptions& options);
+Status RevokeEnrollmentToken(const std::string& db_path, const std::string& name);
+// One line per token: name, devices enrolled / limit, expiry, revoked.
+Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_path);
+
+// Thread-safety: Start() and Stop() are called from one controlling thread;
+// requests are served concurrently on internal threads.
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  // Stops the server if it is still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the database (applying migrations), binds the socket and starts
+  // serving on a background thread; returns once connections are accepted.
+  // Errors: kInvalidArgument (bad options, repo folder missing), kIo (cannot
+  // bind, cannot open the database), kRestartDeployment (database corrupt or
+  // newer than this build). Call at most once.
+  Status Start();
+
+  // The bound port; 0 before a successful Start().
+  int port() const;
+
+  // Stops accepting, lets in-flight requests finish (a download still running
+  // is cut short), joins the serving thread and closes the database.
+  // Idempotent.
+  void Stop();
+
+  // One pass of the rollout controller (what the controller thread runs):
+  // returns how many rollouts it changed. Requires a successful Start().
+  Result<int> RunControllerOnce();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ota::server
+
+#endif  // OTA_SERVER_SERVER_H_

@@ -1,0 +1,81 @@
+// The fleet endpoints of ota-server: device enrollment and signed reports
+// (devices), rollouts and fleet status (operators, bearer tokens), and the
+// rollout controller. docs/server-api.md describes the wire format.
+#ifndef OTA_SERVER_FLEET_API_H_
+#define OTA_SERVER_FLEET_API_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "fleet_store.h"
+#include "ota/common/env.h"
+#include "ota/server/rollout_publisher.h"
+
+namespace ota::server {
+
+// An answer: HTTP status and JSON body.
+struct ApiResponse {
+  int status = 200;
+  nlohmann::json body;
+};
+
+// {"error": message, "code": code}.
+ApiResponse ApiError(int status, std::string_view code, std::string_view message);
+
+// Thread-safe. Manifest changes (operator actions and the controller) are
+// serialized by one mutex; report ingestion runs concurrently with them.
+class FleetApi {
+ public:
+  FleetApi(FleetStore& store, Clock& clock, RolloutPublisher* publisher)
+      : store_(store), clock_(clock), publisher_(publisher) {}
+
+  // POST /v1/devices. `authorization` is the request's Authorization header
+  // (a fleet enrollment token, needed for a device not yet enrolled).
+  ApiResponse Enroll(std::string_view body, const std::string& authorization);
+  // POST /v1/reports.
+  ApiResponse Report(std::string_view body);
+
+  // The operator's token name for an Authorization header value, or the
+  // 401/403 answer to send.
+  std::optional<std::string> Authorize(const std::string& authorization, ApiResponse* refusal);
+
+  // Operator endpoints; `actor` is the token name.
+  ApiResponse ListRollouts();
+  ApiResponse CreateRollout(const std::string& actor, std::string_view body);
+  ApiResponse RolloutStatus(const std::string& rollout_id);
+  ApiResponse RolloutAction(const std::string& actor, const std::string& rollout_id,
+                            const std::string& action, std::string_view body);
+  ApiResponse FleetStatus();
+
+  // One controller pass over every rollout: applies kAdvance, kPause and
+  // kHalt decisions (audited as actor "controller"). Returns how many
+  // rollouts changed.
+  Result<int> RunController();
+
+ private:
+  Result<std::map<std::size_t, rollout::StageCounts>> StageCountsOf(
+      const manifest::RolloutManifest& m);
+  // Publishes `next` (version bumped here) and stores it with an audit row.
+  ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next, const std::string& actor,
+                     const std::string& action, const std::string& reason);
+  // Records that the controller refused to advance `m`, once per reason.
+  Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason);
+  std::int64_t Now() const;
+
+  FleetStore& store_;
+  Clock& clock_;
+  RolloutPublisher* publisher_;
+  std::mutex change_mu_;
+  // Highest manifest version published per model, so that a version is
+  // never reused even if storing a change failed after publishing it.
+  std::map<std::string, std::uint64_t> published_;
+};
+
+}  // namespace ota::server
+
+#endif  // OTA_SERVER_FLEET_API_H_

@@ -1,0 +1,682 @@
+#include "fleet_store.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "ota/common/hash.h"
+
+namespace ota::server {
+namespace {
+
+using nlohmann::json;
+
+Error InvalidFleet(const std::string& message) {
+  return MakeError(ErrorCode::kInvalidArgument, message);
+}
+
+bool IsValidTokenName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && IsValidDeviceId(name);
+}
+
+// A bearer secret: `prefix` then 32 random bytes in hex.
+std::string NewSecretToken(std::string_view prefix, Random& random) {
+  std::uint8_t secret[32];
+  random.Fill(secret);
+  std::string token = std::string(prefix) + HexEncode(std::span<const std::uint8_t>(secret));
+  sodium_memzero(secret, sizeof(secret));
+  return token;
+}
+
+// The name stored for the SHA-256 of a bearer token in `table`, when the
+// `extra` condition holds; constant-time on the digest.
+std::optional<std::string> LookUpToken(Database& db, const std::string& token, const char* table,
+                                       const std::string& extra, std::int64_t now) {
+  if (token.size() < 8 || token.size() > 256) return std::nullopt;
+  // Lookup is by the SHA-256 of the token, so the index compares digests,
+  // never the secret; the final comparison is constant-time as well.
+  const std::string digest = Sha256Hex(token);
+  auto q = db.Prepare(std::string("SELECT token_sha256, name FROM ") + table +
+                      " WHERE token_sha256 = ? AND revoked = 0" + extra);
+  if (!q.ok()) return std::nullopt;
+  q->Bind(1, digest);
+  if (!extra.empty()) q->Bind(2, now);
+  auto row = q->Step();
+  if (!row.ok() || !*row) return std::nullopt;
+  const std::string stored = q->ColumnText(0);
+  if (stored.size() != digest.size() ||
+      sodium_memcmp(stored.data(), digest.data(), digest.size()) != 0) {
+    return std::nullopt;
+  }
+  return q->ColumnText(1);
+}
+
+Result<RolloutRecord> RecordFromRow(const Statement& q) {
+  RolloutRecord r;
+  auto m = manifest::ParseRolloutManifest(q.ColumnText(0));
+  if (!m.ok()) {
+    return MakeError(ErrorCode::kRestartDeployment,
+                     "stored rollout manifest is invalid: " + m.error().message);
+  }
+  r.manifest = std::move(*m);
+  json policy = json::parse(q.ColumnText(1), nullptr, false);
+  auto p = rollout::ParseControllerPolicy(policy);
+  if (!p.ok()) {
+    return MakeError(ErrorCode::kRestartDeployment,
+                     "stored controller policy is invalid: " + p.error().message);
+  }
+  r.policy = std::move(*p);
+  r.created_at = q.ColumnInt(2);
+  r.updated_at = q.ColumnInt(3);
+  return r;
+}
+
+}  // namespace
+
+rollout::DeviceFacts FactsFromJson(const std::string& device_id, const json& facts) {
+  rollout::DeviceFacts f;
+  f.device_id = device_id;
+  if (!facts.is_object()) return f;
+  if (auto it = facts.find("app_version"); it != facts.end() && it->is_string()) {
+    auto v = manifest::ParseVersion(it->get<std::string>());
+    if (v.ok()) f.app_version = *v;
+  }
+  if (auto it = facts.find("attributes"); it != facts.end() && it->is_object()) {
+    for (auto a = it->begin(); a != it->end(); ++a) {
+      if (a->is_string()) f.attributes[a.key()] = a->get<std::string>();
+    }
+  }
+  if (auto it = facts.find("tags"); it != facts.end() && it->is_array()) {
+    for (const json& t : *it) {
+      if (t.is_string()) f.tags.insert(t.get<std::string>());
+    }
+  }
+  if (auto it = facts.find("region"); it != facts.end() && it->is_string()) {
+    f.region = it->get<std::string>();
+  }
+  return f;
+}
+
+namespace {
+
+// The agent's own limits on device facts (agent/src/device_probe.cc), so that
+// whatever a device may send is taken and nothing larger is.
+constexpr std::size_t kMaxFactText = 256;
+constexpr std::size_t kMaxFactEntries = 100;
+constexpr std::size_t kMaxFactName = 64;
+
+// 1 to 256 bytes without control characters.
+bool IsFactText(const json& v) {
+  if (!v.is_string()) return false;
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > kMaxFactText) return false;
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// [a-z0-9][a-z0-9._-]{0,63}.
+bool IsFactName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxFactName) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ValidateFacts(const json& facts) {
+  if (!facts.is_object()) return InvalidFleet("facts must be an object");
+  for (auto it = facts.begin(); it != facts.end(); ++it) {
+    const std::string& k = it.key();
+    const json& v = it.value();
+    if (k == "app_version") {
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > kMaxFactText ||
+          !manifest::ParseVersion(v.get<std::string>()).ok()) {
+        return InvalidFleet("facts.app_version must be a semantic version string");
+      }
+    } else if (k == "cpu_arch" || k == "os") {
+      if (!IsFactText(v) || v.get_ref<const std::string&>().size() > 64) {
+        return InvalidFleet("facts." + k + " must be a string of 1 to 64 bytes");
+      }
+    } else if (k == "total_ram") {
+      if (!v.is_number_unsigned()) {
+        return InvalidFleet("facts.total_ram must be a non-negative integer (bytes)");
+      }
+    } else if (k == "region") {
+      if (!IsFactText(v)) {
+        return InvalidFleet("facts.region must be a string of 1 to 256 bytes");
+      }
+    } else if (k == "attributes") {
+      if (!v.is_object() || v.size() > kMaxFactEntries) {
+        return InvalidFleet("facts.attributes must be an object of at most 100 strings");
+      }
+      for (auto a = v.begin(); a != v.end(); ++a) {
+        if (!IsFactName(a.key())) {
+          return InvalidFleet(
+              "facts.attributes names must be of the form "
+              "[a-z0-9][a-z0-9._-]{0,63}");
+        }
+        if (!IsFactText(a.value())) {
+          return InvalidFleet(
+              "facts.attributes values must be strings of 1 to 256 bytes "
+              "without control characters");
+        }
+      }
+    } else if (k == "tags") {
+      if (!v.is_array() || v.size() > kMaxFactEntries) {
+        return InvalidFleet("facts.tags must be an array of at most 100 strings");
+      }
+      for (const json& t : v) {
+        if (!IsFactText(t)) {
+          return InvalidFleet(
+              "facts.tags must hold strings of 1 to 256 bytes without control "
+              "characters");
+        }
+      }
+    } else {
+      return InvalidFleet("facts: unknown field " + k);
+    }
+  }
+  return Ok();
+}
+
+Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Clock& clock) {
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
+  // WAL with synchronous=NORMAL: a commit is durable against a crash of the
+  // server process and the database stays consistent after a power loss,
+  // which may forget the last acknowledged reports (docs/decisions.md D16).
+  OTA_TRY(db->Exec("PRAGMA synchronous=NORMAL;"));
+  std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
+  OTA_TRY(store->LoadCaches());
+  return store;
+}
+
+void FleetStore::RememberRollout(const manifest::RolloutManifest& m) {
+  by_model_[m.model] = {manifest::ToString(m.target.bundle_version), m};
+}
+
+std::int64_t FleetStore::Now() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+}
+
+Status FleetStore::LoadCaches() {
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT device_id, public_key, facts FROM devices"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    std::string id = q.ColumnText(0);
+    device_keys_[id] = q.ColumnText(1);
+    device_facts_[id] = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
+  }
+  OTA_ASSIGN_OR_RETURN(
+      Statement r,
+      db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM rollouts ORDER BY "
+                   "created_at, rollout_id"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, r.Step());
+    if (!row) break;
+    OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(r));
+    RememberRollout(rec.manifest);
+  }
+  return Ok();
+}
+
+Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
+                                              const std::string& public_key_hex,
+                                              const std::optional<json>& given,
+                                              const std::optional<std::string>& token_name) {
+  std::lock_guard lock(mu_);
+  auto known = device_keys_.find(device_id);
+  if (known != device_keys_.end() && known->second != public_key_hex) {
+    return MakeError(ErrorCode::kSecurity, "device " + device_id + " is enrolled with another key");
+  }
+  if (known != device_keys_.end()) {
+    if (!given) return EnrollResult::kUnchanged;
+    OTA_ASSIGN_OR_RETURN(Statement u,
+                         db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
+    u.Bind(1, given->dump()).Bind(2, device_id);
+    OTA_TRY(u.Run());
+    device_facts_[device_id] = FactsFromJson(device_id, *given);
+    return EnrollResult::kUnchanged;
+  }
+  if (!token_name) return EnrollResult::kNeedsToken;
+  const json facts = given ? *given : json::object();
+  const std::string facts_text = facts.dump();
+  bool admitted = false;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    // The token's quota is taken in the transaction that stores the device,
+    // so concurrent enrollments cannot exceed it.
+    OTA_ASSIGN_OR_RETURN(
+        Statement take,
+        db_->Prepare("UPDATE enrollment_tokens SET devices = devices + 1 WHERE name = ? AND "
+                     "revoked = 0 AND (max_devices = 0 OR devices < max_devices) AND "
+                     "(expires_at = 0 OR expires_at > ?) RETURNING 1"));
+    take.Bind(1, *token_name).Bind(2, Now());
+    OTA_ASSIGN_OR_RETURN(admitted, take.Step());
+    take.Reset();
+    if (!admitted) return Ok();
+    OTA_ASSIGN_OR_RETURN(Statement ins,
+                         db_->Prepare("INSERT INTO devices (device_id, public_key, facts, "
+                                      "enrolled_at, enrolled_with) VALUES (?, ?, ?, ?, ?)"));
+    ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
+    ins.Bind(5, *token_name);
+    return ins.Run();
+  }));
+  if (!admitted) return EnrollResult::kTokenUsedUp;
+  device_keys_[device_id] = public_key_hex;
+  device_facts_[device_id] = FactsFromJson(device_id, facts);
+  return EnrollResult::kCreated;
+}
+
+std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  auto it = device_keys_.find(device_id);
+  if (it == device_keys_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& device_id,
+                                                           std::int64_t seq,
+                                                           const EventBatch& batch) {
+  {
+    std::lock_guard lock(mu_);
+    if (device_keys_.count(device_id) == 0) {
+      return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
+    }
+  }
+  // Group commit: reports arriving while a transaction is being committed
+  // wait and are then committed together by one of them, so that many
+  // concurrent reports share one fsync instead of queueing for one each.
+  PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false};
+  std::unique_lock q(queue_mu_);
+  queue_.push_back(&mine);
+  while (!mine.done) {
+    if (committing_) {
+      queue_cv_.wait(q);
+      continue;
+    }
+    committing_ = true;
+    std::vector<PendingReport*> group;
+    group.swap(queue_);
+    q.unlock();
+    CommitGroup(group);
+    q.lock();
+    for (PendingReport* r : group) r->done = true;
+    committing_ = false;
+    queue_cv_.notify_all();
+  }
+  if (!mine.status.ok()) return std::move(mine.status).error();
+  return mine.replay;
+}
+
+Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
+  if (ingest_) return ingest_.get();
+  OTA_ASSIGN_OR_RETURN(Statement bump,
+                       db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
+                                    "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
+  OTA_ASSIGN_OR_RETURN(Statement last,
+                       db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO NOTHING"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement phase_of,
+      db_->Prepare("SELECT phase FROM device_rollouts WHERE rollout_id = ? AND device_id = ?"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement upsert,
+      db_->Prepare("INSERT INTO device_rollouts (rollout_id, device_id, stage, phase, "
+                   "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, device_id) "
+                   "DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement model_row,
+      db_->Prepare("INSERT INTO device_models (device_id, model, version, phase, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
+                   "version = excluded.version, phase = excluded.phase, "
+                   "updated_at = excluded.updated_at"));
+  ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
+                                     std::move(phase_of), std::move(upsert), std::move(model_row)});
+  return ingest_.get();
+}
+
+void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = Now();
+  Status s = InTransaction(*db_, [&]() -> Status {
+    // Statements are prepared once and reused for every group.
+    OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
+    for (PendingReport* r : group) {
+      const std::string& device_id = *r->device_id;
+      st->bump.Reset();
+      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      OTA_ASSIGN_OR_RETURN(bool bumped, st->bump.Step());
+      st->bump.Reset();
+      if (!bumped) {
+        st->last.Reset();
+        st->last.Bind(1, device_id);
+        OTA_ASSIGN_OR_RETURN(bool row, st->last.Step());
+        r->replay = ReplayInfo{row ? st->last.ColumnInt(0) : 0};
+        st->last.Reset();
+        continue;
+      }
+      for (const Event& event : r->batch->events) {
+        st->insert.Reset();
+        st->insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
+        st->insert.Bind(5, event.json);
+        OTA_TRY(st->insert.Run());
+        if (!event.phase || event.model.empty() || event.version.empty()) continue;
+        st->model_row.Reset();
+        st->model_row.Bind(1, device_id).Bind(2, event.model).Bind(3, event.version);
+        st->model_row.Bind(4, rollout::DevicePhaseName(*event.phase)).Bind(5, now);
+        OTA_TRY(st->model_row.Run());
+        auto active = by_model_.find(event.model);
+        if (active == by_model_.end() || active->second.target_version != event.version) {
+          continue;
+        }
+        // A report counts only for the stage whose cohort holds the device,
+        // by the server's own reading of its signed facts, and only once that
+        // stage was reached: a device the rollout never targeted cannot move
+        // its counts.
+        const manifest::RolloutManifest& rollout_manifest = active->second.manifest;
+        auto facts = device_facts_.find(device_id);
+        if (facts == device_facts_.end()) continue;
+        const std::optional<std::size_t> stage =
+            rollout::FirstStageOf(rollout_manifest, facts->second);
+        if (!stage || *stage > rollout_manifest.current_stage) continue;
+        st->phase_of.Reset();
+        st->phase_of.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
+        OTA_ASSIGN_OR_RETURN(bool had, st->phase_of.Step());
+        std::optional<rollout::DevicePhase> previous;
+        if (had) previous = rollout::ParseDevicePhase(st->phase_of.ColumnText(0));
+        st->phase_of.Reset();
+        const rollout::DevicePhase next = rollout::PhaseAfter(previous, *event.phase);
+        st->upsert.Reset();
+        st->upsert.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
+        st->upsert.Bind(3, static_cast<std::int64_t>(*stage));
+        st->upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
+        OTA_TRY(st->upsert.Run());
+      }
+    }
+    return Ok();
+  });
+  if (ingest_) {
+    // A failed step leaves its statement mid-run; none may stay so.
+    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of,
+                         &ingest_->upsert, &ingest_->model_row}) {
+      q->Reset();
+    }
+  }
+  if (!s.ok()) {
+    for (PendingReport* r : group) {
+      r->status = s;
+      r->replay.reset();
+    }
+  }
+}
+
+Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
+  if (!IsValidTokenName(name)) {
+    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
+  }
+  const std::string token = NewSecretToken("ota_", random);
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement exists,
+                       db_->Prepare("SELECT 1 FROM operator_tokens WHERE name = ?"));
+  exists.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
+  if (taken) return InvalidFleet("a token named " + name + " exists; revoke it first");
+  OTA_ASSIGN_OR_RETURN(Statement ins,
+                       db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, created_at) "
+                                    "VALUES (?, ?, ?)"));
+  ins.Bind(1, Sha256Hex(token)).Bind(2, name).Bind(3, Now());
+  OTA_TRY(ins.Run());
+  return token;
+}
+
+std::optional<std::string> FleetStore::AuthenticateToken(const std::string& token) {
+  std::lock_guard lock(mu_);
+  return LookUpToken(*db_, token, "operator_tokens", "", 0);
+}
+
+Result<std::string> FleetStore::CreateEnrollmentToken(const EnrollmentTokenSpec& spec,
+                                                      Random& random) {
+  if (!IsValidTokenName(spec.name)) {
+    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
+  }
+  if (spec.max_devices > static_cast<std::uint64_t>(INT64_MAX) || spec.expires_at < 0) {
+    return InvalidFleet("max_devices and expires_at must be non-negative 63-bit integers");
+  }
+  const std::string token = NewSecretToken("otae_", random);
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement ins,
+      db_->Prepare("INSERT INTO enrollment_tokens (token_sha256, name, created_at, expires_at, "
+                   "max_devices) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING "
+                   "RETURNING 1"));
+  ins.Bind(1, Sha256Hex(token)).Bind(2, spec.name).Bind(3, Now()).Bind(4, spec.expires_at);
+  ins.Bind(5, static_cast<std::int64_t>(spec.max_devices));
+  OTA_ASSIGN_OR_RETURN(bool inserted, ins.Step());
+  if (!inserted) {
+    return InvalidFleet("an enrollment token named " + spec.name +
+                        " exists (revoked tokens keep their name)");
+  }
+  return token;
+}
+
+std::optional<std::string> FleetStore::AuthenticateEnrollmentToken(const std::string& token) {
+  std::lock_guard lock(mu_);
+  return LookUpToken(*db_, token, "enrollment_tokens", " AND (expires_at = 0 OR expires_at > ?)",
+                     Now());
+}
+
+Status FleetStore::RevokeEnrollmentToken(const std::string& name) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE enrollment_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
+  u.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+  if (!found) return MakeError(ErrorCode::kNotFound, "no enrollment token named " + name);
+  return Ok();
+}
+
+Result<std::vector<EnrollmentTokenInfo>> FleetStore::ListEnrollmentTokens() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT name, created_at, expires_at, max_devices, devices, "
+                                    "revoked FROM enrollment_tokens ORDER BY name"));
+  std::vector<EnrollmentTokenInfo> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.ColumnText(0), q.ColumnInt(1), q.ColumnInt(2),
+                   static_cast<std::uint64_t>(q.ColumnInt(3)),
+                   static_cast<std::uint64_t>(q.ColumnInt(4)), q.ColumnInt(5) != 0});
+  }
+  return out;
+}
+
+Status FleetStore::RevokeToken(const std::string& name) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE operator_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
+  u.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+  if (!found) return MakeError(ErrorCode::kNotFound, "no token named " + name);
+  return Ok();
+}
+
+namespace {
+
+Status InsertAudit(Database& db, const AuditEntry& a) {
+  OTA_ASSIGN_OR_RETURN(Statement ins,
+                       db.Prepare("INSERT INTO audit (at, actor, rollout_id, action, reason, "
+                                  "version) VALUES (?, ?, ?, ?, ?, ?)"));
+  ins.Bind(1, a.at).Bind(2, a.actor).Bind(3, a.rollout_id).Bind(4, a.action).Bind(5, a.reason);
+  ins.Bind(6, static_cast<std::int64_t>(a.version));
+  return ins.Run();
+}
+
+}  // namespace
+
+Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  const manifest::RolloutManifest& m = record.manifest;
+  Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement exists,
+                         db_->Prepare("SELECT 1 FROM rollouts WHERE rollout_id = ?"));
+    exists.Bind(1, m.rollout_id);
+    OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
+    if (taken) return InvalidFleet("rollout " + m.rollout_id + " exists");
+    OTA_ASSIGN_OR_RETURN(Statement others,
+                         db_->Prepare("SELECT manifest FROM rollouts WHERE model = ?"));
+    others.Bind(1, m.model);
+    while (true) {
+      OTA_ASSIGN_OR_RETURN(bool row, others.Step());
+      if (!row) break;
+      auto other = manifest::ParseRolloutManifest(others.ColumnText(0));
+      if (other.ok() && other->state != manifest::RolloutState::kHalted &&
+          !(other->current_stage + 1 == other->stages.size() &&
+            other->stages.back().percent_hundredths == manifest::kFullPercentHundredths)) {
+        return InvalidFleet("model " + m.model + " already has rollout " + other->rollout_id +
+                            " in progress; halt it first");
+      }
+    }
+    OTA_ASSIGN_OR_RETURN(
+        Statement ins,
+        db_->Prepare("INSERT INTO rollouts (rollout_id, model, manifest, policy, created_at, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)"));
+    ins.Bind(1, m.rollout_id).Bind(2, m.model).Bind(3, manifest::ToJson(m).dump());
+    ins.Bind(4, rollout::ToJson(record.policy).dump()).Bind(5, record.created_at);
+    ins.Bind(6, record.updated_at);
+    OTA_TRY(ins.Run());
+    return InsertAudit(*db_, audit);
+  });
+  if (!s.ok()) return s;
+  RememberRollout(m);
+  return Ok();
+}
+
+Status FleetStore::UpdateRollout(const RolloutRecord& record, const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  const manifest::RolloutManifest& m = record.manifest;
+  Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement u,
+                         db_->Prepare("UPDATE rollouts SET manifest = ?, policy = ?, "
+                                      "updated_at = ? WHERE rollout_id = ? RETURNING 1"));
+    u.Bind(1, manifest::ToJson(m).dump()).Bind(2, rollout::ToJson(record.policy).dump());
+    u.Bind(3, record.updated_at).Bind(4, m.rollout_id);
+    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+    if (!found) return MakeError(ErrorCode::kNotFound, "no rollout " + m.rollout_id);
+    u.Reset();
+    return InsertAudit(*db_, audit);
+  });
+  if (!s.ok()) return s;
+  auto it = by_model_.find(m.model);
+  if (it != by_model_.end() && it->second.manifest.rollout_id == m.rollout_id) RememberRollout(m);
+  return Ok();
+}
+
+Result<std::optional<RolloutRecord>> FleetStore::GetRollout(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM "
+                                    "rollouts WHERE rollout_id = ?"));
+  q.Bind(1, rollout_id);
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<RolloutRecord>();
+  OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(q));
+  return std::optional<RolloutRecord>(std::move(rec));
+}
+
+Result<std::vector<RolloutRecord>> FleetStore::ListRollouts() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM "
+                                    "rollouts ORDER BY created_at, rollout_id"));
+  std::vector<RolloutRecord> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(q));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT id, at, actor, rollout_id, action, reason, version "
+                                    "FROM audit WHERE rollout_id = ? ORDER BY id"));
+  q.Bind(1, rollout_id);
+  std::vector<AuditEntry> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(AuditEntry{q.ColumnInt(0), q.ColumnInt(1), q.ColumnText(2), q.ColumnText(3),
+                             q.ColumnText(4), q.ColumnText(5),
+                             static_cast<std::uint64_t>(q.ColumnInt(6))});
+  }
+  return out;
+}
+
+Status FleetStore::AppendAudit(const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  return InsertAudit(*db_, audit);
+}
+
+Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(
+    const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT stage, phase, COUNT(*) FROM device_rollouts WHERE "
+                                    "rollout_id = ? GROUP BY stage, phase"));
+  q.Bind(1, rollout_id);
+  std::map<std::size_t, rollout::StageCounts> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    auto phase = rollout::ParseDevicePhase(q.ColumnText(1));
+    if (!phase || q.ColumnInt(0) < 0) continue;
+    out[static_cast<std::size_t>(q.ColumnInt(0))].At(*phase) +=
+        static_cast<std::uint64_t>(q.ColumnInt(2));
+  }
+  return out;
+}
+
+Status FleetStore::ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn) {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, facts] : device_facts_) fn(facts);
+  return Ok();
+}
+
+Result<std::uint64_t> FleetStore::DeviceCount() {
+  std::lock_guard lock(mu_);
+  return static_cast<std::uint64_t>(device_keys_.size());
+}
+
+Result<json> FleetStore::FleetSummary() {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT model, version, phase, COUNT(*) FROM device_models "
+                                    "GROUP BY model, version, phase ORDER BY model, version"));
+  json models = json::object();
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    models[q.ColumnText(0)][q.ColumnText(1)][q.ColumnText(2)] = q.ColumnInt(3);
+  }
+  return models;
+}
+
+}  // namespace ota::server

@@ -1,0 +1,213 @@
+// The server's fleet database: enrolled devices and their report keys,
+// signed report ingestion with replay protection, operator tokens, rollouts
+// with their controller policy, per-rollout device phases, and the audit
+// trail. One SQLite connection (WAL) guarded by one mutex.
+#ifndef OTA_SERVER_FLEET_STORE_H_
+#define OTA_SERVER_FLEET_STORE_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events.h"
+#include "ota/common/env.h"
+#include "ota/common/result.h"
+#include "ota/common/sqlite.h"
+#include "ota/manifest/rollout_manifest.h"
+#include "ota/manifest/tuf_metadata.h"
+#include "ota/rollout/controller.h"
+#include "ota/rollout/evaluate.h"
+
+namespace ota::server {
+
+struct DeviceRecord {
+  std::string device_id;
+  std::string public_key_hex;  // 64 lower-case hex digits.
+  nlohmann::json facts = nlohmann::json::object();
+  std::int64_t enrolled_at = 0;
+  std::int64_t last_seq = 0;
+};
+
+struct RolloutRecord {
+  manifest::RolloutManifest manifest;
+  rollout::ControllerPolicy policy;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;
+  std::int64_t at = 0;
+  std::string actor;
+  std::string rollout_id;
+  std::string action;
+  std::string reason;
+  std::uint64_t version = 0;
+};
+
+// kNeedsToken: the device is new and no valid enrollment token came with it.
+// kTokenUsedUp: the token has enrolled its max_devices already (or was
+// revoked or expired since it was checked).
+enum class EnrollResult { kCreated, kUnchanged, kNeedsToken, kTokenUsedUp };
+
+// A fleet enrollment token to create (docs/security.md, "Enrollment").
+struct EnrollmentTokenSpec {
+  std::string name;               // [A-Za-z0-9._-]{1,64}, unique.
+  std::uint64_t max_devices = 0;  // 0: no limit.
+  std::int64_t expires_at = 0;    // Unix seconds; 0: never.
+};
+
+struct EnrollmentTokenInfo {
+  std::string name;
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;
+  std::uint64_t max_devices = 0;
+  std::uint64_t devices = 0;  // Devices enrolled with it so far.
+  bool revoked = false;
+};
+
+// The outcome of IngestReport when the sequence number is not new.
+struct ReplayInfo {
+  std::int64_t last_seq = 0;
+};
+
+// Thread-safe: every call holds one mutex.
+class FleetStore {
+ public:
+  // Errors as ota::Database::Open.
+  static Result<std::unique_ptr<FleetStore>> Open(const std::string& path, Clock& clock);
+
+  // Registers a device key. The same key again is kUnchanged (facts, when
+  // given, replace the stored ones; none keeps them); another key for a known
+  // id is kSecurity ("device ... is enrolled with another key"). A new device
+  // needs `token_name`, an enrollment token already authenticated with
+  // AuthenticateEnrollmentToken: kNeedsToken without one, kTokenUsedUp when
+  // the token has no device left (checked and counted in the transaction
+  // that stores the device). The caller has checked that the device signed
+  // `facts`.
+  Result<EnrollResult> EnrollDevice(const std::string& device_id, const std::string& public_key_hex,
+                                    const std::optional<nlohmann::json>& facts,
+                                    const std::optional<std::string>& token_name);
+
+  // Enrollment tokens. CreateEnrollmentToken returns the token text, shown
+  // once (only its SHA-256 is stored); kInvalidArgument for a bad or taken
+  // name. AuthenticateEnrollmentToken gives the token's name if it exists, is
+  // not revoked and has not expired (quota is checked by EnrollDevice).
+  Result<std::string> CreateEnrollmentToken(const EnrollmentTokenSpec& spec, Random& random);
+  std::optional<std::string> AuthenticateEnrollmentToken(const std::string& token);
+  Status RevokeEnrollmentToken(const std::string& name);
+  Result<std::vector<EnrollmentTokenInfo>> ListEnrollmentTokens();
+
+  // The enrolled key (hex) of a device, nullopt if unknown. Served from memory.
+  std::optional<std::string> DeviceKey(const std::string& device_id);
+
+  // Stores an already verified report: in one transaction, raises the
+  // device's last_seq to `seq` (when seq <= last_seq nothing is stored and
+  // ReplayInfo is returned), stores its events (duplicates by (device, event
+  // seq) ignored) and records rollout phases. Concurrent calls are group
+  // committed: one transaction (one fsync) for all reports that arrived
+  // while the previous one was committing; a failing transaction fails
+  // every report of its group.
+  // Errors: kNotFound (unknown device), kRetryLater (busy), kIo.
+  Result<std::optional<ReplayInfo>> IngestReport(const std::string& device_id, std::int64_t seq,
+                                                 const EventBatch& batch);
+
+  // Creates a token named `name` (unique, [A-Za-z0-9._-]{1,64}); returns the
+  // token text, shown once. Only its SHA-256 is stored.
+  Result<std::string> CreateToken(const std::string& name, Random& random);
+  // The token's name if the token is valid and not revoked.
+  std::optional<std::string> AuthenticateToken(const std::string& token);
+  Status RevokeToken(const std::string& name);
+
+  // Rollouts. InsertRollout refuses an existing id (kInvalidArgument) and a
+  // model that already has a rollout that is not halted.
+  Status InsertRollout(const RolloutRecord& record, const AuditEntry& audit);
+  // Replaces the manifest (and policy) of an existing rollout and appends the
+  // audit entry, in one transaction.
+  Status UpdateRollout(const RolloutRecord& record, const AuditEntry& audit);
+  Result<std::optional<RolloutRecord>> GetRollout(const std::string& rollout_id);
+  Result<std::vector<RolloutRecord>> ListRollouts();
+  Result<std::vector<AuditEntry>> Audit(const std::string& rollout_id);
+  // Appends an audit entry that changes no manifest (a controller decision
+  // not to act, with its reason).
+  Status AppendAudit(const AuditEntry& audit);
+
+  // Phase counts per stage index of a rollout: each device counts for the
+  // first stage whose cohort holds it (rollout::FirstStageOf on its stored
+  // facts), and only once that stage was reached; reports of devices that no
+  // reached stage covers are not counted.
+  Result<std::map<std::size_t, rollout::StageCounts>> PhaseCounts(const std::string& rollout_id);
+  // Calls fn for every enrolled device's facts (for stage targeting and the
+  // fleet view), in device id order. Served from memory: facts are parsed
+  // once, at start and at enrollment. fn runs with the store's lock held and
+  // must not call the store.
+  Status ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn);
+  Result<std::uint64_t> DeviceCount();
+  // model -> version -> phase -> devices, from device_models.
+  Result<nlohmann::json> FleetSummary();
+
+ private:
+  FleetStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
+  Status LoadCaches();
+  std::int64_t Now() const;
+
+  // The latest rollout of a model, as the report path needs it.
+  struct ActiveRollout {
+    std::string target_version;
+    manifest::RolloutManifest manifest;
+  };
+  void RememberRollout(const manifest::RolloutManifest& m);
+
+  // A report waiting for its group commit.
+  struct PendingReport {
+    const std::string* device_id;
+    std::int64_t seq;
+    const EventBatch* batch;
+    Status status;
+    std::optional<ReplayInfo> replay;
+    bool done = false;
+  };
+  // Stores every report of `group` in one transaction; sets their results.
+  void CommitGroup(const std::vector<PendingReport*>& group);
+
+  // Report ingestion's statements, prepared on first use (mu_ held).
+  struct IngestStatements {
+    Statement bump, last, insert, phase_of, upsert, model_row;
+  };
+  Result<IngestStatements*> Ingest();
+
+  std::mutex queue_mu_;  // Guards queue_ and committing_ (taken before mu_).
+  std::condition_variable queue_cv_;
+  std::vector<PendingReport*> queue_;
+  bool committing_ = false;
+
+  std::mutex mu_;
+  std::unique_ptr<Database> db_;
+  // After db_: finalized before the database closes. Guarded by mu_.
+  std::unique_ptr<IngestStatements> ingest_;
+  Clock& clock_;
+  std::map<std::string, std::string> device_keys_;            // id -> public key hex
+  std::map<std::string, rollout::DeviceFacts> device_facts_;  // id -> enrollment facts
+  std::map<std::string, ActiveRollout> by_model_;             // latest rollout per model
+};
+
+// Device facts (enrollment JSON) as rollout::DeviceFacts; malformed fields
+// are ignored (then selectors on them do not match).
+rollout::DeviceFacts FactsFromJson(const std::string& device_id, const nlohmann::json& facts);
+
+// Validates the enrollment facts object: optional app_version (semver),
+// attributes (object of strings), tags (array of strings), region (string),
+// and the informational cpu_arch, os (strings) and total_ram (bytes).
+Status ValidateFacts(const nlohmann::json& facts);
+
+}  // namespace ota::server
+
+#endif  // OTA_SERVER_FLEET_STORE_H_

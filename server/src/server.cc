@@ -1,0 +1,509 @@
+#include "ota/server/server.h"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "connection_gate.h"
+#include "events.h"
+#include "fleet_api.h"
+#include "fleet_store.h"
+#include "http_util.h"
+#include "rate_limit.h"
+#include "repo_files.h"
+
+namespace ota::server {
+namespace {
+
+// Signed reports carry up to kMaxEventsPerBatch events; enrollment carries
+// one device's facts (at most about 60 KiB as the agent validates them).
+constexpr std::size_t kMaxReportBodyBytes = 1024 * 1024;
+constexpr std::size_t kMaxEnrollBodyBytes = 128 * 1024;
+constexpr std::uint64_t kMaxDrainedBodyBytes = 16 * 1024 * 1024;
+// Connections the kernel queues before they are accepted (the kernel caps it
+// at net.core.somaxconn).
+constexpr int kListenBacklog = 1024;
+constexpr std::string_view kRepoPrefix = "/repo/";
+
+// httplib 0.11.4 applies its own parsing of Range to every response that
+// passes through it: it slices content providers without clamping to the
+// length (reading past the end of the data), keeps the handler's status, and
+// even slices error bodies. We evaluate Range ourselves, so its parsed copy is
+// dropped before it can act. The Request is a non-const local inside httplib;
+// only its handler interface is const.
+void DropLibraryRanges(const httplib::Request& req) {
+  const_cast<httplib::Request&>(req).ranges.clear();
+}
+
+void BeginTrace() {
+  RequestTrace& trace = CurrentTrace();
+  trace.start = std::chrono::steady_clock::now();
+  trace.body_bytes = 0;
+  trace.active = true;
+}
+
+// Request paths are client-controlled: keep each log line one line of
+// space-separated fields.
+std::string LogSafe(std::string_view path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c <= 0x20 || c == 0x7f || c == '%') {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string DefaultErrorMessage(int status) {
+  switch (status) {
+    case 400:
+      return "malformed HTTP request";
+    case 404:
+      return "no such endpoint";
+    case 413:
+      return "request body larger than " + std::to_string(kMaxReportBodyBytes) + " bytes";
+    case 414:
+      return "request URI too long";
+    case 416:
+      return "range not satisfiable";
+    default:
+      return "HTTP error " + std::to_string(status);
+  }
+}
+
+bool IsIpLiteral(const std::string& address) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, address.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        http(GateLimits{options.request_head_timeout, GateLimits{}.body_timeout,
+                        GateLimits{}.idle_timeout, GateLimits{}.max_head_bytes,
+                        options.max_waiting_per_client, GateLimits{}.max_waiting,
+                        GateLimits{}.max_requests_per_connection}) {}
+
+  void HandleGet(const httplib::Request& req, httplib::Response& res, bool ignore_range);
+  void HandleListEvents(const httplib::Request& req, httplib::Response& res);
+  void HandleEnroll(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader);
+  // Reads a body of at most `limit` bytes; false (with the answer set) when
+  // it cannot.
+  bool ReadBody(httplib::Response& res, const httplib::ContentReader& reader, std::size_t limit,
+                std::string* body);
+  void Send(httplib::Response& res, const ApiResponse& answer);
+  // The operator's name, or false with the refusal sent.
+  bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
+  void ControllerLoop();
+  httplib::Server::HandlerResponse HandleError(const httplib::Request& req, httplib::Response& res);
+  void LogRequest(const httplib::Request& req, const httplib::Response& res);
+  void Configure();
+
+  ServerOptions options;
+  std::unique_ptr<Clock> owned_clock;
+  std::unique_ptr<RepoFiles> repo;
+  std::unique_ptr<EventStore> events;
+  std::unique_ptr<FleetStore> fleet;
+  std::unique_ptr<FleetApi> api;
+  std::unique_ptr<RateLimiter> enroll_limiter;
+  std::thread controller;
+  std::mutex controller_mu;
+  std::condition_variable controller_cv;
+  bool controller_stop = false;
+  GatedHttpServer http;
+  std::promise<void> serving;
+  std::thread thread;
+  int port = 0;
+  bool started = false;
+};
+
+void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res,
+                             bool ignore_range) {
+  const std::string& path = req.path;
+  if (path.starts_with(kRepoPrefix)) {
+    repo->Serve(req, std::string_view(path).substr(kRepoPrefix.size()), ignore_range, res);
+  } else if (path == "/v1/health") {
+    SetJson(res, 200, {{"status", "ok"}});
+  } else if (path == "/v1/events") {
+    std::string actor;
+    if (Operator(req, res, &actor)) HandleListEvents(req, res);
+  } else if (path == "/v1/rollouts" || path.starts_with("/v1/rollouts/") || path == "/v1/fleet") {
+    std::string actor;
+    if (!Operator(req, res, &actor)) return;
+    if (path == "/v1/rollouts") {
+      Send(res, api->ListRollouts());
+    } else if (path == "/v1/fleet") {
+      Send(res, api->FleetStatus());
+    } else {
+      const std::string id = path.substr(std::string_view("/v1/rollouts/").size());
+      Send(res, api->RolloutStatus(id));
+    }
+  } else {
+    SetJsonError(res, 404, "no such endpoint: " + req.method + " " + path);
+  }
+}
+
+void Server::Impl::Send(httplib::Response& res, const ApiResponse& answer) {
+  SetJson(res, answer.status, answer.body);
+  if (answer.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+}
+
+bool Server::Impl::Operator(const httplib::Request& req, httplib::Response& res,
+                            std::string* actor) {
+  ApiResponse refusal;
+  auto name = api->Authorize(req.get_header_value("Authorization"), &refusal);
+  if (!name) {
+    Send(res, refusal);
+    return false;
+  }
+  *actor = *name;
+  return true;
+}
+
+bool Server::Impl::ReadBody(httplib::Response& res, const httplib::ContentReader& reader,
+                            std::size_t limit, std::string* body) {
+  // Reading through our own receiver bounds chunked bodies too, which the
+  // library's payload limit does not cover. An oversize body is still read
+  // (and dropped) up to a bound, so that the 413 reaches a client that is
+  // still sending instead of a reset connection.
+  std::uint64_t total = 0;
+  bool read = reader([&](const char* data, std::size_t n) {
+    total += n;
+    if (total <= limit) body->append(data, n);
+    return total <= kMaxDrainedBodyBytes;
+  });
+  if (total > limit || res.status == 413) {
+    SetJsonError(res, 413, "request body larger than " + std::to_string(limit) + " bytes");
+    return false;
+  }
+  if (!read) {
+    SetJsonError(res, 400, "could not read the request body");
+    return false;
+  }
+  return true;
+}
+
+void Server::Impl::ControllerLoop() {
+  std::unique_lock lock(controller_mu);
+  while (!controller_stop) {
+    controller_cv.wait_for(lock, options.controller_interval);
+    if (controller_stop) break;
+    lock.unlock();
+    auto changed = api->RunController();
+    if (!changed.ok()) {
+      std::fprintf(stderr, "ota-server: controller: %s\n", changed.error().message.c_str());
+    }
+    lock.lock();
+  }
+}
+
+void Server::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) {
+  // Checked before the body is parsed: a flood costs the server little more.
+  std::int64_t retry_after = 0;
+  if (!enroll_limiter->Allow(req.remote_addr, &retry_after)) {
+    // The body is still read (and dropped, within the usual bounds): left
+    // unread it would be taken for the connection's next request.
+    std::string ignored;
+    (void)ReadBody(res, reader, kMaxEnrollBodyBytes, &ignored);
+    SetJsonError(res, 429,
+                 "too many enrollment requests from " + req.remote_addr + "; retry in " +
+                     std::to_string(retry_after) + " s");
+    res.set_header("Retry-After", std::to_string(retry_after));
+    return;
+  }
+  std::string body;
+  if (ReadBody(res, reader, kMaxEnrollBodyBytes, &body)) {
+    Send(res, api->Enroll(body, req.get_header_value("Authorization")));
+  }
+}
+
+void Server::Impl::HandleListEvents(const httplib::Request& req, httplib::Response& res) {
+  std::string device_id = req.get_param_value("device_id");
+  if (!IsValidDeviceId(device_id)) {
+    SetJsonError(res, 400,
+                 "query parameter device_id must be 1 to 128 characters from [A-Za-z0-9._-]");
+    return;
+  }
+  auto bodies = events->List(device_id);
+  if (!bodies.ok()) {
+    SetJsonError(res, 500, "cannot read events: " + bodies.error().message);
+    return;
+  }
+  // The stored bodies are compact JSON we serialized ourselves: splice them.
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < bodies->size(); ++i) {
+    if (i > 0) out += ",";
+    out += (*bodies)[i];
+  }
+  out += "]}";
+  res.status = 200;
+  res.set_content(out, "application/json");
+}
+
+httplib::Server::HandlerResponse Server::Impl::HandleError(const httplib::Request& req,
+                                                           httplib::Response& res) {
+  DropLibraryRanges(req);
+  if (!CurrentTrace().active) BeginTrace();
+  if (!res.body.empty() || res.content_provider_) {
+    return httplib::Server::HandlerResponse::Unhandled;  // One of our own answers.
+  }
+  if (res.status == 416 && (req.method == "GET" || req.method == "HEAD")) {
+    // httplib rejects Range values it cannot parse (another unit, b < a)
+    // before routing. RFC 9110 says to ignore such a header, so do that.
+    HandleGet(req, res, /*ignore_range=*/true);
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  SetJsonError(res, res.status, DefaultErrorMessage(res.status));
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void Server::Impl::LogRequest(const httplib::Request& req, const httplib::Response& res) {
+  RequestTrace& trace = CurrentTrace();
+  if (!options.quiet) {
+    std::uint64_t bytes = 0;
+    if (req.method != "HEAD") bytes = res.body.empty() ? trace.body_bytes : res.body.size();
+    double ms = trace.active ? std::chrono::duration<double, std::milli>(
+                                   std::chrono::steady_clock::now() - trace.start)
+                                   .count()
+                             : 0.0;
+    // One fprintf per line: stdio locks the stream, so lines never interleave.
+    std::fprintf(stderr, "%s %s %d %" PRIu64 " %.1fms\n", req.method.c_str(),
+                 LogSafe(req.path).c_str(), res.status, bytes, ms);
+  }
+  trace.active = false;
+  trace.body_bytes = 0;
+}
+
+void Server::Impl::Configure() {
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    DropLibraryRanges(req);
+    BeginTrace();
+    // Without a length httplib reads the body until the connection closes,
+    // stalling for its read timeout; refuse at once instead.
+    const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      SetJsonError(res, 411, "Content-Length or chunked Transfer-Encoding required");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleGet(req, res, /*ignore_range=*/false);
+  });
+  // Events are written by signed reports only: an unsigned batch could
+  // forge a device's history or take its sequence numbers.
+  http.Post("/v1/events", [](const httplib::Request&, httplib::Response& res) {
+    SetJsonError(res, 410,
+                 "unsigned event batches are not accepted; devices send signed reports to POST "
+                 "/v1/reports");
+  });
+  http.Post("/v1/devices",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { HandleEnroll(req, res, reader); });
+  http.Post("/v1/reports", [this](const httplib::Request&, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+    std::string body;
+    if (ReadBody(res, reader, kMaxReportBodyBytes, &body)) Send(res, api->Report(body));
+  });
+  http.Post(R"(/v1/rollouts(/.*)?)", [this](const httplib::Request& req, httplib::Response& res,
+                                            const httplib::ContentReader& reader) {
+    std::string body;
+    if (!ReadBody(res, reader, kMaxReportBodyBytes, &body)) return;
+    std::string actor;
+    if (!Operator(req, res, &actor)) return;
+    const std::string& path = req.path;
+    if (path == "/v1/rollouts") {
+      Send(res, api->CreateRollout(actor, body));
+      return;
+    }
+    const std::string rest = path.substr(std::string_view("/v1/rollouts/").size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos) {
+      SetJsonError(res, 404, "no such endpoint: POST " + path);
+      return;
+    }
+    Send(res, api->RolloutAction(actor, rest.substr(0, slash), rest.substr(slash + 1), body));
+  });
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return HandleError(req, res);
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        // Handlers return errors as values; this only catches library throws
+        // (e.g. allocation) and keeps their text out of the response.
+        SetJsonError(res, 500, "internal error");
+      });
+  http.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { LogRequest(req, res); });
+  http.set_payload_max_length(kMaxReportBodyBytes);
+  // Small JSON answers written in two parts otherwise wait for the client's
+  // delayed ACK (Nagle), capping a keep-alive connection at ~25 requests/s.
+  http.set_tcp_nodelay(true);
+  // Connections wait for their whole request head without a worker
+  // (connection_gate.h), so slow clients cannot starve the others.
+  http.UseGate(static_cast<std::size_t>(options.threads), [this] {
+    // httplib marks itself running before it creates its queue, so from here
+    // on stop() is guaranteed to end the accept loop.
+    serving.set_value();
+  });
+}
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() { Stop(); }
+
+int Server::port() const { return impl_->port; }
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  const ServerOptions& o = s.options;
+  if (s.started) return MakeError(ErrorCode::kInvalidArgument, "server already started");
+  if (o.port < 0 || o.port > 65535) {
+    return MakeError(ErrorCode::kInvalidArgument, "port out of range: " + std::to_string(o.port));
+  }
+  if (o.request_head_timeout.count() < 1 || o.max_waiting_per_client < 1 || o.enroll_burst < 1 ||
+      !(o.enroll_per_second > 0)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "request_head_timeout, max_waiting_per_client, enroll_burst and "
+                     "enroll_per_second must be positive");
+  }
+  if (o.threads < 1 || o.threads > 1024) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "threads must be 1 to 1024, not " + std::to_string(o.threads));
+  }
+  if (!IsIpLiteral(o.listen_address)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "listen address must be an IPv4 or IPv6 address: " + o.listen_address);
+  }
+  OTA_ASSIGN_OR_RETURN(s.repo,
+                       RepoFiles::Open(o.repo_dir, {o.fault_drop_after_bytes, o.fault_drop_count,
+                                                    o.fault_extra_bytes, o.fault_extra_count}));
+  Clock* clock = o.clock;
+  if (clock == nullptr) {
+    s.owned_clock = MakeSystemClock();
+    clock = s.owned_clock.get();
+  }
+  OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
+  OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
+  s.api = std::make_unique<FleetApi>(*s.fleet, *clock, o.publisher);
+  s.enroll_limiter = std::make_unique<RateLimiter>(
+      *clock, RateLimits{o.enroll_burst, o.enroll_per_second, RateLimits{}.max_clients});
+  s.Configure();
+  if (o.port == 0) {
+    s.port = s.http.bind_to_any_port(o.listen_address);
+  } else {
+    s.port = s.http.bind_to_port(o.listen_address, o.port) ? o.port : -1;
+  }
+  if (s.port <= 0) {
+    s.port = 0;
+    s.api.reset();
+    s.fleet.reset();
+    s.events.reset();
+    return MakeError(ErrorCode::kIo,
+                     "cannot listen on " + o.listen_address + " port " + std::to_string(o.port));
+  }
+  if (!s.http.SetBacklog(kListenBacklog)) {
+    return MakeError(ErrorCode::kIo, "cannot set the listen queue of port " +
+                                         std::to_string(s.port) + ": " + std::strerror(errno));
+  }
+  s.started = true;
+  auto serving = s.serving.get_future();
+  s.thread = std::thread([&s] { s.http.listen_after_bind(); });
+  serving.wait();
+  if (o.controller_interval.count() > 0) {
+    s.controller = std::thread([&s] { s.ControllerLoop(); });
+  }
+  return Ok();
+}
+
+Result<int> Server::RunControllerOnce() {
+  if (!impl_->api) return MakeError(ErrorCode::kInvalidArgument, "server not started");
+  return impl_->api->RunController();
+}
+
+Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  auto env = MakePosixEnv();
+  return store->CreateToken(name, *env->env().random);
+}
+
+Status RevokeOperatorToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  return store->RevokeToken(name);
+}
+
+Result<std::string> CreateEnrollmentToken(const std::string& db_path,
+                                          const EnrollmentTokenOptions& options) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  auto env = MakePosixEnv();
+  return store->CreateEnrollmentToken({options.name, options.max_devices, options.expires_at},
+                                      *env->env().random);
+}
+
+Status RevokeEnrollmentToken(const std::string& db_path, const std::string& name) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  return store->RevokeEnrollmentToken(name);
+}
+
+Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_path) {
+  auto clock = MakeSystemClock();
+  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
+  OTA_ASSIGN_OR_RETURN(auto tokens, store->ListEnrollmentTokens());
+  std::vector<std::string> lines;
+  for (const EnrollmentTokenInfo& t : tokens) {
+    std::string line =
+        t.name + " devices " + std::to_string(t.devices) + "/" +
+        (t.max_devices == 0 ? std::string("unlimited") : std::to_string(t.max_devices));
+    line += t.expires_at == 0
+                ? " expires never"
+                : " expires " + manifest::FormatExpires(std::chrono::system_clock::time_point(
+                                    std::chrono::seconds(t.expires_at)));
+    if (t.revoked) line += " revoked";
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+void Server::Stop() {
+  Impl& s = *impl_;
+  if (s.controller.joinable()) {
+    {
+      std::lock_guard lock(s.controller_mu);
+      s.controller_stop = true;
+    }
+    s.controller_cv.notify_all();
+    s.controller.join();
+  }
+  if (s.thread.joinable()) {
+    s.http.stop();
+    s.thread.join();
+  }
+  s.api.reset();
+  s.fleet.reset();
+  s.events.reset();
+}
+
+}  // namespace ota::server
