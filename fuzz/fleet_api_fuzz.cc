@@ -32,8 +32,7 @@ struct World {
 World& TheWorld() {
   static World* world = [] {
     auto* w = new World;
-    auto store =
-        ota::server::FleetStore::Open(ota::fuzz::ScratchDir() + "/fleet.db", *w->clock);
+    auto store = ota::server::FleetStore::Open(ota::fuzz::ScratchDir() + "/fleet.db", *w->clock);
     ota::fuzz::Require(store.ok(), "cannot open the fleet store");
     w->store = std::move(*store);
     // A quota keeps the fleet (and memory) bounded however long the run.
