@@ -1,5 +1,6 @@
 // The shadowing state: the candidate version against the version the device
-// runs, on the bundle's eval set (shadow::Run), optionally with live
+// runs, on the bundle's eval set or the built-in one (shadow::Run; every
+// update unless a bundle or rollout skips it, audited), optionally with live
 // mirroring from apps (docs/architecture.md "Shadow tests", docs/decisions.md
 // D17). The verdict goes to SQLite (shadow_verdicts) together with its
 // shadow-result event.
@@ -47,10 +48,13 @@ class ShadowStep {
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest candidate, ReadManifest(ctx_, dir));
     auto section = shadow::BundleShadowSectionOf(candidate);
     if (!section.ok()) return MakeError(ErrorCode::kIncompatible, section.error().message);
-    if (!candidate.extra.contains("shadow")) return Ok();  // Not asked for.
     const std::string previous_dir = ctx_.store.VersionDir(row_.previous);
     OTA_ASSIGN_OR_RETURN(manifest::BundleManifest current, ReadManifest(ctx_, previous_dir));
+    // A bundle without a shadow section is tested too (the built-in eval set
+    // under the behaviour gate); only an explicit skip goes without one.
     OTA_ASSIGN_OR_RETURN(shadow::Policy policy, EffectivePolicy(*section));
+    if (policy.skip) return RecordSkip(*policy.skip, "rollout shadow_policy");
+    if (section->skip) return RecordSkip(*section->skip, "bundle.json shadow.skip");
     auto eval = shadow::LoadBundleEvalSet(*ctx_.env.fs, dir, candidate);
     if (!eval.ok()) return MakeError(ErrorCode::kIncompatible, eval.error().message);
     OTA_ASSIGN_OR_RETURN(auto runtime, ctx_.runtimes.SelectFor(candidate));
@@ -95,6 +99,11 @@ class ShadowStep {
     worker.join();
     if (!ran->ok()) return std::move(*ran).error();
     shadow::Report report = std::move(**ran);
+    if (report.current_unavailable && !section->declared) {
+      // The default test needs both models; a current version the runtime
+      // no longer loads must not keep the device from its update.
+      return RecordSkip("the current version did not load: " + Join(report.reasons), "agent");
+    }
     // Stopped by the lease poll (not by the budget or a runtime error while
     // an app happened to start a session afterwards).
     const bool stopped = report.verdict == shadow::Verdict::kInconclusive &&
@@ -229,6 +238,16 @@ class ShadowStep {
     waiting_ = std::to_string(stats.replayed) + " of " + std::to_string(mp.min_samples) +
                " replayed by " + std::to_string(files) + " app process(es)";
     return std::optional<shadow::MirrorStats>();
+  }
+
+  // An update that goes without a shadow test leaves an audited event that
+  // says why and who decided.
+  Status RecordSkip(const std::string& reason, const std::string& decided_by) {
+    Log(LogLevel::kInfo, "agent",
+        row_.model + " " + row_.version + ": shadow test skipped (" + decided_by + "): " + reason);
+    return ctx_.db.QueueEvent(EventJson(
+        ctx_, "shadow-skipped", &row_,
+        {{"reason", reason}, {"decided_by", decided_by}, {"current_version", from_version_}}));
   }
 
   Status Record(const shadow::Report& report, const std::string& action, int attempt,

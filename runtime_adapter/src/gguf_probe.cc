@@ -12,7 +12,11 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <system_error>
+
+#include "ota/common/hash.h"
 
 namespace ota::runtime_adapter {
 namespace {
@@ -65,6 +69,35 @@ std::optional<std::string> GetString(const gguf_context* ctx, const char* key) {
   const char* value = gguf_get_val_str(ctx, id);
   if (value == nullptr) return std::nullopt;
   return std::string(value);
+}
+
+// SHA-256 of a string array (each string prefixed by its 8-byte length) or
+// of a float array's bytes (want is GGUF_TYPE_STRING or GGUF_TYPE_FLOAT32);
+// "none" when the key is absent, "invalid" when it
+// has another type.
+std::string ArrayDigest(const gguf_context* ctx, const char* key, gguf_type want) {
+  const std::int64_t id = gguf_find_key(ctx, key);
+  if (id < 0) return "none";
+  if (gguf_get_kv_type(ctx, id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(ctx, id) != want) {
+    return "invalid";
+  }
+  Hasher hasher(HashAlgorithm::kSha256);
+  const std::size_t n = gguf_get_arr_n(ctx, id);
+  if (want == GGUF_TYPE_STRING) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string_view text = gguf_get_arr_str(ctx, id, i);
+      std::array<std::uint8_t, 8> length{};
+      for (std::size_t b = 0; b < length.size(); ++b) {
+        length[b] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(text.size()) >> (8 * b));
+      }
+      hasher.Update(std::span<const std::uint8_t>(length));
+      hasher.Update(text);
+    }
+  } else {
+    const auto* data = static_cast<const std::uint8_t*>(gguf_get_arr_data(ctx, id));
+    hasher.Update(std::span<const std::uint8_t>(data, n * sizeof(float)));
+  }
+  return hasher.FinishHex();
 }
 
 }  // namespace
@@ -152,6 +185,8 @@ Result<GgufSummary> ProbeGguf(const std::string& path) {
   summary.key_length = hp("attention.key_length");
   summary.value_length = hp("attention.value_length");
   summary.training_context = hp("context_length");
+  summary.merges_digest = ArrayDigest(ctx.get(), "tokenizer.ggml.merges", GGUF_TYPE_STRING);
+  summary.scores_digest = ArrayDigest(ctx.get(), "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32);
   return summary;
 }
 

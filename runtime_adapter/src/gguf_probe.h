@@ -25,6 +25,11 @@ struct GgufSummary {
   std::uint64_t key_length = 0;
   std::uint64_t value_length = 0;
   std::uint64_t training_context = 0;
+  // Lower-case hex SHA-256 of the tokenizer arrays that the runtime's
+  // vocabulary API does not show (tokenizer.ggml.merges, each string length-
+  // prefixed; tokenizer.ggml.scores, its little-endian floats), or "none".
+  std::string merges_digest = "none";
+  std::string scores_digest = "none";
 };
 
 // Errors: kNotFound (no such file), kIo (unreadable, not a regular file),

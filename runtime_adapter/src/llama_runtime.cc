@@ -1,5 +1,6 @@
-// The llama.cpp adapter. Every llama.cpp call of ModelOTA is in this file
-// (and ggml's GGUF reader in gguf_probe.cc / model_synth_gguf.cc).
+// The llama.cpp adapter. Every llama.cpp call of ModelOTA is in this file and
+// generation_facts.cc (and ggml's GGUF reader in gguf_probe.cc /
+// model_synth_gguf.cc).
 #include <ggml.h>
 #include <llama.h>
 
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "generation_facts.h"
 #include "gguf_probe.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
@@ -172,7 +174,9 @@ class LlamaModel final : public LoadedModel {
       if (n == std::numeric_limits<std::int32_t>::min()) break;
       if (n >= 0) {
         tokens.resize(static_cast<std::size_t>(n));
-        if (add_bos && info_.bos_token >= 0) tokens.insert(tokens.begin(), info_.bos_token);
+        if (add_bos && info_.bos_token >= 0 && llama_vocab_get_add_bos(vocab_)) {
+          tokens.insert(tokens.begin(), info_.bos_token);
+        }
         return tokens;
       }
       tokens.resize(static_cast<std::size_t>(-static_cast<std::int64_t>(n)));
@@ -286,6 +290,44 @@ class LlamaModel final : public LoadedModel {
     }
     RecordThroughput(prompt.size() + generated.size(), start);
     return generated;
+  }
+
+  Result<std::string> ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                        bool add_assistant_prefix) override {
+    if (messages.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument, "a conversation needs at least one message");
+    }
+    std::size_t content_bytes = 0;
+    std::vector<llama_chat_message> chat;
+    chat.reserve(messages.size());
+    for (const ChatMessage& m : messages) {
+      content_bytes += m.content.size() + m.role.size();
+      chat.push_back({m.role.c_str(), m.content.c_str()});
+    }
+    if (content_bytes > kMaxTokenizeBytes) {
+      return MakeError(ErrorCode::kInvalidArgument, "the conversation exceeds 64 MiB");
+    }
+    if (info_.chat_template.empty()) {
+      return MakeError(ErrorCode::kNotFound, "the model has no chat template");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out(std::max<std::size_t>(256, 2 * content_bytes + 1024), '\0');
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const int32_t n = llama_chat_apply_template(info_.chat_template.c_str(), chat.data(),
+                                                  chat.size(), add_assistant_prefix, out.data(),
+                                                  static_cast<int32_t>(out.size()));
+      if (n < 0) {
+        return MakeError(ErrorCode::kIncompatible,
+                         "llama.cpp " + std::string(kLlamaReleaseVersion) +
+                             " does not recognize the model's chat template");
+      }
+      if (static_cast<std::size_t>(n) <= out.size()) {
+        out.resize(static_cast<std::size_t>(n));
+        return out;
+      }
+      out.assign(static_cast<std::size_t>(n), '\0');
+    }
+    return MakeError(ErrorCode::kInternal, "the chat template's output kept growing");
   }
 
   ResourceFigures Resources() const override {
@@ -462,6 +504,7 @@ class LlamaRuntime final : public Runtime {
     info.eos_token = llama_vocab_eos(vocab);
     if (info.bos_token < 0 || info.bos_token >= info.vocab_size) info.bos_token = -1;
     if (info.eos_token < 0 || info.eos_token >= info.vocab_size) info.eos_token = -1;
+    DescribeGeneration(model, summary, info);
     return info;
   }
 

@@ -1,7 +1,11 @@
 // The generic eval set compiled into the binary: used when a bundle ships no
 // eval set of its own and by `otactl shadow run` without --eval. Its prompts
 // cover prose, code, lists, dialogue, numbers and non-English text, so that a
-// damaged layer or a bad requantization shows in at least some of them.
+// damaged layer or a bad requantization shows in at least some of them. Its
+// chat prompts are rendered by each model's own chat template (skipped when
+// the current model has none) and ask for one-word answers, so that a chat
+// model ends its turn within the budget and a changed template or
+// end-of-generation token is measured.
 #include "ota/shadow/eval_set.h"
 
 namespace ota::shadow {
@@ -22,7 +26,14 @@ constexpr std::string_view kBuiltinEvalSet = R"json({
     {"id": "dialogue", "text": "User: How do I reset my password?\nAssistant:"},
     {"id": "math", "text": "12 + 7 = 19\n30 - 4 = 26\n8 * 3 ="},
     {"id": "json", "text": "{\"name\": \"Ada\", \"role\": "},
-    {"id": "german", "text": "Der schnelle braune Fuchs springt"}
+    {"id": "german", "text": "Der schnelle braune Fuchs springt"},
+    {"id": "chat-short", "max_new_tokens": 24, "messages": [
+      {"role": "system", "content": "You answer with one word."},
+      {"role": "user", "content": "Is the sky blue on a clear day? Answer yes or no."}]},
+    {"id": "chat-turns", "max_new_tokens": 24, "messages": [
+      {"role": "user", "content": "Name a primary colour."},
+      {"role": "assistant", "content": "Red."},
+      {"role": "user", "content": "Another one, in one word."}]}
   ],
   "references": [
     {"id": "prose", "text": "The weather was mild for the season, and the market square filled early with farmers, children and the smell of fresh bread."},
@@ -35,6 +46,10 @@ constexpr std::string_view kBuiltinEvalSet = R"json({
 
 std::string_view BuiltinEvalSetJson() { return kBuiltinEvalSet; }
 
-Result<EvalSet> BuiltinEvalSet() { return ParseEvalSet(kBuiltinEvalSet); }
+Result<EvalSet> BuiltinEvalSet() {
+  OTA_ASSIGN_OR_RETURN(EvalSet set, ParseEvalSet(kBuiltinEvalSet));
+  set.builtin = true;
+  return set;
+}
 
 }  // namespace ota::shadow

@@ -79,20 +79,61 @@ Status ParseChecks(const json& list, const std::string& where, EvalSet& set,
   return Ok();
 }
 
+Result<std::vector<runtime_adapter::ChatMessage>> ParseMessages(const json& list,
+                                                                const std::string& where) {
+  if (!list.is_array()) return Invalid(where + " must be an array, not " + list.type_name());
+  if (list.empty() || list.size() > kMaxChatMessages) {
+    return Invalid(where + " must hold 1 to " + std::to_string(kMaxChatMessages) + " messages");
+  }
+  std::vector<runtime_adapter::ChatMessage> messages;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const json& m = list[i];
+    if (!m.is_object()) return Invalid(at + " must be an object, not " + m.type_name());
+    OTA_TRY(CheckKeys(m, {"role", "content"}, at));
+    if (!m.contains("role") || !m.contains("content")) {
+      return Invalid(at + " needs \"role\" and \"content\"");
+    }
+    runtime_adapter::ChatMessage message;
+    OTA_ASSIGN_OR_RETURN(message.role, BoundedString(m["role"], at + ".role", 16, false));
+    if (message.role != "system" && message.role != "user" && message.role != "assistant") {
+      return Invalid(at + ".role " + QuoteText(message.role) +
+                     " must be one of system, user, assistant");
+    }
+    OTA_ASSIGN_OR_RETURN(message.content,
+                         BoundedString(m["content"], at + ".content", kMaxPromptBytes, true));
+    bytes += message.content.size();
+    if (bytes > kMaxPromptBytes) {
+      return Invalid(where + " holds more than " + std::to_string(kMaxPromptBytes) + " bytes");
+    }
+    messages.push_back(std::move(message));
+  }
+  if (messages.back().role == "assistant") {
+    return Invalid(where + " must not end with an assistant message: the model writes that turn");
+  }
+  return messages;
+}
+
 Status ParsePrompt(const json& j, std::size_t index, int default_tokens,
                    const std::vector<const Check*>& global_checks, const PromptTemplates& templates,
                    std::set<std::string>& ids, EvalSet& set) {
   const std::string where = "prompts[" + std::to_string(index) + "]";
   if (!j.is_object()) return Invalid(where + " must be an object, not " + j.type_name());
-  OTA_TRY(CheckKeys(j, {"id", "text", "template", "vars", "checks", "max_new_tokens"}, where));
+  OTA_TRY(CheckKeys(j, {"id", "text", "template", "vars", "messages", "checks", "max_new_tokens"},
+                    where));
   EvalPrompt prompt;
   OTA_ASSIGN_OR_RETURN(prompt.id, ParseId(j, where, index, "prompts", ids));
   const bool has_text = j.contains("text");
   const bool has_template = j.contains("template");
-  if (has_text == has_template) {
-    return Invalid(where + " must have exactly one of \"text\" and \"template\"");
+  const bool has_messages = j.contains("messages");
+  if (int{has_text} + int{has_template} + int{has_messages} != 1) {
+    return Invalid(where + " must have exactly one of \"text\", \"template\" and \"messages\"");
   }
-  if (has_text) {
+  if (has_messages) {
+    if (j.contains("vars")) return Invalid(where + ".vars is only allowed with \"template\"");
+    OTA_ASSIGN_OR_RETURN(prompt.messages, ParseMessages(j["messages"], where + ".messages"));
+  } else if (has_text) {
     if (j.contains("vars")) return Invalid(where + ".vars is only allowed with \"template\"");
     OTA_ASSIGN_OR_RETURN(prompt.text,
                          BoundedString(j["text"], where + ".text", kMaxPromptBytes, false));

@@ -170,6 +170,13 @@ Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
     } else if (key == "mirror") {
       OTA_TRY(CheckMirror(value, field));
       spec.fields[key] = value;
+    } else if (key == "skip" && where == "rollout shadow_policy") {
+      if (!value.is_string() || value.get<std::string>().empty() ||
+          value.get<std::string>().size() > kMaxSkipReasonBytes) {
+        return InvalidPolicy(field + " must be a reason of 1 to " +
+                             std::to_string(kMaxSkipReasonBytes) + " bytes");
+      }
+      spec.fields[key] = value;
     } else if (key == "memory_budget_bytes") {
       if (!IsNonNegativeInteger(value)) {
         return InvalidPolicy(field + " must be a non-negative integer, not " + value.dump());
@@ -217,6 +224,7 @@ void ApplyFields(Policy& p, const json& f) {
   if (f.contains("context_length")) p.context_length = f["context_length"].get<int>();
   if (f.contains("memory_budget_bytes")) p.memory_budget_bytes = f["memory_budget_bytes"];
   if (f.contains("mirror")) ApplyMirror(p.mirror, f["mirror"]);
+  if (f.contains("skip")) p.skip = f["skip"].get<std::string>();
 }
 
 json OptionalJson(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
@@ -333,15 +341,32 @@ json PolicyToJson(const Policy& p) {
       {"context_length", p.context_length},
       {"memory_budget_bytes", p.memory_budget_bytes},
       {"mirror", MirrorPolicyToJson(p.mirror)},
+      {"skip", p.skip ? json(*p.skip) : json(nullptr)},
   };
 }
 
 Result<BundleShadowSection> BundleShadowSectionOf(const manifest::BundleManifest& m) {
   BundleShadowSection section;
   auto it = m.extra.find("shadow");
-  if (it == m.extra.end()) return section;
+  if (it == m.extra.end()) {
+    section.policy = DefaultBundlePolicy();
+    return section;
+  }
+  section.declared = true;
   if (!it->is_object()) return InvalidPolicy("bundle.json shadow must be an object");
   for (const auto& [key, value] : it->items()) {
+    if (key == "skip") {
+      if (!value.is_string() || value.get<std::string>().empty() ||
+          value.get<std::string>().size() > kMaxSkipReasonBytes) {
+        return InvalidPolicy("bundle.json shadow.skip must be a reason of 1 to " +
+                             std::to_string(kMaxSkipReasonBytes) + " bytes");
+      }
+      if (it->size() != 1) {
+        return InvalidPolicy("bundle.json shadow.skip cannot stand beside eval or policy");
+      }
+      section.skip = value.get<std::string>();
+      continue;
+    }
     if (key == "eval") {
       if (!value.is_string()) return InvalidPolicy("bundle.json shadow.eval must be a string");
       const std::string path = value.get<std::string>();
@@ -362,10 +387,15 @@ Result<BundleShadowSection> BundleShadowSectionOf(const manifest::BundleManifest
   return section;
 }
 
+json DefaultBundlePolicy() { return {{"gate", "behaviour"}}; }
+
 Result<Policy> PolicyFor(const manifest::BundleManifest& m, const manifest::RolloutManifest* r) {
   OTA_ASSIGN_OR_RETURN(BundleShadowSection section, BundleShadowSectionOf(m));
   const json* rollout = r != nullptr && r->shadow_policy ? &*r->shadow_policy : nullptr;
-  return ResolvePolicy(section.policy ? &*section.policy : nullptr, rollout);
+  OTA_ASSIGN_OR_RETURN(Policy policy,
+                       ResolvePolicy(section.policy ? &*section.policy : nullptr, rollout));
+  if (section.skip && !policy.skip) policy.skip = section.skip;
+  return policy;
 }
 
 Result<EvalSet> LoadBundleEvalSet(FileSystem& fs, const std::string& dir,

@@ -67,7 +67,7 @@ Action ActionFor(Verdict verdict, const Policy& policy, int attempt) {
 
 namespace internal {
 
-void Decide(Report& report, bool eval_has_checks, int attempt) {
+void Decide(Report& report, bool eval_has_checks, const AppEvidence& app, int attempt) {
   const Metrics& m = report.metrics;
   const Thresholds& t = report.policy.thresholds;
   const Calibration& c = report.calibration;
@@ -99,8 +99,24 @@ void Decide(Report& report, bool eval_has_checks, int attempt) {
     report.applied_gate = Gate::kBehaviour;
     report.notes.push_back(
         "vocabulary fingerprints differ: token ids do not correspond, so KL, same-top-1, "
-        "greedy agreement and perplexity ratio are undefined; the behaviour gate decides");
+        "greedy agreement and perplexity ratio are undefined");
   }
+  VouchForChanges(report, app);
+  for (const ContractChange& c : report.contract_changes) {
+    const std::string what =
+        "the candidate changes " + c.name + " (" + c.current + " -> " + c.candidate + ")";
+    if (distribution_gate) {
+      failed.push_back(what + ": the " + std::string(GateName(report.gate)) +
+                       " gate allows no change to what generation depends on");
+    } else if (!c.vouched) {
+      failed.push_back(what + ": " + c.evidence);
+    }
+    rows.push_back({"changed " + c.name, std::nullopt, "", std::nullopt, true,
+                    (c.vouched ? "vouched: " : "not vouched: ") + c.evidence});
+  }
+  add("tokenization_agreement", m.tokenization_agreement, false, std::nullopt);
+  add("stop_agreement", m.stop_agreement, false, std::nullopt);
+  add("template_agreement", m.template_agreement, false, std::nullopt);
   if (report.applied_gate != Gate::kBehaviour) {
     const bool cal = c.ran;
     auto above = [&](std::optional<double> thr, double noise) -> std::optional<double> {
@@ -174,6 +190,15 @@ json ReportToJson(const Report& r) {
   for (const Regression& g : r.regressions) {
     regressions.push_back({{"prompt", g.prompt_id}, {"check", g.check}, {"why", g.why}});
   }
+  json changes = json::array();
+  for (const ContractChange& c : r.contract_changes) {
+    changes.push_back({{"name", c.name},
+                       {"current", c.current},
+                       {"candidate", c.candidate},
+                       {"category", c.category},
+                       {"vouched", c.vouched},
+                       {"evidence", c.evidence}});
+  }
   return {
       {"verdict", VerdictName(r.verdict)},
       {"action", ActionName(r.action)},
@@ -212,7 +237,17 @@ json ReportToJson(const Report& r) {
         {"peak_resident_bytes", m.peak_resident_bytes},
         {"latency_ratio", Opt(m.latency_ratio)},
         {"memory_ratio", Opt(m.memory_ratio)},
-        {"load_time_ratio", Opt(m.load_time_ratio)}}},
+        {"load_time_ratio", Opt(m.load_time_ratio)},
+        {"texts_tokenized", m.texts_tokenized},
+        {"tokenization_agreement", Opt(m.tokenization_agreement)},
+        {"stop_prompts", m.stop_prompts},
+        {"stop_agreement", Opt(m.stop_agreement)},
+        {"chat_renders", m.chat_renders},
+        {"template_agreement", Opt(m.template_agreement)},
+        {"chat_prompts_skipped", m.chat_prompts_skipped},
+        {"current_training_context", m.current_training_context},
+        {"candidate_training_context", m.candidate_training_context},
+        {"context_fits", m.context_fits}}},
       {"calibration",
        {{"ran", r.calibration.ran},
         {"mean_kl", r.calibration.mean_kl},
@@ -221,6 +256,7 @@ json ReportToJson(const Report& r) {
         {"greedy_exact_rate", r.calibration.greedy_exact_rate}}},
       {"gates", std::move(rows)},
       {"regressions", std::move(regressions)},
+      {"contract_changes", std::move(changes)},
       {"policy", PolicyToJson(r.policy)},
       {"sequential_memory", r.sequential_memory},
       {"elapsed_seconds", r.elapsed_seconds},

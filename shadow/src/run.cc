@@ -22,6 +22,11 @@ constexpr std::size_t kDistributionFloatsPerCall = 4u << 20;
 
 // What the current model produced for one prompt.
 struct PromptRef {
+  bool skipped = false;             // A chat prompt the current model cannot render.
+  std::string text;                 // As the current model sees it (chat prompts rendered).
+  std::vector<std::string> pieces;  // Of `prompt`, token by token.
+  bool stopped = false;             // Its continuation ended on an end of generation,
+  Token stop_token = -1;            // this one (the current model's top-1 there).
   std::vector<Token> prompt;
   std::vector<Token> greedy;
   std::vector<Token> sequence;  // prompt + greedy
@@ -32,6 +37,7 @@ struct PromptRef {
 
 struct ReferenceRef {
   std::vector<Token> tokens;
+  std::vector<std::string> pieces;
   double nll = 0;
   std::size_t count = 0;
 };
@@ -51,7 +57,29 @@ struct Accumulator {
   std::size_t prompts = 0;
   std::size_t references = 0;
   Throughput throughput;
+  // The generation contract (report.h, Metrics).
+  std::size_t texts = 0;
+  std::size_t texts_same = 0;
+  std::size_t stop_prompts = 0;
+  std::size_t stop_same = 0;
+  std::size_t chat_renders = 0;
+  std::size_t chat_same = 0;
+  std::size_t unfit = 0;  // Prompts that fit the current model's context, not the candidate's.
 };
+
+// What a comparison needs besides the prompt and the current model's result.
+struct CompareContext {
+  bool same_vocab = true;
+  const Policy& policy;
+  int current_training_context = 0;
+};
+
+// The context a prompt and its continuation must fit: the policy's, capped by
+// the model's training context when the file states one.
+int UsableContext(const Policy& policy, int training_context) {
+  return training_context > 0 ? std::min(policy.context_length, training_context)
+                              : policy.context_length;
+}
 
 // Stops the run with an error whose message becomes the inconclusive reason.
 class Guard {
@@ -123,6 +151,41 @@ Status ScoreReference(LoadedModel& model, ReferenceRef& ref, Throughput& tp, con
   return Ok();
 }
 
+// The prompt as `model` sees it: its text, or its messages rendered with the
+// model's own chat template.
+Result<std::string> PromptText(LoadedModel& model, const EvalPrompt& prompt) {
+  if (prompt.messages.empty()) return prompt.text;
+  return model.ApplyChatTemplate(prompt.messages, /*add_assistant_prefix=*/true);
+}
+
+// Each token's piece, so that tokenizations can be compared across
+// vocabularies.
+Result<std::vector<std::string>> Pieces(LoadedModel& model, std::span<const Token> tokens) {
+  std::vector<std::string> pieces;
+  pieces.reserve(tokens.size());
+  for (const Token t : tokens) {
+    auto piece = model.Detokenize(std::span<const Token>(&t, 1));
+    if (!piece.ok()) return Runtime("detokenizing", piece.error());
+    pieces.push_back(std::move(*piece));
+  }
+  return pieces;
+}
+
+// The same tokenization: the same ids within one vocabulary, the same pieces
+// across two.
+Result<bool> SameTokens(LoadedModel& model, std::span<const Token> mine, bool same_vocab,
+                        std::span<const Token> current_ids,
+                        const std::vector<std::string>& current_pieces) {
+  if (same_vocab)
+    return std::equal(mine.begin(), mine.end(), current_ids.begin(), current_ids.end());
+  OTA_ASSIGN_OR_RETURN(std::vector<std::string> pieces, Pieces(model, mine));
+  return pieces == current_pieces;
+}
+
+bool Contains(const std::vector<Token>& sorted, Token t) {
+  return std::binary_search(sorted.begin(), sorted.end(), t);
+}
+
 Result<std::vector<Token>> TokenizeFitting(LoadedModel& model, const std::string& text,
                                            std::size_t room, const std::string& what) {
   auto tokens = model.Tokenize(text, /*add_bos=*/true);
@@ -140,10 +203,22 @@ Result<std::vector<Token>> TokenizeFitting(LoadedModel& model, const std::string
 Result<PromptRef> EvaluateCurrent(LoadedModel& model, const EvalPrompt& prompt,
                                   const Policy& policy, Throughput& tp, const Guard& guard) {
   PromptRef ref;
+  auto rendered = PromptText(model, prompt);
+  if (!rendered.ok()) {
+    const ErrorCode code = rendered.error().code;
+    if (!prompt.messages.empty() &&
+        (code == ErrorCode::kNotFound || code == ErrorCode::kIncompatible)) {
+      ref.skipped = true;  // The app cannot chat with the current model either.
+      return ref;
+    }
+    return Runtime("rendering prompt \"" + prompt.id + "\"", rendered.error());
+  }
+  ref.text = std::move(*rendered);
   const std::size_t room =
       static_cast<std::size_t>(std::max(1, policy.context_length - prompt.max_new_tokens - 1));
   OTA_ASSIGN_OR_RETURN(ref.prompt,
-                       TokenizeFitting(model, prompt.text, room, "prompt \"" + prompt.id + "\""));
+                       TokenizeFitting(model, ref.text, room, "prompt \"" + prompt.id + "\""));
+  OTA_ASSIGN_OR_RETURN(ref.pieces, Pieces(model, ref.prompt));
   OTA_TRY(guard.Check());
   auto greedy = model.Generate(ref.prompt, prompt.max_new_tokens);
   if (!greedy.ok()) return Runtime("generating for prompt \"" + prompt.id + "\"", greedy.error());
@@ -155,22 +230,91 @@ Result<PromptRef> EvaluateCurrent(LoadedModel& model, const EvalPrompt& prompt,
 
   ref.sequence = ref.prompt;
   ref.sequence.insert(ref.sequence.end(), ref.greedy.begin(), ref.greedy.end());
+  // Generation stopped on an end-of-generation token when it ended before
+  // its budget and the context: the position after the last generated token
+  // is then compared too (it decides the stop), and its top-1 is that token.
+  ref.stopped = static_cast<int>(ref.greedy.size()) < prompt.max_new_tokens &&
+                static_cast<int>(ref.sequence.size()) < model.Info().context_length;
   const int first = static_cast<int>(ref.prompt.size()) - 1;
-  const int count = std::max<int>(1, static_cast<int>(ref.greedy.size()));
+  const int count = ref.stopped ? static_cast<int>(ref.greedy.size()) + 1
+                                : std::max<int>(1, static_cast<int>(ref.greedy.size()));
   for (int i = 0; i < count; ++i) ref.positions.push_back(first + i);
   OTA_TRY(guard.Check());
   auto dists = model.EvaluateLogProbs(ref.sequence, ref.positions);
   if (!dists.ok()) return Runtime("evaluating prompt \"" + prompt.id + "\"", dists.error());
   tp.Add(model, ref.sequence.size());
   ref.dists = std::move(*dists);
+  if (ref.stopped && !ref.dists.empty())
+    ref.stop_token = static_cast<Token>(Top1(ref.dists.back()));
   return ref;
+}
+
+// Counts every check the current model's output passed as a regression.
+void RegressAll(const EvalPrompt& prompt, const PromptRef& ref, const std::string& why,
+                Accumulator& acc) {
+  for (std::size_t c = 0; c < prompt.checks.size(); ++c) {
+    if (!ref.passed[c]) continue;
+    ++acc.regressions;
+    if (acc.regressed.size() < kMaxListedRegressions) {
+      acc.regressed.push_back({prompt.id, prompt.checks[c]->Describe(), why});
+    }
+  }
+}
+
+// Whether `model` ends generation where the current model did. Within one
+// vocabulary this is read from the current model's own continuation: none of
+// its tokens may end the candidate's generation, and the token it stopped on
+// must. Across vocabularies, both stop before the budget or neither does.
+void CompareStop(const LoadedModel& model, const EvalPrompt& prompt, const PromptRef& ref,
+                 const CompareContext& ctx, const std::vector<Token>& generated, Accumulator& acc) {
+  const std::vector<Token>& eog = model.Info().end_of_generation;
+  bool exercised = ref.stopped;
+  bool same = true;
+  if (ctx.same_vocab) {
+    for (const Token t : ref.greedy) {
+      if (Contains(eog, t)) exercised = true, same = false;
+    }
+    if (ref.stopped && !Contains(eog, ref.stop_token)) same = false;
+  } else {
+    const bool stopped = static_cast<int>(generated.size()) < prompt.max_new_tokens;
+    exercised = exercised || stopped;
+    same = stopped == ref.stopped;
+  }
+  if (!exercised) return;
+  ++acc.stop_prompts;
+  if (same) ++acc.stop_same;
 }
 
 // Compares `model` with the current model's results on one prompt.
 Status ComparePrompt(LoadedModel& model, const EvalPrompt& prompt, const PromptRef& ref,
-                     bool same_vocab, const Policy& policy, Accumulator& acc, const Guard& guard) {
-  std::vector<Token> greedy;
-  if (same_vocab) {
+                     const CompareContext& ctx, Accumulator& acc, const Guard& guard) {
+  if (ref.skipped) return Ok();
+  auto own_text = PromptText(model, prompt);
+  if (!prompt.messages.empty()) {
+    ++acc.chat_renders;
+    if (own_text.ok() && *own_text == ref.text) ++acc.chat_same;
+  }
+  if (!own_text.ok()) {
+    RegressAll(prompt, ref, "the candidate cannot render the prompt: " + own_text.error().message,
+               acc);
+    ++acc.prompts;
+    return Ok();
+  }
+  auto own = model.Tokenize(*own_text, /*add_bos=*/true);
+  if (!own.ok()) return Runtime("tokenizing prompt \"" + prompt.id + "\"", own.error());
+  OTA_ASSIGN_OR_RETURN(const bool same_tokens,
+                       SameTokens(model, *own, ctx.same_vocab, ref.prompt, ref.pieces));
+  ++acc.texts;
+  if (same_tokens) ++acc.texts_same;
+  const int need = static_cast<int>(own->size()) + prompt.max_new_tokens + 1;
+  if (need > UsableContext(ctx.policy, model.Info().training_context_length) ||
+      need > ctx.policy.context_length) {
+    ++acc.unfit;
+    RegressAll(prompt, ref, "the prompt no longer fits the candidate's context", acc);
+    ++acc.prompts;
+    return Ok();
+  }
+  if (ctx.same_vocab) {
     OTA_TRY(guard.Check());
     auto dists = model.EvaluateLogProbs(ref.sequence, ref.positions);
     if (!dists.ok()) return Runtime("evaluating prompt \"" + prompt.id + "\"", dists.error());
@@ -181,29 +325,20 @@ Status ComparePrompt(LoadedModel& model, const EvalPrompt& prompt, const PromptR
       acc.kl.push_back(*kl);
       if (Top1(ref.dists[i]) == Top1((*dists)[i])) ++acc.top1_same;
     }
-    OTA_TRY(guard.Check());
-    auto generated = model.Generate(ref.prompt, prompt.max_new_tokens);
-    if (!generated.ok()) {
-      return Runtime("generating for prompt \"" + prompt.id + "\"", generated.error());
-    }
-    acc.throughput.Add(model, ref.prompt.size() + generated->size());
-    greedy = std::move(*generated);
+  }
+  OTA_TRY(guard.Check());
+  auto generated = model.Generate(*own, prompt.max_new_tokens);
+  if (!generated.ok()) {
+    return Runtime("generating for prompt \"" + prompt.id + "\"", generated.error());
+  }
+  acc.throughput.Add(model, own->size() + generated->size());
+  const std::vector<Token> greedy = std::move(*generated);
+  if (ctx.same_vocab) {
     ++acc.greedy_count;
     if (greedy == ref.greedy) ++acc.greedy_exact;
     acc.lcp_sum += static_cast<double>(internal::CommonPrefix(greedy, ref.greedy));
-  } else {
-    const std::size_t room =
-        static_cast<std::size_t>(std::max(1, policy.context_length - prompt.max_new_tokens - 1));
-    OTA_ASSIGN_OR_RETURN(std::vector<Token> tokens,
-                         TokenizeFitting(model, prompt.text, room, "prompt \"" + prompt.id + "\""));
-    OTA_TRY(guard.Check());
-    auto generated = model.Generate(tokens, prompt.max_new_tokens);
-    if (!generated.ok()) {
-      return Runtime("generating for prompt \"" + prompt.id + "\"", generated.error());
-    }
-    acc.throughput.Add(model, tokens.size() + generated->size());
-    greedy = std::move(*generated);
   }
+  CompareStop(model, prompt, ref, ctx, greedy, acc);
   auto text = model.Detokenize(greedy);
   if (!text.ok()) return Runtime("detokenizing", text.error());
   for (std::size_t c = 0; c < prompt.checks.size(); ++c) {
@@ -222,17 +357,22 @@ Status ComparePrompt(LoadedModel& model, const EvalPrompt& prompt, const PromptR
 }
 
 Status CompareReference(LoadedModel& model, const EvalReference& reference,
-                        const ReferenceRef& current, bool same_vocab, const Policy& policy,
-                        Accumulator& acc, const Guard& guard) {
+                        const ReferenceRef& current, const CompareContext& ctx, Accumulator& acc,
+                        const Guard& guard) {
   ReferenceRef mine;
-  if (same_vocab) {
-    mine.tokens = current.tokens;
-  } else {
-    OTA_ASSIGN_OR_RETURN(
-        mine.tokens,
-        TokenizeFitting(model, reference.text, static_cast<std::size_t>(policy.context_length),
-                        "reference \"" + reference.id + "\""));
+  auto own = model.Tokenize(reference.text, /*add_bos=*/true);
+  if (!own.ok()) return Runtime("tokenizing reference \"" + reference.id + "\"", own.error());
+  OTA_ASSIGN_OR_RETURN(const bool same_tokens,
+                       SameTokens(model, *own, ctx.same_vocab, current.tokens, current.pieces));
+  ++acc.texts;
+  if (same_tokens) ++acc.texts_same;
+  if (!ctx.same_vocab && own->size() > static_cast<std::size_t>(ctx.policy.context_length)) {
+    ++acc.unfit;  // Not scored: the candidate's tokens no longer fit.
+    return Ok();
   }
+  // Within one vocabulary the candidate scores the current model's tokens, so
+  // the perplexity ratio compares like with like.
+  mine.tokens = ctx.same_vocab ? current.tokens : std::move(*own);
   OTA_TRY(ScoreReference(model, mine, acc.throughput, guard));
   acc.nll += mine.nll;
   acc.nll_count += mine.count;
@@ -243,6 +383,17 @@ Status CompareReference(LoadedModel& model, const EvalReference& reference,
 std::optional<double> Rate(std::size_t n, std::size_t d) {
   if (d == 0) return std::nullopt;
   return static_cast<double>(n) / static_cast<double>(d);
+}
+
+// A fixed conversation both models render with their chat templates, so a
+// changed template is measured even when the eval set has no chat prompt.
+const std::vector<runtime_adapter::ChatMessage>& ProbeConversation() {
+  static const std::vector<runtime_adapter::ChatMessage> probe = {
+      {"system", "You are a helpful assistant."},
+      {"user", "Hello, who are you?"},
+      {"assistant", "I am an assistant."},
+      {"user", "What can you do?"}};
+  return probe;
 }
 
 // The whole comparison; fills `report` as far as it gets.
@@ -291,6 +442,17 @@ class ShadowRun {
     m.pass_rate_candidate = Rate(cand_.checks_passed, applied);
     m.regressions = cand_.regressions;
     report_.regressions = cand_.regressed;
+    m.texts_tokenized = cand_.texts;
+    m.tokenization_agreement = Rate(cand_.texts_same, cand_.texts);
+    m.stop_prompts = cand_.stop_prompts;
+    m.stop_agreement = Rate(cand_.stop_same, cand_.stop_prompts);
+    m.chat_renders = cand_.chat_renders;
+    m.template_agreement = Rate(cand_.chat_same, cand_.chat_renders);
+    const int needed = m.current_training_context > 0
+                           ? std::min(policy_.context_length, m.current_training_context)
+                           : policy_.context_length;
+    m.context_fits = cand_.unfit == 0 &&
+                     (m.candidate_training_context <= 0 || m.candidate_training_context >= needed);
     if (m.current_tokens_per_second > 0 && m.candidate_tokens_per_second > 0) {
       m.latency_ratio = m.current_tokens_per_second / m.candidate_tokens_per_second;
     }
@@ -313,8 +475,21 @@ class ShadowRun {
   }
 
  private:
+  Result<std::unique_ptr<LoadedModel>> OpenCurrent(const std::string& path) {
+    auto model = OpenModel(runtime_, path, policy_, "current");
+    if (!model.ok() && model.error().code != ErrorCode::kCancelled) {
+      report_.current_unavailable = true;
+    }
+    return model;
+  }
+
   Status NoteCurrent(LoadedModel& model) {
     report_.metrics.current_vocab = model.Info().vocab_fingerprint;
+    report_.metrics.current_training_context = model.Info().training_context_length;
+    current_facts_ = internal::FactsOf(model.Info());
+    if (auto probe = model.ApplyChatTemplate(ProbeConversation(), true); probe.ok()) {
+      current_probe_ = std::move(*probe);
+    }
     report_.metrics.current_load_seconds = model.Resources().load_seconds;
     report_.metrics.current_estimated_bytes = model.Info().estimated_bytes;
     return Ok();
@@ -325,6 +500,14 @@ class ShadowRun {
     m.candidate_load_seconds = model.Resources().load_seconds;
     m.candidate_estimated_bytes = model.Info().estimated_bytes;
     m.vocab_match = m.candidate_vocab == m.current_vocab;
+    m.candidate_training_context = model.Info().training_context_length;
+    report_.contract_changes =
+        internal::CompareFacts(current_facts_, internal::FactsOf(model.Info()));
+    if (current_probe_) {
+      ++cand_.chat_renders;
+      auto probe = model.ApplyChatTemplate(ProbeConversation(), true);
+      if (probe.ok() && *probe == *current_probe_) ++cand_.chat_same;
+    }
   }
 
   void NotePeak(const LoadedModel& model) {
@@ -335,7 +518,13 @@ class ShadowRun {
   Status CurrentPrompt(LoadedModel& model, std::size_t i, PromptRef& out) {
     OTA_ASSIGN_OR_RETURN(out,
                          EvaluateCurrent(model, eval_.prompts[i], policy_, current_tp_, guard_));
-    refs_passed_.push_back(out.passed);
+    // Skipped prompts are skipped for every model, so the entries stay in
+    // step with the prompts each model compared.
+    if (out.skipped) {
+      ++report_.metrics.chat_prompts_skipped;
+    } else {
+      refs_passed_.push_back(out.passed);
+    }
     return Ok();
   }
 
@@ -344,6 +533,7 @@ class ShadowRun {
                          TokenizeFitting(model, eval_.references[i].text,
                                          static_cast<std::size_t>(policy_.context_length),
                                          "reference \"" + eval_.references[i].id + "\""));
+    OTA_ASSIGN_OR_RETURN(out.pieces, Pieces(model, out.tokens));
     OTA_TRY(ScoreReference(model, out, current_tp_, guard_));
     current_nll_ += out.nll;
     current_nll_count_ += out.count;
@@ -353,12 +543,12 @@ class ShadowRun {
   Status CompareAll(LoadedModel& model, const std::vector<PromptRef>& prompts,
                     const std::vector<ReferenceRef>& references, bool same_vocab,
                     Accumulator& acc) {
+    const CompareContext ctx{same_vocab, policy_, report_.metrics.current_training_context};
     for (std::size_t i = 0; i < prompts.size(); ++i) {
-      OTA_TRY(ComparePrompt(model, eval_.prompts[i], prompts[i], same_vocab, policy_, acc, guard_));
+      OTA_TRY(ComparePrompt(model, eval_.prompts[i], prompts[i], ctx, acc, guard_));
     }
     for (std::size_t i = 0; i < references.size(); ++i) {
-      OTA_TRY(CompareReference(model, eval_.references[i], references[i], same_vocab, policy_, acc,
-                               guard_));
+      OTA_TRY(CompareReference(model, eval_.references[i], references[i], ctx, acc, guard_));
     }
     NotePeak(model);
     return Ok();
@@ -369,7 +559,7 @@ class ShadowRun {
     std::vector<ReferenceRef> references(eval_.references.size());
     {
       OTA_TRY(guard_.Check());
-      OTA_ASSIGN_OR_RETURN(auto current, OpenModel(runtime_, current_path, policy_, "current"));
+      OTA_ASSIGN_OR_RETURN(auto current, OpenCurrent(current_path));
       OTA_TRY(NoteCurrent(*current));
       std::uint64_t cached = 0;
       for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -401,7 +591,7 @@ class ShadowRun {
 
   Status Together(const std::string& current_path, const std::string& candidate_path) {
     OTA_TRY(guard_.Check());
-    OTA_ASSIGN_OR_RETURN(auto current, OpenModel(runtime_, current_path, policy_, "current"));
+    OTA_ASSIGN_OR_RETURN(auto current, OpenCurrent(current_path));
     OTA_TRY(NoteCurrent(*current));
     std::unique_ptr<LoadedModel> aa;
     if (policy_.calibrate) {
@@ -410,18 +600,20 @@ class ShadowRun {
     OTA_TRY(guard_.Check());
     OTA_ASSIGN_OR_RETURN(auto candidate, OpenModel(runtime_, candidate_path, policy_, "candidate"));
     NoteCandidate(*candidate);
-    const bool same = report_.metrics.vocab_match;
+    const CompareContext aa_ctx{true, policy_, report_.metrics.current_training_context};
+    const CompareContext ctx{report_.metrics.vocab_match, policy_,
+                             report_.metrics.current_training_context};
     for (std::size_t i = 0; i < eval_.prompts.size(); ++i) {
       PromptRef ref;
       OTA_TRY(CurrentPrompt(*current, i, ref));
-      if (aa) OTA_TRY(ComparePrompt(*aa, eval_.prompts[i], ref, true, policy_, aa_, guard_));
-      OTA_TRY(ComparePrompt(*candidate, eval_.prompts[i], ref, same, policy_, cand_, guard_));
+      if (aa) OTA_TRY(ComparePrompt(*aa, eval_.prompts[i], ref, aa_ctx, aa_, guard_));
+      OTA_TRY(ComparePrompt(*candidate, eval_.prompts[i], ref, ctx, cand_, guard_));
     }
     for (std::size_t i = 0; i < eval_.references.size(); ++i) {
       ReferenceRef ref;
       OTA_TRY(CurrentReference(*current, i, ref));
-      if (aa) OTA_TRY(CompareReference(*aa, eval_.references[i], ref, true, policy_, aa_, guard_));
-      OTA_TRY(CompareReference(*candidate, eval_.references[i], ref, same, policy_, cand_, guard_));
+      if (aa) OTA_TRY(CompareReference(*aa, eval_.references[i], ref, aa_ctx, aa_, guard_));
+      OTA_TRY(CompareReference(*candidate, eval_.references[i], ref, ctx, cand_, guard_));
     }
     NotePeak(*candidate);
     return Ok();
@@ -436,6 +628,8 @@ class ShadowRun {
   double current_nll_ = 0;
   std::size_t current_nll_count_ = 0;
   std::vector<std::vector<bool>> refs_passed_;
+  std::vector<runtime_adapter::GenerationFact> current_facts_;
+  std::optional<std::string> current_probe_;  // The probe as the current model renders it.
   Accumulator aa_;
   Accumulator cand_;
 };
@@ -488,7 +682,15 @@ Result<Report> Run(runtime_adapter::Runtime& runtime, const std::string& current
     report.action = ActionFor(report.verdict, policy, attempt);
     return report;
   }
-  internal::Decide(report, eval.CheckCount() > 0, attempt);
+  internal::AppEvidence app;
+  if (!eval.builtin) {
+    for (const EvalPrompt& p : eval.prompts) {
+      if (p.checks.empty()) continue;
+      app.checks = report.metrics.prompts_evaluated > 0;
+      if (!p.messages.empty()) app.chat_checks = app.checks;
+    }
+  }
+  internal::Decide(report, eval.CheckCount() > 0, app, attempt);
   return report;
 }
 

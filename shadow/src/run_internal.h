@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "contract.h"
 #include "ota/runtime_adapter/runtime.h"
 #include "ota/shadow/report.h"
 
@@ -29,10 +30,11 @@ class Throughput {
 // Length of the common prefix of two sequences.
 std::size_t CommonPrefix(std::span<const Token> a, std::span<const Token> b);
 
-// Fills report.rows, verdict, reasons and action from report.metrics and
-// report.calibration under report.policy. `eval_has_checks` says whether the
-// behaviour gate has anything to judge.
-void Decide(Report& report, bool eval_has_checks, int attempt);
+// Fills report.rows, verdict, reasons and action from report.metrics,
+// report.contract_changes and report.calibration under report.policy.
+// `eval_has_checks` says whether the behaviour gate has anything to judge;
+// `app` what the app's own eval set proved (contract.h).
+void Decide(Report& report, bool eval_has_checks, const AppEvidence& app, int attempt);
 
 }  // namespace ota::shadow::internal
 

@@ -87,7 +87,8 @@ TEST(EvalSetTest, RefusesHostileAndMalformedDocuments) {
   EXPECT_EQ(ErrorOf(j), "eval set has the unknown field \"extra\"");
   j = Minimal();
   j["prompts"][0]["template"] = "t";
-  EXPECT_EQ(ErrorOf(j), "prompts[0] must have exactly one of \"text\" and \"template\"");
+  EXPECT_EQ(ErrorOf(j),
+            "prompts[0] must have exactly one of \"text\", \"template\" and \"messages\"");
   j = Minimal();
   j["prompts"][0] = {{"template", "missing.txt"}};
   EXPECT_EQ(ErrorOf(j),

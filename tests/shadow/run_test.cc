@@ -104,7 +104,7 @@ TEST_F(RunTest, CandidateBreakingTheAppSchemaFailsTheBehaviourGate) {
   EXPECT_EQ(RunWith("broken", policy, JsonEvalSet()).verdict, Verdict::kPass);
 }
 
-TEST_F(RunTest, VocabularyMismatchFallsBackToBehaviour) {
+TEST_F(RunTest, AVocabularyChangeFailsTheEquivalenceGateAndNeedsChecksUnderBehaviour) {
   FakeSpec other = runtime_.models["current"];
   other.vocab = "alt";
   runtime_.models["other"] = other;
@@ -114,10 +114,23 @@ TEST_F(RunTest, VocabularyMismatchFallsBackToBehaviour) {
   EXPECT_EQ(r.applied_gate, Gate::kBehaviour);
   EXPECT_FALSE(r.metrics.mean_kl.has_value());
   EXPECT_FALSE(r.metrics.perplexity_ratio.has_value());
-  EXPECT_EQ(r.verdict, Verdict::kPass);
+  ASSERT_EQ(r.contract_changes.size(), 1u);
+  EXPECT_EQ(r.contract_changes[0].name, "vocabulary");
+  EXPECT_EQ(r.verdict, Verdict::kFail);
+  ASSERT_FALSE(r.reasons.empty());
+  EXPECT_NE(r.reasons[0].find("the candidate changes vocabulary"), std::string::npos);
   ASSERT_FALSE(r.notes.empty());
   EXPECT_NE(r.notes[0].find("vocabulary fingerprints differ"), std::string::npos);
   EXPECT_EQ(ReportToJson(r)["metrics"]["mean_kl"], nullptr);
+
+  // The behaviour gate: the app's checks pass on the candidate's outputs.
+  Policy behaviour;
+  behaviour.gate = Gate::kBehaviour;
+  behaviour.thresholds = DefaultThresholds(Gate::kBehaviour);
+  const Report b = RunWith("other", behaviour, JsonEvalSet());
+  ASSERT_EQ(b.contract_changes.size(), 1u);
+  EXPECT_TRUE(b.contract_changes[0].vouched);
+  EXPECT_EQ(b.verdict, Verdict::kPass);
 }
 
 TEST_F(RunTest, CostRatiosAreGated) {

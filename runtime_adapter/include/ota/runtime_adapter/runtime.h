@@ -40,6 +40,26 @@ struct ModelOpenOptions {
   int context_length = 512;  // Tokens held by the inference context, [8, 1048576].
 };
 
+// A fact of a model file that changes generation without changing a weight:
+// tokenizer, special tokens, chat template, RoPE and context parameters.
+// Shadow tests compare them by name (docs/architecture.md, "Shadow tests").
+// Names:
+//   vocabulary                    the vocabulary fingerprint (below)
+//   tokenizer.model, tokenizer.pre, tokenizer.add_bos, tokenizer.add_eos
+//   tokenizer.merges, tokenizer.scores   SHA-256 of the arrays, or "none"
+//   special.bos, special.eos, special.eot, special.sep, special.pad
+//                                 "<id> <piece as JSON string>", or "none"
+//   special.end_of_generation     every id that ends generation, ascending
+//   chat_template                 SHA-256 of the template text, or "none"
+//   context.training              the training context length
+//   rope.type, rope.freq_scale    and every "<architecture>.rope.*" key of
+//                                 the file, as the runtime prints it
+struct GenerationFact {
+  std::string name;
+  std::string value;
+  bool operator==(const GenerationFact&) const = default;
+};
+
 struct ModelInfo {
   std::string runtime;       // Runtime name, e.g. "llama.cpp".
   std::string architecture;  // e.g. "llama" (GGUF general.architecture).
@@ -59,6 +79,17 @@ struct ModelInfo {
   std::string vocab_fingerprint;
   Token bos_token = -1;  // -1 when the vocabulary has none.
   Token eos_token = -1;
+  // Sorted by name, each name once. Empty for a runtime that cannot tell.
+  std::vector<GenerationFact> generation_facts;
+  // Ids that end generation (EOS, EOT and the like), ascending.
+  std::vector<Token> end_of_generation;
+  std::string chat_template;  // The file's default template; empty when none.
+};
+
+// One turn of a conversation rendered by a chat template.
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant".
+  std::string content;
 };
 
 // Figures of the last operations. Peak resident memory is process-wide (the
@@ -82,7 +113,9 @@ class LoadedModel {
   virtual const ModelInfo& Info() const = 0;
 
   // Text (any bytes) to tokens; with add_bos, the BOS token first when the
-  // vocabulary has one. kInvalidArgument if the text exceeds 64 MiB.
+  // vocabulary has one and the model asks for it (GGUF
+  // tokenizer.ggml.add_bos_token, as llama.cpp's own tools read it).
+  // kInvalidArgument if the text exceeds 64 MiB.
   virtual Result<std::vector<Token>> Tokenize(std::string_view text, bool add_bos) = 0;
 
   // Tokens back to bytes; control tokens (BOS, EOS) render as nothing.
@@ -108,6 +141,18 @@ class LoadedModel {
                                               int max_tokens) = 0;
 
   virtual ResourceFigures Resources() const = 0;
+
+  // Renders `messages` with the model's own chat template (ModelInfo::
+  // chat_template), ending with the opening of the assistant's turn when
+  // add_assistant_prefix. kNotFound when the model has no template;
+  // kIncompatible when the runtime cannot apply it; kInvalidArgument for an
+  // empty conversation or over 64 MiB of content.
+  virtual Result<std::string> ApplyChatTemplate(const std::vector<ChatMessage>& messages,
+                                                bool add_assistant_prefix) {
+    (void)messages;
+    (void)add_assistant_prefix;
+    return MakeError(ErrorCode::kIncompatible, "this runtime does not apply chat templates");
+  }
 };
 
 class Runtime {

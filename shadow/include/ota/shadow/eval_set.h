@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ota/common/result.h"
+#include "ota/runtime_adapter/runtime.h"
 #include "ota/shadow/checks.h"
 
 namespace ota::shadow {
@@ -36,10 +37,16 @@ inline constexpr std::size_t kMaxIdBytes = 64;
 inline constexpr int kMaxNewTokens = 512;
 inline constexpr int kDefaultMaxNewTokens = 16;
 
+inline constexpr std::size_t kMaxChatMessages = 32;
+
 struct EvalPrompt {
   std::string id;             // Unique; "prompts[i]" when the file gives none.
   std::string template_name;  // Empty for a plain-text prompt.
   std::string text;           // The prompt as the model sees it (template filled).
+  // A chat prompt instead of text: each model renders it with its own chat
+  // template (runtime_adapter::LoadedModel::ApplyChatTemplate), so a changed
+  // template is measured. Roles: system, user, assistant.
+  std::vector<runtime_adapter::ChatMessage> messages;
   int max_new_tokens = kDefaultMaxNewTokens;
   // Checks on the greedy output: the set-wide checks, then the prompt's own.
   std::vector<const Check*> checks;
@@ -55,6 +62,9 @@ struct EvalSet {
   std::vector<EvalReference> references;
   // Owns every Check the prompts point to (stable addresses).
   std::vector<std::unique_ptr<Check>> check_storage;
+  // The set compiled into the binary (BuiltinEvalSet): its generic checks
+  // cannot vouch for an app's templates, tokenizer or RoPE (shadow.h).
+  bool builtin = false;
 
   std::size_t CheckCount() const;  // Sum over prompts of their checks.
 };

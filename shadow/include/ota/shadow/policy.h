@@ -100,7 +100,13 @@ struct Policy {
   int context_length = 1024;
   std::uint64_t memory_budget_bytes = 0;  // Per model; 0: no limit.
   std::optional<MirrorPolicy> mirror;     // Unset: no live mirroring.
+  // Set: no shadow test runs, for this reason (bundle.json "shadow.skip" or
+  // the rollout's shadow_policy "skip"); the agent records the skip as an
+  // audited event. Every other update is shadow-tested (BundleShadowSectionOf).
+  std::optional<std::string> skip;
 };
+
+inline constexpr std::size_t kMaxSkipReasonBytes = 256;
 
 // Builds a policy from an optional bundle policy object and an optional
 // rollout override object (either may be null). Fields of a policy object:
@@ -108,7 +114,8 @@ struct Policy {
 // sequential_memory, calibrate, threads, context_length, memory_budget_bytes,
 // mirror{sample_rate, cpu_budget, max_new_tokens, min_samples,
 // max_wait_seconds, min_same_top1, max_regressions} (null: no mirroring; an
-// object merges field by field). A threshold set to null is disabled. Errors: kInvalidArgument
+// object merges field by field), and in the rollout override only skip (a
+// reason, 1 to 256 bytes). A threshold set to null is disabled. Errors: kInvalidArgument
 // naming the document and field, e.g. "rollout shadow_policy.thresholds.max_mean_kl must be a
 // number from 0 to 100, not -1".
 Result<Policy> ResolvePolicy(const nlohmann::json* bundle_policy,
@@ -118,11 +125,19 @@ nlohmann::json PolicyToJson(const Policy& policy);
 
 // bundle.json's optional "shadow" object: {"eval": PATH, "policy": {...}}.
 struct BundleShadowSection {
+  bool declared = false;                 // bundle.json has a "shadow" section.
   std::optional<std::string> eval_file;  // A file of the bundle with role "eval".
   std::optional<nlohmann::json> policy;
+  std::optional<std::string> skip;  // "shadow": {"skip": "reason"}: no test, audited.
 };
-// Errors: kInvalidArgument for a malformed section or an eval path that is
-// not a file with role "eval".
+// The policy object of a bundle without a "shadow" section: shadow tests are
+// the default, with the built-in eval set under the behaviour gate (a new
+// version may change its weights; its tokenizer, special tokens, chat
+// template and context still have to hold, shadow.h).
+nlohmann::json DefaultBundlePolicy();
+// The section of bundle.json; without one, policy is DefaultBundlePolicy().
+// Errors: kInvalidArgument for a malformed section, an eval path that is not
+// a file with role "eval", or a skip beside eval or policy.
 Result<BundleShadowSection> BundleShadowSectionOf(const manifest::BundleManifest& manifest);
 
 // The effective policy of a bundle under an optional rollout manifest.

@@ -71,6 +71,43 @@ struct Metrics {
   std::optional<double> latency_ratio;    // time per token, candidate / current
   std::optional<double> memory_ratio;     // estimated bytes, candidate / current
   std::optional<double> load_time_ratio;  // candidate / current
+
+  // What the generation facts (runtime_adapter::GenerationFact) change,
+  // measured on the eval set. Unset when nothing was measured.
+  // Prompts and references each model tokenized (the candidate with its own
+  // tokenizer and, for chat prompts, its own template), and the share whose
+  // tokens are the same (ids; token pieces when the vocabularies differ).
+  std::size_t texts_tokenized = 0;
+  std::optional<double> tokenization_agreement;
+  // Prompts where an end of generation was exercised (the current model's
+  // continuation stopped on one, or held a token the candidate stops on),
+  // and the share where the candidate ends generation where the current does.
+  std::size_t stop_prompts = 0;
+  std::optional<double> stop_agreement;
+  // Conversations both models rendered with their chat templates (the chat
+  // prompts and a fixed probe), and the share rendered to the same text.
+  std::size_t chat_renders = 0;
+  std::optional<double> template_agreement;
+  std::size_t chat_prompts_skipped = 0;  // The current model has no usable template.
+  int current_training_context = 0;
+  int candidate_training_context = 0;
+  // Every prompt that fits the current model's context fits the candidate's,
+  // and the candidate's training context covers the context the policy runs.
+  bool context_fits = true;
+};
+
+// A generation fact (runtime_adapter::GenerationFact) that differs between
+// the two models. Distribution gates (equivalence, requantization) fail on
+// any; the behaviour gate fails on one that no measurement vouches for.
+struct ContractChange {
+  std::string name;     // e.g. "special.eos", "chat_template"
+  std::string current;  // "absent" when the model does not state it.
+  std::string candidate;
+  // "tokenizer", "stop", "chat_template", "rope" or "context": what must be
+  // measured to vouch for it under the behaviour gate.
+  std::string category;
+  bool vouched = false;
+  std::string evidence;  // What vouched for it, or what is missing.
 };
 
 // The A/A run: the current model against a second load of itself. Its
@@ -110,7 +147,9 @@ struct Report {
   Metrics metrics;
   Calibration calibration;
   std::vector<GateRow> rows;
-  std::vector<Regression> regressions;  // At most kMaxListedRegressions.
+  std::vector<Regression> regressions;           // At most kMaxListedRegressions.
+  std::vector<ContractChange> contract_changes;  // In name order.
+  bool current_unavailable = false;              // The current model did not load.
   Policy policy;
   bool sequential_memory = true;
   double elapsed_seconds = 0;
@@ -130,8 +169,8 @@ inline constexpr std::size_t kMaxListedRegressions = 20;
 
 // {"verdict": "pass"|"fail"|"inconclusive", "action", "gate",
 // "applied_gate", "reasons", "notes", "metrics", "calibration", "gates",
-// "regressions", "policy", "sequential_memory", "elapsed_seconds", and
-// "mirror" (null, or {"gated", "stats"}) }.
+// "regressions", "contract_changes", "policy", "sequential_memory",
+// "elapsed_seconds", and "mirror" (null, or {"gated", "stats"}) }.
 nlohmann::json ReportToJson(const Report& report);
 
 // A readable table (metric, value, threshold, ok) and the verdict line.
