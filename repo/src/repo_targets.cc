@@ -81,12 +81,31 @@ Result<bool> PrepareTarget(Env& env, const std::string& repo_dir, bool consisten
 Status AddTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
                  const std::string& source_file, const nlohmann::json& custom, const RepoKeys& keys,
                  const ExpiryPolicy& policy, bool replace) {
-  OTA_TRY(ValidateTargetPath(target_path));
+  return AddTargets(env, repo_dir, {NewTarget{target_path, source_file, custom}}, keys, policy,
+                    replace);
+}
+
+Status AddTargets(Env& env, const std::string& repo_dir, const std::vector<NewTarget>& added,
+                  const RepoKeys& keys, const ExpiryPolicy& policy, bool replace) {
+  if (added.empty()) return MakeError(ErrorCode::kInvalidArgument, "no target to publish");
+  for (std::size_t i = 0; i < added.size(); ++i) {
+    OTA_TRY(ValidateTargetPath(added[i].path));
+    for (std::size_t j = 0; j < i; ++j) {
+      if (added[j].path == added[i].path) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "target " + added[i].path + " is listed twice");
+      }
+    }
+  }
   OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
   manifest::Targets targets = st.targets;
-  OTA_ASSIGN_OR_RETURN(bool changed,
-                       internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, targets,
-                                               target_path, source_file, custom, replace));
+  bool changed = false;
+  for (const NewTarget& t : added) {
+    OTA_ASSIGN_OR_RETURN(
+        bool one, internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, targets,
+                                          t.path, t.source_file, t.custom, replace));
+    changed = changed || one;
+  }
   if (!changed) return Ok();
   return PublishTargets(env, repo_dir, st, std::move(targets), keys, policy);
 }

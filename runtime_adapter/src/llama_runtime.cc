@@ -1,6 +1,7 @@
-// The llama.cpp adapter. Every llama.cpp call of ModelOTA is in this file and
-// generation_facts.cc (and ggml's GGUF reader in gguf_probe.cc /
-// model_synth_gguf.cc).
+// The llama.cpp adapter: loading and running models. llama.cpp is called
+// only from this module: here, in generation_facts.cc (what a model's
+// metadata says about generation), in quantize_llama.cc (quantization), and
+// through ggml's GGUF API in gguf_probe.cc and model_synth_gguf.cc.
 #include <ggml.h>
 #include <llama.h>
 
@@ -16,8 +17,8 @@
 
 #include "generation_facts.h"
 #include "gguf_probe.h"
+#include "llama_log.h"
 #include "ota/common/hash.h"
-#include "ota/common/log.h"
 #include "ota/runtime_adapter/runtime.h"
 #include "resource_usage.h"
 
@@ -35,56 +36,6 @@ constexpr int kMinContextLength = 8;
 constexpr int kMaxContextLength = 1 << 20;
 constexpr int kMaxBatch = 512;
 constexpr std::size_t kMaxTokenizeBytes = 64u << 20;
-constexpr std::size_t kMaxLogLine = 4096;
-
-// llama.cpp and ggml log through one callback; lines go to our logger at
-// debug level, and the last error line of the calling thread is kept so that
-// a failed call can say why.
-struct LogCapture {
-  std::string line;
-  ggml_log_level level = GGML_LOG_LEVEL_INFO;
-  std::vector<std::string> errors;  // The latest kMaxErrorLines error lines.
-};
-constexpr std::size_t kMaxErrorLines = 4;
-thread_local LogCapture t_log;
-
-void ForwardLog(ggml_log_level level, const char* text, void* /*user_data*/) {
-  if (text == nullptr) return;
-  if (level != GGML_LOG_LEVEL_CONT) t_log.level = level;
-  if (t_log.line.size() < kMaxLogLine) t_log.line += text;
-  if (t_log.line.empty() || t_log.line.back() != '\n') return;
-  t_log.line.pop_back();
-  if (t_log.level == GGML_LOG_LEVEL_ERROR) {
-    if (t_log.errors.size() == kMaxErrorLines) t_log.errors.erase(t_log.errors.begin());
-    t_log.errors.push_back(t_log.line);
-  }
-  if (GetLogLevel() <= LogLevel::kDebug) Log(LogLevel::kDebug, "llama.cpp", t_log.line);
-  t_log.line.clear();
-}
-
-void EnsureBackend() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llama_log_set(ForwardLog, nullptr);
-    ggml_log_set(ForwardLog, nullptr);
-    llama_backend_init();
-  });
-}
-
-// The error lines logged on this thread since the last call, joined by "; ".
-std::string TakeLlamaErrors() {
-  std::string joined;
-  for (const std::string& line : t_log.errors) joined += (joined.empty() ? "" : "; ") + line;
-  t_log.errors.clear();
-  return joined;
-}
-
-// " (llama.cpp: <error lines>)" or "".
-std::string LastLlamaError() {
-  const std::string reason = TakeLlamaErrors();
-  return reason.empty() ? "" : " (llama.cpp: " + reason + ")";
-}
-
 struct ModelDeleter {
   void operator()(llama_model* m) const { llama_model_free(m); }
 };
@@ -417,8 +368,8 @@ class LlamaRuntime final : public Runtime {
 
   Result<std::unique_ptr<LoadedModel>> Open(const ModelOpenOptions& options) override {
     OTA_TRY(CheckOptions(options));
-    EnsureBackend();
-    t_log.errors.clear();
+    EnsureLlamaBackend();
+    ClearLlamaErrors();
     const auto start = clock_.Monotonic();
     OTA_ASSIGN_OR_RETURN(const GgufSummary summary, ProbeGguf(options.path));
     const std::uint64_t needed = SaturatingAdd(

@@ -1,153 +1,23 @@
 // otactl bundle build | inspect.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "bundle_build.h"
 #include "commands.h"
 #include "ota/bundle/bundle.h"
 #include "ota/bundle/delta.h"
-#include "ota/bundle/recipient_keys.h"
-#include "ota/common/env.h"
 #include "ota/manifest/bundle_manifest.h"
-#include "ota/manifest/canonical_json.h"
 #include "ota/manifest/version.h"
-#include "ota/shadow/policy.h"
 
 namespace ota::tools {
 namespace {
 
-struct BuildArgs {
-  std::string manifest;  // Optional base bundle.json.
-  std::string name;
-  std::string version;
-  std::string model;
-  std::string prompts;
-  std::string tools;
-  std::string eval;
-  bool shadow = false;        // Ask devices for a shadow test (built-in eval set if no --eval).
-  std::string shadow_policy;  // JSON policy object for bundle.json's shadow section.
-  std::string out;
-  int level = 9;
-  std::uint64_t chunk_size = bundle::kDefaultChunkSize;
-  std::vector<std::string> recipients;  // X25519 public key files.
-  bool no_byte_grouping = false;
-  bool no_bf16_split = false;
-};
-
-// Adds every regular file under `dir` as `prefix/<relative path>`, sorted so
-// the same folder always gives the same bundle.
-Status AddFolder(const std::string& dir, const std::string& prefix, const std::string& role,
-                 std::vector<bundle::InputFile>& inputs) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return MakeError(ErrorCode::kInvalidArgument, dir + " is not a folder");
-  }
-  std::vector<std::string> rel_paths;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_symlink(ec)) {
-      return MakeError(
-          ErrorCode::kInvalidArgument,
-          it->path().string() + " is a symbolic link; bundles hold regular files only");
-    }
-    if (it->is_regular_file(ec)) {
-      rel_paths.push_back(std::filesystem::relative(it->path(), dir, ec).generic_string());
-    }
-  }
-  if (ec) return MakeError(ErrorCode::kIo, "cannot list " + dir + ": " + ec.message());
-  std::sort(rel_paths.begin(), rel_paths.end());
-  for (const std::string& rel : rel_paths) {
-    inputs.push_back(bundle::InputFile{prefix + "/" + rel, JoinPath(dir, rel), role});
-  }
-  return Ok();
-}
-
-Result<manifest::BundleManifest> BaseManifest(FileSystem& fs, const BuildArgs& args) {
-  manifest::BundleManifest base;
-  if (!args.manifest.empty()) {
-    OTA_ASSIGN_OR_RETURN(std::string text, fs.ReadFile(args.manifest, 1 << 20));
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object()) {
-      return MakeError(ErrorCode::kInvalidArgument, args.manifest + " is not a JSON object");
-    }
-    // The file list is computed from the inputs, never trusted from the base.
-    j["files"] = nlohmann::json::array();
-    if (j.contains("model") && j["model"].is_object() && !args.model.empty()) {
-      j["model"]["file"] = "model.gguf";
-    }
-    j["files"].push_back({{"path", j.value("/model/file"_json_pointer, std::string("model.gguf"))},
-                          {"size", 0},
-                          {"sha256", std::string(64, '0')},
-                          {"role", "model"}});
-    OTA_ASSIGN_OR_RETURN(base, manifest::ParseBundleManifest(j.dump()));
-  } else {
-    base.model.file = "model.gguf";
-    base.model.format = "gguf";
-  }
-  if (!args.name.empty()) base.name = args.name;
-  if (!args.version.empty()) {
-    OTA_ASSIGN_OR_RETURN(base.version, manifest::ParseVersion(args.version));
-  }
-  if (base.name.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "a bundle needs a name (--name or bundle.json)");
-  }
-  return base;
-}
-
-int RunBuild(const BuildArgs& args) {
+int RunBuild(const BundleSpec& spec) {
   auto owned = MakePosixEnv();
-  Env& env = owned->env();
-  if (args.manifest.empty() && (args.name.empty() || args.version.empty())) {
-    return Fail("bundle build needs --name and --version, or --manifest bundle.json");
-  }
-  auto base = BaseManifest(*env.fs, args);
-  if (!base.ok()) return Fail(base.error().message);
-  // bundle.json's "shadow" section: devices test this bundle against the
-  // version they run before activating it (docs/formats.md).
-  if (args.shadow || !args.shadow_policy.empty() || !args.eval.empty()) {
-    nlohmann::json section = nlohmann::json::object();
-    if (!args.eval.empty()) section["eval"] = "eval/eval.json";
-    if (!args.shadow_policy.empty()) {
-      auto policy = manifest::ParseJsonStrict(args.shadow_policy);
-      if (!policy.ok()) return Fail("--shadow-policy: " + policy.error().message);
-      auto checked = shadow::ResolvePolicy(&*policy, nullptr);
-      if (!checked.ok()) return Fail("--shadow-policy: " + checked.error().message);
-      section["policy"] = *policy;
-    }
-    base->extra["shadow"] = std::move(section);
-  }
-  std::vector<bundle::InputFile> inputs;
-  inputs.push_back(bundle::InputFile{base->model.file, args.model, "model"});
-  for (const auto& [dir, prefix, role] : {std::tuple{args.prompts, "prompts", "prompt"},
-                                          std::tuple{args.tools, "tools", "tool-schema"}}) {
-    if (dir.empty()) continue;
-    auto added = AddFolder(dir, prefix, role, inputs);
-    if (!added.ok()) return Fail(added.error().message);
-  }
-  if (!args.eval.empty()) inputs.push_back(bundle::InputFile{"eval/eval.json", args.eval, "eval"});
-  bundle::PackOptions options;
-  options.zstd_level = args.level;
-  options.chunk_size = args.chunk_size;
-  options.byte_grouping = !args.no_byte_grouping;
-  options.bf16_split = !args.no_bf16_split;
-  for (const std::string& path : args.recipients) {
-    auto key = bundle::LoadRecipientPublicKey(*env.fs, path);
-    if (!key.ok()) return Fail(key.error().message);
-    options.recipients.push_back(*std::move(key));
-  }
-  auto packed = bundle::PackBundle(*env.fs, *base, inputs, args.out, options);
-  if (!packed.ok()) return Fail(packed.error().message);
-  auto size = env.fs->FileSize(args.out);
-  std::printf("built %s %s -> %s (%zu files, %llu bytes)\n", packed->name.c_str(),
-              manifest::ToString(packed->version).c_str(), args.out.c_str(), packed->files.size(),
-              static_cast<unsigned long long>(size.ok() ? *size : 0));
-  if (options.recipients.empty()) {
-    std::printf("UNENCRYPTED: no --recipient given; anyone with the file can read the model\n");
-  } else {
-    std::printf("encrypted to %zu recipient key(s):\n", options.recipients.size());
-    for (const auto& r : options.recipients) std::printf("  %s\n", r.key_id.c_str());
-  }
+  auto built = BuildBundle(owned->env(), spec);
+  if (!built.ok()) return Fail(built.error().message);
+  PrintBuiltBundle(spec, *built);
   return 0;
 }
 
@@ -204,46 +74,14 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected) {
   auto* group = app.add_subcommand("bundle", "Build and inspect model bundles");
   group->require_subcommand(1);
 
-  auto args = std::make_shared<BuildArgs>();
+  auto spec = std::make_shared<BundleSpec>();
   auto* build = group->add_subcommand("build", "Pack a model, its prompts and bundle.json");
-  build->add_option("--manifest", args->manifest, "Base bundle.json (name, version, runtime...)")
-      ->check(CLI::ExistingFile);
-  build->add_option("--name", args->name, "Bundle (model) name");
-  build->add_option("--version", args->version, "Bundle version (SemVer)");
-  build->add_option("--model", args->model, "Model file (GGUF)")
+  build->add_option("--model", spec->model, "Model file (GGUF)")
       ->required()
       ->check(CLI::ExistingFile);
-  build->add_option("--prompts", args->prompts, "Folder of prompt templates")
-      ->check(CLI::ExistingDirectory);
-  build->add_option("--tools", args->tools, "Folder of tool schemas")
-      ->check(CLI::ExistingDirectory);
-  build->add_option("--eval", args->eval, "Eval set for shadow tests (implies --shadow)")
-      ->check(CLI::ExistingFile);
-  build->add_flag("--shadow", args->shadow,
-                  "Devices shadow-test this bundle against their current version before "
-                  "activating it (built-in eval set unless --eval)");
-  build->add_option("--shadow-policy", args->shadow_policy,
-                    "Shadow policy as JSON, e.g. '{\"gate\": \"requantization\"}' (implies "
-                    "--shadow; docs/formats.md)");
-  build->add_option("--out", args->out, "Bundle file to write")->required();
-  build->add_option("--level", args->level, "zstd level")->check(CLI::Range(1, 22));
-  build
-      ->add_option("--chunk-size", args->chunk_size,
-                   "Plaintext bytes per chunk, 65536 to 67108864: the most a device holds in "
-                   "memory while unpacking, and the most a network fault makes it fetch again")
-      ->check(CLI::Range(bundle::kMinChunkSize, bundle::kMaxChunkSize))
-      ->capture_default_str();
-  build
-      ->add_option("--recipient", args->recipients,
-                   "X25519 public key file (otactl keygen --recipient) to encrypt to; "
-                   "repeatable; none: unencrypted")
-      ->check(CLI::ExistingFile);
-  build->add_flag("--no-byte-grouping", args->no_byte_grouping,
-                  "Compress GGUF float tensors without byte grouping");
-  build->add_flag("--no-bf16-split", args->no_bf16_split,
-                  "Byte-group BF16 tensors like F16 instead of splitting exponents from "
-                  "mantissas (larger, but readable by agents older than the bf16-split flag)");
-  build->callback([args, selected] { *selected = [args] { return RunBuild(*args); }; });
+  build->add_option("--out", spec->out, "Bundle file to write")->required();
+  AddBundleOptions(*build, *spec);
+  build->callback([spec, selected] { *selected = [spec] { return RunBuild(*spec); }; });
 
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);

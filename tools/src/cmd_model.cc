@@ -1,5 +1,6 @@
 // otactl model ...: model-file utilities. `model synth` writes tiny
-// llama-architecture GGUF test models (see docs/runtime-adapters.md).
+// llama-architecture GGUF test models (see docs/runtime-adapters.md);
+// `model quantize` quantizes a GGUF model with llama.cpp.
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +10,7 @@
 
 #include "commands.h"
 #include "ota/runtime_adapter/model_synth.h"
+#include "ota/runtime_adapter/quantize.h"
 
 namespace ota::tools {
 namespace {
@@ -50,6 +52,52 @@ int RunSynth(const SynthFlags& flags) {
   if (!ec) std::cout << ", " << bytes << " bytes";
   std::cout << "\n";
   return 0;
+}
+
+struct QuantizeFlags {
+  std::string in;
+  std::string out;
+  std::string type;
+  int threads = 0;
+  bool force = false;
+};
+
+int RunQuantize(const QuantizeFlags& flags) {
+  Result<ra::QuantType> type = ra::ParseQuantType(flags.type);
+  if (!type.ok()) return Fail("model quantize: " + type.error().message);
+  std::error_code ec;
+  if (!std::filesystem::exists(flags.in, ec)) {
+    return Fail("model quantize: " + flags.in + ": no such model file");
+  }
+  ra::QuantizeOptions options;
+  options.type = *type;
+  options.threads = flags.threads;
+  options.overwrite = flags.force;
+  Result<ra::QuantizeResult> done = ra::QuantizeModel(flags.in, flags.out, options);
+  if (!done.ok()) {
+    std::string message = done.error().message;
+    if (message.ends_with(" already exists")) message += " (--force replaces it)";
+    return Fail("model quantize: " + message);
+  }
+  std::cout << flags.out << ": " << done->file_type << ", " << done->bytes << " bytes\n";
+  return 0;
+}
+
+void RegisterQuantize(CLI::App& model, CommandRunner* selected) {
+  auto flags = std::make_shared<QuantizeFlags>();
+  CLI::App* quantize = model.add_subcommand(
+      "quantize",
+      "Quantize a GGUF model (F32, F16 or BF16) with llama.cpp's quantizer; the output is "
+      "written atomically");
+  quantize->add_option("--in", flags->in, "Master model (GGUF)")->required();
+  quantize->add_option("--out", flags->out, "Quantized model to write")->required();
+  quantize->add_option("--type", flags->type, "Quantization type: " + ra::QuantTypeList())
+      ->required();
+  quantize->add_option("--threads", flags->threads, "Threads, 0 (one per hardware thread) to 256")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  quantize->add_flag("--force", flags->force, "Replace an existing output file");
+  quantize->callback([selected, flags] { *selected = [flags] { return RunQuantize(*flags); }; });
 }
 
 }  // namespace
@@ -94,6 +142,7 @@ void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
       ->capture_default_str();
   synth->add_option("--out", flags->out, "Output file, written atomically")->required();
   synth->callback([selected, flags] { *selected = [flags] { return RunSynth(*flags); }; });
+  RegisterQuantize(*model, selected);
 }
 
 }  // namespace ota::tools

@@ -1,5 +1,6 @@
 // otactl publish: add a bundle (or any file) to the repository as a signed
-// target, in top-level targets or in a delegated role such as rollouts.
+// target, in top-level targets or in a delegated role such as rollouts; or
+// every variant of a release at once (--variants-from).
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
 #include "ota/repo/repo.h"
+#include "variant_set.h"
 
 namespace ota::tools {
 namespace {
@@ -31,14 +33,17 @@ struct PublishArgs {
   std::string variant;
   std::int64_t rank = 0;
   std::string requires_json;
+  // A folder written by otactl variants build: publish its variant set.
+  std::string variants_from;
 
   const std::string& source() const { return bundle.empty() ? file : bundle; }
 };
 
 // Top-level targets: published when the targets key meets the threshold
-// alone, else staged for signing in steps.
-int PublishToTargets(Env& env, const PublishArgs& args, const std::string& target,
-                     const nlohmann::json& custom, const ota::repo::ExpiryPolicy& policy) {
+// alone (all targets in one new targets version), else staged for signing in
+// steps.
+int PublishToTargets(Env& env, const PublishArgs& args, const std::vector<repo::NewTarget>& added,
+                     const ota::repo::ExpiryPolicy& policy) {
   auto keys = LoadedKeys::Load(*env.fs, args.keys);
   if (!keys.ok()) return Fail(keys.error().message);
   auto st = ota::repo::LoadRepository(env, args.repo);
@@ -50,42 +55,58 @@ int PublishToTargets(Env& env, const PublishArgs& args, const std::string& targe
     if (k.snapshot == nullptr || k.timestamp == nullptr) {
       return Fail("publishing needs --snapshot-key and --timestamp-key");
     }
-    Status s = ota::repo::AddTarget(env, args.repo, target, args.source(), custom, k, policy,
-                                    args.replace);
+    Status s = ota::repo::AddTargets(env, args.repo, added, k, policy, args.replace);
     if (!s.ok()) return Fail(s.error().message);
-    std::printf("published target %s\n", target.c_str());
+    for (const repo::NewTarget& t : added) std::printf("published target %s\n", t.path.c_str());
     return 0;
   }
   std::vector<const verifier::PrivateKey*> signers;
   if (k.targets != nullptr) signers.push_back(k.targets);
-  Status s = ota::repo::StageTarget(env, args.repo, target, args.source(), custom, signers, policy,
-                                    args.replace);
-  if (!s.ok()) return Fail(s.error().message);
-  std::printf("staged target %s in %s/metadata/staged/targets.json\n", target.c_str(),
-              args.repo.c_str());
+  for (const repo::NewTarget& t : added) {
+    Status s = ota::repo::StageTarget(env, args.repo, t.path, t.source_file, t.custom, signers,
+                                      policy, args.replace);
+    if (!s.ok()) return Fail(s.error().message);
+    std::printf("staged target %s in %s/metadata/staged/targets.json\n", t.path.c_str(),
+                args.repo.c_str());
+  }
   PrintStagedStatus(env, args.repo, "targets");
   return 0;
 }
 
+// The container head's length and digest, signed so that a device checks
+// each chunk of a download as it arrives (docs/formats.md).
+nlohmann::json HeadJson(const bundle::ContainerHead& head) {
+  return {{"length", head.length}, {"sha256", head.sha256}};
+}
+
 // custom.modelota variant fields: name, rank, requirements and the unpacked
 // size (the bundle's files plus bundle.json), checked as the agent reads them.
-Result<nlohmann::json> VariantFields(const PublishArgs& args,
+Result<nlohmann::json> VariantFields(const std::string& variant, std::int64_t rank,
+                                     const nlohmann::json& requirements,
                                      const manifest::BundleManifest& manifest) {
   nlohmann::json fields = nlohmann::json::object();
-  if (!args.variant.empty()) fields["variant"] = args.variant;
-  if (args.rank != 0) fields["rank"] = args.rank;
+  if (!variant.empty()) fields["variant"] = variant;
+  if (rank != 0) fields["rank"] = rank;
   std::uint64_t unpacked = manifest::SerializeBundleManifest(manifest).size();
   for (const manifest::BundleFile& f : manifest.files) unpacked += f.size;
   fields["unpacked_size"] = unpacked;
-  if (!args.requires_json.empty()) {
-    auto requirements = manifest::ParseJsonStrict(args.requires_json);
-    if (!requirements.ok())
-      return MakeError(ErrorCode::kInvalidArgument, "--requires: " + requirements.error().message);
-    fields["requires"] = *requirements;
-  }
+  if (!requirements.is_null()) fields["requires"] = requirements;
   auto checked = manifest::ParseVariantInfo(fields);
   if (!checked.ok()) return MakeError(ErrorCode::kInvalidArgument, checked.error().message);
   return fields;
+}
+
+// custom.modelota of a full bundle, with its variant fields.
+Result<nlohmann::json> FullBundleCustom(const bundle::BundleInfo& info,
+                                        const nlohmann::json& variant_fields) {
+  nlohmann::json custom = {{"modelota",
+                            {{"kind", "bundle"},
+                             {"name", info.manifest.name},
+                             {"version", manifest::ToString(info.manifest.version)},
+                             {"bundle_format", info.format_version},
+                             {"head", HeadJson(info.head)}}}};
+  custom["modelota"].update(variant_fields);
+  return custom;
 }
 
 // A compact delta names only the first 16 hex digits of its base's id and
@@ -162,10 +183,44 @@ Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
                           {"manifest_sha256", bundle::ManifestSha256(*rebuilt)}}}};
 }
 
-// The container head's length and digest, signed so that a device checks
-// each chunk of a download as it arrives (docs/formats.md).
-nlohmann::json HeadJson(const bundle::ContainerHead& head) {
-  return {{"length", head.length}, {"sha256", head.sha256}};
+// otactl publish --variants-from DIR: every bundle of DIR/variants.json as a
+// variant of one release, in one new targets version.
+int RunPublishVariants(const PublishArgs& args) {
+  if (!args.bundle.empty() || !args.file.empty() || !args.target.empty() || !args.variant.empty() ||
+      args.rank != 0 || !args.requires_json.empty() || !args.delta_of.empty()) {
+    return Fail(
+        "--variants-from takes the bundles and their variant fields from variants.json; it "
+        "cannot be combined with --bundle, --file, --target, --variant, --rank, --requires or "
+        "--delta-of");
+  }
+  if (args.role != "targets") return Fail("--variants-from publishes to the targets role only");
+  auto owned = MakePosixEnv();
+  Env& env = owned->env();
+  auto policy = ParseExpiresIn(args.expires_in);
+  if (!policy.ok()) return Fail(policy.error().message);
+  const std::string set_path = JoinPath(args.variants_from, std::string(kVariantSetFile));
+  auto text = env.fs->ReadFile(set_path, 1 << 20);
+  if (!text.ok()) return Fail(set_path + ": " + text.error().message);
+  auto set = ParseVariantSet(*text);
+  if (!set.ok()) return Fail(set_path + ": " + set.error().message);
+  std::vector<repo::NewTarget> added;
+  for (const VariantSetEntry& entry : set->variants) {
+    const std::string path = JoinPath(args.variants_from, entry.bundle);
+    auto info = bundle::ReadBundleHeader(*env.fs, path);
+    if (!info.ok()) return Fail(path + ": not a valid bundle: " + info.error().message);
+    const std::string version = manifest::ToString(info->manifest.version);
+    if (info->delta || info->manifest.name != set->name || version != set->version) {
+      return Fail(path + " is not a full bundle of " + set->name + " " + set->version +
+                  " as variants.json says");
+    }
+    auto fields = VariantFields(entry.variant, entry.rank, entry.requirements, info->manifest);
+    if (!fields.ok()) return Fail(path + ": " + fields.error().message);
+    auto custom = FullBundleCustom(*info, *fields);
+    if (!custom.ok()) return Fail(custom.error().message);
+    added.push_back(repo::NewTarget{
+        "bundles/" + set->name + "/" + version + "-" + entry.variant + ".otab", path, *custom});
+  }
+  return PublishToTargets(env, args, added, *policy);
 }
 
 int RunPublish(const PublishArgs& args) {
@@ -214,22 +269,24 @@ int RunPublish(const PublishArgs& args) {
                   {"head", HeadJson(info->head)}}}};
     } else {
       if (target.empty()) target = full;
-      custom = {{"modelota",
-                 {{"kind", "bundle"},
-                  {"name", info->manifest.name},
-                  {"version", version},
-                  {"bundle_format", info->format_version},
-                  {"head", HeadJson(info->head)}}}};
-      auto variant = VariantFields(args, info->manifest);
+      nlohmann::json requirements;
+      if (!args.requires_json.empty()) {
+        auto parsed = manifest::ParseJsonStrict(args.requires_json);
+        if (!parsed.ok()) return Fail("--requires: " + parsed.error().message);
+        requirements = *std::move(parsed);
+      }
+      auto variant = VariantFields(args.variant, args.rank, requirements, info->manifest);
       if (!variant.ok()) return Fail(variant.error().message);
-      custom["modelota"].update(*variant);
+      auto full_custom = FullBundleCustom(*info, *variant);
+      if (!full_custom.ok()) return Fail(full_custom.error().message);
+      custom = *std::move(full_custom);
     }
   } else if (target.empty()) {
     return Fail("--file needs --target (the target path to publish it as)");
   }
   if (args.role == "targets") {
     if (!args.key.empty()) return Fail("--key is for delegated roles; use --targets-key");
-    return PublishToTargets(env, args, target, custom, *policy);
+    return PublishToTargets(env, args, {repo::NewTarget{target, args.source(), custom}}, *policy);
   }
   if (args.key.empty()) return Fail("publishing to role " + args.role + " needs --key");
   if (!args.keys.targets.empty()) {
@@ -290,10 +347,17 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
   cmd->add_option("--requires", args->requires_json,
                   "Variant requirements as JSON, e.g. '{\"min_ram\": 6442450944}' "
                   "(docs/formats.md)");
+  cmd->add_option("--variants-from", args->variants_from,
+                  "Folder written by otactl variants build: publish every bundle its "
+                  "variants.json lists, as variants of one release, in one targets version")
+      ->check(CLI::ExistingDirectory);
   AddExpiresInOption(*cmd, args->expires_in);
   cmd->callback([args, selected] {
     *selected = [args] {
-      if (args->bundle.empty() && args->file.empty()) return Fail("give --bundle or --file");
+      if (!args->variants_from.empty()) return RunPublishVariants(*args);
+      if (args->bundle.empty() && args->file.empty()) {
+        return Fail("give --bundle, --file or --variants-from");
+      }
       return RunPublish(*args);
     };
   });

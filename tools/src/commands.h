@@ -23,6 +23,8 @@ void RegisterBundleCommands(CLI::App& app, CommandRunner* selected);
 void RegisterBundleDeltaCommand(CLI::App& group, CommandRunner* selected);
 void RegisterPublishCommand(CLI::App& app, CommandRunner* selected);
 void RegisterModelCommands(CLI::App& app, CommandRunner* selected);
+// otactl variants build (cmd_variants.cc).
+void RegisterVariantsCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);
 // otactl rollout ... and otactl fleet status (cmd_rollout.cc).
 void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);

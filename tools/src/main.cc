@@ -27,6 +27,7 @@ int OtactlMain(int argc, char** argv) {
   ota::tools::RegisterPublishCommand(app, &selected);
   ota::tools::RegisterSignCommand(app, &selected);
   ota::tools::RegisterModelCommands(app, &selected);
+  ota::tools::RegisterVariantsCommands(app, &selected);
   ota::tools::RegisterShadowCommands(app, &selected);
   ota::tools::RegisterRolloutCommands(app, &selected);
   try {

@@ -108,6 +108,21 @@ Status AddTarget(Env& env, const std::string& repo_dir, const std::string& targe
                  const std::string& source_file, const nlohmann::json& custom, const RepoKeys& keys,
                  const ExpiryPolicy& policy, bool replace = false);
 
+// One target of AddTargets.
+struct NewTarget {
+  std::string path;         // Target path, as AddTarget's target_path.
+  std::string source_file;  // File to publish.
+  nlohmann::json custom;    // JSON object, or null for none.
+};
+
+// Publishes several targets in one new version of targets, snapshot and
+// timestamp, so that clients see all of them or none (the variants of one
+// release). Each is checked and copied as by AddTarget before anything is
+// signed; a failure leaves the metadata unchanged. Errors as AddTarget's,
+// plus kInvalidArgument for an empty list or a path listed twice.
+Status AddTargets(Env& env, const std::string& repo_dir, const std::vector<NewTarget>& targets,
+                  const RepoKeys& keys, const ExpiryPolicy& policy, bool replace = false);
+
 // Removes a target from targets metadata (the file stays in targets/, since
 // clients holding older metadata may still fetch it). kNotFound if absent.
 Status RemoveTarget(Env& env, const std::string& repo_dir, const std::string& target_path,

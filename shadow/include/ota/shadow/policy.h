@@ -23,6 +23,7 @@
 #include "ota/common/result.h"
 #include "ota/manifest/bundle_manifest.h"
 #include "ota/manifest/rollout_manifest.h"
+#include "ota/runtime_adapter/quantize.h"
 #include "ota/shadow/eval_set.h"
 
 namespace ota::shadow {
@@ -70,6 +71,17 @@ struct Thresholds {
 // all:            latency ratio <= 2.0, memory ratio <= 1.5.
 // (docs/decisions.md explains where these numbers come from.)
 Thresholds DefaultThresholds(Gate gate);
+
+// The requantization gate for a variant quantized to `type` from an F32,
+// F16 or BF16 master (`otactl variants build`): per type, from the mean KL
+// divergence and same-top-1 rate llama.cpp publishes for its quantization
+// types (LLaMA 3 8B, no importance matrix): mean KL at most twice the
+// published figure, same-top-1 at least the published rate minus 3 points
+// (interpolated in mean KL between published neighbours where llama.cpp gives
+// no rate), memory ratio <= 1.5, and no latency or load-time bound (the
+// build machine is not the device; devices gate those in their own shadow
+// test). kF16 gets the equivalence bounds. docs/decisions.md has the table.
+Thresholds RequantizationThresholds(runtime_adapter::QuantType type);
 
 // Live mirroring while a device is in its shadowing state: apps replay a
 // sample of their real requests on the candidate (ota::agent::MirrorClient)
