@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gguf_probe.h"
+#include "llama_log.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/runtime_adapter/runtime.h"
@@ -473,6 +474,10 @@ class LlamaRuntime final : public Runtime {
 }  // namespace
 
 bool LlamaRuntimeAvailable() { return true; }
+
+void EnsureLlamaLogging() { EnsureBackend(); }
+
+std::string TakeLlamaLogErrors() { return TakeLlamaErrors(); }
 
 Result<std::unique_ptr<Runtime>> MakeLlamaRuntime(Clock* clock) {
   OTA_ASSIGN_OR_RETURN(manifest::Version version, manifest::ParseVersion(kLlamaReleaseVersion));
