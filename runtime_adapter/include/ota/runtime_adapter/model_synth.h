@@ -138,7 +138,7 @@ bool ModelSynthesisAvailable();
 // failure out_path is untouched and the temporary file is removed.
 // Memory use is bounded whatever the model size: a few MB, plus, with
 // vocab_from, the key-values of that file held twice (read, then written:
-// about 40 MB for a 150,000-token BPE vocabulary). ggml's reader checks every
+// about 40 MB for Llama 3's or Qwen2's). ggml's reader checks every
 // length in the file against its size before it allocates.
 // Errors: kInvalidArgument (options or an empty path); the FileSystem's
 // errors (kIo, kNotFound when the folder does not exist); kIncompatible when
