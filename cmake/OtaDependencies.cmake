@@ -22,6 +22,15 @@ find_package(llama CONFIG QUIET)
 if(llama_FOUND AND ggml_FOUND)
   set(OTA_HAVE_LLAMA ON)
   message(STATUS "ModelOTA: llama.cpp found: the llama.cpp runtime adapter is built")
+  # scripts/setup keeps a few of llama.cpp's vocabulary files (real tokenizers
+  # with test strings) beside the install prefix: <prefix>/../vocab, where
+  # llama_DIR is <prefix>/lib/cmake/llama. The tests that need them fail,
+  # naming this folder, when it is missing. -DOTA_LLAMA_VOCAB_DIR=... for
+  # another place.
+  if(NOT DEFINED OTA_LLAMA_VOCAB_DIR)
+    get_filename_component(OTA_LLAMA_VOCAB_DIR "${llama_DIR}/../../../../vocab" ABSOLUTE)
+  endif()
+  message(STATUS "ModelOTA: llama.cpp vocabulary files expected in ${OTA_LLAMA_VOCAB_DIR}")
 else()
   set(OTA_HAVE_LLAMA OFF)
   message(STATUS "ModelOTA: llama.cpp not found: the llama.cpp runtime adapter is NOT built "

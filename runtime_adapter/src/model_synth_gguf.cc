@@ -17,6 +17,7 @@
 
 #include "ota/runtime_adapter/model_synth.h"
 #include "synth_random.h"
+#include "synth_tokenizer.h"
 #include "synth_vocab.h"
 
 namespace ota::runtime_adapter {
@@ -37,9 +38,6 @@ struct TensorPlan {
   bool is_norm = false;
 };
 
-struct GgufDeleter {
-  void operator()(gguf_context* ctx) const { gguf_free(ctx); }
-};
 struct GgmlDeleter {
   void operator()(ggml_context* ctx) const { ggml_free(ctx); }
 };
@@ -72,8 +70,9 @@ std::uint32_t FileType(TensorType type) {
   return 0;
 }
 
-// Tensor order and shapes follow llama.cpp's "llama" architecture.
-std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff) {
+// Tensor order and shapes follow llama.cpp's "llama" architecture; `vocab`
+// is the number of tokens (rows of the embedding and output matrices).
+std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff, std::int64_t vocab) {
   const std::int64_t width = options.width;
   std::vector<TensorPlan> plan;
   auto matrix = [&](std::string name, std::int64_t in, std::int64_t out, double scale) {
@@ -85,7 +84,6 @@ std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff) {
   const double width_scale = 1.0 / std::sqrt(static_cast<double>(width));
   // Embeddings feed RMS norms, so their scale only sets the balance against
   // the blocks' residual updates.
-  const std::int64_t vocab = SynthVocabSize(options.vocab);
   matrix("token_embd.weight", width, vocab, 1.0);
   for (int layer = 0; layer < options.layers; ++layer) {
     const std::string prefix = "blk." + std::to_string(layer) + ".";
@@ -106,23 +104,26 @@ std::vector<TensorPlan> PlanTensors(const SynthOptions& options, int ff) {
   return plan;
 }
 
-void SetMetadata(gguf_context* ctx, const SynthOptions& options, int ff) {
-  const auto u32 = [](int v) { return static_cast<std::uint32_t>(v); };
+std::uint32_t U32(std::int64_t v) { return static_cast<std::uint32_t>(v); }
+
+void SetModelMetadata(gguf_context* ctx, const SynthOptions& options, int ff, std::int64_t vocab) {
   gguf_set_val_str(ctx, "general.architecture", "llama");
   gguf_set_val_str(ctx, "general.name", options.name.c_str());
   gguf_set_val_u32(ctx, "general.file_type", FileType(options.type));
   gguf_set_val_u32(ctx, "general.quantization_version", kQuantizationVersion);
-  gguf_set_val_u32(ctx, "llama.vocab_size", u32(SynthVocabSize(options.vocab)));
-  gguf_set_val_u32(ctx, "llama.context_length", u32(options.context));
-  gguf_set_val_u32(ctx, "llama.embedding_length", u32(options.width));
-  gguf_set_val_u32(ctx, "llama.block_count", u32(options.layers));
-  gguf_set_val_u32(ctx, "llama.feed_forward_length", u32(ff));
-  gguf_set_val_u32(ctx, "llama.attention.head_count", u32(options.heads));
-  gguf_set_val_u32(ctx, "llama.attention.head_count_kv", u32(options.heads));
-  gguf_set_val_u32(ctx, "llama.rope.dimension_count", u32(options.width / options.heads));
+  gguf_set_val_u32(ctx, "llama.vocab_size", U32(vocab));
+  gguf_set_val_u32(ctx, "llama.context_length", U32(options.context));
+  gguf_set_val_u32(ctx, "llama.embedding_length", U32(options.width));
+  gguf_set_val_u32(ctx, "llama.block_count", U32(options.layers));
+  gguf_set_val_u32(ctx, "llama.feed_forward_length", U32(ff));
+  gguf_set_val_u32(ctx, "llama.attention.head_count", U32(options.heads));
+  gguf_set_val_u32(ctx, "llama.attention.head_count_kv", U32(options.heads));
+  gguf_set_val_u32(ctx, "llama.rope.dimension_count", U32(options.width / options.heads));
   gguf_set_val_f32(ctx, "llama.rope.freq_base", kRopeFreqBase);
   gguf_set_val_f32(ctx, "llama.attention.layer_norm_rms_epsilon", kRmsEpsilon);
+}
 
+void SetBuiltInVocab(gguf_context* ctx, const SynthOptions& options) {
   const SynthVocab vocab = BuildSynthVocab(options.vocab);
   std::vector<const char*> tokens;
   tokens.reserve(vocab.tokens.size());
@@ -133,9 +134,9 @@ void SetMetadata(gguf_context* ctx, const SynthOptions& options, int ff) {
                     vocab.scores.size());
   gguf_set_arr_data(ctx, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, vocab.types.data(),
                     vocab.types.size());
-  gguf_set_val_u32(ctx, "tokenizer.ggml.bos_token_id", u32(kSynthBosToken));
-  gguf_set_val_u32(ctx, "tokenizer.ggml.eos_token_id", u32(kSynthEosToken));
-  gguf_set_val_u32(ctx, "tokenizer.ggml.unknown_token_id", u32(kSynthUnkToken));
+  gguf_set_val_u32(ctx, "tokenizer.ggml.bos_token_id", U32(kSynthBosToken));
+  gguf_set_val_u32(ctx, "tokenizer.ggml.eos_token_id", U32(kSynthEosToken));
+  gguf_set_val_u32(ctx, "tokenizer.ggml.unknown_token_id", U32(kSynthUnkToken));
   gguf_set_val_bool(ctx, "tokenizer.ggml.add_bos_token", true);
   gguf_set_val_bool(ctx, "tokenizer.ggml.add_eos_token", false);
   // No leading "▁": text maps to tokens byte for byte and back.
@@ -217,9 +218,15 @@ Result<std::size_t> WriteTensorData(WritableFile& out, const TensorPlan& tensor,
 // Writes the whole file to `path` (not atomically; the caller renames it).
 Status WriteModelFile(FileSystem& fs, const SynthOptions& options, const std::string& path) {
   const int ff = options.ff != 0 ? options.ff : DefaultFeedForward(options.width);
-  const std::vector<TensorPlan> plan = PlanTensors(options, ff);
+  TokenizerSource tokenizer;
+  if (!options.vocab_from.empty()) {
+    OTA_ASSIGN_OR_RETURN(tokenizer, LoadTokenizerSource(options.vocab_from));
+  }
+  const std::int64_t vocab =
+      tokenizer.gguf ? tokenizer.tokens : static_cast<std::int64_t>(SynthVocabSize(options.vocab));
+  const std::vector<TensorPlan> plan = PlanTensors(options, ff, vocab);
 
-  std::unique_ptr<gguf_context, GgufDeleter> gguf(gguf_init_empty());
+  std::unique_ptr<gguf_context, GgufContextFree> gguf(gguf_init_empty());
   ggml_init_params params{};
   params.mem_size = ggml_tensor_overhead() * (plan.size() + 1);
   params.mem_buffer = nullptr;
@@ -227,7 +234,16 @@ Status WriteModelFile(FileSystem& fs, const SynthOptions& options, const std::st
   std::unique_ptr<ggml_context, GgmlDeleter> ggml(ggml_init(params));
   if (!gguf || !ggml) return MakeError(ErrorCode::kInternal, "ggml/gguf initialisation failed");
 
-  SetMetadata(gguf.get(), options, ff);
+  SetModelMetadata(gguf.get(), options, ff, vocab);
+  if (tokenizer.gguf) {
+    CopyTokenizer(tokenizer, gguf.get());
+    tokenizer.gguf.reset();  // Its key-values are copied; free them before the weights.
+  } else {
+    SetBuiltInVocab(gguf.get(), options);
+  }
+  if (!options.chat_template.empty()) {
+    gguf_set_val_str(gguf.get(), "tokenizer.chat_template", options.chat_template.c_str());
+  }
   for (const TensorPlan& tensor : plan) {
     const std::int64_t ne[2] = {tensor.ne0, tensor.ne1};
     ggml_tensor* t = ggml_new_tensor(ggml.get(), tensor.type, tensor.n_dims, ne);

@@ -75,6 +75,20 @@ Status ValidateSynthOptions(const SynthOptions& options) {
     return Invalid("zero-layer block must be in [0, " + std::to_string(options.layers - 1) +
                    "], got " + std::to_string(options.break_layer));
   }
+  if (!options.vocab_from.empty() && options.vocab != SynthVocabKind::kBytes) {
+    return Invalid("vocab_from replaces the built-in vocabulary: vocab must stay bytes, got " +
+                   std::string(SynthVocabName(options.vocab)));
+  }
+  if (options.vocab_from.find('\0') != std::string::npos) {
+    return Invalid("vocab_from must not contain NUL bytes");
+  }
+  if (options.chat_template.size() > kMaxChatTemplateBytes) {
+    return Invalid("chat template is " + std::to_string(options.chat_template.size()) +
+                   " bytes, more than the limit of " + std::to_string(kMaxChatTemplateBytes));
+  }
+  if (options.chat_template.find('\0') != std::string::npos) {
+    return Invalid("chat template must not contain NUL bytes");
+  }
   return Ok();
 }
 

@@ -83,5 +83,28 @@ TEST(SynthOptionsTest, AvailabilityMatchesBuild) {
   EXPECT_EQ(ModelSynthesisAvailable(), OTA_HAVE_LLAMA == 1);
 }
 
+TEST(SynthOptionsTest, VocabFromAndChatTemplateAreChecked) {
+  SynthOptions options;
+  options.vocab_from = "v.gguf";
+  options.vocab = SynthVocabKind::kAlt;
+  Status status = ValidateSynthOptions(options);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message.find("vocab must stay bytes"), std::string::npos);
+
+  options = SynthOptions{};
+  options.chat_template = std::string("{{ a }}\0{{ b }}", 15);
+  status = ValidateSynthOptions(options);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message.find("NUL"), std::string::npos);
+
+  options.chat_template = std::string(kMaxChatTemplateBytes + 1, 'x');
+  status = ValidateSynthOptions(options);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message.find("more than the limit"), std::string::npos);
+
+  options.chat_template = std::string(kMaxChatTemplateBytes, 'x');
+  EXPECT_TRUE(ValidateSynthOptions(options).ok());
+}
+
 }  // namespace
 }  // namespace ota::runtime_adapter

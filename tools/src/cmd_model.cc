@@ -7,8 +7,10 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "commands.h"
+#include "ota/common/filesystem.h"
 #include "ota/runtime_adapter/model_synth.h"
 #include "ota/runtime_adapter/quantize.h"
 
@@ -22,8 +24,23 @@ struct SynthFlags {
   std::string type = std::string(ra::TensorTypeName(ra::SynthOptions{}.type));
   std::string vocab = std::string(ra::SynthVocabName(ra::SynthOptions{}.vocab));
   std::string breakage = "none";
+  std::string chat_template_file;
   std::string out;
 };
+
+// The text of --chat-template FILE; the size limit and the NUL check are
+// ValidateSynthOptions'.
+Status ReadChatTemplate(const std::string& path, ra::SynthOptions& options) {
+  const std::unique_ptr<FileSystem> fs = MakePosixFileSystem();
+  Result<std::string> text = fs->ReadFile(path, ra::kMaxChatTemplateBytes);
+  if (!text.ok()) {
+    return MakeError(text.error().code, "--chat-template: " + text.error().message);
+  }
+  if (text->empty())
+    return MakeError(ErrorCode::kInvalidArgument, "--chat-template: " + path + " is empty");
+  options.chat_template = std::move(*text);
+  return Ok();
+}
 
 int RunSynth(const SynthFlags& flags) {
   ra::SynthOptions options = flags.options;
@@ -36,6 +53,11 @@ int RunSynth(const SynthFlags& flags) {
   if (Status parsed = ra::ParseSynthBreak(flags.breakage, options); !parsed.ok()) {
     return Fail("model synth: " + parsed.error().message);
   }
+  if (!flags.chat_template_file.empty()) {
+    if (Status read = ReadChatTemplate(flags.chat_template_file, options); !read.ok()) {
+      return Fail("model synth: " + read.error().message);
+    }
+  }
   if (Status valid = ra::ValidateSynthOptions(options); !valid.ok()) {
     return Fail("model synth: " + valid.error().message);
   }
@@ -45,7 +67,9 @@ int RunSynth(const SynthFlags& flags) {
   std::error_code ec;
   const std::uintmax_t bytes = std::filesystem::file_size(flags.out, ec);
   std::cout << flags.out << ": llama model, " << options.layers << " layers, width "
-            << options.width << ", " << flags.type << ", vocabulary " << flags.vocab;
+            << options.width << ", " << flags.type << ", vocabulary "
+            << (options.vocab_from.empty() ? flags.vocab : "from " + options.vocab_from);
+  if (!options.chat_template.empty()) std::cout << ", chat template";
   if (options.breakage != ra::SynthBreak::kNone) {
     std::cout << ", broken: " << ra::SynthBreakName(options);
   }
@@ -111,7 +135,8 @@ void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
   CLI::App* synth = model->add_subcommand(
       "synth",
       "Write a tiny llama-architecture GGUF test model: random weights from a seed and a "
-      "byte-level vocabulary. The same flags always give a byte-identical file.");
+      "byte-level vocabulary, or the tokenizer of another GGUF file. The same flags (and "
+      "files) always give a byte-identical file.");
   synth->add_option("--seed", o.seed, "Seed of the base weights")->capture_default_str();
   synth->add_option("--layers", o.layers, "Transformer blocks, 1 to 256")->capture_default_str();
   synth->add_option("--width", o.width, "Embedding width, 8 to 8192 (multiple of 32 for q8_0)")
@@ -131,10 +156,18 @@ void RegisterModelCommands(CLI::App& app, CommandRunner* selected) {
   synth->add_option("--noise-seed", o.noise_seed, "Seed of the perturbation")
       ->capture_default_str();
   synth->add_option("--name", o.name, "Model name (general.name)")->capture_default_str();
+  CLI::Option* vocab =
+      synth
+          ->add_option("--vocab", flags->vocab,
+                       "Vocabulary: bytes, or alt (another byte-fallback vocabulary)")
+          ->capture_default_str();
   synth
-      ->add_option("--vocab", flags->vocab,
-                   "Vocabulary: bytes, or alt (another byte-fallback vocabulary)")
-      ->capture_default_str();
+      ->add_option("--vocab-from", o.vocab_from,
+                   "Take the whole tokenizer (every tokenizer.* key) from this GGUF file, e.g. a "
+                   "vocabulary file kept by scripts/setup --print-vocab-dir")
+      ->excludes(vocab);
+  synth->add_option("--chat-template", flags->chat_template_file,
+                    "Set tokenizer.chat_template from this text file (at most 1 MiB)");
   synth
       ->add_option("--break", flags->breakage,
                    "Damage on purpose: none, zero-layer:K (block K all zeros) or swap-tensors "

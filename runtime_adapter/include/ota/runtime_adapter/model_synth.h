@@ -20,9 +20,18 @@
 // Variants for shadow-test gates: `breakage` damages the model on purpose
 // (a block of zeros, two swapped tensors) while keeping its layout, and
 // `vocab` picks an alternative vocabulary whose fingerprint differs.
+//
+// Real tokenizers: with `vocab_from`, the model takes the whole tokenizer of
+// another GGUF file (a real model, or one of llama.cpp's vocabulary-only
+// files that scripts/setup keeps, see docs/runtime-adapters.md): every
+// `tokenizer.*` key-value is copied as it is, in the file's order, and the
+// embedding and output matrices get one row per token. The model then
+// tokenizes exactly as the model that vocabulary came from; its weights stay
+// random. `chat_template` sets `tokenizer.chat_template`.
 #ifndef OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
 #define OTA_RUNTIME_ADAPTER_MODEL_SYNTH_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -70,6 +79,14 @@ struct SynthOptions {
   SynthVocabKind vocab = SynthVocabKind::kBytes;
   SynthBreak breakage = SynthBreak::kNone;
   int break_layer = 0;  // kZeroLayer: the block to zero, [0, layers).
+  // A GGUF file whose tokenizer the model takes (see above); empty means the
+  // built-in vocabulary `vocab`. With vocab_from, `vocab` must stay kBytes
+  // (it is not used).
+  std::string vocab_from;
+  // The chat template (Jinja text) written as tokenizer.chat_template,
+  // replacing one copied from vocab_from; empty writes none of its own.
+  // At most kMaxChatTemplateBytes, no NUL bytes.
+  std::string chat_template;
 };
 
 // Vocabulary of every synthesized model.
@@ -79,6 +96,12 @@ inline constexpr int kSynthEosToken = 2;
 inline constexpr int kSynthFirstByteToken = 3;            // <0x00>; byte b is token 3 + b.
 inline constexpr int kSynthVocabSize = 3 + 256 + 1 + 94;  // SynthVocabKind::kBytes.
 inline constexpr int kSynthAltVocabSize = kSynthVocabSize + 8;
+
+// Bounds of a copied tokenizer. The largest vocabularies in use have about
+// 260,000 tokens (Gemma: 262,144); a bigger token list is refused rather than
+// turned into embedding matrices of unbounded size.
+inline constexpr int kMaxSynthVocabTokens = 300000;
+inline constexpr std::size_t kMaxChatTemplateBytes = 1u << 20;
 
 // Number of tokens of a vocabulary kind.
 int SynthVocabSize(SynthVocabKind kind);
@@ -113,10 +136,19 @@ bool ModelSynthesisAvailable();
 // Writes the model to `out_path` atomically: a temporary file in the same
 // folder, synced, then renamed over out_path and the folder synced. On
 // failure out_path is untouched and the temporary file is removed.
-// Memory use is bounded (a few MB) whatever the model size.
+// Memory use is bounded whatever the model size: a few MB, plus, with
+// vocab_from, the key-values of that file held twice (read, then written:
+// about 40 MB for Llama 3's or Qwen2's). ggml's reader checks every
+// length in the file against its size before it allocates.
 // Errors: kInvalidArgument (options or an empty path); the FileSystem's
 // errors (kIo, kNotFound when the folder does not exist); kIncompatible when
 // built without llama.cpp (run scripts/setup); kInternal on a ggml failure.
+// A vocab_from file that cannot be used fails with one line naming the file:
+// kNotFound (no such file), kIo (unreadable, not a regular file),
+// kIncompatible (not a GGUF file; no tokenizer.ggml.tokens; more than
+// kMaxSynthVocabTokens tokens), kIntegrity (a malformed or truncated GGUF
+// header), kInvalidArgument (a tokenizer key of the wrong type or length, a
+// special token id outside the vocabulary).
 // Thread-safe for distinct out_paths.
 Status SynthesizeModel(FileSystem& fs, const SynthOptions& options, const std::string& out_path);
 // Same, through the real POSIX filesystem.
