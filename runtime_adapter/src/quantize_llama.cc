@@ -14,7 +14,7 @@
 namespace ota::runtime_adapter {
 namespace {
 
-constexpr int kMaxThreads = 256;
+constexpr int kMaxQuantizeThreads = 256;
 
 llama_ftype FtypeOf(QuantType type) {
   switch (type) {
@@ -88,7 +88,7 @@ Result<QuantizeResult> QuantizeModel(const std::string& in, const std::string& o
   if (in.empty() || out.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "empty model path");
   }
-  if (options.threads < 0 || options.threads > kMaxThreads) {
+  if (options.threads < 0 || options.threads > kMaxQuantizeThreads) {
     return MakeError(ErrorCode::kInvalidArgument, "threads must be 0 (all) or from 1 to 256, got " +
                                                       std::to_string(options.threads));
   }

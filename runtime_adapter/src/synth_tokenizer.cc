@@ -22,7 +22,7 @@ namespace {
 constexpr std::string_view kTokenizerPrefix = "tokenizer.";
 constexpr const char* kTokensKey = "tokenizer.ggml.tokens";
 
-struct FileCloser {
+struct TokenizerFileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
@@ -126,7 +126,7 @@ Status CheckFile(const std::string& path) {
   if (!std::filesystem::is_regular_file(status)) {
     return MakeError(ErrorCode::kIo, "vocabulary file " + path + " is not a regular file");
   }
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  std::unique_ptr<std::FILE, TokenizerFileCloser> file(std::fopen(path.c_str(), "rb"));
   if (!file) {
     return MakeError(ErrorCode::kIo, "cannot open vocabulary file " + path + ": " +
                                          std::generic_category().message(errno));

@@ -177,6 +177,11 @@ Result<PolicySpec> ParseSpec(const json& j, const std::string& where) {
                              std::to_string(kMaxSkipReasonBytes) + " bytes");
       }
       spec.fields[key] = value;
+    } else if (key == "min_timed_seconds") {
+      if (!InRange(value, 0, 3600)) {
+        return InvalidPolicy(field + " must be a number from 0 to 3600, not " + value.dump());
+      }
+      spec.fields[key] = value;
     } else if (key == "memory_budget_bytes") {
       if (!IsNonNegativeInteger(value)) {
         return InvalidPolicy(field + " must be a non-negative integer, not " + value.dump());
@@ -223,6 +228,7 @@ void ApplyFields(Policy& p, const json& f) {
   if (f.contains("threads")) p.threads = f["threads"].get<int>();
   if (f.contains("context_length")) p.context_length = f["context_length"].get<int>();
   if (f.contains("memory_budget_bytes")) p.memory_budget_bytes = f["memory_budget_bytes"];
+  if (f.contains("min_timed_seconds")) p.min_timed_seconds = f["min_timed_seconds"].get<double>();
   if (f.contains("mirror")) ApplyMirror(p.mirror, f["mirror"]);
   if (f.contains("skip")) p.skip = f["skip"].get<std::string>();
 }
@@ -318,7 +324,7 @@ Result<Policy> ResolvePolicy(const json* bundle_policy, const json* rollout_over
 
 json PolicyToJson(const Policy& p) {
   const Thresholds& t = p.thresholds;
-  return {
+  json j = {
       {"gate", GateName(p.gate)},
       {"thresholds",
        {{"min_same_top1", OptionalJson(t.min_same_top1)},
@@ -340,9 +346,11 @@ json PolicyToJson(const Policy& p) {
       {"threads", p.threads},
       {"context_length", p.context_length},
       {"memory_budget_bytes", p.memory_budget_bytes},
+      {"min_timed_seconds", p.min_timed_seconds},
       {"mirror", MirrorPolicyToJson(p.mirror)},
-      {"skip", p.skip ? json(*p.skip) : json(nullptr)},
   };
+  if (p.skip) j["skip"] = *p.skip;  // Only when set: a bundle policy has no "skip".
+  return j;
 }
 
 Result<BundleShadowSection> BundleShadowSectionOf(const manifest::BundleManifest& m) {

@@ -454,7 +454,18 @@ class ShadowRun {
     m.context_fits = cand_.unfit == 0 &&
                      (m.candidate_training_context <= 0 || m.candidate_training_context >= needed);
     if (m.current_tokens_per_second > 0 && m.candidate_tokens_per_second > 0) {
-      m.latency_ratio = m.current_tokens_per_second / m.candidate_tokens_per_second;
+      // A few milliseconds of compute time nothing but the machine's noise.
+      const double timed = std::min(current_tp_.Seconds(), cand_.throughput.Seconds());
+      if (timed >= policy_.min_timed_seconds) {
+        m.latency_ratio = m.current_tokens_per_second / m.candidate_tokens_per_second;
+      } else {
+        char line[160];
+        std::snprintf(line, sizeof line,
+                      "latency not compared: a model computed for %.3g s, under the %.3g s "
+                      "(min_timed_seconds) a ratio of rates needs",
+                      timed, policy_.min_timed_seconds);
+        report_.notes.push_back(line);
+      }
     }
     if (m.current_estimated_bytes > 0 && m.candidate_estimated_bytes > 0) {
       m.memory_ratio = static_cast<double>(m.candidate_estimated_bytes) /

@@ -21,6 +21,7 @@ class Throughput {
  public:
   void Add(const runtime_adapter::LoadedModel& model, std::size_t tokens);
   double TokensPerSecond() const { return seconds_ > 0 ? tokens_ / seconds_ : 0.0; }
+  double Seconds() const { return seconds_; }  // Compute time the rates add up to.
 
  private:
   double tokens_ = 0;

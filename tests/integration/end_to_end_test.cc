@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -542,6 +543,10 @@ TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
   ASSERT_OK(session);
   EXPECT_EQ(session->version(), "1.0.0");
 
+  // The shadow test would yield to the app's session (it pauses while the
+  // model is leased); this test is about the switch's drain, so the bundle
+  // skips it, which the device records.
+  build_extra_ = {"--shadow-skip", "drain test: the switch is measured, not the candidate"};
   Publish("1.1.0", 2);
   clock_.Advance(std::chrono::seconds(5));  // Installed later than 1.0.0.
   UpdateOutcome deferred = UpdateOnce(*a);
@@ -731,15 +736,117 @@ TEST_F(EndToEndTest, RetentionKeepsTheConfiguredNumberOfVersions) {
   EXPECT_EQ(refused.error().message, "keep_versions must be from 1 to 100 (got 0)");
 }
 
-TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
+// The audited events of an agent, as their "type" fields in order.
+std::vector<std::string> EventTypes(Agent& a) {
+  std::vector<std::string> types;
+  auto audit = a.Audit();
+  EXPECT_TRUE(audit.ok());
+  if (!audit.ok()) return types;
+  for (const auto& e : audit->entries) {
+    auto j = nlohmann::json::parse(e.body, nullptr, false);
+    if (j.is_object() && j.contains("type") && j["type"].is_string()) types.push_back(j["type"]);
+  }
+  return types;
+}
+
+nlohmann::json LastEventOf(Agent& a, const std::string& type) {
+  auto audit = a.Audit();
+  EXPECT_TRUE(audit.ok());
+  if (!audit.ok()) return nullptr;
+  for (auto it = audit->entries.rbegin(); it != audit->entries.rend(); ++it) {
+    auto j = nlohmann::json::parse(it->body, nullptr, false);
+    if (j.is_object() && j.value("type", "") == type) return j;
+  }
+  return nullptr;
+}
+
+TEST_F(EndToEndTest, AnUpdateWithoutAShadowSectionIsShadowTestedUnderTheBehaviourGate) {
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
+  Publish("1.1.0", 1);  // The same weights in a new version; bundle.json says nothing.
+  clock_.Advance(std::chrono::seconds(5));
+  const UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  const nlohmann::json result = LastEventOf(*a, "shadow-result");
+  ASSERT_TRUE(result.is_object()) << ::testing::PrintToString(EventTypes(*a));
+  EXPECT_EQ(result["verdict"], "pass") << result.dump();
+  EXPECT_EQ(result["report"]["gate"], "behaviour");
+  EXPECT_EQ(result["report"]["contract_changes"], nlohmann::json::array());
+  const auto types = EventTypes(*a);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "shadow-skipped"), 0);
+}
+
+TEST_F(EndToEndTest, ASkippedShadowTestIsAnAuditedEventWithItsReason) {
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
+  build_extra_ = {"--shadow-skip", "hotfix 1.1.0: approved by the release board"};
+  Publish("1.1.0", 2);
+  clock_.Advance(std::chrono::seconds(5));
+  const UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  const auto types = EventTypes(*a);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "shadow-result"), 0)
+      << ::testing::PrintToString(types);
+  const nlohmann::json skipped = LastEventOf(*a, "shadow-skipped");
+  ASSERT_TRUE(skipped.is_object()) << ::testing::PrintToString(types);
+  EXPECT_EQ(skipped["reason"], "hotfix 1.1.0: approved by the release board");
+  EXPECT_EQ(skipped["decided_by"], "bundle.json shadow.skip");
+  EXPECT_EQ(skipped["current_version"], "1.0.0");
+  auto audit = a->Audit();
+  ASSERT_OK(audit);
+  EXPECT_TRUE(audit->intact);
+}
+
+TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRejectedByTheDefaultShadowTestBeforeTheSwitch) {
   auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
   const std::string v1_bytes = ActiveModelBytes();
-  // Signed and intact, but not a model the runtime can load.
+  // Signed and intact, but not a model the runtime can load; the bundle
+  // says nothing about shadow tests.
   ota::testing::WriteTestFile(dir_.Sub("broken.gguf"), std::string(4096, 'x'));
   Otactl({"bundle", "build", "--name", "chat", "--version", "1.1.0", "--model",
           dir_.Sub("broken.gguf"), "--prompts", dir_.Sub("prompts"), "--out",
           dir_.Sub("broken.otab")});
+  Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", dir_.Sub("broken.otab"),
+          "--targets-key", Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
+          Key("timestamp")});
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code, ErrorCode::kIncompatible);
+  EXPECT_NE(o.error->message.find("shadow test inconclusive against 1.0.0: candidate model"),
+            std::string::npos)
+      << o.error->message;
+  EXPECT_EQ(ActiveModelBytes(), v1_bytes);
+  auto status = a->GetStatus();
+  ASSERT_OK(status);
+  ASSERT_FALSE(status->recent_deployments.empty());
+  EXPECT_EQ(status->recent_deployments[0].state, "failed");
+  // Never switched to, so nothing was rolled back.
+  auto audit = a->Audit();
+  ASSERT_OK(audit);
+  auto count = [&](const std::string& type) {
+    return std::count_if(audit->entries.begin(), audit->entries.end(), [&](const auto& e) {
+      return e.body.find("\"" + type + "\"") != std::string::npos;
+    });
+  };
+  EXPECT_EQ(count("rolled-back"), 0);
+  EXPECT_EQ(count("shadow-result"), 1);
+  o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kUpToDate);
+  EXPECT_EQ(o.bytes_fetched, 0u);
+}
+
+TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRolledBackAndNotRetried) {
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
+  const std::string v1_bytes = ActiveModelBytes();
+  // Signed and intact, but not a model the runtime can load. The bundle
+  // skips the shadow test, so the load check after the switch catches it.
+  ota::testing::WriteTestFile(dir_.Sub("broken.gguf"), std::string(4096, 'x'));
+  Otactl({"bundle", "build", "--name", "chat", "--version", "1.1.0", "--model",
+          dir_.Sub("broken.gguf"), "--prompts", dir_.Sub("prompts"), "--shadow-skip",
+          "exercises the load check after the switch", "--out", dir_.Sub("broken.otab")});
   Otactl({"publish", "--repo", dir_.Sub("repo"), "--bundle", dir_.Sub("broken.otab"),
           "--targets-key", Key("targets"), "--snapshot-key", Key("snapshot"), "--timestamp-key",
           Key("timestamp")});

@@ -17,16 +17,16 @@ namespace {
 
 using ota::testing::TempDir;
 
-struct GgufFree {
+struct ErrorsGgufFree {
   void operator()(gguf_context* ctx) const { gguf_free(ctx); }
 };
-using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
+using ErrorsGgufPtr = std::unique_ptr<gguf_context, ErrorsGgufFree>;
 
 // A metadata-only GGUF with `tokens` tokens "t0", "t1", ...; `edit` changes
 // it before it is written.
 template <typename Edit>
 std::string WriteVocab(const TempDir& dir, const std::string& name, std::size_t tokens, Edit edit) {
-  GgufPtr ctx(gguf_init_empty());
+  ErrorsGgufPtr ctx(gguf_init_empty());
   gguf_set_val_str(ctx.get(), "general.architecture", "llama");
   std::vector<std::string> texts;
   texts.reserve(tokens);
@@ -98,7 +98,7 @@ TEST_F(SynthTokenizerErrorsTest, MissingDirectoryAndNonGgufFiles) {
 }
 
 TEST_F(SynthTokenizerErrorsTest, GgufWithoutTokensOrWithTooMany) {
-  GgufPtr ctx(gguf_init_empty());
+  ErrorsGgufPtr ctx(gguf_init_empty());
   gguf_set_val_str(ctx.get(), "general.architecture", "llama");
   const std::string none = dir_.Sub("none.gguf");
   ASSERT_TRUE(gguf_write_to_file(ctx.get(), none.c_str(), false));

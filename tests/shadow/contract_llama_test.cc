@@ -11,6 +11,7 @@
 #include "gguf_edit.h"
 #include "ota/runtime_adapter/model_synth.h"
 #include "ota/shadow/shadow.h"
+#include "real_vocab.h"
 #include "test_support.h"
 
 namespace ota::shadow {
@@ -231,6 +232,39 @@ TEST_F(ContractTest, ADroppedBeginningOfSequenceChangesTokenization) {
   EXPECT_EQ(r.verdict, Verdict::kFail);
   EXPECT_EQ(Shadow("base.gguf", "no-bos.gguf", Gate::kRequantization, false).verdict,
             Verdict::kFail);
+}
+
+TEST_F(ContractTest, ARealTokenizerWithMergesDroppedIsCaughtOnTokenization) {
+  // Llama 3's BPE tokenizer; the candidate loses its 2000 most frequent
+  // merges, so common words fall apart into smaller pieces.
+  ra::SynthOptions o;
+  o.seed = 5;
+  o.layers = 1;
+  o.width = 32;
+  o.heads = 2;
+  o.type = ra::TensorType::kF32;
+  o.vocab_from = ota::testing::RealVocabFile("llama-bpe");
+  ASSERT_FALSE(o.vocab_from.empty());
+  const Status s = ra::SynthesizeModel(o, dir_->Sub("llama3.gguf"));
+  ASSERT_TRUE(s.ok()) << s.error().ToString();
+  Edit("llama3.gguf", "llama3-merges.gguf", [](gguf_context* c) {
+    const std::int64_t id = gguf_find_key(c, "tokenizer.ggml.merges");
+    ASSERT_GE(id, 0);
+    const std::size_t n = gguf_get_arr_n(c, id);
+    std::vector<std::string> kept;
+    for (std::size_t i = 2000; i < n; ++i) kept.emplace_back(gguf_get_arr_str(c, id, i));
+    std::vector<const char*> ptrs;
+    for (const std::string& m : kept) ptrs.push_back(m.c_str());
+    gguf_set_arr_str(c, "tokenizer.ggml.merges", ptrs.data(), ptrs.size());
+  });
+
+  const Report eq = Shadow("llama3.gguf", "llama3-merges.gguf", Gate::kEquivalence, true);
+  EXPECT_EQ(Changed(eq), std::vector<std::string>{"tokenizer.merges"}) << Describe(eq);
+  EXPECT_EQ(eq.verdict, Verdict::kFail);
+  const Report be = Shadow("llama3.gguf", "llama3-merges.gguf", Gate::kBehaviour, true);
+  EXPECT_LT(*be.metrics.tokenization_agreement, 1.0) << Describe(be);
+  EXPECT_FALSE(Change(be, "tokenizer.merges")->vouched);
+  EXPECT_EQ(be.verdict, Verdict::kFail) << Describe(be);
 }
 
 TEST_F(ContractTest, TheReportTableNamesEveryChange) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace ota::shadow {
@@ -127,6 +128,46 @@ TEST(EvalSetTest, BuiltinSetParsesAndIsVaried) {
   EXPECT_GE(r->prompts.size(), 6u);
   EXPECT_GE(r->references.size(), 2u);
   EXPECT_GT(r->CheckCount(), 0u);
+}
+
+TEST(EvalSetTest, ChatPromptsCarryTheirMessages) {
+  json j = Minimal();
+  j["prompts"][0] = {
+      {"id", "chat"},
+      {"messages",
+       {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hello"}}}}};
+  Result<EvalSet> set = ParseEvalSet(j.dump());
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  ASSERT_EQ(set->prompts[0].messages.size(), 2u);
+  EXPECT_EQ(set->prompts[0].messages[1].role, "user");
+  EXPECT_EQ(set->prompts[0].messages[1].content, "Hello");
+  EXPECT_TRUE(set->prompts[0].text.empty());
+  EXPECT_FALSE(set->builtin);
+
+  j["prompts"][0]["messages"] = json::array();
+  EXPECT_EQ(ErrorOf(j), "prompts[0].messages must hold 1 to 32 messages");
+  j["prompts"][0]["messages"] = {{{"role", "robot"}, {"content", "x"}}};
+  EXPECT_EQ(ErrorOf(j),
+            "prompts[0].messages[0].role \"robot\" must be one of system, user, assistant");
+  j["prompts"][0]["messages"] = {{{"role", "user"}}};
+  EXPECT_EQ(ErrorOf(j), "prompts[0].messages[0] needs \"role\" and \"content\"");
+  j["prompts"][0]["messages"] = {{{"role", "assistant"}, {"content", "x"}}};
+  EXPECT_EQ(ErrorOf(j),
+            "prompts[0].messages must not end with an assistant message: the model writes that "
+            "turn");
+  j["prompts"][0]["messages"] = {{{"role", "user"}, {"content", "x"}, {"name", "n"}}};
+  EXPECT_NE(ErrorOf(j).find("unknown field \"name\""), std::string::npos) << ErrorOf(j);
+  j["prompts"][0]["text"] = "both";
+  EXPECT_EQ(ErrorOf(j),
+            "prompts[0] must have exactly one of \"text\", \"template\" and \"messages\"");
+}
+
+TEST(EvalSetTest, TheBuiltInSetIsMarkedAndHasChatPrompts) {
+  Result<EvalSet> set = BuiltinEvalSet();
+  ASSERT_TRUE(set.ok());
+  EXPECT_TRUE(set->builtin);
+  EXPECT_TRUE(std::any_of(set->prompts.begin(), set->prompts.end(),
+                          [](const EvalPrompt& p) { return !p.messages.empty(); }));
 }
 
 }  // namespace

@@ -153,5 +153,57 @@ TEST(PolicyTest, BundleShadowSection) {
             "bundle.json shadow has the unknown field \"evals\"");
 }
 
+TEST(PolicyTest, WithoutASectionTheBundleIsTestedUnderTheBehaviourGate) {
+  manifest::BundleManifest m;
+  m.files = {{"model.gguf", 1, std::string(64, 'a'), "model"}};
+  Result<BundleShadowSection> s = BundleShadowSectionOf(m);
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->declared);
+  EXPECT_FALSE(s->skip.has_value());
+  EXPECT_EQ(s->policy, DefaultBundlePolicy());
+  Result<Policy> p = PolicyFor(m, nullptr);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->gate, Gate::kBehaviour);
+  EXPECT_FALSE(p->skip.has_value());
+  // A rollout may still ask for another gate.
+  manifest::RolloutManifest rollout;
+  rollout.shadow_policy = json{{"gate", "equivalence"}};
+  EXPECT_EQ(PolicyFor(m, &rollout)->gate, Gate::kEquivalence);
+}
+
+TEST(PolicyTest, SkippingIsExplicitWithAReason) {
+  manifest::BundleManifest m;
+  m.files = {{"model.gguf", 1, std::string(64, 'a'), "model"},
+             {"eval/eval.json", 1, std::string(64, 'b'), "eval"}};
+  m.extra["shadow"] = {{"skip", "emergency security fix"}};
+  Result<BundleShadowSection> s = BundleShadowSectionOf(m);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(s->declared);
+  EXPECT_EQ(s->skip, "emergency security fix");
+  EXPECT_EQ(PolicyFor(m, nullptr)->skip, "emergency security fix");
+  EXPECT_EQ(PolicyToJson(*PolicyFor(m, nullptr))["skip"], "emergency security fix");
+
+  for (const json& bad : {json(""), json(std::string(257, 'x')), json(3)}) {
+    m.extra["shadow"] = {{"skip", bad}};
+    EXPECT_EQ(BundleShadowSectionOf(m).error().message,
+              "bundle.json shadow.skip must be a reason of 1 to 256 bytes");
+  }
+  m.extra["shadow"] = {{"skip", "why"}, {"eval", "eval/eval.json"}};
+  EXPECT_EQ(BundleShadowSectionOf(m).error().message,
+            "bundle.json shadow.skip cannot stand beside eval or policy");
+
+  // The rollout's override may skip; a bundle policy object may not.
+  const json rollout = {{"skip", "canary drill"}};
+  Result<Policy> p = ResolvePolicy(nullptr, &rollout);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->skip, "canary drill");
+  EXPECT_EQ(ResolvePolicy(&rollout, nullptr).error().message,
+            "bundle.json shadow.policy has the unknown field \"skip\"");
+  const json empty = {{"skip", ""}};
+  EXPECT_EQ(ResolvePolicy(nullptr, &empty).error().message,
+            "rollout shadow_policy.skip must be a reason of 1 to 256 bytes");
+  EXPECT_FALSE(PolicyToJson(Policy{}).contains("skip"));
+}
+
 }  // namespace
 }  // namespace ota::shadow

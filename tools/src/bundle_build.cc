@@ -78,6 +78,21 @@ Result<manifest::BundleManifest> BaseManifest(FileSystem& fs, const BundleSpec& 
 // bundle.json's "shadow" section: devices test this bundle against the
 // version they run before activating it (docs/formats.md).
 Status AddShadowSection(const BundleSpec& spec, manifest::BundleManifest& base) {
+  if (!spec.shadow_skip.empty()) {
+    if (spec.shadow || !spec.shadow_policy.empty() || !spec.eval.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--shadow-skip excludes --shadow, --shadow-policy and --eval");
+    }
+    if (spec.shadow_skip.size() > shadow::kMaxSkipReasonBytes) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--shadow-skip: the reason is longer than " +
+                           std::to_string(shadow::kMaxSkipReasonBytes) + " bytes");
+    }
+    base.extra["shadow"] = {{"skip", spec.shadow_skip}};
+    return Ok();
+  }
+  // Without a section devices still shadow-test the bundle (built-in eval
+  // set, behaviour gate); --shadow writes the section to say so explicitly.
   if (!spec.shadow && spec.shadow_policy.empty() && spec.eval.empty()) return Ok();
   nlohmann::json section = nlohmann::json::object();
   if (!spec.eval.empty()) section["eval"] = "eval/eval.json";
@@ -109,11 +124,15 @@ void AddBundleOptions(CLI::App& cmd, BundleSpec& spec) {
   cmd.add_option("--eval", spec.eval, "Eval set for shadow tests (implies --shadow)")
       ->check(CLI::ExistingFile);
   cmd.add_flag("--shadow", spec.shadow,
-               "Devices shadow-test this bundle against their current version before "
-               "activating it (built-in eval set unless --eval)");
+               "Write a shadow section: devices shadow-test this bundle against their current "
+               "version before activating it (built-in eval set unless --eval; a bundle "
+               "without the section is tested the same way under the behaviour gate)");
   cmd.add_option("--shadow-policy", spec.shadow_policy,
                  "Shadow policy as JSON, e.g. '{\"gate\": \"requantization\"}' (implies "
                  "--shadow; docs/formats.md)");
+  cmd.add_option("--shadow-skip", spec.shadow_skip,
+                 "Devices install this bundle without a shadow test, for this reason (1 to 256 "
+                 "bytes; recorded in each device's audit log as a shadow-skipped event)");
   cmd.add_option("--level", spec.level, "zstd level")->check(CLI::Range(1, 22));
   cmd.add_option("--chunk-size", spec.chunk_size,
                  "Plaintext bytes per chunk, 65536 to 67108864: the most a device holds in "

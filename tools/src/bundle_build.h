@@ -26,6 +26,7 @@ struct BundleSpec {
   std::string eval;
   bool shadow = false;        // Ask devices for a shadow test (built-in eval set if no eval).
   std::string shadow_policy;  // JSON policy object for bundle.json's shadow section.
+  std::string shadow_skip;    // Reason to skip the shadow test (bundle.json shadow.skip).
   std::string out;
   int level = 9;
   std::uint64_t chunk_size = bundle::kDefaultChunkSize;

@@ -111,7 +111,10 @@ struct Policy {
   int threads = 1;
   int context_length = 1024;
   std::uint64_t memory_budget_bytes = 0;  // Per model; 0: no limit.
-  std::optional<MirrorPolicy> mirror;     // Unset: no live mirroring.
+  // Latency is compared only when each model computed at least this long
+  // (by the runtime's rates): shorter runs time the machine's noise.
+  double min_timed_seconds = 1.0;
+  std::optional<MirrorPolicy> mirror;  // Unset: no live mirroring.
   // Set: no shadow test runs, for this reason (bundle.json "shadow.skip" or
   // the rollout's shadow_policy "skip"); the agent records the skip as an
   // audited event. Every other update is shadow-tested (BundleShadowSectionOf).
