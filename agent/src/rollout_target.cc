@@ -1,10 +1,13 @@
 #include "rollout_target.h"
 
+#include "ota/shadow/policy.h"
+
 #include "device_probe.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/rollout/evaluate.h"
+#include "ota/shadow/policy.h"
 
 namespace ota::agent {
 namespace {
@@ -87,6 +90,18 @@ Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
   choice.from_manifest = true;
   choice.reason = d.reason;
   choice.shadow_policy = m.shadow_policy;
+  if (d.kind == rollout::DecisionKind::kRollBack) {
+    // An ordered rollback returns to a version the fleet ran before; a shadow
+    // test would only delay the recovery (and yield to every app session).
+    // The skip is recorded with this reason like any other.
+    std::string why = "rollback order of rollout " + m.rollout_id + ": " + d.reason;
+    if (why.size() > shadow::kMaxSkipReasonBytes) {
+      why.resize(shadow::kMaxSkipReasonBytes);
+      // Never end inside a UTF-8 sequence.
+      while (!why.empty() && (static_cast<unsigned char>(why.back()) & 0x80) != 0) why.pop_back();
+    }
+    choice.shadow_policy = nlohmann::json{{"skip", why}};
+  }
   if (d.kind != rollout::DecisionKind::kStay && d.kind != rollout::DecisionKind::kIncompatiblePin) {
     choice.version = d.version;
   }

@@ -13,10 +13,12 @@
 //
 // Exit codes: 0 every prompt answered; 1 an answer failed; 2 usage error.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ota/agent/leases.h"
@@ -87,6 +89,11 @@ int ChatMain(int argc, char** argv) {
   app.add_option("--model", model, "Model name");
   app.add_option("--prompt", prompts, "Prompt to answer (repeatable); default: stdin lines");
   app.add_option("--max-tokens", max_tokens, "Tokens per answer")->check(CLI::Range(1, 128));
+  int hold_ms = 0;
+  app.add_option("--hold-ms", hold_ms,
+                 "Keep each answer's lease this many milliseconds after answering, as a long "
+                 "session would (to watch the agent's drain)")
+      ->check(CLI::Range(0, 600000));
   bool mirror_answers = false;
   app.add_flag("--mirror", mirror_answers,
                "Replay a sample of the answers on a candidate the agent is shadow-testing "
@@ -155,6 +162,7 @@ int ChatMain(int argc, char** argv) {
                 Printable(*answer).c_str());
     std::fflush(stdout);
     if (mirror) mirror->Offer(question, *answer);
+    if (hold_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
   };  // The lease ends here, after the answer.
   if (!prompts.empty()) {
     for (const std::string& p : prompts) ask(p);

@@ -173,6 +173,7 @@ class LlamaModel final : public LoadedModel {
     }
     std::lock_guard<std::mutex> lock(mu_);
     const auto start = clock_.Monotonic();
+    const double cpu_start = ProcessCpuSeconds();
     std::vector<LogProbs> out(positions.size());
     ClearCache();
     Batch batch(batch_size_);
@@ -193,7 +194,7 @@ class LlamaModel final : public LoadedModel {
         out[slots[0]] = std::move(row);
       }
     }
-    RecordThroughput(tokens.size(), start);
+    RecordThroughput(tokens.size(), start, cpu_start);
     return out;
   }
 
@@ -210,6 +211,7 @@ class LlamaModel final : public LoadedModel {
     }
     std::lock_guard<std::mutex> lock(mu_);
     const auto start = clock_.Monotonic();
+    const double cpu_start = ProcessCpuSeconds();
     std::vector<Token> generated;
     if (max_tokens == 0) return generated;
     ClearCache();
@@ -239,7 +241,7 @@ class LlamaModel final : public LoadedModel {
       OTA_TRY(Decode(batch.get()));
       ++position;
     }
-    RecordThroughput(prompt.size() + generated.size(), start);
+    RecordThroughput(prompt.size() + generated.size(), start, cpu_start);
     return generated;
   }
 
@@ -287,6 +289,7 @@ class LlamaModel final : public LoadedModel {
     figures.load_seconds = load_seconds_;
     figures.peak_resident_bytes = PeakResidentBytes();
     figures.tokens_per_second = tokens_per_second_;
+    figures.cpu_tokens_per_second = cpu_tokens_per_second_;
     return figures;
   }
 
@@ -339,9 +342,12 @@ class LlamaModel final : public LoadedModel {
                      "llama_decode failed with code " + std::to_string(rc) + LastLlamaError());
   }
 
-  void RecordThroughput(std::size_t tokens, std::chrono::steady_clock::time_point start) {
+  void RecordThroughput(std::size_t tokens, std::chrono::steady_clock::time_point start,
+                        double cpu_start) {
     const double seconds = std::chrono::duration<double>(clock_.Monotonic() - start).count();
     tokens_per_second_ = seconds > 0.0 ? static_cast<double>(tokens) / seconds : 0.0;
+    const double cpu = ProcessCpuSeconds() - cpu_start;
+    cpu_tokens_per_second_ = cpu > 0.0 && cpu_start > 0.0 ? static_cast<double>(tokens) / cpu : 0.0;
   }
 
   Clock& clock_;
@@ -352,7 +358,8 @@ class LlamaModel final : public LoadedModel {
   const int batch_size_;
   const double load_seconds_;
   mutable std::mutex mu_;
-  double tokens_per_second_ = 0.0;  // Guarded by mu_.
+  double tokens_per_second_ = 0.0;      // Guarded by mu_.
+  double cpu_tokens_per_second_ = 0.0;  // Guarded by mu_.
 };
 
 class LlamaRuntime final : public Runtime {

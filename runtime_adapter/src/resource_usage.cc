@@ -1,6 +1,7 @@
 #include "resource_usage.h"
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <fstream>
 #include <sstream>
@@ -24,6 +25,12 @@ std::uint64_t PeakResidentBytes() {
     return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB.
   }
   return 0;
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0.0;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 }  // namespace ota::runtime_adapter

@@ -453,11 +453,25 @@ class ShadowRun {
                            : policy_.context_length;
     m.context_fits = cand_.unfit == 0 &&
                      (m.candidate_training_context <= 0 || m.candidate_training_context >= needed);
-    if (m.current_tokens_per_second > 0 && m.candidate_tokens_per_second > 0) {
+    m.current_cpu_tokens_per_second = current_tp_.CpuTokensPerSecond();
+    m.candidate_cpu_tokens_per_second = cand_.throughput.CpuTokensPerSecond();
+    // CPU time when the runtime measures it: the candidate runs minutes after
+    // the current model, at idle priority, so wall time also times whatever
+    // else the device did meanwhile.
+    const bool by_cpu =
+        m.current_cpu_tokens_per_second > 0 && m.candidate_cpu_tokens_per_second > 0;
+    const double current_rate =
+        by_cpu ? m.current_cpu_tokens_per_second : m.current_tokens_per_second;
+    const double candidate_rate =
+        by_cpu ? m.candidate_cpu_tokens_per_second : m.candidate_tokens_per_second;
+    if (current_rate > 0 && candidate_rate > 0) {
       // A few milliseconds of compute time nothing but the machine's noise.
-      const double timed = std::min(current_tp_.Seconds(), cand_.throughput.Seconds());
+      const double timed = by_cpu
+                               ? std::min(current_tp_.CpuSeconds(), cand_.throughput.CpuSeconds())
+                               : std::min(current_tp_.Seconds(), cand_.throughput.Seconds());
       if (timed >= policy_.min_timed_seconds) {
-        m.latency_ratio = m.current_tokens_per_second / m.candidate_tokens_per_second;
+        m.latency_ratio = current_rate / candidate_rate;
+        m.latency_basis = by_cpu ? "cpu" : "wall";
       } else {
         char line[160];
         std::snprintf(line, sizeof line,
@@ -650,10 +664,16 @@ class ShadowRun {
 namespace internal {
 
 void Throughput::Add(const LoadedModel& model, std::size_t tokens) {
-  const double rate = model.Resources().tokens_per_second;
+  const runtime_adapter::ResourceFigures figures = model.Resources();
+  const double rate = figures.tokens_per_second;
   if (rate <= 0 || tokens == 0) return;
   tokens_ += static_cast<double>(tokens);
   seconds_ += static_cast<double>(tokens) / rate;
+  if (figures.cpu_tokens_per_second > 0) {
+    cpu_seconds_ += static_cast<double>(tokens) / figures.cpu_tokens_per_second;
+  } else {
+    cpu_complete_ = false;
+  }
 }
 
 std::size_t CommonPrefix(std::span<const Token> a, std::span<const Token> b) {

@@ -21,11 +21,18 @@ class Throughput {
  public:
   void Add(const runtime_adapter::LoadedModel& model, std::size_t tokens);
   double TokensPerSecond() const { return seconds_ > 0 ? tokens_ / seconds_ : 0.0; }
-  double Seconds() const { return seconds_; }  // Compute time the rates add up to.
+  double Seconds() const { return seconds_; }  // Wall time the rates add up to.
+  // The same by the runtime's CPU-time rates; 0 when it gave none for some call.
+  double CpuTokensPerSecond() const {
+    return cpu_complete_ && cpu_seconds_ > 0 ? tokens_ / cpu_seconds_ : 0.0;
+  }
+  double CpuSeconds() const { return cpu_complete_ ? cpu_seconds_ : 0.0; }
 
  private:
   double tokens_ = 0;
   double seconds_ = 0;
+  double cpu_seconds_ = 0;
+  bool cpu_complete_ = true;
 };
 
 // Length of the common prefix of two sequences.

@@ -146,6 +146,27 @@ TEST_F(ContractTest, TheSameFileChangesNothing) {
   EXPECT_EQ(ReportToJson(r)["contract_changes"], nlohmann::json::array());
 }
 
+TEST_F(ContractTest, LatencyIsComparedByCpuTimeWhenTheRuntimeMeasuresIt) {
+  Result<EvalSet> eval = ParseEvalSet(kAppEval);
+  ASSERT_TRUE(eval.ok());
+  Policy policy;
+  policy.gate = Gate::kBehaviour;
+  policy.thresholds = DefaultThresholds(Gate::kBehaviour);
+  policy.context_length = 256;
+  policy.min_timed_seconds = 0;
+  CancelToken cancel;
+  Result<Report> r = shadow::Run(*runtime_, dir_->Sub("base.gguf"), dir_->Sub("base.gguf"), *eval,
+                                 policy, clock_, cancel);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->metrics.latency_basis, "cpu") << Describe(*r);
+  EXPECT_GT(r->metrics.current_cpu_tokens_per_second, 0);
+  EXPECT_GT(r->metrics.candidate_cpu_tokens_per_second, 0);
+  ASSERT_TRUE(r->metrics.latency_ratio.has_value());
+  // The same file: a ratio near 1 (loose, the run is milliseconds long).
+  EXPECT_GT(*r->metrics.latency_ratio, 0.25);
+  EXPECT_LT(*r->metrics.latency_ratio, 4.0);
+}
+
 TEST_F(ContractTest, AnEndOfGenerationTokenTheModelEmitsIsCaughtByEveryGate) {
   // The candidate ends generation on the token the model writes first, so
   // its answers stop where the current model's go on.

@@ -145,6 +145,7 @@ TEST_F(RunTest, CostRatiosAreGated) {
   policy.min_timed_seconds = 0;  // The scripted models compute for milliseconds.
   const Report r = RunWith("slow", policy, JsonEvalSet());
   EXPECT_DOUBLE_EQ(*r.metrics.latency_ratio, 4.0);
+  EXPECT_EQ(r.metrics.latency_basis, "wall");  // The scripted runtime measures no CPU time.
   EXPECT_DOUBLE_EQ(*r.metrics.memory_ratio, 1.2);
   EXPECT_EQ(r.verdict, Verdict::kFail);
   EXPECT_EQ(r.reasons[0], "latency_ratio 4.0000 is not <= 2.0000");

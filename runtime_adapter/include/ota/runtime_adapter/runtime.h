@@ -100,6 +100,11 @@ struct ResourceFigures {
   // Tokens processed per second by the last EvaluateLogProbs or Generate
   // (evaluated plus generated tokens); 0 before the first call.
   double tokens_per_second = 0.0;
+  // The same tokens per second of the process's CPU time (every thread), 0
+  // when unknown. Unlike wall time it does not grow while other work, or a
+  // lowered priority, keeps the model's threads waiting, so shadow tests
+  // compare models by it.
+  double cpu_tokens_per_second = 0.0;
 };
 
 // Next-token log-probabilities at one position: natural-log softmax over the

@@ -69,6 +69,11 @@ struct Metrics {
   std::uint64_t candidate_estimated_bytes = 0;
   std::uint64_t peak_resident_bytes = 0;  // Of the whole process, at the end.
   std::optional<double> latency_ratio;    // time per token, candidate / current
+  // "cpu" when latency_ratio compares the runtime's CPU-time rates (below),
+  // "wall" when the runtime gave only wall-clock rates.
+  std::string latency_basis;
+  double current_cpu_tokens_per_second = 0;  // 0: the runtime does not measure CPU time.
+  double candidate_cpu_tokens_per_second = 0;
   std::optional<double> memory_ratio;     // estimated bytes, candidate / current
   std::optional<double> load_time_ratio;  // candidate / current
 
