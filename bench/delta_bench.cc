@@ -18,8 +18,12 @@
 //
 // Usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N --vocab N]
 //                    [--scenario NAME]... [--level N] [--runs N] [--ours-only | --zstd-only]
-//                    [--keep] [--work DIR]
+//                    [--kquant-layers N] [--keep] [--work DIR]
 //   --size-mib N: about N MiB of F16 model (1024: apply RSS on a 1 GiB model);
+//   --kquant-layers N: blocks of the K-quant scenarios' models (default 10:
+//   width 512, feed-forward 1536, about 20 MiB at Q4_K_M), which llama.cpp's
+//   quantizer makes from synthesized F16 masters (q4_k_m-finetune,
+//   q8_0-to-q4_k_m, q4_k_m-q6_k-ends; skipped in a build without llama.cpp);
 //   --ours-only: no peers (their memory and time on large models would swamp
 //   a shared machine); --level: zstd level of DIFF/LITERAL windows;
 //   --runs N: decode/apply runs per tool, fastest counted (default 3);
@@ -49,6 +53,8 @@
 #include "ota/common/hash.h"
 #include "ota/manifest/bundle_manifest.h"
 #include "ota/manifest/version.h"
+#include "ota/runtime_adapter/model_synth.h"
+#include "ota/runtime_adapter/quantize.h"
 
 extern char** environ;
 
@@ -225,7 +231,63 @@ struct Scenario {
   std::string name;
   SynthType type;
   SynthEdit base, target;
+  bool kquant = false;  // Made by llama.cpp's quantizer (WriteKQuant), not gguf_synth.
 };
+
+namespace rt = ota::runtime_adapter;
+
+// Shape of the K-quant scenarios' masters: rows of 512 and 1536 values, so
+// every matrix takes a K-quant (rows must be a multiple of 256).
+struct KQuantShape {
+  int layers = 10;
+  int width = 512;
+  int ff = 1536;
+};
+
+// One side of a K-quant scenario, made as a fleet makes it: an F16 master
+// synthesized from seed 1 (the target of "q4_k_m-finetune" with 1% noise on
+// every weight), quantized by llama.cpp.
+//   q4_k_m-finetune   Q4_K_M(A) -> Q4_K_M(A + noise)
+//   q8_0-to-q4_k_m    Q8_0(A)   -> Q4_K_M(A)
+//   q4_k_m-q6_k-ends  Q4_K_M(A) -> Q4_K_M(A) with the first and last blocks at Q6_K
+int WriteKQuant(const std::string& path, const std::string& scenario, bool target,
+                const KQuantShape& shape) {
+  rt::SynthOptions master;
+  master.seed = 1;
+  master.layers = shape.layers;
+  master.width = shape.width;
+  master.ff = shape.ff;
+  master.type = rt::TensorType::kF16;
+  rt::QuantizeOptions q;
+  q.threads = 1;
+  q.overwrite = true;
+  q.type = rt::QuantType::kQ4_K_M;
+  if (scenario == "q4_k_m-finetune") {
+    if (target) {
+      master.noise = 0.01;
+      master.noise_seed = 2;
+    }
+  } else if (scenario == "q8_0-to-q4_k_m") {
+    if (!target) q.type = rt::QuantType::kQ8_0;
+  } else if (scenario == "q4_k_m-q6_k-ends") {
+    if (target) {
+      q.tensor_types.push_back({"^blk\\.0\\.", rt::QuantType::kQ6_K});
+      q.tensor_types.push_back(
+          {"^blk\\." + std::to_string(shape.layers - 1) + "\\.", rt::QuantType::kQ6_K});
+    }
+  } else {
+    return 2;
+  }
+  const std::string master_path = path + ".master.gguf";
+  if (auto st = rt::SynthesizeModel(master, master_path); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.error().ToString().c_str());
+    return 1;
+  }
+  auto r = rt::QuantizeModel(master_path, path, q);
+  fsys::remove(master_path);
+  if (!r.ok()) std::fprintf(stderr, "%s\n", r.error().ToString().c_str());
+  return r.ok() ? 0 : 1;
+}
 
 std::vector<Scenario> Scenarios(const SynthShape& shape) {
   std::vector<Scenario> out;
@@ -257,6 +319,11 @@ std::vector<Scenario> Scenarios(const SynthShape& shape) {
   e.changed_layers = {0, shape.layers - 1};
   e.nudge = 0.002f;
   out.push_back({"q4_0-few-layers", SynthType::kQ4_0, {}, e});
+  if (rt::ModelSynthesisAvailable()) {
+    for (const char* name : {"q4_k_m-finetune", "q8_0-to-q4_k_m", "q4_k_m-q6_k-ends"}) {
+      out.push_back({name, SynthType::kF16, {}, {}, true});
+    }
+  }
   return out;
 }
 
@@ -284,6 +351,11 @@ int main(int argc, char** argv) {
     return Encode(args[1], args[2], args[3], args.size() > 4 ? std::atoi(args[4].c_str()) : 0);
   }
   if (args.size() == 5 && args[0] == "--apply") return Apply(args[1], args[2], args[3], args[4]);
+  if (args.size() == 5 && args[0] == "--write-kquant") {
+    KQuantShape sh;
+    sh.layers = std::atoi(args[4].c_str());
+    return WriteKQuant(args[1], args[2], args[3] == "target", sh);
+  }
   if (args.size() == 8 && args[0] == "--write-model") {
     SynthShape sh;
     sh.layers = std::atoi(args[4].c_str());
@@ -311,6 +383,7 @@ int main(int argc, char** argv) {
   bool ours_only = false;   // Skip the peers (large models: RSS and time of ours).
   int runs = 3;             // Decode/apply runs per tool; the fastest counts.
   bool zstd_only = false;   // Of the peers, only zstd.
+  KQuantShape kquant;       // Blocks of the K-quant scenarios' masters.
   std::string work = (fsys::temp_directory_path() / "ota-delta-bench").string();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -340,6 +413,8 @@ int main(int argc, char** argv) {
       const double per_layer = (4 * e * e + 3 * e * f) * 2 / (1 << 20);
       const double fixed = 2 * v * e * 2 / (1 << 20);
       shape.layers = std::max(1, static_cast<int>(std::lround((mib - fixed) / per_layer)));
+    } else if (a == "--kquant-layers" && has) {
+      kquant.layers = std::max(2, std::atoi(args[++i].c_str()));
     } else if (a == "--ours-only") {
       ours_only = true;
     } else if (a == "--keep") {
@@ -356,7 +431,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: delta_bench [--large | --size-mib N] [--layers N --embd N --ff N "
                    "--vocab N] [--scenario NAME]... [--level N] [--runs N] [--ours-only | "
-                   "--zstd-only] [--keep] [--work DIR]\n");
+                   "--zstd-only] [--kquant-layers N] [--keep] [--work DIR]\n");
       return 2;
     }
   }
@@ -377,6 +452,10 @@ int main(int argc, char** argv) {
     // this process's peak RSS, which Linux hands on to every child it
     // spawns (ru_maxrss survives exec), and every tool would seem to use it.
     auto write = [&](const std::string& path, const char* side) {
+      if (s.kquant) {
+        return Spawn({self, "--write-kquant", path, s.name, side, std::to_string(kquant.layers)})
+            .ok;
+      }
       return Spawn({self, "--write-model", path, s.name, side, std::to_string(shape.layers),
                     std::to_string(shape.n_embd), std::to_string(shape.n_ff),
                     std::to_string(shape.n_vocab)})

@@ -46,6 +46,8 @@ struct Segment {
   bool tensor = false;  // Same-position windows (tensor data).
   std::uint32_t width = 1;
   std::vector<DiffTransform> transforms;  // DIFF candidates, best guess first.
+  bool elements = false;                  // Tensor data: a grouped LITERAL is a candidate.
+  std::vector<std::uint32_t> planes;      // Plane starts in an element (empty: every byte).
 };
 
 class Builder {
@@ -86,20 +88,21 @@ class Builder {
   Status Plan(ReadableFile& target, std::uint64_t size, std::uint32_t base,
               std::vector<Segment>& out) {
     if (base == kNoBase) {
-      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, {}});
+      out.push_back(Segment{0, size, kNoBase, 0, 0, false, 1, {}, false, {}});
       return Ok();
     }
     OTA_ASSIGN_OR_RETURN(std::uint64_t base_size, bases_[base]->Size());
     OTA_ASSIGN_OR_RETURN(GgufLayout t, ScanGguf(target, size));
     OTA_ASSIGN_OR_RETURN(GgufLayout b, ScanGguf(*bases_[base], base_size));
     if (!t.usable || !b.usable || t.tensors.empty()) {
-      out.push_back(Segment{0, size, base, 0, base_size, false, 1, {}});
+      out.push_back(Segment{0, size, base, 0, base_size, false, 1, {}, false, {}});
       return Ok();
     }
     std::map<std::string, const GgufTensor*> by_name;
     for (const GgufTensor& bt : b.tensors) by_name.emplace(bt.name, &bt);
     const std::uint64_t base_head = b.tensors.empty() ? base_size : b.tensors.front().offset;
-    out.push_back(Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, {}});
+    out.push_back(
+        Segment{0, t.tensors.front().offset, base, 0, base_head, false, 1, {}, false, {}});
     for (const GgufTensor& tt : t.tensors) {
       Segment s{tt.offset,
                 tt.length,
@@ -108,7 +111,9 @@ class Builder {
                 0,
                 true,
                 GroupWidthForGgmlType(tt.type),
-                TransformsForGgmlType(tt.type)};
+                TransformsForGgmlType(tt.type),
+                true,
+                PlaneStartsForGgmlType(tt.type)};
       auto it = by_name.find(tt.name);
       if (it != by_name.end()) {
         s.base = base;
@@ -139,6 +144,7 @@ class Builder {
       }
       now_.resize(static_cast<std::size_t>(n));
       OTA_TRY(ReadExact(target, s.start + r, now_));
+      planes_ = &s.planes;
       if (s.base == kNoBase || s.base_length == 0) {
         OTA_TRY(Literal(s.width));
         continue;
@@ -154,6 +160,7 @@ class Builder {
         }
       }
       Candidate best;
+      bool kquant_pick = false;
       if (aligned && s.tensor) {
         // The transform is chosen on a sample at a fast level; only the
         // winner is coded at the full level.
@@ -182,19 +189,22 @@ class Builder {
         if (best.bytes.size() * 2 < n || pick_trial * 10 < literal_trial * 9) {
           OTA_TRY(Emit(best.bytes));
           stats_.differenced += n;
+          if (IsKQuantTransform(pick)) stats_.kquant_differenced += n;
           continue;
         }
+        if (IsKQuantTransform(pick)) kquant_pick = true;
       }
       const std::uint64_t from = r > margin ? r - margin : 0;
       const std::uint64_t to = std::min(s.base_length, r + n + margin);
       if (from < to) OTA_TRY(Prefix(s.base, s.base_start + from, to - from, best));
-      if (s.tensor) OTA_TRY(LiteralCandidate(s.width, best));
+      if (s.elements) OTA_TRY(LiteralCandidate(s.width, best));
       if (best.bytes.empty()) {
         OTA_TRY(Literal(s.width));
         continue;
       }
       OTA_TRY(Emit(best.bytes));
       *best.counter += n;
+      if (kquant_pick && best.counter == &stats_.differenced) stats_.kquant_differenced += n;
     }
     return Ok();
   }
@@ -285,14 +295,21 @@ class Builder {
     return Emit(c.bytes);
   }
 
-  // grouped_ into frame_, each byte plane in its own zstd blocks (planes
-  // under kMinPlane share blocks with their neighbours).
+  // grouped_ into frame_, each byte plane (or each field's planes, see
+  // planes_) in its own zstd blocks (planes under kMinPlane share blocks with
+  // their neighbours).
   Status CompressGrouped(ZstdCompressor& z, std::uint32_t width) {
     constexpr std::size_t kMinPlane = 4096;
     const std::size_t n = grouped_.size() / width;
     cuts_.clear();
     if (n >= kMinPlane) {
-      for (std::uint32_t j = 1; j < width; ++j) cuts_.push_back(j * n);
+      if (planes_ != nullptr && !planes_->empty()) {
+        for (std::uint32_t j : *planes_) {
+          if (j < width) cuts_.push_back(j * n);
+        }
+      } else {
+        for (std::uint32_t j = 1; j < width; ++j) cuts_.push_back(j * n);
+      }
     }
     return z.CompressPlanes(grouped_, cuts_, frame_);
   }
@@ -310,6 +327,7 @@ class Builder {
   std::unique_ptr<ZstdCompressor> diff_z_, prefix_z_, trial_z_;
   std::vector<std::uint8_t> now_, old_, ref_, scratch_, grouped_, frame_;
   std::vector<std::size_t> cuts_;
+  const std::vector<std::uint32_t>* planes_ = nullptr;  // Of the segment being coded.
   DeltaStats stats_;
   std::uint32_t copy_base_ = 0;
   std::uint64_t copy_offset_ = 0, copy_len_ = 0;

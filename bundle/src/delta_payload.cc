@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "diff_arith.h"
+#include "kquant_blocks.h"
+
 namespace ota::bundle {
 namespace {
 
@@ -44,51 +47,6 @@ void UngroupByWidth(std::span<const std::uint8_t> grouped, std::uint32_t width,
 }
 
 namespace {
-
-// Float bit patterns to integers ordered like the floats (negative: all bits
-// flipped; positive: sign bit set), and back. -0 and +0 are neighbours.
-template <typename U>
-U ToOrdered(U x) {
-  constexpr U kSign = U(U(1) << (sizeof(U) * 8 - 1));
-  return (x & kSign) ? U(~x) : U(x | kSign);
-}
-template <typename U>
-U FromOrdered(U k) {
-  constexpr U kSign = U(U(1) << (sizeof(U) * 8 - 1));
-  return (k & kSign) ? U(k ^ kSign) : U(~k);
-}
-// Zig-zag on a two's complement difference of U's width: 0, -1, 1, -2, ...
-template <typename U>
-U ZigZag(U d) {
-  constexpr int kBits = sizeof(U) * 8;
-  const U neg = (d >> (kBits - 1)) ? U(~U(0)) : U(0);
-  return U(U(d << 1) ^ neg);
-}
-template <typename U>
-U UnZigZag(U z) {
-  return U(U(z >> 1) ^ U(U(0) - U(z & 1)));
-}
-
-template <typename U>
-U Load(const std::uint8_t* p) {
-  U v = 0;
-  for (std::size_t i = 0; i < sizeof(U); ++i) v = U(v | U(U(p[i]) << (8 * i)));
-  return v;
-}
-template <typename U>
-void Store(std::uint8_t* p, U v) {
-  for (std::size_t i = 0; i < sizeof(U); ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
-// One element: the ordered difference (encode) or its inverse (decode).
-template <typename U>
-U OrderedDiff(U old_bits, U new_bits) {
-  return ZigZag<U>(U(ToOrdered(new_bits) - ToOrdered(old_bits)));
-}
-template <typename U>
-U OrderedUndo(U old_bits, U z) {
-  return FromOrdered<U>(U(ToOrdered(old_bits) + UnZigZag(z)));
-}
 
 // Two 4-bit lanes: zig-zag of the 4-bit two's complement difference
 // (encode) or its inverse (decode), branch-free so loops vectorize.
@@ -143,6 +101,11 @@ void RunOrdered(const std::uint8_t* __restrict old_bytes, std::uint8_t* __restri
   }
 }
 
+KQuant KQuantOfTransform(DiffTransform t) {
+  return static_cast<KQuant>(static_cast<std::uint8_t>(t) -
+                             static_cast<std::uint8_t>(DiffTransform::kQ2K));
+}
+
 // Runs transform `t` in place on `x` (new bytes when encoding, the
 // difference when decoding) against `old_bytes`; bytes after the last whole
 // element are XORed.
@@ -175,11 +138,23 @@ void Run(DiffTransform t, std::uint32_t width, const std::uint8_t* __restrict ol
       whole = size / 18 * 18;
       RunBlocks<kEncode, DiffTransform::kQ4_0, 18>(old_bytes, x, whole);
       break;
+    case DiffTransform::kQ2K:
+    case DiffTransform::kQ3K:
+    case DiffTransform::kQ4K:
+    case DiffTransform::kQ5K:
+    case DiffTransform::kQ6K:
+      whole = size / width * width;
+      KQuantDiffBlocks(kEncode, KQuantOfTransform(t), old_bytes, x, whole);
+      break;
   }
   for (std::size_t i = whole; i < size; ++i) x[i] ^= old_bytes[i];
 }
 
 }  // namespace
+
+bool IsKQuantTransform(DiffTransform t) {
+  return t >= DiffTransform::kQ2K && t <= DiffTransform::kQ6K;
+}
 
 bool TransformFitsWidth(DiffTransform t, std::uint32_t width) {
   switch (t) {
@@ -192,6 +167,12 @@ bool TransformFitsWidth(DiffTransform t, std::uint32_t width) {
       return width == 34;
     case DiffTransform::kQ4_0:
       return width == 18;
+    case DiffTransform::kQ2K:
+    case DiffTransform::kQ3K:
+    case DiffTransform::kQ4K:
+    case DiffTransform::kQ5K:
+    case DiffTransform::kQ6K:
+      return width == KQuantBlockBytes(KQuantOfTransform(t));
   }
   return false;
 }
@@ -233,6 +214,8 @@ std::uint32_t GroupWidthForGgmlType(std::uint32_t type) {
     case 8:  // Q8_0: f16 scale + 32 int8
       return 34;
     default:
+      // K-quants: one super-block of 256 weights.
+      if (auto k = KQuantOfGgmlType(type)) return KQuantBlockBytes(*k);
       return 1;
   }
 }
@@ -250,8 +233,18 @@ std::vector<DiffTransform> TransformsForGgmlType(std::uint32_t type) {
     case 2:
       return {DiffTransform::kQ4_0, DiffTransform::kXor};
     default:
+      if (auto k = KQuantOfGgmlType(type)) {
+        return {static_cast<DiffTransform>(static_cast<std::uint8_t>(DiffTransform::kQ2K) +
+                                           static_cast<std::uint8_t>(*k)),
+                DiffTransform::kXor};
+      }
       return {DiffTransform::kXor, DiffTransform::kSub};
   }
+}
+
+std::vector<std::uint32_t> PlaneStartsForGgmlType(std::uint32_t type) {
+  if (auto k = KQuantOfGgmlType(type)) return KQuantFieldStarts(*k);
+  return {};
 }
 
 }  // namespace ota::bundle

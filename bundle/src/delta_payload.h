@@ -36,16 +36,24 @@ enum class DeltaOp : std::uint8_t {
 // encodes, the base's is subtracted and the result zig-zag coded, so a small
 // numeric change gives a small number whatever the sign. kQ8_0/kQ4_0: per
 // block, the fp16 scale as kOrdered, the int8 quants (nibbles) subtracted
-// and zig-zag coded on their own width.
+// and zig-zag coded on their own width. kQ2K..kQ6K: ggml's K-quant
+// super-blocks field by field (kquant_blocks.h).
 enum class DiffTransform : std::uint8_t {
   kXor = 1,
   kSub = 2,
   kOrdered = 3,
   kQ8_0 = 4,
   kQ4_0 = 5,
+  kQ2K = 6,
+  kQ3K = 7,
+  kQ4K = 8,
+  kQ5K = 9,
+  kQ6K = 10,
 };
-inline constexpr std::uint8_t kMaxDiffTransform = 5;
+inline constexpr std::uint8_t kMaxDiffTransform = 10;
 
+// True for the K-quant transforms (kQ2K..kQ6K).
+bool IsKQuantTransform(DiffTransform t);
 // True if `t` may be used with elements of `width` bytes.
 bool TransformFitsWidth(DiffTransform t, std::uint32_t width);
 
@@ -78,6 +86,10 @@ void PutVarint(std::vector<std::uint8_t>& out, std::uint64_t v);
 // The candidate transforms a builder tries, best guess first.
 std::uint32_t GroupWidthForGgmlType(std::uint32_t type);
 std::vector<DiffTransform> TransformsForGgmlType(std::uint32_t type);
+// Where byte-grouped planes of a ggml type's elements change kind (offsets
+// inside an element, ascending, none at 0): the builder starts a zstd block
+// at each. Empty: every byte position is a plane of its own.
+std::vector<std::uint32_t> PlaneStartsForGgmlType(std::uint32_t type);
 
 // Checks that the files a delta rebuilds (its target bundle.json, read from
 // the delta) fit the reader's limit before anything is written. The sum is

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <regex>
 #include <system_error>
+#include <vector>
 
 #include "gguf_probe.h"
 #include "llama_log.h"
@@ -40,6 +42,43 @@ llama_ftype FtypeOf(QuantType type) {
       return LLAMA_FTYPE_MOSTLY_Q2_K;
   }
   return LLAMA_FTYPE_MOSTLY_Q4_K_M;
+}
+
+// The ggml type of a single-type QuantType, for per-tensor overrides.
+Result<ggml_type> TensorTypeOf(QuantType type) {
+  switch (type) {
+    case QuantType::kF16:
+      return GGML_TYPE_F16;
+    case QuantType::kQ8_0:
+      return GGML_TYPE_Q8_0;
+    case QuantType::kQ6_K:
+      return GGML_TYPE_Q6_K;
+    case QuantType::kQ4_0:
+      return GGML_TYPE_Q4_0;
+    default:
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "per-tensor type " + std::string(QuantTypeName(type)) +
+                           " is a mix of types; use f16, q8_0, q6_k or q4_0");
+  }
+}
+
+// The overrides as llama.cpp takes them: an array ended by a null pattern.
+// The patterns' storage stays in `options`.
+Result<std::vector<llama_model_tensor_override>> Overrides(const QuantizeOptions& options) {
+  std::vector<llama_model_tensor_override> out;
+  for (const TensorTypeOverride& o : options.tensor_types) {
+    OTA_ASSIGN_OR_RETURN(ggml_type type, TensorTypeOf(o.type));
+    try {
+      std::regex check(o.pattern);
+    } catch (const std::regex_error& e) {
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "tensor pattern '" + o.pattern + "' is not a regular expression: " + e.what());
+    }
+    out.push_back(llama_model_tensor_override{o.pattern.c_str(), type});
+  }
+  if (!out.empty()) out.push_back(llama_model_tensor_override{nullptr, GGML_TYPE_COUNT});
+  return out;
 }
 
 // Refuses an output that is the input, a folder, or (without overwrite) an
@@ -94,6 +133,8 @@ Result<QuantizeResult> QuantizeModel(const std::string& in, const std::string& o
   }
   // A hostile or damaged input ends here with a precise error, before
   // llama.cpp's loader sees it.
+  OTA_ASSIGN_OR_RETURN(const std::vector<llama_model_tensor_override> overrides,
+                       Overrides(options));
   OTA_TRY(ProbeGguf(in));
   OTA_TRY(CheckOutput(in, out, options.overwrite));
 
@@ -103,6 +144,7 @@ Result<QuantizeResult> QuantizeModel(const std::string& in, const std::string& o
   params.nthread = options.threads;
   params.ftype = FtypeOf(options.type);
   params.allow_requantize = false;  // Quantize from F32/F16/BF16 masters only.
+  if (!overrides.empty()) params.tt_overrides = overrides.data();
   const std::string temp = TempPathFor(out);
   std::unique_ptr<FileSystem> fs = MakePosixFileSystem();
   if (llama_model_quantize(in.c_str(), temp.c_str(), &params) != 0) {

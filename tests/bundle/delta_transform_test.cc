@@ -254,7 +254,9 @@ TEST_F(DeltaPayloadTest, HostilePayloadsAreRefused) {
   const std::vector<Case> cases = {
       {{}, "truncated in an operation"},
       {{9}, "unknown operation 9"},
-      {{2, 9}, "unknown transform 9"},
+      {{2, 11}, "unknown transform 11"},
+      {{2, 8, 0x8f, 0x01}, "transform 8 cannot use width 143"},
+      {{2, 10, 0x90, 0x01}, "transform 10 cannot use width 144"},
       {{2, 3, 3}, "transform 3 cannot use width 3"},
       {{2, 4, 18}, "transform 4 cannot use width 18"},
       // COPY whose length varint never ends / overflows 64 bits.

@@ -150,6 +150,22 @@ TEST_F(QuantizeTest, BadInputsFailPreciselyAndLeaveNothing) {
   EXPECT_EQ(Others({"master.gguf", "garbage.gguf", "cut.gguf"}), std::vector<std::string>{});
 }
 
+TEST_F(QuantizeTest, PerTensorTypesMustBeOneTypeAndAPattern) {
+  QuantizeOptions options;
+  options.tensor_types = {{"^blk\\.0\\.", QuantType::kQ4_K_M}};
+  auto mix = QuantizeModel(master_, dir_.Sub("mix.gguf"), options);
+  ASSERT_FALSE(mix.ok());
+  EXPECT_EQ(mix.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(mix.error().message.find("q4_k_m is a mix"), std::string::npos) << mix.error().message;
+  options.tensor_types = {{"blk[", QuantType::kQ6_K}};
+  auto regex = QuantizeModel(master_, dir_.Sub("regex.gguf"), options);
+  ASSERT_FALSE(regex.ok());
+  EXPECT_EQ(regex.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(regex.error().message.find("'blk[' is not a regular expression"), std::string::npos)
+      << regex.error().message;
+  EXPECT_EQ(Others({"master.gguf"}), std::vector<std::string>{});
+}
+
 TEST_F(QuantizeTest, AQuantizedInputIsRefusedByLlamaCppWithItsReason) {
   SynthOptions o = KQuantable();
   o.type = TensorType::kQ8_0;

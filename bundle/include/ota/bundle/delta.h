@@ -73,6 +73,7 @@ struct DeltaStats {
   std::uint64_t payload_bytes = 0;
   std::uint64_t copied = 0;
   std::uint64_t differenced = 0;
+  std::uint64_t kquant_differenced = 0;  // Of `differenced`: K-quant blocks, field by field.
   std::uint64_t prefixed = 0;
   std::uint64_t literal = 0;
   std::size_t tensors_matched = 0;

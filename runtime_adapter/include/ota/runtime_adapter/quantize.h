@@ -42,8 +42,20 @@ std::string QuantTypeList();
 // types: f16, q8_0, ..." for anything else.
 Result<QuantType> ParseQuantType(std::string_view name);
 
+// Stores every tensor whose name matches `pattern` (an ECMAScript regular
+// expression, found anywhere in the name, e.g. "^blk\\.0\\.") as `type`
+// instead of what the file type's mix picks (llama.cpp's --tensor-type).
+// `type` must be one tensor type: f16, q8_0, q6_k or q4_0.
+struct TensorTypeOverride {
+  std::string pattern;
+  QuantType type = QuantType::kQ6_K;
+};
+
 struct QuantizeOptions {
   QuantType type = QuantType::kQ4_K_M;
+  // Tried in order, the first match wins; a tensor the type cannot store
+  // (rows not a multiple of its block) falls back as llama.cpp decides.
+  std::vector<TensorTypeOverride> tensor_types;
   int threads = 0;         // 0: one per hardware thread; else [1, 256].
   bool overwrite = false;  // Replace an existing output file.
 };
@@ -62,7 +74,9 @@ struct QuantizeResult {
 // llama.cpp's log goes to the logger at debug level, never to stderr.
 //
 // Errors:
-//   kInvalidArgument  empty paths, threads out of range, `out` names the same
+//   kInvalidArgument  empty paths, threads out of range, a tensor type that is
+//                     a mix or a pattern that is not a regular expression,
+//                     `out` names the same
 //                     file as `in`, `out` exists without options.overwrite,
 //                     `out` is a folder;
 //   kNotFound         `in` or out's folder does not exist;
