@@ -155,6 +155,13 @@ DevicePhase PhaseAfter(std::optional<DevicePhase> previous, DevicePhase next) {
   if (previous == DevicePhase::kRolledBack && next == DevicePhase::kFailed) {
     return DevicePhase::kRolledBack;
   }
+  // A candidate refused by its shadow test ends the deployment as failed
+  // (error code incompatible: never retried on this device); the refusal is
+  // what the rollout must count, as an error.
+  if (previous == DevicePhase::kShadowFail &&
+      (next == DevicePhase::kFailed || next == DevicePhase::kIncompatible)) {
+    return DevicePhase::kShadowFail;
+  }
   return next;
 }
 

@@ -161,6 +161,12 @@ TEST(ControllerTest, PhaseForEventMapsAgentEvents) {
   for (const Row& r : rows) EXPECT_EQ(PhaseForEvent(r.event), r.want) << r.event.dump();
   EXPECT_EQ(PhaseAfter(DevicePhase::kRolledBack, DevicePhase::kFailed), DevicePhase::kRolledBack);
   EXPECT_EQ(PhaseAfter(DevicePhase::kDownloading, DevicePhase::kFailed), DevicePhase::kFailed);
+  // A shadow refusal ends the deployment as failed-incompatible; it stays an error.
+  EXPECT_EQ(PhaseAfter(DevicePhase::kShadowFail, DevicePhase::kIncompatible),
+            DevicePhase::kShadowFail);
+  EXPECT_EQ(PhaseAfter(DevicePhase::kShadowFail, DevicePhase::kFailed), DevicePhase::kShadowFail);
+  EXPECT_EQ(PhaseAfter(DevicePhase::kShadowFail, DevicePhase::kDownloading),
+            DevicePhase::kDownloading);
   for (int i = 0; i < kDevicePhaseCount; ++i) {
     auto p = static_cast<DevicePhase>(i);
     EXPECT_EQ(ParseDevicePhase(DevicePhaseName(p)), p);

@@ -57,7 +57,9 @@ std::optional<DevicePhase> PhaseForEvent(const nlohmann::json& event);
 
 // The phase to record when a device in `previous` reports `next`: `next`,
 // except that a device that rolled back stays kRolledBack when its
-// deployment then ends as kFailed (the agent's rolling-back -> failed).
+// deployment then ends as kFailed (the agent's rolling-back -> failed), and
+// one whose shadow test failed stays kShadowFail when its deployment then
+// ends as kFailed or kIncompatible (the agent's shadowing -> failed).
 DevicePhase PhaseAfter(std::optional<DevicePhase> previous, DevicePhase next);
 
 // Devices of one stage by phase, plus how many the stage targets.
