@@ -31,18 +31,6 @@ using ota::testing::TempDir;
 using ota::testing::WriteTestFile;
 using testing::BaseManifest;
 
-std::vector<std::uint8_t> Pseudo(std::size_t n, std::uint64_t seed) {
-  std::vector<std::uint8_t> out(n);
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (auto& b : out) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b = static_cast<std::uint8_t>(x >> 24);
-  }
-  return out;
-}
-
 void ExpectRoundTrip(DiffTransform t, std::uint32_t width, const std::vector<std::uint8_t>& old_b,
                      const std::vector<std::uint8_t>& new_b) {
   std::vector<std::uint8_t> diff;
@@ -61,7 +49,8 @@ TEST(DeltaTransformTest, EveryTransformRoundTripsRandomBytesOfOddSizes) {
     ASSERT_TRUE(TransformFitsWidth(t, width));
     for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{33},
                           std::size_t{35}, std::size_t{18 * 7 + 5}, std::size_t{4097}}) {
-      ExpectRoundTrip(t, width, Pseudo(n, 1 + n), Pseudo(n, 2 + n));
+      ExpectRoundTrip(t, width, ota::testing::PseudoBytes(n, 1 + n),
+                      ota::testing::PseudoBytes(n, 2 + n));
     }
   }
   EXPECT_FALSE(TransformFitsWidth(DiffTransform::kOrdered, 3));

@@ -31,18 +31,6 @@ constexpr DiffTransform kKQuantTransforms[] = {DiffTransform::kQ2K, DiffTransfor
                                                DiffTransform::kQ4K, DiffTransform::kQ5K,
                                                DiffTransform::kQ6K};
 
-std::vector<std::uint8_t> KQuantPseudo(std::size_t n, std::uint64_t seed) {
-  std::vector<std::uint8_t> out(n);
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 7;
-  for (auto& b : out) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b = static_cast<std::uint8_t>(x >> 24);
-  }
-  return out;
-}
-
 std::vector<std::uint8_t> Diff(DiffTransform t, std::uint32_t width,
                                const std::vector<std::uint8_t>& old_b,
                                const std::vector<std::uint8_t>& new_b) {
@@ -69,7 +57,8 @@ TEST(KQuantTransformTest, EveryTransformRoundTripsAnyBytes) {
     EXPECT_FALSE(TransformFitsWidth(t, 34));
     for (std::size_t n : {std::size_t{0}, std::size_t{5}, std::size_t{width},
                           std::size_t{width * 3 + 7}, std::size_t{width * 40}}) {
-      const auto old_b = KQuantPseudo(n, n + 1), new_b = KQuantPseudo(n, n + 2);
+      const auto old_b = ota::testing::PseudoBytes(n, n + 1),
+                 new_b = ota::testing::PseudoBytes(n, n + 2);
       std::vector<std::uint8_t> diff = Diff(t, width, old_b, new_b);
       ASSERT_EQ(diff.size(), n);
       ApplyTransform(t, width, old_b, diff);
@@ -83,7 +72,7 @@ TEST(KQuantTransformTest, EveryTransformRoundTripsAnyBytes) {
 TEST(KQuantTransformTest, OneQuantStepIsOneSmallLane) {
   // Q4_K: weight 32 is the high nibble of qs[0] (byte 16); +1 codes as 2
   // in its lane of the low plane (byte 16 + 32 / 4, bits 0-1).
-  std::vector<std::uint8_t> old_b = KQuantPseudo(144, 3), new_b = old_b;
+  std::vector<std::uint8_t> old_b = ota::testing::PseudoBytes(144, 3), new_b = old_b;
   old_b[16] = 0x35;
   new_b[16] = 0x45;
   auto d = Diff(DiffTransform::kQ4K, 144, old_b, new_b);
@@ -92,7 +81,7 @@ TEST(KQuantTransformTest, OneQuantStepIsOneSmallLane) {
   // Q5_K: weight 0 from 15 to 16 flips its low nibble (qs[0], byte 48) and
   // its high bit (qh[0] bit 0, byte 16), but is one step: 2 in weight 0's
   // lane of the low plane (byte 16, bits 0-1).
-  old_b = KQuantPseudo(176, 4);
+  old_b = ota::testing::PseudoBytes(176, 4);
   old_b[48] = static_cast<std::uint8_t>((old_b[48] & 0xf0) | 0x0f);
   old_b[16] = static_cast<std::uint8_t>(old_b[16] & ~1u);
   new_b = old_b;
@@ -102,7 +91,7 @@ TEST(KQuantTransformTest, OneQuantStepIsOneSmallLane) {
   EXPECT_EQ(NonZero(d), std::vector<std::size_t>{16});
   EXPECT_EQ(d[16], 2);
   // Q6_K: weight 0 (ql[0] low nibble, qh[0] bits 0-1) from 15 to 14.
-  old_b = KQuantPseudo(210, 5);
+  old_b = ota::testing::PseudoBytes(210, 5);
   old_b[0] = static_cast<std::uint8_t>((old_b[0] & 0xf0) | 0x0f);
   old_b[128] = static_cast<std::uint8_t>(old_b[128] & ~3u);
   new_b = old_b;
@@ -112,7 +101,7 @@ TEST(KQuantTransformTest, OneQuantStepIsOneSmallLane) {
   EXPECT_EQ(d[0], 1);
   // Q4_K's packed 6-bit scales: scale 4 (low bits in byte 4 + 8, high bits
   // in the top of byte 4 + 0) from 15 to 16 is one step of its own lane.
-  old_b = KQuantPseudo(144, 6);
+  old_b = ota::testing::PseudoBytes(144, 6);
   old_b[12] = static_cast<std::uint8_t>((old_b[12] & 0xf0) | 0x0f);
   old_b[4] = static_cast<std::uint8_t>(old_b[4] & 0x3f);
   new_b = old_b;

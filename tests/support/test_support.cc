@@ -220,4 +220,16 @@ void ChildProcess::Kill() {
   stdout_fd_ = -1;
 }
 
+std::vector<std::uint8_t> PseudoBytes(std::size_t n, std::uint64_t seed) {
+  std::vector<std::uint8_t> out(n);
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (auto& b : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<std::uint8_t>(x >> 24);
+  }
+  return out;
+}
+
 }  // namespace ota::testing

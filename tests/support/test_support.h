@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ class ManualClock : public Clock {
 
 // Writes bytes to a file (test setup only; aborts the test on failure).
 void WriteTestFile(const std::string& path, const std::string& bytes);
+// n bytes of a xorshift stream from `seed`: the same bytes on every platform.
+std::vector<std::uint8_t> PseudoBytes(std::size_t n, std::uint64_t seed);
+
 std::string ReadTestFile(const std::string& path);
 
 // Path of a built executable (by target name) in the build tree.
