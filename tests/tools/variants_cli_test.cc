@@ -38,6 +38,27 @@ TEST_F(VariantsCliTest, QuantizePrintsTheFileType) {
   EXPECT_TRUE(Exists("q4.gguf"));
 }
 
+TEST_F(VariantsCliTest, QuantizeTakesPerTensorTypes) {
+  RunOtactl({"model", "quantize", "--in", master_, "--out", dir_.Sub("plain.gguf"), "--type",
+             "q4_k_m", "--threads", "1"});
+  // The first block's matrices at Q6_K instead: a larger file.
+  RunOtactl({"model", "quantize", "--in", master_, "--out", dir_.Sub("mixed.gguf"), "--type",
+             "q4_k_m", "--threads", "1", "--tensor-type", R"(blk\.0\..*=q6_k)"});
+  EXPECT_GT(std::filesystem::file_size(dir_.Sub("mixed.gguf")),
+            std::filesystem::file_size(dir_.Sub("plain.gguf")));
+  auto r = RunOtactl({"model", "quantize", "--in", master_, "--out", dir_.Sub("x.gguf"), "--type",
+                      "q4_k_m", "--tensor-type", "no-type"},
+                     1);
+  EXPECT_EQ(r.err, "otactl: model quantize: --tensor-type no-type must be REGEX=TYPE\n");
+  r = RunOtactl({"model", "quantize", "--in", master_, "--out", dir_.Sub("x.gguf"), "--type",
+                 "q4_k_m", "--tensor-type", "blk=q7_x"},
+                1);
+  EXPECT_NE(r.err.find("--tensor-type blk=q7_x: unknown quantization type 'q7_x'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(Exists("x.gguf"));
+}
+
 TEST_F(VariantsCliTest, QuantizeBadInputsExitOneWithOneLine) {
   const std::string out = dir_.Sub("out.gguf");
   auto r = RunOtactl(

@@ -8,6 +8,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "ota/common/filesystem.h"
@@ -84,6 +85,7 @@ struct QuantizeFlags {
   std::string type;
   int threads = 0;
   bool force = false;
+  std::vector<std::string> tensor_types;  // "REGEX=TYPE", in order.
 };
 
 int RunQuantize(const QuantizeFlags& flags) {
@@ -97,6 +99,15 @@ int RunQuantize(const QuantizeFlags& flags) {
   options.type = *type;
   options.threads = flags.threads;
   options.overwrite = flags.force;
+  for (const std::string& spec : flags.tensor_types) {
+    const std::size_t eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      return Fail("model quantize: --tensor-type " + spec + " must be REGEX=TYPE");
+    }
+    Result<ra::QuantType> t = ra::ParseQuantType(spec.substr(eq + 1));
+    if (!t.ok()) return Fail("model quantize: --tensor-type " + spec + ": " + t.error().message);
+    options.tensor_types.push_back({spec.substr(0, eq), *t});
+  }
   Result<ra::QuantizeResult> done = ra::QuantizeModel(flags.in, flags.out, options);
   if (!done.ok()) {
     std::string message = done.error().message;
@@ -121,6 +132,10 @@ void RegisterQuantize(CLI::App& model, CommandRunner* selected) {
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
   quantize->add_flag("--force", flags->force, "Replace an existing output file");
+  quantize->add_option("--tensor-type", flags->tensor_types,
+                       "REGEX=TYPE: tensors whose name matches get this type instead (e.g. "
+                       "'blk\\.(0|15)\\..*=q6_k' keeps the first and last blocks finer); "
+                       "repeatable, the first match wins");
   quantize->callback([selected, flags] { *selected = [flags] { return RunQuantize(*flags); }; });
 }
 
