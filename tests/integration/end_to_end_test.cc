@@ -797,6 +797,27 @@ TEST_F(EndToEndTest, ASkippedShadowTestIsAnAuditedEventWithItsReason) {
   EXPECT_TRUE(audit->intact);
 }
 
+TEST_F(EndToEndTest, ADefaultShadowTestSkipsACurrentVersionThatNoLongerLoads) {
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
+  // The running version's file is damaged on disk: the update that may fix
+  // it must not wait on a comparison with it.
+  ota::testing::WriteTestFile(dir_.Sub("device/active/chat/model.gguf"), std::string(4096, 'x'));
+  Publish("1.1.0", 1);
+  clock_.Advance(std::chrono::seconds(5));
+  const UpdateOutcome o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(ActiveVersion(*a), "1.1.0");
+  const nlohmann::json skipped = LastEventOf(*a, "shadow-skipped");
+  ASSERT_TRUE(skipped.is_object()) << ::testing::PrintToString(EventTypes(*a));
+  EXPECT_EQ(skipped["decided_by"], "agent");
+  EXPECT_NE(skipped["reason"].get<std::string>().find("the current version did not load"),
+            std::string::npos)
+      << skipped.dump();
+  const auto types = EventTypes(*a);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "shadow-result"), 0);
+}
+
 TEST_F(EndToEndTest, AVersionThatDoesNotLoadIsRejectedByTheDefaultShadowTestBeforeTheSwitch) {
   auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
