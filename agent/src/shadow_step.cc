@@ -53,7 +53,9 @@ class ShadowStep {
     // A bundle without a shadow section is tested too (the built-in eval set
     // under the behaviour gate); only an explicit skip goes without one.
     OTA_ASSIGN_OR_RETURN(shadow::Policy policy, EffectivePolicy(*section));
-    if (policy.skip) return RecordSkip(*policy.skip, "rollout shadow_policy");
+    // The rollout manifest's shadow_policy, or its rollback order
+    // (rollout_target.cc): the reason says which.
+    if (policy.skip) return RecordSkip(*policy.skip, "rollout manifest");
     if (section->skip) return RecordSkip(*section->skip, "bundle.json shadow.skip");
     auto eval = shadow::LoadBundleEvalSet(*ctx_.env.fs, dir, candidate);
     if (!eval.ok()) return MakeError(ErrorCode::kIncompatible, eval.error().message);

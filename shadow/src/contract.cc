@@ -1,7 +1,6 @@
 #include "contract.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace ota::shadow::internal {
 namespace {

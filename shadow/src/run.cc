@@ -306,9 +306,14 @@ Status ComparePrompt(LoadedModel& model, const EvalPrompt& prompt, const PromptR
                        SameTokens(model, *own, ctx.same_vocab, ref.prompt, ref.pieces));
   ++acc.texts;
   if (same_tokens) ++acc.texts_same;
+  // A prompt no longer fits when the candidate cannot run it in the policy's
+  // context, or when it fitted the current model's training context and
+  // does not fit the candidate's (one beyond both changed nothing).
   const int need = static_cast<int>(own->size()) + prompt.max_new_tokens + 1;
-  if (need > UsableContext(ctx.policy, model.Info().training_context_length) ||
-      need > ctx.policy.context_length) {
+  const int current_need = static_cast<int>(ref.prompt.size()) + prompt.max_new_tokens + 1;
+  const bool fitted = current_need <= UsableContext(ctx.policy, ctx.current_training_context);
+  if (need > ctx.policy.context_length ||
+      (fitted && need > UsableContext(ctx.policy, model.Info().training_context_length))) {
     ++acc.unfit;
     RegressAll(prompt, ref, "the prompt no longer fits the candidate's context", acc);
     ++acc.prompts;
@@ -448,9 +453,7 @@ class ShadowRun {
     m.stop_agreement = Rate(cand_.stop_same, cand_.stop_prompts);
     m.chat_renders = cand_.chat_renders;
     m.template_agreement = Rate(cand_.chat_same, cand_.chat_renders);
-    const int needed = m.current_training_context > 0
-                           ? std::min(policy_.context_length, m.current_training_context)
-                           : policy_.context_length;
+    const int needed = UsableContext(policy_, m.current_training_context);
     m.context_fits = cand_.unfit == 0 &&
                      (m.candidate_training_context <= 0 || m.candidate_training_context >= needed);
     m.current_cpu_tokens_per_second = current_tp_.CpuTokensPerSecond();

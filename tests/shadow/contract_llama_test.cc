@@ -146,6 +146,26 @@ TEST_F(ContractTest, TheSameFileChangesNothing) {
   EXPECT_EQ(ReportToJson(r)["contract_changes"], nlohmann::json::array());
 }
 
+TEST_F(ContractTest, APromptBeyondBothTrainingContextsIsNoRegression) {
+  // 300 byte tokens: past the training context (256) of both models, inside
+  // the policy's. Nothing changed, so nothing may count against the candidate.
+  nlohmann::json eval = nlohmann::json::parse(kAppEval);
+  eval["prompts"] = {{{"id", "long"}, {"text", std::string(300, 'a')}}};
+  Result<EvalSet> set = ParseEvalSet(eval.dump());
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  Policy policy;
+  policy.gate = Gate::kBehaviour;
+  policy.thresholds = DefaultThresholds(Gate::kBehaviour);
+  policy.context_length = 512;
+  CancelToken cancel;
+  Result<Report> r = shadow::Run(*runtime_, dir_->Sub("base.gguf"), dir_->Sub("base.gguf"), *set,
+                                 policy, clock_, cancel);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->metrics.regressions, 0u) << Describe(*r);
+  EXPECT_TRUE(r->metrics.context_fits);
+  EXPECT_EQ(r->verdict, Verdict::kPass) << Describe(*r);
+}
+
 TEST_F(ContractTest, LatencyIsComparedByCpuTimeWhenTheRuntimeMeasuresIt) {
   Result<EvalSet> eval = ParseEvalSet(kAppEval);
   ASSERT_TRUE(eval.ok());
