@@ -5,6 +5,8 @@ find_package(CURL REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
+# Audit export lines are parsed with simdjson for speed (D39).
+find_package(simdjson REQUIRED)
 # libcrypto verifies ECDSA and RSA signatures (verifier/src/openssl_verify.cc only).
 find_package(OpenSSL REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)

@@ -1,0 +1,225 @@
+#include "ota/manifest/audit_log.h"
+
+#include <string>
+#include <utility>
+
+#include "ota/common/hash.h"
+#include "ota/manifest/canonical_json.h"
+
+namespace ota::manifest {
+namespace {
+
+bool IsDeviceIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+std::string LinkOf(std::string_view prev, std::int64_t seq, std::string_view payload) {
+  std::string text;
+  text.reserve(prev.size() + payload.size() + 24);
+  text.append(prev);
+  text.push_back('\n');
+  text.append(std::to_string(seq));
+  text.push_back('\n');
+  text.append(payload);
+  return Sha256Hex(text);
+}
+
+// Canonical JSON of a string (only '"' and '\' escaped), for lines written
+// field by field.
+void AppendQuoted(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+void AppendField(std::string& out, std::string_view key, std::string_view text) {
+  if (out.size() > 1) out.push_back(',');
+  AppendQuoted(out, key);
+  out.push_back(':');
+  AppendQuoted(out, text);
+}
+
+void AppendIntField(std::string& out, std::string_view key, std::int64_t value) {
+  if (out.size() > 1) out.push_back(',');
+  AppendQuoted(out, key);
+  out.push_back(':');
+  out.append(std::to_string(value));
+}
+
+void AppendRawField(std::string& out, std::string_view key, std::string_view raw) {
+  if (out.size() > 1) out.push_back(',');
+  AppendQuoted(out, key);
+  out.push_back(':');
+  out.append(raw);
+}
+
+}  // namespace
+
+std::string DeviceAuditLog(std::string_view device_id) {
+  return "device/" + std::string(device_id);
+}
+
+bool IsValidAuditLogName(std::string_view log) {
+  if (log == kAuditServerLog) return true;
+  constexpr std::string_view kPrefix = "device/";
+  if (!log.starts_with(kPrefix)) return false;
+  const std::string_view id = log.substr(kPrefix.size());
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!IsDeviceIdChar(c)) return false;
+  }
+  return true;
+}
+
+bool IsAuditHash(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string AuditBodyDigest(std::string_view body) { return Sha256Hex(body); }
+
+std::string AuditLink(std::string_view prev, std::int64_t seq, std::string_view body_digest) {
+  return LinkOf(prev, seq, body_digest);
+}
+
+std::string AuditLinkV1(std::string_view prev, std::int64_t seq, std::string_view body) {
+  return LinkOf(prev, seq, body);
+}
+
+Result<std::string> AuditBody(const nlohmann::json& body) {
+  if (!body.is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument, "an audit record body must be a JSON object");
+  }
+  auto type = body.find("type");
+  if (type == body.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "an audit record body needs a non-empty string \"type\"");
+  }
+  auto time = body.find("time");
+  if (time == body.end() || !time->is_string()) {
+    return MakeError(ErrorCode::kInvalidArgument, "an audit record body needs a string \"time\"");
+  }
+  return CanonicalJson(body);
+}
+
+std::string AuditCheckpointSigningBytes(const AuditCheckpoint& c) {
+  std::string out = "{";
+  AppendField(out, "head", c.head);
+  AppendField(out, "log", c.log);
+  AppendIntField(out, "seq", c.seq);
+  AppendField(out, "time", c.time);
+  AppendField(out, "type", "modelota-audit-checkpoint");
+  out.push_back('}');
+  return out;
+}
+
+std::string AuditExportEndSigningBytes(std::string_view source, std::uint64_t lines,
+                                       std::string_view file_sha256, std::string_view time) {
+  std::string out = "{";
+  AppendField(out, "file_sha256", file_sha256);
+  AppendIntField(out, "lines", static_cast<std::int64_t>(lines));
+  AppendField(out, "source", source);
+  AppendField(out, "time", time);
+  AppendField(out, "type", "modelota-audit-export");
+  out.push_back('}');
+  return out;
+}
+
+AuditExportWriter::AuditExportWriter(Sink sink, std::string source, std::string created,
+                                     const nlohmann::json& filters)
+    : sink_(std::move(sink)),
+      source_(std::move(source)),
+      file_hash_(std::make_unique<Hasher>(HashAlgorithm::kSha256)) {
+  std::string line = "{";
+  AppendField(line, "created", created);
+  auto canonical_filters = CanonicalJson(filters.is_object() ? filters : nlohmann::json::object());
+  AppendRawField(line, "filters", canonical_filters.ok() ? *canonical_filters : "{}");
+  AppendField(line, "format", kAuditExportFormat);
+  AppendField(line, "kind", "header");
+  AppendField(line, "source", source_);
+  line.push_back('}');
+  status_ = Write(std::move(line));
+}
+
+AuditExportWriter::~AuditExportWriter() = default;
+
+Status AuditExportWriter::Write(std::string line) {
+  if (finished_) return MakeError(ErrorCode::kInternal, "audit export already finished");
+  line.push_back('\n');
+  file_hash_->Update(line);
+  ++lines_;
+  return sink_(line);
+}
+
+Status AuditExportWriter::Record(std::string_view log, std::int64_t seq, std::string_view prev,
+                                 std::string_view hash, std::string_view body, int link_version) {
+  OTA_TRY(status_);
+  std::string line = "{";
+  AppendRawField(line, "body", body);
+  AppendField(line, "hash", hash);
+  AppendField(line, "kind", "record");
+  AppendField(line, "log", log);
+  AppendField(line, "prev", prev);
+  AppendIntField(line, "seq", seq);
+  if (link_version == 1) AppendIntField(line, "v", 1);
+  line.push_back('}');
+  return status_ = Write(std::move(line));
+}
+
+Status AuditExportWriter::Omitted(std::string_view log, std::int64_t seq, std::string_view prev,
+                                  std::string_view hash, std::string_view digest) {
+  OTA_TRY(status_);
+  std::string line = "{";
+  AppendField(line, "digest", digest);
+  AppendField(line, "hash", hash);
+  AppendField(line, "kind", "omitted");
+  AppendField(line, "log", log);
+  AppendField(line, "prev", prev);
+  AppendIntField(line, "seq", seq);
+  line.push_back('}');
+  return status_ = Write(std::move(line));
+}
+
+Status AuditExportWriter::Checkpoint(const AuditCheckpoint& c) {
+  OTA_TRY(status_);
+  std::string line = "{";
+  AppendField(line, "head", c.head);
+  AppendField(line, "keyid", c.keyid);
+  AppendField(line, "kind", "checkpoint");
+  AppendField(line, "log", c.log);
+  AppendIntField(line, "seq", c.seq);
+  AppendField(line, "signature", c.signature);
+  AppendField(line, "time", c.time);
+  line.push_back('}');
+  return status_ = Write(std::move(line));
+}
+
+Status AuditExportWriter::Finish(std::string_view time, const Signer& sign) {
+  OTA_TRY(status_);
+  const std::uint64_t lines = lines_;
+  const std::string digest = file_hash_->FinishHex();
+  OTA_ASSIGN_OR_RETURN(Signature sig,
+                       sign(AuditExportEndSigningBytes(source_, lines, digest, time)));
+  std::string line = "{";
+  AppendField(line, "file_sha256", digest);
+  AppendField(line, "keyid", sig.keyid);
+  AppendField(line, "kind", "end");
+  AppendIntField(line, "lines", static_cast<std::int64_t>(lines));
+  AppendField(line, "signature", sig.signature);
+  AppendField(line, "source", source_);
+  AppendField(line, "time", time);
+  line.push_back('}');
+  line.push_back('\n');
+  finished_ = true;
+  ++lines_;
+  return status_ = sink_(line);
+}
+
+}  // namespace ota::manifest
