@@ -1,11 +1,13 @@
 #include "fuzz_fixtures.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include "gguf_synth.h"
 #include "ota/bundle/bundle.h"
+#include "ota/manifest/audit_log.h"
 
 namespace ota::fuzz {
 namespace {
@@ -60,6 +62,66 @@ Result<manifest::BundleManifest> Build(FileSystem& fs, const std::string& root,
 
 Result<bundle::RecipientPrivateKey> DeviceKey() {
   return bundle::RecipientKeyFromPrivate(std::string(32, '\x07'));
+}
+
+namespace {
+
+// Fixed bytes for a deterministic key.
+class SevenRandom : public Random {
+ public:
+  void Fill(std::span<std::uint8_t> out) override { std::fill(out.begin(), out.end(), 7); }
+  std::uint64_t Uniform(std::uint64_t) override { return 0; }
+};
+
+// Appends records of `log` (bodies numbered from `first`) and a checkpoint.
+Status AddLog(manifest::AuditExportWriter& w, const verifier::PrivateKey& key,
+              const std::string& log, const std::vector<nlohmann::json>& bodies) {
+  std::string prev(manifest::kAuditGenesis);
+  std::int64_t seq = 0;
+  for (const nlohmann::json& b : bodies) {
+    OTA_ASSIGN_OR_RETURN(std::string body, manifest::AuditBody(b));
+    const std::string hash = manifest::AuditLink(prev, ++seq, manifest::AuditBodyDigest(body));
+    OTA_TRY(w.Record(log, seq, prev, hash, body));
+    prev = hash;
+  }
+  manifest::AuditCheckpoint c{log, seq, prev, "2026-12-06T12:00:00Z", key.keyid, ""};
+  OTA_ASSIGN_OR_RETURN(c.signature,
+                       verifier::SignBytes(key, manifest::AuditCheckpointSigningBytes(c)));
+  return w.Checkpoint(c);
+}
+
+}  // namespace
+
+Result<verifier::PrivateKey> AuditKey() {
+  SevenRandom random;
+  return verifier::GenerateEd25519Key(random);
+}
+
+Result<std::string> AuditExportSample() {
+  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, AuditKey());
+  const std::string time = "2026-12-06T12:00:00Z";
+  std::string out;
+  manifest::AuditExportWriter w(
+      [&out](std::string_view line) {
+        out.append(line);
+        return Ok();
+      },
+      "server", time, {{"device", "dev-1"}});
+  OTA_TRY(AddLog(w, key, "server",
+                 {{{"type", "rollout-created"}, {"time", time}, {"actor", "op"}},
+                  {{"type", "device-enrolled"},
+                   {"time", time},
+                   {"device_id", "dev-1"},
+                   {"public_key", key.public_key.public_value}}}));
+  OTA_TRY(AddLog(w, key, "device/dev-1",
+                 {{{"type", "activated"}, {"time", time}, {"model", "chat"}, {"version", "1.0.0"}},
+                  {{"type", "note"}, {"time", time}, {"text", "a \"quoted\" {brace}"}}}));
+  OTA_TRY(w.Finish(
+      time, [&key](std::string_view bytes) -> Result<manifest::AuditExportWriter::Signature> {
+        OTA_ASSIGN_OR_RETURN(std::string sig, verifier::SignBytes(key, bytes));
+        return manifest::AuditExportWriter::Signature{key.keyid, sig};
+      }));
+  return out;
 }
 
 Result<Versions> MakeVersions(FileSystem& fs, const std::string& root) {

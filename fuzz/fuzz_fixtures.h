@@ -10,6 +10,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/result.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/verifier/keys.h"
 
 namespace ota::fuzz {
 
@@ -28,6 +29,11 @@ struct Versions {
   manifest::BundleManifest base;
   manifest::BundleManifest target;
 };
+
+// The key the audit export fuzz target trusts (a fixed seed), and an export
+// of a server log and a device log signed with it.
+Result<verifier::PrivateKey> AuditKey();
+Result<std::string> AuditExportSample();
 
 // Builds both versions under `root` (created if missing). Deterministic
 // content; the bundles' random ids differ per call.

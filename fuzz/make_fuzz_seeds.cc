@@ -132,6 +132,14 @@ int main(int argc, char** argv) {
             "\x04"
             ">=1.0.0 <2.0.0");
 
+  // Audit exports: a whole export, and each of its lines alone.
+  const std::string audit = Must(ota::fuzz::AuditExportSample(), "audit export");
+  seeds.Add("audit_export_fuzz", audit);
+  for (std::size_t start = 0, end = 0; (end = audit.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    seeds.Add("audit_export_fuzz", audit.substr(start, end - start));
+  }
+
   // Bundles: bundle bytes, 8 bytes of split point (0), the key flag.
   seeds.Add("bundle_stream_fuzz", WithTail(Read(v.base_bundle), std::string(8, '\0') + "\x00"));
   seeds.Add("bundle_stream_fuzz", WithTail(Read(v.target_bundle), std::string(8, '\0') + "\x01"));

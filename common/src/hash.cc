@@ -71,10 +71,47 @@ std::string Hasher::FinishHex() {
   return HexEncode(std::span<const std::uint8_t>(out, size));
 }
 
+namespace {
+
+// One context per thread, reset for each digest: small inputs (audit links,
+// key ids) are hashed by the million, and a fresh context per call cost more
+// than the hashing itself.
+EVP_MD_CTX* ThreadContext() {
+  struct Context {
+    Context() : ctx(EVP_MD_CTX_new()) {}
+    ~Context() { EVP_MD_CTX_free(ctx); }
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+    EVP_MD_CTX* ctx;
+  };
+  thread_local Context context;
+  if (context.ctx == nullptr) {
+    std::fputs("fatal: cannot start a digest\n", stderr);
+    std::abort();
+  }
+  return context.ctx;
+}
+
+}  // namespace
+
+void Sha256HexParts(std::initializer_list<std::string_view> parts, std::span<char, 64> out) {
+  EVP_MD_CTX* ctx = ThreadContext();
+  (void)EVP_DigestInit_ex2(ctx, Md(HashAlgorithm::kSha256), nullptr);
+  for (std::string_view part : parts) (void)EVP_DigestUpdate(ctx, part.data(), part.size());
+  std::uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  (void)EVP_DigestFinal_ex(ctx, digest, &size);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < 32; ++i) {
+    out[2 * i] = kDigits[digest[i] >> 4];
+    out[2 * i + 1] = kDigits[digest[i] & 0xf];
+  }
+}
+
 std::string Sha256Hex(std::string_view data) {
-  Hasher h(HashAlgorithm::kSha256);
-  h.Update(data);
-  return h.FinishHex();
+  std::string out(64, '0');
+  Sha256HexParts({data}, std::span<char, 64>(out.data(), 64));
+  return out;
 }
 
 std::string Sha512Hex(std::string_view data) {

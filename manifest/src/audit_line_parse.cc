@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -59,11 +60,30 @@ constexpr std::array<std::pair<std::string_view, unsigned>, 18> kFieldNames = {{
     {"format", kFormat},
 }};
 
+// Called for every field of every line: dispatch on the length first.
 unsigned FieldBit(std::string_view name) {
-  for (const auto& [n, bit] : kFieldNames) {
-    if (n == name) return bit;
+  auto is = [&](std::string_view n, unsigned bit) { return name == n ? bit : 0u; };
+  switch (name.size()) {
+    case 1:
+      return is("v", kV);
+    case 3:
+      return is("seq", kSeq) | is("log", kLog);
+    case 4:
+      return is("body", kBody) | is("hash", kHash) | is("kind", kKind) | is("prev", kPrev) |
+             is("head", kHead) | is("time", kTime);
+    case 5:
+      return is("keyid", kKeyid) | is("lines", kLines);
+    case 6:
+      return is("digest", kDigest) | is("source", kSource) | is("format", kFormat);
+    case 7:
+      return is("created", kCreated) | is("filters", kFilters);
+    case 9:
+      return is("signature", kSignature);
+    case 11:
+      return is("file_sha256", kFileSha256);
+    default:
+      return 0;
   }
-  return 0;
 }
 
 struct KindSpec {
@@ -110,8 +130,19 @@ std::string_view TopLevelValue(std::string_view line, std::string_view key) {
   };
   auto skip_string = [&] {  // At '"'; leaves i after the closing quote.
     ++i;
-    while (i < n && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
-    ++i;
+    while (i < n) {
+      const void* quote = std::memchr(line.data() + i, '"', n - i);
+      if (quote == nullptr) {
+        i = n;
+        return;
+      }
+      const std::size_t at =
+          static_cast<std::size_t>(static_cast<const char*>(quote) - line.data());
+      std::size_t backslashes = 0;
+      while (at - backslashes > i && line[at - backslashes - 1] == '\\') ++backslashes;
+      i = at + 1;
+      if (backslashes % 2 == 0) return;  // Not escaped.
+    }
   };
   skip_ws();
   if (i >= n || line[i] != '{') return {};
@@ -170,13 +201,19 @@ struct AuditLineParser::Impl {
 AuditLineParser::AuditLineParser() : impl_(std::make_unique<Impl>()) {}
 AuditLineParser::~AuditLineParser() = default;
 
-Result<AuditLine> AuditLineParser::Parse(std::string_view line) {
+static_assert(simdjson::SIMDJSON_PADDING <= kAuditLinePadding);
+
+Result<AuditLine> AuditLineParser::Parse(std::string_view line) { return Read(line, false); }
+
+Result<AuditLine> AuditLineParser::ParsePadded(std::string_view line) { return Read(line, true); }
+
+Result<AuditLine> AuditLineParser::Read(std::string_view line, bool padded) {
   if (line.size() > (16u << 20)) return Bad("line longer than 16 MiB");
   // String fields are views of the parser's own (unescaped) copies; the body
   // is a view of the caller's line.
   simdjson::dom::element root;
   if (auto error =
-          impl_->parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root);
+          impl_->parser.parse(line.data(), line.size(), /*realloc_if_needed=*/!padded).get(root);
       error) {
     return Bad(std::string("not valid JSON: ") + simdjson::error_message(error));
   }

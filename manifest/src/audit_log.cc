@@ -1,5 +1,6 @@
 #include "ota/manifest/audit_log.h"
 
+#include <charconv>
 #include <string>
 #include <utility>
 
@@ -14,15 +15,15 @@ bool IsDeviceIdChar(char c) {
          c == '_' || c == '-';
 }
 
-std::string LinkOf(std::string_view prev, std::int64_t seq, std::string_view payload) {
-  std::string text;
-  text.reserve(prev.size() + payload.size() + 24);
-  text.append(prev);
-  text.push_back('\n');
-  text.append(std::to_string(seq));
-  text.push_back('\n');
-  text.append(payload);
-  return Sha256Hex(text);
+AuditHash LinkOf(std::string_view prev, std::int64_t seq, std::string_view payload) {
+  char number[24];
+  const auto [end, ec] = std::to_chars(number, number + sizeof(number), seq);
+  (void)ec;  // 24 bytes hold any int64.
+  AuditHash out;
+  Sha256HexParts(
+      {prev, "\n", std::string_view(number, static_cast<std::size_t>(end - number)), "\n", payload},
+      out);
+  return out;
 }
 
 // Canonical JSON of a string (only '"' and '\' escaped), for lines written
@@ -77,20 +78,38 @@ bool IsValidAuditLogName(std::string_view log) {
 
 bool IsAuditHash(std::string_view text) {
   if (text.size() != 64) return false;
+  bool ok = true;
   for (char c : text) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    const auto u = static_cast<unsigned char>(c);
+    ok &= (static_cast<unsigned>(u - '0') < 10u) | (static_cast<unsigned>(u - 'a') < 6u);
   }
-  return true;
+  return ok;
 }
 
-std::string AuditBodyDigest(std::string_view body) { return Sha256Hex(body); }
+AuditHash AuditBodyDigestOf(std::string_view body) {
+  AuditHash out;
+  Sha256HexParts({body}, out);
+  return out;
+}
 
-std::string AuditLink(std::string_view prev, std::int64_t seq, std::string_view body_digest) {
+AuditHash AuditLinkOf(std::string_view prev, std::int64_t seq, std::string_view body_digest) {
   return LinkOf(prev, seq, body_digest);
 }
 
-std::string AuditLinkV1(std::string_view prev, std::int64_t seq, std::string_view body) {
+AuditHash AuditLinkV1Of(std::string_view prev, std::int64_t seq, std::string_view body) {
   return LinkOf(prev, seq, body);
+}
+
+std::string AuditBodyDigest(std::string_view body) {
+  return std::string(View(AuditBodyDigestOf(body)));
+}
+
+std::string AuditLink(std::string_view prev, std::int64_t seq, std::string_view body_digest) {
+  return std::string(View(LinkOf(prev, seq, body_digest)));
+}
+
+std::string AuditLinkV1(std::string_view prev, std::int64_t seq, std::string_view body) {
+  return std::string(View(LinkOf(prev, seq, body)));
 }
 
 Result<std::string> AuditBody(const nlohmann::json& body) {

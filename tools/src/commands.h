@@ -28,6 +28,8 @@ void RegisterVariantsCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);
 // otactl rollout ... and otactl fleet status (cmd_rollout.cc).
 void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
+// otactl audit verify (cmd_audit.cc); returns the `audit` group.
+CLI::App* RegisterAuditCommands(CLI::App& app, CommandRunner* selected);
 
 // Registers repo add-key/revoke-key/set-threshold/commit under `repo`.
 void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected);

@@ -30,6 +30,7 @@ int OtactlMain(int argc, char** argv) {
   ota::tools::RegisterVariantsCommands(app, &selected);
   ota::tools::RegisterShadowCommands(app, &selected);
   ota::tools::RegisterRolloutCommands(app, &selected);
+  ota::tools::RegisterAuditCommands(app, &selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

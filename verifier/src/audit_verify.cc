@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -19,7 +21,8 @@ struct LogState {
   bool started = false;
   bool v2_seen = false;
   std::int64_t last_seq = 0;
-  std::string last_hash;
+  manifest::AuditHash last_hash{};
+  std::string_view last() const { return manifest::View(last_hash); }
   AuditLogSummary summary;
 };
 
@@ -41,6 +44,14 @@ class ExportVerifier {
   std::string CheckEnd(const AuditLine& line);
   void LearnDeviceKey(std::string_view body);
   const manifest::Key* KeyFor(std::string_view log, std::string_view keyid) const;
+  LogState& LogOf(std::string_view log) {
+    if (last_log_ != nullptr && last_log_name_ == log) return *last_log_;
+    auto it = logs_.find(log);
+    if (it == logs_.end()) it = logs_.emplace(std::string(log), LogState{}).first;
+    last_log_name_ = it->first;
+    last_log_ = &it->second;
+    return it->second;
+  }
 
   std::map<std::string, manifest::Key> trusted_;
   // Device log -> key id -> report key, from verified server records.
@@ -51,6 +62,9 @@ class ExportVerifier {
   std::string file_digest_;         // Set when the end line is reached.
   std::string source_;
   std::uint64_t records_ = 0;
+  // The log of the line before (most lines continue it).
+  LogState* last_log_ = nullptr;
+  std::string_view last_log_name_;
 };
 
 const manifest::Key* ExportVerifier::KeyFor(std::string_view log, std::string_view keyid) const {
@@ -76,62 +90,64 @@ void ExportVerifier::LearnDeviceKey(std::string_view body) {
 }
 
 std::string ExportVerifier::CheckChained(const AuditLine& line) {
-  LogState& st = logs_[std::string(line.log)];
-  const std::string name(line.log);
+  LogState& st = LogOf(line.log);
+  // Only problems need the name as a string.
+  auto name = [&line] { return std::string(line.log); };
   if (!st.started) {
     if (line.seq != 1) {
-      return name + " starts at record " + Seq(line.seq) +
+      return name() + " starts at record " + Seq(line.seq) +
              " without a signed checkpoint before it (earlier records deleted?)";
     }
     if (line.prev != manifest::kAuditGenesis) {
-      return "record #1 of " + name + " does not start from the genesis link";
+      return "record #1 of " + name() + " does not start from the genesis link";
     }
     st.started = true;
     st.summary.first_seq = 1;
   } else {
-    if (line.seq == st.last_seq && line.hash != st.last_hash) {
-      return "record " + Seq(line.seq) + " of " + name +
+    if (line.seq == st.last_seq && line.hash != st.last()) {
+      return "record " + Seq(line.seq) + " of " + name() +
              " appears twice with different hashes (a forked chain)";
     }
     if (line.seq <= st.last_seq) {
-      return "record " + Seq(line.seq) + " of " + name + " comes after " + Seq(st.last_seq) +
+      return "record " + Seq(line.seq) + " of " + name() + " comes after " + Seq(st.last_seq) +
              " (records reordered or repeated)";
     }
     if (line.seq > st.last_seq + 1) {
       const std::int64_t missing = line.seq - st.last_seq - 1;
-      return "record " + Seq(line.seq) + " of " + name + " follows " + Seq(st.last_seq) + ": " +
+      return "record " + Seq(line.seq) + " of " + name() + " follows " + Seq(st.last_seq) + ": " +
              std::to_string(missing) + (missing == 1 ? " record" : " records") +
              " missing (deleted?)";
     }
-    if (line.prev != st.last_hash) {
-      return "record " + Seq(line.seq) + " of " + name + " does not link to the hash of " +
+    if (line.prev != st.last()) {
+      return "record " + Seq(line.seq) + " of " + name() + " does not link to the hash of " +
              Seq(st.last_seq) + " (a record was inserted, replaced or edited)";
     }
   }
-  std::string computed;
+  manifest::AuditHash computed;
   if (line.kind == AuditLineKind::kOmitted) {
-    computed = manifest::AuditLink(line.prev, line.seq, line.digest);
+    computed = manifest::AuditLinkOf(line.prev, line.seq, line.digest);
     st.v2_seen = true;
     ++st.summary.omitted;
   } else if (line.link_version == 1) {
     if (st.v2_seen) {
-      return "record " + Seq(line.seq) + " of " + name +
+      return "record " + Seq(line.seq) + " of " + name() +
              " uses link version 1 after version 2 records";
     }
-    computed = manifest::AuditLinkV1(line.prev, line.seq, line.body);
+    computed = manifest::AuditLinkV1Of(line.prev, line.seq, line.body);
   } else {
-    computed = manifest::AuditLink(line.prev, line.seq, manifest::AuditBodyDigest(line.body));
+    computed = manifest::AuditLinkOf(line.prev, line.seq,
+                                     manifest::View(manifest::AuditBodyDigestOf(line.body)));
     st.v2_seen = true;
   }
-  if (computed != line.hash) {
+  if (manifest::View(computed) != line.hash) {
     return line.kind == AuditLineKind::kOmitted
-               ? "omitted record " + Seq(line.seq) + " of " + name +
+               ? "omitted record " + Seq(line.seq) + " of " + name() +
                      ": its hash does not match its digest (altered)"
-               : "record " + Seq(line.seq) + " of " + name +
+               : "record " + Seq(line.seq) + " of " + name() +
                      ": its hash does not match its body (the record was edited)";
   }
   st.last_seq = line.seq;
-  st.last_hash = std::string(line.hash);
+  st.last_hash = computed;
   if (line.kind == AuditLineKind::kRecord) {
     ++st.summary.records;
     ++records_;
@@ -152,21 +168,21 @@ std::string ExportVerifier::CheckCheckpoint(const AuditLine& line) {
   if (!VerifySignature(*key, line.signature, manifest::AuditCheckpointSigningBytes(c)).ok()) {
     return what + " has a bad signature";
   }
-  LogState& st = logs_[name];
+  LogState& st = LogOf(line.log);
   if (!st.started) {
     if (line.seq == 0 && line.head != manifest::kAuditGenesis) {
       return what + " signs a head other than the genesis link";
     }
     st.started = true;
     st.last_seq = line.seq;
-    st.last_hash = std::string(line.head);
+    std::copy(line.head.begin(), line.head.end(), st.last_hash.begin());
     st.summary.first_seq = line.seq + 1;
   } else if (line.seq > st.last_seq) {
     return what + " follows record " + Seq(st.last_seq) + ": records " + Seq(st.last_seq + 1) +
            ".." + Seq(line.seq) + " missing (deleted?)";
   } else if (line.seq < st.last_seq) {
     return what + " comes after record " + Seq(st.last_seq) + " (moved)";
-  } else if (line.head != st.last_hash) {
+  } else if (line.head != st.last()) {
     return what +
            " signs a head that the records before it do not give (records edited, "
            "inserted or replaced)";
@@ -212,10 +228,65 @@ std::string ExportVerifier::Check(const AuditLine& line) {
   return "unknown line";
 }
 
+// Reads `in` in large blocks and hands out its lines (without the newline),
+// each followed in memory by kAuditLinePadding readable bytes, so the parser
+// reads them in place.
+class LineReader {
+ public:
+  explicit LineReader(std::istream& in) : in_(in) {}
+
+  // False at the end of the input (or on a read error: see bad()).
+  bool Next(std::string_view& line, bool& newline) {
+    while (true) {
+      const std::size_t end = buffer_.find('\n', start_);
+      if (end != std::string::npos && end < filled_) {
+        line = std::string_view(buffer_).substr(start_, end - start_);
+        newline = true;
+        start_ = end + 1;
+        return true;
+      }
+      if (eof_) {
+        if (start_ >= filled_) return false;
+        line = std::string_view(buffer_).substr(start_, filled_ - start_);
+        newline = false;
+        start_ = filled_;
+        return true;
+      }
+      Fill();
+    }
+  }
+  bool bad() const { return in_.bad(); }
+
+ private:
+  void Fill() {
+    // Keep the unfinished line, then read after it.
+    const std::size_t kept = filled_ - start_;
+    std::memmove(buffer_.data(), buffer_.data() + start_, kept);
+    start_ = 0;
+    filled_ = kept;
+    const std::size_t want = std::max<std::size_t>(kBlock, kept);  // Long lines grow it.
+    buffer_.resize(filled_ + want + manifest::kAuditLinePadding);
+    in_.read(buffer_.data() + filled_, static_cast<std::streamsize>(want));
+    filled_ += static_cast<std::size_t>(in_.gcount());
+    // Bytes past filled_ are padding; none may look like a line end.
+    std::fill(buffer_.begin() + static_cast<std::ptrdiff_t>(filled_), buffer_.end(), ' ');
+    if (!in_) eof_ = true;
+  }
+
+  static constexpr std::size_t kBlock = 4u << 20;
+  std::istream& in_;
+  std::string buffer_;
+  std::size_t start_ = 0;
+  std::size_t filled_ = 0;
+  bool eof_ = false;
+};
+
 AuditVerifyResult ExportVerifier::Run(std::istream& in) {
   AuditVerifyResult result;
   manifest::AuditLineParser parser;
-  std::string text;
+  LineReader reader(in);
+  std::string_view text;
+  bool newline = false;
   std::uint64_t number = 0;
   bool ended = false;
   auto fail = [&](AuditVerdict verdict, std::string message) {
@@ -225,10 +296,9 @@ AuditVerifyResult ExportVerifier::Run(std::istream& in) {
     result.records = records_;
     return result;
   };
-  while (std::getline(in, text)) {
+  while (reader.Next(text, newline)) {
     ++number;
-    const bool newline = !in.eof();
-    auto parsed = parser.Parse(text);
+    auto parsed = parser.ParsePadded(text);
     if (number == 1) {
       if (!parsed.ok() || parsed->kind != AuditLineKind::kHeader ||
           parsed->format != manifest::kAuditExportFormat) {
@@ -250,12 +320,12 @@ AuditVerifyResult ExportVerifier::Run(std::istream& in) {
       }
     }
     if (!ended) {
-      file_hash_.Update(text);
-      if (newline) file_hash_.Update(std::string_view("\n"));
+      // The line and its newline, as they are in the file.
+      file_hash_.Update(std::string_view(text.data(), text.size() + (newline ? 1 : 0)));
       ++lines_before_;
     }
   }
-  if (in.bad()) return fail(AuditVerdict::kUnreadable, "the export could not be read");
+  if (reader.bad()) return fail(AuditVerdict::kUnreadable, "the export could not be read");
   if (number == 0) return fail(AuditVerdict::kUnreadable, "the export is empty");
   if (!ended) {
     return fail(AuditVerdict::kTampered,
@@ -263,7 +333,7 @@ AuditVerifyResult ExportVerifier::Run(std::istream& in) {
   }
   for (auto& [name, st] : logs_) {
     st.summary.last_seq = st.last_seq;
-    st.summary.head = st.last_hash;
+    st.summary.head = st.started ? std::string(st.last()) : std::string();
     result.logs[name] = st.summary;
   }
   result.verdict = AuditVerdict::kVerified;

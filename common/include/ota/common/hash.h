@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -38,6 +39,9 @@ class Hasher {
 };
 
 std::string Sha256Hex(std::string_view data);
+// SHA-256 (lower-case hex) of the concatenation of `parts`, written to `out`
+// without allocating.
+void Sha256HexParts(std::initializer_list<std::string_view> parts, std::span<char, 64> out);
 std::string Sha512Hex(std::string_view data);
 
 // Hashes a whole file in bounded memory. kIo if it cannot be read.

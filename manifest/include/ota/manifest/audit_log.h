@@ -26,6 +26,8 @@
 #ifndef OTA_MANIFEST_AUDIT_LOG_H_
 #define OTA_MANIFEST_AUDIT_LOG_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,8 +57,15 @@ bool IsValidAuditLogName(std::string_view log);
 // 64 lower-case hex digits.
 bool IsAuditHash(std::string_view text);
 
+// A link or digest as 64 lower-case hex digits, without allocation.
+using AuditHash = std::array<char, 64>;
+inline std::string_view View(const AuditHash& h) { return std::string_view(h.data(), h.size()); }
+
 // SHA-256 (hex) of a record body's bytes.
 std::string AuditBodyDigest(std::string_view body);
+AuditHash AuditBodyDigestOf(std::string_view body);
+AuditHash AuditLinkOf(std::string_view prev, std::int64_t seq, std::string_view body_digest);
+AuditHash AuditLinkV1Of(std::string_view prev, std::int64_t seq, std::string_view body);
 // Link version 2 of record `seq` from the previous link and the body digest.
 std::string AuditLink(std::string_view prev, std::int64_t seq, std::string_view body_digest);
 // Link version 1 (device events written before version 2).
@@ -135,6 +144,8 @@ class AuditExportWriter {
   bool finished_ = false;
 };
 
+inline constexpr std::size_t kAuditLinePadding = 64;
+
 enum class AuditLineKind { kHeader, kRecord, kOmitted, kCheckpoint, kEnd };
 
 // One parsed export line. `body` points into the line passed to
@@ -168,8 +179,12 @@ class AuditLineParser {
 
   // `line` without its newline.
   Result<AuditLine> Parse(std::string_view line);
+  // As Parse, for a line followed in memory by at least kAuditLinePadding
+  // readable bytes (of any content), which spares a copy.
+  Result<AuditLine> ParsePadded(std::string_view line);
 
  private:
+  Result<AuditLine> Read(std::string_view line, bool padded);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
