@@ -793,6 +793,68 @@ TEST_F(EndToEndTest, AnUpdateWithoutAShadowSectionIsShadowTestedUnderTheBehaviou
   EXPECT_EQ(std::count(types.begin(), types.end(), "shadow-skipped"), 0);
 }
 
+// A chat template that renders conversations differently: the device's
+// default test (built-in eval set) cannot vouch for it and refuses the
+// version; the same change with the app's own eval set, whose checks on a
+// chat prompt pass on the new rendering, goes through with the change named
+// and vouched for in the report.
+TEST_F(EndToEndTest, AnAppEvalSetVouchesForAChangedChatTemplate) {
+  const std::string chatml = dir_.Sub("chatml.jinja");
+  ota::testing::WriteTestFile(
+      chatml,
+      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+      "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+      "{{ '<|im_start|>assistant\n' }}{% endif %}");
+  const std::string inst = dir_.Sub("inst.jinja");
+  ota::testing::WriteTestFile(
+      inst, "{% for message in messages %}[INST] {{ message['content'] }} [/INST]{% endfor %}");
+  const std::string eval = dir_.Sub("app-eval.json");
+  ota::testing::WriteTestFile(eval, R"({
+    "schema": "modelota.eval/1",
+    "max_new_tokens": 8,
+    "checks": [{"kind": "max-length", "bytes": 1000}],
+    "prompts": [
+      {"id": "story", "text": "Once upon a time"},
+      {"id": "chat", "messages": [{"role": "user", "content": "Say hello."}]}
+    ]})");
+  const std::string policy = R"({"gate": "behaviour", "context_length": 256})";
+  synth_shape_ = {"--layers", "2", "--width", "64", "--chat-template", chatml};
+  auto a = InstallFirstVersion();
+  ASSERT_NE(a, nullptr);
+
+  synth_shape_ = {"--layers", "2", "--width", "64", "--chat-template", inst};
+  build_extra_ = {"--shadow-policy", policy};  // The built-in eval set.
+  Publish("1.1.0", 1);
+  clock_.Advance(std::chrono::seconds(5));
+  UpdateOutcome o = UpdateOnce(*a);
+  EXPECT_EQ(o.kind, UpdateOutcome::Kind::kFailed);
+  EXPECT_EQ(ActiveVersion(*a), "1.0.0");
+  nlohmann::json result = LastEventOf(*a, "shadow-result");
+  ASSERT_TRUE(result.is_object());
+  EXPECT_EQ(result["verdict"], "fail") << result.dump();
+  auto template_change = [](const nlohmann::json& r) {
+    for (const auto& c : r["report"]["contract_changes"]) {
+      if (c["name"] == "chat_template") return c;
+    }
+    return nlohmann::json();
+  };
+  ASSERT_TRUE(template_change(result).is_object()) << result.dump();
+  EXPECT_EQ(template_change(result)["vouched"], false);
+
+  build_extra_ = {"--shadow-policy", policy, "--eval", eval};
+  Publish("1.2.0", 1);
+  clock_.Advance(std::chrono::seconds(5));
+  o = UpdateOnce(*a);
+  ASSERT_EQ(o.kind, UpdateOutcome::Kind::kUpdated) << (o.error ? o.error->ToString() : "");
+  EXPECT_EQ(ActiveVersion(*a), "1.2.0");
+  result = LastEventOf(*a, "shadow-result");
+  EXPECT_EQ(result["verdict"], "pass") << result.dump();
+  EXPECT_EQ(result["report"]["gate"], "behaviour");
+  ASSERT_TRUE(template_change(result).is_object()) << result.dump();
+  EXPECT_EQ(template_change(result)["vouched"], true) << result.dump();
+  EXPECT_EQ(template_change(result)["category"], "chat_template");
+}
+
 TEST_F(EndToEndTest, ASkippedShadowTestIsAnAuditedEventWithItsReason) {
   auto a = InstallFirstVersion();
   ASSERT_NE(a, nullptr);
