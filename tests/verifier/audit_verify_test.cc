@@ -171,6 +171,15 @@ TEST_F(AuditVerifyTest, HonestExportVerifies) {
   EXPECT_EQ(log.head.size(), 64u);
 }
 
+TEST_F(AuditVerifyTest, RecordsLongerThanAReadBlockVerify) {
+  LogBuilder log("server");
+  for (int i = 0; i < 4; ++i) log.Add({{"text", std::string(300000 + i, 'x')}});
+  log.Checkpoint(server_key_);
+  const auto result = Verify(Export({&log}));
+  ASSERT_EQ(result.verdict, AuditVerdict::kVerified) << result.message;
+  EXPECT_EQ(result.records, 4u);
+}
+
 TEST_F(AuditVerifyTest, EditedFieldIsFound) {
   auto lines = ServerExport();
   const std::size_t i = LineOf(lines, "server", 3);

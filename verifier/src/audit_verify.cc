@@ -238,8 +238,9 @@ class LineReader {
   // False at the end of the input (or on a read error: see bad()).
   bool Next(std::string_view& line, bool& newline) {
     while (true) {
-      const std::size_t end = buffer_.find('\n', start_);
-      if (end != std::string::npos && end < filled_) {
+      const void* found = std::memchr(buffer_.data() + start_, '\n', filled_ - start_);
+      if (found != nullptr) {
+        const auto end = static_cast<std::size_t>(static_cast<const char*>(found) - buffer_.data());
         line = std::string_view(buffer_).substr(start_, end - start_);
         newline = true;
         start_ = end + 1;
@@ -264,16 +265,22 @@ class LineReader {
     std::memmove(buffer_.data(), buffer_.data() + start_, kept);
     start_ = 0;
     filled_ = kept;
-    const std::size_t want = std::max<std::size_t>(kBlock, kept);  // Long lines grow it.
-    buffer_.resize(filled_ + want + manifest::kAuditLinePadding);
+    // Blocks grow from 64 KiB to 4 MiB, so a small export costs little; a
+    // line longer than a block grows it.
+    const std::size_t want = std::max(block_, kept);
+    block_ = std::min(block_ * 2, kMaxBlock);
+    if (buffer_.size() < filled_ + want + manifest::kAuditLinePadding) {
+      buffer_.resize(filled_ + want + manifest::kAuditLinePadding);
+    }
     in_.read(buffer_.data() + filled_, static_cast<std::streamsize>(want));
     filled_ += static_cast<std::size_t>(in_.gcount());
-    // Bytes past filled_ are padding; none may look like a line end.
-    std::fill(buffer_.begin() + static_cast<std::ptrdiff_t>(filled_), buffer_.end(), ' ');
+    // The padding the parser may read past a line's end: defined bytes.
+    std::memset(buffer_.data() + filled_, ' ', manifest::kAuditLinePadding);
     if (!in_) eof_ = true;
   }
 
-  static constexpr std::size_t kBlock = 4u << 20;
+  static constexpr std::size_t kMaxBlock = 4u << 20;
+  std::size_t block_ = 64u << 10;
   std::istream& in_;
   std::string buffer_;
   std::size_t start_ = 0;
