@@ -1,5 +1,6 @@
 // ota-agent audit export: the device's log as an export file an auditor
 // verifies offline with the device's public key (verifier/audit_verify.h).
+#include <limits>
 #include <map>
 
 #include "device_audit.h"
@@ -62,6 +63,26 @@ bool MatchesExportFilter(const ExportFilter& f, const std::string& body) {
   return true;
 }
 
+// The seq of the checkpoint an export starts from (0: record 1): the newest
+// stored checkpoint before the first record the filters show, when it is
+// past `natural` (the log's own start).
+std::int64_t ExportStart(const ExportFilter& f, const std::vector<PendingEvent>& events,
+                         const std::map<std::int64_t, manifest::AuditCheckpoint>& checkpoints,
+                         std::int64_t natural) {
+  if (!f.since && !f.until && f.model.empty()) return natural;
+  std::int64_t first_shown = std::numeric_limits<std::int64_t>::max();
+  for (const PendingEvent& e : events) {
+    if (!e.chain.empty() && (e.link_version == 1 || MatchesExportFilter(f, e.body))) {
+      first_shown = e.seq;
+      break;
+    }
+  }
+  auto it = checkpoints.lower_bound(first_shown);
+  if (it == checkpoints.begin()) return natural;
+  --it;
+  return it->first > natural ? it->first : natural;
+}
+
 manifest::AuditExportWriter::Signer ExportSigner(const AuditSigner& signer) {
   return [&signer](std::string_view bytes) -> Result<manifest::AuditExportWriter::Signature> {
     OTA_ASSIGN_OR_RETURN(std::string signature, verifier::SignBytes(signer.key, bytes));
@@ -102,26 +123,30 @@ Result<AuditExportSummary> ExportAuditLog(Env& env, StateDb& db, const AuditSign
   };
   // Events from before the chain have no link to export: the chained ones
   // start from the genesis link after them, which a checkpoint of the last
-  // of them states. A pruned log starts at its anchor checkpoint.
+  // of them states. A pruned log starts at its anchor checkpoint, a filtered
+  // export at the newest checkpoint before the first record it shows.
   std::int64_t unchained = 0;
   for (const PendingEvent& e : events) {
     if (e.chain.empty()) unchained = e.seq;
   }
+  const std::int64_t natural = unchained > 0    ? unchained
+                               : events.empty() ? 0
+                                                : events.front().seq - 1;
+  const std::int64_t start = ExportStart(filter, events, checkpoints, natural);
   std::string prev(manifest::kAuditGenesis);
-  if (unchained > 0) {
+  if (start > natural || (start > 0 && unchained == 0)) {
+    prev = checkpoints[start].head;
+    OTA_TRY(write_checkpoint(start));
+  } else if (unchained > 0) {
     manifest::AuditCheckpoint anchor{log, unchained, prev, now, signer.key.keyid, ""};
     OTA_ASSIGN_OR_RETURN(
         anchor.signature,
         verifier::SignBytes(signer.key, manifest::AuditCheckpointSigningBytes(anchor)));
     OTA_TRY(writer.Checkpoint(anchor));
     ++summary.checkpoints;
-  } else if (!events.empty() && events.front().seq > 1) {
-    const std::int64_t anchor = events.front().seq - 1;
-    prev = checkpoints[anchor].head;
-    OTA_TRY(write_checkpoint(anchor));
   }
   for (const PendingEvent& e : events) {
-    if (e.chain.empty()) continue;
+    if (e.chain.empty() || e.seq <= start) continue;
     if (e.link_version == 1 || MatchesExportFilter(filter, e.body)) {
       // A version 1 link covers the body itself: always written in full.
       OTA_TRY(writer.Record(log, e.seq, prev, e.chain, e.body, e.link_version));

@@ -139,8 +139,17 @@ Result<AuditPruneResult> PruneAuditLog(Env& env, StateDb& db, const AuditSigner&
   range.from = first;
   range.to = chosen->checkpoint.seq;
   range.head = chosen->checkpoint.head;
+  // The time span: the "time" of the first and the last event pruned.
+  std::string from_time, to_time;
   for (const PendingEvent& e : events) {
-    if (e.seq <= range.to) ++range.records;
+    if (e.seq > range.to) break;
+    ++range.records;
+    const auto body = nlohmann::json::parse(e.body, nullptr, /*allow_exceptions=*/false);
+    const auto time = body.is_object() ? body.find("time") : body.end();
+    const std::string text =
+        time != body.end() && time->is_string() ? time->get<std::string>() : "";
+    if (from_time.empty()) from_time = text;
+    if (!text.empty()) to_time = text;
   }
   const nlohmann::json record = {{"type", "audit-pruned"},
                                  {"time", AuditNow(env)},
@@ -148,6 +157,8 @@ Result<AuditPruneResult> PruneAuditLog(Env& env, StateDb& db, const AuditSigner&
                                  {"to", range.to},
                                  {"head", range.head},
                                  {"records", range.records},
+                                 {"from_time", from_time},
+                                 {"to_time", to_time},
                                  {"checkpoint_time", chosen->checkpoint.time}};
   OTA_TRY(db.PruneEvents(range, record.dump()));
   OTA_ASSIGN_OR_RETURN(AuditHead head, db.GetAuditHead());

@@ -80,6 +80,7 @@ TEST_F(AuditExportTest, FiltersWriteOtherEventsAsOmittedLines) {
   Queue("state", "chat");
   Queue("state", "vision");
   Queue("check-failed", "");
+  ASSERT_EQ(Checkpoint(), 3);
   Queue("state", "chat");
   const std::string since = manifest::FormatExpires(clock_.Now() - std::chrono::seconds(1));
   Queue("state", "chat");
@@ -89,17 +90,29 @@ TEST_F(AuditExportTest, FiltersWriteOtherEventsAsOmittedLines) {
   EXPECT_EQ(r.verdict, verifier::AuditVerdict::kVerified) << r.message;
   EXPECT_EQ(r.records, 3u);
   EXPECT_EQ(r.logs.at("device/dev1").omitted, 2u);
+  EXPECT_EQ(r.logs.at("device/dev1").first_seq, 1);
   EXPECT_EQ(last_.omitted, 2u);
 
+  // Event 4 only: the export starts at the checkpoint of 3, the newest
+  // before it.
   AuditExportOptions window;
-  window.since = since;  // Events 4 and 5.
+  window.since = since;
   window.until = manifest::FormatExpires(clock_.Now() - std::chrono::seconds(1));  // Not 5.
   const std::string text = Export(window);
   r = Verify(text);
-  EXPECT_EQ(r.verdict, verifier::AuditVerdict::kVerified) << r.message;
+  EXPECT_EQ(r.verdict, verifier::AuditVerdict::kVerified) << r.message << "\n" << text;
   EXPECT_EQ(r.records, 1u);
-  EXPECT_EQ(last_.omitted, 4u);
+  EXPECT_EQ(r.logs.at("device/dev1").first_seq, 4);
+  EXPECT_EQ(last_.omitted, 1u);
   EXPECT_NE(text.find(R"("filters":{"since":")" + since + R"(","until":")"), std::string::npos);
+
+  // Nothing matches: the head's checkpoint alone.
+  AuditExportOptions none;
+  none.model = "speech";
+  r = Verify(Export(none));
+  EXPECT_EQ(r.verdict, verifier::AuditVerdict::kVerified) << r.message;
+  EXPECT_EQ(r.records, 0u);
+  EXPECT_EQ(r.logs.at("device/dev1").checkpoint_seq, 5);
 }
 
 TEST_F(AuditExportTest, BadFiltersAndABrokenLogAreRefused) {
@@ -151,6 +164,8 @@ TEST_F(AuditExportTest, PruningLeavesAVerifiableLogAnchoredAtItsCheckpoint) {
   EXPECT_EQ(record["from"], 1);
   EXPECT_EQ(record["to"], 6);
   EXPECT_EQ(record["records"], 6);
+  EXPECT_EQ(record["from_time"], "2027-01-15T08:00:00Z");
+  EXPECT_EQ(record["to_time"], "2027-01-15T08:00:05Z");
   auto checkpoints = db_->Checkpoints();
   ASSERT_TRUE(checkpoints.ok());
   EXPECT_EQ(record["head"], checkpoints->front().checkpoint.head);
