@@ -9,6 +9,7 @@
 
 #include "agent_internal.h"
 #include "deployment_plan.h"
+#include "device_audit.h"
 #include "device_probe.h"
 #include "identity.h"
 #include "json_fields.h"
@@ -153,14 +154,14 @@ class AgentImpl : public Agent {
     OTA_TRY(Writable("resume"));
     std::vector<UpdateOutcome> outcomes;
     ResumeOpenDeployments(&outcomes, nullptr);
-    (void)FlushReports();  // No request when nothing is queued.
+    FinishRun();  // No request when nothing is queued.
     return outcomes;
   }
 
   Result<std::vector<CheckResult>> Check() override {
     OTA_TRY(Writable("check"));
     Status refreshed = RefreshMetadata();
-    (void)FlushReports();
+    FinishRun();
     OTA_TRY(refreshed);
     std::vector<CheckResult> results;
     for (const std::string& model : models_) {
@@ -189,7 +190,7 @@ class AgentImpl : public Agent {
     ResumeOpenDeployments(&outcomes, progress);
     Status refreshed = RefreshMetadata();
     if (!refreshed.ok()) {
-      (void)FlushReports();
+      FinishRun();
       return std::move(refreshed).error();
     }
     for (const std::string& model : models_) {
@@ -212,7 +213,7 @@ class AgentImpl : public Agent {
       if (o.kind == UpdateOutcome::Kind::kUpdated) (void)CollectGarbage(model);
       outcomes.push_back(std::move(o));
     }
-    (void)FlushReports();
+    FinishRun();
     return outcomes;
   }
 
@@ -296,7 +297,7 @@ class AgentImpl : public Agent {
                                      {"from_id", result.from.id},
                                      {"version", result.to.version},
                                      {"id", result.to.id}}));
-    (void)FlushReports();
+    FinishRun();
     return result;
   }
 
@@ -336,34 +337,44 @@ class AgentImpl : public Agent {
         open.model, before.active ? *before.active : VersionInfo{open.sha256, open.version, ""},
         *after.active};
     // The deployment queued its own "rolled-back" event (reason: by hand).
-    (void)FlushReports();
+    FinishRun();
     return result;
   }
 
   Result<AuditReport> Audit() override {
-    AuditReport report;
-    OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, db_->AllEvents());
-    OTA_ASSIGN_OR_RETURN(std::int64_t pending, db_->CountPendingEvents());
-    const std::int64_t first_pending =
-        events.empty() ? 0 : events.back().seq - pending + 1;  // Delivered in seq order.
-    for (PendingEvent& e : events) {
-      const bool delivered = e.seq < first_pending;
-      report.entries.push_back(AuditEntry{e.seq, std::move(e.body), std::move(e.chain), delivered});
+    // Read-only: the key is read when it exists, never created.
+    std::optional<manifest::Key> key;
+    const std::string path = JoinPath(options_.state_dir, kIdentityKeyFile);
+    OTA_ASSIGN_OR_RETURN(bool has_key, env_.fs->Exists(path));
+    if (has_key) {
+      OTA_ASSIGN_OR_RETURN(verifier::PrivateKey identity, verifier::LoadPrivateKey(*env_.fs, path));
+      key = identity.public_key;
     }
-    OTA_ASSIGN_OR_RETURN(std::optional<AuditBreak> broken, db_->VerifyAuditChain());
-    if (broken) {
-      report.intact = false;
-      report.problem = broken->message;
-    }
-    return report;
+    return BuildAuditReport(*db_, key);
+  }
+
+  Result<AuditExportSummary> ExportAudit(const AuditExportOptions& options,
+                                         const AuditSink& sink) override {
+    OTA_TRY(Writable("audit export"));
+    OTA_ASSIGN_OR_RETURN(const verifier::PrivateKey* key, Identity());
+    return ExportAuditLog(env_, *db_, AuditSigner{device_id_, *key}, options, sink);
+  }
+
+  Result<std::string> AuditPublicKey() override {
+    const std::string path = JoinPath(options_.state_dir, kIdentityKeyFile);
+    OTA_ASSIGN_OR_RETURN(verifier::PrivateKey identity, verifier::LoadPrivateKey(*env_.fs, path));
+    return manifest::ToJson(identity.public_key).dump(2) + "\n";
+  }
+
+  Result<AuditPruneResult> PruneAudit(std::int64_t before_seq) override {
+    OTA_TRY(Writable("audit prune"));
+    OTA_ASSIGN_OR_RETURN(const verifier::PrivateKey* key, Identity());
+    return PruneAuditLog(env_, *db_, AuditSigner{device_id_, *key}, before_seq);
   }
 
   Result<int> FlushReports() override {
     OTA_TRY(Writable("sending reports"));
-    if (!identity_) {
-      OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
-      identity_ = std::move(key);
-    }
+    OTA_TRY(Identity());
     // Enrollment facts: a malformed facts file must not hold reports back, so
     // then the server keeps the facts it has.
     EnrollmentClaims claims;
@@ -382,6 +393,33 @@ class AgentImpl : public Agent {
   }
 
  private:
+  // The report key, loaded (or created) on first use.
+  Result<const verifier::PrivateKey*> Identity() {
+    if (!identity_) {
+      OTA_ASSIGN_OR_RETURN(auto key, LoadOrCreateIdentity(env_, options_.state_dir));
+      identity_ = std::move(key);
+    }
+    return &*identity_;
+  }
+
+  // The end of a run (a cycle, a resume, a rollback): the hours of sessions
+  // completed since the last run, a signed checkpoint of the audit log when
+  // its head moved, then the reports. Failures leave the next run to retry.
+  void FinishRun() {
+    if (Status s = RecordSessionHours(env_, *db_, options_.state_dir); !s.ok()) {
+      Log(LogLevel::kWarning, "agent", "session counts not recorded: " + s.error().message);
+    }
+    auto key = Identity();
+    auto checkpoint = key.ok() ? CheckpointAuditHead(env_, *db_, AuditSigner{device_id_, **key},
+                                                     /*always=*/false)
+                               : Result<std::optional<manifest::AuditCheckpoint>>(key.error());
+    if (!checkpoint.ok()) {
+      Log(LogLevel::kWarning, "agent",
+          "audit checkpoint not signed: " + checkpoint.error().message);
+    }
+    (void)FlushReports();
+  }
+
   Status RefreshMetadata() {
     Status s = updater_.Refresh();
     if (!s.ok()) {
@@ -645,7 +683,8 @@ std::string EventJson(const AgentContext& ctx, const std::string& type, const De
     if (row->id != 0) e["deployment_id"] = row->id;
   }
   if (extra.is_object()) {
-    for (auto it = extra.begin(); it != extra.end(); ++it) e[it.key()] = it.value();
+    // Canonical JSON has no floats (a shadow report's metrics): their text.
+    for (auto it = extra.begin(); it != extra.end(); ++it) e[it.key()] = WithoutFloats(it.value());
   }
   return e.dump();
 }

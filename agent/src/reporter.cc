@@ -10,8 +10,7 @@
 namespace ota::agent {
 namespace {
 constexpr int kBatchSize = 100;
-// The highest report seq this device has signed and sent (decimal).
-constexpr char kHighestSentSetting[] = "report_highest_sent_seq";
+constexpr const char* kHighestSentSetting = kReportHighestSentSetting;
 
 Result<std::int64_t> HighestSentSeq(StateDb& db) {
   OTA_ASSIGN_OR_RETURN(std::optional<std::string> text, db.GetSetting(kHighestSentSetting));
@@ -35,9 +34,14 @@ bool IsReplayOf(const nlohmann::json& answer, std::int64_t last, std::int64_t hi
 std::string Excerpt(const std::string& body) { return body.substr(0, 200); }
 
 // The report body; events that cannot be encoded canonically (they never
-// should) are replaced by a marker so that the queue cannot get stuck.
+// should) are replaced by a marker so that the queue cannot get stuck. Each
+// event is its stored body with "seq" and "chain" added, so the server can
+// recompute the link (version 2: over the canonical JSON of the event without
+// those two). `checkpoints` (signed heads of the device's log) go with it
+// when not empty.
 Result<std::string> SignedReport(const std::string& device_id,
                                  const std::vector<PendingEvent>& pending,
+                                 const std::vector<CheckpointRow>& checkpoints,
                                  const verifier::PrivateKey& identity) {
   nlohmann::json report = {
       {"device_id", device_id}, {"seq", pending.back().seq}, {"events", nlohmann::json::array()}};
@@ -50,9 +54,28 @@ Result<std::string> SignedReport(const std::string& device_id,
     if (!e.chain.empty()) body["chain"] = e.chain;  // Audit chain link.
     report["events"].push_back(std::move(body));
   }
+  if (!checkpoints.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const CheckpointRow& row : checkpoints) {
+      const manifest::AuditCheckpoint& c = row.checkpoint;
+      list.push_back({{"seq", c.seq},
+                      {"head", c.head},
+                      {"time", c.time},
+                      {"keyid", c.keyid},
+                      {"signature", c.signature}});
+    }
+    report["checkpoints"] = std::move(list);
+  }
   OTA_ASSIGN_OR_RETURN(std::string canonical, manifest::CanonicalJson(report));
   OTA_ASSIGN_OR_RETURN(std::string signature, verifier::SignBytes(identity, canonical));
   return nlohmann::json{{"report", std::move(report)}, {"signature", signature}}.dump();
+}
+
+// A server that predates checkpoints refuses the field by name; the report
+// then goes again without them (they stay unsent).
+bool RefusesCheckpoints(const HttpResponse& response) {
+  return response.status == 400 &&
+         response.body.find("unknown field checkpoints") != std::string::npos;
 }
 
 }  // namespace
@@ -61,15 +84,20 @@ Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
                           const std::string& device_id, const verifier::PrivateKey& identity,
                           const EnrollmentClaims& claims) {
   int delivered = 0;
+  bool send_checkpoints = true;
   while (true) {
     OTA_ASSIGN_OR_RETURN(auto pending, db.PendingEvents(kBatchSize));
     if (pending.empty()) return delivered;
     OTA_TRY(EnsureServerEnrollment(env, db, server_url, device_id, identity, claims));
+    std::vector<CheckpointRow> checkpoints;
+    if (send_checkpoints) {
+      OTA_ASSIGN_OR_RETURN(checkpoints, db.UnsentCheckpoints(pending.back().seq));
+    }
     HttpRequest request;
     request.method = "POST";
     request.url = server_url + "/v1/reports";
     request.headers = {{"Content-Type", "application/json"}};
-    OTA_ASSIGN_OR_RETURN(request.body, SignedReport(device_id, pending, identity));
+    OTA_ASSIGN_OR_RETURN(request.body, SignedReport(device_id, pending, checkpoints, identity));
     request.max_body_bytes = 64 * 1024;
     const std::int64_t last = pending.back().seq;
     const auto count = static_cast<std::int64_t>(pending.size());
@@ -86,7 +114,12 @@ Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
       // The server already holds this seq (its answer to an earlier send was
       // lost).
       OTA_TRY(db.MarkDelivered(last));
+      if (!checkpoints.empty()) OTA_TRY(db.MarkCheckpointsSent(last));
       delivered += static_cast<int>(count);
+      continue;
+    }
+    if (!checkpoints.empty() && RefusesCheckpoints(response)) {
+      send_checkpoints = false;
       continue;
     }
     if (response.status == 403) (void)ForgetServerEnrollment(db);
@@ -105,6 +138,7 @@ Result<int> DeliverEvents(Env& env, StateDb& db, const std::string& server_url,
               " events) answered 200 without acknowledging it: " + Excerpt(response.body));
     }
     OTA_TRY(db.MarkDelivered(last));
+    if (!checkpoints.empty()) OTA_TRY(db.MarkCheckpointsSent(last));
     delivered += static_cast<int>(count);
   }
 }

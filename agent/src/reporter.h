@@ -20,9 +20,13 @@ namespace ota::agent {
 // Sends pending events in signed reports (POST <server_url>/v1/reports,
 // docs/server-api.md): each batch is one report whose seq is the last event
 // seq it carries, signed with the device's identity key over the canonical
-// JSON of the report. Enrolls the identity with the server first if needed
-// (with `claims`: facts and enrollment token), and again when the facts
-// (EnrollmentFacts) changed since they were last sent.
+// JSON of the report. Each event is its stored body plus "seq" and "chain";
+// the unsent signed checkpoints of the audit log whose seq is at most the
+// report's go with it as "checkpoints" ([{"seq","head","time","keyid",
+// "signature"}]), marked sent with the events (a server that refuses the
+// field gets the report again without it). Enrolls the identity with the
+// server first if needed (with `claims`: facts and enrollment token), and
+// again when the facts (EnrollmentFacts) changed since they were last sent.
 // Events count as delivered only on an answer that acknowledges exactly
 // this report (200 with `last_seq` equal to its seq and `accepted` equal to
 // its event count), or on a 409 replay whose `last_seq` covers the report

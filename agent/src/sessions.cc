@@ -82,4 +82,32 @@ Result<std::vector<SessionOutcome>> ReadSessionOutcomes(
   return out;
 }
 
+Result<std::vector<SessionHourCount>> CountSessionsByHour(
+    const std::string& state_dir, std::chrono::system_clock::time_point since,
+    std::chrono::system_clock::time_point until) {
+  std::vector<SessionHourCount> out;
+  const std::string path = JoinPath(state_dir, kSessionsDbFile);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return out;
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, SessionMigrations()));
+  constexpr std::int64_t kHourMs = 3600 * 1000;
+  OTA_ASSIGN_OR_RETURN(Statement stmt,
+                       db->Prepare("SELECT version_id, time_ms / ? AS hour, COUNT(*), SUM(ok = 0) "
+                                   "FROM session_outcomes WHERE time_ms >= ? AND time_ms < ? "
+                                   "GROUP BY hour, version_id ORDER BY hour, version_id"));
+  stmt.Bind(1, kHourMs).Bind(2, ToMs(since)).Bind(3, ToMs(until));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    SessionHourCount c;
+    c.version_id = stmt.ColumnText(0);
+    c.hour = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(stmt.ColumnInt(1) * kHourMs));
+    c.sessions = stmt.ColumnInt(2);
+    c.failed = stmt.ColumnInt(3);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 }  // namespace ota::agent

@@ -1,9 +1,11 @@
 #include "state_db.h"
 
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "ota/common/crash_points.h"
 #include "ota/common/hash.h"
+#include "ota/manifest/audit_log.h"
 
 namespace ota::agent {
 
@@ -98,25 +100,42 @@ Result<std::vector<DeploymentRow>> StateDb::RecentDeployments(int limit) {
 
 std::string AuditChainHash(const std::string& previous_chain, std::int64_t seq,
                            const std::string& body) {
-  return Sha256Hex(previous_chain + "\n" + std::to_string(seq) + "\n" + body);
+  return manifest::AuditLinkV1(previous_chain, seq, body);
 }
 
-// Inside the caller's transaction: the row and its chain link together.
+// Inside the caller's transaction: the row and its chain link together. The
+// body is stored in canonical form and linked with link version 2.
 Status StateDb::InsertEvent(const std::string& event_json) {
   CrashPoint("db.write");
-  std::string previous(64, '0');
+  const auto parsed = nlohmann::json::parse(event_json, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return MakeError(ErrorCode::kInvalidArgument, "an event must be JSON: " + event_json);
+  }
+  auto body = manifest::AuditBody(parsed);
+  if (!body.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     body.error().message + ": " + event_json.substr(0, 200));
+  }
+  std::string previous(manifest::kAuditGenesis);
   {
     OTA_ASSIGN_OR_RETURN(Statement last,
-                         db_->Prepare("SELECT chain FROM events ORDER BY seq DESC LIMIT 1"));
+                         db_->Prepare("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1"));
     OTA_ASSIGN_OR_RETURN(bool row, last.Step());
-    if (row && !last.ColumnText(0).empty()) previous = last.ColumnText(0);
+    if (row && !last.ColumnText(1).empty()) {
+      previous = last.ColumnText(1);
+    } else if (!row) {
+      // Every event was pruned (never, in practice): the anchor checkpoint.
+      OTA_ASSIGN_OR_RETURN(AuditHead head, GetAuditHead());
+      previous = head.head;
+    }
   }
-  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("INSERT INTO events(body) VALUES (?)"));
-  s.Bind(1, event_json);
+  OTA_ASSIGN_OR_RETURN(Statement s,
+                       db_->Prepare("INSERT INTO events(body, link_version) VALUES (?, 2)"));
+  s.Bind(1, *body);
   OTA_TRY(s.Run());
   const std::int64_t seq = db_->LastInsertRowId();
   OTA_ASSIGN_OR_RETURN(Statement link, db_->Prepare("UPDATE events SET chain = ? WHERE seq = ?"));
-  link.Bind(1, AuditChainHash(previous, seq, event_json));
+  link.Bind(1, manifest::AuditLink(previous, seq, manifest::AuditBodyDigest(*body)));
   link.Bind(2, seq);
   return link.Run();
 }
@@ -328,58 +347,44 @@ Status StateDb::QueueEvent(const std::string& event_json) {
   return InTransaction(*db_, [&] { return InsertEvent(event_json); });
 }
 
+Status StateDb::QueueEvents(const std::vector<std::string>& events, const std::string& setting_key,
+                            const std::string& setting_value) {
+  return InTransaction(*db_, [&]() -> Status {
+    for (const std::string& e : events) OTA_TRY(InsertEvent(e));
+    OTA_ASSIGN_OR_RETURN(Statement s,
+                         db_->Prepare("INSERT INTO settings(key, value) VALUES (?, ?) "
+                                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    s.Bind(1, setting_key).Bind(2, setting_value);
+    return s.Run();
+  });
+}
+
 Result<std::vector<PendingEvent>> StateDb::AllEvents() {
-  OTA_ASSIGN_OR_RETURN(Statement s,
-                       db_->Prepare("SELECT seq, body, chain FROM events ORDER BY seq"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement s,
+      db_->Prepare("SELECT seq, body, chain, link_version, delivered FROM events ORDER BY seq"));
   std::vector<PendingEvent> out;
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2)});
+    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2),
+                               static_cast<int>(s.ColumnInt(3)), s.ColumnInt(4) != 0});
   }
   return out;
-}
-
-Result<std::optional<AuditBreak>> StateDb::VerifyAuditChain() {
-  OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, AllEvents());
-  std::string previous(64, '0');
-  std::int64_t last_seq = 0;
-  bool chained = false;
-  for (const PendingEvent& e : events) {
-    if (e.chain.empty()) {
-      if (chained) {
-        return std::optional<AuditBreak>(
-            AuditBreak{e.seq, "event " + std::to_string(e.seq) + " has lost its chain link"});
-      }
-      last_seq = e.seq;
-      continue;  // Written before the chain existed.
-    }
-    if (chained && e.seq != last_seq + 1) {
-      return std::optional<AuditBreak>(AuditBreak{e.seq, "events " + std::to_string(last_seq + 1) +
-                                                             " to " + std::to_string(e.seq - 1) +
-                                                             " are missing"});
-    }
-    if (AuditChainHash(previous, e.seq, e.body) != e.chain) {
-      return std::optional<AuditBreak>(AuditBreak{
-          e.seq, "event " + std::to_string(e.seq) + " does not match its chain link (altered)"});
-    }
-    previous = e.chain;
-    last_seq = e.seq;
-    chained = true;
-  }
-  return std::optional<AuditBreak>();
 }
 
 Result<std::vector<PendingEvent>> StateDb::PendingEvents(int limit) {
   OTA_ASSIGN_OR_RETURN(
       Statement s,
-      db_->Prepare("SELECT seq, body, chain FROM events WHERE delivered = 0 ORDER BY seq LIMIT ?"));
+      db_->Prepare("SELECT seq, body, chain, link_version FROM events WHERE delivered = 0 "
+                   "ORDER BY seq LIMIT ?"));
   s.Bind(1, static_cast<std::int64_t>(limit));
   std::vector<PendingEvent> out;
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2)});
+    out.push_back(PendingEvent{s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2),
+                               static_cast<int>(s.ColumnInt(3)), false});
   }
   return out;
 }

@@ -14,6 +14,8 @@
 #include "ota/agent/lifecycle.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
+#include "ota/manifest/audit_log.h"
+#include "ota/manifest/tuf_metadata.h"
 
 namespace ota::agent {
 
@@ -53,16 +55,46 @@ struct VersionRow {
 
 struct PendingEvent {
   std::int64_t seq = 0;
-  std::string body;   // JSON object without "seq".
-  std::string chain;  // Audit chain hash after this event (AuditChainHash).
+  std::string body;   // JSON object without "seq" (canonical JSON for link version 2).
+  std::string chain;  // Audit chain link of this event ("" before the chain existed).
+  int link_version = 2;
+  bool delivered = false;
 };
 
-// The audit chain link of event `seq`: lower-case hex SHA-256 of
-// previous_chain + "\n" + seq + "\n" + body, where previous_chain is the chain
-// of the event before (64 zeros for the first event, or when the event
-// before predates the chain).
+// The version 1 audit chain link of event `seq` (manifest::AuditLinkV1):
+// lower-case hex SHA-256 of previous_chain + "\n" + seq + "\n" + body, where
+// previous_chain is the chain of the event before (64 zeros for the first
+// event, or when the event before predates the chain). Events written from
+// schema 6 on use link version 2 (manifest::AuditLink over the body's digest).
 std::string AuditChainHash(const std::string& previous_chain, std::int64_t seq,
                            const std::string& body);
+
+// A signed checkpoint of the event log as stored (table audit_checkpoints);
+// `checkpoint.log` is left empty (the caller knows the device).
+struct CheckpointRow {
+  manifest::AuditCheckpoint checkpoint;
+  bool sent = false;
+};
+
+// The last event: its seq and link (seq 0 and the genesis link when the log
+// is empty; the anchor checkpoint when every event up to it was pruned).
+struct AuditHead {
+  std::int64_t seq = 0;
+  std::string head;
+};
+
+// What pruning removes: events from `from` to `to`, `records` of them; the
+// checkpoint at `to` (head `head`) stays as the anchor.
+struct AuditPruneRange {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  std::int64_t records = 0;
+  std::string head;
+};
+
+// The highest report seq this device has signed and sent (decimal): every
+// event up to it left the device, so the log must still reach it.
+inline constexpr char kReportHighestSentSetting[] = "report_highest_sent_seq";
 
 // First broken link of the whole event log, or nullopt if it is intact.
 struct AuditBreak {
@@ -119,12 +151,40 @@ class StateDb {
   Result<std::int64_t> CountPendingEvents();
   // Every event in seq order, delivered or not (the audit log).
   Result<std::vector<PendingEvent>> AllEvents();
-  // Recomputes the chain over every event.
-  Result<std::optional<AuditBreak>> VerifyAuditChain();
+  // Queues `events` and sets `setting_key` to `setting_value`, atomically.
+  Status QueueEvents(const std::vector<std::string>& events, const std::string& setting_key,
+                     const std::string& setting_value);
+
+  // Audit checkpoints and pruning (state_db_audit.cc).
+  Result<AuditHead> GetAuditHead();
+  // Stores a signed checkpoint; one already stored at its seq is kept.
+  Status StoreCheckpoint(const manifest::AuditCheckpoint& c);
+  // In seq order.
+  Result<std::vector<CheckpointRow>> Checkpoints();
+  // Unsent checkpoints of seq <= `up_to_seq`, in seq order.
+  Result<std::vector<CheckpointRow>> UnsentCheckpoints(std::int64_t up_to_seq);
+  Status MarkCheckpointsSent(std::int64_t up_to_seq);
+  // The seq up to which every event was delivered (0: none).
+  Result<std::int64_t> DeliveredThrough();
+  // Queues `event_json` (the audit-pruned record), then deletes the events of
+  // `range` and the checkpoints before range.to, atomically.
+  Status PruneEvents(const AuditPruneRange& range, const std::string& event_json);
+
+  // Recomputes the chain over every event and checks the stored checkpoints
+  // (their heads, and their signatures when `device_key` is given, for the
+  // log of the device_id setting) and that the log still reaches the highest
+  // seq reported to the server. The first problem, or nullopt.
+  Result<std::optional<AuditBreak>> VerifyAuditChain(
+      const std::optional<manifest::Key>& device_key = std::nullopt);
 
  private:
   explicit StateDb(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   Status InsertEvent(const std::string& event_json);
+  // Where a log whose first stored event is `first_seq` starts: the genesis
+  // link, or the anchor checkpoint at first_seq - 1 (nullopt: none).
+  Result<std::optional<AuditHead>> AuditStart(std::int64_t first_seq);
+  Result<std::optional<AuditBreak>> VerifyCheckpoints(const std::vector<PendingEvent>& events,
+                                                      const std::optional<manifest::Key>& key);
   // Adds one to an integer column of deployment `id` (a fixed name, never
   // input) and queues the event, atomically.
   Result<int> IncrementCounter(std::int64_t id, const char* column, const std::string& event_json);

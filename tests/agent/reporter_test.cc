@@ -6,6 +6,8 @@
 #include <deque>
 
 #include "ota/common/env.h"
+#include "ota/manifest/audit_log.h"
+#include "ota/manifest/canonical_json.h"
 #include "ota/verifier/keys.h"
 #include "state_db.h"
 #include "test_support.h"
@@ -58,7 +60,8 @@ class ReporterTest : public ::testing::Test {
   }
 
   void Queue(int n) {
-    for (int i = 0; i < n; ++i) ASSERT_OK(db_->QueueEvent(R"({"type":"state"})"));
+    for (int i = 0; i < n; ++i)
+      ASSERT_OK(db_->QueueEvent(R"({"time":"2026-12-06T15:00:00Z","type":"state"})"));
   }
   std::int64_t Pending() {
     auto n = db_->CountPendingEvents();
@@ -161,6 +164,83 @@ TEST_F(ReporterTest, SuccessThatDoesNotMatchWhatWasSentKeepsTheEvents) {
     EXPECT_EQ(delivered.error().code, ErrorCode::kRetryLater);
     EXPECT_EQ(Pending(), 2) << i;
   }
+}
+
+// What the server does with a report: each event without "seq" and "chain",
+// in canonical form, gives the chain link the device stored.
+TEST_F(ReporterTest, EventsGoAsStoredSoTheServerCanRecomputeTheirLinks) {
+  ASSERT_OK(db_->QueueEvent(R"({"type":"state","time":"2026-12-06T15:00:00Z","b":[2,1],"a":"x"})"));
+  Queue(1);
+  server_.answers.push_back({200, R"({"accepted": 2, "last_seq": 2})"});
+  ASSERT_OK(Deliver());
+  std::string prev(manifest::kAuditGenesis);
+  for (nlohmann::json e : server_.reports.at(0)["events"]) {
+    const std::int64_t seq = e["seq"].get<std::int64_t>();
+    const std::string chain = e["chain"].get<std::string>();
+    e.erase("seq");
+    e.erase("chain");
+    auto body = manifest::CanonicalJson(e);
+    ASSERT_OK(body);
+    EXPECT_EQ(chain, manifest::AuditLink(prev, seq, manifest::AuditBodyDigest(*body))) << seq;
+    prev = chain;
+  }
+  EXPECT_FALSE(server_.reports.at(0).contains("checkpoints"));
+}
+
+TEST_F(ReporterTest, CheckpointsGoWithTheBatchThatCoversThem) {
+  Queue(2);
+  auto head = db_->GetAuditHead();
+  ASSERT_OK(head);
+  manifest::AuditCheckpoint c{"device/dev1",          head->seq,  head->head,
+                              "2026-12-06T15:00:00Z", key_.keyid, ""};
+  auto signature = verifier::SignBytes(key_, manifest::AuditCheckpointSigningBytes(c));
+  ASSERT_OK(signature);
+  c.signature = *signature;
+  ASSERT_OK(db_->StoreCheckpoint(c));
+  server_.answers.push_back({503, "busy"});
+  EXPECT_FALSE(Deliver().ok());
+  auto unsent = db_->UnsentCheckpoints(100);
+  ASSERT_OK(unsent);
+  EXPECT_EQ(unsent->size(), 1u);  // Not acknowledged: sent again next time.
+  server_.answers.push_back({200, R"({"accepted": 2, "last_seq": 2})"});
+  ASSERT_OK(Deliver());
+  const nlohmann::json& list = server_.reports.back()["checkpoints"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0], (nlohmann::json{{"seq", 2},
+                                     {"head", c.head},
+                                     {"time", c.time},
+                                     {"keyid", key_.keyid},
+                                     {"signature", c.signature}}));
+  unsent = db_->UnsentCheckpoints(100);
+  ASSERT_OK(unsent);
+  EXPECT_TRUE(unsent->empty());
+  // The next report carries none.
+  Queue(1);
+  server_.answers.push_back({200, R"({"accepted": 1, "last_seq": 3})"});
+  ASSERT_OK(Deliver());
+  EXPECT_FALSE(server_.reports.back().contains("checkpoints"));
+}
+
+// A server that predates checkpoints refuses the field: the events go again
+// without it, and the checkpoints wait for a server that takes them.
+TEST_F(ReporterTest, AServerRefusingCheckpointsStillGetsTheEvents) {
+  Queue(2);
+  auto head = db_->GetAuditHead();
+  ASSERT_OK(head);
+  ASSERT_OK(db_->StoreCheckpoint(
+      {"", head->seq, head->head, "2026-12-06T15:00:00Z", key_.keyid, std::string(128, 'a')}));
+  server_.answers.push_back(
+      {400, R"({"code":"bad-request","message":"report: unknown field checkpoints"})"});
+  server_.answers.push_back({200, R"({"accepted": 2, "last_seq": 2})"});
+  auto delivered = Deliver();
+  ASSERT_OK(delivered);
+  EXPECT_EQ(*delivered, 2);
+  ASSERT_EQ(server_.reports.size(), 2u);
+  EXPECT_TRUE(server_.reports[0].contains("checkpoints"));
+  EXPECT_FALSE(server_.reports[1].contains("checkpoints"));
+  auto unsent = db_->UnsentCheckpoints(100);
+  ASSERT_OK(unsent);
+  EXPECT_EQ(unsent->size(), 1u);
 }
 
 }  // namespace

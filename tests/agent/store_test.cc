@@ -16,6 +16,8 @@ using ota::testing::TempDir;
 
 const std::string kIdA(64, 'a');
 const std::string kIdB(64, 'b');
+// The rest of an event body (canonical key order after "i").
+constexpr char kEventTail[] = R"("time":"2026-12-06T15:00:00Z","type":"state"})";
 
 TEST(VersionStoreTest, PromoteActivateAndSwitch) {
   TempDir dir;
@@ -85,9 +87,10 @@ TEST(StateDbTest, DeploymentStateAndEventsCommitTogether) {
   row.length = 10;
   row.target_json = "{}";
   row.state = State::kDownloading;
-  auto id = (*db)->CreateDeployment(row, 100, R"({"type":"state"})");
+  auto id = (*db)->CreateDeployment(row, 100, R"({"time":"2026-12-06T15:00:00Z","type":"state"})");
   ASSERT_OK(id);
-  ASSERT_OK((*db)->SaveState(*id, State::kVerifying, false, "", "", 101, R"({"type":"state"})"));
+  ASSERT_OK((*db)->SaveState(*id, State::kVerifying, false, "", "", 101,
+                             R"({"time":"2026-12-06T15:00:00Z","type":"state"})"));
   auto open = (*db)->OpenDeployment("chat");
   ASSERT_OK(open);
   ASSERT_TRUE(open->has_value());
@@ -95,7 +98,8 @@ TEST(StateDbTest, DeploymentStateAndEventsCommitTogether) {
   EXPECT_EQ((*open)->saves, 2);
   EXPECT_EQ(*(*db)->CountPendingEvents(), 2);
 
-  ASSERT_OK((*db)->SaveState(*id, State::kFailed, true, "integrity", "bad hash", 102, "{}"));
+  ASSERT_OK((*db)->SaveState(*id, State::kFailed, true, "integrity", "bad hash", 102,
+                             R"({"time":"2026-12-06T15:00:00Z","type":"state"})"));
   EXPECT_FALSE((*db)->OpenDeployment("chat")->has_value());
   auto recent = (*db)->RecentDeployments(5);
   ASSERT_OK(recent);
@@ -108,7 +112,8 @@ TEST(StateDbTest, EventsDeliverInOrderAndSurviveReopen) {
   {
     auto db = StateDb::Open(dir.Sub("agent.db"));
     ASSERT_OK(db);
-    for (int i = 0; i < 5; ++i) ASSERT_OK((*db)->QueueEvent("{\"i\":" + std::to_string(i) + "}"));
+    for (int i = 0; i < 5; ++i)
+      ASSERT_OK((*db)->QueueEvent("{\"i\":" + std::to_string(i) + "," + kEventTail));
     auto pending = (*db)->PendingEvents(2);
     ASSERT_OK(pending);
     ASSERT_EQ(pending->size(), 2u);
@@ -119,7 +124,7 @@ TEST(StateDbTest, EventsDeliverInOrderAndSurviveReopen) {
   auto pending = (*db)->PendingEvents(10);
   ASSERT_OK(pending);
   ASSERT_EQ(pending->size(), 3u);
-  EXPECT_EQ(pending->front().body, "{\"i\":2}");
+  EXPECT_EQ(pending->front().body, "{\"i\":2," + std::string(kEventTail));
   EXPECT_LT((*pending)[0].seq, (*pending)[1].seq);
 }
 
@@ -131,7 +136,7 @@ TEST(StateDbTest, UnknownStateNameResumesAsRollback) {
   row.model = "chat";
   row.sha256 = kIdA;
   row.state = State::kSwitching;
-  auto id = (*db)->CreateDeployment(row, 1, "{}");
+  auto id = (*db)->CreateDeployment(row, 1, std::string("{") + kEventTail);
   ASSERT_OK(id);
   // Simulate a state written by a newer build.
   auto raw = Database::Open(dir.Sub("agent.db"), AgentMigrations());

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ota/agent/drain.h"
@@ -235,7 +236,37 @@ struct AuditEntry {
 struct AuditReport {
   std::vector<AuditEntry> entries;  // In seq order.
   bool intact = true;
-  std::string problem;  // The first broken link, when not intact.
+  std::string problem;               // The first broken link, when not intact.
+  std::int64_t checkpoints = 0;      // Signed checkpoints stored.
+  std::int64_t last_checkpoint = 0;  // Seq of the newest one (0: none).
+};
+
+// What an audit export writes (docs/formats.md, "Audit export"): events
+// matching every filter given are record lines, the others omitted lines
+// (their digest only). Times are RFC 3339 UTC ("2026-12-06T15:00:00Z"),
+// compared with each event's "time"; "" means no bound.
+struct AuditExportOptions {
+  std::string since;  // Events at or after.
+  std::string until;  // Events before.
+  std::string model;  // Events whose "model" is this one.
+};
+struct AuditExportSummary {
+  std::uint64_t records = 0;
+  std::uint64_t omitted = 0;
+  std::uint64_t checkpoints = 0;
+  std::uint64_t lines = 0;  // Every line, the end line included.
+  std::int64_t head_seq = 0;
+};
+// Receives each line of an export, newline included.
+using AuditSink = std::function<Status(std::string_view)>;
+
+// What pruning removed: events `from` to `to` (`records` rows), behind the
+// signed checkpoint of `to`; `record_seq` is the audit-pruned record it added.
+struct AuditPruneResult {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  std::int64_t records = 0;
+  std::int64_t record_seq = 0;
 };
 
 // One shadow-test verdict as agent.db records it (docs/formats.md, "Agent
@@ -310,8 +341,23 @@ class Agent {
   // kRetryLater (a deployment of the model is in progress, before its
   // confirmation window), kIo (the switch back failed).
   virtual Result<RollbackResult> RollBack(const std::string& model) = 0;
-  // Every event the agent recorded, with the chain checked end to end.
+  // Every event the agent recorded, with the chain checked end to end (links,
+  // signed checkpoints, and the events already reported to the server).
   virtual Result<AuditReport> Audit() = 0;
+  // Writes the audit log as an export (manifest/audit_log.h) to `sink`:
+  // signs and stores a checkpoint of the current head first, and signs the
+  // end line with the device's report key. Refuses a broken log (kSecurity)
+  // and malformed filters (kInvalidArgument). Not for read-only access.
+  virtual Result<AuditExportSummary> ExportAudit(const AuditExportOptions& options,
+                                                 const AuditSink& sink) = 0;
+  // The device's report key as a TUF public key object (JSON), the form
+  // verifier::LoadPublicKey reads: what an auditor verifies exports with.
+  virtual Result<std::string> AuditPublicKey() = 0;
+  // Deletes delivered events before `before_seq` behind the newest signed
+  // checkpoint at or before before_seq - 1, after appending an audit-pruned
+  // record. kNotFound when no such checkpoint covers delivered events only;
+  // kSecurity when the log is broken. Not for read-only access.
+  virtual Result<AuditPruneResult> PruneAudit(std::int64_t before_seq) = 0;
   // Shadow-test verdicts, newest first; `model` empty: every model.
   virtual Result<std::vector<ShadowVerdict>> ShadowResults(const std::string& model, int limit) = 0;
 };

@@ -64,6 +64,21 @@ Result<std::vector<SessionOutcome>> ReadSessionOutcomes(
     const std::string& state_dir, const std::string& version_id,
     std::chrono::system_clock::time_point since);
 
+// Sessions of one version within one hour: counts only.
+struct SessionHourCount {
+  std::string version_id;
+  std::chrono::system_clock::time_point hour;  // Start of the hour (UTC).
+  std::int64_t sessions = 0;
+  std::int64_t failed = 0;
+};
+
+// Outcomes reported at or after `since` and before `until`, counted per
+// version and hour, by hour then version id. An absent sessions.db means
+// none. Errors: kIo / kRestartDeployment when the database is unusable.
+Result<std::vector<SessionHourCount>> CountSessionsByHour(
+    const std::string& state_dir, std::chrono::system_clock::time_point since,
+    std::chrono::system_clock::time_point until);
+
 }  // namespace ota::agent
 
 #endif  // OTA_AGENT_SESSIONS_H_
