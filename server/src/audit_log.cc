@@ -35,6 +35,12 @@ std::string AuditTime(std::int64_t unix_seconds) {
       std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
+std::string AuditField(const json& body, const char* key) {
+  if (!body.is_object()) return "";
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 json ActorJson(const std::string& actor) {
   const auto colon = actor.find(':');
   if (colon == std::string::npos) return {{"name", actor}, {"role", actor}};
@@ -183,11 +189,11 @@ std::string CheckStoredRecord(const Statement& q, std::int64_t expected_seq,
            "reordered)";
   }
   const json b = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!b.is_object() || b.value("type", "") != q.ColumnText(2) ||
-      b.value("time", "") != AuditTime(q.ColumnInt(1)) ||
-      b.value("rollout_id", "") != OptionalText(q, 6) ||
-      b.value("model", "") != OptionalText(q, 7) ||
-      b.value("device_id", "") != OptionalText(q, 8)) {
+  if (!b.is_object() || AuditField(b, "type") != q.ColumnText(2) ||
+      AuditField(b, "time") != AuditTime(q.ColumnInt(1)) ||
+      AuditField(b, "rollout_id") != OptionalText(q, 6) ||
+      AuditField(b, "model") != OptionalText(q, 7) ||
+      AuditField(b, "device_id") != OptionalText(q, 8)) {
     return "record " + AuditSeqText(seq) + ": its columns differ from its body (edited)";
   }
   return "";

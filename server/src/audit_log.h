@@ -59,6 +59,10 @@ Status AppendServerAuditStatus(Database& db, const ServerAuditRecord& record, st
 // transaction; rows carried earlier are not carried again.
 Status CarryLegacyAudit(Database& db);
 
+// A string member of a JSON object, "" when absent or not a string (never
+// throws).
+std::string AuditField(const nlohmann::json& body, const char* key);
+
 // The actor column of a record as {"name", "role"}.
 nlohmann::json ActorJson(const std::string& actor);
 

@@ -58,8 +58,8 @@ Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id)
     e.at = q.ColumnInt(1);
     e.actor = q.ColumnText(2);
     e.rollout_id = rollout_id;
-    e.action = body.value("action", "");
-    e.reason = body.value("reason", "");
+    e.action = AuditField(body, "action");
+    e.reason = AuditField(body, "reason");
     auto v = body.find("version");
     e.version = v != body.end() && v->is_number_unsigned() ? v->get<std::uint64_t>() : 0;
     e.model = q.ColumnIsNull(4) ? "" : q.ColumnText(4);

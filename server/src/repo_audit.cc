@@ -118,7 +118,8 @@ Status RepoAuditWatcher::Check(FleetStore& store) {
   const json now = RepositoryState(repo_dir_);
   OTA_ASSIGN_OR_RETURN(auto stored, store.Setting(kRepositoryStateSetting));
   json before = stored ? json::parse(*stored, nullptr, /*allow_exceptions=*/false) : json();
-  if (!before.is_object() || !before.contains("roles") || !before.contains("targets")) {
+  if (!before.is_object() || !before.contains("roles") || !before["roles"].is_object() ||
+      !before.contains("targets") || !before["targets"].is_object()) {
     before = {{"roles", json::object()}, {"targets", json::object()}};
   }
   json changed_roles = json::array();
