@@ -34,18 +34,20 @@ CREATE TABLE audit_checkpoints (
   PRIMARY KEY (log, seq)
 ) WITHOUT ROWID;
 
--- Where each device's event chain stands as the server checked it.
--- anchor_seq/anchor_link: the first event the chain can be checked from and
--- the link before it (the genesis link for seq 1 or a device's first chained
--- event; the link of the first event received when the chain was taken on
--- first use). problem: NULL while the chain is intact, else what broke it
--- first (at problem_seq).
+-- Where each device's event chain stands as the server checked it: the last
+-- checked event and its link live in devices (written by the statement that
+-- accepts a report, so checking costs no extra write), the rest here, written
+-- when it changes. anchor_seq/anchor_link: the first event the chain can be
+-- checked from and the link before it (the genesis link for seq 1 or a
+-- device's first chained event; the link of the first event received when
+-- the chain was taken on first use). problem: NULL while the chain is intact,
+-- else what broke it first (at problem_seq).
+ALTER TABLE devices ADD COLUMN chain_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN chain_link TEXT;
 CREATE TABLE device_chains (
   device_id   TEXT    PRIMARY KEY,
   anchor_seq  INTEGER NOT NULL,
   anchor_link TEXT    NOT NULL,
-  last_seq    INTEGER NOT NULL,
-  last_link   TEXT    NOT NULL,
   problem     TEXT,
   problem_seq INTEGER
 ) WITHOUT ROWID;

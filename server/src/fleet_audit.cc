@@ -125,9 +125,11 @@ std::vector<DeviceChainProblem> FleetStore::ChainProblems() {
 }
 
 Status FleetStore::LoadChains() {
-  OTA_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("SELECT device_id, anchor_seq, anchor_link, last_seq, "
-                                    "last_link, problem, problem_seq FROM device_chains"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare("SELECT c.device_id, c.anchor_seq, c.anchor_link, d.chain_seq, d.chain_link, "
+                   "c.problem, c.problem_seq FROM device_chains c JOIN devices d ON d.device_id "
+                   "= c.device_id"));
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
@@ -136,7 +138,7 @@ Status FleetStore::LoadChains() {
     st.anchor_seq = q.ColumnInt(1);
     st.anchor_link = q.ColumnText(2);
     st.last_seq = q.ColumnInt(3);
-    st.last_link = q.ColumnText(4);
+    st.last_link = q.ColumnIsNull(4) ? st.anchor_link : q.ColumnText(4);
     if (!q.ColumnIsNull(5)) {
       st.problem = q.ColumnText(5);
       st.problem_seq = q.ColumnInt(6);
@@ -166,34 +168,44 @@ Status AppendChainNote(Database& db, const std::string& device_id, const DeviceC
 
 }  // namespace
 
-Status FleetStore::CheckReportChain(const std::string& device_id, const EventBatch& batch,
-                                    std::int64_t now,
-                                    std::map<std::string, DeviceChainState>& pending) {
-  auto it = pending.find(device_id);
-  if (it == pending.end()) {
-    auto cached = chains_.find(device_id);
-    it = pending.emplace(device_id, cached == chains_.end() ? DeviceChainState{} : cached->second)
-             .first;
+FleetStore::ChainUpdate FleetStore::CheckReportChain(
+    const std::string& device_id, const EventBatch& batch,
+    const std::map<std::string, DeviceChainState>& pending) {
+  ChainUpdate u;
+  if (auto it = pending.find(device_id); it != pending.end()) {
+    u.state = it->second;
+  } else if (auto cached = chains_.find(device_id); cached != chains_.end()) {
+    u.state = cached->second;
   }
-  DeviceChainState& st = it->second;
-  IngestStatements& q = *ingest_;
-  auto stored_chain = [&](std::int64_t seq) -> std::optional<std::string> {
-    q.stored_event.Reset();
-    q.stored_event.Bind(1, device_id).Bind(2, seq);
-    auto row = q.stored_event.Step();
-    std::optional<std::string> chain;
-    if (row.ok() && *row) chain = StoredEventChain(q.stored_event.ColumnText(0));
-    q.stored_event.Reset();
-    return chain;
-  };
-  const bool was_known = st.known;
-  const std::int64_t was_last = st.last_seq;
-  const std::string was_problem = st.problem;
-  for (const DeviceChainNote& n : CheckDeviceChain(st, batch.events, stored_chain)) {
+  const bool was_known = u.state.known;
+  const std::string was_problem = u.state.problem;
+  u.notes = CheckDeviceChain(u.state, batch.events,
+                             [&](std::int64_t seq) { return StoredChain(device_id, seq); });
+  u.row_changed = u.state.known && (!was_known || u.state.problem != was_problem);
+  return u;
+}
+
+std::optional<std::string> FleetStore::StoredChain(const std::string& device_id, std::int64_t seq) {
+  Statement& q = ingest_->stored_event;
+  q.Reset();
+  q.Bind(1, device_id).Bind(2, seq);
+  auto row = q.Step();
+  std::optional<std::string> chain;
+  if (row.ok() && *row) chain = StoredEventChain(q.ColumnText(0));
+  q.Reset();
+  return chain;
+}
+
+Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBatch& batch,
+                                    std::int64_t now, ChainUpdate& u,
+                                    std::map<std::string, DeviceChainState>& pending) {
+  DeviceChainState& st = u.state;
+  for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
   for (const DeviceCheckpoint& c : batch.checkpoints) {
-    std::string problem = CheckDeviceCheckpointHead(c, batch.events, stored_chain);
+    std::string problem = CheckDeviceCheckpointHead(
+        c, batch.events, [&](std::int64_t seq) { return StoredChain(device_id, seq); });
     if (problem.empty()) {
       OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
       continue;
@@ -202,21 +214,23 @@ Status FleetStore::CheckReportChain(const std::string& device_id, const EventBat
     if (st.problem.empty()) {
       st.problem = n.kind + ": " + n.problem;
       st.problem_seq = n.seq;
+      u.row_changed = st.known;
     }
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
-  if (!st.known || (was_known && st.last_seq == was_last && st.problem == was_problem)) {
-    return Ok();
+  if (u.row_changed) {
+    Statement& q = ingest_->chain_row;
+    q.Reset();
+    q.Bind(1, device_id).Bind(2, st.anchor_seq).Bind(3, st.anchor_link);
+    if (st.problem.empty()) {
+      q.BindNull(4).BindNull(5);
+    } else {
+      q.Bind(4, st.problem).Bind(5, st.problem_seq);
+    }
+    OTA_TRY(q.Run());
   }
-  q.chain_row.Reset();
-  q.chain_row.Bind(1, device_id).Bind(2, st.anchor_seq).Bind(3, st.anchor_link);
-  q.chain_row.Bind(4, st.last_seq).Bind(5, st.last_link);
-  if (st.problem.empty()) {
-    q.chain_row.BindNull(6).BindNull(7);
-  } else {
-    q.chain_row.Bind(6, st.problem).Bind(7, st.problem_seq);
-  }
-  return q.chain_row.Run();
+  pending[device_id] = std::move(st);
+  return Ok();
 }
 
 }  // namespace ota::server

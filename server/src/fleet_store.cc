@@ -338,9 +338,10 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
 
 Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
   if (ingest_) return ingest_.get();
-  OTA_ASSIGN_OR_RETURN(Statement bump,
-                       db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
-                                    "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement bump, db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ?, chain_seq = ?, "
+                                   "chain_link = ? WHERE device_id = ? AND last_seq < ? "
+                                   "RETURNING 1"));
   OTA_ASSIGN_OR_RETURN(Statement last,
                        db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
   OTA_ASSIGN_OR_RETURN(
@@ -365,11 +366,9 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
                        db_->Prepare("SELECT body FROM events WHERE device_id = ? AND seq = ?"));
   OTA_ASSIGN_OR_RETURN(
       Statement chain_row,
-      db_->Prepare("INSERT INTO device_chains (device_id, anchor_seq, anchor_link, last_seq, "
-                   "last_link, problem, problem_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                   "(device_id) DO UPDATE SET last_seq = excluded.last_seq, last_link = "
-                   "excluded.last_link, problem = excluded.problem, problem_seq = "
-                   "excluded.problem_seq"));
+      db_->Prepare("INSERT INTO device_chains (device_id, anchor_seq, anchor_link, problem, "
+                   "problem_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+                   "problem = excluded.problem, problem_seq = excluded.problem_seq"));
   ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
                                      std::move(phase_of), std::move(upsert), std::move(model_row),
                                      std::move(stored_event), std::move(chain_row)});
@@ -385,8 +384,15 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
     OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
     for (PendingReport* r : group) {
       const std::string& device_id = *r->device_id;
+      ChainUpdate chain = CheckReportChain(device_id, *r->batch, chains);
       st->bump.Reset();
-      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, chain.state.last_seq);
+      if (chain.state.known) {
+        st->bump.Bind(4, chain.state.last_link);
+      } else {
+        st->bump.BindNull(4);
+      }
+      st->bump.Bind(5, device_id).Bind(6, r->seq);
       OTA_ASSIGN_OR_RETURN(bool bumped, st->bump.Step());
       st->bump.Reset();
       if (!bumped) {
@@ -434,7 +440,7 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
         st->upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
         OTA_TRY(st->upsert.Run());
       }
-      OTA_TRY(CheckReportChain(device_id, *r->batch, now, chains));
+      OTA_TRY(ApplyReportChain(device_id, *r->batch, now, chain, chains));
     }
     return Ok();
   });

@@ -189,11 +189,22 @@ class FleetStore {
   FleetStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
   Status LoadCaches();
   Status LoadChains();
-  // Inside the ingestion transaction: checks the chain of one stored report
-  // (device_chain.h), records alerts and stores device checkpoints; the new
-  // chain state goes to `pending` (applied when the transaction commits).
-  Status CheckReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
-                          std::map<std::string, DeviceChainState>& pending);
+  // Inside the ingestion transaction, report ingestion checks a device's
+  // chain (device_chain.h) before the report is accepted, so that the
+  // statement accepting it also stores the chain's head; once accepted, its
+  // alerts are recorded, device checkpoints stored, and the state goes to
+  // `pending` (applied when the transaction commits).
+  struct ChainUpdate {
+    DeviceChainState state;
+    std::vector<DeviceChainNote> notes;
+    bool row_changed = false;  // anchor or problem: device_chains to write.
+  };
+  ChainUpdate CheckReportChain(const std::string& device_id, const EventBatch& batch,
+                               const std::map<std::string, DeviceChainState>& pending);
+  // The chain link stored with event `seq` of a device (ingestion only).
+  std::optional<std::string> StoredChain(const std::string& device_id, std::int64_t seq);
+  Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
+                          ChainUpdate& update, std::map<std::string, DeviceChainState>& pending);
   Status AppendAuditEntry(const AuditEntry& audit);
   std::int64_t Now() const;
 
