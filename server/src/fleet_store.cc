@@ -248,10 +248,22 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   }
   if (known != device_keys_.end()) {
     if (!given) return EnrollResult::kUnchanged;
-    OTA_ASSIGN_OR_RETURN(Statement u,
-                         db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
-    u.Bind(1, given->dump()).Bind(2, device_id);
-    OTA_TRY(u.Run());
+    const std::string text = given->dump();
+    OTA_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE devices SET facts = ? WHERE device_id "
+                                                   "= ? AND facts != ? RETURNING 1"));
+    u.Bind(1, text).Bind(2, device_id).Bind(3, text);
+    OTA_TRY(InTransaction(*db_, [&]() -> Status {
+      OTA_ASSIGN_OR_RETURN(bool changed, u.Step());
+      u.Reset();
+      if (!changed) return Ok();
+      ServerAuditRecord r{"device-facts-updated",
+                          "device:" + device_id,
+                          "",
+                          "",
+                          device_id,
+                          json{{"facts_sha256", Sha256Hex(text)}}};
+      return AppendServerAuditStatus(*db_, r, Now());
+    }));
     device_facts_[device_id] = FactsFromJson(device_id, *given);
     return EnrollResult::kUnchanged;
   }

@@ -191,6 +191,12 @@ TEST_F(ServerAuditTest, TokensAndEnrollmentsAreRecorded) {
   EXPECT_EQ(enrolled[0]["public_key"], d.key.public_key.public_value);
   EXPECT_EQ(enrolled[0]["enrollment_token"], "line-2");
   EXPECT_EQ(enrolled[0]["facts_sha256"], Sha256Hex(json{{"region", "eu"}}.dump()));
+  // New facts are recorded; the same facts again are not.
+  ASSERT_EQ(Enroll(d, json{{"region", "us"}}, ""), 200);
+  ASSERT_EQ(Enroll(d, json{{"region", "us"}}, ""), 200);
+  auto updated = OfType(Records(Export("?device=dev-1")), "device-facts-updated");
+  ASSERT_EQ(updated.size(), 1u);
+  EXPECT_EQ(updated[0]["facts_sha256"], Sha256Hex(json{{"region", "us"}}.dump()));
 }
 
 TEST_F(ServerAuditTest, ControllerDecisionsCarryTheirEvidence) {
