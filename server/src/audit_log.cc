@@ -92,8 +92,51 @@ Status AppendServerAuditStatus(Database& db, const ServerAuditRecord& record, st
   return Ok();
 }
 
+namespace {
+
+constexpr char kLegacyDevicesSetting[] = "legacy_devices_carried";
+
+// Devices enrolled before the log existed get their "device-enrolled"
+// record (exports need it for their report keys), once.
+Status CarryLegacyDevices(Database& db) {
+  {
+    OTA_ASSIGN_OR_RETURN(Statement s, db.Prepare("SELECT 1 FROM server_settings WHERE name = ?"));
+    s.Bind(1, kLegacyDevicesSetting);
+    OTA_ASSIGN_OR_RETURN(bool done, s.Step());
+    if (done) return Ok();
+  }
+  OTA_ASSIGN_OR_RETURN(
+      Statement q,
+      db.Prepare("SELECT device_id, public_key, facts, enrolled_at, enrolled_with FROM devices d "
+                 "WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.device_id = d.device_id "
+                 "AND a.type = 'device-enrolled') ORDER BY enrolled_at, device_id"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    const std::string id = q.ColumnText(0);
+    ServerAuditRecord r{
+        "device-enrolled",
+        "device:" + id,
+        "",
+        "",
+        id,
+        json{{"public_key", q.ColumnText(1)},
+             {"facts_sha256", Sha256Hex(q.ColumnText(2))},
+             {"enrollment_token", q.ColumnIsNull(4) ? json() : json(q.ColumnText(4))},
+             {"carried_from", "devices"}}};
+    OTA_TRY(AppendServerAuditStatus(db, r, q.ColumnInt(3)));
+  }
+  OTA_ASSIGN_OR_RETURN(Statement u,
+                       db.Prepare("INSERT INTO server_settings (name, value) VALUES (?, '1')"));
+  u.Bind(1, kLegacyDevicesSetting);
+  return u.Run();
+}
+
+}  // namespace
+
 Status CarryLegacyAudit(Database& db) {
   return InTransaction(db, [&]() -> Status {
+    OTA_TRY(CarryLegacyDevices(db));
     std::int64_t carried = 0;
     {
       OTA_ASSIGN_OR_RETURN(Statement s,

@@ -54,9 +54,11 @@ Result<std::int64_t> AppendServerAudit(Database& db, const ServerAuditRecord& re
 // Appends like AppendServerAudit, for callers that need no seq.
 Status AppendServerAuditStatus(Database& db, const ServerAuditRecord& record, std::int64_t now);
 
-// Carries the rows of the old per-rollout table `audit` into the log once
-// (as "rollout-action" records with "carried_from": "audit"), in one
-// transaction; rows carried earlier are not carried again.
+// Carries what the server knew before the log existed into it once, in one
+// transaction: a "device-enrolled" record for every device enrolled before
+// ("carried_from": "devices"), then the rows of the old per-rollout table
+// `audit` ("rollout-action" or "controller-decision" records with
+// "carried_from": "audit"); rows carried earlier are not carried again.
 Status CarryLegacyAudit(Database& db);
 
 // A string member of a JSON object, "" when absent or not a string (never

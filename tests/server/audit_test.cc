@@ -444,6 +444,12 @@ TEST_F(ServerAuditTest, OldAuditRowsAreCarriedIntoTheLogOnce) {
         (*db)->Exec("INSERT INTO audit (at, actor, rollout_id, action, reason, version) VALUES "
                     "(1700000000, 'operator:bob', 'old-1', 'create', 'first', 1), "
                     "(1700000100, 'controller', 'old-1', 'advance', '3 of 3 confirmed', 2)"));
+    // A device enrolled before the log existed (no device-enrolled record).
+    ASSERT_OK((*db)->Exec("DELETE FROM server_settings WHERE name = 'legacy_devices_carried'"));
+    ASSERT_OK(
+        (*db)->Exec("INSERT INTO devices (device_id, public_key, facts, enrolled_at) VALUES "
+                    "('old-dev', '" +
+                    std::string(64, 'e') + "', '{}', 1690000000)"));
   }
   for (int restart = 0; restart < 2; ++restart) {
     ServerOptions o;
@@ -458,6 +464,10 @@ TEST_F(ServerAuditTest, OldAuditRowsAreCarriedIntoTheLogOnce) {
     EXPECT_EQ(decisions[0]["carried_from"], "audit");
     EXPECT_EQ(decisions[0]["reason"], "3 of 3 confirmed");
     EXPECT_EQ(decisions[0]["time"], "2023-11-14T22:15:00Z");
+    auto enrolled = OfType(Records(Export("?device=old-dev")), "device-enrolled");
+    ASSERT_EQ(enrolled.size(), 1u);
+    EXPECT_EQ(enrolled[0]["public_key"], std::string(64, 'e'));
+    EXPECT_EQ(enrolled[0]["carried_from"], "devices");
     server_->Stop();
   }
 }
