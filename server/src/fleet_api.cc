@@ -466,6 +466,40 @@ ApiResponse FleetApi::Commit(RolloutRecord record, manifest::RolloutManifest nex
                     {"current_stage", next.current_stage}}};
 }
 
+ApiResponse FleetApi::Advance(RolloutRecord record, const json& doc, const std::string& who,
+                              json details) {
+  using manifest::RolloutState;
+  manifest::RolloutManifest next = record.manifest;
+  if (next.state != RolloutState::kActive || next.rollback) {
+    return ApiError(409, "not-active", "only an active rollout without a rollback order advances");
+  }
+  if (next.current_stage + 1 >= next.stages.size()) {
+    return ApiError(409, "final-stage", "the rollout is at its final stage");
+  }
+  auto force_it = doc.find("force");
+  if (force_it != doc.end() && !force_it->is_boolean()) {
+    return ApiError(400, "bad-request", "force must be true or false");
+  }
+  const bool force = force_it != doc.end() && force_it->get<bool>();
+  if (!force) {
+    auto counts = StageCountsOf(next);
+    if (!counts.ok()) return ApiError(500, "internal", counts.error().message);
+    auto d =
+        rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage], clock_.Now());
+    if (d.action != rollout::ControllerAction::kAdvance &&
+        d.action != rollout::ControllerAction::kAwaitApproval) {
+      return ApiError(409, "gate-not-met",
+                      "stage gate not met (" + d.reason + "); use force to override");
+    }
+    details["evidence"] =
+        DecisionEvidence(next, record.policy, (*counts)[next.current_stage], clock_.Now(), d);
+  }
+  next.current_stage += 1;
+  next.stage_started_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
+  return Commit(std::move(record), std::move(next), who, force ? "advance-forced" : "advance",
+                Reason(doc, "operator approval"), std::move(details));
+}
+
 ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string& rollout_id,
                                     const std::string& action, std::string_view body) {
   json doc = json::object();
@@ -484,31 +518,7 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
   json details = {{"request_sha256", Sha256Hex(body)}};
   using manifest::RolloutState;
   if (action == "advance") {
-    if (next.state != RolloutState::kActive || next.rollback) {
-      return ApiError(409, "not-active",
-                      "only an active rollout without a rollback order advances");
-    }
-    if (next.current_stage + 1 >= next.stages.size()) {
-      return ApiError(409, "final-stage", "the rollout is at its final stage");
-    }
-    const bool force = doc.value("force", false);
-    if (!force) {
-      auto counts = StageCountsOf(next);
-      if (!counts.ok()) return ApiError(500, "internal", counts.error().message);
-      auto d =
-          rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage], clock_.Now());
-      if (d.action != rollout::ControllerAction::kAdvance &&
-          d.action != rollout::ControllerAction::kAwaitApproval) {
-        return ApiError(409, "gate-not-met",
-                        "stage gate not met (" + d.reason + "); use force to override");
-      }
-      details["evidence"] =
-          DecisionEvidence(next, record.policy, (*counts)[next.current_stage], clock_.Now(), d);
-    }
-    next.current_stage += 1;
-    next.stage_started_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
-    return Commit(std::move(record), std::move(next), who, force ? "advance-forced" : "advance",
-                  Reason(doc, "operator approval"), std::move(details));
+    return Advance(std::move(record), doc, who, std::move(details));
   }
   if (action == "pause") {
     if (next.state != RolloutState::kActive) {

@@ -64,6 +64,9 @@ class FleetApi {
   // `details` go into the audit record (with the manifest digests).
   ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next, const std::string& actor,
                      const std::string& action, const std::string& reason, nlohmann::json details);
+  // An operator's advance (with "force": past the stage gate).
+  ApiResponse Advance(RolloutRecord record, const nlohmann::json& doc, const std::string& who,
+                      nlohmann::json details);
   // Records that the controller refused to advance `m`, once per reason.
   Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason,
                       nlohmann::json evidence);

@@ -115,6 +115,10 @@ TEST_F(ServerAuditTest, OperatorActionsAreRecordedWithDigestsAndExportVerifies) 
   auto created = Post("/v1/rollouts", body, true);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
+  auto odd = Post("/v1/rollouts/chat-2/advance", json{{"force", "yes"}}, true);
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->status, 400);
+  EXPECT_EQ(json::parse(odd->body)["error"], "force must be true or false");
   auto paused = Post("/v1/rollouts/chat-2/pause", json{{"reason", "look closer"}}, true);
   ASSERT_TRUE(paused);
   ASSERT_EQ(paused->status, 200);
