@@ -7,8 +7,15 @@
 // ota-server (a fleet database of N enrolled devices with facts: start-up,
 // GET /v1/rollouts/<id> and one controller pass).
 //
+// With --chained 1 every event carries its device's audit chain link (link
+// version 2), which the server checks as it ingests (--chained 0: events
+// without links, which the check skips). Then appends --audit-records
+// records to the server audit log directly, with and without a signed
+// checkpoint after each.
+//
 // Usage: report_bench [--devices N] [--reports N] [--connections N]
-//                     [--threads N] [--fleet N]
+//                     [--threads N] [--fleet N] [--chained 0|1]
+//                     [--audit-records N]
 #include <httplib.h>
 #include <sqlite3.h>
 
@@ -23,7 +30,11 @@
 #include <thread>
 #include <vector>
 
+#include "audit_log.h"
+#include "events.h"
 #include "ota/common/env.h"
+#include "ota/common/sqlite.h"
+#include "ota/manifest/audit_log.h"
 #include "ota/manifest/canonical_json.h"
 #include "ota/rollout/bucket.h"
 #include "ota/rollout/controller.h"
@@ -42,6 +53,8 @@ struct Args {
   int connections = 8;
   int threads = 8;
   int fleet = 100000;
+  bool chained = true;
+  int audit_records = 20000;
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -49,6 +62,10 @@ bool ParseArgs(int argc, char** argv, Args& a) {
     std::string k = argv[i];
     if (i + 1 >= argc) return false;
     int v = std::atoi(argv[++i]);
+    if (k == "--chained" && (v == 0 || v == 1)) {
+      a.chained = v == 1;
+      continue;
+    }
     if (v <= 0) return false;
     if (k == "--devices") {
       a.devices = v;
@@ -60,6 +77,8 @@ bool ParseArgs(int argc, char** argv, Args& a) {
       a.threads = v;
     } else if (k == "--fleet") {
       a.fleet = v;
+    } else if (k == "--audit-records") {
+      a.audit_records = v;
     } else {
       return false;
     }
@@ -115,6 +134,8 @@ int IngestBench(const Args& a) {
     }
   }
   std::vector<std::int64_t> seq(static_cast<std::size_t>(a.devices), 0);
+  std::vector<std::string> links(static_cast<std::size_t>(a.devices),
+                                 std::string(ota::manifest::kAuditGenesis));
   for (int i = 0; i < a.reports; ++i) {
     // Each connection owns a disjoint set of devices so that its reports
     // arrive in seq order, as one agent's do.
@@ -123,15 +144,19 @@ int IngestBench(const Args& a) {
     const int d = conn * per_conn + (i / a.connections) % per_conn;
     const std::size_t di = static_cast<std::size_t>(d % a.devices);
     const std::int64_t s = ++seq[di];
-    json report = {{"device_id", "dev-" + std::to_string(di)},
-                   {"seq", s},
-                   {"events",
-                    {{{"seq", s},
-                      {"type", "state"},
-                      {"state", "committed"},
-                      {"model", "chat"},
-                      {"version", "2.0.0"},
-                      {"time", "2026-11-29T12:00:00Z"}}}}};
+    json event = {{"type", "state"},
+                  {"state", "committed"},
+                  {"model", "chat"},
+                  {"version", "2.0.0"},
+                  {"time", "2026-11-29T12:00:00Z"}};
+    if (a.chained) {
+      links[di] = ota::manifest::AuditLink(
+          links[di], s, ota::manifest::AuditBodyDigest(*ota::manifest::AuditBody(event)));
+      event["chain"] = links[di];
+    }
+    event["seq"] = s;
+    json report = {
+        {"device_id", "dev-" + std::to_string(di)}, {"seq", s}, {"events", json::array({event})}};
     auto canonical = ota::manifest::CanonicalJson(report);
     auto sig = ota::verifier::SignBytes(keys[di], *canonical);
     bodies[static_cast<std::size_t>(conn)].push_back(
@@ -162,8 +187,9 @@ int IngestBench(const Args& a) {
   server.Stop();
   std::filesystem::remove_all(dir);
 
-  std::printf("signed report ingestion (ota-server on loopback, %u hardware threads)\n",
-              std::thread::hardware_concurrency());
+  std::printf("signed report ingestion (ota-server on loopback, %u hardware threads, %s)\n",
+              std::thread::hardware_concurrency(),
+              a.chained ? "chained events, checked" : "events without chain links");
   std::printf("  %-12s %-12s %-12s %-10s %-10s %-10s %-10s %s\n", "devices", "reports",
               "connections", "threads", "reports/s", "p50 ms", "p99 ms", "failures");
   std::printf("  %-12d %-12d %-12d %-10d %-10.0f %-10.2f %-10.2f %d\n", a.devices, a.reports,
@@ -315,15 +341,61 @@ int ServerControllerBench(const Args& a) {
 
 }  // namespace
 
+// Appends to the server audit log, one transaction per record as operator
+// actions do, without and with a signed checkpoint after every record.
+int AuditAppendBench(const Args& a) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("report_bench_audit_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto db = ota::Database::Open((dir / "server.db").string(), ota::server::ServerMigrations());
+  auto env = ota::MakePosixEnv();
+  auto key = ota::verifier::GenerateEd25519Key(*env->env().random);
+  if (!db.ok() || !key.ok() || !(*db)->Exec("PRAGMA synchronous=NORMAL;").ok()) {
+    std::fprintf(stderr, "report_bench: cannot open the audit database\n");
+    return 1;
+  }
+  std::printf("\nserver audit log appends (one transaction each, %d records)\n", a.audit_records);
+  std::printf("  %-28s %-12s\n", "mode", "records/s");
+  for (bool checkpoint : {false, true}) {
+    const auto start = Clock::now();
+    for (int i = 0; i < a.audit_records; ++i) {
+      ota::server::ServerAuditRecord r{"rollout-action",
+                                       "operator:bench",
+                                       "chat-2",
+                                       "chat",
+                                       "",
+                                       json{{"action", "pause"}, {"reason", "bench"}, {"i", i}}};
+      ota::Status s = ota::InTransaction(**db, [&]() -> ota::Status {
+        OTA_TRY(ota::server::AppendServerAuditStatus(**db, r, 1'800'000'000 + i));
+        if (!checkpoint) return ota::Ok();
+        auto c = ota::server::CheckpointServerLog(**db, *key, "2027-01-01T00:00:00Z");
+        if (!c.ok()) return std::move(c).error();
+        return ota::Ok();
+      });
+      if (!s.ok()) {
+        std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
+        return 1;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("  %-28s %-12.0f\n", checkpoint ? "with a checkpoint each" : "without checkpoints",
+                static_cast<double>(a.audit_records) / seconds);
+  }
+  db->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
     std::fprintf(stderr,
                  "usage: report_bench [--devices N] [--reports N] [--connections N] "
-                 "[--threads N] [--fleet N]\n");
+                 "[--threads N] [--fleet N] [--chained 0|1] [--audit-records N]\n");
     return 2;
   }
   int rc = IngestBench(a);
+  if (AuditAppendBench(a) != 0) rc = 1;
   ControllerBench(a);
   if (ServerControllerBench(a) != 0) rc = 1;
   return rc;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ota/manifest/canonical_json.h"
+
 #include <chrono>
 #include <limits>
 #include <utility>
@@ -70,13 +72,29 @@ Result<Event> ParseEvent(const json& item, std::size_t index) {
   if (type == item.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
     return Invalid(where + ".type must be a non-empty string");
   }
-  Event event{seq_value, type->get<std::string>(), item.dump(), rollout::PhaseForEvent(item), "",
-              ""};
+  Event event;
+  event.seq = seq_value;
+  event.type = type->get<std::string>();
+  event.json = item.dump();
+  event.phase = rollout::PhaseForEvent(item);
   if (auto m = item.find("model"); m != item.end() && m->is_string()) {
     event.model = m->get<std::string>();
   }
   if (auto v = item.find("version"); v != item.end() && v->is_string()) {
     event.version = v->get<std::string>();
+  }
+  if (auto c = item.find("chain"); c != item.end()) {
+    if (!c->is_string() || !manifest::IsAuditHash(c->get_ref<const std::string&>())) {
+      return Invalid(where + ".chain must be 64 lower-case hex digits");
+    }
+    event.chain = c->get<std::string>();
+    json body = item;
+    body.erase("seq");
+    body.erase("chain");
+    if (auto canonical = manifest::CanonicalJson(body); canonical.ok()) {
+      event.body_digest = manifest::AuditBodyDigest(*canonical);
+    }
+    event.v1_body = body.dump();
   }
   return event;
 }

@@ -15,6 +15,7 @@
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
+#include "ota/manifest/audit_log.h"
 #include "ota/rollout/controller.h"
 
 namespace ota::server {
@@ -34,11 +35,26 @@ struct Event {
   std::optional<rollout::DevicePhase> phase;
   std::string model;    // Empty when the event names none (or not as a string).
   std::string version;  // Likewise.
+  // The device's audit chain link ("chain"), "" when the event has none; and
+  // for checking it (manifest/audit_log.h): the SHA-256 of the canonical
+  // JSON of the event without "seq" and "chain" (link version 2; "" when it
+  // has no canonical form), and that object's compact JSON (version 1).
+  std::string chain;
+  std::string body_digest;
+  std::string v1_body;
+};
+
+// A device checkpoint sent in a report (log "device/<id>"). `problem` is set
+// when its signature did not verify with the device's report key.
+struct DeviceCheckpoint {
+  manifest::AuditCheckpoint checkpoint;
+  std::string problem;
 };
 
 struct EventBatch {
   std::string device_id;
   std::vector<Event> events;
+  std::vector<DeviceCheckpoint> checkpoints;  // report.checkpoints, if any.
 };
 
 // 1 to 128 characters from [A-Za-z0-9._-].

@@ -1,6 +1,7 @@
 #include "fleet_api.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -56,6 +57,42 @@ json StagePolicyJson(const rollout::StagePolicy& p) {
           {"error_percent", p.error_percent},
           {"max_errors", p.max_errors},
           {"on_error", p.on_error == rollout::ErrorAction::kHalt ? "halt" : "pause"}};
+}
+
+// SHA-256 of a rollout manifest's canonical JSON (what the audit log names
+// as the manifest before and after a change).
+std::string ManifestDigest(const manifest::RolloutManifest& m) {
+  const json j = manifest::ToJson(m);
+  auto canonical = manifest::CanonicalJson(j);
+  return Sha256Hex(canonical.ok() ? *canonical : j.dump());
+}
+
+std::int64_t Hundredths(double percent) { return std::llround(percent * 100.0); }
+
+// The numbers a controller decision was taken on (integers only: audit
+// bodies are canonical JSON; percentages in hundredths).
+json DecisionEvidence(const manifest::RolloutManifest& m, const rollout::ControllerPolicy& policy,
+                      const rollout::StageCounts& c, std::chrono::system_clock::time_point now,
+                      const rollout::ControllerDecision& d) {
+  const rollout::StagePolicy& p = policy.ForStage(m.current_stage);
+  return {{"decision", rollout::ControllerActionName(d.action)},
+          {"stage", m.current_stage},
+          {"stage_percent_hundredths",
+           m.stages.empty() ? 0 : m.stages[m.current_stage].percent_hundredths},
+          {"targeted", c.targeted},
+          {"reporting", c.Reporting()},
+          {"successes", c.Successes()},
+          {"errors", c.Errors()},
+          {"phases", CountsJson(c)},
+          {"success_percent_hundredths", Hundredths(p.success_percent)},
+          {"error_percent_hundredths", Hundredths(p.error_percent)},
+          {"min_reporting", p.min_reporting},
+          {"max_errors", p.max_errors},
+          {"on_error", p.on_error == rollout::ErrorAction::kHalt ? "halt" : "pause"},
+          {"manual_approval", policy.manual_approval},
+          {"stage_started_at", manifest::FormatExpires(m.stage_started_at)},
+          {"soak_ends_at", manifest::FormatExpires(rollout::SoakEndsAt(m))},
+          {"evaluated_at", manifest::FormatExpires(now)}};
 }
 
 std::string TrimmedBearer(const std::string& header) {
@@ -179,11 +216,8 @@ ApiResponse FleetApi::Report(std::string_view body) {
   if (!sig.is_string() || !IsLowerHex(sig.get_ref<const std::string&>(), 128)) {
     return ApiError(400, "bad-request", "signature must be 128 lower-case hex digits");
   }
-  for (auto it = report.begin(); it != report.end(); ++it) {
-    if (it.key() != "device_id" && it.key() != "seq" && it.key() != "events") {
-      return ApiError(400, "bad-request", "report: unknown field " + it.key());
-    }
-  }
+  // Other report fields are accepted: the signature covers them, and newer
+  // agents may send more than this server reads.
   auto seq_it = report.find("seq");
   if (seq_it == report.end() || !seq_it->is_number_unsigned() || seq_it->get<std::uint64_t>() < 1 ||
       seq_it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
@@ -206,6 +240,13 @@ ApiResponse FleetApi::Report(std::string_view body) {
                                                 sig.get<std::string>(), *canonical)) {
     return ApiError(401, "bad-signature",
                     "report signature does not verify with the key of device " + batch->device_id);
+  }
+  // Device checkpoints: parsed and their signatures checked here, outside
+  // the store's lock; their heads are checked against the chain as stored.
+  Status checkpoints = ParseReportCheckpoints(report, batch->device_id,
+                                              verifier::Ed25519PublicKey(*raw_key), &*batch);
+  if (!checkpoints.ok()) {
+    return ApiError(400, "bad-request", "report." + checkpoints.error().message);
   }
   const auto seq = static_cast<std::int64_t>(seq_it->get<std::uint64_t>());
   auto stored = store_.IngestReport(batch->device_id, seq, *batch);
@@ -327,8 +368,17 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
     return ApiError(502, "publish-failed", "cannot publish: " + published.error().message);
   }
   published_[m->model] = m->version;
-  Status stored = store_.InsertRollout(
-      record, AuditEntry{0, Now(), "operator:" + actor, m->rollout_id, "create", reason, version});
+  AuditEntry entry{
+      0,
+      Now(),
+      "operator:" + actor,
+      m->rollout_id,
+      "create",
+      reason,
+      version,
+      m->model,
+      json{{"request_sha256", Sha256Hex(body)}, {"manifest_after_sha256", ManifestDigest(*m)}}};
+  Status stored = store_.InsertRollout(record, entry);
   if (!stored.ok()) return ApiError(409, "conflict", stored.error().message);
   return {201, json{{"rollout_id", m->rollout_id}, {"version", version}}};
 }
@@ -388,7 +438,7 @@ ApiResponse FleetApi::RolloutStatus(const std::string& rollout_id) {
 
 ApiResponse FleetApi::Commit(RolloutRecord record, manifest::RolloutManifest next,
                              const std::string& actor, const std::string& action,
-                             const std::string& reason) {
+                             const std::string& reason, json details) {
   if (publisher_ == nullptr) {
     return ApiError(503, "no-signing-key",
                     "this server has no rollouts signing key configured (--rollouts-key)");
@@ -401,16 +451,53 @@ ApiResponse FleetApi::Commit(RolloutRecord record, manifest::RolloutManifest nex
     return ApiError(502, "publish-failed", "cannot publish: " + published.error().message);
   }
   published_[next.model] = next.version;
+  details["manifest_before_sha256"] = ManifestDigest(record.manifest);
+  details["manifest_after_sha256"] = ManifestDigest(next);
   record.manifest = next;
   record.updated_at = Now();
-  Status stored = store_.UpdateRollout(
-      record, AuditEntry{0, Now(), actor, next.rollout_id, action, reason, next.version});
+  Status stored =
+      store_.UpdateRollout(record, AuditEntry{0, Now(), actor, next.rollout_id, action, reason,
+                                              next.version, next.model, std::move(details)});
   if (!stored.ok()) return ApiError(500, "internal", stored.error().message);
   return {200, json{{"rollout_id", next.rollout_id},
                     {"action", action},
                     {"version", next.version},
                     {"state", manifest::RolloutStateName(next.state)},
                     {"current_stage", next.current_stage}}};
+}
+
+ApiResponse FleetApi::Advance(RolloutRecord record, const json& doc, const std::string& who,
+                              json details) {
+  using manifest::RolloutState;
+  manifest::RolloutManifest next = record.manifest;
+  if (next.state != RolloutState::kActive || next.rollback) {
+    return ApiError(409, "not-active", "only an active rollout without a rollback order advances");
+  }
+  if (next.current_stage + 1 >= next.stages.size()) {
+    return ApiError(409, "final-stage", "the rollout is at its final stage");
+  }
+  auto force_it = doc.find("force");
+  if (force_it != doc.end() && !force_it->is_boolean()) {
+    return ApiError(400, "bad-request", "force must be true or false");
+  }
+  const bool force = force_it != doc.end() && force_it->get<bool>();
+  if (!force) {
+    auto counts = StageCountsOf(next);
+    if (!counts.ok()) return ApiError(500, "internal", counts.error().message);
+    auto d =
+        rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage], clock_.Now());
+    if (d.action != rollout::ControllerAction::kAdvance &&
+        d.action != rollout::ControllerAction::kAwaitApproval) {
+      return ApiError(409, "gate-not-met",
+                      "stage gate not met (" + d.reason + "); use force to override");
+    }
+    details["evidence"] =
+        DecisionEvidence(next, record.policy, (*counts)[next.current_stage], clock_.Now(), d);
+  }
+  next.current_stage += 1;
+  next.stage_started_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
+  return Commit(std::move(record), std::move(next), who, force ? "advance-forced" : "advance",
+                Reason(doc, "operator approval"), std::move(details));
 }
 
 ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string& rollout_id,
@@ -428,31 +515,10 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
   RolloutRecord record = std::move(**rec);
   manifest::RolloutManifest next = record.manifest;
   const std::string who = "operator:" + actor;
+  json details = {{"request_sha256", Sha256Hex(body)}};
   using manifest::RolloutState;
   if (action == "advance") {
-    if (next.state != RolloutState::kActive || next.rollback) {
-      return ApiError(409, "not-active",
-                      "only an active rollout without a rollback order advances");
-    }
-    if (next.current_stage + 1 >= next.stages.size()) {
-      return ApiError(409, "final-stage", "the rollout is at its final stage");
-    }
-    const bool force = doc.value("force", false);
-    if (!force) {
-      auto counts = StageCountsOf(next);
-      if (!counts.ok()) return ApiError(500, "internal", counts.error().message);
-      auto d =
-          rollout::EvaluateStage(next, record.policy, (*counts)[next.current_stage], clock_.Now());
-      if (d.action != rollout::ControllerAction::kAdvance &&
-          d.action != rollout::ControllerAction::kAwaitApproval) {
-        return ApiError(409, "gate-not-met",
-                        "stage gate not met (" + d.reason + "); use force to override");
-      }
-    }
-    next.current_stage += 1;
-    next.stage_started_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
-    return Commit(std::move(record), std::move(next), who, force ? "advance-forced" : "advance",
-                  Reason(doc, "operator approval"));
+    return Advance(std::move(record), doc, who, std::move(details));
   }
   if (action == "pause") {
     if (next.state != RolloutState::kActive) {
@@ -520,7 +586,8 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
   } else {
     return ApiError(404, "not-found", "no rollout action " + action);
   }
-  return Commit(std::move(record), std::move(next), who, action, Reason(doc, action));
+  return Commit(std::move(record), std::move(next), who, action, Reason(doc, action),
+                std::move(details));
 }
 
 ApiResponse FleetApi::FleetStatus() {
@@ -538,14 +605,22 @@ ApiResponse FleetApi::FleetStatus() {
   });
   if (!read.ok()) return ApiError(500, "internal", "cannot read fleet status");
   const json app_versions = by_app, regions = by_region, tags = by_tag;
+  // Devices whose event chain the server found broken (docs/server-api.md,
+  // "Device audit chains").
+  json chain_alerts = json::array();
+  for (const DeviceChainProblem& p : store_.ChainProblems()) {
+    chain_alerts.push_back({{"device_id", p.device_id}, {"seq", p.seq}, {"problem", p.problem}});
+  }
   return {200, json{{"devices", *count},
+                    {"chain_alerts", chain_alerts},
                     {"models", *models},
                     {"app_versions", app_versions},
                     {"regions", regions},
                     {"tags", tags}}};
 }
 
-Status FleetApi::AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason) {
+Status FleetApi::AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason,
+                              json evidence) {
   // Once per distinct reason, not on every controller pass.
   OTA_ASSIGN_OR_RETURN(auto entries, store_.Audit(m.rollout_id));
   if (!entries.empty() && entries.back().action == "refuse-advance" &&
@@ -553,7 +628,8 @@ Status FleetApi::AuditRefusal(const manifest::RolloutManifest& m, const std::str
     return Ok();
   }
   return store_.AppendAudit(
-      AuditEntry{0, Now(), "controller", m.rollout_id, "refuse-advance", reason, m.version});
+      AuditEntry{0, Now(), "controller", m.rollout_id, "refuse-advance", reason, m.version, m.model,
+                 json{{"evidence", std::move(evidence)}, {"manifest_sha256", ManifestDigest(m)}}});
 }
 
 Result<int> FleetApi::RunController() {
@@ -565,6 +641,7 @@ Result<int> FleetApi::RunController() {
     if (m.state != manifest::RolloutState::kActive) continue;
     OTA_ASSIGN_OR_RETURN(auto counts, StageCountsOf(m));
     auto d = rollout::EvaluateStage(m, record.policy, counts[m.current_stage], clock_.Now());
+    json evidence = DecisionEvidence(m, record.policy, counts[m.current_stage], clock_.Now(), d);
     manifest::RolloutManifest next = m;
     std::string action;
     switch (d.action) {
@@ -582,12 +659,13 @@ Result<int> FleetApi::RunController() {
         action = "halt";
         break;
       case rollout::ControllerAction::kRefuseAdvance:
-        OTA_TRY(AuditRefusal(m, d.reason));
+        OTA_TRY(AuditRefusal(m, d.reason, std::move(evidence)));
         continue;
       default:
         continue;
     }
-    ApiResponse r = Commit(std::move(record), std::move(next), "controller", action, d.reason);
+    ApiResponse r = Commit(std::move(record), std::move(next), "controller", action, d.reason,
+                           json{{"evidence", std::move(evidence)}});
     if (r.status != 200) {
       return MakeError(ErrorCode::kRetryLater,
                        "controller could not " + action + ": " + r.body.value("error", ""));

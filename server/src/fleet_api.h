@@ -61,10 +61,15 @@ class FleetApi {
   Result<std::map<std::size_t, rollout::StageCounts>> StageCountsOf(
       const manifest::RolloutManifest& m);
   // Publishes `next` (version bumped here) and stores it with an audit row.
+  // `details` go into the audit record (with the manifest digests).
   ApiResponse Commit(RolloutRecord record, manifest::RolloutManifest next, const std::string& actor,
-                     const std::string& action, const std::string& reason);
+                     const std::string& action, const std::string& reason, nlohmann::json details);
+  // An operator's advance (with "force": past the stage gate).
+  ApiResponse Advance(RolloutRecord record, const nlohmann::json& doc, const std::string& who,
+                      nlohmann::json details);
   // Records that the controller refused to advance `m`, once per reason.
-  Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason);
+  Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason,
+                      nlohmann::json evidence);
   std::int64_t Now() const;
 
   FleetStore& store_;

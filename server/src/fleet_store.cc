@@ -53,6 +53,11 @@ std::optional<std::string> LookUpToken(Database& db, const std::string& token, c
   return q->ColumnText(1);
 }
 
+// A record of an `ota-server` command run on the database.
+ServerAuditRecord AdminRecord(std::string type, json fields) {
+  return ServerAuditRecord{std::move(type), "server-admin", "", "", "", std::move(fields)};
+}
+
 Result<RolloutRecord> RecordFromRow(const Statement& q) {
   RolloutRecord r;
   auto m = manifest::ParseRolloutManifest(q.ColumnText(0));
@@ -193,6 +198,9 @@ Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Cl
   // server process and the database stays consistent after a power loss,
   // which may forget the last acknowledged reports (docs/decisions.md D16).
   OTA_TRY(db->Exec("PRAGMA synchronous=NORMAL;"));
+  // Rows of the per-rollout audit table kept before the server audit log
+  // existed become its first records (once).
+  OTA_TRY(CarryLegacyAudit(*db));
   std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
   OTA_TRY(store->LoadCaches());
   return store;
@@ -226,7 +234,7 @@ Status FleetStore::LoadCaches() {
     OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(r));
     RememberRollout(rec.manifest);
   }
-  return Ok();
+  return LoadChains();
 }
 
 Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
@@ -240,10 +248,22 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   }
   if (known != device_keys_.end()) {
     if (!given) return EnrollResult::kUnchanged;
-    OTA_ASSIGN_OR_RETURN(Statement u,
-                         db_->Prepare("UPDATE devices SET facts = ? WHERE device_id = ?"));
-    u.Bind(1, given->dump()).Bind(2, device_id);
-    OTA_TRY(u.Run());
+    const std::string text = given->dump();
+    OTA_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE devices SET facts = ? WHERE device_id "
+                                                   "= ? AND facts != ? RETURNING 1"));
+    u.Bind(1, text).Bind(2, device_id).Bind(3, text);
+    OTA_TRY(InTransaction(*db_, [&]() -> Status {
+      OTA_ASSIGN_OR_RETURN(bool changed, u.Step());
+      u.Reset();
+      if (!changed) return Ok();
+      ServerAuditRecord r{"device-facts-updated",
+                          "device:" + device_id,
+                          "",
+                          "",
+                          device_id,
+                          json{{"facts_sha256", Sha256Hex(text)}}};
+      return AppendServerAuditStatus(*db_, r, Now());
+    }));
     device_facts_[device_id] = FactsFromJson(device_id, *given);
     return EnrollResult::kUnchanged;
   }
@@ -268,7 +288,18 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                                       "enrolled_at, enrolled_with) VALUES (?, ?, ?, ?, ?)"));
     ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
     ins.Bind(5, *token_name);
-    return ins.Run();
+    OTA_TRY(ins.Run());
+    // The key the device's reports and checkpoints are verified with, for
+    // auditors (manifest/audit_log.h: exports carry this record).
+    ServerAuditRecord r{"device-enrolled",
+                        "device:" + device_id,
+                        "",
+                        "",
+                        device_id,
+                        json{{"public_key", public_key_hex},
+                             {"enrollment_token", *token_name},
+                             {"facts_sha256", Sha256Hex(facts_text)}}};
+    return AppendServerAuditStatus(*db_, r, Now());
   }));
   if (!admitted) return EnrollResult::kTokenUsedUp;
   device_keys_[device_id] = public_key_hex;
@@ -319,9 +350,10 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
 
 Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
   if (ingest_) return ingest_.get();
-  OTA_ASSIGN_OR_RETURN(Statement bump,
-                       db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ? "
-                                    "WHERE device_id = ? AND last_seq < ? RETURNING 1"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement bump, db_->Prepare("UPDATE devices SET last_seq = ?, last_seen = ?, chain_seq = ?, "
+                                   "chain_link = ? WHERE device_id = ? AND last_seq < ? "
+                                   "RETURNING 1"));
   OTA_ASSIGN_OR_RETURN(Statement last,
                        db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
   OTA_ASSIGN_OR_RETURN(
@@ -342,21 +374,37 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
                    "version = excluded.version, phase = excluded.phase, "
                    "updated_at = excluded.updated_at"));
+  OTA_ASSIGN_OR_RETURN(Statement stored_event,
+                       db_->Prepare("SELECT body FROM events WHERE device_id = ? AND seq = ?"));
+  OTA_ASSIGN_OR_RETURN(
+      Statement chain_row,
+      db_->Prepare("INSERT INTO device_chains (device_id, anchor_seq, anchor_link, problem, "
+                   "problem_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+                   "problem = excluded.problem, problem_seq = excluded.problem_seq"));
   ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
-                                     std::move(phase_of), std::move(upsert), std::move(model_row)});
+                                     std::move(phase_of), std::move(upsert), std::move(model_row),
+                                     std::move(stored_event), std::move(chain_row)});
   return ingest_.get();
 }
 
 void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
+  std::map<std::string, DeviceChainState> chains;  // Applied if the group commits.
   Status s = InTransaction(*db_, [&]() -> Status {
     // Statements are prepared once and reused for every group.
     OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
     for (PendingReport* r : group) {
       const std::string& device_id = *r->device_id;
+      ChainUpdate chain = CheckReportChain(device_id, *r->batch, chains);
       st->bump.Reset();
-      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, device_id).Bind(4, r->seq);
+      st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, chain.state.last_seq);
+      if (chain.state.known) {
+        st->bump.Bind(4, chain.state.last_link);
+      } else {
+        st->bump.BindNull(4);
+      }
+      st->bump.Bind(5, device_id).Bind(6, r->seq);
       OTA_ASSIGN_OR_RETURN(bool bumped, st->bump.Step());
       st->bump.Reset();
       if (!bumped) {
@@ -404,13 +452,15 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
         st->upsert.Bind(4, rollout::DevicePhaseName(next)).Bind(5, now);
         OTA_TRY(st->upsert.Run());
       }
+      OTA_TRY(ApplyReportChain(device_id, *r->batch, now, chain, chains));
     }
     return Ok();
   });
   if (ingest_) {
     // A failed step leaves its statement mid-run; none may stay so.
-    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of,
-                         &ingest_->upsert, &ingest_->model_row}) {
+    for (Statement* q :
+         {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of, &ingest_->upsert,
+          &ingest_->model_row, &ingest_->stored_event, &ingest_->chain_row}) {
       q->Reset();
     }
   }
@@ -419,7 +469,9 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
       r->status = s;
       r->replay.reset();
     }
+    return;
   }
+  for (auto& [id, chain] : chains) chains_[id] = std::move(chain);
 }
 
 Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
@@ -433,11 +485,15 @@ Result<std::string> FleetStore::CreateToken(const std::string& name, Random& ran
   exists.Bind(1, name);
   OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
   if (taken) return InvalidFleet("a token named " + name + " exists; revoke it first");
-  OTA_ASSIGN_OR_RETURN(Statement ins,
-                       db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, created_at) "
-                                    "VALUES (?, ?, ?)"));
-  ins.Bind(1, Sha256Hex(token)).Bind(2, name).Bind(3, Now());
-  OTA_TRY(ins.Run());
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement ins,
+                         db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, "
+                                      "created_at) VALUES (?, ?, ?)"));
+    ins.Bind(1, Sha256Hex(token)).Bind(2, name).Bind(3, Now());
+    OTA_TRY(ins.Run());
+    return AppendServerAuditStatus(
+        *db_, AdminRecord("operator-token-created", {{"token_name", name}}), Now());
+  }));
   return token;
 }
 
@@ -463,7 +519,16 @@ Result<std::string> FleetStore::CreateEnrollmentToken(const EnrollmentTokenSpec&
                    "RETURNING 1"));
   ins.Bind(1, Sha256Hex(token)).Bind(2, spec.name).Bind(3, Now()).Bind(4, spec.expires_at);
   ins.Bind(5, static_cast<std::int64_t>(spec.max_devices));
-  OTA_ASSIGN_OR_RETURN(bool inserted, ins.Step());
+  bool inserted = false;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(inserted, ins.Step());
+    ins.Reset();
+    if (!inserted) return Ok();
+    const json fields = {{"token_name", spec.name},
+                         {"max_devices", static_cast<std::int64_t>(spec.max_devices)},
+                         {"expires_at", spec.expires_at}};
+    return AppendServerAuditStatus(*db_, AdminRecord("enrollment-token-created", fields), Now());
+  }));
   if (!inserted) {
     return InvalidFleet("an enrollment token named " + spec.name +
                         " exists (revoked tokens keep their name)");
@@ -483,9 +548,13 @@ Status FleetStore::RevokeEnrollmentToken(const std::string& name) {
       Statement u,
       db_->Prepare("UPDATE enrollment_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
   u.Bind(1, name);
-  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
-  if (!found) return MakeError(ErrorCode::kNotFound, "no enrollment token named " + name);
-  return Ok();
+  return InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+    u.Reset();
+    if (!found) return MakeError(ErrorCode::kNotFound, "no enrollment token named " + name);
+    return AppendServerAuditStatus(
+        *db_, AdminRecord("enrollment-token-revoked", {{"token_name", name}}), Now());
+  });
 }
 
 Result<std::vector<EnrollmentTokenInfo>> FleetStore::ListEnrollmentTokens() {
@@ -510,23 +579,14 @@ Status FleetStore::RevokeToken(const std::string& name) {
       Statement u,
       db_->Prepare("UPDATE operator_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
   u.Bind(1, name);
-  OTA_ASSIGN_OR_RETURN(bool found, u.Step());
-  if (!found) return MakeError(ErrorCode::kNotFound, "no token named " + name);
-  return Ok();
+  return InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
+    u.Reset();
+    if (!found) return MakeError(ErrorCode::kNotFound, "no token named " + name);
+    return AppendServerAuditStatus(
+        *db_, AdminRecord("operator-token-revoked", {{"token_name", name}}), Now());
+  });
 }
-
-namespace {
-
-Status InsertAudit(Database& db, const AuditEntry& a) {
-  OTA_ASSIGN_OR_RETURN(Statement ins,
-                       db.Prepare("INSERT INTO audit (at, actor, rollout_id, action, reason, "
-                                  "version) VALUES (?, ?, ?, ?, ?, ?)"));
-  ins.Bind(1, a.at).Bind(2, a.actor).Bind(3, a.rollout_id).Bind(4, a.action).Bind(5, a.reason);
-  ins.Bind(6, static_cast<std::int64_t>(a.version));
-  return ins.Run();
-}
-
-}  // namespace
 
 Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& audit) {
   std::lock_guard lock(mu_);
@@ -559,7 +619,7 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
     ins.Bind(4, rollout::ToJson(record.policy).dump()).Bind(5, record.created_at);
     ins.Bind(6, record.updated_at);
     OTA_TRY(ins.Run());
-    return InsertAudit(*db_, audit);
+    return AppendAuditEntry(audit);
   });
   if (!s.ok()) return s;
   RememberRollout(m);
@@ -578,7 +638,7 @@ Status FleetStore::UpdateRollout(const RolloutRecord& record, const AuditEntry& 
     OTA_ASSIGN_OR_RETURN(bool found, u.Step());
     if (!found) return MakeError(ErrorCode::kNotFound, "no rollout " + m.rollout_id);
     u.Reset();
-    return InsertAudit(*db_, audit);
+    return AppendAuditEntry(audit);
   });
   if (!s.ok()) return s;
   auto it = by_model_.find(m.model);
@@ -611,28 +671,6 @@ Result<std::vector<RolloutRecord>> FleetStore::ListRollouts() {
     out.push_back(std::move(rec));
   }
   return out;
-}
-
-Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("SELECT id, at, actor, rollout_id, action, reason, version "
-                                    "FROM audit WHERE rollout_id = ? ORDER BY id"));
-  q.Bind(1, rollout_id);
-  std::vector<AuditEntry> out;
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    out.push_back(AuditEntry{q.ColumnInt(0), q.ColumnInt(1), q.ColumnText(2), q.ColumnText(3),
-                             q.ColumnText(4), q.ColumnText(5),
-                             static_cast<std::uint64_t>(q.ColumnInt(6))});
-  }
-  return out;
-}
-
-Status FleetStore::AppendAudit(const AuditEntry& audit) {
-  std::lock_guard lock(mu_);
-  return InsertAudit(*db_, audit);
 }
 
 Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit_log.h"
+#include "device_chain.h"
 #include "events.h"
 #include "ota/common/env.h"
 #include "ota/common/result.h"
@@ -25,6 +27,7 @@
 #include "ota/manifest/tuf_metadata.h"
 #include "ota/rollout/controller.h"
 #include "ota/rollout/evaluate.h"
+#include "ota/verifier/keys.h"
 
 namespace ota::server {
 
@@ -43,14 +46,26 @@ struct RolloutRecord {
   std::int64_t updated_at = 0;
 };
 
+// A rollout change or controller decision, as recorded in the server audit
+// log: a "rollout-action" record (operators) or a "controller-decision"
+// record (actor "controller") with `details` merged into its body.
 struct AuditEntry {
-  std::int64_t id = 0;
+  std::int64_t id = 0;  // The record's seq in the server audit log.
   std::int64_t at = 0;
   std::string actor;
   std::string rollout_id;
   std::string action;
   std::string reason;
   std::uint64_t version = 0;
+  std::string model;
+  nlohmann::json details = nlohmann::json::object();
+};
+
+// A device whose event chain the server found broken (the fleet view).
+struct DeviceChainProblem {
+  std::string device_id;
+  std::int64_t seq = 0;
+  std::string problem;
 };
 
 // kNeedsToken: the device is new and no valid enrollment token came with it.
@@ -140,6 +155,22 @@ class FleetStore {
   // not to act, with its reason).
   Status AppendAudit(const AuditEntry& audit);
 
+  // The server audit log (audit_log.h). AppendServerRecord appends one
+  // record in its own transaction, and sets server setting `setting` (name,
+  // value) in it when the name is not empty.
+  Result<std::int64_t> AppendServerRecord(const ServerAuditRecord& record,
+                                          const std::pair<std::string, std::string>& setting = {
+                                              "", ""});
+  // A server setting (table server_settings), nullopt when unset.
+  Result<std::optional<std::string>> Setting(const std::string& name);
+  Result<ServerAuditHead> AuditHead();
+  // Signs and stores a checkpoint of the log's head (at the clock's time)
+  // unless that head is signed already; returns the latest checkpoint.
+  Result<manifest::AuditCheckpoint> CheckpointAuditLog(const verifier::PrivateKey& key);
+  Result<ServerLogCheck> VerifyAuditLog(const std::vector<manifest::Key>& keys);
+  // Devices whose event chain is broken, in device id order.
+  std::vector<DeviceChainProblem> ChainProblems();
+
   // Phase counts per stage index of a rollout: each device counts for the
   // first stage whose cohort holds it (rollout::FirstStageOf on its stored
   // facts), and only once that stage was reached; reports of devices that no
@@ -157,6 +188,24 @@ class FleetStore {
  private:
   FleetStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
   Status LoadCaches();
+  Status LoadChains();
+  // Inside the ingestion transaction, report ingestion checks a device's
+  // chain (device_chain.h) before the report is accepted, so that the
+  // statement accepting it also stores the chain's head; once accepted, its
+  // alerts are recorded, device checkpoints stored, and the state goes to
+  // `pending` (applied when the transaction commits).
+  struct ChainUpdate {
+    DeviceChainState state;
+    std::vector<DeviceChainNote> notes;
+    bool row_changed = false;  // anchor or problem: device_chains to write.
+  };
+  ChainUpdate CheckReportChain(const std::string& device_id, const EventBatch& batch,
+                               const std::map<std::string, DeviceChainState>& pending);
+  // The chain link stored with event `seq` of a device (ingestion only).
+  std::optional<std::string> StoredChain(const std::string& device_id, std::int64_t seq);
+  Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
+                          ChainUpdate& update, std::map<std::string, DeviceChainState>& pending);
+  Status AppendAuditEntry(const AuditEntry& audit);
   std::int64_t Now() const;
 
   // The latest rollout of a model, as the report path needs it.
@@ -180,7 +229,7 @@ class FleetStore {
 
   // Report ingestion's statements, prepared on first use (mu_ held).
   struct IngestStatements {
-    Statement bump, last, insert, phase_of, upsert, model_row;
+    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row;
   };
   Result<IngestStatements*> Ingest();
 
@@ -197,6 +246,7 @@ class FleetStore {
   std::map<std::string, std::string> device_keys_;            // id -> public key hex
   std::map<std::string, rollout::DeviceFacts> device_facts_;  // id -> enrollment facts
   std::map<std::string, ActiveRollout> by_model_;             // latest rollout per model
+  std::map<std::string, DeviceChainState> chains_;            // id -> checked chain
 };
 
 // Device facts (enrollment JSON) as rollout::DeviceFacts; malformed fields

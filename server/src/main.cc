@@ -144,8 +144,52 @@ int RunEnrollmentTokenCommand(int argc, char** argv) {
   return 0;
 }
 
+// ota-server audit-key --db FILE [--audit-key PATH]: prints the audit
+// public key. ota-server audit verify --db FILE [--audit-key PATH]: checks
+// the stored server audit log.
+int RunAuditCommand(int argc, char** argv, bool key_only) {
+  std::string db_path = "ota-server.db";
+  std::string key_path;
+  CLI::App app{key_only ? "ota-server audit-key: print the server's audit public key (TUF key JSON)"
+                        : "ota-server audit: the server audit log"};
+  CLI::App* verify = nullptr;
+  CLI::App* target = &app;
+  if (!key_only) {
+    app.require_subcommand(1);
+    verify = app.add_subcommand(
+        "verify", "Check every record, link and signed checkpoint of the stored server log");
+    target = verify;
+  }
+  target->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+  target->add_option("--audit-key", key_path, "Audit key file (default: <db>.audit-key)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return Fail(kExitUsage, e.what());
+  }
+  if (key_path.empty()) key_path = db_path + ".audit-key";
+  if (key_only) {
+    auto text = ota::server::AuditPublicKeyJson(key_path);
+    if (!text.ok())
+      return Fail(kExitRuntime, "audit key " + key_path + ": " + text.error().message);
+    std::printf("%s", text->c_str());
+    return 0;
+  }
+  auto result = ota::server::VerifyServerAuditLog(db_path, key_path);
+  if (!result.ok()) return Fail(kExitRuntime, "server audit log: " + result.error().message);
+  std::printf("server audit log intact: %s\n", result->c_str());
+  return 0;
+}
+
 int ServerMain(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "audit-key") {
+    return RunAuditCommand(argc - 1, argv + 1, /*key_only=*/true);
+  }
+  if (argc > 1 && std::string(argv[1]) == "audit") {
+    return RunAuditCommand(argc - 1, argv + 1, /*key_only=*/false);
+  }
   if (argc > 1 && std::string(argv[1]) == "enrollment-token") {
     return RunEnrollmentTokenCommand(argc - 1, argv + 1);
   }
@@ -207,6 +251,13 @@ int ServerMain(int argc, char** argv) {
                      "Private key of the delegated rollouts role: enables rollout changes");
   app.add_option("--snapshot-key", publish.snapshot_key, "Private key of the snapshot role");
   app.add_option("--timestamp-key", publish.timestamp_key, "Private key of the timestamp role");
+  app.add_option("--audit-key", options.audit_key_path,
+                 "Server audit key (Ed25519; created at first start; default: <db>.audit-key)");
+  int checkpoint_seconds = 300;
+  app.add_option("--audit-checkpoint-interval", checkpoint_seconds,
+                 "Seconds between signed checkpoints of the server audit log (when it moved)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   app.add_option("--controller-interval", controller_seconds,
                  "Seconds between rollout controller passes (0: off)")
       ->check(CLI::Range(0, 86400))
@@ -269,6 +320,8 @@ int ServerMain(int argc, char** argv) {
     options.publisher = publisher.get();
   }
   options.controller_interval = std::chrono::seconds(controller_seconds);
+  options.audit_checkpoint_interval = std::chrono::seconds(checkpoint_seconds);
+  options.audit_maintenance_interval = std::chrono::seconds(1);
   options.request_head_timeout = std::chrono::seconds(head_timeout_seconds);
 
   // Block the stop signals before any thread exists so that every thread

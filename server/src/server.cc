@@ -13,12 +13,16 @@
 #include <thread>
 #include <utility>
 
+#include "audit_export.h"
 #include "connection_gate.h"
 #include "events.h"
 #include "fleet_api.h"
 #include "fleet_store.h"
 #include "http_util.h"
+#include "ota/common/filesystem.h"
+#include "ota/verifier/keys.h"
 #include "rate_limit.h"
+#include "repo_audit.h"
 #include "repo_files.h"
 
 namespace ota::server {
@@ -90,6 +94,23 @@ bool IsIpLiteral(const std::string& address) {
          inet_pton(AF_INET6, address.c_str(), buf) == 1;
 }
 
+// The audit key at `path`, created (mode 0600) when there is none.
+Result<verifier::PrivateKey> LoadOrCreateAuditKey(const std::string& path) {
+  auto fs = MakePosixFileSystem();
+  OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(path));
+  if (exists) return verifier::LoadPrivateKey(*fs, path);
+  auto env = MakePosixEnv();
+  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::GenerateEd25519Key(*env->env().random));
+  OTA_TRY(verifier::SavePrivateKey(*fs, path, key));
+  return key;
+}
+
+std::string PublicKeyText(const verifier::PrivateKey& key) {
+  return manifest::ToJson(key.public_key)
+             .dump(1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -112,6 +133,11 @@ struct Server::Impl {
   // The operator's name, or false with the refusal sent.
   bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
   void ControllerLoop();
+  void MaintenanceLoop();
+  Status AuditMaintenance();
+  // Signs a checkpoint of the server log if its head moved since the last.
+  Status Checkpoint();
+  void HandleAuditExport(const httplib::Request& req, httplib::Response& res);
   httplib::Server::HandlerResponse HandleError(const httplib::Request& req, httplib::Response& res);
   void LogRequest(const httplib::Request& req, const httplib::Response& res);
   void Configure();
@@ -123,6 +149,14 @@ struct Server::Impl {
   std::unique_ptr<FleetStore> fleet;
   std::unique_ptr<FleetApi> api;
   std::unique_ptr<RateLimiter> enroll_limiter;
+  Clock* clock = nullptr;
+  verifier::PrivateKey audit_key;
+  std::string audit_key_json;
+  std::unique_ptr<AuditExporter> exporter;
+  std::unique_ptr<RepoAuditWatcher> repo_watch;
+  std::mutex audit_mu;  // Guards last_checkpoint.
+  std::chrono::system_clock::time_point last_checkpoint{};
+  std::thread maintenance;
   std::thread controller;
   std::mutex controller_mu;
   std::condition_variable controller_cv;
@@ -138,9 +172,22 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
                              bool ignore_range) {
   const std::string& path = req.path;
   if (path.starts_with(kRepoPrefix)) {
+    if (path.starts_with("/repo/metadata/")) {
+      // New metadata versions appear in the audit log as soon as they are
+      // served (a few stat calls when nothing changed).
+      Status noted = repo_watch->Check(*fleet);
+      if (!noted.ok()) {
+        std::fprintf(stderr, "ota-server: audit: %s\n", noted.error().message.c_str());
+      }
+    }
     repo->Serve(req, std::string_view(path).substr(kRepoPrefix.size()), ignore_range, res);
   } else if (path == "/v1/health") {
     SetJson(res, 200, {{"status", "ok"}});
+  } else if (path == "/v1/audit/key") {
+    res.status = 200;
+    res.set_content(audit_key_json, "application/json");
+  } else if (path == "/v1/audit/export") {
+    HandleAuditExport(req, res);
   } else if (path == "/v1/events") {
     std::string actor;
     if (Operator(req, res, &actor)) HandleListEvents(req, res);
@@ -212,6 +259,84 @@ void Server::Impl::ControllerLoop() {
     }
     lock.lock();
   }
+}
+
+void Server::Impl::MaintenanceLoop() {
+  std::unique_lock lock(controller_mu);
+  while (!controller_stop) {
+    controller_cv.wait_for(lock, options.audit_maintenance_interval);
+    if (controller_stop) break;
+    lock.unlock();
+    Status s = AuditMaintenance();
+    if (!s.ok()) std::fprintf(stderr, "ota-server: audit: %s\n", s.error().message.c_str());
+    lock.lock();
+  }
+}
+
+Status Server::Impl::Checkpoint() {
+  OTA_ASSIGN_OR_RETURN(manifest::AuditCheckpoint c, fleet->CheckpointAuditLog(audit_key));
+  (void)c;
+  std::lock_guard lock(audit_mu);
+  last_checkpoint = clock->Now();
+  return Ok();
+}
+
+Status Server::Impl::AuditMaintenance() {
+  OTA_TRY(repo_watch->Check(*fleet));
+  {
+    std::lock_guard lock(audit_mu);
+    if (clock->Now() - last_checkpoint < options.audit_checkpoint_interval) return Ok();
+  }
+  return Checkpoint();
+}
+
+void Server::Impl::HandleAuditExport(const httplib::Request& req, httplib::Response& res) {
+  std::string actor;
+  if (!Operator(req, res, &actor)) return;
+  std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
+  auto filters = ParseAuditExportFilters(params);
+  if (!filters.ok()) {
+    SetJsonError(res, 400, filters.error().message);
+    return;
+  }
+  // Reading the log is recorded in it, and the export ends at a checkpoint
+  // that covers that record.
+  ServerAuditRecord access;
+  access.type = "audit-exported";
+  access.actor = "operator:" + actor;
+  access.fields = {{"filters", filters->ToJson()}};
+  auto recorded = fleet->AppendServerRecord(access);
+  if (!recorded.ok()) {
+    SetJsonError(res, 500, "cannot record the export: " + recorded.error().message);
+    return;
+  }
+  auto fresh = fleet->CheckpointAuditLog(audit_key);
+  if (!fresh.ok()) {
+    SetJsonError(res, 500, "cannot sign a checkpoint: " + fresh.error().message);
+    return;
+  }
+  const std::string time = manifest::FormatExpires(clock->Now());
+  res.status = 200;
+  res.set_chunked_content_provider(
+      "application/x-ndjson",
+      [this, f = *filters, c = *fresh, time](std::size_t, httplib::DataSink& sink) {
+        manifest::AuditExportWriter writer(
+            [&sink](std::string_view line) -> Status {
+              if (!sink.write(line.data(), line.size())) {
+                return MakeError(ErrorCode::kIo, "the client went away");
+              }
+              return Ok();
+            },
+            manifest::kAuditServerLog, time, f.ToJson());
+        Status s = exporter->Write(f, c, audit_key, time, writer);
+        if (!s.ok()) {
+          // Without its signed end line the export reads as truncated.
+          std::fprintf(stderr, "ota-server: audit export: %s\n", s.error().message.c_str());
+          return false;
+        }
+        sink.done();
+        return true;
+      });
 }
 
 void Server::Impl::HandleEnroll(const httplib::Request& req, httplib::Response& res,
@@ -404,6 +529,16 @@ Status Server::Start() {
   }
   OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
   OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
+  if (o.audit_checkpoint_interval.count() < 1) {
+    return MakeError(ErrorCode::kInvalidArgument, "audit_checkpoint_interval must be positive");
+  }
+  s.clock = clock;
+  OTA_ASSIGN_OR_RETURN(s.audit_key, LoadOrCreateAuditKey(AuditKeyPath(o)));
+  s.audit_key_json = PublicKeyText(s.audit_key);
+  OTA_ASSIGN_OR_RETURN(s.exporter, AuditExporter::Open(o.db_path));
+  s.repo_watch = std::make_unique<RepoAuditWatcher>(o.repo_dir);
+  OTA_TRY(s.repo_watch->Check(*s.fleet));
+  OTA_TRY(s.Checkpoint());
   s.api = std::make_unique<FleetApi>(*s.fleet, *clock, o.publisher);
   s.enroll_limiter = std::make_unique<RateLimiter>(
       *clock, RateLimits{o.enroll_burst, o.enroll_per_second, RateLimits{}.max_clients});
@@ -432,7 +567,36 @@ Status Server::Start() {
   if (o.controller_interval.count() > 0) {
     s.controller = std::thread([&s] { s.ControllerLoop(); });
   }
+  if (o.audit_maintenance_interval.count() > 0) {
+    s.maintenance = std::thread([&s] { s.MaintenanceLoop(); });
+  }
   return Ok();
+}
+
+Status Server::RunAuditMaintenance() {
+  if (!impl_->fleet) return MakeError(ErrorCode::kInvalidArgument, "server not started");
+  return impl_->AuditMaintenance();
+}
+
+std::string AuditKeyPath(const ServerOptions& options) {
+  return options.audit_key_path.empty() ? options.db_path + ".audit-key" : options.audit_key_path;
+}
+
+Result<std::string> AuditPublicKeyJson(const std::string& key_path) {
+  auto fs = MakePosixFileSystem();
+  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
+  return PublicKeyText(key);
+}
+
+Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path) {
+  auto fs = MakePosixFileSystem();
+  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
+  OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
+  if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(db_path, ServerMigrations()));
+  OTA_ASSIGN_OR_RETURN(ServerLogCheck check, VerifyServerLog(*db, {key.public_key}));
+  if (!check.intact) return MakeError(ErrorCode::kSecurity, check.message);
+  return check.message;
 }
 
 Result<int> Server::RunControllerOnce() {
@@ -489,18 +653,25 @@ Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_
 
 void Server::Stop() {
   Impl& s = *impl_;
-  if (s.controller.joinable()) {
-    {
-      std::lock_guard lock(s.controller_mu);
-      s.controller_stop = true;
-    }
-    s.controller_cv.notify_all();
-    s.controller.join();
+  {
+    std::lock_guard lock(s.controller_mu);
+    s.controller_stop = true;
   }
+  s.controller_cv.notify_all();
+  if (s.controller.joinable()) s.controller.join();
+  if (s.maintenance.joinable()) s.maintenance.join();
   if (s.thread.joinable()) {
     s.http.stop();
     s.thread.join();
   }
+  if (s.fleet && s.started) {
+    // The log's last records are signed before the server goes away.
+    Status signed_head = s.Checkpoint();
+    if (!signed_head.ok()) {
+      std::fprintf(stderr, "ota-server: audit: %s\n", signed_head.error().message.c_str());
+    }
+  }
+  s.exporter.reset();
   s.api.reset();
   s.fleet.reset();
   s.events.reset();

@@ -98,6 +98,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadBatch{R"({"device_id":"d1","events":[{"seq":1}]})", "events[0].type"},
         BadBatch{R"({"device_id":"d1","events":[{"seq":1,"type":""}]})", "events[0].type"},
         BadBatch{R"({"device_id":"d1","events":[{"seq":1,"type":3}]})", "events[0].type"},
+        BadBatch{R"({"device_id":"d1","events":[{"seq":1,"type":"t","chain":"ABC"}]})",
+                 "events[0].chain must be 64 lower-case hex digits"},
+        BadBatch{R"({"device_id":"d1","events":[{"seq":1,"type":"t","chain":7}]})",
+                 "events[0].chain must be 64 lower-case hex digits"},
         BadBatch{std::string(100, '[') + std::string(100, ']'), "nesting"},
         BadBatch{ManyEvents(1001), "at most 1000"}));
 

@@ -2,6 +2,7 @@
 #include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "events.h"
+#include "ota/common/sqlite.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -112,6 +115,51 @@ TEST(ServerBinaryTest, WritesPortFileServesAndExitsCleanlyOnSigterm) {
 
   child.Signal(SIGTERM);
   EXPECT_EQ(child.Wait(), 0);
+}
+
+TEST(ServerBinaryTest, CreatesItsAuditKeyAndChecksItsLog) {
+  ota::testing::TempDir tmp;
+  ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");
+  const std::string db = tmp.Sub("server.db");
+  {
+    Child token({"token", "create", "--db", db, "--name", "alice"});
+    EXPECT_EQ(token.Wait(), 0);
+  }
+  {
+    Child child({"--repo", tmp.Sub("repo"), "--port", "0", "--port-file", tmp.Sub("port"), "--db",
+                 db, "--quiet"});
+    ASSERT_TRUE(child.ReadStdoutLine().starts_with("ota-server listening"));
+    const int port = std::stoi(ota::testing::ReadTestFile(tmp.Sub("port")));
+    struct stat st {};
+    ASSERT_EQ(::stat((db + ".audit-key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    httplib::Client client("127.0.0.1", port);
+    auto served = client.Get("/v1/audit/key");
+    ASSERT_TRUE(served);
+    EXPECT_EQ(served->status, 200);
+    Child key({"audit-key", "--db", db});
+    EXPECT_EQ(key.ReadStdoutLine(), served->body.substr(0, served->body.find('\n') + 1));
+    EXPECT_EQ(key.Wait(), 0);
+    child.Signal(SIGTERM);
+    EXPECT_EQ(child.Wait(), 0);
+  }
+  {
+    Child verify({"audit", "verify", "--db", db});
+    EXPECT_TRUE(
+        verify.ReadStdoutLine().starts_with("server audit log intact: 1 records and 1 "
+                                            "signed checkpoints verified"));
+    EXPECT_EQ(verify.Wait(), 0);
+  }
+  {
+    auto opened = Database::Open(db, ServerMigrations());
+    ASSERT_OK(opened);
+    ASSERT_OK((*opened)->Exec("UPDATE audit_log SET body = replace(body, 'alice', 'mallory')"));
+  }
+  Child verify({"audit", "verify", "--db", db});
+  EXPECT_EQ(verify.ReadAllStderr(),
+            "ota-server: server audit log: record #1: its link does not match its body and the "
+            "record before it (edited, inserted or reordered)\n");
+  EXPECT_EQ(verify.Wait(), 1);
 }
 
 TEST(ServerBinaryTest, LogsOneLinePerRequest) {

@@ -1,11 +1,20 @@
-// otactl audit verify (the built binary): its lines and exit codes for an
-// honest export, a tampered one and files that are not exports.
+// otactl audit export / query against a live in-process ota-server that signs
+// rollout changes into a real repository: exports verify offline, queries
+// answer from verified exports only.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
-#include <string>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
-#include "ota/common/filesystem.h"
 #include "ota/manifest/audit_log.h"
+#include "ota/manifest/canonical_json.h"
+#include "ota/manifest/rollout_manifest.h"
+#include "ota/repo/repo.h"
+#include "ota/server/rollout_publisher.h"
+#include "ota/server/server.h"
+#include "ota/verifier/audit_verify.h"
 #include "ota/verifier/keys.h"
 #include "repo_fixture.h"
 #include "test_support.h"
@@ -13,100 +22,212 @@
 namespace ota::tools {
 namespace {
 
-using ota::testing::FakeRandom;
-using ota::testing::RunOtactl;
-using ota::testing::TempDir;
+using nlohmann::json;
+using ota::testing::BinaryPath;
+using ota::testing::CommandResult;
+using ota::testing::RunCommand;
 using ota::testing::WriteTestFile;
-
-constexpr char kWhen[] = "2026-12-06T12:00:00Z";
 
 class AuditCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    FakeRandom random(3);
-    key_ = verifier::GenerateEd25519Key(random).value();
-    auto fs = MakePosixFileSystem();
-    ASSERT_TRUE(verifier::SavePublicKey(*fs, dir_.Sub("server.pub"), key_.public_key).ok());
-  }
+    f_.InitRepo(false);
+    rollouts_key_ = f_.NewKey();
+    ota::repo::DelegationSpec spec;
+    spec.name = "rollouts";
+    spec.keys = {rollouts_key_.public_key};
+    spec.paths = {"rollouts/*"};
+    ASSERT_OK(
+        ota::repo::AddDelegation(f_.env, f_.repo_dir, spec, rollouts_key_, f_.Keys(), f_.policy));
+    WriteTestFile(Path("work/.keep"), "");
+    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("rollouts.key"), rollouts_key_));
+    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("snapshot.key"), f_.snapshot_key));
+    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("timestamp.key"), f_.timestamp_key));
+    server::RepoPublisherOptions p;
+    p.repo_dir = f_.repo_dir;
+    p.rollouts_key = Path("rollouts.key");
+    p.snapshot_key = Path("snapshot.key");
+    p.timestamp_key = Path("timestamp.key");
+    p.work_dir = Path("work");
+    auto made = server::MakeRepoPublisher(p);
+    ASSERT_OK(made);
+    publisher_ = std::move(made).value();
 
-  // An export of `records` server records with a checkpoint at the head.
-  std::string Export(int records) {
-    std::string out;
-    manifest::AuditExportWriter w(
-        [&out](std::string_view line) {
-          out.append(line);
-          return Ok();
-        },
-        "server", kWhen, nlohmann::json::object());
-    std::string prev(manifest::kAuditGenesis);
-    for (int seq = 1; seq <= records; ++seq) {
-      const std::string body =
-          manifest::AuditBody({{"type", "note"}, {"time", kWhen}, {"n", seq}}).value();
-      const std::string hash = manifest::AuditLink(prev, seq, manifest::AuditBodyDigest(body));
-      EXPECT_TRUE(w.Record("server", seq, prev, hash, body).ok());
-      prev = hash;
+    auto token = server::CreateOperatorToken(Path("server.db"), "ops");
+    ASSERT_OK(token);
+    WriteTestFile(Path("token"), *token + "\n");
+    WriteTestFile(Path("bad-token"), "ota_" + std::string(64, 'f'));
+    auto enroll = server::CreateEnrollmentToken(Path("server.db"), {"line", 0, 0});
+    ASSERT_OK(enroll);
+    enroll_token_ = *enroll;
+
+    server::ServerOptions o;
+    o.repo_dir = f_.repo_dir;
+    o.db_path = Path("server.db");
+    o.port = 0;
+    o.quiet = true;
+    o.publisher = publisher_.get();
+    server_ = std::make_unique<server::Server>(o);
+    ASSERT_OK(server_->Start());
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    auto pub = server::AuditPublicKeyJson(Path("server.db.audit-key"));
+    ASSERT_OK(pub);
+    WriteTestFile(Path("audit.pub"), *pub);
+
+    manifest::RolloutManifest m;
+    m.rollout_id = "chat-2";
+    m.model = "chat";
+    m.version = 1;
+    m.target.bundle_version = *manifest::ParseVersion("2.0.0");
+    for (std::uint32_t pct : {100u, 10000u}) {
+      manifest::RolloutStage s;
+      s.percent_hundredths = pct;
+      s.min_soak_seconds = 3600;
+      m.stages.push_back(s);
     }
-    manifest::AuditCheckpoint c{"server", records, prev, kWhen, key_.keyid, ""};
-    c.signature = verifier::SignBytes(key_, manifest::AuditCheckpointSigningBytes(c)).value();
-    EXPECT_TRUE(w.Checkpoint(c).ok());
-    head_ = prev;
-    EXPECT_TRUE(
-        w.Finish(kWhen,
-                 [this](std::string_view bytes) -> Result<manifest::AuditExportWriter::Signature> {
-                   OTA_ASSIGN_OR_RETURN(std::string sig, verifier::SignBytes(key_, bytes));
-                   return manifest::AuditExportWriter::Signature{key_.keyid, sig};
-                 })
-            .ok());
-    return out;
+    WriteTestFile(Path("rollout.json"), manifest::SerializeRolloutManifest(m));
   }
 
-  TempDir dir_;
-  verifier::PrivateKey key_;
-  std::string head_;
+  std::string Path(const std::string& rel) const { return f_.tmp.Sub("ops/" + rel); }
+
+  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0,
+                       const std::string& token = "token") {
+    args.insert(args.begin(), BinaryPath("otactl"));
+    args.push_back("--server");
+    args.push_back(url_);
+    if (!token.empty()) {
+      args.push_back("--token-file");
+      args.push_back(Path(token));
+    }
+    CommandResult r = RunCommand(args);
+    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << " " << args[2] << ": " << r.err;
+    return r;
+  }
+
+  // A device that enrolls and sends chained events (link version 2).
+  void DeviceRuns(const std::string& id,
+                  const std::vector<std::pair<std::string, std::string>>& versions_at) {
+    auto key = verifier::GenerateEd25519Key(*f_.env.random);
+    ASSERT_OK(key);
+    httplib::Client c("127.0.0.1", server_->port());
+    auto enrolled =
+        c.Post("/v1/devices", {{"Authorization", "Bearer " + enroll_token_}},
+               json{{"device_id", id}, {"public_key", key->public_key.public_value}}.dump(),
+               "application/json");
+    ASSERT_TRUE(enrolled);
+    ASSERT_EQ(enrolled->status, 201);
+    std::string prev(manifest::kAuditGenesis);
+    json events = json::array();
+    std::int64_t seq = 0;
+    for (const auto& [version, time] : versions_at) {
+      json e = {{"type", "state"},
+                {"state", "committed"},
+                {"model", "chat"},
+                {"version", version},
+                {"time", time}};
+      prev = manifest::AuditLink(prev, ++seq, manifest::AuditBodyDigest(*manifest::AuditBody(e)));
+      e["seq"] = seq;
+      e["chain"] = prev;
+      events.push_back(e);
+    }
+    json report = {{"device_id", id}, {"seq", seq}, {"events", events}};
+    auto sig = verifier::SignBytes(*key, *manifest::CanonicalJson(report));
+    ASSERT_OK(sig);
+    auto r = c.Post("/v1/reports", json{{"report", report}, {"signature", *sig}}.dump(),
+                    "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+
+  ota::testing::RepoFixture f_;
+  verifier::PrivateKey rollouts_key_;
+  std::unique_ptr<server::RolloutPublisher> publisher_;
+  std::unique_ptr<server::Server> server_;
+  std::string url_;
+  std::string enroll_token_;
 };
 
-TEST_F(AuditCliTest, HonestExportVerifies) {
-  WriteTestFile(dir_.Sub("export.jsonl"), Export(5));
-  auto r =
-      RunOtactl({"audit", "verify", dir_.Sub("export.jsonl"), "--key", dir_.Sub("server.pub")});
-  EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
-            "verified 5 records, chain head " + head_ + ", last checkpoint #5");
+TEST_F(AuditCliTest, ExportIsWrittenVerifiedAndRecordsRepositorySigners) {
+  Otactl({"rollout", "create", "--manifest", Path("rollout.json"), "--reason", "ship"});
+  Otactl({"rollout", "pause", "chat-2", "--reason", "hold"});
+  CommandResult r =
+      Otactl({"audit", "export", "--out", Path("all.jsonl"), "--key", Path("audit.pub")});
+  EXPECT_NE(r.out.find("(verified)"), std::string::npos) << r.out;
+  auto key = verifier::LoadPublicKey(*f_.fs, Path("audit.pub"));
+  ASSERT_OK(key);
+  std::ifstream in(Path("all.jsonl"));
+  auto result = verifier::VerifyAuditExport(in, {*key});
+  ASSERT_EQ(result.verdict, verifier::AuditVerdict::kVerified) << result.message;
+  // Rollout changes published new snapshot and timestamp versions, signed
+  // with the online keys: recorded with those key ids.
+  const std::string text = ota::testing::ReadTestFile(Path("all.jsonl"));
+  EXPECT_NE(text.find("\"type\":\"repository-changed\""), std::string::npos);
+  EXPECT_NE(text.find(f_.timestamp_key.keyid), std::string::npos);
 }
 
-TEST_F(AuditCliTest, TamperedExportExitsOne) {
-  std::string text = Export(5);
-  text.replace(text.find("\"n\":3"), 5, "\"n\":4");
-  WriteTestFile(dir_.Sub("export.jsonl"), text);
-  auto r =
-      RunOtactl({"audit", "verify", dir_.Sub("export.jsonl"), "--key", dir_.Sub("server.pub")}, 1);
-  EXPECT_EQ(r.err, "otactl: " + dir_.Sub("export.jsonl") +
-                       ": tampered: line 4: record #3 of server: its hash does not match its "
-                       "body (the record was edited)\n");
+TEST_F(AuditCliTest, ExportNeedsAValidToken) {
+  CommandResult none = Otactl({"audit", "export", "--out", Path("x.jsonl")}, 2, "");
+  EXPECT_NE(none.err.find("an operator token is required"), std::string::npos) << none.err;
+  CommandResult bad = Otactl({"audit", "export", "--out", Path("x.jsonl")}, 1, "bad-token");
+  EXPECT_NE(bad.err.find("HTTP 403"), std::string::npos) << bad.err;
+  CommandResult param = Otactl({"audit", "export", "--since", "soon", "--out", Path("x.jsonl")}, 1);
+  EXPECT_NE(param.err.find("query parameter since must be a UTC time"), std::string::npos)
+      << param.err;
 }
 
-TEST_F(AuditCliTest, UnreadableInputExitsThree) {
-  WriteTestFile(dir_.Sub("notes.txt"), "hello\n");
-  auto r =
-      RunOtactl({"audit", "verify", dir_.Sub("notes.txt"), "--key", dir_.Sub("server.pub")}, 3);
-  EXPECT_NE(r.err.find("unreadable: not an audit export"), std::string::npos) << r.err;
-  r = RunOtactl({"audit", "verify", dir_.Sub("missing.jsonl"), "--key", dir_.Sub("server.pub")}, 3);
-  EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
-  WriteTestFile(dir_.Sub("export.jsonl"), Export(1));
-  r = RunOtactl({"audit", "verify", dir_.Sub("export.jsonl"), "--key", dir_.Sub("nokey.pub")}, 3);
-  EXPECT_NE(r.err.find("key " + dir_.Sub("nokey.pub")), std::string::npos) << r.err;
+TEST_F(AuditCliTest, QueryTellsTheStoryOfARollout) {
+  Otactl({"rollout", "create", "--manifest", Path("rollout.json"), "--reason", "ship"});
+  Otactl({"rollout", "pause", "chat-2", "--reason", "hold"});
+  Otactl({"rollout", "resume", "chat-2"});
+  CommandResult r =
+      Otactl({"audit", "query", "--rollout", "chat-2", "--key", Path("audit.pub"), "--json"});
+  json story = json::parse(r.out)["story"];
+  ASSERT_EQ(story.size(), 3u) << r.out;
+  EXPECT_EQ(story[0]["action"], "create");
+  EXPECT_EQ(story[0]["actor"], "operator:ops");
+  EXPECT_EQ(story[0]["reason"], "ship");
+  EXPECT_EQ(story[1]["action"], "pause");
+  EXPECT_EQ(story[2]["action"], "resume");
+  CommandResult table =
+      Otactl({"audit", "query", "--rollout", "chat-2", "--key", Path("audit.pub")});
+  EXPECT_NE(table.out.find("operator:ops"), std::string::npos) << table.out;
 }
 
-TEST_F(AuditCliTest, JsonOutputNamesTheProblem) {
-  std::string text = Export(3);
-  text.erase(text.find("{\"body\""),
-             text.find('\n', text.find("{\"body\"")) - text.find("{\"body\"") + 1);  // Record #1.
-  WriteTestFile(dir_.Sub("export.jsonl"), text);
-  auto r = RunOtactl(
-      {"audit", "verify", dir_.Sub("export.jsonl"), "--key", dir_.Sub("server.pub"), "--json"}, 1);
-  const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["verdict"], "tampered");
-  EXPECT_EQ(j["line"], 2);
-  EXPECT_NE(j["problem"].get<std::string>().find("server starts at record #2"), std::string::npos);
+TEST_F(AuditCliTest, QueryAnswersVersionsOfADeviceAndDevicesOfAVersion) {
+  DeviceRuns("dev-a", {{"1.0.0", "2027-01-01T00:00:00Z"}, {"2.0.0", "2027-01-10T00:00:00Z"}});
+  DeviceRuns("dev-b", {{"1.0.0", "2027-01-02T00:00:00Z"}});
+  CommandResult r = Otactl({"audit", "query", "--device", "dev-a", "--since",
+                            "2027-01-05T00:00:00Z", "--key", Path("audit.pub"), "--json"});
+  json runs = json::parse(r.out)["runs"];
+  ASSERT_EQ(runs.size(), 2u) << r.out;
+  EXPECT_EQ(runs[0]["version"], "1.0.0");
+  EXPECT_EQ(runs[0]["until"], "2027-01-10T00:00:00Z");
+  EXPECT_EQ(runs[1]["version"], "2.0.0");
+  EXPECT_TRUE(runs[1]["until"].is_null());
+  CommandResult later = Otactl({"audit", "query", "--device", "dev-a", "--since",
+                                "2027-01-11T00:00:00Z", "--key", Path("audit.pub"), "--json"});
+  EXPECT_EQ(json::parse(later.out)["runs"].size(), 1u);
+  CommandResult who = Otactl({"audit", "query", "--model", "chat", "--version", "1.0.0", "--key",
+                              Path("audit.pub"), "--json"});
+  json devices = json::parse(who.out)["runs"];
+  ASSERT_EQ(devices.size(), 2u) << who.out;
+  EXPECT_EQ(devices[0]["device"], "dev-a");
+  EXPECT_EQ(devices[1]["device"], "dev-b");
+}
+
+TEST_F(AuditCliTest, QueryRefusesATamperedExport) {
+  Otactl({"rollout", "create", "--manifest", Path("rollout.json"), "--reason", "ship"});
+  Otactl({"audit", "export", "--rollout", "chat-2", "--out", Path("r.jsonl")});
+  std::string text = ota::testing::ReadTestFile(Path("r.jsonl"));
+  const auto at = text.find("\"reason\":\"ship\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 15, "\"reason\":\"SHIP\"");
+  WriteTestFile(Path("r.jsonl"), text);
+  CommandResult r = Otactl({"audit", "query", "--file", Path("r.jsonl"), "--key", Path("audit.pub"),
+                            "--rollout", "chat-2"},
+                           1);
+  EXPECT_NE(r.err.find("does not verify"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("refusing to answer"), std::string::npos) << r.err;
 }
 
 }  // namespace

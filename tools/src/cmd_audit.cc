@@ -99,9 +99,7 @@ int RunAuditVerify(const AuditVerifyArgs& args) {
 
 }  // namespace
 
-CLI::App* RegisterAuditCommands(CLI::App& app, CommandRunner* selected) {
-  auto* audit = app.add_subcommand("audit", "Audit exports: verify them offline");
-  audit->require_subcommand(1);
+void RegisterAuditVerifyCommand(CLI::App* audit, CommandRunner* selected) {
   auto args = std::make_shared<AuditVerifyArgs>();
   auto* verify = audit->add_subcommand(
       "verify",
@@ -114,7 +112,6 @@ CLI::App* RegisterAuditCommands(CLI::App& app, CommandRunner* selected) {
       ->required();
   verify->add_flag("--json", args->json, "Print the result as JSON");
   verify->callback([args, selected] { *selected = [args] { return RunAuditVerify(*args); }; });
-  return audit;
 }
 
 }  // namespace ota::tools

@@ -28,8 +28,13 @@ void RegisterVariantsCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);
 // otactl rollout ... and otactl fleet status (cmd_rollout.cc).
 void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
-// otactl audit verify (cmd_audit.cc); returns the `audit` group.
-CLI::App* RegisterAuditCommands(CLI::App& app, CommandRunner* selected);
+// otactl audit verify under the `audit` group (cmd_audit.cc).
+void RegisterAuditVerifyCommand(CLI::App* audit, CommandRunner* selected);
+
+// otactl audit export and otactl audit query, under the `audit` group
+// (cmd_audit_export.cc, cmd_audit_query.cc; AuditGroup in audit_fetch.h).
+void RegisterAuditExportCommands(CLI::App* audit, CommandRunner* selected);
+void RegisterAuditQueryCommand(CLI::App* audit, CommandRunner* selected);
 
 // Registers repo add-key/revoke-key/set-threshold/commit under `repo`.
 void RegisterRepoStagingCommands(CLI::App& repo, CommandRunner* selected);

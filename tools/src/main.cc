@@ -3,6 +3,7 @@
 // error (ota/common/main_guard.h).
 #include <cstdio>
 
+#include "audit_fetch.h"
 #include "commands.h"
 #include "ota/common/main_guard.h"
 
@@ -30,7 +31,9 @@ int OtactlMain(int argc, char** argv) {
   ota::tools::RegisterVariantsCommands(app, &selected);
   ota::tools::RegisterShadowCommands(app, &selected);
   ota::tools::RegisterRolloutCommands(app, &selected);
-  ota::tools::RegisterAuditCommands(app, &selected);
+  CLI::App* audit = ota::tools::AuditGroup(app);
+  ota::tools::RegisterAuditExportCommands(audit, &selected);
+  ota::tools::RegisterAuditVerifyCommand(audit, &selected);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -60,7 +60,30 @@ struct ServerOptions {
   // this many per second; more are answered 429 with Retry-After.
   double enroll_burst = 60;
   double enroll_per_second = 1;
+  // The server's audit key (Ed25519): signs checkpoints of the server audit
+  // log and audit exports. Created (mode 0600) at the first start when
+  // missing. "" means db_path + ".audit-key".
+  std::string audit_key_path;
+  // A checkpoint of the server audit log is signed when its head moved and
+  // this long passed (by `clock`) since the last one; also at Stop() and
+  // with every export.
+  std::chrono::seconds audit_checkpoint_interval{300};
+  // How often the maintenance thread runs RunAuditMaintenance(); 0 turns the
+  // thread off (tests call RunAuditMaintenance instead).
+  std::chrono::milliseconds audit_maintenance_interval{0};
 };
+
+// The audit key file used for `options` (audit_key_path or its default).
+std::string AuditKeyPath(const ServerOptions& options);
+
+// The public half of the audit key at `key_path` as TUF key JSON (what
+// GET /v1/audit/key serves). Errors as verifier::LoadPrivateKey.
+Result<std::string> AuditPublicKeyJson(const std::string& key_path);
+
+// Checks the server audit log stored in `db_path` (every link, body and
+// checkpoint, signed by the key at `key_path`). Returns a summary when it is
+// intact; kSecurity with the first problem when it is not.
+Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path);
 
 // A fleet enrollment token: what a new device presents to enroll
 // (docs/security.md, "Enrollment").
@@ -114,6 +137,11 @@ class Server {
   // One pass of the rollout controller (what the controller thread runs):
   // returns how many rollouts it changed. Requires a successful Start().
   Result<int> RunControllerOnce();
+
+  // What the maintenance thread does about once a second: signs a
+  // checkpoint of the server audit log when one is due (by the injected
+  // clock) and records repository metadata changes. Requires Start().
+  Status RunAuditMaintenance();
 
  private:
   struct Impl;

@@ -1,0 +1,236 @@
+// FleetStore's audit side: rollout entries in the server audit log, its
+// checkpoints, and the check of device event chains during report ingestion.
+#include <utility>
+
+#include "fleet_store.h"
+#include "ota/verifier/keys.h"
+
+namespace ota::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kServerActor[] = "server";
+
+// The chain link inside a stored event body ("" when it has none).
+std::string StoredEventChain(const std::string& body) {
+  const json e = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!e.is_object()) return "";
+  auto c = e.find("chain");
+  return c != e.end() && c->is_string() ? c->get<std::string>() : "";
+}
+
+}  // namespace
+
+Status FleetStore::AppendAuditEntry(const AuditEntry& a) {
+  ServerAuditRecord r;
+  r.type = a.actor == "controller" ? "controller-decision" : "rollout-action";
+  r.actor = a.actor;
+  r.rollout_id = a.rollout_id;
+  r.model = a.model;
+  r.fields = a.details.is_object() ? a.details : json::object();
+  r.fields["action"] = a.action;
+  r.fields["reason"] = a.reason;
+  r.fields["version"] = static_cast<std::int64_t>(a.version);
+  return AppendServerAuditStatus(*db_, r, a.at);
+}
+
+Status FleetStore::AppendAudit(const AuditEntry& audit) {
+  std::lock_guard lock(mu_);
+  return InTransaction(*db_, [&] { return AppendAuditEntry(audit); });
+}
+
+Result<std::vector<AuditEntry>> FleetStore::Audit(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT seq, at, actor, body, model FROM audit_log WHERE "
+                                    "rollout_id = ? AND type IN ('rollout-action', "
+                                    "'controller-decision') ORDER BY seq"));
+  q.Bind(1, rollout_id);
+  std::vector<AuditEntry> out;
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    json body = json::parse(q.ColumnText(3), nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object()) body = json::object();
+    AuditEntry e;
+    e.id = q.ColumnInt(0);
+    e.at = q.ColumnInt(1);
+    e.actor = q.ColumnText(2);
+    e.rollout_id = rollout_id;
+    e.action = AuditField(body, "action");
+    e.reason = AuditField(body, "reason");
+    auto v = body.find("version");
+    e.version = v != body.end() && v->is_number_unsigned() ? v->get<std::uint64_t>() : 0;
+    e.model = q.ColumnIsNull(4) ? "" : q.ColumnText(4);
+    e.details = std::move(body);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::int64_t> FleetStore::AppendServerRecord(
+    const ServerAuditRecord& record, const std::pair<std::string, std::string>& setting) {
+  std::lock_guard lock(mu_);
+  std::int64_t seq = 0;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(seq, AppendServerAudit(*db_, record, Now()));
+    if (setting.first.empty()) return Ok();
+    OTA_ASSIGN_OR_RETURN(Statement u,
+                         db_->Prepare("INSERT INTO server_settings (name, value) VALUES (?, ?) ON "
+                                      "CONFLICT (name) DO UPDATE SET value = excluded.value"));
+    u.Bind(1, setting.first).Bind(2, setting.second);
+    return u.Run();
+  }));
+  return seq;
+}
+
+Result<std::optional<std::string>> FleetStore::Setting(const std::string& name) {
+  std::lock_guard lock(mu_);
+  OTA_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("SELECT value FROM server_settings WHERE name = ?"));
+  q.Bind(1, name);
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(q.ColumnText(0));
+}
+
+Result<ServerAuditHead> FleetStore::AuditHead() {
+  std::lock_guard lock(mu_);
+  return ReadServerAuditHead(*db_);
+}
+
+Result<manifest::AuditCheckpoint> FleetStore::CheckpointAuditLog(const verifier::PrivateKey& key) {
+  std::lock_guard lock(mu_);
+  manifest::AuditCheckpoint out;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(out, CheckpointServerLog(*db_, key, AuditTime(Now())));
+    return Ok();
+  }));
+  return out;
+}
+
+Result<ServerLogCheck> FleetStore::VerifyAuditLog(const std::vector<manifest::Key>& keys) {
+  std::lock_guard lock(mu_);
+  return VerifyServerLog(*db_, keys);
+}
+
+std::vector<DeviceChainProblem> FleetStore::ChainProblems() {
+  std::lock_guard lock(mu_);
+  std::vector<DeviceChainProblem> out;
+  for (const auto& [id, st] : chains_) {
+    if (!st.problem.empty()) out.push_back({id, st.problem_seq, st.problem});
+  }
+  return out;
+}
+
+Status FleetStore::LoadChains() {
+  OTA_ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare("SELECT c.device_id, c.anchor_seq, c.anchor_link, d.chain_seq, d.chain_link, "
+                   "c.problem, c.problem_seq FROM device_chains c JOIN devices d ON d.device_id "
+                   "= c.device_id"));
+  while (true) {
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    DeviceChainState st;
+    st.known = true;
+    st.anchor_seq = q.ColumnInt(1);
+    st.anchor_link = q.ColumnText(2);
+    st.last_seq = q.ColumnInt(3);
+    st.last_link = q.ColumnIsNull(4) ? st.anchor_link : q.ColumnText(4);
+    if (!q.ColumnIsNull(5)) {
+      st.problem = q.ColumnText(5);
+      st.problem_seq = q.ColumnInt(6);
+    }
+    chains_[q.ColumnText(0)] = std::move(st);
+  }
+  return Ok();
+}
+
+namespace {
+
+Status AppendChainNote(Database& db, const std::string& device_id, const DeviceChainNote& n,
+                       const DeviceChainState& st, std::int64_t now) {
+  ServerAuditRecord r;
+  r.actor = kServerActor;
+  r.device_id = device_id;
+  if (n.alert) {
+    r.type = "device-chain-alert";
+    r.fields = {{"seq", n.seq}, {"kind", n.kind}, {"problem", n.problem}};
+    if (!n.event.empty()) r.fields["event"] = n.event;
+  } else {
+    r.type = "device-chain-anchored";
+    r.fields = {{"seq", n.seq}, {"chain", st.anchor_link}, {"problem", n.problem}};
+  }
+  return AppendServerAuditStatus(db, r, now);
+}
+
+}  // namespace
+
+FleetStore::ChainUpdate FleetStore::CheckReportChain(
+    const std::string& device_id, const EventBatch& batch,
+    const std::map<std::string, DeviceChainState>& pending) {
+  ChainUpdate u;
+  if (auto it = pending.find(device_id); it != pending.end()) {
+    u.state = it->second;
+  } else if (auto cached = chains_.find(device_id); cached != chains_.end()) {
+    u.state = cached->second;
+  }
+  const bool was_known = u.state.known;
+  const std::string was_problem = u.state.problem;
+  u.notes = CheckDeviceChain(u.state, batch.events,
+                             [&](std::int64_t seq) { return StoredChain(device_id, seq); });
+  u.row_changed = u.state.known && (!was_known || u.state.problem != was_problem);
+  return u;
+}
+
+std::optional<std::string> FleetStore::StoredChain(const std::string& device_id, std::int64_t seq) {
+  Statement& q = ingest_->stored_event;
+  q.Reset();
+  q.Bind(1, device_id).Bind(2, seq);
+  auto row = q.Step();
+  std::optional<std::string> chain;
+  if (row.ok() && *row) chain = StoredEventChain(q.ColumnText(0));
+  q.Reset();
+  return chain;
+}
+
+Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBatch& batch,
+                                    std::int64_t now, ChainUpdate& u,
+                                    std::map<std::string, DeviceChainState>& pending) {
+  DeviceChainState& st = u.state;
+  for (const DeviceChainNote& n : u.notes) {
+    OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
+  }
+  for (const DeviceCheckpoint& c : batch.checkpoints) {
+    std::string problem = CheckDeviceCheckpointHead(
+        c, batch.events, [&](std::int64_t seq) { return StoredChain(device_id, seq); });
+    if (problem.empty()) {
+      OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
+      continue;
+    }
+    DeviceChainNote n{true, c.checkpoint.seq, "checkpoint", std::move(problem), ""};
+    if (st.problem.empty()) {
+      st.problem = n.kind + ": " + n.problem;
+      st.problem_seq = n.seq;
+      u.row_changed = st.known;
+    }
+    OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
+  }
+  if (u.row_changed) {
+    Statement& q = ingest_->chain_row;
+    q.Reset();
+    q.Bind(1, device_id).Bind(2, st.anchor_seq).Bind(3, st.anchor_link);
+    if (st.problem.empty()) {
+      q.BindNull(4).BindNull(5);
+    } else {
+      q.Bind(4, st.problem).Bind(5, st.problem_seq);
+    }
+    OTA_TRY(q.Run());
+  }
+  pending[device_id] = std::move(st);
+  return Ok();
+}
+
+}  // namespace ota::server
