@@ -76,6 +76,9 @@ Status RecordSessionHours(Env& env, StateDb& db, const std::string& state_dir) {
   if (until <= since) return Ok();
   OTA_ASSIGN_OR_RETURN(std::vector<SessionHourCount> counts,
                        CountSessionsByHour(state_dir, since, until));
+  // Nothing to record: no write (a run that crosses an hour writes nothing
+  // more than one that does not, and the next run looks at the same range).
+  if (counts.empty()) return Ok();
   std::vector<std::string> events;
   const std::string now = AuditNow(env);
   for (const SessionHourCount& c : counts) {

@@ -10,6 +10,7 @@
 // override and reach both the device's decision and the server.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 
@@ -388,6 +389,92 @@ TEST_F(RolloutFleetTest, RollbackOrderReturnsDevicesToTheKeptVersionWithoutDownl
   EXPECT_EQ(bytes_fetched_, 0u);
   json fleet = Api("GET", "/v1/fleet");
   EXPECT_EQ(fleet["models"]["chat"]["1.0.0"]["confirmed"], kDevices) << fleet.dump();
+}
+
+// The audit trail of a whole rollout, on both sides: every device's log
+// verifies locally and reached the server with its signed checkpoints; the
+// operator's export verifies offline with the server's published key; and
+// `otactl audit query` answers from it which versions a device ran, which
+// devices ran 2.0.0, and the rollout's story (who created it, the
+// controller's advance with its numbers, who ordered the rollback).
+TEST_F(RolloutFleetTest, TheAuditTrailTellsTheRolloutOnBothSides) {
+  Publish("1.0.0", 1);
+  EnrollFleet();
+  ASSERT_EQ(UpdateAll("1.0.0"), kDevices);
+  Publish("2.0.0", 2);
+  CreateRollout();
+  ASSERT_GT(UpdateAll("2.0.0"), 2);
+  clock_.Advance(std::chrono::seconds(kSoakSeconds + 1));
+  ASSERT_OK(server_->RunControllerOnce());
+  ASSERT_EQ(UpdateAll("2.0.0"), kDevices);
+  Operator({"rollout", "rollback", "chat-2", "--to", "1.0.0", "--reason", "bad answers"});
+  ASSERT_EQ(UpdateAll("1.0.0"), kDevices);
+
+  // Device side: each log is intact and signed.
+  for (auto& a : agents_) {
+    auto audit = a->Audit();
+    ASSERT_OK(audit);
+    EXPECT_TRUE(audit->intact) << audit->problem;
+  }
+
+  // Server side: the export verifies with the published key alone.
+  HttpRequest key_request;
+  key_request.method = "GET";
+  key_request.url = url_ + "/v1/audit/key";
+  auto key_answer = http_->Fetch(key_request);
+  ASSERT_OK(key_answer);
+  ASSERT_EQ(key_answer->status, 200);
+  ota::testing::WriteTestFile(dir_.Sub("audit.pub"), key_answer->body);
+  Operator({"audit", "export", "--out", dir_.Sub("audit.jsonl"), "--key", dir_.Sub("audit.pub")});
+  CommandResult verified = Otactl(
+      {"audit", "verify", dir_.Sub("audit.jsonl"), "--key", dir_.Sub("audit.pub"), "--json"});
+  const json summary = json::parse(verified.out);
+  EXPECT_EQ(summary["verdict"], "verified");
+  std::string device_log;
+  int device_logs = 0;
+  for (const auto& [name, log] : summary["logs"].items()) {
+    if (!name.starts_with("device/")) continue;
+    ++device_logs;
+    device_log = name;
+    EXPECT_GT(log["checkpoint_seq"].get<std::int64_t>(), 0) << name << " sent no checkpoint";
+    EXPECT_EQ(log["omitted"], 0);
+  }
+  EXPECT_EQ(device_logs, kDevices);
+  const std::string device = device_log.substr(std::string("device/").size());
+
+  // Which versions a device ran: 1.0.0, 2.0.0, and 1.0.0 again.
+  const std::string file = dir_.Sub("audit.jsonl");
+  const std::string key = dir_.Sub("audit.pub");
+  json runs = json::parse(
+      Otactl({"audit", "query", "--file", file, "--key", key, "--device", device, "--json"})
+          .out)["runs"];
+  std::vector<std::string> versions;
+  for (const json& r : runs) versions.push_back(r["version"]);
+  EXPECT_EQ(versions, (std::vector<std::string>{"1.0.0", "2.0.0", "1.0.0"})) << runs.dump();
+
+  // Which devices ran 2.0.0: all of them.
+  runs = json::parse(Otactl({"audit", "query", "--file", file, "--key", key, "--model", "chat",
+                             "--version", "2.0.0", "--json"})
+                         .out)["runs"];
+  EXPECT_EQ(runs.size(), static_cast<std::size_t>(kDevices));
+
+  // The rollout's story.
+  const json story = json::parse(
+      Otactl({"audit", "query", "--file", file, "--key", key, "--rollout", "chat-2", "--json"})
+          .out)["story"];
+  std::vector<std::string> steps;
+  for (const json& r : story) {
+    steps.push_back(r["actor"].get<std::string>() + " " + r["action"].get<std::string>());
+    if (r["action"] == "advance") {
+      EXPECT_TRUE(r["evidence"].is_object()) << r.dump();
+      EXPECT_GE(r["evidence"].value("successes", 0), 3) << r.dump();
+    }
+  }
+  ASSERT_GE(steps.size(), 3u) << story.dump();
+  EXPECT_EQ(steps.front(), "operator:ops create") << story.dump();
+  EXPECT_NE(std::find(steps.begin(), steps.end(), "controller:controller advance"), steps.end())
+      << story.dump();
+  EXPECT_EQ(steps.back(), "operator:ops rollback") << story.dump();
 }
 
 TEST_F(RolloutFleetTest, PinnedAppVersionsHoldWhileTheRolloutWidens) {
