@@ -11,21 +11,13 @@
 #include "ota/common/result.h"
 #include "ota/common/tls.h"
 #include "ota/manifest/tuf_metadata.h"
+#include "server_args.h"
 
 namespace ota::tools {
-
-struct AuditServerArgs {
-  std::string server;      // Default: $OTA_SERVER.
-  std::string token_file;  // Default: $OTA_TOKEN.
-  TlsSettings tls;
-};
 
 struct AuditFilterArgs {
   std::string since, until, device, model, rollout, actor;
 };
-
-// --server, --token-file, --ca-bundle, --pin-sha256.
-void AddAuditServerOptions(CLI::App& cmd, AuditServerArgs& a);
 
 // --since, --until, --device, --model, --rollout, --actor.
 void AddAuditFilterOptions(CLI::App& cmd, AuditFilterArgs& f);
@@ -36,7 +28,7 @@ std::string AuditExportQuery(const AuditFilterArgs& f);
 // GET `path` (with the operator token); the body of a 200 answer, else an
 // error with the server's message. Errors: kInvalidArgument (usage: no
 // server, no token), kIo (unreachable, refused).
-Result<std::string> FetchAudit(const AuditServerArgs& a, const std::string& path);
+Result<std::string> FetchAudit(const OperatorServerArgs& a, const std::string& path);
 
 // The trusted audit key: the TUF key JSON file `key_file`.
 Result<manifest::Key> LoadAuditKey(const std::string& key_file);

@@ -28,45 +28,6 @@ int AuditUsage(const std::string& message) {
   return kAuditExitUsage;
 }
 
-Result<std::string> AuditToken(const AuditServerArgs& a) {
-  std::string token;
-  if (!a.token_file.empty()) {
-    auto fs = MakePosixFileSystem();
-    OTA_ASSIGN_OR_RETURN(token, fs->ReadFile(a.token_file, 4096));
-  } else if (const char* env = std::getenv("OTA_TOKEN"); env != nullptr) {
-    token = env;
-  }
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "an operator token is required: --token-file FILE or OTA_TOKEN");
-  }
-  for (char c : token) {
-    if (c <= ' ' || c == 0x7f) {
-      return MakeError(ErrorCode::kInvalidArgument, "the operator token has invalid characters");
-    }
-  }
-  return token;
-}
-
-Result<std::string> AuditServerUrl(const AuditServerArgs& a) {
-  std::string url = a.server;
-  if (url.empty()) {
-    if (const char* env = std::getenv("OTA_SERVER"); env != nullptr) url = env;
-  }
-  if (url.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "the server is required: --server URL or OTA_SERVER");
-  }
-  if (!url.starts_with("http://") && !url.starts_with("https://")) {
-    return MakeError(ErrorCode::kInvalidArgument, "--server must be an http:// or https:// URL");
-  }
-  while (url.ends_with("/")) url.pop_back();
-  return url;
-}
-
 std::string UrlEncode(const std::string& text) {
   std::string out;
   for (unsigned char c : text) {
@@ -83,7 +44,7 @@ std::string UrlEncode(const std::string& text) {
 }
 
 struct ExportArgs {
-  AuditServerArgs conn;
+  OperatorServerArgs conn;
   AuditFilterArgs filters;
   std::string out;
   std::string key_file;
@@ -118,18 +79,6 @@ int RunExport(const ExportArgs& a) {
 
 }  // namespace
 
-void AddAuditServerOptions(CLI::App& cmd, AuditServerArgs& a) {
-  cmd.add_option("--server", a.server, "ota-server base URL (default: $OTA_SERVER)");
-  cmd.add_option("--token-file", a.token_file,
-                 "File holding the operator token (default: $OTA_TOKEN)")
-      ->check(CLI::ExistingFile);
-  cmd.add_option("--ca-bundle", a.tls.ca_bundle_file,
-                 "PEM file of the CAs to trust for an https server instead of the system store");
-  cmd.add_option("--pin-sha256", a.tls.pinned_sha256,
-                 "Base64 SHA-256 of a server public key (SubjectPublicKeyInfo) the server must "
-                 "present; repeatable");
-}
-
 std::string AuditExportQuery(const AuditFilterArgs& f) {
   std::string query;
   auto add = [&](const char* name, const std::string& value) {
@@ -145,9 +94,9 @@ std::string AuditExportQuery(const AuditFilterArgs& f) {
   return query;
 }
 
-Result<std::string> FetchAudit(const AuditServerArgs& a, const std::string& path) {
-  OTA_ASSIGN_OR_RETURN(std::string url, AuditServerUrl(a));
-  OTA_ASSIGN_OR_RETURN(std::string token, AuditToken(a));
+Result<std::string> FetchAudit(const OperatorServerArgs& a, const std::string& path) {
+  OTA_ASSIGN_OR_RETURN(std::string url, OperatorServerUrl(a));
+  OTA_ASSIGN_OR_RETURN(std::string token, LoadOperatorToken(a));
   {
     auto fs = MakePosixFileSystem();
     Status tls = ValidateTlsSettings(*fs, a.tls);
@@ -203,7 +152,7 @@ void RegisterAuditExportCommands(CLI::App* audit, CommandRunner* selected) {
   auto args = std::make_shared<ExportArgs>();
   auto* c = audit->add_subcommand(
       "export", "Fetch a signed audit export (JSON Lines) of the server and device logs");
-  AddAuditServerOptions(*c, args->conn);
+  AddOperatorServerOptions(*c, args->conn);
   AddAuditFilterOptions(*c, args->filters);
   c->add_option("--out", args->out, "File to write (atomically)")->required();
   c->add_option("--key", args->key_file,

@@ -24,7 +24,7 @@ using nlohmann::json;
 constexpr std::uint64_t kMaxQueryFileBytes = 4ull << 30;
 
 struct QueryArgs {
-  AuditServerArgs conn;
+  OperatorServerArgs conn;
   std::string file;
   std::string key_file;
   std::string device, since, until;
@@ -285,7 +285,7 @@ void RegisterAuditQueryCommand(CLI::App* audit, CommandRunner* selected) {
       "query",
       "Answer from a verified export: versions a device ran (--device), devices that ran a "
       "version (--model --version), a rollout's story (--rollout)");
-  AddAuditServerOptions(*c, args->conn);
+  AddOperatorServerOptions(*c, args->conn);
   c->add_option("--file", args->file, "Answer from this export file instead of the server")
       ->check(CLI::ExistingFile);
   c->add_option("--key", args->key_file, "Server audit public key (ota-server audit-key)")

@@ -13,6 +13,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/http.h"
 #include "ota/common/tls.h"
+#include "server_args.h"
 
 namespace ota::tools {
 namespace {
@@ -21,11 +22,7 @@ using nlohmann::json;
 
 constexpr int kExitUsage = 2;
 
-struct ServerArgs {
-  std::string server;
-  std::string token_file;
-  // TLS trust for an https server (docs/security.md, "TLS").
-  TlsSettings tls;
+struct ServerArgs : OperatorServerArgs {
   bool json_output = false;
 };
 
@@ -53,57 +50,16 @@ int Usage(const std::string& message) {
   return kExitUsage;
 }
 
-// The token: --token-file, else $OTA_TOKEN. Never a command-line value, which
-// other users could read from the process list.
-Result<std::string> LoadToken(const ServerArgs& a) {
-  std::string token;
-  if (!a.token_file.empty()) {
-    auto fs = MakePosixFileSystem();
-    OTA_ASSIGN_OR_RETURN(token, fs->ReadFile(a.token_file, 4096));
-  } else if (const char* env = std::getenv("OTA_TOKEN"); env != nullptr) {
-    token = env;
-  }
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "an operator token is required: --token-file FILE or OTA_TOKEN");
-  }
-  for (char c : token) {
-    if (c <= ' ' || c == 0x7f) {
-      return MakeError(ErrorCode::kInvalidArgument, "the operator token has invalid characters");
-    }
-  }
-  return token;
-}
-
-Result<std::string> ServerUrl(const ServerArgs& a) {
-  std::string url = a.server;
-  if (url.empty()) {
-    if (const char* env = std::getenv("OTA_SERVER"); env != nullptr) url = env;
-  }
-  if (url.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "the server is required: --server URL or OTA_SERVER");
-  }
-  if (!url.starts_with("http://") && !url.starts_with("https://")) {
-    return MakeError(ErrorCode::kInvalidArgument, "--server must be an http:// or https:// URL");
-  }
-  while (url.ends_with("/")) url.pop_back();
-  return url;
-}
-
 // Sends the request; returns the parsed JSON answer of a 2xx, or prints the
 // server's error and returns nullopt with *exit_code set.
 std::optional<json> Call(const ServerArgs& a, const std::string& method, const std::string& path,
                          const json* body, int* exit_code) {
-  auto url = ServerUrl(a);
+  auto url = OperatorServerUrl(a);
   if (!url.ok()) {
     *exit_code = Usage(url.error().message);
     return std::nullopt;
   }
-  auto token = LoadToken(a);
+  auto token = LoadOperatorToken(a);
   if (!token.ok()) {
     *exit_code = Usage(token.error().message);
     return std::nullopt;
@@ -329,15 +285,7 @@ int RunFleetStatus(const ServerArgs& conn) {
 }
 
 void AddServerOptions(CLI::App& cmd, ServerArgs& a) {
-  cmd.add_option("--server", a.server, "ota-server base URL (default: $OTA_SERVER)");
-  cmd.add_option("--token-file", a.token_file,
-                 "File holding the operator token (default: $OTA_TOKEN)")
-      ->check(CLI::ExistingFile);
-  cmd.add_option("--ca-bundle", a.tls.ca_bundle_file,
-                 "PEM file of the CAs to trust for an https server instead of the system store");
-  cmd.add_option("--pin-sha256", a.tls.pinned_sha256,
-                 "Base64 SHA-256 of a server public key (SubjectPublicKeyInfo) the server must "
-                 "present; repeatable");
+  AddOperatorServerOptions(cmd, a);
   cmd.add_flag("--json", a.json_output, "Print the server's JSON answer");
 }
 
