@@ -639,7 +639,13 @@ class AgentImpl : public Agent {
         Log(LogLevel::kInfo, "agent", model + " " + v.version + " is leased; kept for now");
         continue;
       }
-      OTA_TRY(db_->ForgetVersion(v.id));
+      OTA_TRY(db_->ForgetVersion(
+          v.id, EventJson(ctx_, "version-removed", nullptr,
+                          {{"model", v.model},
+                           {"version", v.version},
+                           {"id", v.id},
+                           {"reason", "retention: keep_versions " +
+                                          std::to_string(options_.keep_versions)}})));
     }
     return Ok();
   }
@@ -680,6 +686,9 @@ std::string EventJson(const AgentContext& ctx, const std::string& type, const De
     e["model"] = row->model;
     e["version"] = row->version;
     e["target"] = row->target_path;
+    // The signed digest and length of what this deployment installs.
+    if (!row->sha256.empty()) e["sha256"] = row->sha256;
+    if (row->length != 0) e["length"] = row->length;
     if (row->id != 0) e["deployment_id"] = row->id;
   }
   if (extra.is_object()) {

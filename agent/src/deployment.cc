@@ -609,6 +609,9 @@ class DbJournal : public DeploymentJournal {
   Status Save(State state, bool terminal, const std::optional<Error>& failure) override {
     if (CrashPointsEnabled()) CrashPoint(("state." + std::string(StateName(state))).c_str());
     nlohmann::json extra = {{"state", StateName(state)}};
+    // Bytes fetched so far (a delta, a resumed download or none for a kept
+    // version are told apart from the length).
+    extra["bytes_fetched"] = row_.bytes_fetched;
     if (failure) {
       extra["error_code"] = ErrorCodeName(failure->code);
       extra["error"] = failure->message;

@@ -278,11 +278,14 @@ Result<std::vector<VersionRow>> StateDb::ListVersions() {
   return rows;
 }
 
-Status StateDb::ForgetVersion(const std::string& id) {
-  CrashPoint("db.write");
-  OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("DELETE FROM versions WHERE id = ?"));
-  s.Bind(1, id);
-  return s.Run();
+Status StateDb::ForgetVersion(const std::string& id, const std::string& event_json) {
+  return InTransaction(*db_, [&]() -> Status {
+    CrashPoint("db.write");
+    OTA_ASSIGN_OR_RETURN(Statement s, db_->Prepare("DELETE FROM versions WHERE id = ?"));
+    s.Bind(1, id);
+    OTA_TRY(s.Run());
+    return InsertEvent(event_json);
+  });
 }
 
 Status StateDb::RecordShadowVerdict(const ShadowVerdict& row, const std::string& event_json) {

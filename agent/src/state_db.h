@@ -136,7 +136,8 @@ class StateDb {
   Result<std::optional<VersionRow>> GetVersion(const std::string& id);
   // Oldest first: by install time, then by the order of recording.
   Result<std::vector<VersionRow>> ListVersions();
-  Status ForgetVersion(const std::string& id);
+  // Forgets a removed version and queues its event, atomically.
+  Status ForgetVersion(const std::string& id, const std::string& event_json);
 
   // Records a shadow verdict (table shadow_verdicts, schema 4) and queues its
   // event, atomically.

@@ -746,6 +746,18 @@ TEST_F(EndToEndTest, RetentionKeepsTheConfiguredNumberOfVersions) {
   auto kept = fs_->ListDir(dir_.Sub("device/versions"));
   ASSERT_OK(kept);
   EXPECT_EQ(kept->size(), 3u);
+  // The removal is in the audit log, with what went and why.
+  auto audit = (*a)->Audit();
+  ASSERT_OK(audit);
+  std::vector<nlohmann::json> removed;
+  for (const auto& e : audit->entries) {
+    auto j = nlohmann::json::parse(e.body, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "version-removed") removed.push_back(j);
+  }
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0]["version"], "1.0.0");
+  EXPECT_EQ(removed[0]["model"], "chat");
+  EXPECT_EQ(removed[0]["reason"], "retention: keep_versions 3");
   options.keep_versions = 0;
   a->reset();
   auto refused = Agent::Open(env_, options);
