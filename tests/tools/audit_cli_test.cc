@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "operator_server_fixture.h"
 #include "ota/manifest/audit_log.h"
 #include "ota/manifest/canonical_json.h"
 #include "ota/manifest/rollout_manifest.h"
@@ -28,80 +29,19 @@ using ota::testing::CommandResult;
 using ota::testing::RunCommand;
 using ota::testing::WriteTestFile;
 
-class AuditCliTest : public ::testing::Test {
+class AuditCliTest : public OperatorServerFixture {
  protected:
-  void SetUp() override {
-    f_.InitRepo(false);
-    rollouts_key_ = f_.NewKey();
-    ota::repo::DelegationSpec spec;
-    spec.name = "rollouts";
-    spec.keys = {rollouts_key_.public_key};
-    spec.paths = {"rollouts/*"};
-    ASSERT_OK(
-        ota::repo::AddDelegation(f_.env, f_.repo_dir, spec, rollouts_key_, f_.Keys(), f_.policy));
-    WriteTestFile(Path("work/.keep"), "");
-    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("rollouts.key"), rollouts_key_));
-    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("snapshot.key"), f_.snapshot_key));
-    ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("timestamp.key"), f_.timestamp_key));
-    server::RepoPublisherOptions p;
-    p.repo_dir = f_.repo_dir;
-    p.rollouts_key = Path("rollouts.key");
-    p.snapshot_key = Path("snapshot.key");
-    p.timestamp_key = Path("timestamp.key");
-    p.work_dir = Path("work");
-    auto made = server::MakeRepoPublisher(p);
-    ASSERT_OK(made);
-    publisher_ = std::move(made).value();
-
-    auto token = server::CreateOperatorToken(Path("server.db"), "ops");
-    ASSERT_OK(token);
-    WriteTestFile(Path("token"), *token + "\n");
-    WriteTestFile(Path("bad-token"), "ota_" + std::string(64, 'f'));
+  void BeforeServerStarts() override {
     auto enroll = server::CreateEnrollmentToken(Path("server.db"), {"line", 0, 0});
     ASSERT_OK(enroll);
     enroll_token_ = *enroll;
-
-    server::ServerOptions o;
-    o.repo_dir = f_.repo_dir;
-    o.db_path = Path("server.db");
-    o.port = 0;
-    o.quiet = true;
-    o.publisher = publisher_.get();
-    server_ = std::make_unique<server::Server>(o);
-    ASSERT_OK(server_->Start());
-    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  void SetUp() override {
+    OperatorServerFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto pub = server::AuditPublicKeyJson(Path("server.db.audit-key"));
     ASSERT_OK(pub);
     WriteTestFile(Path("audit.pub"), *pub);
-
-    manifest::RolloutManifest m;
-    m.rollout_id = "chat-2";
-    m.model = "chat";
-    m.version = 1;
-    m.target.bundle_version = *manifest::ParseVersion("2.0.0");
-    for (std::uint32_t pct : {100u, 10000u}) {
-      manifest::RolloutStage s;
-      s.percent_hundredths = pct;
-      s.min_soak_seconds = 3600;
-      m.stages.push_back(s);
-    }
-    WriteTestFile(Path("rollout.json"), manifest::SerializeRolloutManifest(m));
-  }
-
-  std::string Path(const std::string& rel) const { return f_.tmp.Sub("ops/" + rel); }
-
-  CommandResult Otactl(std::vector<std::string> args, int expected_exit = 0,
-                       const std::string& token = "token") {
-    args.insert(args.begin(), BinaryPath("otactl"));
-    args.push_back("--server");
-    args.push_back(url_);
-    if (!token.empty()) {
-      args.push_back("--token-file");
-      args.push_back(Path(token));
-    }
-    CommandResult r = RunCommand(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << args[1] << " " << args[2] << ": " << r.err;
-    return r;
   }
 
   // A device that enrolls and sends chained events (link version 2).
@@ -139,11 +79,6 @@ class AuditCliTest : public ::testing::Test {
     ASSERT_EQ(r->status, 200) << r->body;
   }
 
-  ota::testing::RepoFixture f_;
-  verifier::PrivateKey rollouts_key_;
-  std::unique_ptr<server::RolloutPublisher> publisher_;
-  std::unique_ptr<server::Server> server_;
-  std::string url_;
   std::string enroll_token_;
 };
 
