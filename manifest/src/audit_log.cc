@@ -58,6 +58,17 @@ void AppendRawField(std::string& out, std::string_view key, std::string_view raw
   out.append(raw);
 }
 
+// The fields of a record or omitted line after its first ("body" or
+// "digest"), in canonical key order.
+void AppendChainFields(std::string& out, std::string_view kind, std::string_view log,
+                       std::int64_t seq, std::string_view prev, std::string_view hash) {
+  AppendField(out, "hash", hash);
+  AppendField(out, "kind", kind);
+  AppendField(out, "log", log);
+  AppendField(out, "prev", prev);
+  AppendIntField(out, "seq", seq);
+}
+
 }  // namespace
 
 std::string DeviceAuditLog(std::string_view device_id) {
@@ -182,11 +193,7 @@ Status AuditExportWriter::Record(std::string_view log, std::int64_t seq, std::st
   OTA_TRY(status_);
   std::string line = "{";
   AppendRawField(line, "body", body);
-  AppendField(line, "hash", hash);
-  AppendField(line, "kind", "record");
-  AppendField(line, "log", log);
-  AppendField(line, "prev", prev);
-  AppendIntField(line, "seq", seq);
+  AppendChainFields(line, "record", log, seq, prev, hash);
   if (link_version == 1) AppendIntField(line, "v", 1);
   line.push_back('}');
   return status_ = Write(std::move(line));
@@ -197,11 +204,7 @@ Status AuditExportWriter::Omitted(std::string_view log, std::int64_t seq, std::s
   OTA_TRY(status_);
   std::string line = "{";
   AppendField(line, "digest", digest);
-  AppendField(line, "hash", hash);
-  AppendField(line, "kind", "omitted");
-  AppendField(line, "log", log);
-  AppendField(line, "prev", prev);
-  AppendIntField(line, "seq", seq);
+  AppendChainFields(line, "omitted", log, seq, prev, hash);
   line.push_back('}');
   return status_ = Write(std::move(line));
 }

@@ -248,7 +248,6 @@ TEST_F(ServerAuditTest, DeviceChainsAreCheckedAndExportedWithCheckpoints) {
       {{{"seq", 2}, {"head", prev}, {"time", c.time}, {"keyid", c.keyid}, {"signature", *sig}}});
   // An extra report field (a newer agent's) is accepted: it is signed.
   ASSERT_EQ(SendReport(d, first, {{"checkpoints", cps}, {"agent_build", "x"}}), 200);
-  // A version 1 link (an event the device chained before version 2).
   ASSERT_EQ(Fleet()["chain_alerts"].size(), 0u);
 
   const std::string text = Export("?device=dev-ok");
