@@ -1,9 +1,5 @@
 #include "ota/agent/agent.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -15,56 +11,20 @@
 #include "json_fields.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/tls.h"
-#include "ota/bundle/recipient_keys.h"
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/common/tls.h"
 #include "private_fs.h"
 #include "reporter.h"
 #include "rollout_target.h"
+#include "state_folder.h"
 #include "tls_config.h"
 
 namespace ota::agent {
 namespace {
 
-constexpr char kDbName[] = "agent.db";
-constexpr char kLockName[] = "agent.lock";
-constexpr char kMetadataDir[] = "metadata";
 // Setting: JSON list of bundle digests rolled back by hand, never reinstalled.
 constexpr char kRolledBackSetting[] = "rolled_back";
-
-std::string TrimSlash(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
-
-Status ValidateServerUrl(const std::string& url) {
-  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "server URL must start with http:// or https:// (got \"" + url + "\")");
-  }
-  return Ok();
-}
-
-// Holds an exclusive flock on the state folder for the agent's lifetime.
-class FolderLock {
- public:
-  static Result<std::unique_ptr<FolderLock>> Acquire(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open lock file " + path);
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return MakeError(ErrorCode::kRetryLater,
-                       "another agent is using this state folder (" + path + " is locked)");
-    }
-    return std::unique_ptr<FolderLock>(new FolderLock(fd));
-  }
-  ~FolderLock() { ::close(fd_); }
-
- private:
-  explicit FolderLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
                                             const std::string& server_url) {
@@ -73,12 +33,6 @@ verifier::UpdaterOptions MakeUpdaterOptions(const std::string& state_dir,
   o.metadata_base_url = server_url + "/repo/metadata/";
   o.targets_base_url = server_url + "/repo/targets/";
   return o;
-}
-
-// `env` with its filesystem replaced by `fs`.
-Env WithFileSystem(Env env, FileSystem* fs) {
-  env.fs = fs;
-  return env;
 }
 
 class AgentImpl : public Agent {
@@ -426,6 +380,12 @@ class AgentImpl : public Agent {
       (void)db_->QueueEvent(
           EventJson(ctx_, "check-failed", nullptr,
                     {{"error_code", ErrorCodeName(s.error().code)}, {"error", s.error().message}}));
+      return s;
+    }
+    if (options_.access != AgentAccess::kReadOnly) {
+      if (Status r = RecordVerifiedMetadata(env_, *db_, updater_.VerifiedRoles()); !r.ok()) {
+        Log(LogLevel::kWarning, "agent", "verified metadata not recorded: " + r.error().message);
+      }
     }
     return s;
   }
@@ -501,9 +461,20 @@ class AgentImpl : public Agent {
     row.plan_json = SavePlan(plan, delta);
     row.state = NextState(State::kChecking, Event::kUpdateFound).to;
     const std::int64_t now = UnixNow(env_);
+    // The plan and the capability decision behind it, recorded with the
+    // deployment they start.
+    nlohmann::json capability = {{"variant", newest->variant.variant},
+                                 {"reason", selected.plan.reason},
+                                 {"rejected", nlohmann::json::array()}};
+    for (const std::string& r : selected.plan.rejections) {
+      if (!r.empty()) capability["rejected"].push_back(r);
+    }
     OTA_ASSIGN_OR_RETURN(
-        row.id, db_->CreateDeployment(
-                    row, now, EventJson(ctx_, "state", &row, {{"state", StateName(row.state)}})));
+        row.id,
+        db_->CreateDeployment(row, now,
+                              {EventJson(ctx_, "planned", &row,
+                                         {{"plan", PlanJson(plan)}, {"capability", capability}}),
+                               EventJson(ctx_, "state", &row, {{"state", StateName(row.state)}})}));
     row.saves = 1;
     row.created_at = row.updated_at = now;
     if (selected.shadow_policy) {
@@ -698,99 +669,6 @@ std::string EventJson(const AgentContext& ctx, const std::string& type, const De
   return e.dump();
 }
 
-namespace {
-
-// A bearer token as the server issues it: printable ASCII without spaces,
-// at most 256 bytes.
-Status ValidateEnrollmentToken(const std::string& token) {
-  const bool printable = std::all_of(token.begin(), token.end(), [](char c) {
-    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
-  });
-  if (token.size() > 256 || !printable) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "the enrollment token must be 1 to 256 printable characters without spaces");
-  }
-  return Ok();
-}
-
-// The key bundles are decrypted with: a new one, or a fleet key copied in.
-Status InstallDeviceKey(Env& env, const EnrollOptions& options) {
-  Result<bundle::RecipientPrivateKey> key =
-      options.recipient_key_file.empty()
-          ? bundle::GenerateRecipientKey(*env.random)
-          : bundle::LoadRecipientPrivateKey(*env.fs, options.recipient_key_file);
-  if (!key.ok()) return std::move(key).error();
-  OTA_TRY(
-      bundle::SaveRecipientPrivateKey(*env.fs, JoinPath(options.state_dir, kDeviceKeyFile), *key));
-  return bundle::SaveRecipientPublicKey(*env.fs, JoinPath(options.state_dir, kDevicePublicKeyFile),
-                                        bundle::RecipientPublicKey{key->public_key, key->key_id});
-}
-
-}  // namespace
-
-Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
-  PrivateFileSystem private_fs(*caller_env.fs);
-  Env env = WithFileSystem(caller_env, &private_fs);
-  OTA_TRY(ValidateServerUrl(options.server_url));
-  if (options.models.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "at least one model to track is required");
-  }
-  for (const std::string& m : options.models) {
-    if (!IsValidModelName(m)) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "invalid model name \"" + m + "\" (use [a-z0-9][a-z0-9._-]{0,63})");
-    }
-  }
-  const TlsSettings tls{options.ca_bundle_file, options.pinned_sha256};
-  OTA_TRY(CheckEnrollTls(env, tls));
-  OTA_TRY(env.fs->CreateDirs(options.state_dir));
-  // A folder made beforehand (by a package, say) becomes private too.
-  OTA_TRY(env.fs->SetMode(options.state_dir, kPrivateDirMode));
-  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
-  OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
-  if (enrolled) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     options.state_dir + " is already enrolled; use a new state folder");
-  }
-  const std::string metadata_dir = JoinPath(options.state_dir, kMetadataDir);
-  // Without agent.db nothing here is trusted yet: an enrolment cut short by a
-  // crash starts over instead of tripping over its own root.json.
-  OTA_TRY(env.fs->RemoveAll(metadata_dir));
-  OTA_TRY(env.fs->CreateDirs(metadata_dir));
-  OTA_TRY(verifier::InitTrustedRoot(*env.fs, metadata_dir, options.trusted_root_json));
-  OTA_TRY(InstallDeviceKey(env, options));
-  if (!options.enrollment_token.empty()) {
-    OTA_TRY(ValidateEnrollmentToken(options.enrollment_token));
-    OTA_TRY(WriteFileAtomic(*env.fs, JoinPath(options.state_dir, kEnrollmentTokenFile),
-                            options.enrollment_token + "\n", 0600));
-  }
-  OTA_TRY(InstallCaBundle(env, options.state_dir, tls));
-  {
-    auto identity = LoadOrCreateIdentity(env, options.state_dir);
-    if (!identity.ok()) return std::move(identity).error();
-  }
-  std::uint8_t id_bytes[16];
-  env.random->Fill(id_bytes);
-  // The database is created last: its existence marks a complete enrollment.
-  const std::string tmp_db = JoinPath(options.state_dir, "agent.db.enrolling");
-  (void)env.fs->Remove(tmp_db);
-  OTA_TRY(PrecreatePrivateFile(*env.fs, tmp_db));
-  {
-    OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(tmp_db));
-    OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));
-    OTA_TRY(db->SetSetting("server_url", TrimSlash(options.server_url)));
-    OTA_TRY(db->SetSetting("models", nlohmann::json(options.models).dump()));
-    OTA_TRY(SaveTls(*db, tls));
-    OTA_TRY(db->QueueEvent(nlohmann::json({{"type", "enrolled"},
-                                           {"time", manifest::FormatExpires(env.clock->Now())},
-                                           {"models", options.models}})
-                               .dump()));
-  }
-  // A closed WAL database is a single file again, safe to rename.
-  OTA_TRY(env.fs->Rename(tmp_db, JoinPath(options.state_dir, kDbName)));
-  return env.fs->SyncDir(options.state_dir);
-}
-
 Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options) {
   if (options.keep_versions < 1 || options.keep_versions > 100) {
     return MakeError(ErrorCode::kInvalidArgument, "keep_versions must be from 1 to 100 (got " +
@@ -858,26 +736,6 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   // is consistent before anyone reads it.
   agent->ResumeOpenDeployments(nullptr, nullptr);
   return std::unique_ptr<Agent>(std::move(agent));
-}
-
-Status RecordTlsSettings(Env& env, const std::string& state_dir, const TlsSettings& settings,
-                         bool clear_pins) {
-  if (clear_pins && !settings.pinned_sha256.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "give new pins or clear them, not both");
-  }
-  if (settings.ca_bundle_file.empty() && settings.pinned_sha256.empty() && !clear_pins) {
-    return MakeError(ErrorCode::kInvalidArgument, "nothing to record: give a CA bundle or pins");
-  }
-  OTA_TRY(CheckEnrollTls(env, settings));
-  OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(state_dir, kDbName)));
-  if (!enrolled) {
-    return MakeError(ErrorCode::kNotFound, state_dir + " is not an enrolled state folder");
-  }
-  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(state_dir, kLockName)));
-  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName)));
-  if (!settings.ca_bundle_file.empty()) OTA_TRY(InstallCaBundle(env, state_dir, settings));
-  if (clear_pins) OTA_TRY(db->SetSetting(kTlsPinsSetting, "[]"));
-  return SaveTls(*db, settings);
 }
 
 }  // namespace ota::agent

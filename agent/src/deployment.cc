@@ -366,6 +366,13 @@ class Runner : public DeploymentSteps {
                                            drain, *ctx_.env.clock, [&] {
                                              return ctx_.store.Activate(row_.model, row_.sha256);
                                            }));
+    // How the activation met the apps' sessions (docs/audit.md).
+    (void)ctx_.db.QueueEvent(EventJson(ctx_, "drained", &row_,
+                                       {{"policy", std::string(DrainPolicyName(drain.policy))},
+                                        {"deadline_ms", drain.deadline.count()},
+                                        {"waited_ms", report.waited.count()},
+                                        {"switched", report.switched},
+                                        {"old_released", report.old_released}}));
     if (!report.switched) {
       return MakeError(ErrorCode::kRetryLater,
                        "activation deferred: sessions still hold " + row_.model + " " +

@@ -94,6 +94,31 @@ Status RecordSessionHours(Env& env, StateDb& db, const std::string& state_dir) {
   return db.QueueEvents(events, kSessionsHourSetting, std::to_string(AuditUnixMs(until)));
 }
 
+Status RecordVerifiedMetadata(Env& env, StateDb& db,
+                              const std::vector<verifier::VerifiedRole>& roles) {
+  if (roles.empty()) return Ok();
+  nlohmann::json state = nlohmann::json::object();
+  for (const verifier::VerifiedRole& r : roles) state[r.role] = r.sha256;
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> stored, db.GetSetting(kVerifiedMetadataSetting));
+  nlohmann::json before = nlohmann::json::object();
+  if (stored) {
+    before = nlohmann::json::parse(*stored, nullptr, /*allow_exceptions=*/false);
+    if (!before.is_object()) before = nlohmann::json::object();
+  }
+  if (before == state) return Ok();
+  nlohmann::json by_role = nlohmann::json::object();
+  nlohmann::json changed = nlohmann::json::array();
+  for (const verifier::VerifiedRole& r : roles) {
+    by_role[r.role] = {{"version", r.version}, {"sha256", r.sha256}, {"keyids", r.keyids}};
+    if (!before.contains(r.role) || before[r.role] != r.sha256) changed.push_back(r.role);
+  }
+  const nlohmann::json event = {{"type", "metadata-verified"},
+                                {"time", AuditNow(env)},
+                                {"roles", by_role},
+                                {"changed", changed}};
+  return db.QueueEvents({event.dump()}, kVerifiedMetadataSetting, state.dump());
+}
+
 Result<AuditReport> BuildAuditReport(StateDb& db, const std::optional<manifest::Key>& device_key) {
   AuditReport report;
   OTA_ASSIGN_OR_RETURN(std::vector<PendingEvent> events, db.AllEvents());

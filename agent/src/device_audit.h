@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "ota/common/result.h"
 #include "ota/manifest/audit_log.h"
 #include "ota/verifier/keys.h"
+#include "ota/verifier/updater.h"
 #include "state_db.h"
 
 namespace ota::agent {
@@ -44,6 +46,16 @@ Result<std::optional<manifest::AuditCheckpoint>> CheckpointAuditHead(Env& env, S
 // recorded ({"type":"sessions-hourly","time","model","version","id","hour",
 // "sessions","failed"}), from <state_dir>/sessions.db.
 Status RecordSessionHours(Env& env, StateDb& db, const std::string& state_dir);
+
+// Setting: {"<role>": "<sha256>"} of the top-level metadata last recorded.
+inline constexpr char kVerifiedMetadataSetting[] = "audit_metadata_state";
+
+// Queues a "metadata-verified" event ({"type","time","roles":{role:
+// {"version","sha256","keyids"}},"changed":[role, ...]}) when the verified
+// top-level metadata differs from what was last recorded; no write when it
+// does not (a check that found nothing new adds nothing to the log).
+Status RecordVerifiedMetadata(Env& env, StateDb& db,
+                              const std::vector<verifier::VerifiedRole>& roles);
 
 // The log with its chain checked (`device_key`: also the checkpoints'
 // signatures).

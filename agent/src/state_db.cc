@@ -141,7 +141,7 @@ Status StateDb::InsertEvent(const std::string& event_json) {
 }
 
 Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::int64_t now,
-                                               const std::string& event_json) {
+                                               const std::vector<std::string>& events) {
   std::int64_t id = 0;
   OTA_TRY(InTransaction(*db_, [&]() -> Status {
     OTA_ASSIGN_OR_RETURN(
@@ -162,7 +162,8 @@ Result<std::int64_t> StateDb::CreateDeployment(const DeploymentRow& row, std::in
         .Bind(11, row.plan_json);
     OTA_TRY(s.Run());
     id = db_->LastInsertRowId();
-    return InsertEvent(event_json);
+    for (const std::string& e : events) OTA_TRY(InsertEvent(e));
+    return Ok();
   }));
   return id;
 }
@@ -352,13 +353,21 @@ Status StateDb::QueueEvent(const std::string& event_json) {
 
 Status StateDb::QueueEvents(const std::vector<std::string>& events, const std::string& setting_key,
                             const std::string& setting_value) {
+  return QueueEvents(events, {{setting_key, setting_value}});
+}
+
+Status StateDb::QueueEvents(const std::vector<std::string>& events,
+                            const std::vector<std::pair<std::string, std::string>>& settings) {
   return InTransaction(*db_, [&]() -> Status {
     for (const std::string& e : events) OTA_TRY(InsertEvent(e));
-    OTA_ASSIGN_OR_RETURN(Statement s,
-                         db_->Prepare("INSERT INTO settings(key, value) VALUES (?, ?) "
-                                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
-    s.Bind(1, setting_key).Bind(2, setting_value);
-    return s.Run();
+    for (const auto& [key, value] : settings) {
+      OTA_ASSIGN_OR_RETURN(Statement s,
+                           db_->Prepare("INSERT INTO settings(key, value) VALUES (?, ?) "
+                                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+      s.Bind(1, key).Bind(2, value);
+      OTA_TRY(s.Run());
+    }
+    return Ok();
   });
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ota/agent/agent.h"
@@ -112,9 +113,9 @@ class StateDb {
   // The unfinished deployment of `model`, if any.
   Result<std::optional<DeploymentRow>> OpenDeployment(const std::string& model);
   Result<std::vector<DeploymentRow>> RecentDeployments(int limit);
-  // Inserts a deployment in `row.state` and queues `event_json`, atomically.
+  // Inserts a deployment in `row.state` and queues `events`, atomically.
   Result<std::int64_t> CreateDeployment(const DeploymentRow& row, std::int64_t now,
-                                        const std::string& event_json);
+                                        const std::vector<std::string>& events);
   // Saves the new state (counting saves) and queues the event, atomically.
   // `finished` closes the deployment; error fields are stored when non-empty.
   Status SaveState(std::int64_t id, State state, bool finished, const std::string& error_code,
@@ -155,6 +156,9 @@ class StateDb {
   // Queues `events` and sets `setting_key` to `setting_value`, atomically.
   Status QueueEvents(const std::vector<std::string>& events, const std::string& setting_key,
                      const std::string& setting_value);
+  // Queues `events` and sets every (key, value) of `settings`, atomically.
+  Status QueueEvents(const std::vector<std::string>& events,
+                     const std::vector<std::pair<std::string, std::string>>& settings);
 
   // Audit checkpoints and pruning (state_db_audit.cc).
   Result<AuditHead> GetAuditHead();

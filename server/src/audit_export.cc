@@ -203,6 +203,18 @@ bool DeviceRecordOf(const std::string& stored, std::int64_t seq, const std::stri
   return manifest::AuditLinkV1(prev, seq, *body) == *link;
 }
 
+// When a device event happened for the time filters: the "time" the device
+// wrote in it (its clock; devices report late when offline), or when the
+// server received it if it carries none.
+std::int64_t DeviceEventTime(const std::string& body, std::int64_t received_at) {
+  const json b = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const std::string text = AuditField(b, "time");
+  if (text.empty()) return received_at;
+  auto t = manifest::ParseExpires(text);
+  if (!t.ok()) return received_at;
+  return std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
+}
+
 Status WriteDeviceLog(Database& db, const std::string& device_id, const AuditExportFilters& f,
                       const verifier::PrivateKey& key, const std::string& time,
                       manifest::AuditExportWriter& w) {
@@ -237,7 +249,7 @@ Status WriteDeviceLog(Database& db, const std::string& device_id, const AuditExp
     if (seq != expected || !DeviceRecordOf(q.ColumnText(2), seq, prev, &body, &link, &version)) {
       break;
     }
-    const std::int64_t at = q.ColumnInt(1);
+    const std::int64_t at = DeviceEventTime(body, q.ColumnInt(1));
     const bool in_time = (!f.since || at >= *f.since) && (!f.until || at <= *f.until);
     if (in_time || version == 1) {
       OTA_TRY(w.Record(log, seq, prev, link, body, version));

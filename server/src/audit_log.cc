@@ -1,5 +1,6 @@
 #include "audit_log.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -105,6 +106,19 @@ Status CarryLegacyDevices(Database& db) {
     OTA_ASSIGN_OR_RETURN(bool done, s.Step());
     if (done) return Ok();
   }
+  OTA_ASSIGN_OR_RETURN(std::int64_t carried, CarryDeviceEnrollments(db, "devices", std::nullopt));
+  (void)carried;
+  OTA_ASSIGN_OR_RETURN(Statement u,
+                       db.Prepare("INSERT INTO server_settings (name, value) VALUES (?, '1')"));
+  u.Bind(1, kLegacyDevicesSetting);
+  return u.Run();
+}
+
+}  // namespace
+
+Result<std::int64_t> CarryDeviceEnrollments(Database& db, const std::string& carried_from,
+                                            std::optional<std::int64_t> now) {
+  std::int64_t carried = 0;
   OTA_ASSIGN_OR_RETURN(
       Statement q,
       db.Prepare("SELECT device_id, public_key, facts, enrolled_at, enrolled_with FROM devices d "
@@ -123,16 +137,13 @@ Status CarryLegacyDevices(Database& db) {
         json{{"public_key", q.ColumnText(1)},
              {"facts_sha256", Sha256Hex(q.ColumnText(2))},
              {"enrollment_token", q.ColumnIsNull(4) ? json() : json(q.ColumnText(4))},
-             {"carried_from", "devices"}}};
-    OTA_TRY(AppendServerAuditStatus(db, r, q.ColumnInt(3)));
+             {"carried_from", carried_from}}};
+    if (now) r.fields["enrolled_at"] = AuditTime(q.ColumnInt(3));
+    OTA_TRY(AppendServerAuditStatus(db, r, now.value_or(q.ColumnInt(3))));
+    ++carried;
   }
-  OTA_ASSIGN_OR_RETURN(Statement u,
-                       db.Prepare("INSERT INTO server_settings (name, value) VALUES (?, '1')"));
-  u.Bind(1, kLegacyDevicesSetting);
-  return u.Run();
+  return carried;
 }
-
-}  // namespace
 
 Status CarryLegacyAudit(Database& db) {
   return InTransaction(db, [&]() -> Status {
@@ -244,6 +255,49 @@ std::string CheckStoredRecord(const Statement& q, std::int64_t expected_seq,
 
 }  // namespace
 
+namespace {
+
+// Where a stored server log starts: record 1 after the genesis link, or,
+// once pruned, the record after the anchor checkpoint kept at the end of
+// the pruned range.
+struct ServerLogStart {
+  std::int64_t first = 1;
+  std::string prev = std::string(manifest::kAuditGenesis);
+  std::string problem;
+};
+
+Result<ServerLogStart> FindServerLogStart(
+    Database& db, const std::map<std::int64_t, manifest::AuditCheckpoint>& checkpoints) {
+  ServerLogStart start;
+  if (auto genesis = checkpoints.find(0);
+      genesis != checkpoints.end() && genesis->second.head != start.prev) {
+    start.problem = "checkpoint #0 signs a head other than the genesis link";
+    return start;
+  }
+  OTA_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT MIN(seq) FROM audit_log"));
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row || q.ColumnIsNull(0) || q.ColumnInt(0) <= 1) return start;
+  start.first = q.ColumnInt(0);
+  auto anchor = checkpoints.find(start.first - 1);
+  if (anchor == checkpoints.end()) {
+    start.problem = "records #1 to " + AuditSeqText(start.first - 1) +
+                    " are missing (no signed checkpoint anchors record " +
+                    AuditSeqText(start.first) + ")";
+    return start;
+  }
+  start.prev = anchor->second.head;
+  return start;
+}
+
+// The "to" of an audit-pruned record's body, 0 when it has none.
+std::int64_t PrunedThrough(const std::string& body) {
+  const json b = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!b.is_object() || !b.contains("to") || !b["to"].is_number_integer()) return 0;
+  return b["to"].get<std::int64_t>();
+}
+
+}  // namespace
+
 Result<ServerLogCheck> VerifyServerLog(Database& db, const std::vector<manifest::Key>& keys) {
   std::map<std::string, const manifest::Key*> by_id;
   for (const manifest::Key& k : keys) by_id[verifier::ComputeKeyId(k)] = &k;
@@ -278,21 +332,21 @@ Result<ServerLogCheck> VerifyServerLog(Database& db, const std::vector<manifest:
       return fail("checkpoint " + AuditSeqText(seq) + " has a bad signature (replaced or edited)");
     }
   }
+  OTA_ASSIGN_OR_RETURN(ServerLogStart start, FindServerLogStart(db, checkpoints));
+  if (!start.problem.empty()) return fail(start.problem);
   OTA_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT seq, at, type, actor, body, link, "
                                                "rollout_id, model, device_id FROM audit_log "
                                                "ORDER BY seq"));
-  std::string prev(manifest::kAuditGenesis);
-  std::int64_t expected = 1;
-  if (auto genesis = checkpoints.find(0);
-      genesis != checkpoints.end() && genesis->second.head != prev) {
-    return fail("checkpoint #0 signs a head other than the genesis link");
-  }
+  std::string prev = start.prev;
+  std::int64_t expected = start.first;
+  std::int64_t pruned_through = 0;  // "to" of the last audit-pruned record.
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
     if (std::string problem = CheckStoredRecord(q, expected, prev); !problem.empty()) {
       return fail(problem);
     }
+    if (q.ColumnText(2) == "audit-pruned") pruned_through = PrunedThrough(q.ColumnText(4));
     prev = q.ColumnText(5);
     if (auto c = checkpoints.find(expected); c != checkpoints.end()) {
       if (c->second.head != prev) {
@@ -306,13 +360,20 @@ Result<ServerLogCheck> VerifyServerLog(Database& db, const std::vector<manifest:
     ++expected;
     ++out.records;
   }
-  if (!checkpoints.empty() && checkpoints.rbegin()->first > out.records) {
+  const std::int64_t last = expected - 1;
+  if (!checkpoints.empty() && checkpoints.rbegin()->first > last) {
     return fail("checkpoint " + AuditSeqText(checkpoints.rbegin()->first) + " signs record " +
                 AuditSeqText(checkpoints.rbegin()->first) + " but the log ends at " +
-                AuditSeqText(out.records) + " (records deleted from the end)");
+                AuditSeqText(last) + " (records deleted from the end)");
+  }
+  // A log that starts after record 1 was pruned: its latest audit-pruned
+  // record must name exactly the records that are gone.
+  if (start.first > 1 && pruned_through != start.first - 1) {
+    return fail("records #1 to " + AuditSeqText(start.first - 1) +
+                " are gone without an audit-pruned record for them (deleted)");
   }
   out.intact = true;
-  const std::int64_t uncovered = out.records - out.last_checkpoint_seq;
+  const std::int64_t uncovered = last - std::max(out.last_checkpoint_seq, start.first - 1);
   out.message = std::to_string(out.records) + " records and " + std::to_string(out.checkpoints) +
                 " signed checkpoints verified" +
                 (uncovered > 0 ? "; the last " + std::to_string(uncovered) +

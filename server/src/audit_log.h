@@ -61,6 +61,37 @@ Status AppendServerAuditStatus(Database& db, const ServerAuditRecord& record, st
 // "carried_from": "audit"); rows carried earlier are not carried again.
 Status CarryLegacyAudit(Database& db);
 
+// Appends a "device-enrolled" record (with "carried_from": `carried_from`)
+// for every enrolled device that has none in the log, in enrollment order:
+// dated when the device enrolled (nullopt), or at `now` with the enrollment
+// time as "enrolled_at". Returns how many. Runs in the caller's transaction.
+Result<std::int64_t> CarryDeviceEnrollments(Database& db, const std::string& carried_from,
+                                            std::optional<std::int64_t> now);
+
+// What pruning the server log did.
+struct ServerAuditPruneResult {
+  std::int64_t from = 0;  // First and last record removed.
+  std::int64_t to = 0;
+  std::int64_t records = 0;
+  std::int64_t carried_devices = 0;  // device-enrolled records carried forward.
+  std::int64_t head = 0;             // The log's last record after pruning.
+};
+
+// Removes the records up to the newest server checkpoint at or before
+// `before_seq - 1` (and, with `before_time`, before the first record dated
+// at or after it), in one transaction: appends an "audit-pruned" record
+// ({"from","to","head","records","from_time","to_time","checkpoint_time"}),
+// deletes the records and the checkpoints before the one at "to" (kept as
+// the log's anchor), carries forward the enrollments of devices whose
+// device-enrolled record left (exports need their keys), and signs a
+// checkpoint of the new head with `key`. The log must verify first (with
+// `key`): kSecurity otherwise, nothing removed. kNotFound when no
+// checkpoint lies in range; kInvalidArgument for before_seq < 2.
+Result<ServerAuditPruneResult> PruneServerAudit(Database& db, const verifier::PrivateKey& key,
+                                                std::int64_t before_seq,
+                                                std::optional<std::int64_t> before_time,
+                                                std::int64_t now);
+
 // A string member of a JSON object, "" when absent or not a string (never
 // throws).
 std::string AuditField(const nlohmann::json& body, const char* key);

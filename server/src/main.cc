@@ -9,14 +9,18 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ota/common/filesystem.h"
 #include "ota/common/log.h"
 #include "ota/common/main_guard.h"
+#include "ota/manifest/tuf_metadata.h"
 #include "ota/server/server.h"
 
 namespace {
@@ -144,24 +148,63 @@ int RunEnrollmentTokenCommand(int argc, char** argv) {
   return 0;
 }
 
+// ota-server audit prune: the part after the shared options.
+int RunAuditPrune(const std::string& db_path, const std::string& key_path,
+                  const std::string& before_text, const std::string& before_time_text) {
+  if (before_text.empty() && before_time_text.empty()) {
+    return Fail(kExitUsage, "audit prune: give --before SEQ, --before-time TIME or both");
+  }
+  std::uint64_t before = static_cast<std::uint64_t>(INT64_MAX);
+  if (!before_text.empty() &&
+      (!ParseCount(before_text, before) || before < 2 || before > 1'000'000'000'000'000)) {
+    return Fail(kExitUsage, "--before: not a record number of 2 or more: " + before_text);
+  }
+  std::optional<std::int64_t> before_time;
+  if (!before_time_text.empty()) {
+    auto t = ota::manifest::ParseExpires(before_time_text);
+    if (!t.ok()) {
+      return Fail(kExitUsage,
+                  "--before-time: not an RFC 3339 UTC time (like "
+                  "2026-01-01T00:00:00Z): " +
+                      before_time_text);
+    }
+    before_time = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
+  }
+  auto result = ota::server::PruneServerAuditLog(db_path, key_path,
+                                                 static_cast<std::int64_t>(before), before_time);
+  if (!result.ok()) return Fail(kExitRuntime, "server audit log: " + result.error().message);
+  std::printf("%s\n", result->c_str());
+  return 0;
+}
+
 // ota-server audit-key --db FILE [--audit-key PATH]: prints the audit
 // public key. ota-server audit verify --db FILE [--audit-key PATH]: checks
-// the stored server audit log.
+// the stored server audit log. ota-server audit prune ... --before SEQ
+// [--before-time TIME]: prunes it behind a signed checkpoint.
 int RunAuditCommand(int argc, char** argv, bool key_only) {
   std::string db_path = "ota-server.db";
   std::string key_path;
+  std::string before_text;
+  std::string before_time_text;
   CLI::App app{key_only ? "ota-server audit-key: print the server's audit public key (TUF key JSON)"
                         : "ota-server audit: the server audit log"};
-  CLI::App* verify = nullptr;
-  CLI::App* target = &app;
+  std::vector<CLI::App*> targets = {&app};
+  CLI::App* prune = nullptr;
   if (!key_only) {
     app.require_subcommand(1);
-    verify = app.add_subcommand(
-        "verify", "Check every record, link and signed checkpoint of the stored server log");
-    target = verify;
+    targets = {app.add_subcommand(
+                   "verify", "Check every record, link and signed checkpoint of the stored log"),
+               prune = app.add_subcommand(
+                   "prune", "Remove old records behind a signed checkpoint, leaving a summary")};
+    prune->add_option("--before", before_text,
+                      "Keep record SEQ and later (prunes up to the newest checkpoint before it)");
+    prune->add_option("--before-time", before_time_text,
+                      "Keep records dated at or after TIME (RFC 3339 UTC)");
   }
-  target->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
-  target->add_option("--audit-key", key_path, "Audit key file (default: <db>.audit-key)");
+  for (CLI::App* target : targets) {
+    target->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+    target->add_option("--audit-key", key_path, "Audit key file (default: <db>.audit-key)");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -176,6 +219,7 @@ int RunAuditCommand(int argc, char** argv, bool key_only) {
     std::printf("%s", text->c_str());
     return 0;
   }
+  if (prune->parsed()) return RunAuditPrune(db_path, key_path, before_text, before_time_text);
   auto result = ota::server::VerifyServerAuditLog(db_path, key_path);
   if (!result.ok()) return Fail(kExitRuntime, "server audit log: " + result.error().message);
   std::printf("server audit log intact: %s\n", result->c_str());

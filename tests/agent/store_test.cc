@@ -87,7 +87,8 @@ TEST(StateDbTest, DeploymentStateAndEventsCommitTogether) {
   row.length = 10;
   row.target_json = "{}";
   row.state = State::kDownloading;
-  auto id = (*db)->CreateDeployment(row, 100, R"({"time":"2026-12-06T15:00:00Z","type":"state"})");
+  auto id =
+      (*db)->CreateDeployment(row, 100, {R"({"time":"2026-12-06T15:00:00Z","type":"state"})"});
   ASSERT_OK(id);
   ASSERT_OK((*db)->SaveState(*id, State::kVerifying, false, "", "", 101,
                              R"({"time":"2026-12-06T15:00:00Z","type":"state"})"));
@@ -136,7 +137,7 @@ TEST(StateDbTest, UnknownStateNameResumesAsRollback) {
   row.model = "chat";
   row.sha256 = kIdA;
   row.state = State::kSwitching;
-  auto id = (*db)->CreateDeployment(row, 1, std::string("{") + kEventTail);
+  auto id = (*db)->CreateDeployment(row, 1, {std::string("{") + kEventTail});
   ASSERT_OK(id);
   // Simulate a state written by a newer build.
   auto raw = Database::Open(dir.Sub("agent.db"), AgentMigrations());

@@ -3,7 +3,9 @@
 // chain checks at report time; exports verified offline; tampering found.
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "audit_log.h"
@@ -86,6 +88,11 @@ class ServerAuditTest : public FleetTest {
   static json Activated(const std::string& version, const std::string& time) {
     return {{"type", "state"},    {"state", "committed"}, {"model", "chat"},
             {"version", version}, {"time", time},         {"target", "chat.bundle"}};
+  }
+
+  // Events 1 and 2 of a device log: 1.0.0 then 2.0.0 activated at t1, t2.
+  static json TwoActivations(const std::string& t1, const std::string& t2, std::string* prev) {
+    return Chained({Activated("1.0.0", t1), Activated("2.0.0", t2)}, 1, prev);
   }
 
   int SendReport(TestDevice& d, const json& events, const json& extra = json::object()) {
@@ -236,9 +243,7 @@ TEST_F(ServerAuditTest, DeviceChainsAreCheckedAndExportedWithCheckpoints) {
   TestDevice d = NewDevice("dev-ok");
   ASSERT_EQ(Enroll(d), 201);
   std::string prev(manifest::kAuditGenesis);
-  json first = Chained(
-      {Activated("1.0.0", "2027-01-01T00:00:00Z"), Activated("2.0.0", "2027-01-02T00:00:00Z")}, 1,
-      &prev);
+  json first = TwoActivations("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z", &prev);
   // A device checkpoint of its head, signed with its report key.
   manifest::AuditCheckpoint c{manifest::DeviceAuditLog(d.id), 2,           prev,
                               "2027-01-02T00:00:01Z",         d.key.keyid, ""};
@@ -268,6 +273,27 @@ TEST_F(ServerAuditTest, DeviceChainsAreCheckedAndExportedWithCheckpoints) {
   ASSERT_NE(at, std::string::npos);
   altered.replace(at, 5, "9.0.0");
   EXPECT_EQ(Verify(altered).verdict, verifier::AuditVerdict::kTampered);
+}
+
+TEST_F(ServerAuditTest, DeviceRecordsAreFilteredByTheTimeTheDeviceWroteInThem) {
+  TestDevice d = NewDevice("dev-late");
+  ASSERT_EQ(Enroll(d), 201);
+  std::string prev(manifest::kAuditGenesis);
+  // Events from 2020, received now (a device that was offline for long).
+  json events = TwoActivations("2020-03-01T00:00:00Z", "2020-06-01T00:00:00Z", &prev);
+  ASSERT_EQ(SendReport(d, events), 200);
+  const std::string log = manifest::DeviceAuditLog("dev-late");
+  auto versions = [&](const std::string& query) {
+    const std::string text = Export("?device=dev-late&" + query);
+    EXPECT_EQ(Verify(text).verdict, verifier::AuditVerdict::kVerified);
+    std::vector<std::string> out;
+    for (const json& r : Records(text, log)) out.push_back(r["version"]);
+    return out;
+  };
+  EXPECT_EQ(versions("since=2020-05-01T00:00:00Z&until=2020-12-31T00:00:00Z"),
+            std::vector<std::string>({"2.0.0"}));
+  EXPECT_EQ(versions("until=2020-04-01T00:00:00Z"), std::vector<std::string>({"1.0.0"}));
+  EXPECT_TRUE(versions("since=2021-01-01T00:00:00Z").empty());
 }
 
 TEST_F(ServerAuditTest, VersionOneLinksAreAcceptedAndExported) {
@@ -597,6 +623,92 @@ TEST_F(ServerLogTamperTest, RewrittenChainBehindACheckpoint) {
   const std::string message = Problem();
   EXPECT_NE(message.find("signs a head that the records up to it do not give"), std::string::npos)
       << message;
+}
+
+// Pruning behind a checkpoint: a signed summary, an anchor, enrollments
+// carried forward, and a log that still verifies (and exports).
+TEST_F(ServerLogTamperTest, PruningLeavesASignedSummaryAndTheLogVerifies) {
+  auto pruned = PruneServerAuditLog(Db(), KeyFile(), last_ + 1, std::nullopt);
+  ASSERT_OK(pruned);
+  EXPECT_NE(pruned->find("pruned records #1 to #" + std::to_string(last_)), std::string::npos)
+      << *pruned;
+  auto ok = VerifyServerAuditLog(Db(), KeyFile());
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->find("after the last checkpoint"), std::string::npos) << *ok;
+
+  auto q = db_->Prepare("SELECT seq, type, body FROM audit_log ORDER BY seq");
+  ASSERT_OK(q);
+  std::vector<json> bodies;
+  while (*q->Step()) bodies.push_back(json::parse(q->ColumnText(2)));
+  ASSERT_EQ(bodies.size(), 5u);  // The summary and the 4 enrollments carried.
+  EXPECT_EQ(bodies[0]["type"], "audit-pruned");
+  EXPECT_EQ(bodies[0]["from"], 1);
+  EXPECT_EQ(bodies[0]["to"], last_);
+  EXPECT_EQ(bodies[0]["records"], last_);
+  for (std::size_t i = 1; i < bodies.size(); ++i) {
+    EXPECT_EQ(bodies[i]["type"], "device-enrolled");
+    EXPECT_EQ(bodies[i]["carried_from"], "audit-pruned");
+  }
+
+  // An export of the pruned log starts at the anchor and verifies, device
+  // keys included.
+  ServerOptions o;
+  o.publisher = &publisher_;
+  StartServer(o);
+  const std::string text = Export("?device=t-2");
+  auto result = Verify(text);
+  EXPECT_EQ(result.verdict, verifier::AuditVerdict::kVerified) << result.message;
+  EXPECT_EQ(OfType(Records(text), "device-enrolled").size(), 1u);
+  server_->Stop();
+
+  // Pruned again behind the newer checkpoint: the newest summary counts.
+  auto again = PruneServerAuditLog(Db(), KeyFile(), INT64_MAX, std::nullopt);
+  ASSERT_OK(again);
+  ASSERT_OK(VerifyServerAuditLog(Db(), KeyFile()));
+}
+
+TEST_F(ServerLogTamperTest, PruneNeedsACheckpointInRangeAndAnIntactLog) {
+  auto none = PruneServerAuditLog(Db(), KeyFile(), 2, std::nullopt);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  // Dated before everything: nothing is old enough.
+  auto early = PruneServerAuditLog(Db(), KeyFile(), INT64_MAX, 1'000'000'000);
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().code, ErrorCode::kNotFound) << early.error().message;
+
+  Exec("UPDATE audit_log SET body = replace(body, 't-1', 't-9') WHERE seq = 4");
+  auto tampered = PruneServerAuditLog(Db(), KeyFile(), last_ + 1, std::nullopt);
+  ASSERT_FALSE(tampered.ok());
+  EXPECT_EQ(tampered.error().code, ErrorCode::kSecurity);
+  EXPECT_NE(tampered.error().message.find("nothing pruned"), std::string::npos);
+  auto q = db_->Prepare("SELECT MIN(seq) FROM audit_log");
+  ASSERT_OK(q);
+  ASSERT_OK(q->Step());
+  EXPECT_EQ(q->ColumnInt(0), 1);
+}
+
+TEST_F(ServerLogTamperTest, PrefixDeletedWithoutAnAnchor) {
+  // The first record no checkpoint signs.
+  auto q = db_->Prepare(
+      "SELECT MIN(seq) FROM audit_log WHERE seq NOT IN (SELECT seq FROM audit_checkpoints)");
+  ASSERT_OK(q);
+  ASSERT_OK(q->Step());
+  const std::int64_t k = q->ColumnInt(0);
+  ASSERT_LT(k, last_);
+  Exec("DELETE FROM audit_log WHERE seq <= " + std::to_string(k));
+  EXPECT_EQ(Problem(), "records #1 to #" + std::to_string(k) +
+                           " are missing (no signed checkpoint anchors record #" +
+                           std::to_string(k + 1) + ")");
+}
+
+TEST_F(ServerLogTamperTest, PrefixDeletedAtACheckpointWithoutASummary) {
+  // Someone deletes everything up to a signed checkpoint, as a prune would,
+  // but leaves no audit-pruned record for it.
+  ServerAuditRecord r{"note", "server-admin", "", "", "", json::object()};
+  ASSERT_OK(AppendServerAuditStatus(*db_, r, 1'800'000'000));
+  Exec("DELETE FROM audit_log WHERE seq <= " + std::to_string(last_));
+  EXPECT_EQ(Problem(), "records #1 to #" + std::to_string(last_) +
+                           " are gone without an audit-pruned record for them (deleted)");
 }
 
 }  // namespace

@@ -162,6 +162,48 @@ TEST(ServerBinaryTest, CreatesItsAuditKeyAndChecksItsLog) {
   EXPECT_EQ(verify.Wait(), 1);
 }
 
+TEST(ServerBinaryTest, PrunesItsLogFromTheCommandLine) {
+  ota::testing::TempDir tmp;
+  ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");
+  const std::string db = tmp.Sub("server.db");
+  {
+    Child token({"token", "create", "--db", db, "--name", "alice"});
+    EXPECT_EQ(token.Wait(), 0);
+  }
+  {
+    Child child({"--repo", tmp.Sub("repo"), "--port", "0", "--db", db, "--quiet"});
+    ASSERT_TRUE(child.ReadStdoutLine().starts_with("ota-server listening"));
+    child.Signal(SIGTERM);  // Signs a checkpoint at record #1.
+    EXPECT_EQ(child.Wait(), 0);
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{}, "ota-server: audit prune: give --before SEQ, --before-time TIME or both\n"},
+      {{"--before", "1"}, "ota-server: --before: not a record number of 2 or more: 1\n"},
+      {{"--before-time", "yesterday"},
+       "ota-server: --before-time: not an RFC 3339 UTC time (like 2026-01-01T00:00:00Z): "
+       "yesterday\n"}};
+  for (const auto& [args, message] : refused) {
+    std::vector<std::string> argv = {"audit", "prune", "--db", db};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child prune(argv);
+    EXPECT_EQ(prune.ReadAllStderr(), message);
+    EXPECT_EQ(prune.Wait(), 2);
+  }
+  {
+    Child early({"audit", "prune", "--db", db, "--before-time", "2020-01-01T00:00:00Z"});
+    EXPECT_NE(early.ReadAllStderr().find("nothing to prune"), std::string::npos);
+    EXPECT_EQ(early.Wait(), 1);
+  }
+  {
+    Child prune({"audit", "prune", "--db", db, "--before", "2"});
+    EXPECT_TRUE(prune.ReadStdoutLine().starts_with("pruned records #1 to #1 (1 records)"));
+    EXPECT_EQ(prune.Wait(), 0);
+  }
+  Child verify({"audit", "verify", "--db", db});
+  EXPECT_TRUE(verify.ReadStdoutLine().starts_with("server audit log intact: 1 records"));
+  EXPECT_EQ(verify.Wait(), 0);
+}
+
 TEST(ServerBinaryTest, LogsOneLinePerRequest) {
   ota::testing::TempDir tmp;
   ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{\"a\":1}");

@@ -86,9 +86,10 @@ Result<std::string> AddSignature(std::string_view envelope_bytes, const PrivateK
   return manifest::SerializeEnvelope(envelope);
 }
 
-Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string& role_name,
-                            const std::map<std::string, manifest::Key>& keys,
-                            const manifest::Role& role) {
+Result<std::vector<std::string>> RoleSigners(const manifest::Signed& envelope,
+                                             const std::string& role_name,
+                                             const std::map<std::string, manifest::Key>& keys,
+                                             const manifest::Role& role) {
   // The specification requires each key id to appear at most once in
   // "signatures"; metadata that repeats one is malformed, whatever else it
   // carries.
@@ -100,7 +101,7 @@ Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string&
     }
   }
   auto canonical = manifest::CanonicalJson(envelope.signed_json);
-  std::uint64_t valid = 0;
+  std::vector<std::string> signers;
   std::string unsupported;  // Why signatures by authorized keys could not count.
   if (canonical.ok()) {
     const std::set<std::string> authorized(role.keyids.begin(), role.keyids.end());
@@ -126,14 +127,22 @@ Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string&
         continue;
       }
       counted_keys.push_back(&key);
-      ++valid;
+      signers.push_back(sig.keyid);
     }
   }
-  if (valid < role.threshold) {
-    return MakeError(ErrorCode::kSecurity, role_name + " has " + std::to_string(valid) + " of " +
-                                               std::to_string(role.threshold) +
+  if (signers.size() < role.threshold) {
+    return MakeError(ErrorCode::kSecurity, role_name + " has " + std::to_string(signers.size()) +
+                                               " of " + std::to_string(role.threshold) +
                                                " required signatures" + unsupported);
   }
+  return signers;
+}
+
+Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string& role_name,
+                            const std::map<std::string, manifest::Key>& keys,
+                            const manifest::Role& role) {
+  auto signers = RoleSigners(envelope, role_name, keys, role);
+  if (!signers.ok()) return std::move(signers).error();
   return Ok();
 }
 

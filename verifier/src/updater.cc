@@ -5,8 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/verifier/hashing.h"
+#include "ota/verifier/signing.h"
 
 namespace ota::verifier {
 namespace {
@@ -135,6 +137,33 @@ const manifest::Targets* Updater::targets() const {
 }
 
 const manifest::Root* Updater::root() const { return trusted_ ? &trusted_->root().meta : nullptr; }
+
+namespace {
+
+template <typename T>
+void AddVerifiedRole(const manifest::Root& root, const std::string& role,
+                     const TrustedFile<T>& file, std::vector<VerifiedRole>& out) {
+  VerifiedRole v{role, file.meta.version, Sha256Hex(file.bytes), {}};
+  auto it = root.roles.find(role);
+  if (it != root.roles.end()) {
+    auto signers = RoleSigners(file.envelope, role, root.keys, it->second);
+    if (signers.ok()) v.keyids = std::move(*signers);
+  }
+  out.push_back(std::move(v));
+}
+
+}  // namespace
+
+std::vector<VerifiedRole> Updater::VerifiedRoles() const {
+  std::vector<VerifiedRole> out;
+  if (!trusted_ || !trusted_->targets()) return out;
+  const manifest::Root& root = trusted_->root().meta;
+  AddVerifiedRole(root, "root", trusted_->root(), out);
+  if (trusted_->timestamp()) AddVerifiedRole(root, "timestamp", *trusted_->timestamp(), out);
+  if (trusted_->snapshot()) AddVerifiedRole(root, "snapshot", *trusted_->snapshot(), out);
+  AddVerifiedRole(root, "targets", *trusted_->targets(), out);
+  return out;
+}
 
 std::string Updater::RemoteName(const TrustedMetadata& trusted, const std::string& role,
                                 std::uint64_t version) {

@@ -85,6 +85,16 @@ Result<std::string> AuditPublicKeyJson(const std::string& key_path);
 // intact; kSecurity with the first problem when it is not.
 Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path);
 
+// Prunes the server audit log stored in `db_path` behind its newest signed
+// checkpoint before record `before_seq` (and before `before_time`, Unix
+// seconds, when given), leaving an audit-pruned record and a new checkpoint
+// signed with the key at `key_path` (docs/audit.md, "Pruning"). Returns a
+// summary; kSecurity when the log does not verify (nothing removed),
+// kNotFound when no checkpoint lies in range.
+Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::string& key_path,
+                                        std::int64_t before_seq,
+                                        std::optional<std::int64_t> before_time);
+
 // A fleet enrollment token: what a new device presents to enroll
 // (docs/security.md, "Enrollment").
 struct EnrollmentTokenOptions {

@@ -47,6 +47,13 @@ Status VerifyRoleSignatures(const manifest::Signed& envelope, const std::string&
                             const std::map<std::string, manifest::Key>& keys,
                             const manifest::Role& role);
 
+// The same check, returning the key ids whose signatures counted, in
+// "signatures" order (what an audit record names as the signers).
+Result<std::vector<std::string>> RoleSigners(const manifest::Signed& envelope,
+                                             const std::string& role_name,
+                                             const std::map<std::string, manifest::Key>& keys,
+                                             const manifest::Role& role);
+
 // The same for a top-level role defined by `root` (role_name "root",
 // "timestamp", "snapshot" or "targets"). Errors: kSecurity, also when root
 // does not define the role.

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ota/common/env.h"
 #include "ota/common/result.h"
@@ -52,6 +53,15 @@ struct UpdaterOptions {
   // Most targets roles (the top-level one included) one target lookup
   // visits; bounds the work a hostile delegation graph can cause.
   int max_delegations = 32;
+};
+
+// A top-level role as the last Refresh trusted it: for audit records.
+struct VerifiedRole {
+  std::string role;  // "root", "timestamp", "snapshot" or "targets".
+  std::uint64_t version = 0;
+  std::string sha256;  // Of the metadata file's bytes.
+  // Key ids whose signatures counted towards the role's threshold.
+  std::vector<std::string> keyids;
 };
 
 class Updater {
@@ -80,6 +90,10 @@ class Updater {
   const manifest::Targets* targets() const;
   // The trusted root after a successful Refresh, or null.
   const manifest::Root* root() const;
+
+  // The four top-level roles after a successful Refresh (empty before one,
+  // and after a failed one): version, digest, and the keys that signed.
+  std::vector<VerifiedRole> VerifiedRoles() const;
 
   // The description of `target_path` (spec 5.6.7): searches the top-level
   // targets role, then, pre-order depth-first in listed order, each delegated
