@@ -1,6 +1,6 @@
 // The JSON documents a device trusts only after a signature or hash check,
 // parsed as if hostile anyway: bundle.json, rollout manifests, eval sets and
-// the custom data of signed targets.
+// the custom data of signed targets; and the drill scenarios operators write.
 // The first byte picks the parser. What is accepted must survive a round
 // trip through its own serializer.
 #include <cstddef>
@@ -9,6 +9,7 @@
 
 #include "fuzz_support.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/drill_scenario.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/manifest/target_custom.h"
 #include "ota/manifest/version.h"
@@ -19,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace ota::manifest;
   if (size == 0) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0: {
       auto m = ParseBundleManifest(text);
       if (m.ok()) {
@@ -49,6 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!json.is_discarded()) (void)ParseTargetCustom(json);
       break;
     }
+    case 6:
+      (void)ParseDrillScenario(text);
+      break;
     default:
       if (auto r = ParseVersionRange(text); r.ok()) {
         ota::fuzz::Require(ParseVersionRange(ToString(*r)).ok(), "a range does not round-trip");

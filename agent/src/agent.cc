@@ -53,7 +53,8 @@ class AgentImpl : public Agent {
         device_id_(std::move(device_id)),
         models_(std::move(models)),
         updater_(env_, MakeUpdaterOptions(options_.state_dir, server_url_)),
-        runtimes_(runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
+        runtimes_(options_.runtimes ? *options_.runtimes
+                                    : runtime_adapter::MakeDefaultRuntimeRegistry(env.clock)),
         ctx_{env_, options_, server_url_, device_id_, *db_, store_, updater_, runtimes_} {}
 
   Status Init() {

@@ -1,14 +1,23 @@
 // Enrollment of a state folder and the changes to its settings made later
 // (`ota-agent init`, `ota-agent set-tls`), each recorded in the audit log.
 #include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "identity.h"
 #include "ota/agent/agent.h"
 #include "ota/agent/tls.h"
 #include "ota/bundle/recipient_keys.h"
+#include "ota/common/filesystem.h"
 #include "ota/common/hash.h"
+#include "ota/common/hex.h"
 #include "ota/manifest/tuf_metadata.h"
+#include "ota/verifier/updater.h"
 #include "private_fs.h"
 #include "state_db.h"
 #include "state_folder.h"

@@ -21,6 +21,7 @@
 #include "ota/agent/leases.h"
 #include "ota/common/env.h"
 #include "ota/common/result.h"
+#include "ota/runtime_adapter/runtime_registry.h"
 
 namespace ota::agent {
 
@@ -132,6 +133,11 @@ struct AgentOptions {
   // Attempts to return to the previous version before the deployment ends
   // failed with whatever verified version is active.
   int max_rollback_attempts = 3;
+
+  // The runtimes models are loaded and shadow-tested with; null: every
+  // runtime this build includes (runtime_adapter::MakeDefaultRuntimeRegistry).
+  // Fleet simulations (otactl drill) give simulated ones.
+  std::shared_ptr<const runtime_adapter::RuntimeRegistry> runtimes;
 
   // The app's version (e.g. "3.2.0"), when the app starts the agent itself;
   // empty: app_version from <state>/device-facts.json, if any. It takes part

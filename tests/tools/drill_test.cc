@@ -1,0 +1,184 @@
+// Rollback drills on a simulated fleet: real agents and a real server on
+// loopback, simulated inference. A canary that fails shadow on a group is
+// halted and undone; failing sessions and a crash loop are rolled back on
+// the devices, and a model that does not load never gets switched to; a healthy release reaches
+// everyone (and an expectation of a stop then fails); the same seed gives
+// the same drill; otactl drill run refuses bad scenarios and writes its
+// report files.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
+#include "drill.h"
+#include "ota/manifest/drill_scenario.h"
+#include "test_support.h"
+
+namespace ota::drill {
+namespace {
+
+using nlohmann::json;
+using ota::testing::BinaryPath;
+using ota::testing::RunOtactl;
+using ota::testing::TempDir;
+
+std::string FleetParent() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) {
+    return "/dev/shm";
+  }
+  return std::filesystem::temp_directory_path().string();
+}
+
+json Scenario(std::uint64_t devices) {
+  return {{"schema", "modelota.drill/1"},
+          {"name", "test"},
+          {"seed", 11},
+          {"fleet",
+           {{"devices", devices},
+            {"check_interval_seconds", 3600},
+            {"jitter_seconds", 600},
+            {"groups",
+             {{{"name", "old"}, {"percent", 30}, {"tags", {"old-npu"}}},
+              {{"name", "new"}, {"percent", 70}, {"tags", {"new-npu"}}}}}}},
+          {"release", {{"from", "1.0.0"}, {"to", "2.0.0"}}},
+          {"rollout",
+           {{"stages", {{{"percent", 25}, {"soak_seconds", 3600}}, {{"percent", 100}}}},
+            {"policy",
+             {{"min_reporting", 3},
+              {"success_percent", 80},
+              {"error_percent", 10},
+              {"on_error", "halt"}}}}},
+          {"operator", {{"on_stop", "rollback"}, {"reaction_seconds", 600}}},
+          {"duration_seconds", 4 * 86400}};
+}
+
+class DrillTest : public ::testing::Test {
+ protected:
+  DrillReport Run(const json& scenario_json) {
+    auto scenario = manifest::ParseDrillScenario(scenario_json.dump());
+    EXPECT_TRUE(scenario.ok()) << scenario.error().message;
+    if (!scenario.ok()) return {};
+    DrillOptions o;
+    o.work_dir = dir_.Sub("run-" + std::to_string(runs_++));
+    o.otactl = BinaryPath("otactl");
+    auto report = RunDrill(*scenario, o);
+    EXPECT_TRUE(report.ok()) << report.error().ToString();
+    if (!report.ok()) return {};
+    return *report;
+  }
+
+  TempDir dir_{FleetParent()};
+  int runs_ = 0;
+};
+
+TEST_F(DrillTest, ACanaryThatFailsShadowOnAGroupIsHaltedAndUndone) {
+  json s = Scenario(60);
+  s["faults"] = {{{"kind", "shadow-fail"}, {"groups", {"old"}}}};
+  s["expect"] = {
+      {"stopped_before_stage", 1}, {"canary_only", true}, {"all_back_within_seconds", 7200}};
+  const DrillReport r = Run(s);
+  EXPECT_TRUE(r.passed) << r.Table();
+  EXPECT_EQ(r.stopped_state, "halted");
+  EXPECT_EQ(r.stopped_stage, 0);
+  EXPECT_EQ(r.max_stage, 0u);
+  ASSERT_TRUE(r.first_failure_at && r.stopped_at && r.rollback_at) << r.Table();
+  EXPECT_LE(*r.first_failure_at, *r.stopped_at);
+  EXPECT_EQ(*r.rollback_at, *r.stopped_at + 600);
+  EXPECT_GT(r.exposed, 0u) << "devices of the healthy group took it before the halt";
+  EXPECT_EQ(r.exposed_outside_canary, 0u);
+  EXPECT_EQ(r.never_back, 0u);
+  EXPECT_EQ(r.back_after.size(), r.exposed);
+  EXPECT_EQ(r.on_from_at_end, 60u);
+  EXPECT_EQ(r.reports_lost, 0u);
+  ASSERT_FALSE(r.stuck.empty());
+  EXPECT_NE(r.stuck[0].first.find("shadow test fail"), std::string::npos) << r.stuck[0].first;
+  // Every check the scenario asked for, plus the one on lost reports.
+  EXPECT_EQ(r.checks.size(), 4u);
+  const json j = r.ToJson();
+  EXPECT_EQ(j["passed"], true);
+  EXPECT_FALSE(j["timeline"].empty());
+  const std::string svg = r.TimelineSvg();
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("rollback ordered"), std::string::npos);
+}
+
+TEST_F(DrillTest, FailingSessionsAndACrashLoopRollBackOnTheDevicesAndAnUnloadableModelStops) {
+  json s = Scenario(40);
+  s["fleet"]["groups"] = {{{"name", "a"}, {"percent", 34}},
+                          {{"name", "b"}, {"percent", 33}},
+                          {{"name", "c"}, {"percent", 33}}};
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["faults"] = {{{"kind", "sessions-fail"}, {"groups", {"a"}}},
+                 {{"kind", "crash-after-activation"}, {"groups", {"b"}}},
+                 {{"kind", "load-fail"}, {"groups", {"c"}}}};
+  s["operator"] = {{"on_stop", "none"}};
+  s["duration_seconds"] = 86400;
+  const DrillReport r = Run(s);
+  // Groups a and b took the release and went back by themselves; c's model
+  // never loaded, so its shadow test stopped it before any switch.
+  EXPECT_EQ(r.exposed, 27u) << r.Table();
+  EXPECT_EQ(r.never_back, 0u) << r.Table();
+  // Why each group's devices stopped, counted once per reason.
+  std::map<std::string, std::uint64_t> why;
+  for (const auto& [error, n] : r.stuck) {
+    for (const char* part : {"sessions failed", "crash loop", "simulated load failure of <path>"}) {
+      if (error.find(part) != std::string::npos) why[part] += n;
+    }
+  }
+  EXPECT_EQ(why["sessions failed"], 14u) << r.Table();
+  EXPECT_EQ(why["crash loop"], 13u) << r.Table();
+  EXPECT_EQ(why["simulated load failure of <path>"], 13u) << r.Table();
+  EXPECT_EQ(r.on_from_at_end, 40u) << r.Table();
+  EXPECT_FALSE(r.rollback_at);
+  EXPECT_TRUE(r.stopped_at) << "the controller stopped a rollout whose devices all fail";
+  EXPECT_EQ(r.reports_lost, 0u);
+  EXPECT_TRUE(r.passed) << r.Table();
+}
+
+TEST_F(DrillTest, AHealthyReleaseReachesEveryoneAndAStopExpectationFails) {
+  json s = Scenario(30);
+  s["expect"] = {{"stopped_before_stage", 1}};
+  const DrillReport r = Run(s);
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(r.checks.size(), 2u);
+  EXPECT_FALSE(r.checks[0].passed);
+  EXPECT_NE(r.checks[0].detail.find("never halted or paused"), std::string::npos);
+  EXPECT_EQ(r.max_stage, 1u);
+  EXPECT_EQ(r.on_to_at_end, 30u);
+  EXPECT_EQ(r.exposed, 30u);
+  EXPECT_TRUE(r.stuck.empty()) << r.Table();
+  EXPECT_GT(r.bytes_total, 0u);
+}
+
+TEST_F(DrillTest, TheSameSeedPlaysTheSameDrill) {
+  json s = Scenario(20);
+  s["faults"] = {{{"kind", "shadow-fail"}, {"percent", 50}}};
+  const json first = Run(s).ToJson();
+  const json second = Run(s).ToJson();
+  EXPECT_EQ(first, second);
+}
+
+TEST(DrillCliTest, RefusesBadScenariosAndWritesItsReport) {
+  TempDir dir(FleetParent());
+  ota::testing::WriteTestFile(dir.Sub("bad.json"), R"({"schema": "modelota.drill/1"})");
+  auto bad = RunOtactl({"drill", "run", dir.Sub("bad.json")}, 2);
+  EXPECT_NE(bad.err.find("drill scenario: name is missing"), std::string::npos) << bad.err;
+  json s = Scenario(8);
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["expect"] = {{"max_exposed_percent", 50}};
+  ota::testing::WriteTestFile(dir.Sub("s.json"), s.dump());
+  auto run = RunOtactl({"drill", "run", dir.Sub("s.json"), "--json", "--out", dir.Sub("out")}, 1);
+  const json report = json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << run.out << run.err;
+  EXPECT_EQ(report["passed"], false);
+  EXPECT_EQ(report["exposed"], 8);
+  for (const char* f : {"report.json", "report.txt", "timeline.svg"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.Sub(std::string("out/") + f))) << f;
+  }
+}
+
+}  // namespace
+}  // namespace ota::drill

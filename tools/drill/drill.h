@@ -1,0 +1,102 @@
+// Rollback drills on a simulated fleet (docs/drills.md): a real ota-server
+// on loopback (in process, its controller and publisher included) and one
+// real agent-library instance per device, each with its own state folder,
+// keys and facts, on an injected clock that jumps from one check-in to the
+// next, so hours of rollout pass in seconds. Inference is simulated
+// (sim_runtime.h); the scenario's faults decide what the new version does on
+// which devices. The run ends with a report measured from what happened.
+#ifndef OTA_TOOLS_DRILL_DRILL_H_
+#define OTA_TOOLS_DRILL_DRILL_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ota/common/result.h"
+#include "ota/manifest/drill_scenario.h"
+
+namespace ota::drill {
+
+struct DrillOptions {
+  // Holds the repository, keys, server database and device folders. Created
+  // when missing; must be empty when it exists.
+  std::string work_dir;
+  // The otactl program that builds and signs the releases (keys, repository,
+  // models, bundles).
+  std::string otactl;
+  // Called with one line per phase of the run; may be empty.
+  std::function<void(const std::string&)> progress;
+};
+
+// Devices per version at one moment of simulated time.
+struct DrillSample {
+  std::int64_t t = 0;  // Seconds since the rollout was created.
+  std::uint64_t on_from = 0, on_to = 0, other = 0;
+  std::uint64_t failed_attempts = 0;  // Deployments of `to` that failed so far.
+};
+
+// A stage change, a stop or a rollback order.
+struct DrillMark {
+  std::int64_t t = 0;
+  std::string what;  // "stage 1", "halted", "paused", "rollback ordered", ...
+};
+
+struct DrillCheck {
+  std::string name;
+  bool passed = false;
+  std::string detail;
+};
+
+struct DrillReport {
+  std::string scenario;
+  std::uint64_t devices = 0;
+  std::int64_t simulated_seconds = 0;
+  std::uint64_t device_checks = 0;  // Update cycles run.
+  // Seconds since the rollout was created; nullopt when it never happened.
+  std::optional<std::int64_t> first_failure_at;  // A device reported a failure.
+  std::optional<std::int64_t> stopped_at;        // Halted or paused.
+  std::string stopped_state;                     // "halted" or "paused".
+  std::optional<std::int64_t> stopped_stage;     // Its current stage then.
+  std::optional<std::int64_t> rollback_at;       // The rollback order.
+  std::uint64_t max_stage = 0;                   // Highest stage reached.
+  // Devices that ever activated the new version, and those of them outside
+  // the first stage's cohort.
+  std::uint64_t exposed = 0;
+  std::uint64_t exposed_outside_canary = 0;
+  // Seconds from the rollback order until each exposed device was back.
+  std::vector<std::int64_t> back_after;
+  std::uint64_t never_back = 0;  // Exposed devices still not back at the end.
+  std::uint64_t on_to_at_end = 0;
+  std::uint64_t on_from_at_end = 0;
+  // Devices whose last deployment ended with an error, by its message.
+  std::vector<std::pair<std::string, std::uint64_t>> stuck;
+  std::uint64_t reports_lost = 0;  // Events still undelivered after a final flush.
+  std::uint64_t bytes_total = 0;   // Downloaded during the drill.
+  std::uint64_t bytes_max = 0;     // By one device.
+  std::vector<DrillSample> timeline;
+  std::vector<DrillMark> marks;
+  std::vector<DrillCheck> checks;  // The scenario's expectations.
+  bool passed = true;              // Every check passed.
+
+  nlohmann::json ToJson() const;
+  // The terminal table.
+  std::string Table() const;
+  // Devices per version over time, with the marks: a self-contained SVG.
+  std::string TimelineSvg() const;
+};
+
+// Plays `scenario`. Errors: setup failures (kIo, kInvalidArgument for a
+// policy the server refuses, kInternal when otactl fails), never the
+// outcome of the drill itself, which the report tells.
+Result<DrillReport> RunDrill(const manifest::DrillScenario& scenario, const DrillOptions& options);
+
+// The p-th percentile (0..100, nearest rank) of `values`; 0 when empty.
+std::int64_t Percentile(std::vector<std::int64_t> values, int p);
+
+}  // namespace ota::drill
+
+#endif  // OTA_TOOLS_DRILL_DRILL_H_

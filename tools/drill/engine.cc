@@ -1,0 +1,524 @@
+// The drill's event loop: device check-ins, controller passes and the
+// operator's response, in simulated time.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <queue>
+#include <random>
+#include <set>
+
+#include "drill.h"
+#include "fleet.h"
+#include "ota/agent/sessions.h"
+#include "ota/common/filesystem.h"
+#include "ota/manifest/rollout_manifest.h"
+#include "ota/rollout/bucket.h"
+#include "ota/rollout/controller.h"
+#include "sim_runtime.h"
+
+namespace ota::drill {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+constexpr char kRolloutId[] = "drill";
+
+// Reproducible randomness for a drill (device ids, keys, jitter): a drill
+// is a simulation, and the same seed must give the same run.
+class SeededRandom : public Random {
+ public:
+  explicit SeededRandom(std::uint64_t seed) : gen_(seed) {}
+  void Fill(std::span<std::uint8_t> out) override {
+    for (std::uint8_t& b : out) b = static_cast<std::uint8_t>(gen_() & 0xff);
+  }
+  std::uint64_t Uniform(std::uint64_t bound) override {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(gen_);
+  }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+// `message` with file paths (words starting with '/') replaced by
+// "<path>", so that the same error on many devices counts once.
+std::string WithoutPaths(const std::string& message) {
+  std::string out;
+  bool in_path = false;
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    const char c = message[i];
+    if (in_path) {
+      if (c != ' ' && c != ':' && c != ',' && c != ')') continue;
+      in_path = false;
+    } else if (c == '/' && (i == 0 || message[i - 1] == ' ' || message[i - 1] == '(')) {
+      in_path = true;
+      out += "<path>";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+enum class Step { kDevice, kController, kRollback };
+
+struct Scheduled {
+  std::int64_t t;
+  std::uint64_t order;  // Ties: in the order scheduled.
+  Step step;
+  std::size_t device;
+  bool operator>(const Scheduled& o) const { return t != o.t ? t > o.t : order > o.order; }
+};
+
+class DrillRun {
+ public:
+  DrillRun(const manifest::DrillScenario& s, const DrillOptions& o)
+      : s_(s),
+        o_(o),
+        site_{o.work_dir, o.otactl},
+        start_(std::chrono::floor<seconds>(std::chrono::system_clock::now()) -
+               seconds(s.duration_seconds + 4 * s.fleet.check_interval_seconds + 3600)),
+        clock_(start_),
+        random_(s.seed),
+        jitter_(s.seed ^ 0x9e3779b97f4a7c15ULL) {}
+
+  Result<DrillReport> Run() {
+    report_.scenario = s_.name;
+    report_.devices = s_.fleet.devices;
+    OTA_TRY(Prepare());
+    Say("baseline: " + std::to_string(devices_.size()) + " devices install " +
+        manifest::ToString(s_.from));
+    OTA_TRY(Baseline());
+    SetTime(0);
+    OTA_TRY(PublishRelease(site_, s_.to));
+    OTA_TRY(CreateRollout());
+    Say("rollout of " + manifest::ToString(s_.to) + " created; playing " +
+        std::to_string(s_.duration_seconds) + " s of simulated time");
+    OTA_TRY(Play());
+    OTA_TRY(Finish());
+    server_->Stop();
+    return std::move(report_);
+  }
+
+ private:
+  void Say(const std::string& line) const {
+    if (o_.progress) o_.progress(line);
+  }
+  void SetTime(std::int64_t t) { clock_.Set(start_at_ + seconds(t)); }
+
+  Status Prepare() {
+    fs_ = MakePosixFileSystem();
+    http_ = MakeCurlHttpClient();
+    env_ = {&clock_, &random_, fs_.get(), http_.get()};
+    OTA_TRY(fs_->CreateDirs(site_.dir));
+    OTA_ASSIGN_OR_RETURN(std::vector<std::string> entries, fs_->ListDir(site_.dir));
+    if (!entries.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "the drill's work folder " + site_.dir + " is not empty");
+    }
+    auto policy = rollout::ParseControllerPolicy(s_.policy);
+    if (!policy.ok()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "drill scenario: rollout.policy: " + policy.error().message);
+    }
+    Say("preparing the repository, keys and the releases " + manifest::ToString(s_.from) + " and " +
+        manifest::ToString(s_.to));
+    OTA_ASSIGN_OR_RETURN(auto digests, PrepareRepository(site_, s_));
+    model_digests_ = digests;
+    OTA_TRY(StartServer());
+    return EnrollFleet();
+  }
+
+  Status StartServer() {
+    server::RepoPublisherOptions p;
+    p.repo_dir = site_.Sub("repo");
+    p.rollouts_key = site_.Key("rollouts");
+    p.snapshot_key = site_.Key("snapshot");
+    p.timestamp_key = site_.Key("timestamp");
+    p.work_dir = site_.Sub("publish");
+    OTA_ASSIGN_OR_RETURN(publisher_, server::MakeRepoPublisher(p));
+    const std::string db = site_.Sub("server.db");
+    OTA_ASSIGN_OR_RETURN(token_, server::CreateOperatorToken(db, "drill-operator"));
+    OTA_ASSIGN_OR_RETURN(enroll_token_, server::CreateEnrollmentToken(db, {"drill-fleet", 0, 0}));
+    server::ServerOptions so;
+    so.repo_dir = site_.Sub("repo");
+    so.db_path = db;
+    so.port = 0;
+    so.quiet = true;
+    so.clock = &clock_;
+    so.publisher = publisher_.get();
+    so.threads = 2;
+    so.enroll_burst = static_cast<double>(s_.fleet.devices) + 10;
+    server_ = std::make_unique<server::Server>(so);
+    OTA_TRY(server_->Start());
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    return Ok();
+  }
+
+  // Which group each device belongs to, and which faults hit it.
+  void AssignGroupsAndFaults() {
+    std::size_t next = 0;
+    for (const manifest::DrillGroup& g : s_.fleet.groups) {
+      const auto n = static_cast<std::size_t>(
+          std::llround(static_cast<double>(s_.fleet.devices) * g.percent / 100.0));
+      for (std::size_t i = 0; i < n && next < devices_.size(); ++i) devices_[next++].group = g.name;
+    }
+    std::mt19937_64 pick(s_.seed);
+    for (const manifest::DrillFault& f : s_.faults) {
+      std::vector<std::size_t> candidates;
+      for (std::size_t i = 0; i < devices_.size(); ++i) {
+        const bool in_groups = f.groups.empty() || std::find(f.groups.begin(), f.groups.end(),
+                                                             devices_[i].group) != f.groups.end();
+        if (in_groups) candidates.push_back(i);
+      }
+      std::shuffle(candidates.begin(), candidates.end(), pick);
+      const auto n = static_cast<std::size_t>(
+          std::ceil(static_cast<double>(candidates.size()) * f.percent / 100.0));
+      for (std::size_t k = 0; k < n; ++k) {
+        SimDevice& d = devices_[candidates[k]];
+        d.shadow_fail |= f.kind == manifest::DrillFaultKind::kShadowFail;
+        d.sessions_fail |= f.kind == manifest::DrillFaultKind::kSessionsFail;
+        d.crash |= f.kind == manifest::DrillFaultKind::kCrashAfterActivation;
+        d.load_fail |= f.kind == manifest::DrillFaultKind::kLoadFail;
+      }
+    }
+  }
+
+  Status EnrollFleet() {
+    OTA_ASSIGN_OR_RETURN(std::string root,
+                         fs_->ReadFile(site_.Sub("repo/metadata/root.json"), 1 << 20));
+    devices_.resize(s_.fleet.devices);
+    AssignGroupsAndFaults();
+    std::map<std::string, const manifest::DrillGroup*> groups;
+    for (const manifest::DrillGroup& g : s_.fleet.groups) groups[g.name] = &g;
+    SetTime(-3 * static_cast<std::int64_t>(s_.fleet.check_interval_seconds));
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      SimDevice& d = devices_[i];
+      d.state_dir = site_.Sub("devices/" + std::to_string(i));
+      OTA_TRY(agent::Agent::Enroll(env_,
+                                   {d.state_dir, url_, root, {"chat"}, "", enroll_token_, "", {}}));
+      if (!d.group.empty()) {
+        OTA_TRY(WriteFileAtomic(*fs_, d.state_dir + "/device-facts.json",
+                                GroupFacts(*groups[d.group]).dump(), 0644));
+      }
+      SimBehaviour b;
+      b.fs = fs_.get();
+      if (d.shadow_fail) b.diverging.insert(model_digests_.second);
+      if (d.load_fail) b.unloadable.insert(model_digests_.second);
+      auto registry = std::make_shared<runtime_adapter::RuntimeRegistry>();
+      OTA_TRY(registry->Register(MakeSimRuntime(std::move(b))));
+      d.options.state_dir = d.state_dir;
+      d.options.space_margin_bytes = 0;
+      d.options.keep_versions = 2;
+      d.options.runtimes = registry;
+      // Long enough for the app's sessions (reported at each check-in) to decide.
+      d.options.confirm_window = seconds(4 * s_.fleet.check_interval_seconds);
+      OTA_TRY(OpenAgent(d));
+    }
+    return Ok();
+  }
+
+  Status OpenAgent(SimDevice& d) {
+    d.agent.reset();
+    OTA_ASSIGN_OR_RETURN(d.agent, agent::Agent::Open(env_, d.options));
+    OTA_ASSIGN_OR_RETURN(agent::AgentStatus status, d.agent->GetStatus());
+    d.device_id = status.device_id;
+    return Ok();
+  }
+
+  Status Baseline() {
+    for (SimDevice& d : devices_) {
+      OTA_ASSIGN_OR_RETURN(auto outcomes, d.agent->Update(nullptr));
+      (void)outcomes;
+      OTA_TRY(Observe(d, -1));
+      if (d.version != manifest::ToString(s_.from)) {
+        return MakeError(ErrorCode::kInternal, "device " + d.device_id + " did not install " +
+                                                   manifest::ToString(s_.from) + ": " +
+                                                   d.last_error);
+      }
+    }
+    return Ok();
+  }
+
+  Status CreateRollout() {
+    manifest::RolloutManifest m;
+    m.rollout_id = kRolloutId;
+    m.model = "chat";
+    m.version = 1;
+    m.target.bundle_version = s_.to;
+    for (const manifest::DrillStage& st : s_.stages) {
+      manifest::RolloutStage stage;
+      stage.percent_hundredths = st.percent * 100;
+      stage.min_soak_seconds = st.soak_seconds;
+      m.stages.push_back(stage);
+    }
+    OTA_ASSIGN_OR_RETURN(json r, Api("POST", "/v1/rollouts",
+                                     {{"manifest", manifest::ToJson(m)},
+                                      {"policy", s_.policy},
+                                      {"reason", "drill " + s_.name}}));
+    (void)r;
+    for (SimDevice& d : devices_) {
+      d.in_canary = rollout::InStage(rollout::CohortBucket(d.device_id, kRolloutId),
+                                     s_.stages.front().percent * 100);
+    }
+    return Ok();
+  }
+
+  Result<json> Api(const std::string& method, const std::string& path, const json& body) {
+    HttpRequest req;
+    req.method = method;
+    req.url = url_ + path;
+    req.headers = {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}};
+    if (!body.is_null()) req.body = body.dump();
+    OTA_ASSIGN_OR_RETURN(HttpResponse r, http_->Fetch(req));
+    if (r.status >= 300) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       method + " " + path + ": HTTP " + std::to_string(r.status) + " " + r.body);
+    }
+    return json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  }
+
+  void Schedule(std::int64_t t, Step step, std::size_t device = 0) {
+    queue_.push({t, order_++, step, device});
+  }
+
+  std::int64_t NextCheckIn() {
+    const auto interval = static_cast<std::int64_t>(s_.fleet.check_interval_seconds);
+    const auto jitter = static_cast<std::int64_t>(s_.fleet.jitter_seconds);
+    std::int64_t offset = 0;
+    if (jitter > 0)
+      offset = std::uniform_int_distribution<std::int64_t>(-jitter / 2, jitter / 2)(jitter_);
+    return std::max<std::int64_t>(60, interval + offset);
+  }
+
+  Status Play() {
+    const auto interval = static_cast<std::int64_t>(s_.fleet.check_interval_seconds);
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      Schedule(std::uniform_int_distribution<std::int64_t>(1, interval)(jitter_), Step::kDevice, i);
+    }
+    Schedule(static_cast<std::int64_t>(s_.controller_interval_seconds), Step::kController);
+    const auto end = static_cast<std::int64_t>(s_.duration_seconds);
+    while (!queue_.empty() && !done_) {
+      const Scheduled next = queue_.top();
+      queue_.pop();
+      if (next.t > end) break;
+      SetTime(next.t);
+      now_ = next.t;
+      switch (next.step) {
+        case Step::kDevice:
+          OTA_TRY(CheckIn(devices_[next.device]));
+          Schedule(next.t + NextCheckIn(), Step::kDevice, next.device);
+          break;
+        case Step::kController:
+          OTA_TRY(ControllerPass());
+          Schedule(next.t + static_cast<std::int64_t>(s_.controller_interval_seconds),
+                   Step::kController);
+          break;
+        case Step::kRollback:
+          OTA_TRY(OrderRollback());
+          break;
+      }
+    }
+    report_.simulated_seconds = now_;
+    return Ok();
+  }
+
+  // The app's side between two check-ins, then the agent's update cycle.
+  Status CheckIn(SimDevice& d) {
+    const std::string to = manifest::ToString(s_.to);
+    if (d.version == to && confirming_.count(d.device_id) > 0) {
+      if (d.crash) {
+        // The app crash-loops: every start of the agent counts.
+        for (int i = 0; i < 2; ++i) OTA_TRY(OpenAgent(d));
+      } else {
+        OTA_ASSIGN_OR_RETURN(auto log, agent::SessionLog::Open(d.state_dir, &clock_));
+        OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+        const std::string id =
+            st.active.empty() || !st.active[0].active ? "" : st.active[0].active->id;
+        for (int i = 0; i < 3 && !id.empty(); ++i) {
+          OTA_TRY(
+              log->Report(id, !d.sessions_fail, d.sessions_fail ? "drill: session failed" : ""));
+        }
+      }
+    }
+    ++report_.device_checks;
+    auto outcomes = d.agent->Update(nullptr);
+    if (outcomes.ok()) {
+      for (const agent::UpdateOutcome& o : *outcomes) {
+        d.bytes += o.bytes_fetched;
+        if (o.confirming) {
+          confirming_.insert(d.device_id);
+        } else {
+          confirming_.erase(d.device_id);
+        }
+        if (o.kind == agent::UpdateOutcome::Kind::kFailed && o.error)
+          d.last_error = o.error->message;
+        if (o.kind == agent::UpdateOutcome::Kind::kUpdated) d.last_error.clear();
+      }
+    } else {
+      d.last_error = outcomes.error().message;
+    }
+    return Observe(d, now_);
+  }
+
+  // The device's active version and what its log says happened with `to`.
+  Status Observe(SimDevice& d, std::int64_t t) {
+    OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+    d.version = st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
+    OTA_ASSIGN_OR_RETURN(agent::AuditReport audit, d.agent->Audit());
+    const std::string to = manifest::ToString(s_.to);
+    for (const agent::AuditEntry& e : audit.entries) {
+      if (e.seq <= d.audit_seen) continue;
+      d.audit_seen = e.seq;
+      const json b = json::parse(e.body, nullptr, /*allow_exceptions=*/false);
+      if (!b.is_object() || b.value("version", "") != to) continue;
+      const std::string type = b.value("type", "");
+      const std::string state = b.value("state", "");
+      if (type == "state" && (state == "confirming" || state == "committed") && !d.exposed) {
+        d.exposed = true;
+        d.exposed_at = t;
+      }
+      const bool failure = type == "rollback-attempt" || (type == "state" && state == "failed");
+      if (failure && t >= 0 && !report_.first_failure_at) report_.first_failure_at = t;
+    }
+    if (d.exposed && !d.back_at && d.version == manifest::ToString(s_.from) && t >= 0)
+      d.back_at = t;
+    return Ok();
+  }
+
+  Status ControllerPass() {
+    OTA_ASSIGN_OR_RETURN(int changed, server_->RunControllerOnce());
+    (void)changed;
+    OTA_ASSIGN_OR_RETURN(json st, Api("GET", std::string("/v1/rollouts/") + kRolloutId, nullptr));
+    const std::string state = st.value("state", "");
+    const auto stage = st.value("current_stage", static_cast<std::int64_t>(0));
+    if (stage > static_cast<std::int64_t>(report_.max_stage)) {
+      report_.max_stage = static_cast<std::uint64_t>(stage);
+      report_.marks.push_back({now_, "stage " + std::to_string(stage)});
+    }
+    if ((state == "halted" || state == "paused") && !report_.stopped_at) {
+      report_.stopped_at = now_;
+      report_.stopped_state = state;
+      report_.stopped_stage = stage;
+      report_.marks.push_back({now_, state});
+      if (s_.response.rollback_on_stop) {
+        Schedule(now_ + static_cast<std::int64_t>(s_.response.reaction_seconds), Step::kRollback);
+      }
+    }
+    Sample();
+    done_ = Settled(stage);
+    return Ok();
+  }
+
+  Status OrderRollback() {
+    OTA_ASSIGN_OR_RETURN(
+        json r, Api("POST", std::string("/v1/rollouts/") + kRolloutId + "/rollback",
+                    {{"to_version", manifest::ToString(s_.from)},
+                     {"reason", "drill " + s_.name + ": the controller stopped the rollout"}}));
+    (void)r;
+    report_.rollback_at = now_;
+    report_.marks.push_back({now_, "rollback ordered"});
+    return Ok();
+  }
+
+  void Sample() {
+    DrillSample sample;
+    sample.t = now_;
+    const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
+    for (const SimDevice& d : devices_) {
+      if (d.version == from) {
+        ++sample.on_from;
+      } else if (d.version == to) {
+        ++sample.on_to;
+      } else {
+        ++sample.other;
+      }
+    }
+    report_.timeline.push_back(sample);
+  }
+
+  // Nothing more will change: everyone is back after a rollback order that
+  // every device has seen, or the rollout reached everyone.
+  bool Settled(std::int64_t stage) const {
+    const auto settle =
+        static_cast<std::int64_t>(s_.fleet.check_interval_seconds + s_.fleet.jitter_seconds);
+    const DrillSample& last = report_.timeline.back();
+    if (report_.rollback_at && now_ - *report_.rollback_at > settle) {
+      return std::none_of(devices_.begin(), devices_.end(),
+                          [](const SimDevice& d) { return d.exposed && !d.back_at; });
+    }
+    if (report_.stopped_at && !s_.response.rollback_on_stop) {
+      return now_ - *report_.stopped_at > 2 * settle;
+    }
+    return stage + 1 == static_cast<std::int64_t>(s_.stages.size()) &&
+           last.on_to == devices_.size();
+  }
+
+  Status Finish() {
+    std::map<std::string, std::uint64_t> stuck;
+    for (SimDevice& d : devices_) {
+      OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
+      (void)flushed;
+      OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+      report_.reports_lost += static_cast<std::uint64_t>(st.pending_reports);
+      report_.bytes_total += d.bytes;
+      report_.bytes_max = std::max(report_.bytes_max, d.bytes);
+      if (d.exposed) {
+        ++report_.exposed;
+        if (!d.in_canary) ++report_.exposed_outside_canary;
+        if (d.back_at && report_.rollback_at) {
+          report_.back_after.push_back(
+              std::max<std::int64_t>(0, *d.back_at - *report_.rollback_at));
+        } else if (!d.back_at) {
+          ++report_.never_back;
+        }
+      }
+      if (d.version == manifest::ToString(s_.to)) ++report_.on_to_at_end;
+      if (d.version == manifest::ToString(s_.from)) ++report_.on_from_at_end;
+      // Its newest deployment, when that ended (or waits) with an error.
+      const auto newest =
+          std::max_element(st.recent_deployments.begin(), st.recent_deployments.end(),
+                           [](const agent::DeploymentSummary& a,
+                              const agent::DeploymentSummary& b) { return a.id < b.id; });
+      if (newest != st.recent_deployments.end() && !newest->error.empty()) {
+        ++stuck[newest->state + ": " + WithoutPaths(newest->error).substr(0, 160)];
+      }
+    }
+    report_.stuck.assign(stuck.begin(), stuck.end());
+    EvaluateExpectations(s_, report_);
+    return Ok();
+  }
+
+  const manifest::DrillScenario& s_;
+  const DrillOptions& o_;
+  DrillSite site_;
+  std::chrono::system_clock::time_point start_;
+  std::chrono::system_clock::time_point start_at_ =
+      start_ + seconds(3 * s_.fleet.check_interval_seconds + 3600);
+  SimClock clock_;
+  SeededRandom random_;
+  std::mt19937_64 jitter_;
+  std::unique_ptr<FileSystem> fs_;
+  std::unique_ptr<HttpClient> http_;
+  Env env_;
+  std::pair<std::string, std::string> model_digests_;
+  std::unique_ptr<server::RolloutPublisher> publisher_;
+  std::unique_ptr<server::Server> server_;
+  std::string url_, token_, enroll_token_;
+  std::vector<SimDevice> devices_;
+  std::set<std::string> confirming_;
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> queue_;
+  std::uint64_t order_ = 0;
+  std::int64_t now_ = 0;
+  bool done_ = false;
+  DrillReport report_;
+};
+
+}  // namespace
+
+Result<DrillReport> RunDrill(const manifest::DrillScenario& scenario, const DrillOptions& options) {
+  DrillRun run(scenario, options);
+  return run.Run();
+}
+
+}  // namespace ota::drill

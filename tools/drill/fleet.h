@@ -1,0 +1,85 @@
+// The pieces a drill plays with: the signed repository and its two
+// releases, the in-process server, the simulated clock and the devices.
+#ifndef OTA_TOOLS_DRILL_FLEET_H_
+#define OTA_TOOLS_DRILL_FLEET_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "drill.h"
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
+#include "ota/common/http.h"
+#include "ota/server/rollout_publisher.h"
+#include "ota/server/server.h"
+
+namespace ota::drill {
+
+// Simulated time: stays where it is set; SleepFor moves it on.
+class SimClock : public Clock {
+ public:
+  explicit SimClock(std::chrono::system_clock::time_point start) : now_(start) {}
+  std::chrono::system_clock::time_point Now() const override { return now_; }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    return std::chrono::steady_clock::time_point(now_.time_since_epoch());
+  }
+  void SleepFor(std::chrono::milliseconds d) override { now_ += d; }
+  void Set(std::chrono::system_clock::time_point t) { now_ = t; }
+
+ private:
+  std::chrono::system_clock::time_point now_;
+};
+
+struct SimDevice {
+  std::string state_dir;
+  std::string group;
+  bool shadow_fail = false, sessions_fail = false, crash = false, load_fail = false;
+  std::unique_ptr<agent::Agent> agent;
+  agent::AgentOptions options;
+  std::string device_id;
+  bool in_canary = false;
+  std::string version;  // Active version ("" none).
+  bool exposed = false;
+  std::int64_t exposed_at = 0;
+  std::optional<std::int64_t> back_at;
+  std::uint64_t bytes = 0;
+  std::string last_error;
+  std::int64_t audit_seen = 0;  // Events of its log already looked at.
+};
+
+// Paths and artifacts of one drill's work folder.
+struct DrillSite {
+  std::string dir;
+  std::string otactl;
+  std::string Sub(const std::string& rel) const { return dir + "/" + rel; }
+  std::string Key(const std::string& role) const { return Sub("keys/" + role + ".key"); }
+};
+
+// Runs otactl with `args`; its output goes to <dir>/setup.log. kInternal
+// with the log's tail when it fails.
+Status RunOtactl(const DrillSite& site, const std::vector<std::string>& args);
+
+// Keys, repository (with the delegated rollouts role) and the two releases'
+// bundles; publishes `from`. Returns the SHA-256 of each release's model
+// file ({from, to}).
+Result<std::pair<std::string, std::string>> PrepareRepository(const DrillSite& site,
+                                                              const manifest::DrillScenario& s);
+
+// Signs the `to` release into the repository.
+Status PublishRelease(const DrillSite& site, const manifest::Version& version);
+
+// Fills report.checks and report.passed from the scenario's expectations
+// (and the rule that no report is ever lost).
+void EvaluateExpectations(const manifest::DrillScenario& s, DrillReport& report);
+
+// A device's facts file from its group.
+nlohmann::json GroupFacts(const manifest::DrillGroup& group);
+
+}  // namespace ota::drill
+
+#endif  // OTA_TOOLS_DRILL_FLEET_H_
