@@ -222,6 +222,36 @@ Result<std::vector<DrillFault>> ParseDrillFaults(const DrillObject& top, const D
   return faults;
 }
 
+Result<DrillNetwork> ParseDrillNetwork(const DrillObject& top, std::uint64_t duration) {
+  DrillNetwork n;
+  if (!top.Has("network")) return n;
+  OTA_ASSIGN_OR_RETURN(DrillObject o,
+                       DrillObject::Of(top.At("network"), "network",
+                                       {"outages", "truncated_downloads", "truncate_after_bytes"}));
+  OTA_ASSIGN_OR_RETURN(n.truncated_downloads, o.Number("truncated_downloads", 0, 1000000, 0));
+  OTA_ASSIGN_OR_RETURN(n.truncate_after_bytes,
+                       o.Number("truncate_after_bytes", 1, 1ULL << 40, 4096));
+  OTA_ASSIGN_OR_RETURN(const json* list, o.List("outages", false));
+  std::uint64_t free_from = 0;  // Where the previous outage ended.
+  for (std::size_t i = 0; list != nullptr && i < list->size(); ++i) {
+    const std::string path = "network.outages[" + std::to_string(i) + "]";
+    OTA_ASSIGN_OR_RETURN(DrillObject w,
+                         DrillObject::Of((*list)[i], path, {"at_seconds", "duration_seconds"}));
+    DrillOutage out;
+    OTA_ASSIGN_OR_RETURN(out.at_seconds, w.Number("at_seconds", 0, duration, std::nullopt));
+    OTA_ASSIGN_OR_RETURN(out.duration_seconds,
+                         w.Number("duration_seconds", 1, duration, std::nullopt));
+    if (i > 0 && out.at_seconds < free_from) {
+      return BadScenario(path +
+                         " starts before the outage before it ends (outages go in time "
+                         "order and do not overlap)");
+    }
+    free_from = out.at_seconds + out.duration_seconds;
+    n.outages.push_back(out);
+  }
+  return n;
+}
+
 Result<DrillOperator> ParseDrillOperator(const DrillObject& top) {
   DrillOperator r;
   if (!top.Has("operator")) return r;
@@ -272,7 +302,7 @@ Result<DrillScenario> ParseDrillJson(const json& j) {
       DrillObject top,
       DrillObject::Of(j, "",
                       {"schema", "name", "description", "seed", "fleet", "release", "rollout",
-                       "faults", "operator", "expect", "duration_seconds"}));
+                       "faults", "network", "operator", "expect", "duration_seconds"}));
   OTA_ASSIGN_OR_RETURN(std::string schema, top.Text("schema", true));
   if (schema != kDrillSchema) {
     return BadScenario("schema must be \"" + std::string(kDrillSchema) + "\", not \"" + schema +
@@ -311,6 +341,7 @@ Result<DrillScenario> ParseDrillJson(const json& j) {
   OTA_ASSIGN_OR_RETURN(s.response, ParseDrillOperator(top));
   OTA_ASSIGN_OR_RETURN(s.expect, ParseDrillExpect(top, s.stages.size()));
   OTA_ASSIGN_OR_RETURN(s.duration_seconds, top.Number("duration_seconds", 60, 31536000, 86400));
+  OTA_ASSIGN_OR_RETURN(s.network, ParseDrillNetwork(top, s.duration_seconds));
   return s;
 }
 

@@ -117,6 +117,17 @@ TEST(DrillScenarioTest, RefusesWithTheFieldAndTheRule) {
   j = Minimal();
   j["rollout"]["policy"] = "strict";
   EXPECT_EQ(Refusal(j), "drill scenario: rollout.policy must be an object, not string");
+  j = Minimal();
+  j["network"] = {{"outages",
+                   {{{"at_seconds", 100}, {"duration_seconds", 600}},
+                    {{"at_seconds", 500}, {"duration_seconds", 60}}}}};
+  EXPECT_EQ(Refusal(j),
+            "drill scenario: network.outages[1] starts before the outage before it ends (outages "
+            "go in time order and do not overlap)");
+  j = Minimal();
+  j["network"] = {{"truncated_downloads", -1}};
+  EXPECT_NE(Refusal(j).find("network.truncated_downloads must be a whole number"),
+            std::string::npos);
   EXPECT_EQ(ParseDrillScenario(std::string(2 << 20, ' ')).error().message,
             "drill scenario: more than 1 MiB of JSON");
 }

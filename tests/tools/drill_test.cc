@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -151,6 +152,24 @@ TEST_F(DrillTest, AHealthyReleaseReachesEveryoneAndAStopExpectationFails) {
   EXPECT_EQ(r.exposed, 30u);
   EXPECT_TRUE(r.stuck.empty()) << r.Table();
   EXPECT_GT(r.bytes_total, 0u);
+}
+
+TEST_F(DrillTest, AnOutageAndCutDownloadsDelayTheRolloutButLoseNothing) {
+  json s = Scenario(30);
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["network"] = {{"outages", {{{"at_seconds", 600}, {"duration_seconds", 3 * 3600}}}},
+                  {"truncated_downloads", 10},
+                  {"truncate_after_bytes", 4096}};
+  const DrillReport r = Run(s);
+  EXPECT_EQ(r.on_to_at_end, 30u) << r.Table();
+  EXPECT_TRUE(r.stuck.empty()) << r.Table();
+  EXPECT_EQ(r.reports_lost, 0u);
+  std::vector<std::string> marks;
+  for (const DrillMark& m : r.marks) marks.push_back(m.what);
+  EXPECT_NE(std::find(marks.begin(), marks.end(), "server down"), marks.end());
+  EXPECT_NE(std::find(marks.begin(), marks.end(), "server up"), marks.end());
+  // Devices that checked in while the server was down got it afterwards.
+  EXPECT_GT(r.simulated_seconds, 600 + 3 * 3600) << r.Table();
 }
 
 TEST_F(DrillTest, TheSameSeedPlaysTheSameDrill) {

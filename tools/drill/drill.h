@@ -69,7 +69,8 @@ struct DrillReport {
   std::uint64_t exposed_outside_canary = 0;
   // Seconds from the rollback order until each exposed device was back.
   std::vector<std::int64_t> back_after;
-  std::uint64_t never_back = 0;  // Exposed devices still not back at the end.
+  // Exposed devices still not back at the end, after a rollback order.
+  std::uint64_t never_back = 0;
   std::uint64_t on_to_at_end = 0;
   std::uint64_t on_from_at_end = 0;
   // Devices whose last deployment ended with an error, by its message.

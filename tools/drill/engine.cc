@@ -60,7 +60,7 @@ std::string WithoutPaths(const std::string& message) {
   return out;
 }
 
-enum class Step { kDevice, kController, kRollback };
+enum class Step { kDevice, kController, kRollback, kServerDown, kServerUp };
 
 struct Scheduled {
   std::int64_t t;
@@ -90,6 +90,7 @@ class DrillRun {
         manifest::ToString(s_.from));
     OTA_TRY(Baseline());
     SetTime(0);
+    if (s_.network.truncated_downloads > 0) OTA_TRY(RestartServer(/*truncate=*/true));
     OTA_TRY(PublishRelease(site_, s_.to));
     OTA_TRY(CreateRollout());
     Say("rollout of " + manifest::ToString(s_.to) + " created; playing " +
@@ -129,6 +130,17 @@ class DrillRun {
     return EnrollFleet();
   }
 
+  // (Re)starts the server on its port; `truncate` cuts the network's first
+  // downloads of signed targets (the release's, after the baseline).
+  Status RestartServer(bool truncate) {
+    if (!server_down_) server_->Stop();
+    so_.port = port_;
+    so_.fault_drop_count = truncate ? s_.network.truncated_downloads : 0;
+    so_.fault_drop_after_bytes = s_.network.truncate_after_bytes;
+    server_ = std::make_unique<server::Server>(so_);
+    return server_->Start();
+  }
+
   Status StartServer() {
     server::RepoPublisherOptions p;
     p.repo_dir = site_.Sub("repo");
@@ -140,18 +152,18 @@ class DrillRun {
     const std::string db = site_.Sub("server.db");
     OTA_ASSIGN_OR_RETURN(token_, server::CreateOperatorToken(db, "drill-operator"));
     OTA_ASSIGN_OR_RETURN(enroll_token_, server::CreateEnrollmentToken(db, {"drill-fleet", 0, 0}));
-    server::ServerOptions so;
-    so.repo_dir = site_.Sub("repo");
-    so.db_path = db;
-    so.port = 0;
-    so.quiet = true;
-    so.clock = &clock_;
-    so.publisher = publisher_.get();
-    so.threads = 2;
-    so.enroll_burst = static_cast<double>(s_.fleet.devices) + 10;
-    server_ = std::make_unique<server::Server>(so);
+    so_.repo_dir = site_.Sub("repo");
+    so_.db_path = db;
+    so_.port = 0;
+    so_.quiet = true;
+    so_.clock = &clock_;
+    so_.publisher = publisher_.get();
+    so_.threads = 2;
+    so_.enroll_burst = static_cast<double>(s_.fleet.devices) + 10;
+    server_ = std::make_unique<server::Server>(so_);
     OTA_TRY(server_->Start());
-    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    port_ = server_->port();
+    url_ = "http://127.0.0.1:" + std::to_string(port_);
     return Ok();
   }
 
@@ -229,7 +241,9 @@ class DrillRun {
   Status Baseline() {
     for (SimDevice& d : devices_) {
       OTA_ASSIGN_OR_RETURN(auto outcomes, d.agent->Update(nullptr));
-      (void)outcomes;
+      for (const agent::UpdateOutcome& o : outcomes) {
+        if (o.error) d.last_error = o.error->message;
+      }
       OTA_TRY(Observe(d, -1));
       if (d.version != manifest::ToString(s_.from)) {
         return MakeError(ErrorCode::kInternal, "device " + d.device_id + " did not install " +
@@ -297,6 +311,10 @@ class DrillRun {
       Schedule(std::uniform_int_distribution<std::int64_t>(1, interval)(jitter_), Step::kDevice, i);
     }
     Schedule(static_cast<std::int64_t>(s_.controller_interval_seconds), Step::kController);
+    for (const manifest::DrillOutage& o : s_.network.outages) {
+      Schedule(static_cast<std::int64_t>(o.at_seconds), Step::kServerDown);
+      Schedule(static_cast<std::int64_t>(o.at_seconds + o.duration_seconds), Step::kServerUp);
+    }
     const auto end = static_cast<std::int64_t>(s_.duration_seconds);
     while (!queue_.empty() && !done_) {
       const Scheduled next = queue_.top();
@@ -315,7 +333,19 @@ class DrillRun {
                    Step::kController);
           break;
         case Step::kRollback:
-          OTA_TRY(OrderRollback());
+          if (server_down_) {
+            pending_rollback_ = true;  // Ordered once the server is back.
+          } else {
+            OTA_TRY(OrderRollback());
+          }
+          break;
+        case Step::kServerDown:
+          server_->Stop();
+          server_down_ = true;
+          report_.marks.push_back({now_, "server down"});
+          break;
+        case Step::kServerUp:
+          OTA_TRY(ServerUp());
           break;
       }
     }
@@ -351,8 +381,7 @@ class DrillRun {
         } else {
           confirming_.erase(d.device_id);
         }
-        if (o.kind == agent::UpdateOutcome::Kind::kFailed && o.error)
-          d.last_error = o.error->message;
+        if (o.error) d.last_error = o.error->message;
         if (o.kind == agent::UpdateOutcome::Kind::kUpdated) d.last_error.clear();
       }
     } else {
@@ -386,7 +415,22 @@ class DrillRun {
     return Ok();
   }
 
+  Status ServerUp() {
+    OTA_TRY(RestartServer(/*truncate=*/false));
+    server_down_ = false;
+    report_.marks.push_back({now_, "server up"});
+    if (pending_rollback_) {
+      pending_rollback_ = false;
+      OTA_TRY(OrderRollback());
+    }
+    return Ok();
+  }
+
   Status ControllerPass() {
+    if (server_down_) {
+      Sample();
+      return Ok();
+    }
     OTA_ASSIGN_OR_RETURN(int changed, server_->RunControllerOnce());
     (void)changed;
     OTA_ASSIGN_OR_RETURN(json st, Api("GET", std::string("/v1/rollouts/") + kRolloutId, nullptr));
@@ -455,6 +499,7 @@ class DrillRun {
   }
 
   Status Finish() {
+    if (server_down_) OTA_TRY(ServerUp());  // The final flush needs it.
     std::map<std::string, std::uint64_t> stuck;
     for (SimDevice& d : devices_) {
       OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
@@ -469,7 +514,7 @@ class DrillRun {
         if (d.back_at && report_.rollback_at) {
           report_.back_after.push_back(
               std::max<std::int64_t>(0, *d.back_at - *report_.rollback_at));
-        } else if (!d.back_at) {
+        } else if (!d.back_at && report_.rollback_at) {
           ++report_.never_back;
         }
       }
@@ -503,7 +548,11 @@ class DrillRun {
   Env env_;
   std::pair<std::string, std::string> model_digests_;
   std::unique_ptr<server::RolloutPublisher> publisher_;
+  server::ServerOptions so_;
+  int port_ = 0;
   std::unique_ptr<server::Server> server_;
+  bool server_down_ = false;
+  bool pending_rollback_ = false;
   std::string url_, token_, enroll_token_;
   std::vector<SimDevice> devices_;
   std::set<std::string> confirming_;

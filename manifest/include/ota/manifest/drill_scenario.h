@@ -60,6 +60,22 @@ struct DrillFault {
   std::uint32_t percent = 100;      // 1..100.
 };
 
+// The server unreachable from `at_seconds` (after the rollout is created)
+// for `duration_seconds`.
+struct DrillOutage {
+  std::uint64_t at_seconds = 0;
+  std::uint64_t duration_seconds = 0;
+};
+
+// What the network does to the fleet.
+struct DrillNetwork {
+  std::vector<DrillOutage> outages;  // In time order, not overlapping.
+  // The first this many downloads of signed targets are cut off after
+  // `truncate_after_bytes` body bytes (devices resume them).
+  std::uint64_t truncated_downloads = 0;
+  std::uint64_t truncate_after_bytes = 4096;
+};
+
 // What the operator does when the controller stops the rollout.
 struct DrillOperator {
   bool rollback_on_stop = true;        // Order a rollback to the old version.
@@ -93,6 +109,7 @@ struct DrillScenario {
   nlohmann::json policy = nlohmann::json::object();
   std::uint64_t controller_interval_seconds = 300;  // 10..86400.
   std::vector<DrillFault> faults;
+  DrillNetwork network;
   DrillOperator response;
   DrillExpect expect;
   std::uint64_t duration_seconds = 0;  // Simulated time, 60..31536000.
