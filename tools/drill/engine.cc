@@ -96,6 +96,7 @@ class DrillRun {
     Say("rollout of " + manifest::ToString(s_.to) + " created; playing " +
         std::to_string(s_.duration_seconds) + " s of simulated time");
     OTA_TRY(Play());
+    Say("played " + std::to_string(report_.device_checks) + " check-ins; final flush");
     OTA_TRY(Finish());
     server_->Stop();
     return std::move(report_);
@@ -127,6 +128,7 @@ class DrillRun {
     OTA_ASSIGN_OR_RETURN(auto digests, PrepareRepository(site_, s_));
     model_digests_ = digests;
     OTA_TRY(StartServer());
+    Say("enrolling " + std::to_string(s_.fleet.devices) + " devices");
     return EnrollFleet();
   }
 
@@ -375,6 +377,13 @@ class DrillRun {
     auto outcomes = d.agent->Update(nullptr);
     if (outcomes.ok()) {
       for (const agent::UpdateOutcome& o : *outcomes) {
+        // What happened with the release in this cycle: switched to (and
+        // perhaps rolled back within it), or stopped before the switch.
+        if (o.to_version == to &&
+            (o.confirming || o.kind == agent::UpdateOutcome::Kind::kUpdated)) {
+          MarkExposed(d, now_);
+        }
+        if (o.to_version == to && o.kind == agent::UpdateOutcome::Kind::kFailed) MarkFailure(now_);
         d.bytes += o.bytes_fetched;
         if (o.confirming) {
           confirming_.insert(d.device_id);
@@ -390,29 +399,29 @@ class DrillRun {
     return Observe(d, now_);
   }
 
-  // The device's active version and what its log says happened with `to`.
+  // The device's active version after a check-in (or an agent restart).
   Status Observe(SimDevice& d, std::int64_t t) {
     OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+    const std::string before = d.version;
     d.version = st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
-    OTA_ASSIGN_OR_RETURN(agent::AuditReport audit, d.agent->Audit());
-    const std::string to = manifest::ToString(s_.to);
-    for (const agent::AuditEntry& e : audit.entries) {
-      if (e.seq <= d.audit_seen) continue;
-      d.audit_seen = e.seq;
-      const json b = json::parse(e.body, nullptr, /*allow_exceptions=*/false);
-      if (!b.is_object() || b.value("version", "") != to) continue;
-      const std::string type = b.value("type", "");
-      const std::string state = b.value("state", "");
-      if (type == "state" && (state == "confirming" || state == "committed") && !d.exposed) {
-        d.exposed = true;
-        d.exposed_at = t;
-      }
-      const bool failure = type == "rollback-attempt" || (type == "state" && state == "failed");
-      if (failure && t >= 0 && !report_.first_failure_at) report_.first_failure_at = t;
-    }
-    if (d.exposed && !d.back_at && d.version == manifest::ToString(s_.from) && t >= 0)
+    if (t < 0) return Ok();
+    const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
+    if (d.version == to) MarkExposed(d, t);
+    if (d.exposed && !d.back_at && d.version == from) {
       d.back_at = t;
+      if (before == to) MarkFailure(t);  // Rolled back by the device or by order.
+    }
     return Ok();
+  }
+
+  void MarkExposed(SimDevice& d, std::int64_t t) {
+    if (d.exposed) return;
+    d.exposed = true;
+    d.exposed_at = t;
+  }
+
+  void MarkFailure(std::int64_t t) {
+    if (!report_.first_failure_at) report_.first_failure_at = t;
   }
 
   Status ServerUp() {

@@ -49,7 +49,6 @@ struct SimDevice {
   std::optional<std::int64_t> back_at;
   std::uint64_t bytes = 0;
   std::string last_error;
-  std::int64_t audit_seen = 0;  // Events of its log already looked at.
 };
 
 // Paths and artifacts of one drill's work folder.

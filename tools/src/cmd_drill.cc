@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -79,10 +80,13 @@ int RunDrillCommand(const DrillArgs& a) {
     return kExitCannotRun;
   }
   options.otactl = SelfPath();
-  if (!a.json)
-    options.progress = [](const std::string& line) {
-      std::fprintf(stderr, "drill: %s\n", line.c_str());
+  const auto started = std::chrono::steady_clock::now();
+  if (!a.json) {
+    options.progress = [started](const std::string& line) {
+      const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - started;
+      std::fprintf(stderr, "drill: [%6.1f s] %s\n", wall.count(), line.c_str());
     };
+  }
   auto report = drill::RunDrill(*scenario, options);
   if (own_dir && !a.keep) {
     std::error_code ec;
