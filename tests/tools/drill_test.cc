@@ -219,6 +219,11 @@ TEST(DrillCliTest, RefusesBadScenariosAndWritesItsReport) {
   ota::testing::WriteTestFile(dir.Sub("bad.json"), R"({"schema": "modelota.drill/1"})");
   auto bad = RunOtactl({"drill", "run", dir.Sub("bad.json")}, 2);
   EXPECT_NE(bad.err.find("drill scenario: name is missing"), std::string::npos) << bad.err;
+  json refused = Scenario(8);
+  refused["rollout"]["policy"]["succes_percent"] = 90;
+  ota::testing::WriteTestFile(dir.Sub("policy.json"), refused.dump());
+  auto policy = RunOtactl({"drill", "run", dir.Sub("policy.json")}, 2);
+  EXPECT_NE(policy.err.find("drill scenario: rollout.policy: "), std::string::npos) << policy.err;
   json s = Scenario(8);
   s["rollout"]["stages"] = {{{"percent", 100}}};
   s["expect"] = {{"max_exposed_percent", 50}};

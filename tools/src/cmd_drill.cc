@@ -1,6 +1,7 @@
 // otactl drill run SCENARIO.json: a rollback drill on a simulated fleet
 // (docs/drills.md). Exit codes: 0 every expectation held, 1 one did not,
-// 2 usage or an invalid scenario, 3 the drill could not run.
+// 2 usage, an invalid scenario (its controller policy included) or a work
+// folder in use, 3 the drill could not run.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -93,8 +94,11 @@ int RunDrillCommand(const DrillArgs& a) {
     std::filesystem::remove_all(options.work_dir, ec);
   }
   if (!report.ok()) {
-    std::fprintf(stderr, "otactl: the drill could not run: %s\n", report.error().message.c_str());
-    return kExitCannotRun;
+    // A policy the controller refuses, a work folder in use: the caller's to fix.
+    const bool usage = report.error().code == ErrorCode::kInvalidArgument;
+    std::fprintf(stderr, "otactl: %s%s\n",
+                 usage ? "" : "the drill could not run: ", report.error().message.c_str());
+    return usage ? kExitUsage : kExitCannotRun;
   }
   if (!a.out_dir.empty()) {
     if (Status s = WriteOutputs(*report, a.out_dir); !s.ok()) {
