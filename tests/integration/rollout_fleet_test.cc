@@ -8,10 +8,8 @@
 // a device cannot run is reported, never forced. Device facts (app version,
 // region, tags) come from each device's device-facts.json or the app's
 // override and reach both the device's decision and the server.
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -41,18 +39,6 @@ using ota::testing::TempDir;
 
 constexpr int kDevices = 50;
 
-// The fleet lives in RAM (/dev/shm) where there is one. Every device makes
-// dozens of fsyncs per update (SQLite commits, version folders); on a disk
-// shared with builds 50 devices then took about a minute instead of about
-// ten seconds, with nothing to learn from it here: power_loss_test covers
-// durability.
-std::string FleetParentDir() {
-  std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) {
-    return "/dev/shm";
-  }
-  return std::filesystem::temp_directory_path().string();
-}
 constexpr int kSoakSeconds = 600;
 
 class RolloutFleetTest : public ::testing::Test {
@@ -218,7 +204,7 @@ class RolloutFleetTest : public ::testing::Test {
          {"policy", {{"min_reporting", 3}, {"success_percent", 90}, {"error_percent", 20}}}});
   }
 
-  TempDir dir_{FleetParentDir()};
+  TempDir dir_{ota::testing::FleetParentDir()};
   ota::testing::ManualClock clock_{std::chrono::system_clock::now()};
   std::unique_ptr<FileSystem> fs_;
   std::unique_ptr<Random> random_;

@@ -33,6 +33,14 @@ TempDir::~TempDir() {
 ManualClock::ManualClock(std::chrono::system_clock::time_point start)
     : now_(start), mono_(std::chrono::steady_clock::time_point(std::chrono::hours(1))) {}
 
+std::string FleetParentDir() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) {
+    return "/dev/shm";
+  }
+  return std::filesystem::temp_directory_path().string();
+}
+
 void WriteTestFile(const std::string& path, const std::string& bytes) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

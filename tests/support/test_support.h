@@ -14,6 +14,13 @@
 
 namespace ota::testing {
 
+// Where simulated fleets live: /dev/shm (RAM) where there is one, else the
+// system's temporary folder. Every device makes dozens of fsyncs per update
+// (SQLite commits, version folders); on a disk shared with builds 50 devices
+// took about a minute instead of about ten seconds, with nothing to learn
+// from it in those tests: power_loss_test covers durability.
+std::string FleetParentDir();
+
 // A fresh directory under the test temp root, removed by the destructor.
 class TempDir {
  public:

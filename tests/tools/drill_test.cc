@@ -6,8 +6,6 @@
 // drill; otactl drill run refuses bad scenarios and writes its report files.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -25,14 +23,6 @@ using nlohmann::json;
 using ota::testing::BinaryPath;
 using ota::testing::RunOtactl;
 using ota::testing::TempDir;
-
-std::string FleetParent() {
-  std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) {
-    return "/dev/shm";
-  }
-  return std::filesystem::temp_directory_path().string();
-}
 
 json Scenario(std::uint64_t devices) {
   return {{"schema", "modelota.drill/1"},
@@ -72,7 +62,7 @@ class DrillTest : public ::testing::Test {
     return *report;
   }
 
-  TempDir dir_{FleetParent()};
+  TempDir dir_{ota::testing::FleetParentDir()};
   int runs_ = 0;
 };
 
@@ -215,7 +205,7 @@ TEST_F(DrillTest, TheSameSeedPlaysTheSameDrill) {
 }
 
 TEST(DrillCliTest, RefusesBadScenariosAndWritesItsReport) {
-  TempDir dir(FleetParent());
+  TempDir dir(ota::testing::FleetParentDir());
   ota::testing::WriteTestFile(dir.Sub("bad.json"), R"({"schema": "modelota.drill/1"})");
   auto bad = RunOtactl({"drill", "run", dir.Sub("bad.json")}, 2);
   EXPECT_NE(bad.err.find("drill scenario: name is missing"), std::string::npos) << bad.err;

@@ -36,7 +36,6 @@ struct DrillOptions {
 struct DrillSample {
   std::int64_t t = 0;  // Seconds since the rollout was created.
   std::uint64_t on_from = 0, on_to = 0, other = 0;
-  std::uint64_t failed_attempts = 0;  // Deployments of `to` that failed so far.
 };
 
 // A stage change, a stop or a rollback order.

@@ -243,14 +243,14 @@ class DrillRun {
   Status Baseline() {
     for (SimDevice& d : devices_) {
       OTA_ASSIGN_OR_RETURN(auto outcomes, d.agent->Update(nullptr));
+      std::string error;
       for (const agent::UpdateOutcome& o : outcomes) {
-        if (o.error) d.last_error = o.error->message;
+        if (o.error) error = o.error->message;
       }
       OTA_TRY(Observe(d, -1));
       if (d.version != manifest::ToString(s_.from)) {
         return MakeError(ErrorCode::kInternal, "device " + d.device_id + " did not install " +
-                                                   manifest::ToString(s_.from) + ": " +
-                                                   d.last_error);
+                                                   manifest::ToString(s_.from) + ": " + error);
       }
     }
     return Ok();
@@ -381,7 +381,7 @@ class DrillRun {
         // perhaps rolled back within it), or stopped before the switch.
         if (o.to_version == to &&
             (o.confirming || o.kind == agent::UpdateOutcome::Kind::kUpdated)) {
-          MarkExposed(d, now_);
+          MarkExposed(d);
         }
         if (o.to_version == to && o.kind == agent::UpdateOutcome::Kind::kFailed) MarkFailure(now_);
         d.bytes += o.bytes_fetched;
@@ -390,12 +390,10 @@ class DrillRun {
         } else {
           confirming_.erase(d.device_id);
         }
-        if (o.error) d.last_error = o.error->message;
-        if (o.kind == agent::UpdateOutcome::Kind::kUpdated) d.last_error.clear();
       }
-    } else {
-      d.last_error = outcomes.error().message;
     }
+    // A cycle that failed as a whole (the server unreachable) is retried at
+    // the next check-in, as the daemon does; Finish reports what stayed stuck.
     return Observe(d, now_);
   }
 
@@ -406,19 +404,16 @@ class DrillRun {
     d.version = st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
     if (t < 0) return Ok();
     const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
-    if (d.version == to) MarkExposed(d, t);
+    if (d.version == to) MarkExposed(d);
     if (d.exposed && !d.back_at && d.version == from) {
       d.back_at = t;
-      if (before == to) MarkFailure(t);  // Rolled back by the device or by order.
+      // Rolled back by the device itself (an order comes after a failure).
+      if (before == to && !report_.rollback_at) MarkFailure(t);
     }
     return Ok();
   }
 
-  void MarkExposed(SimDevice& d, std::int64_t t) {
-    if (d.exposed) return;
-    d.exposed = true;
-    d.exposed_at = t;
-  }
+  void MarkExposed(SimDevice& d) { d.exposed = true; }
 
   void MarkFailure(std::int64_t t) {
     if (!report_.first_failure_at) report_.first_failure_at = t;

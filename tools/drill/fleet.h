@@ -45,10 +45,8 @@ struct SimDevice {
   bool in_canary = false;
   std::string version;  // Active version ("" none).
   bool exposed = false;
-  std::int64_t exposed_at = 0;
   std::optional<std::int64_t> back_at;
   std::uint64_t bytes = 0;
-  std::string last_error;
 };
 
 // Paths and artifacts of one drill's work folder.
