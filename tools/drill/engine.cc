@@ -1,5 +1,7 @@
 // The drill's event loop: device check-ins, controller passes and the
 // operator's response, in simulated time.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -60,6 +62,37 @@ std::string WithoutPaths(const std::string& message) {
   return out;
 }
 
+// Every simulated device keeps its state database (with its WAL and shared
+// memory files) and its folder lock open: about four files, five with room.
+constexpr std::uint64_t kFilesPerDevice = 5;
+
+// Raises this process's open-file limit to what `devices` need (up to the
+// hard limit, or beyond it where the process may), or says why it cannot.
+Status EnsureOpenFiles(std::uint64_t devices) {
+  const rlim_t need = static_cast<rlim_t>(devices * kFilesPerDevice + 256);
+  struct rlimit now {};
+  if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return Ok();
+  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < need) {
+    struct rlimit want = now;
+    want.rlim_cur = need;
+    if (want.rlim_max != RLIM_INFINITY && want.rlim_max < need) want.rlim_max = need;
+    if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+      want = now;
+      want.rlim_cur = now.rlim_max;
+      (void)::setrlimit(RLIMIT_NOFILE, &want);
+    }
+    (void)::getrlimit(RLIMIT_NOFILE, &now);
+  }
+  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < need) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a drill of " + std::to_string(devices) + " devices keeps about " +
+                         std::to_string(need) + " files open, and this process may open " +
+                         std::to_string(now.rlim_cur) +
+                         " (ulimit -n): raise the limit or drill fewer devices");
+  }
+  return Ok();
+}
+
 enum class Step { kDevice, kController, kRollback, kServerDown, kServerUp };
 
 struct Scheduled {
@@ -109,6 +142,7 @@ class DrillRun {
   void SetTime(std::int64_t t) { clock_.Set(start_at_ + seconds(t)); }
 
   Status Prepare() {
+    OTA_TRY(EnsureOpenFiles(s_.fleet.devices));
     fs_ = MakePosixFileSystem();
     http_ = MakeCurlHttpClient();
     env_ = {&clock_, &random_, fs_.get(), http_.get()};
