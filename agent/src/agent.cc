@@ -384,7 +384,7 @@ class AgentImpl : public Agent {
       return s;
     }
     if (options_.access != AgentAccess::kReadOnly) {
-      if (Status r = RecordVerifiedMetadata(env_, *db_, updater_.VerifiedRoles()); !r.ok()) {
+      if (Status r = RecordVerifiedMetadata(env_, *db_, updater_); !r.ok()) {
         Log(LogLevel::kWarning, "agent", "verified metadata not recorded: " + r.error().message);
       }
     }

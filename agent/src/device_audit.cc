@@ -94,11 +94,11 @@ Status RecordSessionHours(Env& env, StateDb& db, const std::string& state_dir) {
   return db.QueueEvents(events, kSessionsHourSetting, std::to_string(AuditUnixMs(until)));
 }
 
-Status RecordVerifiedMetadata(Env& env, StateDb& db,
-                              const std::vector<verifier::VerifiedRole>& roles) {
-  if (roles.empty()) return Ok();
+Status RecordVerifiedMetadata(Env& env, StateDb& db, const verifier::Updater& updater) {
+  const auto versions = updater.TrustedVersions();
+  if (versions.empty()) return Ok();
   nlohmann::json state = nlohmann::json::object();
-  for (const verifier::VerifiedRole& r : roles) state[r.role] = r.sha256;
+  for (const auto& [role, version] : versions) state[role] = version;
   OTA_ASSIGN_OR_RETURN(std::optional<std::string> stored, db.GetSetting(kVerifiedMetadataSetting));
   nlohmann::json before = nlohmann::json::object();
   if (stored) {
@@ -106,11 +106,12 @@ Status RecordVerifiedMetadata(Env& env, StateDb& db,
     if (!before.is_object()) before = nlohmann::json::object();
   }
   if (before == state) return Ok();
+  const std::vector<verifier::VerifiedRole> roles = updater.VerifiedRoles();
   nlohmann::json by_role = nlohmann::json::object();
   nlohmann::json changed = nlohmann::json::array();
   for (const verifier::VerifiedRole& r : roles) {
     by_role[r.role] = {{"version", r.version}, {"sha256", r.sha256}, {"keyids", r.keyids}};
-    if (!before.contains(r.role) || before[r.role] != r.sha256) changed.push_back(r.role);
+    if (!before.contains(r.role) || before[r.role] != r.version) changed.push_back(r.role);
   }
   const nlohmann::json event = {{"type", "metadata-verified"},
                                 {"time", AuditNow(env)},

@@ -47,15 +47,15 @@ Result<std::optional<manifest::AuditCheckpoint>> CheckpointAuditHead(Env& env, S
 // "sessions","failed"}), from <state_dir>/sessions.db.
 Status RecordSessionHours(Env& env, StateDb& db, const std::string& state_dir);
 
-// Setting: {"<role>": "<sha256>"} of the top-level metadata last recorded.
+// Setting: {"<role>": <version>} of the top-level metadata last recorded.
 inline constexpr char kVerifiedMetadataSetting[] = "audit_metadata_state";
 
 // Queues a "metadata-verified" event ({"type","time","roles":{role:
-// {"version","sha256","keyids"}},"changed":[role, ...]}) when the verified
-// top-level metadata differs from what was last recorded; no write when it
-// does not (a check that found nothing new adds nothing to the log).
-Status RecordVerifiedMetadata(Env& env, StateDb& db,
-                              const std::vector<verifier::VerifiedRole>& roles);
+// {"version","sha256","keyids"}},"changed":[role, ...]}) when a version of
+// the metadata `updater` trusts differs from what was last recorded; no
+// write, and no hashing, when none does (a check that found nothing new
+// adds nothing to the log).
+Status RecordVerifiedMetadata(Env& env, StateDb& db, const verifier::Updater& updater);
 
 // The log with its chain checked (`device_key`: also the checkpoints'
 // signatures).

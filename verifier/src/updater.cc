@@ -154,6 +154,16 @@ void AddVerifiedRole(const manifest::Root& root, const std::string& role,
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::uint64_t>> Updater::TrustedVersions() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  if (!trusted_ || !trusted_->targets()) return out;
+  out.emplace_back("root", trusted_->root().meta.version);
+  if (trusted_->timestamp()) out.emplace_back("timestamp", trusted_->timestamp()->meta.version);
+  if (trusted_->snapshot()) out.emplace_back("snapshot", trusted_->snapshot()->meta.version);
+  out.emplace_back("targets", trusted_->targets()->meta.version);
+  return out;
+}
+
 std::vector<VerifiedRole> Updater::VerifiedRoles() const {
   std::vector<VerifiedRole> out;
   if (!trusted_ || !trusted_->targets()) return out;

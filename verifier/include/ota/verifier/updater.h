@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ota/common/env.h"
@@ -93,7 +94,12 @@ class Updater {
 
   // The four top-level roles after a successful Refresh (empty before one,
   // and after a failed one): version, digest, and the keys that signed.
+  // Hashes each file and checks its signatures again: call it when
+  // TrustedVersions() changed, not at every refresh.
   std::vector<VerifiedRole> VerifiedRoles() const;
+  // The same roles' versions only (cheap). A role's version names its
+  // content: a different file under a trusted version is refused.
+  std::vector<std::pair<std::string, std::uint64_t>> TrustedVersions() const;
 
   // The description of `target_path` (spec 5.6.7): searches the top-level
   // targets role, then, pre-order depth-first in listed order, each delegated
