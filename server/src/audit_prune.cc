@@ -1,13 +1,10 @@
 // Pruning of the server audit log behind a signed checkpoint
 // (docs/audit.md, "Pruning").
 #include <algorithm>
-#include <chrono>
 #include <climits>
 
 #include "audit_log.h"
-#include "events.h"
 #include "ota/common/env.h"
-#include "ota/server/server.h"
 #include "ota/verifier/keys.h"
 
 namespace ota::server {
@@ -109,25 +106,6 @@ Result<ServerAuditPruneResult> PruneServerAudit(Database& db, const verifier::Pr
     return Ok();
   }));
   return result;
-}
-
-Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::string& key_path,
-                                        std::int64_t before_seq,
-                                        std::optional<std::int64_t> before_time) {
-  auto fs = MakePosixFileSystem();
-  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
-  OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
-  if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(db_path, ServerMigrations()));
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  OTA_ASSIGN_OR_RETURN(ServerAuditPruneResult r,
-                       PruneServerAudit(*db, key, before_seq, before_time, now));
-  return "pruned records #" + std::to_string(r.from) + " to #" + std::to_string(r.to) + " (" +
-         std::to_string(r.records) + " records); " + std::to_string(r.carried_devices) +
-         " device enrollment(s) carried forward; the log now ends at #" + std::to_string(r.head) +
-         ", signed";
 }
 
 }  // namespace ota::server

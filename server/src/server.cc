@@ -588,15 +588,45 @@ Result<std::string> AuditPublicKeyJson(const std::string& key_path) {
   return PublicKeyText(key);
 }
 
-Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path) {
+namespace {
+
+// The audit key and the existing database of the `ota-server audit` commands.
+struct AuditAdmin {
+  verifier::PrivateKey key;
+  std::unique_ptr<Database> db;
+};
+
+Result<AuditAdmin> OpenAuditAdmin(const std::string& db_path, const std::string& key_path) {
   auto fs = MakePosixFileSystem();
   OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
   OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
   if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
   OTA_ASSIGN_OR_RETURN(auto db, Database::Open(db_path, ServerMigrations()));
-  OTA_ASSIGN_OR_RETURN(ServerLogCheck check, VerifyServerLog(*db, {key.public_key}));
+  return AuditAdmin{std::move(key), std::move(db)};
+}
+
+}  // namespace
+
+Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path) {
+  OTA_ASSIGN_OR_RETURN(AuditAdmin a, OpenAuditAdmin(db_path, key_path));
+  OTA_ASSIGN_OR_RETURN(ServerLogCheck check, VerifyServerLog(*a.db, {a.key.public_key}));
   if (!check.intact) return MakeError(ErrorCode::kSecurity, check.message);
   return check.message;
+}
+
+Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::string& key_path,
+                                        std::int64_t before_seq,
+                                        std::optional<std::int64_t> before_time) {
+  OTA_ASSIGN_OR_RETURN(AuditAdmin a, OpenAuditAdmin(db_path, key_path));
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  OTA_ASSIGN_OR_RETURN(ServerAuditPruneResult r,
+                       PruneServerAudit(*a.db, a.key, before_seq, before_time, now));
+  return "pruned records #" + std::to_string(r.from) + " to #" + std::to_string(r.to) + " (" +
+         std::to_string(r.records) + " records); " + std::to_string(r.carried_devices) +
+         " device enrollment(s) carried forward; the log now ends at #" + std::to_string(r.head) +
+         ", signed";
 }
 
 Result<int> Server::RunControllerOnce() {
