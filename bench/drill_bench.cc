@@ -1,15 +1,17 @@
-// Rollback drills at scale: wall time of a drill on a simulated fleet (a
-// three-stage rollout whose release fails its shadow test on 30% of the
-// devices, halted by the controller and rolled back by the operator), split
-// into its phases, and device check-ins per second of wall time. No peer
+// Rollback drills at scale: wall time of a drill on a simulated fleet (the
+// shipped example: a three-stage rollout whose release fails its shadow test
+// on 30% of the devices, halted by the controller and rolled back by the
+// operator) at several fleet sizes, split into its phases, and device
+// check-ins per second of wall time. No peer
 // tool simulates a fleet against its own server, so the table compares
 // against the goal only: 10,000 devices in under 60 s on two cores.
-//   drill_bench --otactl PATH [--devices N[,N...]] [--work DIR]
+//   drill_bench --otactl PATH --scenario FILE [--devices N[,N...]] [--work DIR]
 // Exit code 1 when a run of 10,000 devices or more misses the goal.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,34 +25,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-json BenchScenario(std::uint64_t devices) {
-  return {{"schema", "modelota.drill/1"},
-          {"name", "bench"},
-          {"seed", 3},
-          {"fleet",
-           {{"devices", devices},
-            {"check_interval_seconds", 3600},
-            {"jitter_seconds", 1800},
-            {"groups",
-             {{{"name", "old"}, {"percent", 30}, {"tags", {"old-npu"}}},
-              {{"name", "new"}, {"percent", 70}, {"tags", {"new-npu"}}}}}}},
-          {"release", {{"from", "1.0.0"}, {"to", "2.0.0"}}},
-          {"rollout",
-           {{"stages",
-             {{{"percent", 5}, {"soak_seconds", 3600}},
-              {{"percent", 25}, {"soak_seconds", 3600}},
-              {{"percent", 100}}}},
-            {"policy",
-             {{"min_reporting", 10},
-              {"success_percent", 90},
-              {"error_percent", 10},
-              {"on_error", "halt"}}}}},
-          {"faults", {{{"kind", "shadow-fail"}, {"groups", {"old"}}}}},
-          {"operator", {{"on_stop", "rollback"}, {"reaction_seconds", 900}}},
-          {"expect", {{"stopped_before_stage", 1}, {"all_back_within_seconds", 7200}}},
-          {"duration_seconds", 172800}};
-}
-
 struct Row {
   std::uint64_t devices = 0;
   double enroll = 0, baseline = 0, play = 0, total = 0;
@@ -61,13 +35,15 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string otactl;
+  std::string otactl, scenario_file;
   std::string work = std::filesystem::temp_directory_path().string();
   std::vector<std::uint64_t> sizes = {1000, 10000};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--otactl") {
       otactl = argv[i + 1];
+    } else if (flag == "--scenario") {
+      scenario_file = argv[i + 1];
     } else if (flag == "--work") {
       work = argv[i + 1];
     } else if (flag == "--devices") {
@@ -76,15 +52,21 @@ int main(int argc, char** argv) {
       for (std::string item; std::getline(list, item, ',');) sizes.push_back(std::stoull(item));
     }
   }
-  if (otactl.empty()) {
-    std::fprintf(stderr, "drill_bench: --otactl PATH is required\n");
+  std::ifstream in(scenario_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  json base = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (otactl.empty() || !base.is_object()) {
+    std::fprintf(stderr, "drill_bench: --otactl PATH and --scenario FILE (JSON) are required\n");
     return 2;
   }
   ota::SetLogLevel(ota::LogLevel::kError);  // The simulated devices' own lines.
   std::vector<Row> rows;
   bool missed = false, measured = false;
   for (std::uint64_t n : sizes) {
-    auto scenario = ota::manifest::ParseDrillScenario(BenchScenario(n).dump());
+    json sized = base;
+    sized["fleet"]["devices"] = n;
+    auto scenario = ota::manifest::ParseDrillScenario(sized.dump());
     if (!scenario.ok()) {
       std::fprintf(stderr, "drill_bench: %s\n", scenario.error().message.c_str());
       return 2;

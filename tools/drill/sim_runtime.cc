@@ -1,6 +1,8 @@
 #include "sim_runtime.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -120,8 +122,8 @@ class SimRuntime : public runtime_adapter::Runtime {
 
   Result<std::unique_ptr<LoadedModel>> Open(
       const runtime_adapter::ModelOpenOptions& options) override {
-    OTA_ASSIGN_OR_RETURN(std::string bytes, behaviour_.fs->ReadFile(options.path, 1 << 30));
-    const std::string digest = Sha256Hex(bytes);
+    OTA_ASSIGN_OR_RETURN(Identity id, Identify(options.path));
+    const std::string& digest = id.digest;
     if (behaviour_.unloadable.count(digest) > 0) {
       return MakeError(ErrorCode::kIncompatible,
                        "simulated load failure of " + options.path + " (drill fault load-fail)");
@@ -130,8 +132,8 @@ class SimRuntime : public runtime_adapter::Runtime {
     info.runtime = std::string(runtime_adapter::kLlamaRuntimeName);
     info.architecture = "simulated";
     info.file_type = "F16";
-    info.file_bytes = bytes.size();
-    info.estimated_bytes = bytes.size();
+    info.file_bytes = id.size;
+    info.estimated_bytes = id.size;
     info.context_length = options.context_length;
     info.training_context_length = 4096;
     info.layers = 1;
@@ -145,8 +147,29 @@ class SimRuntime : public runtime_adapter::Runtime {
   }
 
  private:
+  struct Identity {
+    std::string digest;
+    std::uint64_t size = 0;
+  };
+
+  // A model file's digest, read once per path: installed versions live in
+  // folders named by their digest and never change.
+  Result<Identity> Identify(const std::string& path) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = known_.find(path); it != known_.end()) return it->second;
+    }
+    OTA_ASSIGN_OR_RETURN(std::string bytes, behaviour_.fs->ReadFile(path, 1 << 30));
+    Identity id{Sha256Hex(bytes), bytes.size()};
+    std::lock_guard<std::mutex> lock(mu_);
+    known_[path] = id;
+    return id;
+  }
+
   SimBehaviour behaviour_;
   manifest::Version version_;
+  std::mutex mu_;
+  std::map<std::string, Identity> known_;
 };
 
 }  // namespace
