@@ -13,11 +13,18 @@
 // records to the server audit log directly, with and without a signed
 // checkpoint after each.
 //
+// The ingestion runs on each fleet store: SQLite on one node; PostgreSQL on
+// one node; and PostgreSQL with two nodes sharing the database, the client
+// connections split between them round robin (--postgres 0 leaves both
+// out). The PostgreSQL cluster is a throwaway one the benchmark starts with
+// durable settings (fsync on, synchronous commit), on a Unix socket.
+//
 // Usage: report_bench [--devices N] [--reports N] [--connections N]
 //                     [--threads N] [--fleet N] [--chained 0|1]
-//                     [--audit-records N]
+//                     [--audit-records N] [--postgres 0|1]
 #include <httplib.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -33,6 +41,7 @@
 #include "audit_log.h"
 #include "events.h"
 #include "ota/common/env.h"
+#include "ota/common/postgres.h"
 #include "ota/common/sqlite.h"
 #include "ota/manifest/audit_log.h"
 #include "ota/manifest/canonical_json.h"
@@ -41,6 +50,9 @@
 #include "ota/rollout/evaluate.h"
 #include "ota/server/server.h"
 #include "ota/verifier/keys.h"
+#ifdef OTA_BENCH_POSTGRES
+#include "test_postgres.h"
+#endif
 
 namespace {
 
@@ -55,6 +67,7 @@ struct Args {
   int fleet = 100000;
   bool chained = true;
   int audit_records = 20000;
+  bool postgres = true;
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -64,6 +77,10 @@ bool ParseArgs(int argc, char** argv, Args& a) {
     int v = std::atoi(argv[++i]);
     if (k == "--chained" && (v == 0 || v == 1)) {
       a.chained = v == 1;
+      continue;
+    }
+    if (k == "--postgres" && (v == 0 || v == 1)) {
+      a.postgres = v == 1;
       continue;
     }
     if (v <= 0) return false;
@@ -93,45 +110,49 @@ double Percentile(std::vector<double>& v, double p) {
   return v[i];
 }
 
-int IngestBench(const Args& a) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("report_bench_" + std::to_string(::getpid()));
+struct IngestResult {
+  double reports_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  int failures = 0;
+};
+
+// Enrolls a.devices devices through the first of `nodes` servers sharing
+// database `db`, then posts a.reports pre-signed reports over a.connections
+// keep-alive connections, connection c to node c % nodes.
+ota::Result<IngestResult> IngestRun(const Args& a, const std::filesystem::path& dir,
+                                    const std::string& db, int nodes) {
   std::filesystem::create_directories(dir / "repo");
   auto env = ota::MakePosixEnv();
   ota::server::ServerOptions o;
   o.repo_dir = (dir / "repo").string();
-  o.db_path = (dir / "server.db").string();
+  o.db_path = db;
+  o.audit_key_path = (dir / "audit.key").string();
   o.port = 0;
   o.quiet = true;
   o.threads = a.threads;
   o.enroll_burst = a.devices + 1;
-  auto enroll_token = ota::server::CreateEnrollmentToken(o.db_path, {"bench", 0, 0});
-  if (!enroll_token.ok()) {
-    std::fprintf(stderr, "report_bench: %s\n", enroll_token.error().ToString().c_str());
-    return 1;
-  }
-  ota::server::Server server(o);
-  if (auto s = server.Start(); !s.ok()) {
-    std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
-    return 1;
+  OTA_ASSIGN_OR_RETURN(std::string enroll_token,
+                       ota::server::CreateEnrollmentToken(o.db_path, {"bench", 0, 0}));
+  std::vector<std::unique_ptr<ota::server::Server>> servers;
+  for (int n = 0; n < nodes; ++n) {
+    servers.push_back(std::make_unique<ota::server::Server>(o));
+    OTA_TRY(servers.back()->Start());
   }
   // Enroll devices and pre-sign every report, so the clock below measures
-  // the server (verification + SQLite) rather than client-side signing.
-  httplib::Client setup("127.0.0.1", server.port());
+  // the server (verification + database) rather than client-side signing.
+  httplib::Client setup("127.0.0.1", servers[0]->port());
   std::vector<std::vector<std::string>> bodies(static_cast<std::size_t>(a.connections));
   std::vector<ota::verifier::PrivateKey> keys;
   for (int d = 0; d < a.devices; ++d) {
-    auto key = ota::verifier::GenerateEd25519Key(*env->env().random);
-    if (!key.ok()) return 1;
-    keys.push_back(*key);
+    OTA_ASSIGN_OR_RETURN(ota::verifier::PrivateKey key,
+                         ota::verifier::GenerateEd25519Key(*env->env().random));
+    keys.push_back(key);
     json enroll = {{"device_id", "dev-" + std::to_string(d)},
-                   {"public_key", key->public_key.public_value}};
-    auto r = setup.Post("/v1/devices", {{"Authorization", "Bearer " + *enroll_token}},
-                        enroll.dump(), "application/json");
-    if (!r || r->status != 201) {
-      std::fprintf(stderr, "report_bench: enrollment failed\n");
-      return 1;
-    }
+                   {"public_key", key.public_key.public_value}};
+    auto r = setup.Post("/v1/devices", {{"Authorization", "Bearer " + enroll_token}}, enroll.dump(),
+                        "application/json");
+    if (!r || r->status != 201) return ota::MakeError(ota::ErrorCode::kIo, "enrollment failed");
   }
   std::vector<std::int64_t> seq(static_cast<std::size_t>(a.devices), 0);
   std::vector<std::string> links(static_cast<std::size_t>(a.devices),
@@ -167,8 +188,9 @@ int IngestBench(const Args& a) {
   const auto start = Clock::now();
   std::vector<std::thread> workers;
   for (int c = 0; c < a.connections; ++c) {
-    workers.emplace_back([&, c] {
-      httplib::Client client("127.0.0.1", server.port());
+    const int port = servers[static_cast<std::size_t>(c % nodes)]->port();
+    workers.emplace_back([&, c, port] {
+      httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
       for (const std::string& body : bodies[static_cast<std::size_t>(c)]) {
@@ -184,18 +206,77 @@ int IngestBench(const Args& a) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  server.Stop();
-  std::filesystem::remove_all(dir);
+  for (auto& server : servers) server->Stop();
+  return IngestResult{static_cast<double>(a.reports) / seconds, Percentile(all, 0.50),
+                      Percentile(all, 0.99), failures.load()};
+}
 
+int IngestBench(const Args& a) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("report_bench_" + std::to_string(::getpid()));
+  struct Row {
+    std::string store;
+    std::string db;
+    int nodes;
+  };
+  std::filesystem::create_directories(dir);
+  std::vector<Row> rows = {{"SQLite", (dir / "server.db").string(), 1}};
+  std::string pg_dir;
+#ifdef OTA_BENCH_POSTGRES
+  if (a.postgres) {
+    // A short path: the cluster's Unix socket lives in it.
+    char tmpl[] = "/tmp/otapgb-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return 1;
+    pg_dir = tmpl;
+    auto admin = ota::testing::StartPostgresCluster(pg_dir, /*durable=*/true);
+    if (!admin.ok()) {
+      std::fprintf(stderr, "report_bench: %s\n", admin.error().ToString().c_str());
+      return 1;
+    }
+    auto admin_db = ota::OpenPostgres(*admin, {});
+    if (!admin_db.ok() || !(*admin_db)->Exec("CREATE DATABASE one").ok() ||
+        !(*admin_db)->Exec("CREATE DATABASE two").ok()) {
+      std::fprintf(stderr, "report_bench: cannot create the PostgreSQL databases\n");
+      return 1;
+    }
+    const std::string base = admin->substr(0, admin->find("/postgres?"));
+    const std::string query = admin->substr(admin->find('?'));
+    rows.push_back({"PostgreSQL", base + "/one" + query, 1});
+    rows.push_back({"PostgreSQL", base + "/two" + query, 2});
+  }
+#endif
   std::printf("signed report ingestion (ota-server on loopback, %u hardware threads, %s)\n",
               std::thread::hardware_concurrency(),
               a.chained ? "chained events, checked" : "events without chain links");
-  std::printf("  %-12s %-12s %-12s %-10s %-10s %-10s %-10s %s\n", "devices", "reports",
-              "connections", "threads", "reports/s", "p50 ms", "p99 ms", "failures");
-  std::printf("  %-12d %-12d %-12d %-10d %-10.0f %-10.2f %-10.2f %d\n", a.devices, a.reports,
-              a.connections, a.threads, static_cast<double>(a.reports) / seconds,
-              Percentile(all, 0.50), Percentile(all, 0.99), failures.load());
-  return failures.load() == 0 ? 0 : 1;
+  std::printf("  %-12s %-6s %-8s %-8s %-12s %-10s %-10s %-10s %-10s %s\n", "store", "nodes",
+              "devices", "reports", "connections", "threads", "reports/s", "p50 ms", "p99 ms",
+              "vs SQLite");
+  int rc = 0;
+  double sqlite_rate = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto r = IngestRun(a, dir / ("run" + std::to_string(i)), rows[i].db, rows[i].nodes);
+    if (!r.ok()) {
+      std::fprintf(stderr, "report_bench: %s: %s\n", rows[i].store.c_str(),
+                   r.error().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    if (i == 0) sqlite_rate = r->reports_per_second;
+    std::printf("  %-12s %-6d %-8d %-8d %-12d %-10d %-10.0f %-10.2f %-10.2f %.2fx%s\n",
+                rows[i].store.c_str(), rows[i].nodes, a.devices, a.reports, a.connections,
+                a.threads, r->reports_per_second, r->p50_ms, r->p99_ms,
+                sqlite_rate > 0 ? r->reports_per_second / sqlite_rate : 0.0,
+                r->failures == 0 ? "" : "  FAILURES");
+    if (r->failures != 0) rc = 1;
+  }
+#ifdef OTA_BENCH_POSTGRES
+  if (!pg_dir.empty()) {
+    ota::testing::StopPostgresCluster(pg_dir);
+    std::filesystem::remove_all(pg_dir);
+  }
+#endif
+  std::filesystem::remove_all(dir);
+  return rc;
 }
 
 // The rollout both controller measurements evaluate: four stages (1%, 10%,
@@ -391,7 +472,8 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, a)) {
     std::fprintf(stderr,
                  "usage: report_bench [--devices N] [--reports N] [--connections N] "
-                 "[--threads N] [--fleet N] [--chained 0|1] [--audit-records N]\n");
+                 "[--threads N] [--fleet N] [--chained 0|1] [--audit-records N] "
+                 "[--postgres 0|1]\n");
     return 2;
   }
   int rc = IngestBench(a);

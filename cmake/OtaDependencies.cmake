@@ -11,6 +11,7 @@ find_package(simdjson REQUIRED)
 find_package(OpenSSL REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 # Debian builds cpp-httplib as a shared library described by pkg-config.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(NOT TARGET httplib::httplib)

@@ -321,7 +321,7 @@ Result<AuditExportFilters> ParseAuditExportFilters(
 }
 
 Result<std::unique_ptr<AuditExporter>> AuditExporter::Open(const std::string& db_path) {
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(db_path, ServerMigrations()));
+  OTA_ASSIGN_OR_RETURN(auto db, OpenFleetDatabase(db_path));
   return std::unique_ptr<AuditExporter>(new AuditExporter(std::move(db)));
 }
 
@@ -331,9 +331,9 @@ Status AuditExporter::Write(const AuditExportFilters& filters,
   std::lock_guard lock(mu_);
   // One read transaction: a consistent snapshot (WAL) that writers do not
   // wait for.
-  OTA_TRY(db_->Exec("BEGIN DEFERRED"));
+  OTA_TRY(db_->BeginRead());
   Status s = WriteLocked(filters, fresh, key, time, writer);
-  (void)db_->Exec("COMMIT");
+  (void)db_->Rollback();  // Read only: nothing to keep.
   return s;
 }
 

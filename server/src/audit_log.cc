@@ -182,12 +182,16 @@ Status CarryLegacyAudit(Database& db) {
       OTA_TRY(AppendServerAuditStatus(db, r, q.ColumnInt(1)));
     }
     if (last == carried) return Ok();
-    OTA_ASSIGN_OR_RETURN(Statement u,
-                         db.Prepare("INSERT INTO server_settings (name, value) VALUES (?, ?) ON "
-                                    "CONFLICT (name) DO UPDATE SET value = excluded.value"));
-    u.Bind(1, kLegacyCarriedSetting).Bind(2, std::to_string(last));
-    return u.Run();
+    return WriteSetting(db, kLegacyCarriedSetting, std::to_string(last));
   });
+}
+
+Status WriteSetting(Database& db, const std::string& name, const std::string& value) {
+  OTA_ASSIGN_OR_RETURN(Statement u,
+                       db.Prepare("INSERT INTO server_settings (name, value) VALUES (?, ?) ON "
+                                  "CONFLICT (name) DO UPDATE SET value = excluded.value"));
+  u.Bind(1, name).Bind(2, value);
+  return u.Run();
 }
 
 Status StoreAuditCheckpoint(Database& db, const manifest::AuditCheckpoint& c) {

@@ -100,6 +100,10 @@ std::string AuditField(const nlohmann::json& body, const char* key);
 nlohmann::json ActorJson(const std::string& actor);
 
 // Stored checkpoints.
+// Sets server setting `name` (table server_settings) inside the caller's
+// transaction.
+Status WriteSetting(Database& db, const std::string& name, const std::string& value);
+
 Status StoreAuditCheckpoint(Database& db, const manifest::AuditCheckpoint& c);
 Result<std::optional<manifest::AuditCheckpoint>> LatestAuditCheckpoint(Database& db,
                                                                        const std::string& log);

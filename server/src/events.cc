@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ota/common/postgres.h"
 #include "ota/manifest/canonical_json.h"
 
 #include <chrono>
@@ -147,8 +148,13 @@ Result<EventBatch> ParseEventBatchJson(const json& doc) {
   return batch;
 }
 
+Result<std::unique_ptr<Database>> OpenFleetDatabase(const std::string& spec) {
+  if (IsPostgresUri(spec)) return OpenPostgres(spec, ServerPostgresMigrations());
+  return Database::Open(spec, ServerMigrations());
+}
+
 Result<std::unique_ptr<EventStore>> EventStore::Open(const std::string& path) {
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
+  OTA_ASSIGN_OR_RETURN(auto db, OpenFleetDatabase(path));
   return std::unique_ptr<EventStore>(new EventStore(std::move(db)));
 }
 

@@ -20,8 +20,16 @@
 
 namespace ota::server {
 
-// Generated from server/migrations by ota_embed_migrations.
+// Generated from server/migrations (SQLite) and server/migrations/postgresql
+// by ota_embed_migrations.
 std::vector<Migration> ServerMigrations();
+std::vector<Migration> ServerPostgresMigrations();
+
+// Opens the fleet database named by `spec`: a postgresql:// URI (PostgreSQL,
+// shared by any number of server nodes) or a file path (SQLite, one node),
+// applying its migrations. Errors as ota::Database::Open and
+// ota::OpenPostgres.
+Result<std::unique_ptr<Database>> OpenFleetDatabase(const std::string& spec);
 
 inline constexpr std::size_t kMaxEventsPerBatch = 1000;
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "ota/common/hash.h"
@@ -334,6 +335,8 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
                     "this server has no rollouts signing key configured (--rollouts-key)");
   }
   std::lock_guard lock(change_mu_);
+  auto held = store_.LockRolloutChanges();
+  if (!held.ok()) return ApiError(503, "unavailable", held.error().message);
   auto existing = store_.ListRollouts();
   if (!existing.ok()) return ApiError(500, "internal", existing.error().message);
   std::uint64_t version = std::max<std::uint64_t>(m->version, 1);
@@ -343,7 +346,9 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
     }
     if (r.manifest.model == m->model) version = std::max(version, r.manifest.version + 1);
   }
-  version = std::max(version, published_[m->model] + 1);
+  auto published_before = PublishedVersion(m->model);
+  if (!published_before.ok()) return ApiError(500, "internal", published_before.error().message);
+  version = std::max(version, *published_before + 1);
   m->version = version;
   m->current_stage = 0;
   m->stage_started_at = std::chrono::time_point_cast<std::chrono::seconds>(clock_.Now());
@@ -363,11 +368,12 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
                           " in progress; halt it first");
     }
   }
+  Status reserved = ReservePublishedVersion(m->model, m->version);
+  if (!reserved.ok()) return ApiError(500, "internal", reserved.error().message);
   Status published = publisher_->Publish(*m);
   if (!published.ok()) {
     return ApiError(502, "publish-failed", "cannot publish: " + published.error().message);
   }
-  published_[m->model] = m->version;
   AuditEntry entry{
       0,
       Now(),
@@ -384,6 +390,9 @@ ApiResponse FleetApi::CreateRollout(const std::string& actor, std::string_view b
 }
 
 ApiResponse FleetApi::RolloutStatus(const std::string& rollout_id) {
+  // Stored ids are [a-z0-9][a-z0-9._-]{0,63}; anything else (bytes that are
+  // not text, say) names no rollout and never reaches the database.
+  if (!IsValidDeviceId(rollout_id)) return ApiError(404, "not-found", "no such rollout");
   auto rec = store_.GetRollout(rollout_id);
   if (!rec.ok()) return ApiError(500, "internal", rec.error().message);
   if (!*rec) return ApiError(404, "not-found", "no rollout " + rollout_id);
@@ -443,14 +452,17 @@ ApiResponse FleetApi::Commit(RolloutRecord record, manifest::RolloutManifest nex
     return ApiError(503, "no-signing-key",
                     "this server has no rollouts signing key configured (--rollouts-key)");
   }
-  next.version = std::max(record.manifest.version, published_[next.model]) + 1;
+  auto published_before = PublishedVersion(next.model);
+  if (!published_before.ok()) return ApiError(500, "internal", published_before.error().message);
+  next.version = std::max(record.manifest.version, *published_before) + 1;
   Status valid = manifest::ValidateRolloutManifest(next);
   if (!valid.ok()) return ApiError(400, "bad-request", valid.error().message);
+  Status reserved = ReservePublishedVersion(next.model, next.version);
+  if (!reserved.ok()) return ApiError(500, "internal", reserved.error().message);
   Status published = publisher_->Publish(next);
   if (!published.ok()) {
     return ApiError(502, "publish-failed", "cannot publish: " + published.error().message);
   }
-  published_[next.model] = next.version;
   details["manifest_before_sha256"] = ManifestDigest(record.manifest);
   details["manifest_after_sha256"] = ManifestDigest(next);
   record.manifest = next;
@@ -502,6 +514,7 @@ ApiResponse FleetApi::Advance(RolloutRecord record, const json& doc, const std::
 
 ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string& rollout_id,
                                     const std::string& action, std::string_view body) {
+  if (!IsValidDeviceId(rollout_id)) return ApiError(404, "not-found", "no such rollout");
   json doc = json::object();
   if (!body.empty()) {
     auto parsed = ParseBody(body);
@@ -509,6 +522,8 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
     doc = std::move(*parsed);
   }
   std::lock_guard lock(change_mu_);
+  auto held = store_.LockRolloutChanges();
+  if (!held.ok()) return ApiError(503, "unavailable", held.error().message);
   auto rec = store_.GetRollout(rollout_id);
   if (!rec.ok()) return ApiError(500, "internal", rec.error().message);
   if (!*rec) return ApiError(404, "not-found", "no rollout " + rollout_id);
@@ -632,8 +647,29 @@ Status FleetApi::AuditRefusal(const manifest::RolloutManifest& m, const std::str
                  json{{"evidence", std::move(evidence)}, {"manifest_sha256", ManifestDigest(m)}}});
 }
 
+namespace {
+
+// The server setting holding the highest manifest version published (or
+// about to be) for a model.
+std::string PublishedSetting(const std::string& model) {
+  return "rollout-published-version/" + model;
+}
+
+}  // namespace
+
+Result<std::uint64_t> FleetApi::PublishedVersion(const std::string& model) {
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> v, store_.Setting(PublishedSetting(model)));
+  if (!v) return std::uint64_t{0};
+  return static_cast<std::uint64_t>(std::strtoull(v->c_str(), nullptr, 10));
+}
+
+Status FleetApi::ReservePublishedVersion(const std::string& model, std::uint64_t version) {
+  return store_.SetSetting(PublishedSetting(model), std::to_string(version));
+}
+
 Result<int> FleetApi::RunController() {
   std::lock_guard lock(change_mu_);
+  OTA_ASSIGN_OR_RETURN(auto held, store_.LockRolloutChanges());
   OTA_ASSIGN_OR_RETURN(auto all, store_.ListRollouts());
   int changed = 0;
   for (RolloutRecord& record : all) {

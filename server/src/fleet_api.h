@@ -71,14 +71,17 @@ class FleetApi {
   Status AuditRefusal(const manifest::RolloutManifest& m, const std::string& reason,
                       nlohmann::json evidence);
   std::int64_t Now() const;
+  // The highest manifest version published for `model` (by any node), kept
+  // in the database and raised before each publish, so that a version is
+  // never reused even if storing a change failed after publishing it.
+  Result<std::uint64_t> PublishedVersion(const std::string& model);
+  Status ReservePublishedVersion(const std::string& model, std::uint64_t version);
 
   FleetStore& store_;
   Clock& clock_;
   RolloutPublisher* publisher_;
+  // Taken before the store's cross-node change lock.
   std::mutex change_mu_;
-  // Highest manifest version published per model, so that a version is
-  // never reused even if storing a change failed after publishing it.
-  std::map<std::string, std::uint64_t> published_;
 };
 
 }  // namespace ota::server

@@ -76,11 +76,7 @@ Result<std::int64_t> FleetStore::AppendServerRecord(
   OTA_TRY(InTransaction(*db_, [&]() -> Status {
     OTA_ASSIGN_OR_RETURN(seq, AppendServerAudit(*db_, record, Now()));
     if (setting.first.empty()) return Ok();
-    OTA_ASSIGN_OR_RETURN(Statement u,
-                         db_->Prepare("INSERT INTO server_settings (name, value) VALUES (?, ?) ON "
-                                      "CONFLICT (name) DO UPDATE SET value = excluded.value"));
-    u.Bind(1, setting.first).Bind(2, setting.second);
-    return u.Run();
+    return WriteSetting(*db_, setting.first, setting.second);
   }));
   return seq;
 }
@@ -93,6 +89,11 @@ Result<std::optional<std::string>> FleetStore::Setting(const std::string& name) 
   OTA_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return std::optional<std::string>();
   return std::optional<std::string>(q.ColumnText(0));
+}
+
+Status FleetStore::SetSetting(const std::string& name, const std::string& value) {
+  std::lock_guard lock(mu_);
+  return InTransaction(*db_, [&] { return WriteSetting(*db_, name, value); });
 }
 
 Result<ServerAuditHead> FleetStore::AuditHead() {
@@ -118,34 +119,16 @@ Result<ServerLogCheck> FleetStore::VerifyAuditLog(const std::vector<manifest::Ke
 std::vector<DeviceChainProblem> FleetStore::ChainProblems() {
   std::lock_guard lock(mu_);
   std::vector<DeviceChainProblem> out;
-  for (const auto& [id, st] : chains_) {
-    if (!st.problem.empty()) out.push_back({id, st.problem_seq, st.problem});
+  auto q = db_->Prepare(
+      "SELECT device_id, problem_seq, problem FROM device_chains WHERE problem IS NOT NULL "
+      "ORDER BY device_id");
+  if (!q.ok()) return out;
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok() || !*row) break;
+    out.push_back({q->ColumnText(0), q->ColumnInt(1), q->ColumnText(2)});
   }
   return out;
-}
-
-Status FleetStore::LoadChains() {
-  OTA_ASSIGN_OR_RETURN(
-      Statement q,
-      db_->Prepare("SELECT c.device_id, c.anchor_seq, c.anchor_link, d.chain_seq, d.chain_link, "
-                   "c.problem, c.problem_seq FROM device_chains c JOIN devices d ON d.device_id "
-                   "= c.device_id"));
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    DeviceChainState st;
-    st.known = true;
-    st.anchor_seq = q.ColumnInt(1);
-    st.anchor_link = q.ColumnText(2);
-    st.last_seq = q.ColumnInt(3);
-    st.last_link = q.ColumnIsNull(4) ? st.anchor_link : q.ColumnText(4);
-    if (!q.ColumnIsNull(5)) {
-      st.problem = q.ColumnText(5);
-      st.problem_seq = q.ColumnInt(6);
-    }
-    chains_[q.ColumnText(0)] = std::move(st);
-  }
-  return Ok();
 }
 
 namespace {
@@ -168,14 +151,30 @@ Status AppendChainNote(Database& db, const std::string& device_id, const DeviceC
 
 }  // namespace
 
-FleetStore::ChainUpdate FleetStore::CheckReportChain(
+Result<FleetStore::ChainUpdate> FleetStore::CheckReportChain(
     const std::string& device_id, const EventBatch& batch,
     const std::map<std::string, DeviceChainState>& pending) {
   ChainUpdate u;
   if (auto it = pending.find(device_id); it != pending.end()) {
     u.state = it->second;
-  } else if (auto cached = chains_.find(device_id); cached != chains_.end()) {
-    u.state = cached->second;
+  } else {
+    // As stored: another node may have taken the device's last report.
+    Statement& q = ingest_->chain_state;
+    q.Reset();
+    q.Bind(1, device_id);
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      u.state.known = true;
+      u.state.anchor_seq = q.ColumnInt(0);
+      u.state.anchor_link = q.ColumnText(1);
+      u.state.last_seq = q.ColumnInt(2);
+      u.state.last_link = q.ColumnIsNull(3) ? u.state.anchor_link : q.ColumnText(3);
+      if (!q.ColumnIsNull(4)) {
+        u.state.problem = q.ColumnText(4);
+        u.state.problem_seq = q.ColumnInt(5);
+      }
+    }
+    q.Reset();
   }
   const bool was_known = u.state.known;
   const std::string was_problem = u.state.problem;

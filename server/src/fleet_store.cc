@@ -193,48 +193,32 @@ Status ValidateFacts(const json& facts) {
 }
 
 Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Clock& clock) {
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, ServerMigrations()));
-  // WAL with synchronous=NORMAL: a commit is durable against a crash of the
-  // server process and the database stays consistent after a power loss,
-  // which may forget the last acknowledged reports (docs/decisions.md D16).
-  OTA_TRY(db->Exec("PRAGMA synchronous=NORMAL;"));
+  OTA_ASSIGN_OR_RETURN(auto db, OpenFleetDatabase(path));
+  if (db->engine() == Database::Engine::kSqlite) {
+    // WAL with synchronous=NORMAL: a commit is durable against a crash of the
+    // server process and the database stays consistent after a power loss,
+    // which may forget the last acknowledged reports (docs/decisions.md D16).
+    // PostgreSQL keeps its own (durable) commit setting.
+    OTA_TRY(db->Exec("PRAGMA synchronous=NORMAL;"));
+  }
   // Rows of the per-rollout audit table kept before the server audit log
   // existed become its first records (once).
   OTA_TRY(CarryLegacyAudit(*db));
+  const bool shared = db->engine() == Database::Engine::kPostgres;
   std::unique_ptr<FleetStore> store(new FleetStore(std::move(db), clock));
-  OTA_TRY(store->LoadCaches());
+  if (shared) {
+    OTA_ASSIGN_OR_RETURN(store->lock_db_, OpenFleetDatabase(path));
+  }
+  {
+    std::lock_guard lock(store->mu_);
+    OTA_TRY(store->RefreshRollouts());
+    OTA_TRY(store->RefreshDevices());
+  }
   return store;
-}
-
-void FleetStore::RememberRollout(const manifest::RolloutManifest& m) {
-  by_model_[m.model] = {manifest::ToString(m.target.bundle_version), m};
 }
 
 std::int64_t FleetStore::Now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
-
-Status FleetStore::LoadCaches() {
-  OTA_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("SELECT device_id, public_key, facts FROM devices"));
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    std::string id = q.ColumnText(0);
-    device_keys_[id] = q.ColumnText(1);
-    device_facts_[id] = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
-  }
-  OTA_ASSIGN_OR_RETURN(
-      Statement r,
-      db_->Prepare("SELECT manifest, policy, created_at, updated_at FROM rollouts ORDER BY "
-                   "created_at, rollout_id"));
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, r.Step());
-    if (!row) break;
-    OTA_ASSIGN_OR_RETURN(RolloutRecord rec, RecordFromRow(r));
-    RememberRollout(rec.manifest);
-  }
-  return LoadChains();
 }
 
 Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
@@ -242,17 +226,35 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                                               const std::optional<json>& given,
                                               const std::optional<std::string>& token_name) {
   std::lock_guard lock(mu_);
-  auto known = device_keys_.find(device_id);
-  if (known != device_keys_.end() && known->second != public_key_hex) {
-    return MakeError(ErrorCode::kSecurity, "device " + device_id + " is enrolled with another key");
-  }
-  if (known != device_keys_.end()) {
+  // A key never changes once enrolled, so a remembered key answers without
+  // a transaction; anything else is decided inside one (writers are
+  // serialized, so two nodes enrolling one id cannot both insert it).
+  if (auto known = devices_.find(device_id); known != devices_.end()) {
+    if (known->second.public_key_hex != public_key_hex) {
+      return MakeError(ErrorCode::kSecurity,
+                       "device " + device_id + " is enrolled with another key");
+    }
     if (!given) return EnrollResult::kUnchanged;
-    const std::string text = given->dump();
-    OTA_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE devices SET facts = ? WHERE device_id "
-                                                   "= ? AND facts != ? RETURNING 1"));
-    u.Bind(1, text).Bind(2, device_id).Bind(3, text);
-    OTA_TRY(InTransaction(*db_, [&]() -> Status {
+  }
+  const json facts = given ? *given : json::object();
+  const std::string facts_text = facts.dump();
+  EnrollResult result = EnrollResult::kUnchanged;
+  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement known,
+                         db_->Prepare("SELECT public_key FROM devices WHERE device_id = ?"));
+    known.Bind(1, device_id);
+    OTA_ASSIGN_OR_RETURN(bool exists, known.Step());
+    if (exists) {
+      if (known.ColumnText(0) != public_key_hex) {
+        return MakeError(ErrorCode::kSecurity,
+                         "device " + device_id + " is enrolled with another key");
+      }
+      if (!given) return Ok();
+      OTA_ASSIGN_OR_RETURN(Statement u,
+                           db_->Prepare("UPDATE devices SET facts = ?, facts_rev = (SELECT "
+                                        "COALESCE(MAX(facts_rev), 0) + 1 FROM devices) WHERE "
+                                        "device_id = ? AND facts != ? RETURNING 1"));
+      u.Bind(1, facts_text).Bind(2, device_id).Bind(3, facts_text);
       OTA_ASSIGN_OR_RETURN(bool changed, u.Step());
       u.Reset();
       if (!changed) return Ok();
@@ -261,17 +263,13 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                           "",
                           "",
                           device_id,
-                          json{{"facts_sha256", Sha256Hex(text)}}};
+                          json{{"facts_sha256", Sha256Hex(facts_text)}}};
       return AppendServerAuditStatus(*db_, r, Now());
-    }));
-    device_facts_[device_id] = FactsFromJson(device_id, *given);
-    return EnrollResult::kUnchanged;
-  }
-  if (!token_name) return EnrollResult::kNeedsToken;
-  const json facts = given ? *given : json::object();
-  const std::string facts_text = facts.dump();
-  bool admitted = false;
-  OTA_TRY(InTransaction(*db_, [&]() -> Status {
+    }
+    if (!token_name) {
+      result = EnrollResult::kNeedsToken;
+      return Ok();
+    }
     // The token's quota is taken in the transaction that stores the device,
     // so concurrent enrollments cannot exceed it.
     OTA_ASSIGN_OR_RETURN(
@@ -280,15 +278,21 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                      "revoked = 0 AND (max_devices = 0 OR devices < max_devices) AND "
                      "(expires_at = 0 OR expires_at > ?) RETURNING 1"));
     take.Bind(1, *token_name).Bind(2, Now());
-    OTA_ASSIGN_OR_RETURN(admitted, take.Step());
+    OTA_ASSIGN_OR_RETURN(bool admitted, take.Step());
     take.Reset();
-    if (!admitted) return Ok();
-    OTA_ASSIGN_OR_RETURN(Statement ins,
-                         db_->Prepare("INSERT INTO devices (device_id, public_key, facts, "
-                                      "enrolled_at, enrolled_with) VALUES (?, ?, ?, ?, ?)"));
+    if (!admitted) {
+      result = EnrollResult::kTokenUsedUp;
+      return Ok();
+    }
+    OTA_ASSIGN_OR_RETURN(
+        Statement ins,
+        db_->Prepare("INSERT INTO devices (device_id, public_key, facts, enrolled_at, "
+                     "enrolled_with, facts_rev) VALUES (?, ?, ?, ?, ?, (SELECT "
+                     "COALESCE(MAX(facts_rev), 0) + 1 FROM devices))"));
     ins.Bind(1, device_id).Bind(2, public_key_hex).Bind(3, facts_text).Bind(4, Now());
     ins.Bind(5, *token_name);
     OTA_TRY(ins.Run());
+    result = EnrollResult::kCreated;
     // The key the device's reports and checkpoints are verified with, for
     // auditors (manifest/audit_log.h: exports carry this record).
     ServerAuditRecord r{"device-enrolled",
@@ -301,27 +305,15 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
                              {"facts_sha256", Sha256Hex(facts_text)}}};
     return AppendServerAuditStatus(*db_, r, Now());
   }));
-  if (!admitted) return EnrollResult::kTokenUsedUp;
-  device_keys_[device_id] = public_key_hex;
-  device_facts_[device_id] = FactsFromJson(device_id, facts);
-  return EnrollResult::kCreated;
-}
-
-std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
-  std::lock_guard lock(mu_);
-  auto it = device_keys_.find(device_id);
-  if (it == device_keys_.end()) return std::nullopt;
-  return it->second;
+  OTA_TRY(RefreshDevices());
+  return result;
 }
 
 Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& device_id,
                                                            std::int64_t seq,
                                                            const EventBatch& batch) {
-  {
-    std::lock_guard lock(mu_);
-    if (device_keys_.count(device_id) == 0) {
-      return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
-    }
+  if (!DeviceKey(device_id)) {
+    return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
   }
   // Group commit: reports arriving while a transaction is being committed
   // wait and are then committed together by one of them, so that many
@@ -381,9 +373,14 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
       db_->Prepare("INSERT INTO device_chains (device_id, anchor_seq, anchor_link, problem, "
                    "problem_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
                    "problem = excluded.problem, problem_seq = excluded.problem_seq"));
-  ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
-                                     std::move(phase_of), std::move(upsert), std::move(model_row),
-                                     std::move(stored_event), std::move(chain_row)});
+  OTA_ASSIGN_OR_RETURN(
+      Statement chain_state,
+      db_->Prepare("SELECT c.anchor_seq, c.anchor_link, d.chain_seq, d.chain_link, c.problem, "
+                   "c.problem_seq FROM device_chains c JOIN devices d ON d.device_id = "
+                   "c.device_id WHERE c.device_id = ?"));
+  ingest_.reset(new IngestStatements{
+      std::move(bump), std::move(last), std::move(insert), std::move(phase_of), std::move(upsert),
+      std::move(model_row), std::move(stored_event), std::move(chain_row), std::move(chain_state)});
   return ingest_.get();
 }
 
@@ -394,9 +391,13 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   Status s = InTransaction(*db_, [&]() -> Status {
     // Statements are prepared once and reused for every group.
     OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
+    // Rollouts and device facts as they are now (other nodes may have
+    // changed them); writers are serialized, so they stay so until commit.
+    OTA_TRY(RefreshRollouts());
+    OTA_TRY(RefreshDevices());
     for (PendingReport* r : group) {
       const std::string& device_id = *r->device_id;
-      ChainUpdate chain = CheckReportChain(device_id, *r->batch, chains);
+      OTA_ASSIGN_OR_RETURN(ChainUpdate chain, CheckReportChain(device_id, *r->batch, chains));
       st->bump.Reset();
       st->bump.Bind(1, r->seq).Bind(2, now).Bind(3, chain.state.last_seq);
       if (chain.state.known) {
@@ -434,10 +435,10 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
         // stage was reached: a device the rollout never targeted cannot move
         // its counts.
         const manifest::RolloutManifest& rollout_manifest = active->second.manifest;
-        auto facts = device_facts_.find(device_id);
-        if (facts == device_facts_.end()) continue;
+        auto device = devices_.find(device_id);
+        if (device == devices_.end()) continue;
         const std::optional<std::size_t> stage =
-            rollout::FirstStageOf(rollout_manifest, facts->second);
+            rollout::FirstStageOf(rollout_manifest, device->second.facts);
         if (!stage || *stage > rollout_manifest.current_stage) continue;
         st->phase_of.Reset();
         st->phase_of.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
@@ -458,9 +459,9 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   });
   if (ingest_) {
     // A failed step leaves its statement mid-run; none may stay so.
-    for (Statement* q :
-         {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of, &ingest_->upsert,
-          &ingest_->model_row, &ingest_->stored_event, &ingest_->chain_row}) {
+    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of,
+                         &ingest_->upsert, &ingest_->model_row, &ingest_->stored_event,
+                         &ingest_->chain_row, &ingest_->chain_state}) {
       q->Reset();
     }
   }
@@ -469,9 +470,7 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
       r->status = s;
       r->replay.reset();
     }
-    return;
   }
-  for (auto& [id, chain] : chains) chains_[id] = std::move(chain);
 }
 
 Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
@@ -614,7 +613,8 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
     OTA_ASSIGN_OR_RETURN(
         Statement ins,
         db_->Prepare("INSERT INTO rollouts (rollout_id, model, manifest, policy, created_at, "
-                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)"));
+                     "updated_at, rev) VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(rev), 0) + "
+                     "1 FROM rollouts))"));
     ins.Bind(1, m.rollout_id).Bind(2, m.model).Bind(3, manifest::ToJson(m).dump());
     ins.Bind(4, rollout::ToJson(record.policy).dump()).Bind(5, record.created_at);
     ins.Bind(6, record.updated_at);
@@ -622,28 +622,36 @@ Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& 
     return AppendAuditEntry(audit);
   });
   if (!s.ok()) return s;
-  RememberRollout(m);
-  return Ok();
+  return RefreshRollouts();
 }
 
 Status FleetStore::UpdateRollout(const RolloutRecord& record, const AuditEntry& audit) {
   std::lock_guard lock(mu_);
   const manifest::RolloutManifest& m = record.manifest;
   Status s = InTransaction(*db_, [&]() -> Status {
+    OTA_ASSIGN_OR_RETURN(Statement cur,
+                         db_->Prepare("SELECT manifest FROM rollouts WHERE rollout_id = ?"));
+    cur.Bind(1, m.rollout_id);
+    OTA_ASSIGN_OR_RETURN(bool found, cur.Step());
+    if (!found) return MakeError(ErrorCode::kNotFound, "no rollout " + m.rollout_id);
+    auto stored = manifest::ParseRolloutManifest(cur.ColumnText(0));
+    if (stored.ok() && stored->version >= m.version) {
+      return MakeError(ErrorCode::kRetryLater,
+                       "rollout " + m.rollout_id + " changed meanwhile (version " +
+                           std::to_string(stored->version) + " is stored, " +
+                           std::to_string(m.version) + " was to be written); try again");
+    }
     OTA_ASSIGN_OR_RETURN(Statement u,
-                         db_->Prepare("UPDATE rollouts SET manifest = ?, policy = ?, "
-                                      "updated_at = ? WHERE rollout_id = ? RETURNING 1"));
+                         db_->Prepare("UPDATE rollouts SET manifest = ?, policy = ?, updated_at "
+                                      "= ?, rev = (SELECT COALESCE(MAX(rev), 0) + 1 FROM "
+                                      "rollouts) WHERE rollout_id = ?"));
     u.Bind(1, manifest::ToJson(m).dump()).Bind(2, rollout::ToJson(record.policy).dump());
     u.Bind(3, record.updated_at).Bind(4, m.rollout_id);
-    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
-    if (!found) return MakeError(ErrorCode::kNotFound, "no rollout " + m.rollout_id);
-    u.Reset();
+    OTA_TRY(u.Run());
     return AppendAuditEntry(audit);
   });
   if (!s.ok()) return s;
-  auto it = by_model_.find(m.model);
-  if (it != by_model_.end() && it->second.manifest.rollout_id == m.rollout_id) RememberRollout(m);
-  return Ok();
+  return RefreshRollouts();
 }
 
 Result<std::optional<RolloutRecord>> FleetStore::GetRollout(const std::string& rollout_id) {
@@ -690,17 +698,6 @@ Result<std::map<std::size_t, rollout::StageCounts>> FleetStore::PhaseCounts(
         static_cast<std::uint64_t>(q.ColumnInt(2));
   }
   return out;
-}
-
-Status FleetStore::ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn) {
-  std::lock_guard lock(mu_);
-  for (const auto& [id, facts] : device_facts_) fn(facts);
-  return Ok();
-}
-
-Result<std::uint64_t> FleetStore::DeviceCount() {
-  std::lock_guard lock(mu_);
-  return static_cast<std::uint64_t>(device_keys_.size());
 }
 
 Result<json> FleetStore::FleetSummary() {

@@ -1,7 +1,11 @@
 // The server's fleet database: enrolled devices and their report keys,
 // signed report ingestion with replay protection, operator tokens, rollouts
 // with their controller policy, per-rollout device phases, and the audit
-// trail. One SQLite connection (WAL) guarded by one mutex.
+// trail. One database connection guarded by one mutex: SQLite (WAL, one
+// node) or PostgreSQL (shared by any number of nodes). What a node keeps in
+// memory (device keys and facts, the latest rollout of each model) is
+// refreshed from the rows that changed since it last looked (their change
+// counters), so a write through any node is seen by every node.
 #ifndef OTA_SERVER_FLEET_STORE_H_
 #define OTA_SERVER_FLEET_STORE_H_
 
@@ -99,6 +103,9 @@ class FleetStore {
  public:
   // Errors as ota::Database::Open.
   static Result<std::unique_ptr<FleetStore>> Open(const std::string& path, Clock& clock);
+  // Gives up the controller and change locks at once (another node may take
+  // them without waiting for this connection's end to be noticed).
+  ~FleetStore();
 
   // Registers a device key. The same key again is kUnchanged (facts, when
   // given, replace the stored ones; none keeps them); another key for a known
@@ -121,7 +128,8 @@ class FleetStore {
   Status RevokeEnrollmentToken(const std::string& name);
   Result<std::vector<EnrollmentTokenInfo>> ListEnrollmentTokens();
 
-  // The enrolled key (hex) of a device, nullopt if unknown. Served from memory.
+  // The enrolled key (hex) of a device, nullopt if unknown. Served from memory
+  // (a key never changes once enrolled); an unknown id is looked up again.
   std::optional<std::string> DeviceKey(const std::string& device_id);
 
   // Stores an already verified report: in one transaction, raises the
@@ -146,7 +154,9 @@ class FleetStore {
   // model that already has a rollout that is not halted.
   Status InsertRollout(const RolloutRecord& record, const AuditEntry& audit);
   // Replaces the manifest (and policy) of an existing rollout and appends the
-  // audit entry, in one transaction.
+  // audit entry, in one transaction. kRetryLater when the stored manifest's
+  // version is not below the new one (another node changed the rollout
+  // first: read it again and redo the change), so that versions only grow.
   Status UpdateRollout(const RolloutRecord& record, const AuditEntry& audit);
   Result<std::optional<RolloutRecord>> GetRollout(const std::string& rollout_id);
   Result<std::vector<RolloutRecord>> ListRollouts();
@@ -163,6 +173,32 @@ class FleetStore {
                                               "", ""});
   // A server setting (table server_settings), nullopt when unset.
   Result<std::optional<std::string>> Setting(const std::string& name);
+  Status SetSetting(const std::string& name, const std::string& value);
+
+  // Cross-node coordination (fleet_locks.cc). On PostgreSQL these are session
+  // advisory locks on a connection of the store's own, so they end with the
+  // process (or that connection); on SQLite, one node per file, the caller's
+  // own mutex is all there is to it.
+  //
+  // Serializes rollout changes (read, publish, store) across every node:
+  // held until the returned guard is destroyed. kIo when the lock's
+  // connection fails.
+  class ChangeLock {
+   public:
+    explicit ChangeLock(FleetStore* store) : store_(store) {}
+    ~ChangeLock();
+    ChangeLock(const ChangeLock&) = delete;
+    ChangeLock& operator=(const ChangeLock&) = delete;
+
+   private:
+    FleetStore* store_;
+  };
+  Result<std::unique_ptr<ChangeLock>> LockRolloutChanges();
+  // True when this node runs the rollout controller: on PostgreSQL the one
+  // node holding the controller lock (taken here when free, kept while this
+  // process and its lock connection live, so another node takes over at its
+  // next try once they end); on SQLite always.
+  Result<bool> LeadController();
   Result<ServerAuditHead> AuditHead();
   // Signs and stores a checkpoint of the log's head (at the clock's time)
   // unless that head is signed already; returns the latest checkpoint.
@@ -178,7 +214,7 @@ class FleetStore {
   Result<std::map<std::size_t, rollout::StageCounts>> PhaseCounts(const std::string& rollout_id);
   // Calls fn for every enrolled device's facts (for stage targeting and the
   // fleet view), in device id order. Served from memory: facts are parsed
-  // once, at start and at enrollment. fn runs with the store's lock held and
+  // once per change (by any node). fn runs with the store's lock held and
   // must not call the store.
   Status ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn);
   Result<std::uint64_t> DeviceCount();
@@ -187,8 +223,10 @@ class FleetStore {
 
  private:
   FleetStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}
-  Status LoadCaches();
-  Status LoadChains();
+  // Read the rows changed since the last refresh into devices_ and
+  // rollouts_ (mu_ held).
+  Status RefreshDevices();
+  Status RefreshRollouts();
   // Inside the ingestion transaction, report ingestion checks a device's
   // chain (device_chain.h) before the report is accepted, so that the
   // statement accepting it also stores the chain's head; once accepted, its
@@ -199,8 +237,8 @@ class FleetStore {
     std::vector<DeviceChainNote> notes;
     bool row_changed = false;  // anchor or problem: device_chains to write.
   };
-  ChainUpdate CheckReportChain(const std::string& device_id, const EventBatch& batch,
-                               const std::map<std::string, DeviceChainState>& pending);
+  Result<ChainUpdate> CheckReportChain(const std::string& device_id, const EventBatch& batch,
+                                       const std::map<std::string, DeviceChainState>& pending);
   // The chain link stored with event `seq` of a device (ingestion only).
   std::optional<std::string> StoredChain(const std::string& device_id, std::int64_t seq);
   Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
@@ -213,7 +251,14 @@ class FleetStore {
     std::string target_version;
     manifest::RolloutManifest manifest;
   };
-  void RememberRollout(const manifest::RolloutManifest& m);
+  struct CachedRollout {
+    std::int64_t created_at = 0;
+    manifest::RolloutManifest manifest;
+  };
+  struct CachedDevice {
+    std::string public_key_hex;
+    rollout::DeviceFacts facts;
+  };
 
   // A report waiting for its group commit.
   struct PendingReport {
@@ -229,7 +274,7 @@ class FleetStore {
 
   // Report ingestion's statements, prepared on first use (mu_ held).
   struct IngestStatements {
-    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row;
+    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row, chain_state;
   };
   Result<IngestStatements*> Ingest();
 
@@ -238,15 +283,23 @@ class FleetStore {
   std::vector<PendingReport*> queue_;
   bool committing_ = false;
 
+  std::mutex lock_mu_;                 // Guards lock_db_ and leading_.
+  std::unique_ptr<Database> lock_db_;  // PostgreSQL only.
+  bool leading_ = false;
+
   std::mutex mu_;
   std::unique_ptr<Database> db_;
   // After db_: finalized before the database closes. Guarded by mu_.
   std::unique_ptr<IngestStatements> ingest_;
+  // The refresh queries, prepared on first use (mu_ held).
+  std::unique_ptr<Statement> refresh_devices_, refresh_rollouts_;
   Clock& clock_;
-  std::map<std::string, std::string> device_keys_;            // id -> public key hex
-  std::map<std::string, rollout::DeviceFacts> device_facts_;  // id -> enrollment facts
-  std::map<std::string, ActiveRollout> by_model_;             // latest rollout per model
-  std::map<std::string, DeviceChainState> chains_;            // id -> checked chain
+  std::map<std::string, CachedDevice> devices_;
+  // The (facts_rev, device_id) of the last device row read.
+  std::pair<std::int64_t, std::string> devices_seen_{-1, ""};
+  std::map<std::string, CachedRollout> rollouts_;  // id -> rollout
+  std::int64_t rollouts_seen_ = -1;                // rollouts.rev last read
+  std::map<std::string, ActiveRollout> by_model_;  // latest rollout per model
 };
 
 // Device facts (enrollment JSON) as rollout::DeviceFacts; malformed fields

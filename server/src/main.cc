@@ -20,6 +20,7 @@
 #include "ota/common/filesystem.h"
 #include "ota/common/log.h"
 #include "ota/common/main_guard.h"
+#include "ota/common/postgres.h"
 #include "ota/manifest/tuf_metadata.h"
 #include "ota/server/server.h"
 
@@ -64,7 +65,8 @@ int RunTokenCommand(int argc, char** argv) {
   auto* create = app.add_subcommand("create", "Create a token and print it once");
   auto* revoke = app.add_subcommand("revoke", "Revoke the token with this name");
   for (auto* cmd : {create, revoke}) {
-    cmd->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+    cmd->add_option("--db", db_path, "Fleet database: an SQLite file, or a postgresql:// URI")
+        ->capture_default_str();
     cmd->add_option("--name", name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")->required();
   }
   try {
@@ -97,7 +99,8 @@ int RunEnrollmentTokenCommand(int argc, char** argv) {
   auto* revoke = app.add_subcommand("revoke", "Revoke the enrollment token with this name");
   auto* list = app.add_subcommand("list", "List enrollment tokens (never their secrets)");
   for (auto* cmd : {create, revoke, list}) {
-    cmd->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+    cmd->add_option("--db", db_path, "Fleet database: an SQLite file, or a postgresql:// URI")
+        ->capture_default_str();
   }
   for (auto* cmd : {create, revoke}) {
     cmd->add_option("--name", options.name,
@@ -202,7 +205,8 @@ int RunAuditCommand(int argc, char** argv, bool key_only) {
                       "Keep records dated at or after TIME (RFC 3339 UTC)");
   }
   for (CLI::App* target : targets) {
-    target->add_option("--db", db_path, "SQLite database of the server")->capture_default_str();
+    target->add_option("--db", db_path, "Fleet database: an SQLite file, or a postgresql:// URI")
+        ->capture_default_str();
     target->add_option("--audit-key", key_path, "Audit key file (default: <db>.audit-key)");
   }
   try {
@@ -211,7 +215,13 @@ int RunAuditCommand(int argc, char** argv, bool key_only) {
     if (e.get_exit_code() == 0) return app.exit(e);
     return Fail(kExitUsage, e.what());
   }
-  if (key_path.empty()) key_path = db_path + ".audit-key";
+  if (key_path.empty()) {
+    if (ota::IsPostgresUri(db_path)) {
+      std::cerr << "ota-server audit: with a postgresql:// database, --audit-key is required\n";
+      return 2;
+    }
+    key_path = db_path + ".audit-key";
+  }
   if (key_only) {
     auto text = ota::server::AuditPublicKeyJson(key_path);
     if (!text.ok())
@@ -248,7 +258,9 @@ int ServerMain(int argc, char** argv) {
   app.add_option("--port", options.port, "TCP port; 0 picks a free one")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  app.add_option("--db", options.db_path, "SQLite database for device events")
+  app.add_option("--db", options.db_path,
+                 "Fleet database: an SQLite file (one node), or a postgresql:// URI shared by "
+                 "any number of nodes")
       ->capture_default_str();
   app.add_option("--port-file", port_file,
                  "After binding, write the port number to this file (atomically)");

@@ -20,6 +20,7 @@
 #include "fleet_store.h"
 #include "http_util.h"
 #include "ota/common/filesystem.h"
+#include "ota/common/postgres.h"
 #include "ota/verifier/keys.h"
 #include "rate_limit.h"
 #include "repo_audit.h"
@@ -133,6 +134,8 @@ struct Server::Impl {
   // The operator's name, or false with the refusal sent.
   bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
   void ControllerLoop();
+  // One controller pass when this node leads (0 changes when it does not).
+  Result<int> RunControllerIfLeading();
   void MaintenanceLoop();
   Status AuditMaintenance();
   // Signs a checkpoint of the server log if its head moved since the last.
@@ -253,7 +256,8 @@ void Server::Impl::ControllerLoop() {
     controller_cv.wait_for(lock, options.controller_interval);
     if (controller_stop) break;
     lock.unlock();
-    auto changed = api->RunController();
+    // Every node tries; one runs the pass (FleetStore::LeadController).
+    auto changed = RunControllerIfLeading();
     if (!changed.ok()) {
       std::fprintf(stderr, "ota-server: controller: %s\n", changed.error().message.c_str());
     }
@@ -527,6 +531,12 @@ Status Server::Start() {
     s.owned_clock = MakeSystemClock();
     clock = s.owned_clock.get();
   }
+  if (IsPostgresUri(o.db_path) && o.audit_key_path.empty()) {
+    // Every node of a shared database signs its audit log with one key.
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "with a postgresql:// database the audit key file must be given "
+                     "(--audit-key), the same on every node");
+  }
   OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
   OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
   if (o.audit_checkpoint_interval.count() < 1) {
@@ -599,9 +609,11 @@ struct AuditAdmin {
 Result<AuditAdmin> OpenAuditAdmin(const std::string& db_path, const std::string& key_path) {
   auto fs = MakePosixFileSystem();
   OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
-  OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
-  if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(db_path, ServerMigrations()));
+  if (!IsPostgresUri(db_path)) {
+    OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
+    if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
+  }
+  OTA_ASSIGN_OR_RETURN(auto db, OpenFleetDatabase(db_path));
   return AuditAdmin{std::move(key), std::move(db)};
 }
 
@@ -629,8 +641,18 @@ Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::s
          ", signed";
 }
 
+Result<int> Server::Impl::RunControllerIfLeading() {
+  OTA_ASSIGN_OR_RETURN(bool leading, fleet->LeadController());
+  if (!leading) return 0;
+  return api->RunController();
+}
+
 Result<int> Server::RunControllerOnce() {
   if (!impl_->api) return MakeError(ErrorCode::kInvalidArgument, "server not started");
+  OTA_ASSIGN_OR_RETURN(bool leading, impl_->fleet->LeadController());
+  if (!leading) {
+    return MakeError(ErrorCode::kRetryLater, "another server node runs the rollout controller");
+  }
   return impl_->api->RunController();
 }
 

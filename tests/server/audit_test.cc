@@ -113,7 +113,7 @@ class ServerAuditTest : public FleetTest {
     return json::parse(r->body);
   }
 
-  std::string Db() const { return tmp_.Sub("server.db"); }
+  std::string Db() const { return db_; }
   std::string KeyFile() const { return tmp_.Sub("server.db.audit-key"); }
 };
 
@@ -403,7 +403,7 @@ TEST_F(ServerAuditTest, ABadDeviceCheckpointIsAnAlert) {
 
 TEST_F(ServerAuditTest, CheckpointsFollowTheInjectedClock) {
   auto count = [&] {
-    auto db = Database::Open(Db(), ServerMigrations());
+    auto db = OpenFleetDatabase(Db());
     EXPECT_OK(db);
     auto q = (*db)->Prepare("SELECT COUNT(*) FROM audit_checkpoints WHERE log = 'server'");
     EXPECT_OK(q);
@@ -467,7 +467,7 @@ TEST_F(ServerAuditTest, RepositoryChangesAreRecordedWithSigners) {
 TEST_F(ServerAuditTest, OldAuditRowsAreCarriedIntoTheLogOnce) {
   server_->Stop();
   {
-    auto db = Database::Open(Db(), ServerMigrations());
+    auto db = OpenFleetDatabase(Db());
     ASSERT_OK(db);
     ASSERT_OK(
         (*db)->Exec("INSERT INTO audit (at, actor, rollout_id, action, reason, version) VALUES "
@@ -508,7 +508,7 @@ class ServerLogTamperTest : public ServerAuditTest {
     ServerAuditTest::SetUp();
     for (int i = 0; i < 4; ++i) ASSERT_EQ(Enroll(NewDevice("t-" + std::to_string(i))), 201);
     server_->Stop();  // Signs the head (checkpoint at the last record).
-    auto db = Database::Open(Db(), ServerMigrations());
+    auto db = OpenFleetDatabase(Db());
     ASSERT_OK(db);
     db_ = std::move(*db);
     auto q = db_->Prepare("SELECT MAX(seq) FROM audit_log");

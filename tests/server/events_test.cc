@@ -20,7 +20,7 @@ class EventsTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
-    auto token = CreateOperatorToken(tmp_.Sub("server.db"), "ops");
+    auto token = CreateOperatorToken(db_, "ops");
     ASSERT_OK(token);
     token_ = *token;
   }

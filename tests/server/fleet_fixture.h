@@ -45,10 +45,10 @@ class FleetTest : public ServerFixture {
   void SetUp() override {
     ServerFixture::SetUp();
     env_ = MakePosixEnv();
-    auto token = CreateOperatorToken(tmp_.Sub("server.db"), "alice");
+    auto token = CreateOperatorToken(db_, "alice");
     ASSERT_OK(token);
     token_ = *token;
-    auto enroll = CreateEnrollmentToken(tmp_.Sub("server.db"), {"factory", 0, 0});
+    auto enroll = CreateEnrollmentToken(db_, {"factory", 0, 0});
     ASSERT_OK(enroll);
     enroll_token_ = *enroll;
     ServerOptions o;

@@ -209,11 +209,11 @@ TEST_F(FleetTest, OperatorEndpointsNeedAValidToken) {
   EXPECT_EQ(post->status, 401);
   EXPECT_TRUE(publisher_.published.empty());
 
-  ASSERT_OK(RevokeOperatorToken(tmp_.Sub("server.db"), "alice"));
+  ASSERT_OK(RevokeOperatorToken(db_, "alice"));
   auto revoked = Get("/v1/rollouts", token_);
   ASSERT_TRUE(revoked);
   EXPECT_EQ(revoked->status, 403);
-  EXPECT_FALSE(CreateOperatorToken(tmp_.Sub("server.db"), "bad name!").ok());
+  EXPECT_FALSE(CreateOperatorToken(db_, "bad name!").ok());
 }
 
 TEST_F(FleetTest, AggregatesReportsAndControllerAdvancesAfterSoak) {

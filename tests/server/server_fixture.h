@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ota/server/server.h"
+#include "test_postgres.h"
 #include "test_support.h"
 
 namespace ota::server {
@@ -32,13 +33,15 @@ class ServerFixture : public ::testing::Test {
     ota::testing::WriteTestFile(Repo("targets/empty.bin"), "");
     ota::testing::WriteTestFile(Repo("timestamp.json"), "{\"signed\":{\"version\":3}}");
     ota::testing::WriteTestFile(tmp_.Sub("secret.txt"), "TOP-SECRET");
+    db_ = ota::testing::FleetDbForTest(tmp_);
   }
 
   std::string Repo(const std::string& rel) const { return tmp_.Sub("repo/" + rel); }
 
   void StartServer(ServerOptions options = {}) {
     options.repo_dir = tmp_.Sub("repo");
-    options.db_path = tmp_.Sub("server.db");
+    options.db_path = db_;
+    if (options.audit_key_path.empty()) options.audit_key_path = tmp_.Sub("server.db.audit-key");
     options.port = 0;
     options.quiet = true;
     options.clock = &clock_;
@@ -49,7 +52,8 @@ class ServerFixture : public ::testing::Test {
 
   // A client that sends paths exactly as written (no normalisation).
   std::unique_ptr<httplib::Client> Client() const {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    auto c = std::make_unique<httplib::Client>("127.0.0.1",
+                                               client_port_ != 0 ? client_port_ : server_->port());
     c->set_url_encode(false);
     c->set_read_timeout(10, 0);
     return c;
@@ -60,9 +64,14 @@ class ServerFixture : public ::testing::Test {
   }
 
   ota::testing::TempDir tmp_;
+  // The fleet database: tmp_/server.db, or a PostgreSQL database
+  // (test_postgres.h).
+  std::string db_;
   ota::testing::ManualClock clock_;
   std::string model_;
   std::unique_ptr<Server> server_;
+  // The port Client() talks to when not 0 (another server node).
+  int client_port_ = 0;
 };
 
 }  // namespace ota::server

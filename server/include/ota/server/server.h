@@ -146,6 +146,9 @@ class Server {
 
   // One pass of the rollout controller (what the controller thread runs):
   // returns how many rollouts it changed. Requires a successful Start().
+  // Several nodes on one PostgreSQL database elect one controller: on any
+  // other node this is kRetryLater ("another server node runs the rollout
+  // controller") until the leader's process or lock connection ends.
   Result<int> RunControllerOnce();
 
   // What the maintenance thread does about once a second: signs a
