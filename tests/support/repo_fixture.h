@@ -78,15 +78,21 @@ class RepoFixture : public ::testing::Test {
     return dir_.Sub("repo/targets/bundles/chat/" + version + ".otab");
   }
 
-  void StartServer(std::vector<std::string> extra = {}) {
+  // `repo`: the folder the server serves (default: the signed repository).
+  void StartServer(std::vector<std::string> extra = {}, std::string repo = "") {
     if (enrollment_token_.empty()) {
       enrollment_token_ = CreateServerToken(dir_.Sub("server.db"), "enrollment-token", "fleet");
       operator_token_ = CreateServerToken(dir_.Sub("server.db"), "token", "ops");
       WriteTestFile(EnrollmentTokenFile(), enrollment_token_ + "\n");
     }
-    std::vector<std::string> argv = {
-        BinaryPath("ota-server"), "--repo", dir_.Sub("repo"), "--port", "0", "--db",
-        dir_.Sub("server.db"),    "--quiet"};
+    std::vector<std::string> argv = {BinaryPath("ota-server"),
+                                     "--repo",
+                                     repo.empty() ? dir_.Sub("repo") : repo,
+                                     "--port",
+                                     "0",
+                                     "--db",
+                                     dir_.Sub("server.db"),
+                                     "--quiet"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<ChildProcess>();
     const std::string line = server_->Start(argv);
