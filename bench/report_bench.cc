@@ -413,10 +413,13 @@ int ServerControllerBench(const Args& a) {
   std::filesystem::remove_all(dir);
   if (!pass.ok()) return 1;
   std::printf("\ncontroller through ota-server (%d enrolled devices with facts)\n", a.fleet);
-  std::printf("  %-14s %-22s %-20s %s\n", "start ms", "GET rollout ms (p50)", "controller pass ms",
-              "targeted");
-  std::printf("  %-14.1f %-22.1f %-20.1f %llu\n", start_ms, Percentile(status_ms, 0.5),
-              controller_ms, static_cast<unsigned long long>(targeted));
+  // The first status call counts the fleet for the rollout's targeting once;
+  // later ones read the kept counts.
+  const double first_ms = status_ms.front();
+  std::printf("  %-14s %-16s %-22s %-20s %s\n", "start ms", "first GET ms", "GET rollout ms (p50)",
+              "controller pass ms", "targeted");
+  std::printf("  %-14.1f %-16.1f %-22.1f %-20.1f %llu\n", start_ms, first_ms,
+              Percentile(status_ms, 0.5), controller_ms, static_cast<unsigned long long>(targeted));
   return 0;
 }
 

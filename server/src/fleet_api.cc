@@ -290,9 +290,8 @@ Result<std::map<std::size_t, rollout::StageCounts>> FleetApi::StageCountsOf(
   OTA_ASSIGN_OR_RETURN(auto counts, store_.PhaseCounts(m.rollout_id));
   // Targeted by the same rule that credits reports: the first stage whose
   // cohort holds the device.
-  OTA_TRY(store_.ForEachDevice([&](const rollout::DeviceFacts& facts) {
-    if (auto stage = rollout::FirstStageOf(m, facts)) ++counts[*stage].targeted;
-  }));
+  OTA_ASSIGN_OR_RETURN(auto targeted, store_.TargetedCounts(m));
+  for (const auto& [stage, n] : targeted) counts[stage].targeted = n;
   return counts;
 }
 
@@ -611,15 +610,9 @@ ApiResponse FleetApi::FleetStatus() {
   if (!count.ok() || !models.ok()) return ApiError(500, "internal", "cannot read fleet status");
   // Devices by the facts they enrolled with (what stage selectors and pins
   // see): app version ("unknown" when not sent), region, tag.
-  std::map<std::string, std::uint64_t> by_app, by_region, by_tag;
-  const manifest::Version unknown{};
-  Status read = store_.ForEachDevice([&](const rollout::DeviceFacts& f) {
-    ++by_app[f.app_version == unknown ? std::string("unknown") : manifest::ToString(f.app_version)];
-    ++by_region[f.region.empty() ? std::string("unknown") : f.region];
-    for (const std::string& t : f.tags) ++by_tag[t];
-  });
-  if (!read.ok()) return ApiError(500, "internal", "cannot read fleet status");
-  const json app_versions = by_app, regions = by_region, tags = by_tag;
+  auto facts = store_.DeviceFactCounts();
+  if (!facts.ok()) return ApiError(500, "internal", "cannot read fleet status");
+  const json app_versions = facts->by_app, regions = facts->by_region, tags = facts->by_tag;
   // Devices whose event chain the server found broken (docs/server-api.md,
   // "Device audit chains").
   json chain_alerts = json::array();

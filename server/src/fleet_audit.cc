@@ -151,31 +151,40 @@ Status AppendChainNote(Database& db, const std::string& device_id, const DeviceC
 
 }  // namespace
 
-Result<FleetStore::ChainUpdate> FleetStore::CheckReportChain(
-    const std::string& device_id, const EventBatch& batch,
-    const std::map<std::string, DeviceChainState>& pending) {
-  ChainUpdate u;
-  if (auto it = pending.find(device_id); it != pending.end()) {
-    u.state = it->second;
-  } else {
-    // As stored: another node may have taken the device's last report.
-    Statement& q = ingest_->chain_state;
-    q.Reset();
-    q.Bind(1, device_id);
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (row) {
-      u.state.known = true;
-      u.state.anchor_seq = q.ColumnInt(0);
-      u.state.anchor_link = q.ColumnText(1);
-      u.state.last_seq = q.ColumnInt(2);
-      u.state.last_link = q.ColumnIsNull(3) ? u.state.anchor_link : q.ColumnText(3);
-      if (!q.ColumnIsNull(4)) {
-        u.state.problem = q.ColumnText(4);
-        u.state.problem_seq = q.ColumnInt(5);
+Result<FleetStore::KnownChain> FleetStore::ChainOf(const std::string& device_id,
+                                                   const PendingChains& pending, bool reload) {
+  if (auto it = pending.find(device_id); it != pending.end()) return it->second;
+  if (!reload) {
+    if (auto it = chain_cache_.find(device_id); it != chain_cache_.end()) return it->second;
+  }
+  Statement& q = ingest_->chain_state;
+  q.Reset();
+  q.Bind(1, device_id);
+  KnownChain k;
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (row) {
+    k.report_seq = q.ColumnInt(0);
+    if (!q.ColumnIsNull(1)) {
+      k.state.known = true;
+      k.state.anchor_seq = q.ColumnInt(1);
+      k.state.anchor_link = q.ColumnText(2);
+      k.state.last_seq = q.ColumnInt(3);
+      k.state.last_link = q.ColumnIsNull(4) ? k.state.anchor_link : q.ColumnText(4);
+      if (!q.ColumnIsNull(5)) {
+        k.state.problem = q.ColumnText(5);
+        k.state.problem_seq = q.ColumnInt(6);
       }
     }
-    q.Reset();
   }
+  q.Reset();
+  return k;
+}
+
+FleetStore::ChainUpdate FleetStore::CheckReportChain(const std::string& device_id,
+                                                     const EventBatch& batch,
+                                                     DeviceChainState state) {
+  ChainUpdate u;
+  u.state = std::move(state);
   const bool was_known = u.state.known;
   const std::string was_problem = u.state.problem;
   u.notes = CheckDeviceChain(u.state, batch.events,
@@ -196,8 +205,8 @@ std::optional<std::string> FleetStore::StoredChain(const std::string& device_id,
 }
 
 Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBatch& batch,
-                                    std::int64_t now, ChainUpdate& u,
-                                    std::map<std::string, DeviceChainState>& pending) {
+                                    std::int64_t now, ChainUpdate& u, std::int64_t report_seq,
+                                    PendingChains& pending) {
   DeviceChainState& st = u.state;
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
@@ -228,7 +237,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
     }
     OTA_TRY(q.Run());
   }
-  pending[device_id] = std::move(st);
+  pending[device_id] = KnownChain{std::move(st), report_seq};
   return Ok();
 }
 

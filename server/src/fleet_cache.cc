@@ -36,9 +36,12 @@ Status FleetStore::RefreshDevices() {
       if (!row) break;
       ++rows;
       std::string id = q.ColumnText(0);
-      CachedDevice& d = devices_[id];
+      auto [it, added] = devices_.try_emplace(id);
+      CachedDevice& d = it->second;
+      if (!added) CountDevice(d.facts, -1);
       d.public_key_hex = q.ColumnText(1);
       d.facts = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
+      CountDevice(d.facts, 1);
       devices_seen_ = {q.ColumnInt(3), std::move(id)};
     }
     if (rows < kRefreshPage) {
@@ -102,11 +105,61 @@ std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
   return it->second.public_key_hex;
 }
 
-Status FleetStore::ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn) {
+namespace {
+
+void Add(std::map<std::string, std::uint64_t>& counts, const std::string& key, int sign) {
+  std::uint64_t& n = counts[key];
+  if (sign > 0) {
+    ++n;
+  } else if (n <= 1) {
+    counts.erase(key);
+  } else {
+    --n;
+  }
+}
+
+}  // namespace
+
+void FleetStore::CountDevice(const rollout::DeviceFacts& f, int sign) {
+  const manifest::Version unknown{};
+  Add(fact_counts_.by_app,
+      f.app_version == unknown ? std::string("unknown") : manifest::ToString(f.app_version), sign);
+  Add(fact_counts_.by_region, f.region.empty() ? std::string("unknown") : f.region, sign);
+  for (const std::string& t : f.tags) Add(fact_counts_.by_tag, t, sign);
+  for (auto& [id, t] : targeting_) {
+    const std::optional<std::size_t> stage = rollout::FirstStageOf(t.manifest, f);
+    if (!stage) continue;
+    std::uint64_t& n = t.counts[*stage];
+    if (sign > 0) {
+      ++n;
+    } else if (n > 0) {
+      --n;
+    }
+  }
+}
+
+Result<std::map<std::size_t, std::uint64_t>> FleetStore::TargetedCounts(
+    const manifest::RolloutManifest& m) {
   std::lock_guard lock(mu_);
   OTA_TRY(RefreshDevices());
-  for (const auto& [id, device] : devices_) fn(device.facts);
-  return Ok();
+  std::string key = m.rollout_id + "\n" + manifest::ToJson(m)["stages"].dump();
+  Targeting& t = targeting_[m.rollout_id];
+  if (t.key != key) {
+    // New targeting: count the whole fleet once.
+    t.key = std::move(key);
+    t.manifest = m;
+    t.counts.clear();
+    for (const auto& [id, device] : devices_) {
+      if (auto stage = rollout::FirstStageOf(m, device.facts)) ++t.counts[*stage];
+    }
+  }
+  return t.counts;
+}
+
+Result<FleetStore::FactCounts> FleetStore::DeviceFactCounts() {
+  std::lock_guard lock(mu_);
+  OTA_TRY(RefreshDevices());
+  return fact_counts_;
 }
 
 Result<std::uint64_t> FleetStore::DeviceCount() {

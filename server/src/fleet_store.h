@@ -212,11 +212,18 @@ class FleetStore {
   // facts), and only once that stage was reached; reports of devices that no
   // reached stage covers are not counted.
   Result<std::map<std::size_t, rollout::StageCounts>> PhaseCounts(const std::string& rollout_id);
-  // Calls fn for every enrolled device's facts (for stage targeting and the
-  // fleet view), in device id order. Served from memory: facts are parsed
-  // once per change (by any node). fn runs with the store's lock held and
-  // must not call the store.
-  Status ForEachDevice(const std::function<void(const rollout::DeviceFacts&)>& fn);
+  // Devices per stage of `m` by the rule that credits reports
+  // (rollout::FirstStageOf on their stored facts; stages holding none are
+  // absent). Counted over the fleet once per targeting (rollout id and
+  // stages), then kept up to date as devices enroll or change facts (at any
+  // node), so a status call or controller pass does not visit every device.
+  Result<std::map<std::size_t, std::uint64_t>> TargetedCounts(const manifest::RolloutManifest& m);
+  // Enrolled devices by app version and region ("unknown" when not sent)
+  // and by tag, kept up to date the same way.
+  struct FactCounts {
+    std::map<std::string, std::uint64_t> by_app, by_region, by_tag;
+  };
+  Result<FactCounts> DeviceFactCounts();
   Result<std::uint64_t> DeviceCount();
   // model -> version -> phase -> devices, from device_models.
   Result<nlohmann::json> FleetSummary();
@@ -237,12 +244,23 @@ class FleetStore {
     std::vector<DeviceChainNote> notes;
     bool row_changed = false;  // anchor or problem: device_chains to write.
   };
-  Result<ChainUpdate> CheckReportChain(const std::string& device_id, const EventBatch& batch,
-                                       const std::map<std::string, DeviceChainState>& pending);
+  // A device's chain state and its last_seq with it (the report sequence
+  // number the state follows).
+  struct KnownChain {
+    DeviceChainState state;
+    std::int64_t report_seq = 0;
+  };
+  using PendingChains = std::map<std::string, KnownChain>;
+  // The chain state of `device_id`: from `pending` (this transaction), else
+  // from chain_cache_ (unless `reload`), else as stored.
+  Result<KnownChain> ChainOf(const std::string& device_id, const PendingChains& pending,
+                             bool reload);
+  ChainUpdate CheckReportChain(const std::string& device_id, const EventBatch& batch,
+                               DeviceChainState state);
   // The chain link stored with event `seq` of a device (ingestion only).
   std::optional<std::string> StoredChain(const std::string& device_id, std::int64_t seq);
   Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
-                          ChainUpdate& update, std::map<std::string, DeviceChainState>& pending);
+                          ChainUpdate& update, std::int64_t report_seq, PendingChains& pending);
   Status AppendAuditEntry(const AuditEntry& audit);
   std::int64_t Now() const;
 
@@ -271,10 +289,18 @@ class FleetStore {
   };
   // Stores every report of `group` in one transaction; sets their results.
   void CommitGroup(const std::vector<PendingReport*>& group);
+  struct IngestStatements;
+  // Adds `delta` devices to a rollout stage's phase count.
+  Status CountPhase(IngestStatements& st, const std::string& rollout_id, std::int64_t stage,
+                    const std::string& phase, std::int64_t delta);
+  // Stores one report inside the group's transaction (a replay: r.replay).
+  Status StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
+                     PendingChains& pending);
 
   // Report ingestion's statements, prepared on first use (mu_ held).
   struct IngestStatements {
-    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row, chain_state;
+    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row, chain_state,
+        count;
   };
   Result<IngestStatements*> Ingest();
 
@@ -295,11 +321,24 @@ class FleetStore {
   std::unique_ptr<Statement> refresh_devices_, refresh_rollouts_;
   Clock& clock_;
   std::map<std::string, CachedDevice> devices_;
+  // Counts over devices_, kept by RefreshDevices (CountDevice).
+  struct Targeting {
+    std::string key;  // rollout id and stages, as JSON
+    manifest::RolloutManifest manifest;
+    std::map<std::size_t, std::uint64_t> counts;
+  };
+  std::map<std::string, Targeting> targeting_;  // rollout id -> counts
+  FactCounts fact_counts_;
+  // Adds (sign 1) or removes (-1) a device's facts from the counts.
+  void CountDevice(const rollout::DeviceFacts& facts, int sign);
   // The (facts_rev, device_id) of the last device row read.
   std::pair<std::int64_t, std::string> devices_seen_{-1, ""};
   std::map<std::string, CachedRollout> rollouts_;  // id -> rollout
   std::int64_t rollouts_seen_ = -1;                // rollouts.rev last read
   std::map<std::string, ActiveRollout> by_model_;  // latest rollout per model
+  // Committed chain states, checked against last_seq when used (another
+  // node may have taken a report of the device since).
+  std::map<std::string, KnownChain> chain_cache_;
 };
 
 // Device facts (enrollment JSON) as rollout::DeviceFacts; malformed fields

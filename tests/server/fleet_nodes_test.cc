@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "fleet_fixture.h"
+#include "ota/manifest/audit_log.h"
 #include "test_postgres.h"
 
 namespace ota::server {
@@ -56,6 +57,15 @@ TEST_F(FleetNodesTest, DevicesAndOperatorsMoveBetweenNodes) {
   json s = Status();
   EXPECT_EQ(s["version"], 1);
   EXPECT_EQ(s["stages"][0]["phases"]["downloading"], 1);
+  const std::uint64_t targeted = s["stages"][0]["targeted"];
+  EXPECT_EQ(targeted, 1u);
+
+  // A device enrolled at the first node is targeted in the second node's
+  // counts (kept up to date, not recounted).
+  AtFirst();
+  ASSERT_EQ(Enroll(NewDeviceInBucket("late")), 201);
+  AtSecond();
+  EXPECT_EQ(Status()["stages"][0]["targeted"], targeted + 1);
 
   // Reports alternate between nodes; each seq is taken once, at either node.
   AtFirst();
@@ -90,7 +100,7 @@ TEST_F(FleetNodesTest, DevicesAndOperatorsMoveBetweenNodes) {
     first ? AtFirst() : AtSecond();
     auto fleet = Get("/v1/fleet", token_);
     ASSERT_TRUE(fleet);
-    EXPECT_EQ(json::parse(fleet->body)["devices"], 1);
+    EXPECT_EQ(json::parse(fleet->body)["devices"], 2);
   }
   // And one audit log, intact, in which both nodes wrote.
   auto verified = VerifyServerAuditLog(db_, tmp_.Sub("server.db.audit-key"));
@@ -125,6 +135,47 @@ TEST_F(FleetNodesTest, OneNodeRunsTheControllerAndAnotherTakesOver) {
   EXPECT_EQ(s["current_stage"], 1);
   EXPECT_EQ(s["version"], 2);
   EXPECT_EQ(s["audit"].back()["actor"], "controller");
+}
+
+// Each node checks a device's event chain from where the last report left
+// it, whichever node took that report.
+TEST_F(FleetNodesTest, DeviceChainsAreCheckedFromTheStoredHead) {
+  TestDevice d = NewDevice("chained");
+  AtFirst();
+  ASSERT_EQ(Enroll(d), 201);
+  std::string prev(manifest::kAuditGenesis);
+  // The next event of the device's log, linked to `after`.
+  auto linked = [&](const std::string& version, const std::string& after) {
+    json e = StateEvent("committed", version);
+    e["time"] = "2027-01-01T00:00:00Z";
+    auto body = manifest::AuditBody(e);
+    EXPECT_OK(body);
+    if (!body.ok()) return e;
+    e["chain"] = manifest::AuditLink(after, d.seq + 1, manifest::AuditBodyDigest(*body));
+    return e;
+  };
+  for (int i = 0; i < 4; ++i) {
+    i % 2 == 0 ? AtFirst() : AtSecond();
+    json e = linked("2.0." + std::to_string(i), prev);
+    prev = e["chain"];
+    ASSERT_EQ(Send(d, e), 200) << i;
+  }
+  for (bool first : {true, false}) {
+    first ? AtFirst() : AtSecond();
+    auto fleet = Get("/v1/fleet", token_);
+    ASSERT_TRUE(fleet);
+    EXPECT_EQ(json::parse(fleet->body)["chain_alerts"].size(), 0u) << fleet->body;
+  }
+  // An event that does not link to the stored head is caught at the node
+  // that did not take the previous report.
+  AtSecond();
+  ASSERT_EQ(Send(d, linked("2.0.9", std::string(manifest::kAuditGenesis))), 200);
+  AtFirst();
+  auto fleet = Get("/v1/fleet", token_);
+  ASSERT_TRUE(fleet);
+  const json alerts = json::parse(fleet->body)["chain_alerts"];
+  ASSERT_EQ(alerts.size(), 1u) << fleet->body;
+  EXPECT_EQ(alerts[0]["device_id"], "chained");
 }
 
 }  // namespace
