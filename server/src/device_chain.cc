@@ -200,4 +200,11 @@ Status ParseReportCheckpoints(const nlohmann::json& report, const std::string& d
   return Ok();
 }
 
+std::string StoredEventChain(const std::string& body) {
+  const nlohmann::json e = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!e.is_object()) return "";
+  auto c = e.find("chain");
+  return c != e.end() && c->is_string() ? c->get<std::string>() : "";
+}
+
 }  // namespace ota::server

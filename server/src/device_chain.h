@@ -45,6 +45,9 @@ struct DeviceChainNote {
 // version 1); *link_version tells which.
 bool EventLinkMatches(const Event& e, const std::string& prev, int* link_version);
 
+// The chain link inside a stored event body ("" when it has none).
+std::string StoredEventChain(const std::string& body);
+
 // Advances `state` over the chained events of one report (in seq order).
 // `stored_chain(seq)` gives the chain link already stored for an event seq
 // (for events at or below the last checked seq), nullopt when none is.

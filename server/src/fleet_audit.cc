@@ -2,6 +2,7 @@
 // checkpoints, and the check of device event chains during report ingestion.
 #include <utility>
 
+#include "event_retention.h"
 #include "fleet_store.h"
 #include "ota/verifier/keys.h"
 
@@ -11,14 +12,8 @@ namespace {
 using nlohmann::json;
 
 constexpr char kServerActor[] = "server";
-
-// The chain link inside a stored event body ("" when it has none).
-std::string StoredEventChain(const std::string& body) {
-  const json e = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!e.is_object()) return "";
-  auto c = e.find("chain");
-  return c != e.end() && c->is_string() ? c->get<std::string>() : "";
-}
+// Events removed per retention transaction.
+constexpr std::int64_t kEventPruneBatch = 10000;
 
 }  // namespace
 
@@ -114,6 +109,15 @@ Result<manifest::AuditCheckpoint> FleetStore::CheckpointAuditLog(const verifier:
 Result<ServerLogCheck> FleetStore::VerifyAuditLog(const std::vector<manifest::Key>& keys) {
   std::lock_guard lock(mu_);
   return VerifyServerLog(*db_, keys);
+}
+
+Result<std::int64_t> FleetStore::PruneEvents(std::int64_t before) {
+  std::lock_guard lock(mu_);
+  auto pruned = PruneDeviceEvents(*db_, before, Now(), kEventPruneBatch);
+  // Anchors moved: chain states are read again as stored.
+  chain_cache_.clear();
+  if (!pruned.ok()) return pruned.error();
+  return pruned->events;
 }
 
 std::vector<DeviceChainProblem> FleetStore::ChainProblems() {

@@ -204,6 +204,9 @@ class FleetStore {
   // unless that head is signed already; returns the latest checkpoint.
   Result<manifest::AuditCheckpoint> CheckpointAuditLog(const verifier::PrivateKey& key);
   Result<ServerLogCheck> VerifyAuditLog(const std::vector<manifest::Key>& keys);
+  // Event retention (event_retention.h): removes device events received
+  // before `before` (Unix seconds); returns how many.
+  Result<std::int64_t> PruneEvents(std::int64_t before);
   // Devices whose event chain is broken, in device id order.
   std::vector<DeviceChainProblem> ChainProblems();
 

@@ -309,6 +309,11 @@ int ServerMain(int argc, char** argv) {
   app.add_option("--timestamp-key", publish.timestamp_key, "Private key of the timestamp role");
   app.add_option("--audit-key", options.audit_key_path,
                  "Server audit key (Ed25519; created at first start; default: <db>.audit-key)");
+  int retain_event_days = 0;
+  app.add_option("--retain-events-days", retain_event_days,
+                 "Remove device events received more than this many days ago (0: keep all)")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
   int checkpoint_seconds = 300;
   app.add_option("--audit-checkpoint-interval", checkpoint_seconds,
                  "Seconds between signed checkpoints of the server audit log (when it moved)")
@@ -377,6 +382,7 @@ int ServerMain(int argc, char** argv) {
   }
   options.controller_interval = std::chrono::seconds(controller_seconds);
   options.audit_checkpoint_interval = std::chrono::seconds(checkpoint_seconds);
+  options.event_retention = std::chrono::hours(24) * retain_event_days;
   options.audit_maintenance_interval = std::chrono::seconds(1);
   options.request_head_timeout = std::chrono::seconds(head_timeout_seconds);
 

@@ -287,6 +287,12 @@ Status Server::Impl::Checkpoint() {
 
 Status Server::Impl::AuditMaintenance() {
   OTA_TRY(repo_watch->Check(*fleet));
+  if (options.event_retention.count() > 0) {
+    const auto before = std::chrono::duration_cast<std::chrono::seconds>(
+        (clock->Now() - options.event_retention).time_since_epoch());
+    OTA_ASSIGN_OR_RETURN(std::int64_t pruned, fleet->PruneEvents(before.count()));
+    (void)pruned;
+  }
   {
     std::lock_guard lock(audit_mu);
     if (clock->Now() - last_checkpoint < options.audit_checkpoint_interval) return Ok();

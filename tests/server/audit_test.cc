@@ -239,6 +239,46 @@ TEST_F(ServerAuditTest, ControllerDecisionsCarryTheirEvidence) {
   EXPECT_TRUE(decisions[0].contains("manifest_before_sha256"));
 }
 
+// Retention removes old device events as a prefix of each device's log;
+// what is kept is still checked on arrival and still exports and verifies.
+TEST_F(ServerAuditTest, OldEventsArePrunedAndWhatIsKeptStillVerifies) {
+  server_->Stop();
+  ServerOptions o;
+  o.publisher = &publisher_;
+  o.enroll_burst = 1000;
+  o.event_retention = std::chrono::hours(24 * 30);
+  StartServer(o);
+  TestDevice d = NewDevice("dev-kept");
+  ASSERT_EQ(Enroll(d), 201);
+  std::string prev(manifest::kAuditGenesis);
+  ASSERT_EQ(SendReport(d, TwoActivations("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z", &prev)),
+            200);
+  clock_.Advance(std::chrono::hours(24 * 40));
+  ASSERT_EQ(SendReport(d, Chained({Activated("3.0.0", "2027-02-10T00:00:00Z")}, 3, &prev)), 200);
+  ASSERT_OK(server_->RunAuditMaintenance());
+
+  // Events 1 and 2 are gone, event 3 stays.
+  auto listed = Get("/v1/events?device_id=dev-kept", token_);
+  ASSERT_TRUE(listed);
+  const json events = json::parse(listed->body)["events"];
+  ASSERT_EQ(events.size(), 1u) << listed->body;
+  EXPECT_EQ(events[0]["seq"], 3);
+  // The next event links to the kept head, and nothing is flagged.
+  ASSERT_EQ(SendReport(d, Chained({Activated("3.0.1", "2027-02-11T00:00:00Z")}, 4, &prev)), 200);
+  EXPECT_EQ(Fleet()["chain_alerts"].size(), 0u);
+
+  const std::string text = Export("?device=dev-kept");
+  auto result = Verify(text);
+  ASSERT_EQ(result.verdict, verifier::AuditVerdict::kVerified) << result.message;
+  EXPECT_EQ(Records(text, manifest::DeviceAuditLog("dev-kept")).size(), 2u);
+  const auto pruned = OfType(Records(Export()), "device-events-pruned");
+  ASSERT_EQ(pruned.size(), 1u);
+  EXPECT_EQ(pruned[0]["events"], 2);
+  // A second run finds nothing more to do and records nothing.
+  ASSERT_OK(server_->RunAuditMaintenance());
+  EXPECT_EQ(OfType(Records(Export()), "device-events-pruned").size(), 1u);
+}
+
 TEST_F(ServerAuditTest, DeviceChainsAreCheckedAndExportedWithCheckpoints) {
   TestDevice d = NewDevice("dev-ok");
   ASSERT_EQ(Enroll(d), 201);

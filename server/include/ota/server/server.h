@@ -71,6 +71,9 @@ struct ServerOptions {
   // How often the maintenance thread runs RunAuditMaintenance(); 0 turns the
   // thread off (tests call RunAuditMaintenance instead).
   std::chrono::milliseconds audit_maintenance_interval{0};
+  // Device events received longer ago than this (by `clock`) are removed at
+  // maintenance (docs/operations.md, "Retention"); 0 keeps them all.
+  std::chrono::seconds event_retention{0};
 };
 
 // The audit key file used for `options` (audit_key_path or its default).
