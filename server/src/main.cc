@@ -307,6 +307,10 @@ int ServerMain(int argc, char** argv) {
                      "Private key of the delegated rollouts role: enables rollout changes");
   app.add_option("--snapshot-key", publish.snapshot_key, "Private key of the snapshot role");
   app.add_option("--timestamp-key", publish.timestamp_key, "Private key of the timestamp role");
+  app.add_option("--publish-hook", publish.publish_hook,
+                 "Executable run as HOOK REPO_DIR RELATIVE_PATH for each file a rollout change "
+                 "writes, in write order (targets first, timestamp last), e.g. to copy it to a CDN "
+                 "origin; a failure fails the change");
   app.add_option("--audit-key", options.audit_key_path,
                  "Server audit key (Ed25519; created at first start; default: <db>.audit-key)");
   int retain_event_days = 0;

@@ -2,6 +2,7 @@
 
 #include "ota/common/env.h"
 #include "ota/common/filesystem.h"
+#include "ota/repo/publish_hook.h"
 #include "ota/repo/repo.h"
 #include "ota/verifier/keys.h"
 
@@ -25,12 +26,17 @@ class RepoPublisher : public RolloutPublisher {
     repo::RepoKeys keys;
     keys.snapshot = &snapshot_;
     keys.timestamp = &timestamp_;
-    Status s = repo::PublishDelegatedTarget(env, o_.repo_dir, o_.role,
+    // The files put in place, in order, for the publish hook.
+    repo::RecordingFileSystem recording(*env.fs);
+    Env writing = env;
+    writing.fs = &recording;
+    Status s = repo::PublishDelegatedTarget(writing, o_.repo_dir, o_.role,
                                             manifest::RolloutTargetPath(m.model), file,
                                             nlohmann::json(), role_, keys, repo::ExpiryPolicy{},
                                             /*replace=*/true);
     (void)env.fs->Remove(file);
-    return s;
+    OTA_TRY(s);
+    return repo::RunPublishHook(o_.publish_hook, o_.repo_dir, recording.placed());
   }
 
  private:

@@ -37,13 +37,7 @@ class OperatorServerFixture : public ::testing::Test {
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("rollouts.key"), rollouts_key_));
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("snapshot.key"), f_.snapshot_key));
     ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("timestamp.key"), f_.timestamp_key));
-    server::RepoPublisherOptions p;
-    p.repo_dir = f_.repo_dir;
-    p.rollouts_key = Path("rollouts.key");
-    p.snapshot_key = Path("snapshot.key");
-    p.timestamp_key = Path("timestamp.key");
-    p.work_dir = Path("work");
-    auto made = server::MakeRepoPublisher(p);
+    auto made = server::MakeRepoPublisher(PublisherOptions());
     ASSERT_OK(made);
     publisher_ = std::move(made).value();
 
@@ -75,6 +69,17 @@ class OperatorServerFixture : public ::testing::Test {
       m.stages.push_back(s);
     }
     ota::testing::WriteTestFile(Path("rollout.json"), manifest::SerializeRolloutManifest(m));
+  }
+
+  // The repository publisher's options: the keys SetUp saved.
+  server::RepoPublisherOptions PublisherOptions() const {
+    server::RepoPublisherOptions p;
+    p.repo_dir = f_.repo_dir;
+    p.rollouts_key = Path("rollouts.key");
+    p.snapshot_key = Path("snapshot.key");
+    p.timestamp_key = Path("timestamp.key");
+    p.work_dir = Path("work");
+    return p;
   }
 
   // More set-up in the server's database before it opens it.

@@ -36,6 +36,10 @@ struct RepoPublisherOptions {
   std::string timestamp_key;
   std::string role = "rollouts";
   std::string work_dir;  // Where the manifest file is written before publishing.
+  // An executable run as `hook REPO_DIR RELATIVE_PATH` for each file a
+  // publish put in place, in write order (ota/repo/publish_hook.h); a
+  // failure fails the publish. Empty: none.
+  std::string publish_hook;
 };
 
 // Publishes with ota::repo::PublishDelegatedTarget (target
