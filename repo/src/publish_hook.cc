@@ -17,6 +17,8 @@ Status RunPublishHook(const std::string& hook, const std::string& repo_dir,
   for (const std::string& path : placed) {
     if (!path.starts_with(prefix)) continue;  // A work file, not the repository's.
     std::string relative = path.substr(prefix.size());
+    // Changes staged for offline signing are not for readers.
+    if (relative.starts_with("metadata/staged/")) continue;
     std::string dir = repo_dir;
     std::string program = hook;
     char* argv[] = {program.data(), dir.data(), relative.data(), nullptr};

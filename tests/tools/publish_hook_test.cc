@@ -78,5 +78,26 @@ TEST_F(PublishHookTest, AFailingHookFailsThePublishAndNamesTheFile) {
       << m.error().message;
 }
 
+// otactl publish --hook: the same order for an operator's publish of a file.
+TEST_F(PublishHookTest, OtactlPublishRunsTheHookInWriteOrder) {
+  const std::string log = Path("otactl-hook.log");
+  const std::string hook = Script("otactl-hook.sh", "echo \"$2\" >> " + log + "\n");
+  ASSERT_OK(verifier::SavePrivateKey(*f_.fs, Path("targets.key"), f_.targets_key));
+  ota::testing::WriteTestFile(Path("notes.txt"), "release notes");
+  ota::testing::CommandResult r = ota::testing::RunCommand(
+      {ota::testing::BinaryPath("otactl"), "publish", "--repo", f_.repo_dir, "--file",
+       Path("notes.txt"), "--target", "notes/2.0.txt", "--targets-key", Path("targets.key"),
+       "--snapshot-key", Path("snapshot.key"), "--timestamp-key", Path("timestamp.key"), "--hook",
+       hook});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(ota::testing::ReadTestFile(log));
+  std::vector<std::string> files;
+  for (std::string line; std::getline(in, line);) files.push_back(line);
+  ASSERT_GE(files.size(), 4u);
+  EXPECT_EQ(files.front(), "targets/notes/2.0.txt");
+  EXPECT_EQ(files.back(), "metadata/timestamp.json");
+  EXPECT_NE(std::find(files.begin(), files.end(), "metadata/targets.json"), files.end());
+}
+
 }  // namespace
 }  // namespace ota::tools

@@ -12,6 +12,7 @@
 #include "ota/manifest/canonical_json.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
+#include "ota/repo/publish_hook.h"
 #include "ota/repo/repo.h"
 #include "variant_set.h"
 
@@ -35,6 +36,8 @@ struct PublishArgs {
   std::string requires_json;
   // A folder written by otactl variants build: publish its variant set.
   std::string variants_from;
+  // Run for each file the publish put in place (ota/repo/publish_hook.h).
+  std::string hook;
 
   const std::string& source() const { return bundle.empty() ? file : bundle; }
 };
@@ -185,7 +188,7 @@ Result<nlohmann::json> CompactDeltaCustom(Env& env, const PublishArgs& args,
 
 // otactl publish --variants-from DIR: every bundle of DIR/variants.json as a
 // variant of one release, in one new targets version.
-int RunPublishVariants(const PublishArgs& args) {
+int RunPublishVariants(Env& env, const PublishArgs& args) {
   if (!args.bundle.empty() || !args.file.empty() || !args.target.empty() || !args.variant.empty() ||
       args.rank != 0 || !args.requires_json.empty() || !args.delta_of.empty()) {
     return Fail(
@@ -194,8 +197,6 @@ int RunPublishVariants(const PublishArgs& args) {
         "--delta-of");
   }
   if (args.role != "targets") return Fail("--variants-from publishes to the targets role only");
-  auto owned = MakePosixEnv();
-  Env& env = owned->env();
   auto policy = ParseExpiresIn(args.expires_in);
   if (!policy.ok()) return Fail(policy.error().message);
   const std::string set_path = JoinPath(args.variants_from, std::string(kVariantSetFile));
@@ -223,9 +224,7 @@ int RunPublishVariants(const PublishArgs& args) {
   return PublishToTargets(env, args, added, *policy);
 }
 
-int RunPublish(const PublishArgs& args) {
-  auto owned = MakePosixEnv();
-  Env& env = owned->env();
+int RunPublish(Env& env, const PublishArgs& args) {
   auto policy = ParseExpiresIn(args.expires_in);
   if (!policy.ok()) return Fail(policy.error().message);
   std::string target = args.target;
@@ -351,14 +350,26 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
                   "Folder written by otactl variants build: publish every bundle its "
                   "variants.json lists, as variants of one release, in one targets version")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--hook", args->hook,
+                  "Executable run as HOOK REPO RELATIVE_PATH for each file the publish writes, in "
+                  "write order (targets first, timestamp last), e.g. to copy it to a CDN origin");
   AddExpiresInOption(*cmd, args->expires_in);
   cmd->callback([args, selected] {
     *selected = [args] {
-      if (!args->variants_from.empty()) return RunPublishVariants(*args);
-      if (args->bundle.empty() && args->file.empty()) {
+      if (args->variants_from.empty() && args->bundle.empty() && args->file.empty()) {
         return Fail("give --bundle, --file or --variants-from");
       }
-      return RunPublish(*args);
+      auto owned = MakePosixEnv();
+      // The files put in place, in order, for the hook.
+      repo::RecordingFileSystem recording(*owned->env().fs);
+      Env env = owned->env();
+      env.fs = &recording;
+      const int rc =
+          args->variants_from.empty() ? RunPublish(env, *args) : RunPublishVariants(env, *args);
+      if (rc != 0) return rc;
+      Status hooked = repo::RunPublishHook(args->hook, args->repo, recording.placed());
+      if (!hooked.ok()) return Fail(hooked.error().message);
+      return 0;
     };
   });
 }

@@ -68,7 +68,8 @@ class RecordingFileSystem : public FileSystem {
 };
 
 // Runs `hook REPO_DIR RELATIVE_PATH` for each of `placed` that lies inside
-// `repo_dir`, in order, waiting for each; stops at the first that does not
+// `repo_dir` (but not under metadata/staged/, changes waiting for offline
+// signatures), in order, waiting for each; stops at the first that does not
 // exit 0 (kIo, naming the file and the exit status). An empty hook runs
 // nothing.
 Status RunPublishHook(const std::string& hook, const std::string& repo_dir,
