@@ -9,8 +9,8 @@ namespace {
 
 // Advisory lock keys of the fleet database (the write lock is the SQL
 // seam's, ota/common/postgres.h).
-constexpr std::int64_t kChangeLock = 0x4f5441524f4c4cLL;      // "OTAROLL"
-constexpr std::int64_t kControllerLock = 0x4f544143545258LL;  // "OTACTRX"
+constexpr std::int64_t kChangeLock = 0x4f5441524f4c4cLL;  // "OTAROLL"
+constexpr std::int64_t kControllerLock = kControllerLockKey;
 
 // One boolean or count from `sql` on `db`.
 Result<std::int64_t> QueryOne(Database& db, const std::string& sql) {

@@ -65,6 +65,11 @@ struct AuditEntry {
   nlohmann::json details = nlohmann::json::object();
 };
 
+// The PostgreSQL advisory lock key held by the node that runs the rollout
+// controller ("OTACTRX"; pg_locks shows it as classid 0x4f5441, objid
+// 0x43545258, objsubid 1).
+inline constexpr std::int64_t kControllerLockKey = 0x4f544143545258LL;
+
 // A device whose event chain the server found broken (the fleet view).
 struct DeviceChainProblem {
   std::string device_id;

@@ -4,7 +4,12 @@
 // runs the rollout controller, another taking over when it ends.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
 #include "fleet_fixture.h"
+#include "fleet_store.h"
 #include "ota/manifest/audit_log.h"
 #include "test_postgres.h"
 
@@ -176,6 +181,58 @@ TEST_F(FleetNodesTest, DeviceChainsAreCheckedFromTheStoredHead) {
   const json alerts = json::parse(fleet->body)["chain_alerts"];
   ASSERT_EQ(alerts.size(), 1u) << fleet->body;
   EXPECT_EQ(alerts[0]["device_id"], "chained");
+}
+
+// The node running the controller is killed (SIGKILL, no clean stop): its
+// database session ends with the process, and the other node takes the
+// controller at its next try. Real ota-server processes, each naming
+// itself to PostgreSQL, with a one-second controller interval.
+TEST_F(FleetNodesTest, AKilledControllerNodeIsReplacedByTheOther) {
+  auto db = OpenFleetDatabase(db_);
+  ASSERT_OK(db);
+  // The application name of the session holding the controller lock, "" if
+  // none does.
+  auto holder = [&]() -> std::string {
+    auto q = (*db)->Prepare(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = " +
+        std::to_string(kControllerLockKey >> 32) +
+        " AND l.objid = " + std::to_string(kControllerLockKey & 0xffffffffLL));
+    if (!q.ok()) return "error: " + q.error().message;
+    auto row = q->Step();
+    if (!row.ok()) return "error: " + row.error().message;
+    return *row ? q->ColumnText(0) : "";
+  };
+  // Waits (bounded) until `name` holds the lock; the seconds it took.
+  auto until_held_by = [&](const std::string& name) -> double {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+      if (holder() == name) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      std::this_thread::yield();
+    }
+    return -1;
+  };
+  auto start_node = [&](const std::string& name) {
+    auto node = std::make_unique<ota::testing::ChildProcess>();
+    const std::string line =
+        node->Start({ota::testing::BinaryPath("ota-server"), "--repo", tmp_.Sub("repo"), "--port",
+                     "0", "--db", db_ + "&application_name=" + name, "--audit-key",
+                     tmp_.Sub("server.db.audit-key"), "--controller-interval", "1", "--quiet"});
+    EXPECT_NE(line.find("http://"), std::string::npos) << name << ": " << line;
+    return node;
+  };
+  auto a = start_node("node-a");
+  ASSERT_GE(until_held_by("node-a"), 0) << holder();
+  auto b = start_node("node-b");
+  EXPECT_EQ(holder(), "node-a");
+  a->Kill();
+  const double took = until_held_by("node-b");
+  ASSERT_GE(took, 0) << holder();
+  // Within about one controller interval of the kill.
+  EXPECT_LT(took, 5.0);
+  std::printf("controller takeover after SIGKILL: %.2f s\n", took);
 }
 
 }  // namespace
