@@ -21,7 +21,10 @@
 //
 // Usage: report_bench [--devices N] [--reports N] [--connections N]
 //                     [--threads N] [--fleet N] [--chained 0|1]
-//                     [--audit-records N] [--postgres 0|1]
+//                     [--audit-records N] [--postgres 0|1] [--enroll N]
+//
+// --enroll N: also enrolls N devices through POST /v1/devices (SQLite) and
+// prints the rate.
 #include <httplib.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -68,6 +71,7 @@ struct Args {
   bool chained = true;
   int audit_records = 20000;
   bool postgres = true;
+  int enroll = 0;  // Devices to enroll through the API (EnrollBench); 0: none.
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -96,6 +100,8 @@ bool ParseArgs(int argc, char** argv, Args& a) {
       a.fleet = v;
     } else if (k == "--audit-records") {
       a.audit_records = v;
+    } else if (k == "--enroll") {
+      a.enroll = v;
     } else {
       return false;
     }
@@ -470,18 +476,97 @@ int AuditAppendBench(const Args& a) {
   return 0;
 }
 
+// Enrolls a.enroll devices through POST /v1/devices (SQLite, one node) over
+// a.connections keep-alive connections: what bringing a fleet of that size
+// onto a server costs. Keys are made before the clock starts.
+int EnrollBench(const Args& a) {
+  if (a.enroll <= 0) return 0;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("report_bench_enroll_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "repo");
+  ota::server::ServerOptions o;
+  o.repo_dir = (dir / "repo").string();
+  o.db_path = (dir / "server.db").string();
+  o.port = 0;
+  o.quiet = true;
+  o.threads = a.threads;
+  o.enroll_burst = a.enroll + 1.0;
+  auto token = ota::server::CreateEnrollmentToken(o.db_path, {"bench", 0, 0});
+  if (!token.ok()) return 1;
+  const std::size_t n = static_cast<std::size_t>(a.enroll);
+  std::vector<std::string> bodies(n);
+  {
+    std::vector<std::thread> makers;
+    const unsigned parts = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned p = 0; p < parts; ++p) {
+      makers.emplace_back([&, p] {
+        auto env = ota::MakePosixEnv();
+        for (std::size_t i = p; i < n; i += parts) {
+          auto key = ota::verifier::GenerateEd25519Key(*env->env().random);
+          if (!key.ok()) continue;
+          bodies[i] = json{{"device_id", "dev-" + std::to_string(i)},
+                           {"public_key", key->public_key.public_value}}
+                          .dump();
+        }
+      });
+    }
+    for (auto& m : makers) m.join();
+  }
+  ota::server::Server server(o);
+  if (auto s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
+    return 1;
+  }
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(a.connections));
+  std::atomic<int> failures{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int c = 0; c < a.connections; ++c) {
+    workers.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", server.port());
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      const httplib::Headers auth = {{"Authorization", "Bearer " + *token}};
+      for (std::size_t i = static_cast<std::size_t>(c); i < n;
+           i += static_cast<std::size_t>(a.connections)) {
+        const auto t0 = Clock::now();
+        auto r = client.Post("/v1/devices", auth, bodies[i], "application/json");
+        latencies[static_cast<std::size_t>(c)].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (!r || r->status != 201) ++failures;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  server.Stop();
+  std::error_code ec;
+  const auto db_bytes = std::filesystem::file_size(dir / "server.db", ec);
+  std::filesystem::remove_all(dir);
+  std::printf("\nenrollment through ota-server (SQLite, %d connections)\n", a.connections);
+  std::printf("  %-10s %-12s %-14s %-10s %-10s %-12s %s\n", "devices", "seconds", "enrollments/s",
+              "p50 ms", "p99 ms", "db MiB", "failures");
+  std::printf("  %-10d %-12.1f %-14.0f %-10.2f %-10.2f %-12.1f %d\n", a.enroll, seconds,
+              static_cast<double>(a.enroll) / seconds, Percentile(all, 0.50), Percentile(all, 0.99),
+              ec ? 0.0 : static_cast<double>(db_bytes) / (1 << 20), failures.load());
+  return failures.load() == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
     std::fprintf(stderr,
                  "usage: report_bench [--devices N] [--reports N] [--connections N] "
                  "[--threads N] [--fleet N] [--chained 0|1] [--audit-records N] "
-                 "[--postgres 0|1]\n");
+                 "[--postgres 0|1] [--enroll N]\n");
     return 2;
   }
   int rc = IngestBench(a);
   if (AuditAppendBench(a) != 0) rc = 1;
   ControllerBench(a);
   if (ServerControllerBench(a) != 0) rc = 1;
+  if (EnrollBench(a) != 0) rc = 1;
   return rc;
 }
