@@ -116,6 +116,49 @@ double Percentile(std::vector<double>& v, double p) {
   return v[i];
 }
 
+struct PostRun {
+  double seconds = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  int failures = 0;
+};
+
+// Posts the bodies of per_connection[c] over connection c (keep-alive, to
+// 127.0.0.1:ports[c % ports.size()]), all connections at once, each waiting
+// for its answer before the next; an answer other than `expect` is a
+// failure. Times the whole run and each request.
+PostRun PostAll(const std::vector<int>& ports, const std::string& path,
+                const httplib::Headers& headers,
+                const std::vector<std::vector<std::string>>& per_connection, int expect) {
+  std::vector<std::vector<double>> latencies(per_connection.size());
+  std::atomic<int> failures{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (std::size_t c = 0; c < per_connection.size(); ++c) {
+    workers.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", ports[c % ports.size()]);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      for (const std::string& body : per_connection[c]) {
+        const auto t0 = Clock::now();
+        auto r = client.Post(path, headers, body, "application/json");
+        latencies[c].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (!r || r->status != expect) ++failures;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  PostRun run;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  run.p50_ms = Percentile(all, 0.50);
+  run.p99_ms = Percentile(all, 0.99);
+  run.failures = failures.load();
+  return run;
+}
+
 struct IngestResult {
   double reports_per_second = 0;
   double p50_ms = 0;
@@ -189,32 +232,12 @@ ota::Result<IngestResult> IngestRun(const Args& a, const std::filesystem::path& 
     bodies[static_cast<std::size_t>(conn)].push_back(
         json{{"report", report}, {"signature", *sig}}.dump());
   }
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(a.connections));
-  std::atomic<int> failures{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> workers;
-  for (int c = 0; c < a.connections; ++c) {
-    const int port = servers[static_cast<std::size_t>(c % nodes)]->port();
-    workers.emplace_back([&, c, port] {
-      httplib::Client client("127.0.0.1", port);
-      client.set_keep_alive(true);
-      client.set_tcp_nodelay(true);
-      for (const std::string& body : bodies[static_cast<std::size_t>(c)]) {
-        const auto t0 = Clock::now();
-        auto r = client.Post("/v1/reports", body, "application/json");
-        latencies[static_cast<std::size_t>(c)].push_back(
-            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        if (!r || r->status != 200) ++failures;
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::vector<int> ports;
+  for (auto& server : servers) ports.push_back(server->port());
+  const PostRun run = PostAll(ports, "/v1/reports", {}, bodies, 200);
   for (auto& server : servers) server->Stop();
-  return IngestResult{static_cast<double>(a.reports) / seconds, Percentile(all, 0.50),
-                      Percentile(all, 0.99), failures.load()};
+  return IngestResult{static_cast<double>(a.reports) / run.seconds, run.p50_ms, run.p99_ms,
+                      run.failures};
 }
 
 int IngestBench(const Args& a) {
@@ -517,30 +540,12 @@ int EnrollBench(const Args& a) {
     std::fprintf(stderr, "report_bench: %s\n", s.error().ToString().c_str());
     return 1;
   }
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(a.connections));
-  std::atomic<int> failures{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> workers;
-  for (int c = 0; c < a.connections; ++c) {
-    workers.emplace_back([&, c] {
-      httplib::Client client("127.0.0.1", server.port());
-      client.set_keep_alive(true);
-      client.set_tcp_nodelay(true);
-      const httplib::Headers auth = {{"Authorization", "Bearer " + *token}};
-      for (std::size_t i = static_cast<std::size_t>(c); i < n;
-           i += static_cast<std::size_t>(a.connections)) {
-        const auto t0 = Clock::now();
-        auto r = client.Post("/v1/devices", auth, bodies[i], "application/json");
-        latencies[static_cast<std::size_t>(c)].push_back(
-            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        if (!r || r->status != 201) ++failures;
-      }
-    });
+  std::vector<std::vector<std::string>> per_connection(static_cast<std::size_t>(a.connections));
+  for (std::size_t i = 0; i < n; ++i) {
+    per_connection[i % per_connection.size()].push_back(std::move(bodies[i]));
   }
-  for (auto& w : workers) w.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  const PostRun run = PostAll({server.port()}, "/v1/devices",
+                              {{"Authorization", "Bearer " + *token}}, per_connection, 201);
   server.Stop();
   std::error_code ec;
   const auto db_bytes = std::filesystem::file_size(dir / "server.db", ec);
@@ -548,10 +553,10 @@ int EnrollBench(const Args& a) {
   std::printf("\nenrollment through ota-server (SQLite, %d connections)\n", a.connections);
   std::printf("  %-10s %-12s %-14s %-10s %-10s %-12s %s\n", "devices", "seconds", "enrollments/s",
               "p50 ms", "p99 ms", "db MiB", "failures");
-  std::printf("  %-10d %-12.1f %-14.0f %-10.2f %-10.2f %-12.1f %d\n", a.enroll, seconds,
-              static_cast<double>(a.enroll) / seconds, Percentile(all, 0.50), Percentile(all, 0.99),
-              ec ? 0.0 : static_cast<double>(db_bytes) / (1 << 20), failures.load());
-  return failures.load() == 0 ? 0 : 1;
+  std::printf("  %-10d %-12.1f %-14.0f %-10.2f %-10.2f %-12.1f %d\n", a.enroll, run.seconds,
+              static_cast<double>(a.enroll) / run.seconds, run.p50_ms, run.p99_ms,
+              ec ? 0.0 : static_cast<double>(db_bytes) / (1 << 20), run.failures);
+  return run.failures == 0 ? 0 : 1;
 }
 
 int main(int argc, char** argv) {

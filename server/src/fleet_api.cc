@@ -616,7 +616,10 @@ ApiResponse FleetApi::FleetStatus() {
   // Devices whose event chain the server found broken (docs/server-api.md,
   // "Device audit chains").
   json chain_alerts = json::array();
-  for (const DeviceChainProblem& p : store_.ChainProblems()) {
+  // A database error is not "no alerts".
+  auto problems = store_.ChainProblems();
+  if (!problems.ok()) return ApiError(500, "internal", "cannot read device chain alerts");
+  for (const DeviceChainProblem& p : *problems) {
     chain_alerts.push_back({{"device_id", p.device_id}, {"seq", p.seq}, {"problem", p.problem}});
   }
   return {200, json{{"devices", *count},

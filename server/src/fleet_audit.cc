@@ -114,23 +114,24 @@ Result<ServerLogCheck> FleetStore::VerifyAuditLog(const std::vector<manifest::Ke
 Result<std::int64_t> FleetStore::PruneEvents(std::int64_t before) {
   std::lock_guard lock(mu_);
   auto pruned = PruneDeviceEvents(*db_, before, Now(), kEventPruneBatch);
-  // Anchors moved: chain states are read again as stored.
-  chain_cache_.clear();
+  // Anchors moved (or may have, if a later batch failed): chain states are
+  // read again as stored.
+  if (!pruned.ok() || pruned->events > 0) chain_cache_.clear();
   if (!pruned.ok()) return pruned.error();
   return pruned->events;
 }
 
-std::vector<DeviceChainProblem> FleetStore::ChainProblems() {
+Result<std::vector<DeviceChainProblem>> FleetStore::ChainProblems() {
   std::lock_guard lock(mu_);
   std::vector<DeviceChainProblem> out;
-  auto q = db_->Prepare(
-      "SELECT device_id, problem_seq, problem FROM device_chains WHERE problem IS NOT NULL "
-      "ORDER BY device_id");
-  if (!q.ok()) return out;
+  OTA_ASSIGN_OR_RETURN(
+      Statement q,
+      db_->Prepare("SELECT device_id, problem_seq, problem FROM device_chains WHERE problem IS "
+                   "NOT NULL ORDER BY device_id"));
   while (true) {
-    auto row = q->Step();
-    if (!row.ok() || !*row) break;
-    out.push_back({q->ColumnText(0), q->ColumnInt(1), q->ColumnText(2)});
+    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.ColumnText(0), q.ColumnInt(1), q.ColumnText(2)});
   }
   return out;
 }

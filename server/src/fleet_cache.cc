@@ -2,6 +2,7 @@
 // rows whose change counter moved since the last read (by this node or any
 // other sharing the database).
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -153,7 +154,18 @@ Result<std::map<std::size_t, std::uint64_t>> FleetStore::TargetedCounts(
       if (auto stage = rollout::FirstStageOf(m, device.facts)) ++t.counts[*stage];
     }
   }
-  return t.counts;
+  std::map<std::size_t, std::uint64_t> counts = t.counts;
+  // Counts are kept for the latest rollout of each model (and the one just
+  // asked for), so that a device's change updates a few, not one per rollout
+  // ever looked at; an older rollout's status counts the fleet again.
+  std::erase_if(targeting_, [&](const auto& entry) {
+    if (entry.first == m.rollout_id) return false;
+    auto r = rollouts_.find(entry.first);
+    if (r == rollouts_.end()) return true;
+    auto latest = by_model_.find(r->second.manifest.model);
+    return latest == by_model_.end() || latest->second.manifest.rollout_id != entry.first;
+  });
+  return counts;
 }
 
 Result<FleetStore::FactCounts> FleetStore::DeviceFactCounts() {

@@ -213,7 +213,7 @@ class FleetStore {
   // before `before` (Unix seconds); returns how many.
   Result<std::int64_t> PruneEvents(std::int64_t before);
   // Devices whose event chain is broken, in device id order.
-  std::vector<DeviceChainProblem> ChainProblems();
+  Result<std::vector<DeviceChainProblem>> ChainProblems();
 
   // Phase counts per stage index of a rollout: each device counts for the
   // first stage whose cohort holds it (rollout::FirstStageOf on its stored

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -134,8 +135,9 @@ struct Server::Impl {
   // The operator's name, or false with the refusal sent.
   bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
   void ControllerLoop();
-  // One controller pass when this node leads (0 changes when it does not).
-  Result<int> RunControllerIfLeading();
+  // One controller pass when this node leads: the rollouts it changed;
+  // nullopt when another node leads.
+  Result<std::optional<int>> RunControllerIfLeading();
   void MaintenanceLoop();
   Status AuditMaintenance();
   // Signs a checkpoint of the server log if its head moved since the last.
@@ -647,19 +649,20 @@ Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::s
          ", signed";
 }
 
-Result<int> Server::Impl::RunControllerIfLeading() {
+Result<std::optional<int>> Server::Impl::RunControllerIfLeading() {
   OTA_ASSIGN_OR_RETURN(bool leading, fleet->LeadController());
-  if (!leading) return 0;
-  return api->RunController();
+  if (!leading) return std::optional<int>();
+  OTA_ASSIGN_OR_RETURN(int changed, api->RunController());
+  return std::optional<int>(changed);
 }
 
 Result<int> Server::RunControllerOnce() {
   if (!impl_->api) return MakeError(ErrorCode::kInvalidArgument, "server not started");
-  OTA_ASSIGN_OR_RETURN(bool leading, impl_->fleet->LeadController());
-  if (!leading) {
+  OTA_ASSIGN_OR_RETURN(std::optional<int> changed, impl_->RunControllerIfLeading());
+  if (!changed) {
     return MakeError(ErrorCode::kRetryLater, "another server node runs the rollout controller");
   }
-  return impl_->api->RunController();
+  return *changed;
 }
 
 Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name) {
