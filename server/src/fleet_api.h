@@ -52,6 +52,21 @@ class FleetApi {
                             const std::string& action, std::string_view body);
   ApiResponse FleetStatus();
 
+  // ---- Console views (fleet_views.cc): read-only operator endpoints ----
+  // Query parameters as the HTTP layer parsed them (a name may repeat).
+  using QueryParams = std::multimap<std::string, std::string>;
+  // GET /v1/devices, GET /v1/devices/<id>, GET /v1/shadow.
+  ApiResponse ListDevices(const QueryParams& params);
+  ApiResponse GetDevice(const std::string& device_id, const QueryParams& params);
+  ApiResponse ShadowSummary(const QueryParams& params);
+  // GET /v1/drills and /v1/drills/<name>: drill reports written by `otactl
+  // drill run --out <drills_dir>/<name>` ("" drills_dir: none configured,
+  // 404). DrillTimeline answers 200 with the SVG text in *svg.
+  ApiResponse ListDrills(const std::string& drills_dir);
+  ApiResponse DrillReport(const std::string& drills_dir, const std::string& name);
+  ApiResponse DrillTimeline(const std::string& drills_dir, const std::string& name,
+                            std::string* svg);
+
   // One controller pass over every rollout: applies kAdvance, kPause and
   // kHalt decisions (audited as actor "controller"). Returns how many
   // rollouts changed.

@@ -103,6 +103,66 @@ struct ReplayInfo {
   std::int64_t last_seq = 0;
 };
 
+// ---- Console views (fleet_views_store.cc): read-only queries ----
+
+// Which devices GET /v1/devices lists. Empty strings match everything.
+struct DeviceFilter {
+  std::string model, version, state;     // device_models: model, version, phase.
+  std::string region, tag, app_version;  // enrollment facts, compared exactly.
+  bool problem = false;                  // Only failing, stuck or chain-broken devices.
+  // Devices still in an in-progress phase (downloading, shadow_pass,
+  // activated) last changed before this time (Unix seconds) count as stuck.
+  std::int64_t stuck_before = 0;
+  std::size_t limit = 50;
+  std::size_t offset = 0;
+};
+
+// A device's row of device_models: what it last reported about a model.
+struct DeviceModelState {
+  std::string model, version, phase;
+  std::int64_t updated_at = 0;
+};
+
+// A stored device event.
+struct StoredEvent {
+  std::int64_t seq = 0;
+  std::int64_t received_at = 0;
+  std::string type;
+  nlohmann::json body;  // The event object as stored.
+};
+
+struct DeviceSummary {
+  std::string device_id;
+  nlohmann::json facts = nlohmann::json::object();
+  std::int64_t enrolled_at = 0;
+  std::int64_t last_seen = 0;  // 0: never reported.
+  std::int64_t last_seq = 0;
+  std::vector<DeviceModelState> models;
+  std::string chain_problem;  // "" while the chain is intact.
+  std::int64_t chain_problem_seq = 0;
+  // The newest event that put the device in an error phase (failed, rolled
+  // back, shadow test failed), when any of its recent events did.
+  std::optional<StoredEvent> last_error;
+};
+
+struct DevicePage {
+  std::uint64_t total = 0;  // Devices matching the filter.
+  std::vector<DeviceSummary> devices;
+};
+
+// One device in full: its summary, chain state and newest events.
+struct DeviceDetail {
+  DeviceSummary summary;
+  std::string enrolled_with;  // The enrollment token's name ("" before tokens).
+  bool chain_known = false;   // false: no chained event received yet.
+  std::int64_t chain_anchor_seq = 0;
+  std::int64_t chain_checked_seq = 0;
+  // model -> the newest version the device confirmed before its current one.
+  std::map<std::string, std::string> previous_versions;
+  std::vector<StoredEvent> timeline;  // Newest first.
+  bool timeline_truncated = false;    // Older events exist.
+};
+
 // Thread-safe: every call holds one mutex.
 class FleetStore {
  public:
@@ -235,6 +295,19 @@ class FleetStore {
   Result<std::uint64_t> DeviceCount();
   // model -> version -> phase -> devices, from device_models.
   Result<nlohmann::json> FleetSummary();
+
+  // Console views (fleet_views_store.cc). ListDevices: devices matching
+  // `filter` in device id order, `filter.offset` skipped, at most
+  // `filter.limit`; facts filters are checked on the parsed facts, so the
+  // cost grows with the devices the SQL part of the filter keeps.
+  Result<DevicePage> ListDevices(const DeviceFilter& filter);
+  // A device with its `limit` newest events with seq below `before_seq`
+  // (0: from the newest); nullopt when it is not enrolled.
+  Result<std::optional<DeviceDetail>> DeviceView(const std::string& device_id, std::size_t limit,
+                                                 std::int64_t before_seq);
+  // The newest `limit` shadow-result and shadow-skipped events naming
+  // `model`, newest first.
+  Result<std::vector<StoredEvent>> ShadowEvents(const std::string& model, std::size_t limit);
 
  private:
   FleetStore(std::unique_ptr<Database> db, Clock& clock) : db_(std::move(db)), clock_(clock) {}

@@ -318,6 +318,10 @@ int ServerMain(int argc, char** argv) {
                  "Remove device events received more than this many days ago (0: keep all)")
       ->check(CLI::Range(0, 36500))
       ->capture_default_str();
+  app.add_option("--drills-dir", options.drills_dir,
+                 "Folder of drill reports (one sub-folder per `otactl drill run --out`) served "
+                 "by GET /v1/drills and the console")
+      ->check(CLI::ExistingDirectory);
   int checkpoint_seconds = 300;
   app.add_option("--audit-checkpoint-interval", checkpoint_seconds,
                  "Seconds between signed checkpoints of the server audit log (when it moved)")

@@ -16,6 +16,7 @@
 
 #include "audit_export.h"
 #include "connection_gate.h"
+#include "console_assets.h"
 #include "events.h"
 #include "fleet_api.h"
 #include "fleet_store.h"
@@ -113,6 +114,13 @@ std::string PublicKeyText(const verifier::PrivateKey& key) {
          "\n";
 }
 
+// The console's read-only endpoints (fleet_views.cc).
+bool IsViewPath(std::string_view path) {
+  return path == "/v1/devices" || path.starts_with("/v1/devices/") || path == "/v1/shadow" ||
+         path == "/v1/drills" ||
+         (path.starts_with("/v1/drills/") && path.size() > std::string_view("/v1/drills/").size());
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -125,6 +133,9 @@ struct Server::Impl {
 
   void HandleGet(const httplib::Request& req, httplib::Response& res, bool ignore_range);
   void HandleListEvents(const httplib::Request& req, httplib::Response& res);
+  // The console's read-only views: /v1/devices[/<id>], /v1/shadow,
+  // /v1/drills[/<name>[/timeline.svg]] (operator already authenticated).
+  void HandleViews(const httplib::Request& req, httplib::Response& res);
   void HandleEnroll(const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& reader);
   // Reads a body of at most `limit` bytes; false (with the answer set) when
@@ -207,8 +218,41 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
       const std::string id = path.substr(std::string_view("/v1/rollouts/").size());
       Send(res, api->RolloutStatus(id));
     }
+  } else if (IsViewPath(path)) {
+    std::string actor;
+    if (Operator(req, res, &actor)) HandleViews(req, res);
+  } else if (IsConsolePath(path)) {
+    ServeConsole(path, res);
   } else {
     SetJsonError(res, 404, "no such endpoint: " + req.method + " " + path);
+  }
+}
+
+void Server::Impl::HandleViews(const httplib::Request& req, httplib::Response& res) {
+  const std::string& path = req.path;
+  const FleetApi::QueryParams params(req.params.begin(), req.params.end());
+  constexpr std::string_view kDevice = "/v1/devices/", kDrill = "/v1/drills/";
+  if (path == "/v1/devices") {
+    Send(res, api->ListDevices(params));
+  } else if (path.starts_with(kDevice)) {
+    Send(res, api->GetDevice(path.substr(kDevice.size()), params));
+  } else if (path == "/v1/shadow") {
+    Send(res, api->ShadowSummary(params));
+  } else if (path == "/v1/drills") {
+    Send(res, api->ListDrills(options.drills_dir));
+  } else if (constexpr std::string_view kSvg = "/timeline.svg";
+             path.size() > kDrill.size() + kSvg.size() && path.ends_with(kSvg)) {
+    std::string svg;
+    const std::string name = path.substr(kDrill.size(), path.size() - kDrill.size() - kSvg.size());
+    ApiResponse answer = api->DrillTimeline(options.drills_dir, name, &svg);
+    if (answer.status != 200) return Send(res, answer);
+    res.status = 200;
+    res.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(svg, "image/svg+xml");
+  } else {
+    Send(res, api->DrillReport(options.drills_dir, path.substr(kDrill.size())));
   }
 }
 

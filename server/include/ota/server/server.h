@@ -74,6 +74,10 @@ struct ServerOptions {
   // Device events received longer ago than this (by `clock`) are removed at
   // maintenance (docs/operations.md, "Retention"); 0 keeps them all.
   std::chrono::seconds event_retention{0};
+  // Folder of drill reports served by GET /v1/drills: each sub-folder holding
+  // a report.json (and timeline.svg) as `otactl drill run --out` writes
+  // them. "" serves none (404).
+  std::string drills_dir;
 };
 
 // The audit key file used for `options` (audit_key_path or its default).
