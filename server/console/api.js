@@ -1,0 +1,71 @@
+// The server's JSON API with the operator token. The token lives in
+// sessionStorage only (gone when the tab closes), travels in the
+// Authorization header only, and never in a URL.
+const TOKEN_KEY = 'modelota.operator-token';
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value) {
+  sessionStorage.setItem(TOKEN_KEY, value);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(path, {method = 'GET', body} = {}) {
+  const headers = {Authorization: `Bearer ${token() ?? ''}`};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store', credentials: 'omit', redirect: 'error', referrerPolicy: 'no-referrer',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', `cannot reach the server (${e.message})`);
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = await res.json(); } catch { /* not JSON */ }
+    throw new ApiError(res.status, data?.code ?? '', data?.error ?? `HTTP ${res.status}`);
+  }
+  return res;
+}
+
+export async function getJson(path) {
+  return (await request(path)).json();
+}
+
+export async function postJson(path, body) {
+  return (await request(path, {method: 'POST', body})).json();
+}
+
+export async function getBlob(path) {
+  return (await request(path)).blob();
+}
+
+// Who the token belongs to: {name, role, expires_at}. A server without
+// GET /v1/whoami (404) predates operator roles: the token is then checked
+// against GET /v1/fleet and taken as an administrator's.
+export async function whoami() {
+  try {
+    return await getJson('/v1/whoami');
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+  }
+  await getJson('/v1/fleet');
+  return {name: 'operator', role: 'administrator', expires_at: null, assumed: true};
+}
+
+export const ROLES_THAT_CHANGE_ROLLOUTS = new Set(['release-manager', 'administrator']);
