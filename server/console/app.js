@@ -98,8 +98,10 @@ async function refresh() {
   }
 }
 
+// A refused token (401, or 403 "forbidden": unknown, revoked or expired)
+// ends the session; other refusals (a role not allowed an action) are shown.
 export function handleError(e, kind = 'bad') {
-  if (e instanceof ApiError && (e.status === 401 || e.status === 403) && e.code !== 'role') {
+  if (e instanceof ApiError && (e.status === 401 || (e.status === 403 && e.code === 'forbidden'))) {
     signOut(`Signed out: ${e.message}`);
     return;
   }

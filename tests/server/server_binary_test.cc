@@ -253,6 +253,8 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{{"--repo", "REPO", "--fault-drop-after", "99999999999999999999"}},
         UsageCase{{"--repo", "REPO", "--fault-drop-after", "1", "--fault-drop-count", "0"}},
         UsageCase{{"--repo", "REPO", "--bogus"}},
+        UsageCase{{"--repo", "REPO", "--drills-dir", "/nonexistent/drills"}},
+        UsageCase{{"--repo", "REPO", "--drills-dir", "REPO/root.json"}},
         // Rollout signing keys are read at start: missing or
         // not a key stops the server before it listens.
         UsageCase{{"--repo", "REPO", "--rollouts-key", "/nonexistent/r.key", "--snapshot-key",
