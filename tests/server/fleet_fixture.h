@@ -8,6 +8,7 @@
 
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,28 @@ class FleetTest : public ServerFixture {
     if (!r) return json();
     EXPECT_EQ(r->status, 200) << r->body;
     return json::parse(r->body);
+  }
+
+  // The record bodies of `log` in an export.
+  static std::vector<json> Records(const std::string& text, const std::string& log = "server") {
+    std::vector<json> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line, nullptr, false);
+      if (j.value("kind", "") == "record" && j.value("log", "") == log) {
+        out.push_back(j["body"]);
+      }
+    }
+    return out;
+  }
+
+  static std::vector<json> OfType(const std::vector<json>& records, const std::string& type) {
+    std::vector<json> out;
+    for (const json& r : records) {
+      if (r.value("type", "") == type) out.push_back(r);
+    }
+    return out;
   }
 
   std::unique_ptr<OwnedEnv> env_;
