@@ -308,7 +308,8 @@ class CurlHttpClient : public HttpClient {
 
   Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) override {
     if (handle_ == nullptr) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
-    if (request.method != "GET" && request.method != "POST" && request.method != "HEAD") {
+    if (request.method != "GET" && request.method != "POST" && request.method != "HEAD" &&
+        request.method != "DELETE") {
       return MakeError(ErrorCode::kInvalidArgument, "unsupported HTTP method: " + request.method);
     }
     OTA_ASSIGN_OR_RETURN(Slist headers, BuildHeaders(request));
@@ -346,6 +347,8 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     if (request.method == "HEAD") {
       curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (request.method == "DELETE") {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     } else if (request.method == "POST") {
       curl_easy_setopt(h, CURLOPT_POST, 1L);
       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,

@@ -55,17 +55,9 @@ export async function getBlob(path) {
   return (await request(path)).blob();
 }
 
-// Who the token belongs to: {name, role, expires_at}. A server without
-// GET /v1/whoami (404) predates operator roles: the token is then checked
-// against GET /v1/fleet and taken as an administrator's.
+// Who the token belongs to: {name, role, expires_at, permissions}.
 export async function whoami() {
-  try {
-    return await getJson('/v1/whoami');
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e;
-  }
-  await getJson('/v1/fleet');
-  return {name: 'operator', role: 'administrator', expires_at: null, assumed: true};
+  return getJson('/v1/whoami');
 }
 
 export const ROLES_THAT_CHANGE_ROLLOUTS = new Set(['release-manager', 'administrator']);

@@ -98,10 +98,13 @@ async function refresh() {
   }
 }
 
-// A refused token (401, or 403 "forbidden": unknown, revoked or expired)
-// ends the session; other refusals (a role not allowed an action) are shown.
+// A refused token (401; 403 "forbidden": unknown or revoked; 403
+// "token-expired") ends the session; other refusals (403
+// "insufficient-role": a role not allowed an action) are shown.
+const SESSION_ENDING_CODES = new Set(['forbidden', 'token-expired']);
+
 export function handleError(e, kind = 'bad') {
-  if (e instanceof ApiError && (e.status === 401 || (e.status === 403 && e.code === 'forbidden'))) {
+  if (e instanceof ApiError && (e.status === 401 || (e.status === 403 && SESSION_ENDING_CODES.has(e.code)))) {
     signOut(`Signed out: ${e.message}`);
     return;
   }

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "http_util.h"
+
 namespace ota::server {
 namespace {
 
@@ -24,8 +26,9 @@ constexpr std::chrono::milliseconds kWriteTimeout{5'000};
 constexpr int kRoomTickMs = 250;
 
 std::string Answer(int status, std::string_view reason, std::string_view message) {
-  const std::string body = std::string("{\"error\":\"") + std::string(message) + "\",\"code\":\"" +
-                           std::to_string(status) + "\"}";
+  const std::string body =
+      nlohmann::json{{"error", message}, {"code", ErrorCodeForStatus(status)}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace);
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
          "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;

@@ -250,7 +250,13 @@ ApiResponse FleetApi::Report(std::string_view body) {
     return ApiError(400, "bad-request", "report." + checkpoints.error().message);
   }
   const auto seq = static_cast<std::int64_t>(seq_it->get<std::uint64_t>());
+  const auto ingest_start = std::chrono::steady_clock::now();
   auto stored = store_.IngestReport(batch->device_id, seq, *batch);
+  if (metrics_ != nullptr) {
+    metrics_->ObserveDatabase(
+        "report-commit",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ingest_start).count());
+  }
   if (!stored.ok()) {
     int status = stored.error().code == ErrorCode::kRetryLater ? 503 : 500;
     return ApiError(status, "internal", "cannot store the report: " + stored.error().message);
@@ -269,20 +275,33 @@ ApiResponse FleetApi::Report(std::string_view body) {
 
 // ---- Operators ----
 
-std::optional<std::string> FleetApi::Authorize(const std::string& authorization,
-                                               ApiResponse* refusal) {
+std::optional<OperatorIdentity> FleetApi::Authorize(const std::string& authorization,
+                                                    Permission needed, ApiResponse* refusal) {
   if (authorization.empty()) {
     *refusal = ApiError(401, "unauthorized",
                         "operator endpoints need the header Authorization: Bearer <token>");
     return std::nullopt;
   }
   const std::string token = TrimmedBearer(authorization);
-  auto name = token.empty() ? std::nullopt : store_.AuthenticateToken(token);
-  if (!name) {
+  auto who = token.empty() ? std::nullopt : store_.AuthenticateToken(token);
+  if (!who) {
     *refusal = ApiError(403, "forbidden", "the bearer token is not valid or was revoked");
     return std::nullopt;
   }
-  return name;
+  if (who->expires_at != 0 && who->expires_at <= Now()) {
+    *refusal = ApiError(403, "token-expired",
+                        "the bearer token " + who->name + " expired at " +
+                            std::to_string(who->expires_at) + " (Unix seconds)");
+    return std::nullopt;
+  }
+  if (!Allows(who->role, needed)) {
+    *refusal =
+        ApiError(403, "insufficient-role",
+                 "role " + std::string(RoleName(who->role)) + " may not " +
+                     std::string(PermissionName(needed)) + "; that needs " + RolesAllowed(needed));
+    return std::nullopt;
+  }
+  return who;
 }
 
 Result<std::map<std::size_t, rollout::StageCounts>> FleetApi::StageCountsOf(
@@ -664,6 +683,7 @@ Status FleetApi::ReservePublishedVersion(const std::string& model, std::uint64_t
 }
 
 Result<int> FleetApi::RunController() {
+  const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(change_mu_);
   OTA_ASSIGN_OR_RETURN(auto held, store_.LockRolloutChanges());
   OTA_ASSIGN_OR_RETURN(auto all, store_.ListRollouts());
@@ -691,11 +711,13 @@ Result<int> FleetApi::RunController() {
         action = "halt";
         break;
       case rollout::ControllerAction::kRefuseAdvance:
+        if (metrics_ != nullptr) metrics_->CountControllerDecision("refuse-advance");
         OTA_TRY(AuditRefusal(m, d.reason, std::move(evidence)));
         continue;
       default:
         continue;
     }
+    if (metrics_ != nullptr) metrics_->CountControllerDecision(action);
     ApiResponse r = Commit(std::move(record), std::move(next), "controller", action, d.reason,
                            json{{"evidence", std::move(evidence)}});
     if (r.status != 200) {
@@ -703,6 +725,11 @@ Result<int> FleetApi::RunController() {
                        "controller could not " + action + ": " + r.body.value("error", ""));
     }
     ++changed;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->ObserveDatabase(
+        "controller-pass",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return changed;
 }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fleet_store.h"
+#include "metrics.h"
 #include "ota/common/env.h"
 #include "ota/server/rollout_publisher.h"
 
@@ -40,9 +41,21 @@ class FleetApi {
   // POST /v1/reports.
   ApiResponse Report(std::string_view body);
 
-  // The operator's token name for an Authorization header value, or the
-  // 401/403 answer to send.
-  std::optional<std::string> Authorize(const std::string& authorization, ApiResponse* refusal);
+  // The operator behind an Authorization header value when its token is
+  // valid now and its role holds `needed`; otherwise the 401/403 answer to
+  // send (codes unauthorized, forbidden, token-expired, insufficient-role).
+  std::optional<OperatorIdentity> Authorize(const std::string& authorization, Permission needed,
+                                            ApiResponse* refusal);
+
+  // Operator tokens (token_api.cc). `actor` is the calling administrator.
+  // GET /v1/whoami.
+  ApiResponse WhoAmI(const OperatorIdentity& who) const;
+  // GET /v1/tokens.
+  ApiResponse ListTokens();
+  // POST /v1/tokens {"name", "role", "expires_in_days" | "expires_at"}.
+  ApiResponse CreateToken(const std::string& actor, std::string_view body, Random& random);
+  // DELETE /v1/tokens/<name>.
+  ApiResponse RevokeToken(const std::string& actor, const std::string& name);
 
   // Operator endpoints; `actor` is the token name.
   ApiResponse ListRollouts();
@@ -66,6 +79,12 @@ class FleetApi {
   ApiResponse DrillReport(const std::string& drills_dir, const std::string& name);
   ApiResponse DrillTimeline(const std::string& drills_dir, const std::string& name,
                             std::string* svg);
+  // Times database work and counts controller decisions into `metrics`
+  // (not owned; may be null).
+  void AttachMetrics(ServerMetrics* metrics) { metrics_ = metrics; }
+  // GET /metrics: `process`'s counters and the fleet's gauges, in the
+  // Prometheus text format (fleet_metrics.cc).
+  Result<std::string> RenderMetrics(const ServerMetrics& process);
 
   // One controller pass over every rollout: applies kAdvance, kPause and
   // kHalt decisions (audited as actor "controller"). Returns how many
@@ -95,6 +114,7 @@ class FleetApi {
   FleetStore& store_;
   Clock& clock_;
   RolloutPublisher* publisher_;
+  ServerMetrics* metrics_ = nullptr;
   // Taken before the store's cross-node change lock.
   std::mutex change_mu_;
 };

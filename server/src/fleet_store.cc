@@ -1,7 +1,5 @@
 #include "fleet_store.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -15,47 +13,6 @@ using nlohmann::json;
 
 Error InvalidFleet(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, message);
-}
-
-bool IsValidTokenName(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && IsValidDeviceId(name);
-}
-
-// A bearer secret: `prefix` then 32 random bytes in hex.
-std::string NewSecretToken(std::string_view prefix, Random& random) {
-  std::uint8_t secret[32];
-  random.Fill(secret);
-  std::string token = std::string(prefix) + HexEncode(std::span<const std::uint8_t>(secret));
-  sodium_memzero(secret, sizeof(secret));
-  return token;
-}
-
-// The name stored for the SHA-256 of a bearer token in `table`, when the
-// `extra` condition holds; constant-time on the digest.
-std::optional<std::string> LookUpToken(Database& db, const std::string& token, const char* table,
-                                       const std::string& extra, std::int64_t now) {
-  if (token.size() < 8 || token.size() > 256) return std::nullopt;
-  // Lookup is by the SHA-256 of the token, so the index compares digests,
-  // never the secret; the final comparison is constant-time as well.
-  const std::string digest = Sha256Hex(token);
-  auto q = db.Prepare(std::string("SELECT token_sha256, name FROM ") + table +
-                      " WHERE token_sha256 = ? AND revoked = 0" + extra);
-  if (!q.ok()) return std::nullopt;
-  q->Bind(1, digest);
-  if (!extra.empty()) q->Bind(2, now);
-  auto row = q->Step();
-  if (!row.ok() || !*row) return std::nullopt;
-  const std::string stored = q->ColumnText(0);
-  if (stored.size() != digest.size() ||
-      sodium_memcmp(stored.data(), digest.data(), digest.size()) != 0) {
-    return std::nullopt;
-  }
-  return q->ColumnText(1);
-}
-
-// A record of an `ota-server` command run on the database.
-ServerAuditRecord AdminRecord(std::string type, json fields) {
-  return ServerAuditRecord{std::move(type), "server-admin", "", "", "", std::move(fields)};
 }
 
 Result<RolloutRecord> RecordFromRow(const Statement& q) {
@@ -307,120 +264,6 @@ Result<EnrollResult> FleetStore::EnrollDevice(const std::string& device_id,
   }));
   OTA_TRY(RefreshDevices());
   return result;
-}
-
-Result<std::string> FleetStore::CreateToken(const std::string& name, Random& random) {
-  if (!IsValidTokenName(name)) {
-    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
-  }
-  const std::string token = NewSecretToken("ota_", random);
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement exists,
-                       db_->Prepare("SELECT 1 FROM operator_tokens WHERE name = ?"));
-  exists.Bind(1, name);
-  OTA_ASSIGN_OR_RETURN(bool taken, exists.Step());
-  if (taken) return InvalidFleet("a token named " + name + " exists; revoke it first");
-  OTA_TRY(InTransaction(*db_, [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(Statement ins,
-                         db_->Prepare("INSERT INTO operator_tokens (token_sha256, name, "
-                                      "created_at) VALUES (?, ?, ?)"));
-    ins.Bind(1, Sha256Hex(token)).Bind(2, name).Bind(3, Now());
-    OTA_TRY(ins.Run());
-    return AppendServerAuditStatus(
-        *db_, AdminRecord("operator-token-created", {{"token_name", name}}), Now());
-  }));
-  return token;
-}
-
-std::optional<std::string> FleetStore::AuthenticateToken(const std::string& token) {
-  std::lock_guard lock(mu_);
-  return LookUpToken(*db_, token, "operator_tokens", "", 0);
-}
-
-Result<std::string> FleetStore::CreateEnrollmentToken(const EnrollmentTokenSpec& spec,
-                                                      Random& random) {
-  if (!IsValidTokenName(spec.name)) {
-    return InvalidFleet("token name must be 1 to 64 characters from [A-Za-z0-9._-]");
-  }
-  if (spec.max_devices > static_cast<std::uint64_t>(INT64_MAX) || spec.expires_at < 0) {
-    return InvalidFleet("max_devices and expires_at must be non-negative 63-bit integers");
-  }
-  const std::string token = NewSecretToken("otae_", random);
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(
-      Statement ins,
-      db_->Prepare("INSERT INTO enrollment_tokens (token_sha256, name, created_at, expires_at, "
-                   "max_devices) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING "
-                   "RETURNING 1"));
-  ins.Bind(1, Sha256Hex(token)).Bind(2, spec.name).Bind(3, Now()).Bind(4, spec.expires_at);
-  ins.Bind(5, static_cast<std::int64_t>(spec.max_devices));
-  bool inserted = false;
-  OTA_TRY(InTransaction(*db_, [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(inserted, ins.Step());
-    ins.Reset();
-    if (!inserted) return Ok();
-    const json fields = {{"token_name", spec.name},
-                         {"max_devices", static_cast<std::int64_t>(spec.max_devices)},
-                         {"expires_at", spec.expires_at}};
-    return AppendServerAuditStatus(*db_, AdminRecord("enrollment-token-created", fields), Now());
-  }));
-  if (!inserted) {
-    return InvalidFleet("an enrollment token named " + spec.name +
-                        " exists (revoked tokens keep their name)");
-  }
-  return token;
-}
-
-std::optional<std::string> FleetStore::AuthenticateEnrollmentToken(const std::string& token) {
-  std::lock_guard lock(mu_);
-  return LookUpToken(*db_, token, "enrollment_tokens", " AND (expires_at = 0 OR expires_at > ?)",
-                     Now());
-}
-
-Status FleetStore::RevokeEnrollmentToken(const std::string& name) {
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(
-      Statement u,
-      db_->Prepare("UPDATE enrollment_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
-  u.Bind(1, name);
-  return InTransaction(*db_, [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
-    u.Reset();
-    if (!found) return MakeError(ErrorCode::kNotFound, "no enrollment token named " + name);
-    return AppendServerAuditStatus(
-        *db_, AdminRecord("enrollment-token-revoked", {{"token_name", name}}), Now());
-  });
-}
-
-Result<std::vector<EnrollmentTokenInfo>> FleetStore::ListEnrollmentTokens() {
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("SELECT name, created_at, expires_at, max_devices, devices, "
-                                    "revoked FROM enrollment_tokens ORDER BY name"));
-  std::vector<EnrollmentTokenInfo> out;
-  while (true) {
-    OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    out.push_back({q.ColumnText(0), q.ColumnInt(1), q.ColumnInt(2),
-                   static_cast<std::uint64_t>(q.ColumnInt(3)),
-                   static_cast<std::uint64_t>(q.ColumnInt(4)), q.ColumnInt(5) != 0});
-  }
-  return out;
-}
-
-Status FleetStore::RevokeToken(const std::string& name) {
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(
-      Statement u,
-      db_->Prepare("UPDATE operator_tokens SET revoked = 1 WHERE name = ? RETURNING 1"));
-  u.Bind(1, name);
-  return InTransaction(*db_, [&]() -> Status {
-    OTA_ASSIGN_OR_RETURN(bool found, u.Step());
-    u.Reset();
-    if (!found) return MakeError(ErrorCode::kNotFound, "no token named " + name);
-    return AppendServerAuditStatus(
-        *db_, AdminRecord("operator-token-revoked", {{"token_name", name}}), Now());
-  });
 }
 
 Status FleetStore::InsertRollout(const RolloutRecord& record, const AuditEntry& audit) {

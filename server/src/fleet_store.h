@@ -24,6 +24,7 @@
 #include "audit_log.h"
 #include "device_chain.h"
 #include "events.h"
+#include "operator_roles.h"
 #include "ota/common/env.h"
 #include "ota/common/result.h"
 #include "ota/common/sqlite.h"
@@ -95,6 +96,23 @@ struct EnrollmentTokenInfo {
   std::int64_t expires_at = 0;
   std::uint64_t max_devices = 0;
   std::uint64_t devices = 0;  // Devices enrolled with it so far.
+  bool revoked = false;
+};
+
+// An operator token to create (docs/security.md, "Operator roles").
+struct OperatorTokenSpec {
+  std::string name;  // [A-Za-z0-9._-]{1,64}, never reused.
+  OperatorRole role = OperatorRole::kViewer;
+  std::int64_t expires_at = 0;              // Unix seconds.
+  std::string created_by = "server-admin";  // The audit actor.
+};
+
+struct OperatorTokenInfo {
+  std::string name;
+  std::string role;
+  std::int64_t created_at = 0;
+  std::int64_t expires_at = 0;  // 0: never (made before roles).
+  std::string created_by;
   bool revoked = false;
 };
 
@@ -208,12 +226,17 @@ class FleetStore {
   Result<std::optional<ReplayInfo>> IngestReport(const std::string& device_id, std::int64_t seq,
                                                  const EventBatch& batch);
 
-  // Creates a token named `name` (unique, [A-Za-z0-9._-]{1,64}); returns the
-  // token text, shown once. Only its SHA-256 is stored.
-  Result<std::string> CreateToken(const std::string& name, Random& random);
-  // The token's name if the token is valid and not revoked.
-  std::optional<std::string> AuthenticateToken(const std::string& token);
-  Status RevokeToken(const std::string& name);
+  // Operator tokens. CreateToken returns the token text, shown once (only
+  // its SHA-256 is stored) and audits it as `spec.created_by`;
+  // kInvalidArgument for a bad or taken name or an expiry not in (now, now +
+  // kMaxTokenLifetimeDays]. AuthenticateToken gives the identity of a stored,
+  // unrevoked token (expired or not: the caller compares expires_at with its
+  // clock, so that it can say why it refuses). RevokeToken: kNotFound when no
+  // unrevoked token has that name.
+  Result<std::string> CreateToken(const OperatorTokenSpec& spec, Random& random);
+  std::optional<OperatorIdentity> AuthenticateToken(const std::string& token);
+  Result<std::vector<OperatorTokenInfo>> ListTokens();
+  Status RevokeToken(const std::string& name, const std::string& actor);
 
   // Rollouts. InsertRollout refuses an existing id (kInvalidArgument) and a
   // model that already has a rollout that is not halted.

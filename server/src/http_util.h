@@ -20,9 +20,57 @@ inline void SetJson(httplib::Response& res, int status, const nlohmann::json& bo
                   "application/json");
 }
 
-inline void SetJsonError(httplib::Response& res, int status, std::string_view message) {
-  SetJson(res, status, nlohmann::json{{"error", message}});
+// The stable error code of an HTTP status, for answers that need no finer
+// code (docs/server-api.md, "Errors").
+inline std::string_view ErrorCodeForStatus(int status) {
+  switch (status) {
+    case 400:
+      return "bad-request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not-found";
+    case 405:
+      return "method-not-allowed";
+    case 408:
+      return "request-timeout";
+    case 409:
+      return "conflict";
+    case 410:
+      return "gone";
+    case 411:
+      return "length-required";
+    case 413:
+      return "payload-too-large";
+    case 414:
+      return "uri-too-long";
+    case 416:
+      return "range-not-satisfiable";
+    case 429:
+      return "rate-limited";
+    case 431:
+      return "headers-too-large";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "bad-request";
+  }
 }
+
+// Every error answer: {"error": "<one-line message>", "code": "<code>"}.
+inline void SetJsonError(httplib::Response& res, int status, std::string_view code,
+                         std::string_view message) {
+  SetJson(res, status, nlohmann::json{{"error", message}, {"code", code}});
+}
+
+inline void SetJsonError(httplib::Response& res, int status, std::string_view message) {
+  SetJsonError(res, status, ErrorCodeForStatus(status), message);
+}
+
+// docs/openapi.yaml, embedded at build time (served at GET /v1/openapi.yaml).
+std::string_view OpenApiDocument();
 
 // Per-request bookkeeping for the access log. httplib handles a request from
 // its first byte to the log call on one worker thread and offers no

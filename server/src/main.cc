@@ -56,19 +56,34 @@ std::string UrlHost(const std::string& address) {
   return address.find(':') != std::string::npos ? "[" + address + "]" : address;
 }
 
-// ota-server token create|revoke --db FILE --name NAME
+// ota-server token create|revoke|list --db FILE [--name NAME --role ROLE
+// --expires-in-days N]
 int RunTokenCommand(int argc, char** argv) {
   std::string db_path = "ota-server.db";
-  std::string name;
+  ota::server::OperatorTokenOptions options;
+  options.role = "administrator";
+  std::int64_t days = 90;
   CLI::App app{"ota-server token: manage operator bearer tokens"};
   app.require_subcommand(1);
   auto* create = app.add_subcommand("create", "Create a token and print it once");
   auto* revoke = app.add_subcommand("revoke", "Revoke the token with this name");
-  for (auto* cmd : {create, revoke}) {
+  auto* list = app.add_subcommand("list", "List operator tokens (never their secrets)");
+  for (auto* cmd : {create, revoke, list}) {
     cmd->add_option("--db", db_path, "Fleet database: an SQLite file, or a postgresql:// URI")
         ->capture_default_str();
-    cmd->add_option("--name", name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")->required();
   }
+  for (auto* cmd : {create, revoke}) {
+    cmd->add_option("--name", options.name, "Token name (who holds it), [A-Za-z0-9._-]{1,64}")
+        ->required();
+  }
+  create
+      ->add_option("--role", options.role,
+                   "viewer, release-manager, auditor or administrator (docs/security.md)")
+      ->check(CLI::IsMember({"viewer", "release-manager", "auditor", "administrator"}))
+      ->capture_default_str();
+  create->add_option("--expires-in-days", days, "Days until the token stops working")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3650}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -76,14 +91,24 @@ int RunTokenCommand(int argc, char** argv) {
     return Fail(kExitUsage, e.what());
   }
   if (create->parsed()) {
-    auto token = ota::server::CreateOperatorToken(db_path, name);
+    options.expires_at = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count() +
+                         days * 86400;
+    auto token = ota::server::CreateOperatorToken(db_path, options);
     if (!token.ok()) return Fail(kExitRuntime, token.error().message);
     std::printf("%s\n", token->c_str());
     return 0;
   }
-  ota::Status s = ota::server::RevokeOperatorToken(db_path, name);
+  if (list->parsed()) {
+    auto lines = ota::server::DescribeOperatorTokens(db_path);
+    if (!lines.ok()) return Fail(kExitRuntime, lines.error().message);
+    for (const std::string& line : *lines) std::printf("%s\n", line.c_str());
+    return 0;
+  }
+  ota::Status s = ota::server::RevokeOperatorToken(db_path, options.name);
   if (!s.ok()) return Fail(kExitRuntime, s.error().message);
-  std::printf("revoked token %s\n", name.c_str());
+  std::printf("revoked token %s\n", options.name.c_str());
   return 0;
 }
 

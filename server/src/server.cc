@@ -34,6 +34,7 @@ namespace {
 // Signed reports carry up to kMaxEventsPerBatch events; enrollment carries
 // one device's facts (at most about 60 KiB as the agent validates them).
 constexpr std::size_t kMaxReportBodyBytes = 1024 * 1024;
+constexpr std::size_t kMaxTokenBodyBytes = 4096;
 constexpr std::size_t kMaxEnrollBodyBytes = 128 * 1024;
 constexpr std::uint64_t kMaxDrainedBodyBytes = 16 * 1024 * 1024;
 // Connections the kernel queues before they are accepted (the kernel caps it
@@ -144,7 +145,12 @@ struct Server::Impl {
                 std::string* body);
   void Send(httplib::Response& res, const ApiResponse& answer);
   // The operator's name, or false with the refusal sent.
-  bool Operator(const httplib::Request& req, httplib::Response& res, std::string* actor);
+  // The caller when its token is valid and its role holds `needed`;
+  // otherwise sends the refusal and returns nullopt.
+  std::optional<OperatorIdentity> Operator(const httplib::Request& req, httplib::Response& res,
+                                           Permission needed);
+  void HandleTokens(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader* reader);
   void ControllerLoop();
   // One controller pass when this node leads: the rollouts it changed;
   // nullopt when another node leads.
@@ -156,6 +162,9 @@ struct Server::Impl {
   void HandleAuditExport(const httplib::Request& req, httplib::Response& res);
   httplib::Server::HandlerResponse HandleError(const httplib::Request& req, httplib::Response& res);
   void LogRequest(const httplib::Request& req, const httplib::Response& res);
+  void CountRequest(const httplib::Request& req, const httplib::Response& res,
+                    const RequestTrace& trace);
+  void HandleMetrics(const httplib::Request& req, httplib::Response& res);
   void Configure();
 
   ServerOptions options;
@@ -165,6 +174,9 @@ struct Server::Impl {
   std::unique_ptr<FleetStore> fleet;
   std::unique_ptr<FleetApi> api;
   std::unique_ptr<RateLimiter> enroll_limiter;
+  ServerMetrics metrics;
+  // Randomness for operator tokens created through the API.
+  std::unique_ptr<OwnedEnv> random_env = MakePosixEnv();
   Clock* clock = nullptr;
   verifier::PrivateKey audit_key;
   std::string audit_key_json;
@@ -205,11 +217,19 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
   } else if (path == "/v1/audit/export") {
     HandleAuditExport(req, res);
   } else if (path == "/v1/events") {
-    std::string actor;
-    if (Operator(req, res, &actor)) HandleListEvents(req, res);
+    if (Operator(req, res, Permission::kRead)) HandleListEvents(req, res);
+  } else if (path == "/v1/openapi.yaml") {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(std::string(OpenApiDocument()), "application/yaml");
+  } else if (path == "/metrics") {
+    HandleMetrics(req, res);
+  } else if (path == "/v1/whoami") {
+    if (auto who = Operator(req, res, Permission::kRead)) Send(res, api->WhoAmI(*who));
+  } else if (path == "/v1/tokens" || path.starts_with("/v1/tokens/")) {
+    HandleTokens(req, res, nullptr);
   } else if (path == "/v1/rollouts" || path.starts_with("/v1/rollouts/") || path == "/v1/fleet") {
-    std::string actor;
-    if (!Operator(req, res, &actor)) return;
+    if (!Operator(req, res, Permission::kRead)) return;
     if (path == "/v1/rollouts") {
       Send(res, api->ListRollouts());
     } else if (path == "/v1/fleet") {
@@ -219,8 +239,7 @@ void Server::Impl::HandleGet(const httplib::Request& req, httplib::Response& res
       Send(res, api->RolloutStatus(id));
     }
   } else if (IsViewPath(path)) {
-    std::string actor;
-    if (Operator(req, res, &actor)) HandleViews(req, res);
+    if (Operator(req, res, Permission::kRead)) HandleViews(req, res);
   } else if (IsConsolePath(path)) {
     ServeConsole(path, res);
   } else {
@@ -261,16 +280,42 @@ void Server::Impl::Send(httplib::Response& res, const ApiResponse& answer) {
   if (answer.status == 401) res.set_header("WWW-Authenticate", "Bearer");
 }
 
-bool Server::Impl::Operator(const httplib::Request& req, httplib::Response& res,
-                            std::string* actor) {
+std::optional<OperatorIdentity> Server::Impl::Operator(const httplib::Request& req,
+                                                       httplib::Response& res, Permission needed) {
   ApiResponse refusal;
-  auto name = api->Authorize(req.get_header_value("Authorization"), &refusal);
-  if (!name) {
-    Send(res, refusal);
-    return false;
+  auto who = api->Authorize(req.get_header_value("Authorization"), needed, &refusal);
+  if (!who) Send(res, refusal);
+  return who;
+}
+
+void Server::Impl::HandleMetrics(const httplib::Request& req, httplib::Response& res) {
+  if (!Operator(req, res, Permission::kRead)) return;
+  auto text = api->RenderMetrics(metrics);
+  if (!text.ok()) {
+    SetJsonError(res, 500, "cannot read the fleet's metrics: " + text.error().message);
+    return;
   }
-  *actor = *name;
-  return true;
+  res.status = 200;
+  res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// GET /v1/tokens, POST /v1/tokens (with `reader`), DELETE /v1/tokens/<name>.
+void Server::Impl::HandleTokens(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader* reader) {
+  std::string body;
+  if (reader != nullptr && !ReadBody(res, *reader, kMaxTokenBodyBytes, &body)) return;
+  auto who = Operator(req, res, Permission::kManageTokens);
+  if (!who) return;
+  const std::string& path = req.path;
+  if (path == "/v1/tokens" && req.method == "GET") {
+    Send(res, api->ListTokens());
+  } else if (path == "/v1/tokens" && req.method == "POST") {
+    Send(res, api->CreateToken(who->name, body, *random_env->env().random));
+  } else if (path.starts_with("/v1/tokens/") && req.method == "DELETE") {
+    Send(res, api->RevokeToken(who->name, path.substr(std::string_view("/v1/tokens/").size())));
+  } else {
+    SetJsonError(res, 404, "not-found", "no such endpoint: " + req.method + " " + path);
+  }
 }
 
 bool Server::Impl::ReadBody(httplib::Response& res, const httplib::ContentReader& reader,
@@ -347,8 +392,8 @@ Status Server::Impl::AuditMaintenance() {
 }
 
 void Server::Impl::HandleAuditExport(const httplib::Request& req, httplib::Response& res) {
-  std::string actor;
-  if (!Operator(req, res, &actor)) return;
+  auto who = Operator(req, res, Permission::kReadAudit);
+  if (!who) return;
   std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
   auto filters = ParseAuditExportFilters(params);
   if (!filters.ok()) {
@@ -359,7 +404,7 @@ void Server::Impl::HandleAuditExport(const httplib::Request& req, httplib::Respo
   // that covers that record.
   ServerAuditRecord access;
   access.type = "audit-exported";
-  access.actor = "operator:" + actor;
+  access.actor = "operator:" + who->name;
   access.fields = {{"filters", filters->ToJson()}};
   auto recorded = fleet->AppendServerRecord(access);
   if (!recorded.ok()) {
@@ -456,8 +501,36 @@ httplib::Server::HandlerResponse Server::Impl::HandleError(const httplib::Reques
   return httplib::Server::HandlerResponse::Handled;
 }
 
+// The request's latency, and reports and enrollments by result: "accepted",
+// "created" or "unchanged", else the answer's error code.
+void Server::Impl::CountRequest(const httplib::Request& req, const httplib::Response& res,
+                                const RequestTrace& trace) {
+  if (trace.active) {
+    metrics.ObserveRequest(
+        req.method, req.path, res.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - trace.start).count());
+  }
+  const bool report = req.path == "/v1/reports", enroll = req.path == "/v1/devices";
+  if (req.method != "POST" || (!report && !enroll)) return;
+  std::string result;
+  if (res.status >= 200 && res.status < 300) {
+    result = report ? "accepted" : res.status == 201 ? "created" : "unchanged";
+  } else {
+    const nlohmann::json body = nlohmann::json::parse(res.body, nullptr, false);
+    result = body.is_object() && body.contains("code") && body["code"].is_string()
+                 ? body["code"].get<std::string>()
+                 : std::string(ErrorCodeForStatus(res.status));
+  }
+  if (report) {
+    metrics.CountReport(result);
+  } else {
+    metrics.CountEnrollment(result);
+  }
+}
+
 void Server::Impl::LogRequest(const httplib::Request& req, const httplib::Response& res) {
   RequestTrace& trace = CurrentTrace();
+  CountRequest(req, res, trace);
   if (!options.quiet) {
     std::uint64_t bytes = 0;
     if (req.method != "HEAD") bytes = res.body.empty() ? trace.body_bytes : res.body.size();
@@ -508,8 +581,9 @@ void Server::Impl::Configure() {
                                             const httplib::ContentReader& reader) {
     std::string body;
     if (!ReadBody(res, reader, kMaxReportBodyBytes, &body)) return;
-    std::string actor;
-    if (!Operator(req, res, &actor)) return;
+    auto who = Operator(req, res, Permission::kChangeRollouts);
+    if (!who) return;
+    const std::string& actor = who->name;
     const std::string& path = req.path;
     if (path == "/v1/rollouts") {
       Send(res, api->CreateRollout(actor, body));
@@ -522,6 +596,12 @@ void Server::Impl::Configure() {
       return;
     }
     Send(res, api->RolloutAction(actor, rest.substr(0, slash), rest.substr(slash + 1), body));
+  });
+  http.Post("/v1/tokens",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { HandleTokens(req, res, &reader); });
+  http.Delete(R"(/v1/tokens/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    HandleTokens(req, res, nullptr);
   });
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
@@ -602,6 +682,7 @@ Status Server::Start() {
   OTA_TRY(s.repo_watch->Check(*s.fleet));
   OTA_TRY(s.Checkpoint());
   s.api = std::make_unique<FleetApi>(*s.fleet, *clock, o.publisher);
+  s.api->AttachMetrics(&s.metrics);
   s.enroll_limiter = std::make_unique<RateLimiter>(
       *clock, RateLimits{o.enroll_burst, o.enroll_per_second, RateLimits{}.max_clients});
   s.Configure();
@@ -650,49 +731,6 @@ Result<std::string> AuditPublicKeyJson(const std::string& key_path) {
   return PublicKeyText(key);
 }
 
-namespace {
-
-// The audit key and the existing database of the `ota-server audit` commands.
-struct AuditAdmin {
-  verifier::PrivateKey key;
-  std::unique_ptr<Database> db;
-};
-
-Result<AuditAdmin> OpenAuditAdmin(const std::string& db_path, const std::string& key_path) {
-  auto fs = MakePosixFileSystem();
-  OTA_ASSIGN_OR_RETURN(verifier::PrivateKey key, verifier::LoadPrivateKey(*fs, key_path));
-  if (!IsPostgresUri(db_path)) {
-    OTA_ASSIGN_OR_RETURN(bool exists, fs->Exists(db_path));
-    if (!exists) return MakeError(ErrorCode::kNotFound, "no database at " + db_path);
-  }
-  OTA_ASSIGN_OR_RETURN(auto db, OpenFleetDatabase(db_path));
-  return AuditAdmin{std::move(key), std::move(db)};
-}
-
-}  // namespace
-
-Result<std::string> VerifyServerAuditLog(const std::string& db_path, const std::string& key_path) {
-  OTA_ASSIGN_OR_RETURN(AuditAdmin a, OpenAuditAdmin(db_path, key_path));
-  OTA_ASSIGN_OR_RETURN(ServerLogCheck check, VerifyServerLog(*a.db, {a.key.public_key}));
-  if (!check.intact) return MakeError(ErrorCode::kSecurity, check.message);
-  return check.message;
-}
-
-Result<std::string> PruneServerAuditLog(const std::string& db_path, const std::string& key_path,
-                                        std::int64_t before_seq,
-                                        std::optional<std::int64_t> before_time) {
-  OTA_ASSIGN_OR_RETURN(AuditAdmin a, OpenAuditAdmin(db_path, key_path));
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-  OTA_ASSIGN_OR_RETURN(ServerAuditPruneResult r,
-                       PruneServerAudit(*a.db, a.key, before_seq, before_time, now));
-  return "pruned records #" + std::to_string(r.from) + " to #" + std::to_string(r.to) + " (" +
-         std::to_string(r.records) + " records); " + std::to_string(r.carried_devices) +
-         " device enrollment(s) carried forward; the log now ends at #" + std::to_string(r.head) +
-         ", signed";
-}
-
 Result<std::optional<int>> Server::Impl::RunControllerIfLeading() {
   OTA_ASSIGN_OR_RETURN(bool leading, fleet->LeadController());
   if (!leading) return std::optional<int>();
@@ -707,53 +745,6 @@ Result<int> Server::RunControllerOnce() {
     return MakeError(ErrorCode::kRetryLater, "another server node runs the rollout controller");
   }
   return *changed;
-}
-
-Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name) {
-  auto clock = MakeSystemClock();
-  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
-  auto env = MakePosixEnv();
-  return store->CreateToken(name, *env->env().random);
-}
-
-Status RevokeOperatorToken(const std::string& db_path, const std::string& name) {
-  auto clock = MakeSystemClock();
-  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
-  return store->RevokeToken(name);
-}
-
-Result<std::string> CreateEnrollmentToken(const std::string& db_path,
-                                          const EnrollmentTokenOptions& options) {
-  auto clock = MakeSystemClock();
-  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
-  auto env = MakePosixEnv();
-  return store->CreateEnrollmentToken({options.name, options.max_devices, options.expires_at},
-                                      *env->env().random);
-}
-
-Status RevokeEnrollmentToken(const std::string& db_path, const std::string& name) {
-  auto clock = MakeSystemClock();
-  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
-  return store->RevokeEnrollmentToken(name);
-}
-
-Result<std::vector<std::string>> DescribeEnrollmentTokens(const std::string& db_path) {
-  auto clock = MakeSystemClock();
-  OTA_ASSIGN_OR_RETURN(auto store, FleetStore::Open(db_path, *clock));
-  OTA_ASSIGN_OR_RETURN(auto tokens, store->ListEnrollmentTokens());
-  std::vector<std::string> lines;
-  for (const EnrollmentTokenInfo& t : tokens) {
-    std::string line =
-        t.name + " devices " + std::to_string(t.devices) + "/" +
-        (t.max_devices == 0 ? std::string("unlimited") : std::to_string(t.max_devices));
-    line += t.expires_at == 0
-                ? " expires never"
-                : " expires " + manifest::FormatExpires(std::chrono::system_clock::time_point(
-                                    std::chrono::seconds(t.expires_at)));
-    if (t.revoked) line += " revoked";
-    lines.push_back(std::move(line));
-  }
-  return lines;
 }
 
 void Server::Stop() {

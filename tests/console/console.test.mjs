@@ -131,18 +131,21 @@ async function run(page, seed) {
   }, null, {timeout: TIMEOUT_MS});
   await shot(page, '09-drill');
 
-  // A viewer sees no actions (GET /v1/whoami answered as the server with
-  // operator roles does).
-  await page.route('**/v1/whoami', (route) => route.fulfill({
-    status: 200, contentType: 'application/json',
-    body: JSON.stringify({name: 'vera', role: 'viewer', expires_at: null})}));
-  await page.goto(`${base}#/rollouts/${seed.rollout_id}`);
-  await page.reload();
+  // A viewer (a real viewer token, made through POST /v1/tokens) sees no
+  // actions, and the server refuses the action anyway.
+  await page.locator('#sign-out').click();
+  await page.locator('#sign-in').waitFor();
+  await signIn(page, seed.viewer_token);
   await page.locator('#who-role', {hasText: 'viewer'}).waitFor();
+  await page.goto(`${base}#/rollouts/${seed.rollout_id}`);
   await page.locator('text=cannot change rollouts').waitFor();
   check(await page.locator('#rollout-actions').count() === 0, 'a viewer gets no action buttons');
+  const refused = await fetch(`${seed.url}/v1/rollouts/${seed.rollout_id}/resume`, {
+    method: 'POST', headers: {Authorization: `Bearer ${seed.viewer_token}`,
+      'Content-Type': 'application/json'}, body: '{}'});
+  check(refused.status === 403 && (await refused.json()).code === 'insufficient-role',
+    'the server refuses a viewer\'s rollout action (403 insufficient-role)');
   await shot(page, '10-rollout-viewer');
-  await page.unroute('**/v1/whoami');
 
   // Signing out forgets the token.
   await page.locator('#sign-out').click();
@@ -173,15 +176,15 @@ try {
       problems.push(`console error: ${m.text()}`);
     }
   });
-  // Expected refusals: the wrong token (403), and GET /v1/whoami (404) on a
-  // server without operator roles.
+  // Expected refusals: the wrong token (403).
   page.on('response', (r) => {
     const path = new URL(r.url()).pathname;
-    const expected = r.status() === 403 || (r.status() === 404 && path === '/v1/whoami');
+    const expected = r.status() === 403;
     if (r.status() >= 400 && !expected) problems.push(`${r.status()} for ${path}`);
   });
   await run(page, seed);
-  check(requested.length > 0 && requested.every((u) => !u.includes(seed.token)),
+  check(requested.length > 0 &&
+    requested.every((u) => !u.includes(seed.token) && !u.includes(seed.viewer_token)),
     `the token is in none of the ${requested.length} URLs the page requested`);
   check(requested.every((u) => u.startsWith(seed.url) || u.startsWith('blob:')),
     'every request goes to the server itself');

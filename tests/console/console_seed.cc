@@ -3,7 +3,7 @@
 // an operator token, a rollout of chat 2.0.0 created through the API, two
 // enrolled devices that sent signed reports (one confirmed 2.0.0 after a
 // passing shadow test, one failed it), and a drills folder with one report.
-// Prints one JSON line {"url", "token", "rollout_id", "device_id",
+// Prints one JSON line {"url", "token", "viewer_token", "rollout_id", "device_id",
 // "failing_device_id"} and serves until its stdin closes.
 //
 // Rollout manifests are "published" by a publisher that only keeps them: the
@@ -190,9 +190,11 @@ int main() {
   Call(c, "/v1/rollouts", CreateRolloutBody(), token, 201);
   auto env = ota::MakePosixEnv();
   SeedDevices(c, enroll_token, *env->env().random);
+  const json viewer = Call(c, "/v1/tokens", {{"name", "vera"}, {"role", "viewer"}}, token, 201);
 
   std::cout << json{{"url", "http://127.0.0.1:" + std::to_string(server.port())},
                     {"token", token},
+                    {"viewer_token", viewer.value("token", "")},
                     {"rollout_id", "chat-2"},
                     {"device_id", "pixel-0001"},
                     {"failing_device_id", "pixel-0002"}}

@@ -47,28 +47,6 @@ class ServerAuditTest : public FleetTest {
     return verifier::VerifyAuditExport(in, {AuditKey()});
   }
 
-  // The record bodies of `log` in an export.
-  static std::vector<json> Records(const std::string& text, const std::string& log = "server") {
-    std::vector<json> out;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-      json j = json::parse(line, nullptr, false);
-      if (j.value("kind", "") == "record" && j.value("log", "") == log) {
-        out.push_back(j["body"]);
-      }
-    }
-    return out;
-  }
-
-  static std::vector<json> OfType(const std::vector<json>& records, const std::string& type) {
-    std::vector<json> out;
-    for (const json& r : records) {
-      if (r.value("type", "") == type) out.push_back(r);
-    }
-    return out;
-  }
-
   // Device events with their chain links (link version 2), from `prev`.
   static json Chained(std::vector<json> events, std::int64_t first_seq, std::string* prev) {
     json out = json::array();

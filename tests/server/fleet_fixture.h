@@ -8,6 +8,7 @@
 
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,12 @@ class FleetTest : public ServerFixture {
     ServerOptions o;
     o.publisher = &publisher_;
     o.enroll_burst = 1000;
+    Configure(o);
     StartServer(o);
   }
+
+  // A test's own server options, before the server starts.
+  virtual void Configure(ServerOptions& /*options*/) {}
 
   // A device whose bucket in rollout "chat-2" is below `below` hundredths
   // (CreateBody's first stage is 5000).
@@ -154,6 +159,28 @@ class FleetTest : public ServerFixture {
     if (!r) return json();
     EXPECT_EQ(r->status, 200) << r->body;
     return json::parse(r->body);
+  }
+
+  // The record bodies of `log` in an export.
+  static std::vector<json> Records(const std::string& text, const std::string& log = "server") {
+    std::vector<json> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line, nullptr, false);
+      if (j.value("kind", "") == "record" && j.value("log", "") == log) {
+        out.push_back(j["body"]);
+      }
+    }
+    return out;
+  }
+
+  static std::vector<json> OfType(const std::vector<json>& records, const std::string& type) {
+    std::vector<json> out;
+    for (const json& r : records) {
+      if (r.value("type", "") == type) out.push_back(r);
+    }
+    return out;
   }
 
   std::unique_ptr<OwnedEnv> env_;

@@ -162,6 +162,38 @@ TEST(ServerBinaryTest, CreatesItsAuditKeyAndChecksItsLog) {
   EXPECT_EQ(verify.Wait(), 1);
 }
 
+TEST(ServerBinaryTest, MakesTokensWithARoleAndAnExpiry) {
+  ota::testing::TempDir tmp;
+  const std::string db = tmp.Sub("server.db");
+  {
+    Child token({"token", "create", "--db", db, "--name", "vera", "--role", "viewer",
+                 "--expires-in-days", "5"});
+    EXPECT_TRUE(token.ReadStdoutLine().starts_with("ota_"));
+    EXPECT_EQ(token.Wait(), 0);
+  }
+  {
+    Child token({"token", "create", "--db", db, "--name", "adam"});
+    EXPECT_EQ(token.Wait(), 0);
+  }
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--role", "root"},
+                                              {"--expires-in-days", "0"},
+                                              {"--expires-in-days", "3651"}}) {
+    std::vector<std::string> argv = {"token", "create", "--db", db, "--name", "x"};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    Child token(argv);
+    EXPECT_NE(token.ReadAllStderr(), "");
+    EXPECT_EQ(token.Wait(), 2) << bad[0] << " " << bad[1];
+  }
+  Child list({"token", "list", "--db", db});
+  const std::string adam = list.ReadStdoutLine();
+  const std::string vera = list.ReadStdoutLine();
+  EXPECT_TRUE(adam.starts_with("adam role administrator created-by server-admin expires 20"))
+      << adam;
+  EXPECT_TRUE(vera.starts_with("vera role viewer created-by server-admin expires 20")) << vera;
+  EXPECT_EQ(list.ReadStdoutLine(), "");
+  EXPECT_EQ(list.Wait(), 0);
+}
+
 TEST(ServerBinaryTest, PrunesItsLogFromTheCommandLine) {
   ota::testing::TempDir tmp;
   ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");

@@ -2,6 +2,9 @@
 // changes are signed in process by the repository library (what `otactl
 // publish --role rollouts` runs), then read back through the TUF client.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -96,6 +99,34 @@ TEST_F(RolloutCliTest, RefusesWithoutAValidToken) {
   CommandResult missing = Otactl({"rollout", "status", "nope"}, 1);
   EXPECT_NE(missing.err.find("HTTP 404"), std::string::npos) << missing.err;
   Otactl({"rollout", "create", "--manifest", Path("token")}, 2);
+}
+
+TEST_F(RolloutCliTest, TokenCommandsGiveRolesThroughTheApi) {
+  Otactl({"token", "create", "--name", "vera", "--role", "viewer", "--expires-in-days", "7",
+          "--out", Path("vera")});
+  struct stat st {};
+  ASSERT_EQ(::stat(Path("vera").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Otactl({"rollout", "status"}, 0, "vera");
+  CommandResult refused = Otactl({"token", "list"}, 1, "vera");
+  EXPECT_NE(refused.err.find("HTTP 403: role viewer may not manage operator tokens"),
+            std::string::npos)
+      << refused.err;
+  CommandResult list = Otactl({"token", "list"});
+  EXPECT_NE(list.out.find("vera"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("viewer"), std::string::npos) << list.out;
+  // A taken name, an existing file and an unknown role: nothing is created.
+  CommandResult taken =
+      Otactl({"token", "create", "--name", "vera", "--role", "viewer", "--out", Path("vera-2")}, 1);
+  EXPECT_NE(taken.err.find("HTTP 409"), std::string::npos) << taken.err;
+  EXPECT_FALSE(std::filesystem::exists(Path("vera-2")));
+  Otactl({"token", "create", "--name", "walt", "--role", "viewer", "--out", Path("vera")}, 1);
+  Otactl({"token", "create", "--name", "walt", "--role", "root"}, 2);
+  EXPECT_EQ(Otactl({"token", "list", "--json"}).out.find("walt"), std::string::npos);
+  Otactl({"token", "revoke", "vera"});
+  CommandResult gone = Otactl({"rollout", "status"}, 1, "vera");
+  EXPECT_NE(gone.err.find("HTTP 403"), std::string::npos) << gone.err;
+  Otactl({"token", "revoke", "vera"}, 1);
 }
 
 }  // namespace

@@ -20,8 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kExitUsage = 2;
-
 struct ServerArgs : OperatorServerArgs {
   bool json_output = false;
 };
@@ -45,64 +43,9 @@ struct RolloutArgs {
   bool force = false;
 };
 
-int Usage(const std::string& message) {
-  std::fprintf(stderr, "otactl: %s\n", message.c_str());
-  return kExitUsage;
-}
-
-// Sends the request; returns the parsed JSON answer of a 2xx, or prints the
-// server's error and returns nullopt with *exit_code set.
 std::optional<json> Call(const ServerArgs& a, const std::string& method, const std::string& path,
                          const json* body, int* exit_code) {
-  auto url = OperatorServerUrl(a);
-  if (!url.ok()) {
-    *exit_code = Usage(url.error().message);
-    return std::nullopt;
-  }
-  auto token = LoadOperatorToken(a);
-  if (!token.ok()) {
-    *exit_code = Usage(token.error().message);
-    return std::nullopt;
-  }
-  {
-    auto fs = MakePosixFileSystem();
-    Status tls = ValidateTlsSettings(*fs, a.tls);
-    if (!tls.ok()) {
-      *exit_code = Usage(tls.error().message);
-      return std::nullopt;
-    }
-  }
-  HttpRequest req;
-  req.method = method;
-  req.url = *url + path;
-  req.tls = a.tls;
-  req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
-  if (body != nullptr) {
-    req.headers.emplace_back("Content-Type", "application/json");
-    req.body = body->dump();
-  }
-  req.max_body_bytes = 64u << 20;
-  req.total_timeout = std::chrono::seconds(120);
-  auto client = MakeCurlHttpClient();
-  auto res = client->Fetch(req);
-  if (!res.ok()) {
-    *exit_code = Fail("cannot reach " + *url + ": " + res.error().message);
-    return std::nullopt;
-  }
-  json answer = json::parse(res->body, nullptr, false);
-  if (res->status < 200 || res->status >= 300) {
-    std::string message =
-        answer.is_object() && answer.contains("error") && answer["error"].is_string()
-            ? answer["error"].get<std::string>()
-            : res->body.substr(0, 200);
-    *exit_code = Fail("HTTP " + std::to_string(res->status) + ": " + message);
-    return std::nullopt;
-  }
-  if (answer.is_discarded() || !answer.is_object()) {
-    *exit_code = Fail("the server's answer is not a JSON object");
-    return std::nullopt;
-  }
-  return answer;
+  return CallOperatorApi(a, method, path, body, exit_code);
 }
 
 std::string Num(const json& v) {
@@ -200,13 +143,14 @@ Result<json> ReadJsonFile(const std::string& path) {
 
 int RunCreate(const RolloutArgs& a) {
   auto manifest = ReadJsonFile(a.manifest_file);
-  if (!manifest.ok()) return Usage(manifest.error().message);
+  if (!manifest.ok()) return OperatorUsage(manifest.error().message);
   json policy = json::object();
   if (!a.policy_file.empty()) {
     auto p = ReadJsonFile(a.policy_file);
-    if (!p.ok()) return Usage(p.error().message);
+    if (!p.ok()) return OperatorUsage(p.error().message);
     policy = *p;
-    if (!policy.is_object()) return Usage(a.policy_file + ": the policy must be a JSON object");
+    if (!policy.is_object())
+      return OperatorUsage(a.policy_file + ": the policy must be a JSON object");
   }
   if (a.success_percent >= 0) policy["success_percent"] = a.success_percent;
   if (a.error_percent >= 0) policy["error_percent"] = a.error_percent;

@@ -28,6 +28,8 @@ void RegisterVariantsCommands(CLI::App& app, CommandRunner* selected);
 void RegisterShadowCommands(CLI::App& app, CommandRunner* selected);
 // otactl rollout ... and otactl fleet status (cmd_rollout.cc).
 void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
+// otactl token create|list|revoke (operator tokens through the API).
+void RegisterTokenCommands(CLI::App& app, CommandRunner* selected);
 // otactl drill run (cmd_drill.cc).
 void RegisterDrillCommands(CLI::App& app, CommandRunner* selected);
 // otactl audit verify under the `audit` group (cmd_audit.cc).

@@ -31,6 +31,7 @@ int OtactlMain(int argc, char** argv) {
   ota::tools::RegisterVariantsCommands(app, &selected);
   ota::tools::RegisterShadowCommands(app, &selected);
   ota::tools::RegisterRolloutCommands(app, &selected);
+  ota::tools::RegisterTokenCommands(app, &selected);
   ota::tools::RegisterDrillCommands(app, &selected);
   CLI::App* audit = ota::tools::AuditGroup(app);
   ota::tools::RegisterAuditExportCommands(audit, &selected);

@@ -1,8 +1,12 @@
 #include "server_args.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
+#include "commands.h"
 #include "ota/common/filesystem.h"
+#include "ota/common/http.h"
 
 namespace ota::tools {
 
@@ -55,6 +59,65 @@ Result<std::string> OperatorServerUrl(const OperatorServerArgs& a) {
   }
   while (url.ends_with("/")) url.pop_back();
   return url;
+}
+
+int OperatorUsage(const std::string& message) {
+  std::fprintf(stderr, "otactl: %s\n", message.c_str());
+  return 2;
+}
+
+std::optional<nlohmann::json> CallOperatorApi(const OperatorServerArgs& a,
+                                              const std::string& method, const std::string& path,
+                                              const nlohmann::json* body, int* exit_code) {
+  auto url = OperatorServerUrl(a);
+  if (!url.ok()) {
+    *exit_code = OperatorUsage(url.error().message);
+    return std::nullopt;
+  }
+  auto token = LoadOperatorToken(a);
+  if (!token.ok()) {
+    *exit_code = OperatorUsage(token.error().message);
+    return std::nullopt;
+  }
+  {
+    auto fs = MakePosixFileSystem();
+    Status tls = ValidateTlsSettings(*fs, a.tls);
+    if (!tls.ok()) {
+      *exit_code = OperatorUsage(tls.error().message);
+      return std::nullopt;
+    }
+  }
+  HttpRequest req;
+  req.method = method;
+  req.url = *url + path;
+  req.tls = a.tls;
+  req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
+  if (body != nullptr) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body->dump();
+  }
+  req.max_body_bytes = 64u << 20;
+  req.total_timeout = std::chrono::seconds(120);
+  auto client = MakeCurlHttpClient();
+  auto res = client->Fetch(req);
+  if (!res.ok()) {
+    *exit_code = Fail("cannot reach " + *url + ": " + res.error().message);
+    return std::nullopt;
+  }
+  nlohmann::json answer = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status < 200 || res->status >= 300) {
+    std::string message =
+        answer.is_object() && answer.contains("error") && answer["error"].is_string()
+            ? answer["error"].get<std::string>()
+            : res->body.substr(0, 200);
+    *exit_code = Fail("HTTP " + std::to_string(res->status) + ": " + message);
+    return std::nullopt;
+  }
+  if (answer.is_discarded() || !answer.is_object()) {
+    *exit_code = Fail("the server's answer is not a JSON object");
+    return std::nullopt;
+  }
+  return answer;
 }
 
 }  // namespace ota::tools

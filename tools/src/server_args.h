@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "ota/common/result.h"
@@ -30,6 +32,17 @@ Result<std::string> LoadOperatorToken(const OperatorServerArgs& a);
 // The server's base URL (--server, else $OTA_SERVER) without a trailing
 // slash. Errors: kInvalidArgument (none given, not http(s)).
 Result<std::string> OperatorServerUrl(const OperatorServerArgs& a);
+
+// Prints "otactl: <message>" and returns the usage exit code (2).
+int OperatorUsage(const std::string& message);
+
+// Sends `method` `path` (with a JSON `body` when not null) to the operator
+// API with the token; returns the JSON object of a 2xx answer, or prints the
+// server's error (or why no request was sent) and returns nullopt with
+// *exit_code set.
+std::optional<nlohmann::json> CallOperatorApi(const OperatorServerArgs& a,
+                                              const std::string& method, const std::string& path,
+                                              const nlohmann::json* body, int* exit_code);
 
 }  // namespace ota::tools
 

@@ -40,7 +40,7 @@ struct TlsSettings {
 };
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, POST or HEAD.
+  std::string method = "GET";  // GET, POST, HEAD or DELETE (no body).
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // Sent with POST.

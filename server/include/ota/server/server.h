@@ -110,12 +110,26 @@ struct EnrollmentTokenOptions {
   std::int64_t expires_at = 0;    // Unix seconds; 0: never.
 };
 
+// An operator token: its role decides what it may do (docs/security.md,
+// "Operator roles").
+struct OperatorTokenOptions {
+  std::string name;             // [A-Za-z0-9._-]{1,64}, never reused.
+  std::string role = "viewer";  // viewer, release-manager, auditor, administrator.
+  std::int64_t expires_at = 0;  // Unix seconds; 0: 90 days from now.
+};
+
 // Operator tokens in the server database `db_path` (created and migrated if
 // missing). CreateOperatorToken returns the token text, shown once; only its
-// SHA-256 is stored. Errors: kInvalidArgument (bad or taken name), kIo.
+// SHA-256 is stored. Errors: kInvalidArgument (bad or taken name, unknown
+// role, expiry not within 3650 days from now), kIo. The name-only form makes
+// an administrator token that expires in 90 days.
+Result<std::string> CreateOperatorToken(const std::string& db_path,
+                                        const OperatorTokenOptions& options);
 Result<std::string> CreateOperatorToken(const std::string& db_path, const std::string& name);
-// kNotFound if no token has that name.
+// kNotFound if no unrevoked token has that name.
 Status RevokeOperatorToken(const std::string& db_path, const std::string& name);
+// One line per token: name, role, creator, expiry, revoked (never secrets).
+Result<std::vector<std::string>> DescribeOperatorTokens(const std::string& db_path);
 
 // Enrollment tokens in the server database, likewise: the token text is
 // returned once and only its SHA-256 is stored. Errors: kInvalidArgument (bad
