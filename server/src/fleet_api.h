@@ -79,6 +79,10 @@ class FleetApi {
   ApiResponse DrillReport(const std::string& drills_dir, const std::string& name);
   ApiResponse DrillTimeline(const std::string& drills_dir, const std::string& name,
                             std::string* svg);
+  // Writes a "drill.finished" webhook message for each drill report in
+  // `drills_dir` not announced before (with webhooks configured); returns
+  // how many.
+  Result<int> AnnounceNewDrills(const std::string& drills_dir);
   // Times database work and counts controller decisions into `metrics`
   // (not owned; may be null).
   void AttachMetrics(ServerMetrics* metrics) { metrics_ = metrics; }

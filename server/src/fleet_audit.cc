@@ -1,5 +1,6 @@
 // FleetStore's audit side: rollout entries in the server audit log, its
 // checkpoints, and the check of device event chains during report ingestion.
+#include <chrono>
 #include <utility>
 
 #include "event_retention.h"
@@ -27,7 +28,23 @@ Status FleetStore::AppendAuditEntry(const AuditEntry& a) {
   r.fields["action"] = a.action;
   r.fields["reason"] = a.reason;
   r.fields["version"] = static_cast<std::int64_t>(a.version);
-  return AppendServerAuditStatus(*db_, r, a.at);
+  OTA_ASSIGN_OR_RETURN(std::int64_t seq, AppendServerAudit(*db_, r, a.at));
+  const std::string_view event = WebhookEventForAction(a.action);
+  if (event.empty()) return Ok();
+  json body = {{"event", event},
+               {"at", manifest::FormatExpires(
+                          std::chrono::system_clock::time_point(std::chrono::seconds(a.at)))},
+               {"rollout_id", a.rollout_id},
+               {"model", a.model},
+               {"manifest_version", static_cast<std::int64_t>(a.version)},
+               {"action", a.action},
+               {"actor", a.actor},
+               {"reason", a.reason},
+               {"audit_seq", seq}};
+  if (a.details.is_object() && a.details.contains("evidence")) {
+    body["evidence"] = a.details["evidence"];
+  }
+  return EnqueueWebhookLocked(std::string(event), body, a.at);
 }
 
 Status FleetStore::AppendAudit(const AuditEntry& audit) {

@@ -33,6 +33,7 @@
 #include "ota/rollout/controller.h"
 #include "ota/rollout/evaluate.h"
 #include "ota/verifier/keys.h"
+#include "webhooks.h"
 
 namespace ota::server {
 
@@ -114,6 +115,13 @@ struct OperatorTokenInfo {
   std::int64_t expires_at = 0;  // 0: never (made before roles).
   std::string created_by;
   bool revoked = false;
+};
+
+// Webhook messages by state (tests and operators).
+struct WebhookCounts {
+  std::uint64_t pending = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t failed = 0;
 };
 
 // The outcome of IngestReport when the sequence number is not new.
@@ -237,6 +245,21 @@ class FleetStore {
   std::optional<OperatorIdentity> AuthenticateToken(const std::string& token);
   Result<std::vector<OperatorTokenInfo>> ListTokens();
   Status RevokeToken(const std::string& name, const std::string& actor);
+
+  // Webhooks (fleet_webhooks.cc). With targets set, every rollout audit
+  // entry whose action announces an event (WebhookEventForAction) writes one
+  // outbox message per target in its transaction; EnqueueWebhook writes one
+  // on its own. ClaimDueWebhooks claims up to `limit` messages due at `now`
+  // for `lease_seconds`; FinishWebhook records an attempt's outcome and
+  // returns "delivered", "retry" or "failed" (attempts ran out).
+  void SetWebhookTargets(std::vector<std::string> urls);
+  Result<bool> EnqueueWebhookOnce(const std::string& key, const std::string& event,
+                                  const nlohmann::json& body);
+  Result<std::vector<WebhookDelivery>> ClaimDueWebhooks(std::int64_t now, std::size_t limit,
+                                                        std::int64_t lease_seconds);
+  Result<std::string> FinishWebhook(const WebhookDelivery& delivery,
+                                    const std::optional<std::string>& error, std::int64_t now);
+  Result<WebhookCounts> WebhookOutboxCounts();
 
   // Rollouts. InsertRollout refuses an existing id (kInvalidArgument) and a
   // model that already has a rollout that is not halted.
@@ -366,6 +389,10 @@ class FleetStore {
   Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
                           ChainUpdate& update, std::int64_t report_seq, PendingChains& pending);
   Status AppendAuditEntry(const AuditEntry& audit);
+  // Writes one outbox message per webhook target (mu_ held, in a
+  // transaction).
+  Status EnqueueWebhookLocked(const std::string& event, const nlohmann::json& body,
+                              std::int64_t now);
   std::int64_t Now() const;
 
   // The latest rollout of a model, as the report path needs it.
@@ -418,6 +445,7 @@ class FleetStore {
   bool leading_ = false;
 
   std::mutex mu_;
+  std::vector<std::string> webhook_targets_;
   std::unique_ptr<Database> db_;
   // After db_: finalized before the database closes. Guarded by mu_.
   std::unique_ptr<IngestStatements> ingest_;

@@ -472,4 +472,26 @@ ApiResponse FleetApi::DrillTimeline(const std::string& drills_dir, const std::st
   return {200, json::object()};
 }
 
+Result<int> FleetApi::AnnounceNewDrills(const std::string& drills_dir) {
+  if (drills_dir.empty()) return 0;
+  ApiResponse listed = ListDrills(drills_dir);
+  if (listed.status != 200) {
+    return MakeError(ErrorCode::kIo, listed.body.value("error", "cannot list the drills"));
+  }
+  int announced = 0;
+  for (const json& d : listed.body["drills"]) {
+    if (!d.contains("scenario")) continue;  // Not a readable report.
+    const std::string name = d.value("name", "");
+    const json body = {{"event", "drill.finished"},
+                       {"drill", name},
+                       {"scenario", d["scenario"]},
+                       {"passed", d.value("passed", false)},
+                       {"devices", d.value("devices", 0)}};
+    OTA_ASSIGN_OR_RETURN(bool written,
+                         store_.EnqueueWebhookOnce("drill/" + name, "drill.finished", body));
+    if (written) ++announced;
+  }
+  return announced;
+}
+
 }  // namespace ota::server

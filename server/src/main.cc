@@ -23,6 +23,7 @@
 #include "ota/common/postgres.h"
 #include "ota/manifest/tuf_metadata.h"
 #include "ota/server/server.h"
+#include "webhooks.h"
 
 namespace {
 
@@ -261,6 +262,27 @@ int RunAuditCommand(int argc, char** argv, bool key_only) {
   return 0;
 }
 
+// Reads --webhook-secret-file for --webhook; 0, or the exit code after the
+// message.
+int LoadWebhookSecret(const std::string& path, ota::server::ServerOptions& options) {
+  if (options.webhook_urls.empty() && path.empty()) return 0;
+  if (path.empty()) return Fail(kExitUsage, "--webhook needs --webhook-secret-file");
+  if (options.webhook_urls.empty())
+    return Fail(kExitUsage, "--webhook-secret-file needs --webhook");
+  auto fs = ota::MakePosixFileSystem();
+  auto secret = fs->ReadFile(path, 4096);
+  if (!secret.ok()) return Fail(kExitUsage, "--webhook-secret-file: " + secret.error().message);
+  while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+    secret->pop_back();
+  }
+  if (secret->size() < ota::server::kWebhookMinSecretBytes) {
+    return Fail(kExitUsage, "--webhook-secret-file: the secret must be at least 16 bytes");
+  }
+  options.webhook_secret = std::move(*secret);
+  options.webhook_interval = std::chrono::seconds(1);
+  return 0;
+}
+
 int ServerMain(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return RunTokenCommand(argc - 1, argv + 1);
   if (argc > 1 && std::string(argv[1]) == "audit-key") {
@@ -347,6 +369,13 @@ int ServerMain(int argc, char** argv) {
                  "Folder of drill reports (one sub-folder per `otactl drill run --out`) served "
                  "by GET /v1/drills and the console")
       ->check(CLI::ExistingDirectory);
+  std::string webhook_secret_file;
+  app.add_option("--webhook", options.webhook_urls,
+                 "URL told about rollout pauses, halts and rollback orders (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--webhook-secret-file", webhook_secret_file,
+                 "File holding the secret (16 bytes or more) webhook messages are signed with")
+      ->check(CLI::ExistingFile);
   int checkpoint_seconds = 300;
   app.add_option("--audit-checkpoint-interval", checkpoint_seconds,
                  "Seconds between signed checkpoints of the server audit log (when it moved)")
@@ -397,6 +426,7 @@ int ServerMain(int argc, char** argv) {
       return Fail(kExitUsage, "--fault-extra-count: not a positive count: " + extra_count_text);
     }
   }
+  if (int rc = LoadWebhookSecret(webhook_secret_file, options); rc != 0) return rc;
   if (options.quiet) ota::SetLogLevel(ota::LogLevel::kWarning);
   std::unique_ptr<ota::server::RolloutPublisher> publisher;
   if (rollouts_key->count() > 0) {

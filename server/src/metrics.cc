@@ -177,6 +177,7 @@ void ServerMetrics::Render(MetricsText& out) const {
   reports_.Render(out);
   enrollments_.Render(out);
   decisions_.Render(out);
+  webhooks_.Render(out);
   requests_.Render(out);
   database_.Render(out);
 }

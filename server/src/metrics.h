@@ -79,6 +79,10 @@ class ServerMetrics {
   void CountControllerDecision(std::string_view decision) {
     decisions_.Add({{"decision", std::string(decision)}});
   }
+  // `result`: delivered, retry or failed (attempts ran out).
+  void CountWebhookDelivery(std::string_view result) {
+    webhooks_.Add({{"result", std::string(result)}});
+  }
   void ObserveRequest(std::string_view method, std::string_view path, int status, double seconds);
   // `operation`: report-commit, controller-pass, fleet-status.
   void ObserveDatabase(std::string_view operation, double seconds) {
@@ -95,6 +99,8 @@ class ServerMetrics {
                              "refusal code)"};
   CounterFamily decisions_{"ota_controller_decisions_total",
                            "Rollout controller decisions acted on or recorded, by decision"};
+  CounterFamily webhooks_{"ota_webhook_deliveries_total",
+                          "Webhook delivery attempts, by result (delivered, retry, failed)"};
   HistogramFamily requests_{"ota_http_request_duration_seconds",
                             "HTTP request time from the first byte read to the answer, by "
                             "route template, method and status code"};

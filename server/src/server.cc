@@ -27,6 +27,7 @@
 #include "rate_limit.h"
 #include "repo_audit.h"
 #include "repo_files.h"
+#include "webhooks.h"
 
 namespace ota::server {
 namespace {
@@ -122,6 +123,22 @@ bool IsViewPath(std::string_view path) {
          (path.starts_with("/v1/drills/") && path.size() > std::string_view("/v1/drills/").size());
 }
 
+Status CheckWebhookOptions(const ServerOptions& o) {
+  for (const std::string& url : o.webhook_urls) {
+    if (!(url.starts_with("http://") || url.starts_with("https://")) || url.size() > 2048 ||
+        url.find_first_of(" \r\n") != std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "a webhook URL must be http:// or https://, without spaces: " + url);
+    }
+  }
+  if (!o.webhook_urls.empty() && o.webhook_secret.size() < kWebhookMinSecretBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "webhooks need a secret of at least " +
+                                                      std::to_string(kWebhookMinSecretBytes) +
+                                                      " bytes (--webhook-secret-file)");
+  }
+  return Ok();
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -156,6 +173,7 @@ struct Server::Impl {
   // nullopt when another node leads.
   Result<std::optional<int>> RunControllerIfLeading();
   void MaintenanceLoop();
+  void WebhookLoop();
   Status AuditMaintenance();
   // Signs a checkpoint of the server log if its head moved since the last.
   Status Checkpoint();
@@ -185,6 +203,11 @@ struct Server::Impl {
   std::mutex audit_mu;  // Guards last_checkpoint.
   std::chrono::system_clock::time_point last_checkpoint{};
   std::thread maintenance;
+  std::unique_ptr<WebhookDispatcher> webhooks;
+  std::thread webhook_thread;
+  std::mutex webhook_mu;
+  std::condition_variable webhook_cv;
+  bool webhook_stop = false;
   std::thread controller;
   std::mutex controller_mu;
   std::condition_variable controller_cv;
@@ -351,6 +374,24 @@ void Server::Impl::ControllerLoop() {
     auto changed = RunControllerIfLeading();
     if (!changed.ok()) {
       std::fprintf(stderr, "ota-server: controller: %s\n", changed.error().message.c_str());
+    }
+    lock.lock();
+  }
+}
+
+void Server::Impl::WebhookLoop() {
+  std::unique_lock lock(webhook_mu);
+  while (!webhook_stop) {
+    webhook_cv.wait_for(lock, options.webhook_interval);
+    if (webhook_stop) break;
+    lock.unlock();
+    auto drills = api->AnnounceNewDrills(options.drills_dir);
+    if (!drills.ok()) {
+      std::fprintf(stderr, "ota-server: webhooks: drills: %s\n", drills.error().message.c_str());
+    }
+    auto delivered = webhooks->DeliverDue();
+    if (!delivered.ok()) {
+      std::fprintf(stderr, "ota-server: webhooks: %s\n", delivered.error().message.c_str());
     }
     lock.lock();
   }
@@ -655,6 +696,7 @@ Status Server::Start() {
     return MakeError(ErrorCode::kInvalidArgument,
                      "listen address must be an IPv4 or IPv6 address: " + o.listen_address);
   }
+  OTA_TRY(CheckWebhookOptions(o));
   OTA_ASSIGN_OR_RETURN(s.repo,
                        RepoFiles::Open(o.repo_dir, {o.fault_drop_after_bytes, o.fault_drop_count,
                                                     o.fault_extra_bytes, o.fault_extra_count}));
@@ -671,6 +713,11 @@ Status Server::Start() {
   }
   OTA_ASSIGN_OR_RETURN(s.events, EventStore::Open(o.db_path));
   OTA_ASSIGN_OR_RETURN(s.fleet, FleetStore::Open(o.db_path, *clock));
+  if (!o.webhook_urls.empty()) {
+    s.fleet->SetWebhookTargets(o.webhook_urls);
+    s.webhooks = std::make_unique<WebhookDispatcher>(*s.fleet, *clock, o.webhook_secret, &s.metrics,
+                                                     MakeCurlHttpClient());
+  }
   if (o.audit_checkpoint_interval.count() < 1) {
     return MakeError(ErrorCode::kInvalidArgument, "audit_checkpoint_interval must be positive");
   }
@@ -713,7 +760,18 @@ Status Server::Start() {
   if (o.audit_maintenance_interval.count() > 0) {
     s.maintenance = std::thread([&s] { s.MaintenanceLoop(); });
   }
+  if (s.webhooks && o.webhook_interval.count() > 0) {
+    s.webhook_thread = std::thread([&s] { s.WebhookLoop(); });
+  }
   return Ok();
+}
+
+Result<int> Server::DeliverWebhooksOnce() {
+  if (!impl_->fleet) return MakeError(ErrorCode::kInvalidArgument, "server not started");
+  if (!impl_->webhooks) return 0;
+  OTA_ASSIGN_OR_RETURN(int drills, impl_->api->AnnounceNewDrills(impl_->options.drills_dir));
+  (void)drills;
+  return impl_->webhooks->DeliverDue();
 }
 
 Status Server::RunAuditMaintenance() {
@@ -756,6 +814,12 @@ void Server::Stop() {
   s.controller_cv.notify_all();
   if (s.controller.joinable()) s.controller.join();
   if (s.maintenance.joinable()) s.maintenance.join();
+  {
+    std::lock_guard lock(s.webhook_mu);
+    s.webhook_stop = true;
+  }
+  s.webhook_cv.notify_all();
+  if (s.webhook_thread.joinable()) s.webhook_thread.join();
   if (s.thread.joinable()) {
     s.http.stop();
     s.thread.join();
@@ -768,6 +832,7 @@ void Server::Stop() {
     }
   }
   s.exporter.reset();
+  s.webhooks.reset();
   s.api.reset();
   s.fleet.reset();
   s.events.reset();

@@ -194,6 +194,28 @@ TEST(ServerBinaryTest, MakesTokensWithARoleAndAnExpiry) {
   EXPECT_EQ(list.Wait(), 0);
 }
 
+TEST(ServerBinaryTest, WebhooksNeedASecretFileOfSixteenBytes) {
+  ota::testing::TempDir tmp;
+  ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");
+  ota::testing::WriteTestFile(tmp.Sub("short"), "too-short\n");
+  const std::vector<std::string> base = {"--repo", tmp.Sub("repo"),      "--port", "0",
+                                         "--db",   tmp.Sub("server.db"), "--quiet"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--webhook", "http://127.0.0.1:9/hook"},
+       "ota-server: --webhook needs --webhook-secret-file\n"},
+      {{"--webhook", "http://127.0.0.1:9/hook", "--webhook-secret-file", tmp.Sub("short")},
+       "ota-server: --webhook-secret-file: the secret must be at least 16 bytes\n"},
+      {{"--webhook-secret-file", tmp.Sub("short")},
+       "ota-server: --webhook-secret-file needs --webhook\n"}};
+  for (const auto& [extra, message] : refused) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Child child(argv);
+    EXPECT_EQ(child.ReadAllStderr(), message);
+    EXPECT_EQ(child.Wait(), 2);
+  }
+}
+
 TEST(ServerBinaryTest, PrunesItsLogFromTheCommandLine) {
   ota::testing::TempDir tmp;
   ota::testing::WriteTestFile(tmp.Sub("repo/root.json"), "{}");

@@ -78,6 +78,14 @@ struct ServerOptions {
   // a report.json (and timeline.svg) as `otactl drill run --out` writes
   // them. "" serves none (404).
   std::string drills_dir;
+  // Webhook receivers (http:// or https:// URLs) told about rollout pauses,
+  // halts and rollback orders (docs/operations.md, "Webhooks"). Every message
+  // is signed with `webhook_secret` (at least 16 bytes; required with URLs).
+  std::vector<std::string> webhook_urls;
+  std::string webhook_secret;
+  // How often the webhook thread delivers due messages; 0 turns the thread
+  // off (tests call DeliverWebhooksOnce instead).
+  std::chrono::milliseconds webhook_interval{0};
 };
 
 // The audit key file used for `options` (audit_key_path or its default).
@@ -176,6 +184,9 @@ class Server {
   // checkpoint of the server audit log when one is due (by the injected
   // clock) and records repository metadata changes. Requires Start().
   Status RunAuditMaintenance();
+  // One webhook delivery pass (what the webhook thread runs): attempts every
+  // due message once; returns how many were attempted.
+  Result<int> DeliverWebhooksOnce();
 
  private:
   struct Impl;
