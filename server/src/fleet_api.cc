@@ -96,6 +96,25 @@ json DecisionEvidence(const manifest::RolloutManifest& m, const rollout::Control
           {"evaluated_at", manifest::FormatExpires(now)}};
 }
 
+// The stage indices of a rollback order's "stages": unique, each below
+// `count`.
+Result<std::vector<std::size_t>> RollbackStages(const json& v, std::size_t count) {
+  const auto bad = [count] {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "stages must be a non-empty array of unique stage indices below " + std::to_string(count));
+  };
+  if (!v.is_array() || v.empty() || v.size() > count) return bad();
+  std::vector<std::size_t> out;
+  for (const json& i : v) {
+    if (!i.is_number_unsigned() || i.get<std::uint64_t>() >= count) return bad();
+    const auto index = static_cast<std::size_t>(i.get<std::uint64_t>());
+    if (std::find(out.begin(), out.end(), index) != out.end()) return bad();
+    out.push_back(index);
+  }
+  return out;
+}
+
 std::string TrimmedBearer(const std::string& header) {
   constexpr std::string_view kPrefix = "Bearer ";
   if (header.size() <= kPrefix.size()) return "";
@@ -578,12 +597,23 @@ ApiResponse FleetApi::RolloutAction(const std::string& actor, const std::string&
     if (!v.ok()) return ApiError(400, "bad-request", "to_version: " + v.error().message);
     manifest::RollbackOrder order;
     order.to_version = *v;
-    if (auto pct = doc.find("percent"); pct != doc.end()) {
+    auto pct = doc.find("percent");
+    auto stages = doc.find("stages");
+    if (pct != doc.end() && stages != doc.end()) {
+      return ApiError(400, "bad-request", "give percent or stages, not both");
+    }
+    if (pct != doc.end()) {
       if (!pct->is_number_unsigned() || *pct == 0 || *pct > 10000) {
         return ApiError(400, "bad-request", "percent must be hundredths from 1 to 10000");
       }
       order.cohorts.kind = manifest::RollbackCohorts::Kind::kPercent;
       order.cohorts.percent_hundredths = pct->get<std::uint32_t>();
+    }
+    if (stages != doc.end()) {
+      auto picked = RollbackStages(*stages, next.stages.size());
+      if (!picked.ok()) return ApiError(400, "bad-request", picked.error().message);
+      order.cohorts.kind = manifest::RollbackCohorts::Kind::kStages;
+      order.cohorts.stages = std::move(*picked);
     }
     next.rollback = order;
   } else if (action == "pin" || action == "unpin") {

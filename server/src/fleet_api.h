@@ -79,6 +79,9 @@ class FleetApi {
   ApiResponse DrillReport(const std::string& drills_dir, const std::string& name);
   ApiResponse DrillTimeline(const std::string& drills_dir, const std::string& name,
                             std::string* svg);
+  // POST /v1/live-drills: a live drill's outcome as a "live-drill" audit
+  // record (live_drill_api.cc).
+  ApiResponse RecordLiveDrill(const std::string& actor, std::string_view body);
   // Writes a "drill.finished" webhook message for each drill report in
   // `drills_dir` not announced before (with webhooks configured); returns
   // how many.

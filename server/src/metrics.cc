@@ -149,6 +149,7 @@ std::string_view RouteTemplate(std::string_view path) {
       {"/v1/health", true, "/v1/health"},
       {"/v1/shadow", true, "/v1/shadow"},
       {"/v1/drills", true, "/v1/drills"},
+      {"/v1/live-drills", true, "/v1/live-drills"},
       {"/v1/drills/", false, "/v1/drills/{name}"},
       {"/v1/openapi.yaml", true, "/v1/openapi.yaml"},
       {"/metrics", true, "/metrics"},

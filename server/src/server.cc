@@ -638,6 +638,14 @@ void Server::Impl::Configure() {
     }
     Send(res, api->RolloutAction(actor, rest.substr(0, slash), rest.substr(slash + 1), body));
   });
+  http.Post("/v1/live-drills", [this](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) {
+    std::string body;
+    if (!ReadBody(res, reader, kMaxReportBodyBytes, &body)) return;
+    if (auto who = Operator(req, res, Permission::kChangeRollouts)) {
+      Send(res, api->RecordLiveDrill(who->name, body));
+    }
+  });
   http.Post("/v1/tokens",
             [this](const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) { HandleTokens(req, res, &reader); });

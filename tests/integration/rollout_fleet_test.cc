@@ -10,7 +10,9 @@
 // override and reach both the device's decision and the server.
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -48,7 +50,10 @@ class RolloutFleetTest : public ::testing::Test {
     random_ = MakeSecureRandom();
     http_ = MakeCurlHttpClient();
     env_ = {&clock_, random_.get(), fs_.get(), http_.get()};
-    InitSignedRepository(dir_, {"rollouts"});
+    // Consistent snapshots: devices reading while the controller publishes
+    // (the live drill's devices are processes of their own) never meet a
+    // manifest rewritten in place.
+    InitSignedRepository(dir_, {"rollouts"}, /*consistent_snapshot=*/true);
     Otactl({"repo", "delegate", "--repo", dir_.Sub("repo"), "--name", "rollouts", "--key",
             Key("rollouts"), "--paths", "rollouts/*", "--targets-key", Key("targets"),
             "--snapshot-key", Key("snapshot"), "--timestamp-key", Key("timestamp")});
@@ -558,6 +563,94 @@ TEST_F(RolloutFleetTest, PinnedAppVersionsHoldWhileTheRolloutWidens) {
   CommandResult text = Operator({"fleet", "status"});
   EXPECT_NE(text.out.find("1.5.0"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("beta"), std::string::npos) << text.out;
+}
+
+// otactl drill live against device processes (ota-agent, one per state
+// folder): three tagged for drills, one not. The drill version reaches the
+// three only, the rollback order brings them back, and the outcome is a
+// live-drill record of the server audit log.
+TEST_F(RolloutFleetTest, ALiveDrillOnDeviceProcessesIsMeasuredAndAudited) {
+  Publish("1.0.0", 1);
+  const std::string enroll_file = dir_.Sub("enroll.token");
+  ota::testing::WriteTestFile(enroll_file, enroll_token_ + "\n");
+  std::vector<std::string> states;
+  for (int i = 0; i < 4; ++i) {
+    const std::string state = dir_.Sub("live/device-" + std::to_string(i));
+    WriteFacts(state, {{"tags", json::array({i < 3 ? "drill" : "prod"})}});
+    CommandResult init =
+        ota::testing::RunCommand({BinaryPath("ota-agent"), "--state-dir", state, "--server", url_,
+                                  "init", "--root", dir_.Sub("repo/metadata/root.json"), "--model",
+                                  "chat", "--enrollment-token-file", enroll_file});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    states.push_back(state);
+  }
+  auto update_all = [&] {
+    for (const std::string& state : states) {
+      CommandResult r = ota::testing::RunCommand(
+          {BinaryPath("ota-agent"), "--state-dir", state, "--confirm-window", "0", "update"});
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+    }
+  };
+  // Production: 1.0.0 everywhere under a finished rollout, so that the
+  // drill version published next goes nowhere by itself.
+  manifest::RolloutManifest m;
+  m.rollout_id = "chat-1";
+  m.model = "chat";
+  m.version = 1;
+  m.target.bundle_version = *manifest::ParseVersion("1.0.0");
+  m.stages.push_back({10000, {}, 0});
+  Api("POST", "/v1/rollouts", {{"manifest", manifest::ToJson(m)}});
+  update_all();
+  Publish("1.1.0-drill.1", 2);
+
+  const std::string token_file = dir_.Sub("ops.token");
+  ota::testing::WriteTestFile(token_file, token_ + "\n");
+  std::atomic<bool> done{false};
+  CommandResult drill;
+  std::thread operator_thread([&] {
+    drill = RunOtactl({"drill", "live", "--model", "chat", "--version", "1.1.0-drill.1", "--to",
+                       "1.0.0", "--tag", "drill", "--poll-ms", "50", "--timeout-seconds", "120",
+                       "--json", "--server", url_, "--token-file", token_file});
+    done = true;
+  });
+  // The devices check in, one simulated second apart, until the drill ends.
+  for (int round = 0; round < 200 && !done; ++round) {
+    clock_.Advance(std::chrono::seconds(1));
+    update_all();
+  }
+  operator_thread.join();
+  ASSERT_EQ(drill.exit_code, 0) << drill.err;
+  const json report = json::parse(drill.out);
+  EXPECT_EQ(report["devices"], 3);
+  EXPECT_EQ(report["exposed"], 3);
+  EXPECT_EQ(report["back"], 3);
+  EXPECT_EQ(report["stuck"], json::array());
+  EXPECT_EQ(report["passed"], true);
+  // Seconds of the server's (simulated) clock from the order to each
+  // device's report of 1.0.0: the devices check in once a second.
+  EXPECT_GE(report["back_max_seconds"].get<int>(), 0);
+  EXPECT_LE(report["back_max_seconds"].get<int>(), 3);
+  EXPECT_LE(report["back_p50_seconds"].get<int>(), report["back_max_seconds"].get<int>());
+
+  // Every drill device runs 1.0.0 again; the other never ran the drill.
+  const json prod = Api("GET", "/v1/devices?tag=prod");
+  ASSERT_EQ(prod["devices"].size(), 1u);
+  const std::string prod_id = prod["devices"][0]["device_id"];
+  const json events = Api("GET", "/v1/events?device_id=" + prod_id);
+  EXPECT_EQ(events.dump().find("1.1.0-drill.1"), std::string::npos);
+  const json drilled = Api("GET", "/v1/devices?tag=drill");
+  for (const json& d : drilled["devices"]) {
+    EXPECT_EQ(d["models"][0]["version"], "1.0.0") << d.dump();
+  }
+  // The drill is on record: its rollout halted, its outcome audited.
+  const json status = Api("GET", "/v1/rollouts/" + report["rollout_id"].get<std::string>());
+  EXPECT_EQ(status["state"], "halted");
+  HttpRequest req;
+  req.url = url_ + "/v1/audit/export?rollout=" + report["rollout_id"].get<std::string>();
+  req.headers = {{"Authorization", "Bearer " + token_}};
+  auto exported = http_->Fetch(req);
+  ASSERT_OK(exported);
+  EXPECT_NE(exported->body.find("\"type\":\"live-drill\""), std::string::npos);
 }
 
 }  // namespace

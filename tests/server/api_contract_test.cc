@@ -181,6 +181,41 @@ TEST_F(ApiContractTest, EveryAnswerIsWhatTheOpenApiDocumentSays) {
   EXPECT_EQ(StatusOf({"GET", "/console/console.css"}), 200);
   EXPECT_EQ(StatusOf({"GET", "/console/nothing.js"}), 404);
 
+  // A live drill's record: only for a rollout of a drill-marked version.
+  json drill_rollout = CreateBody({{"min_reporting", 1}});
+  drill_rollout["manifest"]["rollout_id"] = "drill-1";
+  drill_rollout["manifest"]["model"] = "chatd";
+  drill_rollout["manifest"]["target"]["bundle_version"] = "2.1.0-drill.1";
+  EXPECT_EQ(StatusOf({"POST", "/v1/rollouts", drill_rollout.dump(), t}), 201);
+  json record = {
+      {"rollout_id", "drill-1"},
+      {"model", "chatd"},
+      {"drill_version", "2.1.0-drill.1"},
+      {"baseline_version", "2.0.0"},
+      {"tag", "drill"},
+      {"ordered_at", "2027-01-15T08:00:00Z"},
+      {"devices", 3},
+      {"exposed", 3},
+      {"back", 2},
+      {"back_p50_seconds", 4},
+      {"back_p95_seconds", 9},
+      {"back_max_seconds", 9},
+      {"stuck", {{{"device_id", "dev-9"}, {"why", "not back: 2.1.0-drill.1 confirmed"}}}},
+      {"passed", false}};
+  EXPECT_EQ(StatusOf({"POST", "/v1/live-drills", record.dump(), t}), 201);
+  json not_drill = record;
+  not_drill["rollout_id"] = "chat-2";
+  EXPECT_EQ(StatusOf({"POST", "/v1/live-drills", not_drill.dump(), t}), 409);
+  json unknown = record;
+  unknown["rollout_id"] = "nope";
+  EXPECT_EQ(StatusOf({"POST", "/v1/live-drills", unknown.dump(), t}), 404);
+  json bad = record;
+  bad["back"] = 7;
+  EXPECT_EQ(StatusOf({"POST", "/v1/live-drills", bad.dump(), t}), 400);
+  bad = record;
+  bad["back_max_seconds"] = 1.5;
+  EXPECT_EQ(StatusOf({"POST", "/v1/live-drills", bad.dump(), t}), 400);
+
   // Tokens and roles.
   EXPECT_EQ(StatusOf({"GET", "/v1/whoami", "", t}), 200);
   auto made = Do({"POST", "/v1/tokens", R"({"name": "vera", "role": "viewer"})", t});

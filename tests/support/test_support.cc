@@ -80,14 +80,18 @@ std::string CreateServerToken(const std::string& db_path, const std::string& kin
   return r.out;
 }
 
-void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles) {
+void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles,
+                          bool consistent_snapshot) {
   auto key = [&](const std::string& role) { return dir.Sub("keys/" + role + ".key"); };
   std::vector<std::string> roles = {"root", "targets", "snapshot", "timestamp"};
   roles.insert(roles.end(), extra_roles.begin(), extra_roles.end());
   for (const std::string& role : roles) RunOtactl({"keygen", "--out", key(role)});
-  RunOtactl({"repo", "init", "--repo", dir.Sub("repo"), "--root-key", key("root"), "--targets-key",
-             key("targets"), "--snapshot-key", key("snapshot"), "--timestamp-key",
-             key("timestamp")});
+  std::vector<std::string> init = {
+      "repo",           "init",          "--repo",          dir.Sub("repo"),
+      "--root-key",     key("root"),     "--targets-key",   key("targets"),
+      "--snapshot-key", key("snapshot"), "--timestamp-key", key("timestamp")};
+  if (consistent_snapshot) init.push_back("--consistent-snapshot");
+  RunOtactl(init);
   WriteTestFile(dir.Sub("prompts/chat.txt"), "Answer briefly: {{q}}\n");
 }
 
@@ -137,7 +141,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
   TempDir tmp;
   const std::string err_path = tmp.Sub("stderr");
   int out_pipe[2];
-  if (pipe(out_pipe) != 0) {
+  // Close-on-exec: a child started meanwhile by another thread must not hold
+  // this pipe open (the dup2 onto stdout is not close-on-exec).
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe failed";
     return result;
   }
@@ -174,7 +180,7 @@ ChildProcess::~ChildProcess() {
 
 std::string ChildProcess::Start(const std::vector<std::string>& argv) {
   int out_pipe[2];
-  if (pipe(out_pipe) != 0) return "";
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return "";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);

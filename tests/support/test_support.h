@@ -89,8 +89,11 @@ std::string CreateServerToken(const std::string& db_path, const std::string& kin
 
 // Under `dir`: keys/<role>.key for root, targets, snapshot, timestamp and
 // `extra_roles`; repo/ initialised and signed with the first four; and
-// prompts/chat.txt for bundles to carry.
-void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles = {});
+// prompts/chat.txt for bundles to carry. `consistent_snapshot`: files are
+// also written under version- and hash-prefixed names, so a reader holding
+// older metadata never meets a file rewritten in place.
+void InitSignedRepository(const TempDir& dir, const std::vector<std::string>& extra_roles = {},
+                          bool consistent_snapshot = false);
 
 // A long-running child process (e.g. ota-server). Start() returns once the
 // child printed its first stdout line (its readiness signal), so tests need

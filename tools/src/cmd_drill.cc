@@ -129,6 +129,7 @@ void RegisterDrillCommands(CLI::App& app, CommandRunner* selected) {
   run->add_flag("--json", args->json, "Print the report as JSON");
   run->add_flag("--keep", args->keep, "Keep the temporary work folder");
   run->callback([args, selected] { *selected = [args] { return RunDrillCommand(*args); }; });
+  RegisterDrillLiveCommand(*group, selected);
 }
 
 }  // namespace ota::tools

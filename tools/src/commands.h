@@ -32,6 +32,8 @@ void RegisterRolloutCommands(CLI::App& app, CommandRunner* selected);
 void RegisterTokenCommands(CLI::App& app, CommandRunner* selected);
 // otactl drill run (cmd_drill.cc).
 void RegisterDrillCommands(CLI::App& app, CommandRunner* selected);
+// otactl drill live, under the drill group (cmd_drill_live.cc).
+void RegisterDrillLiveCommand(CLI::App& group, CommandRunner* selected);
 // otactl audit verify under the `audit` group (cmd_audit.cc).
 void RegisterAuditVerifyCommand(CLI::App* audit, CommandRunner* selected);
 
