@@ -35,6 +35,14 @@ for unit in ota-agentd ota-server; do
     "${file}" >"${work}/${unit}.service"
 done
 
+if command -v systemd-sysusers >/dev/null 2>&1; then
+  # What the postinst scripts run, here against the scratch root.
+  systemd-sysusers --root="${root}" >/dev/null 2>&1 || fail "systemd-sysusers failed"
+  for name in modelota ota-server; do
+    grep -q "^${name}:x:[0-9]*:[0-9]*:ModelOTA .*:/var/lib/${name}:" \
+      "${root}/etc/passwd" || fail "systemd-sysusers made no user ${name}"
+  done
+fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "deb test: systemd-analyze not found: unit verification SKIPPED (install systemd)"
   exit 0
