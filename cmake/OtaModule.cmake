@@ -4,7 +4,9 @@
 function(ota_add_module name)
   cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(ota_${name} STATIC ${ARG_SOURCES})
-  target_include_directories(ota_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+  # BUILD_INTERFACE: the module headers are for this tree only; the installed
+  # package publishes the C API header alone (cmake/OtaInstall.cmake).
+  target_include_directories(ota_${name} PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
                                          PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
   target_link_libraries(ota_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   set_target_properties(ota_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The installed package, used as an app would use it (ctest package.install):
+#   1. `cmake --install` of this build into a fresh prefix; the programs, the
+#      C API header, the CMake package and the pkg-config file are there, no
+#      test program is, and no RUNPATH points outside the prefix;
+#   2. tests/package/consumer (a C program) is built twice outside the tree:
+#      with CMake (find_package(ModelOTA), ModelOTA::agent) and with plain cc
+#      and `pkg-config --static --libs modelota-agent`;
+#   3. package-fixture starts the installed ota-server with a repository made
+#      by the installed otactl; the CMake-built consumer enrolls a device with
+#      the installed ota-agent and watches it install chat 1.0.0 through the
+#      C API, then the pkg-config-built one watches the update to 1.1.0.
+# Usage: package_test.sh BUILD_DIR PACKAGE_FIXTURE C_COMPILER
+set -euo pipefail
+build_dir=$1
+fixture=$2
+cc=$3
+consumer_src=$(cd "$(dirname "$0")/consumer" && pwd)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/modelota-package.XXXXXX")
+cleanup() {
+  if [[ -n "${fixture_pid:-}" ]]; then
+    # The end of its stdin stops the fixture and its server.
+    eval "exec ${fixture_in}>&-" 2>/dev/null || true
+    wait "${fixture_pid}" || true
+  fi
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+fail() {
+  echo "package test: $*" >&2
+  exit 1
+}
+step() { echo "== $*"; }
+
+prefix=${work}/prefix
+step "cmake --install ${build_dir} --prefix ${prefix}"
+cmake --install "${build_dir}" --prefix "${prefix}" >"${work}/install.log" ||
+  { cat "${work}/install.log" >&2; fail "cmake --install failed"; }
+
+for f in bin/ota-agentd bin/ota-agent bin/otactl bin/ota-server bin/ota-tuf-client \
+  include/ota/agent.h lib/libmodelota_agent.a lib/cmake/ModelOTA/ModelOTAConfig.cmake \
+  lib/cmake/ModelOTA/ModelOTAConfigVersion.cmake lib/cmake/ModelOTA/ModelOTATargets.cmake \
+  lib/pkgconfig/modelota-agent.pc lib/systemd/system/ota-agentd.service \
+  lib/systemd/system/ota-server.service lib/sysusers.d/modelota-agent.conf \
+  lib/sysusers.d/modelota-server.conf etc/default/ota-agentd etc/default/ota-server; do
+  [[ -e "${prefix}/${f}" ]] || fail "not installed: ${f}"
+done
+programs=$(cd "${prefix}/bin" && ls | tr '\n' ' ')
+[[ "${programs}" == "ota-agent ota-agentd ota-server ota-tuf-client otactl " ]] ||
+  fail "unexpected programs in bin/: ${programs}"
+if find "${prefix}" -name '*_test*' -o -name '*bench*' -o -name '*fuzz*' | grep -q .; then
+  fail "test, bench or fuzz files installed: $(find "${prefix}" -name '*_test*' -o -name '*bench*')"
+fi
+[[ -z "$(find "${prefix}/include" -type f ! -path '*/include/ota/agent.h')" ]] ||
+  fail "headers other than ota/agent.h installed in include/"
+while IFS= read -r elf; do
+  runpath=$(readelf -d "${elf}" | sed -n 's/.*R\(UN\)\?PATH.*\[\(.*\)\]/\2/p')
+  [[ -z "${runpath}" || "${runpath}" == '$ORIGIN'* ]] ||
+    fail "${elf#"${prefix}"/} has a RUNPATH outside the prefix: ${runpath}"
+done < <(find "${prefix}/bin" "${prefix}/lib" -type f \( -perm -u+x -o -name '*.so*' \))
+
+step "consumer: cmake, find_package(ModelOTA), ModelOTA::agent"
+cmake -S "${consumer_src}" -B "${work}/consumer-cmake" -G Ninja -DCMAKE_C_COMPILER="${cc}" \
+  -DCMAKE_PREFIX_PATH="${prefix}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON >"${work}/consumer-cmake.log" 2>&1 ||
+  { cat "${work}/consumer-cmake.log" >&2; fail "consumer configure failed"; }
+cmake --build "${work}/consumer-cmake" >>"${work}/consumer-cmake.log" 2>&1 ||
+  { cat "${work}/consumer-cmake.log" >&2; fail "consumer build (CMake) failed"; }
+
+step "consumer: ${cc} \$(pkg-config --cflags --libs --static modelota-agent)"
+pc_flags=$(PKG_CONFIG_PATH="${prefix}/lib/pkgconfig" pkg-config --cflags --libs --static \
+  modelota-agent) || fail "pkg-config cannot read modelota-agent.pc"
+# shellcheck disable=SC2086  # the flags are words
+"${cc}" -std=c11 -o "${work}/consumer-pc" "${consumer_src}/main.c" ${pc_flags} ||
+  fail "consumer build (pkg-config) failed"
+
+step "a real update through the installed programs, watched through the C API"
+coproc FIXTURE { exec "${fixture}" "${prefix}"; }
+fixture_pid=${FIXTURE_PID}
+fixture_in=${FIXTURE[1]}
+fixture_out=${FIXTURE[0]}
+# read_until_ready: sets url, root, token_file, state, id, version.
+read_until_ready() {
+  local line
+  while IFS= read -r -u "${fixture_out}" line; do
+    [[ "${line}" == ready ]] && return 0
+    printf -v "${line%%=*}" '%s' "${line#*=}"
+  done
+  fail "package-fixture ended before it was ready"
+}
+read_until_ready
+"${work}/consumer-cmake/consumer" "${prefix}/bin/ota-agent" "${state}" "${url}" "${root}" \
+  "${token_file}" "${id}" "${version}" init || fail "first install (CMake-built consumer) failed"
+[[ "${version}" == 1.0.0 ]] || fail "fixture published ${version}, expected 1.0.0"
+
+echo next >&"${fixture_in}"
+read_until_ready
+"${work}/consumer-pc" "${prefix}/bin/ota-agent" "${state}" "${url}" "${root}" \
+  "${token_file}" "${id}" "${version}" || fail "update (pkg-config-built consumer) failed"
+[[ "${version}" == 1.1.0 ]] || fail "fixture published ${version}, expected 1.1.0"
+echo "package test: passed"
