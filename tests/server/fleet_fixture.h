@@ -89,6 +89,20 @@ class FleetTest : public ServerFixture {
     return Client()->Get(path.c_str(), h);
   }
 
+  // Each of `paths` answers 401 (with WWW-Authenticate: Bearer) without a
+  // token and 403 with a wrong one.
+  void ExpectOperatorOnly(const std::vector<std::string>& paths) {
+    for (const std::string& path : paths) {
+      auto none = Get(path, "");
+      ASSERT_TRUE(none);
+      EXPECT_EQ(none->status, 401) << path;
+      EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer");
+      auto wrong = Get(path, "ota_" + std::string(64, '0'));
+      ASSERT_TRUE(wrong);
+      EXPECT_EQ(wrong->status, 403) << path;
+    }
+  }
+
   // Facts travel signed by the device's key (`signer` to forge).
   json EnrollBody(const TestDevice& d, const json& facts,
                   const verifier::PrivateKey* signer = nullptr) {
