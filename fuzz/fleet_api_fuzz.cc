@@ -1,7 +1,8 @@
 // The fleet endpoints' request handling below HTTP: enrollment (facts,
 // signatures, tokens), signed reports (envelope, events, replay), and
-// operator actions on rollouts (manifests, policies, actions), on a real
-// SQLite store. The first byte picks the endpoint, the second what the
+// operator actions on rollouts (manifests, policies, actions), operator
+// token requests and live drill records, on a real SQLite store. The first
+// byte picks the endpoint, the second what the
 // Authorization header holds; the rest is the body.
 #include <cstddef>
 #include <cstdint>
@@ -65,8 +66,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const char* const kActions[] = {"advance",  "pause", "resume", "halt",
                                          "rollback", "pin",   "unpin",  "explode"};
   ota::server::ApiResponse answer;
-  const int endpoint = data[0] % 12;
-  if (endpoint == 0) {
+  const int endpoint = data[0] % 14;
+  if (endpoint == 12) {
+    answer = w.api->CreateToken("fuzz", body, *w.env->env().random);
+  } else if (endpoint == 13) {
+    answer = w.api->RecordLiveDrill("fuzz", body);
+  } else if (endpoint == 0) {
     answer = w.api->Enroll(body, authorization);
   } else if (endpoint < 4) {
     answer = w.api->Report(body);
