@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -122,6 +123,9 @@ class FleetApi {
   Clock& clock_;
   RolloutPublisher* publisher_;
   ServerMetrics* metrics_ = nullptr;
+  // Drill reports announced (or found announced) by this process.
+  std::mutex drills_mu_;
+  std::set<std::string> drills_settled_;
   // Taken before the store's cross-node change lock.
   std::mutex change_mu_;
 };

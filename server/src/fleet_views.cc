@@ -474,23 +474,30 @@ ApiResponse FleetApi::DrillTimeline(const std::string& drills_dir, const std::st
 
 Result<int> FleetApi::AnnounceNewDrills(const std::string& drills_dir) {
   if (drills_dir.empty()) return 0;
-  ApiResponse listed = ListDrills(drills_dir);
-  if (listed.status != 200) {
-    return MakeError(ErrorCode::kIo, listed.body.value("error", "cannot list the drills"));
-  }
+  // Runs every second or so: lists the folder, and reads only the reports
+  // of drills this process has not settled yet.
+  std::lock_guard lock(drills_mu_);
+  std::error_code ec;
   int announced = 0;
-  for (const json& d : listed.body["drills"]) {
-    if (!d.contains("scenario")) continue;  // Not a readable report.
-    const std::string name = d.value("name", "");
+  for (fs::directory_iterator it(drills_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!IsDrillName(name) || drills_settled_.contains(name)) continue;
+    auto file = DrillFile(drills_dir, name, "report.json");
+    if (!file) continue;  // Not written yet: looked at again next time.
+    auto text = ReadSmallFile(*file);
+    const json report = text ? json::parse(*text, nullptr, false) : json();
+    if (!report.is_object()) continue;
     const json body = {{"event", "drill.finished"},
                        {"drill", name},
-                       {"scenario", d["scenario"]},
-                       {"passed", d.value("passed", false)},
-                       {"devices", d.value("devices", 0)}};
+                       {"scenario", report.value("scenario", "")},
+                       {"passed", report.value("passed", false)},
+                       {"devices", report.value("devices", 0)}};
     OTA_ASSIGN_OR_RETURN(bool written,
                          store_.EnqueueWebhookOnce("drill/" + name, "drill.finished", body));
     if (written) ++announced;
+    drills_settled_.insert(name);
   }
+  if (ec) return MakeError(ErrorCode::kIo, "cannot read the drills folder: " + ec.message());
   return announced;
 }
 
