@@ -61,7 +61,9 @@ install(TARGETS ${OTA_EXPORTED_TARGETS} EXPORT ModelOTATargets
         ARCHIVE DESTINATION ${OTA_INSTALL_LIBDIR} COMPONENT agent)
 # Only the C API is public: the C++ headers under ota/agent/ use the internal
 # modules' types and carry no ABI promise (D46).
+# The module map makes it a Clang module for Swift and Objective-C apps.
 install(FILES ${CMAKE_SOURCE_DIR}/agent/include/ota/agent.h
+              ${CMAKE_SOURCE_DIR}/packaging/module.modulemap
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ota COMPONENT agent)
 
 # The C++ runtime a C program's link must add (the archives are C++).

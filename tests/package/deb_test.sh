@@ -71,7 +71,8 @@ for m in agent bundle common common_crypto common_sqlite manifest rollout runtim
   archives+=("/usr/lib/libmodelota_${m}.a")
 done
 expect_files modelota-agent /etc/default/ota-agentd /usr/bin/ota-agent /usr/bin/ota-agentd \
-  /usr/include/ota/agent.h /usr/lib/cmake/ModelOTA/ModelOTAConfig.cmake \
+  /usr/include/ota/agent.h /usr/include/ota/module.modulemap \
+  /usr/lib/cmake/ModelOTA/ModelOTAConfig.cmake \
   /usr/lib/cmake/ModelOTA/ModelOTAConfigVersion.cmake /usr/lib/cmake/ModelOTA/ModelOTATargets.cmake \
   "/usr/lib/cmake/ModelOTA/$(cd "${build_dir}" && ls CMakeFiles/Export/*/ModelOTATargets-*.cmake |
     xargs -n1 basename)" \

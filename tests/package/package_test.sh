@@ -39,7 +39,7 @@ cmake --install "${build_dir}" --prefix "${prefix}" >"${work}/install.log" ||
   { cat "${work}/install.log" >&2; fail "cmake --install failed"; }
 
 for f in bin/ota-agentd bin/ota-agent bin/otactl bin/ota-server bin/ota-tuf-client \
-  include/ota/agent.h lib/libmodelota_agent.a lib/cmake/ModelOTA/ModelOTAConfig.cmake \
+  include/ota/agent.h include/ota/module.modulemap lib/libmodelota_agent.a lib/cmake/ModelOTA/ModelOTAConfig.cmake \
   lib/cmake/ModelOTA/ModelOTAConfigVersion.cmake lib/cmake/ModelOTA/ModelOTATargets.cmake \
   lib/pkgconfig/modelota-agent.pc lib/systemd/system/ota-agentd.service \
   lib/systemd/system/ota-server.service lib/sysusers.d/modelota-agent.conf \
@@ -52,8 +52,9 @@ programs=$(cd "${prefix}/bin" && ls | tr '\n' ' ')
 if find "${prefix}" -name '*_test*' -o -name '*bench*' -o -name '*fuzz*' | grep -q .; then
   fail "test, bench or fuzz files installed: $(find "${prefix}" -name '*_test*' -o -name '*bench*')"
 fi
-[[ -z "$(find "${prefix}/include" -type f ! -path '*/include/ota/agent.h')" ]] ||
-  fail "headers other than ota/agent.h installed in include/"
+[[ -z "$(find "${prefix}/include" -type f ! -path '*/include/ota/agent.h' \
+  ! -path '*/include/ota/module.modulemap')" ]] ||
+  fail "headers other than ota/agent.h (and its module map) installed in include/"
 while IFS= read -r elf; do
   runpath=$(readelf -d "${elf}" | sed -n 's/.*R\(UN\)\?PATH.*\[\(.*\)\]/\2/p')
   [[ -z "${runpath}" || "${runpath}" == '$ORIGIN'* ]] ||
@@ -74,6 +75,18 @@ pc_flags=$(PKG_CONFIG_PATH="${prefix}/lib/pkgconfig" pkg-config --cflags --libs 
 # shellcheck disable=SC2086  # the flags are words
 "${cc}" -std=c11 -o "${work}/consumer-pc" "${consumer_src}/main.c" ${pc_flags} ||
   fail "consumer build (pkg-config) failed"
+
+step "the C API as a Clang module (module.modulemap, what Swift imports)"
+command -v clang >/dev/null || fail "clang is missing (scripts/setup installs it)"
+# shellcheck disable=SC2086  # the flags are words
+clang -x objective-c -fmodules -fmodules-cache-path="${work}/module-cache" \
+  -fmodule-map-file="${prefix}/include/ota/module.modulemap" -c \
+  "${consumer_src}/module_check.m" -o "${work}/module_check.o" ||
+  fail "the installed module map does not import"
+# shellcheck disable=SC2086
+clang -o "${work}/module-check" "${work}/module_check.o" ${pc_flags} ||
+  fail "a program importing the module does not link with the pkg-config flags"
+"${work}/module-check" || fail "the program importing the module did not run as expected"
 
 step "a real update through the installed programs, watched through the C API"
 coproc FIXTURE { exec "${fixture}" "${prefix}"; }
