@@ -117,13 +117,6 @@ struct OperatorTokenInfo {
   bool revoked = false;
 };
 
-// Webhook messages by state (tests and operators).
-struct WebhookCounts {
-  std::uint64_t pending = 0;
-  std::uint64_t delivered = 0;
-  std::uint64_t failed = 0;
-};
-
 // The outcome of IngestReport when the sequence number is not new.
 struct ReplayInfo {
   std::int64_t last_seq = 0;
@@ -259,7 +252,6 @@ class FleetStore {
                                                         std::int64_t lease_seconds);
   Result<std::string> FinishWebhook(const WebhookDelivery& delivery,
                                     const std::optional<std::string>& error, std::int64_t now);
-  Result<WebhookCounts> WebhookOutboxCounts();
 
   // Rollouts. InsertRollout refuses an existing id (kInvalidArgument) and a
   // model that already has a rollout that is not halted.

@@ -110,19 +110,4 @@ Result<std::string> FleetStore::FinishWebhook(const WebhookDelivery& d,
   return outcome;
 }
 
-Result<WebhookCounts> FleetStore::WebhookOutboxCounts() {
-  std::lock_guard lock(mu_);
-  OTA_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("SELECT COUNT(*) - COUNT(delivered_at) - COUNT(failed_at), "
-                                    "COUNT(delivered_at), COUNT(failed_at) FROM webhook_outbox"));
-  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
-  WebhookCounts c;
-  if (row) {
-    c.pending = static_cast<std::uint64_t>(q.ColumnInt(0));
-    c.delivered = static_cast<std::uint64_t>(q.ColumnInt(1));
-    c.failed = static_cast<std::uint64_t>(q.ColumnInt(2));
-  }
-  return c;
-}
-
 }  // namespace ota::server

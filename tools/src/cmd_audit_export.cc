@@ -20,28 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kAuditExitUsage = 2;
 constexpr std::uint64_t kMaxExportBytes = 4ull << 30;
-
-int AuditUsage(const std::string& message) {
-  std::fprintf(stderr, "otactl: %s\n", message.c_str());
-  return kAuditExitUsage;
-}
-
-std::string UrlEncode(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 struct ExportArgs {
   OperatorServerArgs conn;
@@ -53,7 +32,7 @@ struct ExportArgs {
 int RunExport(const ExportArgs& a) {
   auto text = FetchAudit(a.conn, "/v1/audit/export" + AuditExportQuery(a.filters));
   if (!text.ok()) {
-    return text.error().code == ErrorCode::kInvalidArgument ? AuditUsage(text.error().message)
+    return text.error().code == ErrorCode::kInvalidArgument ? OperatorUsage(text.error().message)
                                                             : Fail(text.error().message);
   }
   std::uint64_t lines = 0;
@@ -83,7 +62,7 @@ std::string AuditExportQuery(const AuditFilterArgs& f) {
   std::string query;
   auto add = [&](const char* name, const std::string& value) {
     if (value.empty()) return;
-    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + UrlEncode(value);
+    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + UrlEncodeQueryValue(value);
   };
   add("since", f.since);
   add("until", f.until);

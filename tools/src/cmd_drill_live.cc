@@ -64,9 +64,10 @@ bool Running(const DeviceState& s, const std::string& version) {
 std::optional<std::map<std::string, DeviceState>> Cohort(const LiveArgs& a, int* exit_code) {
   std::map<std::string, DeviceState> out;
   for (std::size_t offset = 0; offset < kMaxCohort; offset += 500) {
-    auto page = CallOperatorApi(
-        a.conn, "GET", "/v1/devices?limit=500&offset=" + std::to_string(offset) + "&tag=" + a.tag,
-        nullptr, exit_code);
+    auto page = CallOperatorApi(a.conn, "GET",
+                                "/v1/devices?limit=500&offset=" + std::to_string(offset) +
+                                    "&tag=" + UrlEncodeQueryValue(a.tag),
+                                nullptr, exit_code);
     if (!page) return std::nullopt;
     const json devices = page->value("devices", json::array());
     for (const json& d : devices) {

@@ -61,6 +61,21 @@ Result<std::string> OperatorServerUrl(const OperatorServerArgs& a) {
   return url;
 }
 
+std::string UrlEncodeQueryValue(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 int OperatorUsage(const std::string& message) {
   std::fprintf(stderr, "otactl: %s\n", message.c_str());
   return 2;

@@ -33,6 +33,9 @@ Result<std::string> LoadOperatorToken(const OperatorServerArgs& a);
 // slash. Errors: kInvalidArgument (none given, not http(s)).
 Result<std::string> OperatorServerUrl(const OperatorServerArgs& a);
 
+// `text` percent-encoded for a URL query value (RFC 3986 unreserved kept).
+std::string UrlEncodeQueryValue(const std::string& text);
+
 // Prints "otactl: <message>" and returns the usage exit code (2).
 int OperatorUsage(const std::string& message);
 
