@@ -28,7 +28,7 @@ endif()
 # What an app links for the C API: the agent library and the modules below it,
 # in link order (each archive before the ones it uses).
 set(OTA_AGENT_ARCHIVES agent shadow runtime_adapter rollout bundle verifier manifest
-                       common_sqlite common_crypto common)
+                       common_http common_sqlite common_crypto common)
 set(OTA_EXPORTED_TARGETS "")
 foreach(module ${OTA_AGENT_ARCHIVES})
   set_target_properties(ota_${module} PROPERTIES EXPORT_NAME ${module}

@@ -38,6 +38,9 @@ struct GlobalOptions {
   int confirm_max_failures = AgentOptions{}.confirm_max_failures;
   int confirm_max_restarts = AgentOptions{}.confirm_max_restarts;
   int keep_versions = 2;
+  // Download conditions (docs/operator-guide.md "Download conditions").
+  std::string download_policy_file;
+  std::string conditions_file;
 };
 
 // The chosen command. `run` gets the process's Env (its filesystem replaced

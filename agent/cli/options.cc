@@ -8,7 +8,10 @@
 #include <utility>
 
 #include "commands.h"
+#include "ota/agent/conditions.h"
 #include "ota/agent/drain.h"
+#include "ota/manifest/canonical_json.h"
+#include "ota/manifest/download_policy.h"
 
 namespace ota::agent::cli {
 namespace {
@@ -86,6 +89,28 @@ int BuildAgentOptions(const GlobalOptions& g, AgentAccess access, AgentOptions& 
   return 0;
 }
 
+// --download-policy and --conditions-file; 0, or 2 after printing why the
+// policy file cannot be used.
+int AddDownloadConditions(const GlobalOptions& g, Env& env, AgentOptions& options) {
+  if (!g.download_policy_file.empty()) {
+    auto text = env.fs->ReadFile(g.download_policy_file, 1 << 20);
+    Result<nlohmann::json> parsed =
+        text.ok() ? manifest::ParseJsonStrict(*text) : Result<nlohmann::json>(text.error());
+    Result<manifest::DownloadPolicy> policy =
+        parsed.ok() ? manifest::ParseDownloadPolicy(*parsed, "policy")
+                    : Result<manifest::DownloadPolicy>(parsed.error());
+    if (!policy.ok()) {
+      std::fprintf(stderr, "ota-agent: --download-policy %s: %s\n", g.download_policy_file.c_str(),
+                   policy.error().message.c_str());
+      return 2;
+    }
+    options.download_policy = manifest::OverlayDownloadPolicy(options.download_policy, *policy);
+  }
+  if (!g.conditions_file.empty())
+    options.conditions = ConditionsFromFile(*env.fs, g.conditions_file);
+  return 0;
+}
+
 void AddDrainOptions(CLI::App& app, GlobalOptions& g) {
   app.add_option("--drain-policy", g.drain_policy,
                  "Default drain policy at activation: switch-new-first or defer")
@@ -144,6 +169,15 @@ void RegisterGlobalOptions(CLI::App& app, GlobalOptions& g) {
                  "Verified versions kept per model, the active one included (2 keeps the "
                  "previous one for rollback without a download)")
       ->check(CLI::Range(1, 100));
+  app.add_option("--download-policy", g.download_policy_file,
+                 "JSON file: when downloads may run (network, charging, idle, battery, local time "
+                 "windows, bandwidth cap), over the defaults; bundles and rollouts may override "
+                 "it (docs/formats.md \"Download policy\")")
+      ->check(CLI::ExistingFile);
+  app.add_option("--conditions-file", g.conditions_file,
+                 "JSON file the host rewrites with the device's conditions (network, charging, "
+                 "idle, battery, free storage), read before and during each download; unreadable "
+                 "or malformed: downloads wait (docs/formats.md \"Device conditions\")");
 }
 
 int Fail(const Error& e) {
@@ -156,6 +190,7 @@ std::function<int(Env&)> OnAgent(const GlobalOptions& global, AgentAccess access
   return [&global, access, command = std::move(command)](Env& env) {
     AgentOptions options;
     if (int rc = BuildAgentOptions(global, access, options); rc != 0) return rc;
+    if (int rc = AddDownloadConditions(global, env, options); rc != 0) return rc;
     auto agent = Agent::Open(env, options);
     if (!agent.ok()) return Fail(agent.error());
     return command(env, **agent);

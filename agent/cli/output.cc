@@ -6,52 +6,10 @@
 #include "progress.h"
 
 namespace ota::agent::cli {
-namespace {
-
-const char* KindName(UpdateOutcome::Kind k) {
-  switch (k) {
-    case UpdateOutcome::Kind::kUpToDate:
-      return "up-to-date";
-    case UpdateOutcome::Kind::kUpdated:
-      return "updated";
-    case UpdateOutcome::Kind::kFailed:
-      return "failed";
-    case UpdateOutcome::Kind::kDeferred:
-      return "deferred";
-  }
-  return "unknown";
-}
-
-}  // namespace
-
-nlohmann::json ToJson(const CheckResult& r) {
-  nlohmann::json j = {{"model", r.model}, {"update_available", r.update_available}};
-  j["active"] = r.active ? nlohmann::json{{"id", r.active->id},
-                                          {"version", r.active->version},
-                                          {"path", r.active->path}}
-                         : nlohmann::json(nullptr);
-  j["available_version"] =
-      r.available_version ? nlohmann::json(*r.available_version) : nlohmann::json(nullptr);
-  j["download_bytes"] = r.download_bytes;
-  if (!r.available_variant.empty()) j["variant"] = r.available_variant;
-  if (!r.incompatible_reason.empty()) j["incompatible"] = r.incompatible_reason;
-  if (r.plan) j["plan"] = nlohmann::json::parse(DeploymentPlanJson(*r.plan));
-  return j;
-}
+nlohmann::json ToJson(const CheckResult& r) { return nlohmann::json::parse(CheckResultJson(r)); }
 
 nlohmann::json ToJson(const UpdateOutcome& o) {
-  nlohmann::json j = {{"model", o.model},
-                      {"outcome", o.confirming ? "confirming" : KindName(o.kind)},
-                      {"from_version", o.from_version},
-                      {"to_version", o.to_version},
-                      {"bytes_fetched", o.bytes_fetched},
-                      {"bytes_resumed", o.bytes_resumed},
-                      {"duration_ms", o.duration.count()}};
-  if (o.error) {
-    j["error_code"] = ErrorCodeName(o.error->code);
-    j["error"] = o.error->message;
-  }
-  return j;
+  return nlohmann::json::parse(UpdateOutcomeJson(o));
 }
 
 void PrintOutcome(const UpdateOutcome& o) {
@@ -61,7 +19,7 @@ void PrintOutcome(const UpdateOutcome& o) {
                 o.error ? (" (" + o.error->message + ")").c_str() : "");
     return;
   }
-  std::string line = o.model + ": " + KindName(o.kind);
+  std::string line = o.model + ": " + OutcomeKindName(o.kind);
   if (o.kind == UpdateOutcome::Kind::kUpdated) {
     line += " " + (o.from_version.empty() ? std::string("(none)") : o.from_version) + " -> " +
             o.to_version + ", fetched " + HumanBytes(o.bytes_fetched);

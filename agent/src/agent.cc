@@ -500,7 +500,8 @@ class AgentImpl : public Agent {
     std::string version_text;            // Its newest version.
     std::optional<BundleTarget> target;  // The variant to install, if any fits.
     rollout::VariantPlan plan;
-    std::optional<nlohmann::json> shadow_policy;  // The rollout manifest's override.
+    std::optional<nlohmann::json> shadow_policy;              // The rollout manifest's override.
+    std::optional<manifest::DownloadPolicy> download_policy;  // Also the manifest's.
   };
 
   // The deployment plan for installing `target` over what `local` shows
@@ -523,6 +524,8 @@ class AgentImpl : public Agent {
     }
     in.space_margin_bytes = options_.space_margin_bytes;
     in.shadow_policy = selected.shadow_policy;
+    in.bundle_download_policy = target.download_policy;
+    in.rollout_download_policy = selected.download_policy;
     return {MakePlan(in), in.delta};
   }
 
@@ -565,7 +568,10 @@ class AgentImpl : public Agent {
     if (variants.empty()) return selected;
     selected.published = true;
     selected.version_text = variants.front().version_text;
-    if (choice.from_manifest) selected.shadow_policy = choice.shadow_policy;
+    if (choice.from_manifest) {
+      selected.shadow_policy = choice.shadow_policy;
+      selected.download_policy = choice.download_policy;
+    }
     selected.plan = std::move(variant_plan);
     if (selected.plan.chosen) selected.target = variants[*selected.plan.chosen];
     return selected;

@@ -31,6 +31,7 @@ struct BundleTarget {
   manifest::TargetFile file;
   std::string sha256;
   manifest::VariantInfo variant;  // Variant name, rank, size, requirements.
+  std::optional<manifest::DownloadPolicy> download_policy;  // The publisher's.
 };
 
 // The versions of `model` in the signed targets, newest first, skipping
@@ -85,6 +86,10 @@ struct TargetFetch {
   // piece as it arrives, against signed_head when the target has one.
   bool container = false;
   std::optional<manifest::ContainerHead> signed_head;
+  // When it may be fetched: the effective policy, and the free space the
+  // deployment needs (for the host's free storage report).
+  manifest::DownloadPolicy policy;
+  std::uint64_t space_needed = 0;
 };
 
 // The container head signed in a bundle target's custom data; nullopt when
@@ -92,6 +97,8 @@ struct TargetFetch {
 std::optional<manifest::ContainerHead> SignedHead(const manifest::TargetFile& file);
 
 // Downloads `target` with the agent's download options (DownloadResumable),
+// once the download conditions allow it (kRetryLater "waiting to download:
+// ..." until then), under the app's cancellation and the policy's cap,
 // filling `stats`. A Retry-After longer than one run waits is kept in the
 // state database: until it has passed, FetchTarget returns kRetryLater
 // without contacting the server.

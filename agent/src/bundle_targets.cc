@@ -27,7 +27,8 @@ std::vector<BundleTarget> AllBundles(const manifest::Targets& targets, const std
     if (sha == file.hashes.end() || !IsLowerHex(sha->second, 64)) continue;
     if (std::find(rejected.begin(), rejected.end(), sha->second) != rejected.end()) continue;
     out.push_back(BundleTarget{path, std::move(info.version), std::move(info.version_text), file,
-                               sha->second, std::move(info.variant)});
+                               sha->second, std::move(info.variant),
+                               std::move(info.download_policy)});
   }
   return out;
 }

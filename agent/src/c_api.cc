@@ -8,72 +8,20 @@
 #include <mutex>
 #include <string>
 
-#include "ota/agent/leases.h"
-#include "ota/agent/mirror.h"
-#include "ota/agent/notify.h"
-#include "ota/agent/sessions.h"
+#include "c_api_internal.h"
 
-struct ota_agent {
-  std::string state_dir;
-  std::unique_ptr<ota::agent::LeaseManager> leases;
-  std::mutex mu;  // Guards sessions (opened on first report) and watcher.
-  std::unique_ptr<ota::agent::SessionLog> sessions;
-  std::unique_ptr<ota::agent::ActiveVersionWatcher> watcher;
-};
+namespace ota::agent::capi {
 
-struct ota_lease {
-  ota::agent::Lease lease;
-};
-
-struct ota_mirror {
-  std::unique_ptr<ota::agent::MirrorClient> client;
-};
-
-namespace {
-
-thread_local std::string g_last_error;
-
-ota_status Code(ota::ErrorCode code) {
-  switch (code) {
-    case ota::ErrorCode::kInvalidArgument:
-      return OTA_ERR_INVALID_ARGUMENT;
-    case ota::ErrorCode::kNotFound:
-      return OTA_ERR_NOT_FOUND;
-    case ota::ErrorCode::kRetryLater:
-      return OTA_ERR_RETRY_LATER;
-    case ota::ErrorCode::kIo:
-      return OTA_ERR_IO;
-    case ota::ErrorCode::kIntegrity:
-      return OTA_ERR_INTEGRITY;
-    default:
-      return OTA_ERR_INTERNAL;
-  }
+std::string& LastError() {
+  thread_local std::string last_error;
+  return last_error;
 }
 
-ota_status Fail(const ota::Error& e) {
-  g_last_error = e.message;
-  return Code(e.code);
-}
+}  // namespace ota::agent::capi
 
-ota_status Fail(ota_status status, const char* message) {
-  g_last_error = message;
-  return status;
-}
-
-// Runs `body`, turning exceptions (allocation failure) into OTA_ERR_INTERNAL.
-template <typename F>
-ota_status Guard(F&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    g_last_error = e.what();
-  } catch (...) {
-    g_last_error = "unexpected exception";
-  }
-  return OTA_ERR_INTERNAL;
-}
-
-}  // namespace
+using ota::agent::capi::Fail;
+using ota::agent::capi::Guard;
+using ota::agent::capi::LastError;
 
 extern "C" {
 
@@ -93,11 +41,13 @@ const char* ota_status_name(ota_status status) {
       return "integrity";
     case OTA_ERR_INTERNAL:
       return "internal";
+    case OTA_ERR_CANCELLED:
+      return "cancelled";
   }
   return "unknown";
 }
 
-const char* ota_last_error(void) { return g_last_error.c_str(); }
+const char* ota_last_error(void) { return LastError().c_str(); }
 
 ota_status ota_agent_open(const char* state_dir, ota_agent** out) {
   if (state_dir == nullptr || out == nullptr) {

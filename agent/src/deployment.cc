@@ -60,6 +60,10 @@ class Runner : public DeploymentSteps {
       : ctx_(ctx), row_(row), progress_(progress), outcome_(outcome) {}
 
   StepResult Run(State state) override {
+    if (ctx_.options.cancel != nullptr && ctx_.options.cancel->load() && BeforeSwitch(state)) {
+      return FromStatus(MakeError(ErrorCode::kCancelled, "update cancelled by the app before " +
+                                                             std::string(StateName(state))));
+    }
     switch (state) {
       case State::kDownloading:
         return Download();
@@ -97,8 +101,12 @@ class Runner : public DeploymentSteps {
     auto target =
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false));
     if (!target.ok()) return Fail(std::move(target).error());
-    const TargetFetch fetch{ctx_.updater.TargetUrl(row_.target_path, *target), part, row_.length,
-                            /*container=*/true, SignedHead(*target)};
+    TargetFetch fetch;
+    fetch.url = ctx_.updater.TargetUrl(row_.target_path, *target);
+    fetch.part = part;
+    fetch.length = row_.length;
+    fetch.container = true;
+    fetch.signed_head = SignedHead(*target);
     DownloadStats stats;
     Status fetched = Fetch(fetch, stats);
     if (!fetched.ok()) {
@@ -115,9 +123,34 @@ class Runner : public DeploymentSteps {
     return Done();
   }
 
+  // The states an app's cancellation stops before: none of them changes
+  // what the device runs.
+  static bool BeforeSwitch(State state) {
+    return state == State::kDownloading || state == State::kVerifying ||
+           state == State::kCapabilityCheck || state == State::kShadowing;
+  }
+
+  // The agent's download policy under the plan's overrides, and the free
+  // space the plan needs.
+  Status ApplyDownloadPolicy(TargetFetch& fetch) {
+    auto planned = PlannedDownloadPolicy(row_.plan_json);
+    if (!planned.ok()) return std::move(planned).error();
+    fetch.policy = *planned
+                       ? manifest::OverlayDownloadPolicy(ctx_.options.download_policy, **planned)
+                       : ctx_.options.download_policy;
+    const nlohmann::json saved = nlohmann::json::parse(row_.plan_json, nullptr, false);
+    if (saved.is_object() && saved.contains("plan") && saved["plan"].is_object() &&
+        saved["plan"].contains("space_needed") &&
+        saved["plan"]["space_needed"].is_number_unsigned()) {
+      fetch.space_needed = saved["plan"]["space_needed"].get<std::uint64_t>();
+    }
+    return Ok();
+  }
+
   // Downloads a target, counting what came over the network in this
   // deployment's figures whether or not it completed.
-  Status Fetch(const TargetFetch& fetch, DownloadStats& stats) {
+  Status Fetch(TargetFetch fetch, DownloadStats& stats) {
+    OTA_TRY(ApplyDownloadPolicy(fetch));
     Status s = FetchTarget(
         ctx_, fetch,
         [&](std::uint64_t done, std::uint64_t total) {
@@ -202,9 +235,12 @@ class Runner : public DeploymentSteps {
     auto base_installed = ctx_.store.HasVersion(row_.previous);
     if (!base_installed.ok() || !*base_installed) return std::nullopt;
     const std::string part = ctx_.store.DownloadPath(delta->sha256);
-    const TargetFetch fetch{ctx_.updater.TargetUrl(delta->path, delta->file), part,
-                            delta->file.length,
-                            /*container=*/!delta->compact, delta->head};
+    TargetFetch fetch;
+    fetch.url = ctx_.updater.TargetUrl(delta->path, delta->file);
+    fetch.part = part;
+    fetch.length = delta->file.length;
+    fetch.container = !delta->compact;
+    fetch.signed_head = delta->head;
     DownloadStats stats;
     Status fetched = Fetch(fetch, stats);
     Status applied = fetched.ok() ? ApplyDelta(*delta, part) : fetched;

@@ -51,6 +51,12 @@ DeploymentPlan MakePlan(const PlanInputs& in) {
   p.rollback_id = in.previous_id;
   p.rollback_version = in.previous_version;
   if (in.shadow_policy) p.shadow_policy = in.shadow_policy->dump();
+  if (in.bundle_download_policy || in.rollout_download_policy) {
+    const manifest::DownloadPolicy merged = manifest::OverlayDownloadPolicy(
+        in.bundle_download_policy.value_or(manifest::DownloadPolicy{}),
+        in.rollout_download_policy.value_or(manifest::DownloadPolicy{}));
+    p.download_policy = manifest::ToJson(merged).dump();
+  }
   return p;
 }
 
@@ -74,6 +80,9 @@ nlohmann::json PlanJson(const DeploymentPlan& p) {
   }
   if (!p.shadow_policy.empty()) {
     j["shadow_policy"] = nlohmann::json::parse(p.shadow_policy, nullptr, false);
+  }
+  if (!p.download_policy.empty()) {
+    j["download_policy"] = nlohmann::json::parse(p.download_policy, nullptr, false);
   }
   return j;
 }
@@ -113,6 +122,18 @@ Result<std::optional<DeltaTarget>> PlannedDelta(const std::string& saved) {
   const manifest::DeltaTargetInfo& info = *custom->delta;
   return std::optional<DeltaTarget>(DeltaTarget{d["target"].get<std::string>(), file, sha->second,
                                                 info.compact, info.manifest_sha256, info.head});
+}
+
+Result<std::optional<manifest::DownloadPolicy>> PlannedDownloadPolicy(const std::string& saved) {
+  const nlohmann::json j = nlohmann::json::parse(saved, nullptr, false);
+  if (!j.is_object() || !j.contains("plan") || !j["plan"].is_object() ||
+      !j["plan"].contains("download_policy")) {
+    return std::optional<manifest::DownloadPolicy>();
+  }
+  OTA_ASSIGN_OR_RETURN(
+      manifest::DownloadPolicy policy,
+      manifest::ParseDownloadPolicy(j["plan"]["download_policy"], "the plan's download_policy"));
+  return std::optional<manifest::DownloadPolicy>(std::move(policy));
 }
 
 }  // namespace ota::agent

@@ -54,6 +54,10 @@ struct PlanInputs {
   std::string previous_version;
   std::uint64_t space_margin_bytes = 0;
   std::optional<nlohmann::json> shadow_policy;
+  // Overrides of the agent's download policy: the bundle target's, then the
+  // rollout manifest's.
+  std::optional<manifest::DownloadPolicy> bundle_download_policy;
+  std::optional<manifest::DownloadPolicy> rollout_download_policy;
 };
 
 DeploymentPlan MakePlan(const PlanInputs& in);
@@ -65,6 +69,10 @@ std::string SavePlan(const DeploymentPlan& plan, const std::optional<DeltaTarget
 // Reads a saved plan's delta (nullopt: the plan has none). Errors:
 // kInvalidArgument when the text is not a plan this build wrote.
 Result<std::optional<DeltaTarget>> PlannedDelta(const std::string& saved);
+
+// The download policy a saved plan overrides the agent's with (nullopt: the
+// agent's own). Errors: kInvalidArgument when the plan's policy is malformed.
+Result<std::optional<manifest::DownloadPolicy>> PlannedDownloadPolicy(const std::string& saved);
 
 // DeploymentPlan as the JSON `ota-agent check --json` prints.
 nlohmann::json PlanJson(const DeploymentPlan& plan);

@@ -90,6 +90,7 @@ Result<VersionChoice> ChooseVersion(AgentContext& ctx, const std::string& model,
   choice.from_manifest = true;
   choice.reason = d.reason;
   choice.shadow_policy = m.shadow_policy;
+  choice.download_policy = m.download_policy;
   if (d.kind == rollout::DecisionKind::kRollBack) {
     // An ordered rollback returns to a version the fleet ran before; a shadow
     // test would only delay the recovery (and yield to every app session).

@@ -25,6 +25,8 @@ struct VersionChoice {
   std::string reason;
   // The manifest's shadow_policy override (applied by the shadowing state).
   std::optional<nlohmann::json> shadow_policy;
+  // The manifest's download_policy override.
+  std::optional<manifest::DownloadPolicy> download_policy;
 };
 
 // `runnable`: the versions this device can run (a variant of each fits).

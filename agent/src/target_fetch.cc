@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "agent_internal.h"
+#include "download_governor.h"
 #include "ota/common/log.h"
 
 namespace ota::agent {
@@ -36,6 +37,17 @@ Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressC
     }
     OTA_TRY(ctx.db.SetSetting(kNotBeforeKey, ""));
   }
+  DownloadRules rules;
+  rules.cancel = ctx.options.cancel;
+  rules.max_bytes_per_second = target.policy.max_bytes_per_second.value_or(0);
+  rules.conditions = ctx.options.conditions;
+  rules.policy = target.policy;
+  rules.bytes = target.length;
+  rules.space_needed = target.space_needed;
+  OTA_TRY(DownloadMayStart(rules, *ctx.env.clock));
+  GovernedHttpClient governed(*ctx.env.http, *ctx.env.clock, std::move(rules));
+  Env env = ctx.env;
+  env.http = &governed;
   DownloadOptions options;
   options.max_attempts = ctx.options.download_attempts;
   options.initial_backoff = ctx.options.initial_backoff;
@@ -43,7 +55,7 @@ Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressC
   options.container = target.container;
   options.signed_head = target.signed_head;
   Status s =
-      DownloadResumable(ctx.env, target.url, target.part, target.length, options, progress, stats);
+      DownloadResumable(env, target.url, target.part, target.length, options, progress, stats);
   if (stats.retry_after) {
     OTA_TRY(ctx.db.SetSetting(kNotBeforeKey, std::to_string(now + stats.retry_after->count())));
   }

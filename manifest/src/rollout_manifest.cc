@@ -280,6 +280,7 @@ json ToJson(const RolloutManifest& m) {
                      {"cohorts", std::move(cohorts)}};
   }
   if (m.shadow_policy) j["shadow_policy"] = *m.shadow_policy;
+  if (m.download_policy) j["download_policy"] = ToJson(*m.download_policy);
   return j;
 }
 

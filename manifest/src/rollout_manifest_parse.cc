@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ota/manifest/canonical_json.h"
+#include "ota/manifest/download_policy.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/manifest/tuf_metadata.h"
 #include "rollout_manifest_internal.h"
@@ -257,10 +258,10 @@ Result<RolloutTarget> ParseTarget(const json& j) {
 }  // namespace
 
 Result<RolloutManifest> RolloutManifestFromJson(const json& j) {
-  OTA_TRY(
-      CheckObject(j, "",
-                  {"schema", "rollout_id", "model", "version", "target", "stages", "current_stage",
-                   "stage_started_at", "pins", "state", "rollback", "shadow_policy"}));
+  OTA_TRY(CheckObject(
+      j, "",
+      {"schema", "rollout_id", "model", "version", "target", "stages", "current_stage",
+       "stage_started_at", "pins", "state", "rollback", "shadow_policy", "download_policy"}));
   OTA_ASSIGN_OR_RETURN(std::string schema, String(j, "schema", ""));
   if (schema != kRolloutSchema) {
     return Invalid("schema " + Quote(schema) + " is not supported (expected \"" +
@@ -323,6 +324,11 @@ Result<RolloutManifest> RolloutManifestFromJson(const json& j) {
   OTA_ASSIGN_OR_RETURN(const json* shadow,
                        Find(j, "shadow_policy", "", json::value_t::object, false));
   if (shadow != nullptr) m.shadow_policy = *shadow;
+  OTA_ASSIGN_OR_RETURN(const json* download,
+                       Find(j, "download_policy", "", json::value_t::object, false));
+  if (download != nullptr) {
+    OTA_ASSIGN_OR_RETURN(m.download_policy, ParseDownloadPolicy(*download, "download_policy"));
+  }
   OTA_TRY(ValidateRolloutManifest(m));
   return m;
 }

@@ -27,6 +27,11 @@ Result<BundleTargetInfo> ParseBundle(const nlohmann::json& info) {
   auto head = ParseContainerHead(info);
   if (!head.ok()) return f.Invalid("head", head.error().message);
   out.head = std::move(head).value();
+  if (info.contains("download_policy")) {
+    OTA_ASSIGN_OR_RETURN(
+        out.download_policy,
+        ParseDownloadPolicy(info.at("download_policy"), "custom.modelota.download_policy"));
+  }
   return out;
 }
 

@@ -124,6 +124,13 @@ class PowerLossTest : public ::testing::Test {
                       const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"/usr/bin/env"};
     argv.insert(argv.end(), env_vars.begin(), env_vars.end());
+    if (embedded_ && args == std::vector<std::string>{"update", "--json"}) {
+      // The app's in-process updater (ota/agent.h) instead of ota-agent.
+      argv.push_back(BinaryPath("embedded-update"));
+      argv.push_back(state);
+      argv.push_back("0");
+      return RunCommand(argv);
+    }
     argv.push_back(BinaryPath("ota-agent"));
     argv.push_back("--state-dir");
     argv.push_back(state);
@@ -392,9 +399,16 @@ class PowerLossTest : public ::testing::Test {
   std::string target_version_ = "1.1.0";
   std::set<std::string> kept_;
   std::string clean_out_;  // stdout of the last CleanTrace run.
+  // Updates run through the C API's in-process updater (embedded-update).
+  bool embedded_ = false;
 };
 
-TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
+// The table of a full update, for the daemon's process (ota-agent) and for an
+// app's process running the in-process updater of the C API.
+class PowerLossUpdateTest : public PowerLossTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(PowerLossUpdateTest, KilledAtEveryCrashPointTheUpdateRecovers) {
+  embedded_ = GetParam();
   ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
 
   // Learn the crash points of the update from v1 to v2.
@@ -424,6 +438,11 @@ TEST_F(PowerLossTest, KilledAtEveryCrashPointTheAgentRecovers) {
   EXPECT_GT(outcomes["old"], 0);
   EXPECT_GT(outcomes["new"], 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Processes, PowerLossUpdateTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "EmbeddedUpdater" : "Daemon");
+                         });
 
 // A third version with two kept (keep_versions 2, the default): the update
 // from 1.1.0 to 1.2.0 ends by collecting 1.0.0 from disk and database. A kill

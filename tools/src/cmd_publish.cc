@@ -10,6 +10,7 @@
 #include "ota/bundle/bundle.h"
 #include "ota/bundle/delta.h"
 #include "ota/manifest/canonical_json.h"
+#include "ota/manifest/download_policy.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
 #include "ota/repo/publish_hook.h"
@@ -38,6 +39,8 @@ struct PublishArgs {
   std::string variants_from;
   // Run for each file the publish put in place (ota/repo/publish_hook.h).
   std::string hook;
+  // A JSON file: the bundle's download policy (ota/manifest/download_policy.h).
+  std::string download_policy_file;
 
   const std::string& source() const { return bundle.empty() ? file : bundle; }
 };
@@ -99,9 +102,26 @@ Result<nlohmann::json> VariantFields(const std::string& variant, std::int64_t ra
   return fields;
 }
 
-// custom.modelota of a full bundle, with its variant fields.
+// --download-policy: the file's policy as it will be signed (null when the
+// option was not given), checked as the agent reads it.
+Result<nlohmann::json> DownloadPolicyJson(Env& env, const std::string& path) {
+  if (path.empty()) return nlohmann::json();
+  OTA_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 1 << 20));
+  auto parsed = manifest::ParseJsonStrict(text);
+  if (!parsed.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--download-policy " + path + ": " + parsed.error().message);
+  }
+  auto policy = manifest::ParseDownloadPolicy(*parsed, "--download-policy " + path);
+  if (!policy.ok()) return std::move(policy).error();
+  return manifest::ToJson(*policy);
+}
+
+// custom.modelota of a full bundle, with its variant fields and download
+// policy (null: none).
 Result<nlohmann::json> FullBundleCustom(const bundle::BundleInfo& info,
-                                        const nlohmann::json& variant_fields) {
+                                        const nlohmann::json& variant_fields,
+                                        const nlohmann::json& download_policy) {
   nlohmann::json custom = {{"modelota",
                             {{"kind", "bundle"},
                              {"name", info.manifest.name},
@@ -109,6 +129,7 @@ Result<nlohmann::json> FullBundleCustom(const bundle::BundleInfo& info,
                              {"bundle_format", info.format_version},
                              {"head", HeadJson(info.head)}}}};
   custom["modelota"].update(variant_fields);
+  if (!download_policy.is_null()) custom["modelota"]["download_policy"] = download_policy;
   return custom;
 }
 
@@ -199,6 +220,8 @@ int RunPublishVariants(Env& env, const PublishArgs& args) {
   if (args.role != "targets") return Fail("--variants-from publishes to the targets role only");
   auto policy = ParseExpiresIn(args.expires_in);
   if (!policy.ok()) return Fail(policy.error().message);
+  auto download_policy = DownloadPolicyJson(env, args.download_policy_file);
+  if (!download_policy.ok()) return Fail(download_policy.error().message);
   const std::string set_path = JoinPath(args.variants_from, std::string(kVariantSetFile));
   auto text = env.fs->ReadFile(set_path, 1 << 20);
   if (!text.ok()) return Fail(set_path + ": " + text.error().message);
@@ -216,7 +239,7 @@ int RunPublishVariants(Env& env, const PublishArgs& args) {
     }
     auto fields = VariantFields(entry.variant, entry.rank, entry.requirements, info->manifest);
     if (!fields.ok()) return Fail(path + ": " + fields.error().message);
-    auto custom = FullBundleCustom(*info, *fields);
+    auto custom = FullBundleCustom(*info, *fields, *download_policy);
     if (!custom.ok()) return Fail(custom.error().message);
     added.push_back(repo::NewTarget{
         "bundles/" + set->name + "/" + version + "-" + entry.variant + ".otab", path, *custom});
@@ -227,6 +250,10 @@ int RunPublishVariants(Env& env, const PublishArgs& args) {
 int RunPublish(Env& env, const PublishArgs& args) {
   auto policy = ParseExpiresIn(args.expires_in);
   if (!policy.ok()) return Fail(policy.error().message);
+  auto download_policy = DownloadPolicyJson(env, args.download_policy_file);
+  if (!download_policy.ok()) return Fail(download_policy.error().message);
+  const bool full_only = !args.variant.empty() || args.rank != 0 || !args.requires_json.empty() ||
+                         !args.download_policy_file.empty();
   std::string target = args.target;
   nlohmann::json custom;
   std::optional<bundle::CompactDeltaInfo> compact;
@@ -236,8 +263,10 @@ int RunPublish(Env& env, const PublishArgs& args) {
     compact = std::move(read).value();
   }
   if (compact) {
-    if (!args.variant.empty() || args.rank != 0 || !args.requires_json.empty()) {
-      return Fail("--variant, --rank and --requires describe full bundles, not deltas");
+    if (full_only) {
+      return Fail(
+          "--variant, --rank, --requires and --download-policy describe full bundles, not "
+          "deltas");
     }
     auto c = CompactDeltaCustom(env, args, *compact, target);
     if (!c.ok()) return Fail(c.error().message);
@@ -250,8 +279,10 @@ int RunPublish(Env& env, const PublishArgs& args) {
     const std::string full = "bundles/" + info->manifest.name + "/" + version +
                              (args.variant.empty() ? "" : "-" + args.variant) + ".otab";
     if (info->delta) {
-      if (!args.variant.empty() || args.rank != 0 || !args.requires_json.empty()) {
-        return Fail("--variant, --rank and --requires describe full bundles, not deltas");
+      if (full_only) {
+        return Fail(
+            "--variant, --rank, --requires and --download-policy describe full bundles, not "
+            "deltas");
       }
       // Under its own key: agents that do not know deltas never take one for
       // a full bundle.
@@ -276,12 +307,14 @@ int RunPublish(Env& env, const PublishArgs& args) {
       }
       auto variant = VariantFields(args.variant, args.rank, requirements, info->manifest);
       if (!variant.ok()) return Fail(variant.error().message);
-      auto full_custom = FullBundleCustom(*info, *variant);
+      auto full_custom = FullBundleCustom(*info, *variant, *download_policy);
       if (!full_custom.ok()) return Fail(full_custom.error().message);
       custom = *std::move(full_custom);
     }
   } else if (target.empty()) {
     return Fail("--file needs --target (the target path to publish it as)");
+  } else if (full_only) {
+    return Fail("--variant, --rank, --requires and --download-policy describe bundles, not files");
   }
   if (args.role == "targets") {
     if (!args.key.empty()) return Fail("--key is for delegated roles; use --targets-key");
@@ -353,6 +386,10 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
   cmd->add_option("--hook", args->hook,
                   "Executable run as HOOK REPO RELATIVE_PATH for each file the publish writes, in "
                   "write order (targets first, timestamp last), e.g. to copy it to a CDN origin");
+  cmd->add_option("--download-policy", args->download_policy_file,
+                  "JSON file: when devices may download this bundle (network, charging, idle, "
+                  "battery, time windows, bandwidth cap; docs/formats.md \"Download policy\")")
+      ->check(CLI::ExistingFile);
   AddExpiresInOption(*cmd, args->expires_in);
   cmd->callback([args, selected] {
     *selected = [args] {

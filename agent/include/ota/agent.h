@@ -40,7 +40,8 @@ typedef enum ota_status {
   OTA_ERR_RETRY_LATER = 3,      /* the model is switching versions: retry shortly */
   OTA_ERR_IO = 4,               /* files or databases cannot be used */
   OTA_ERR_INTEGRITY = 5,        /* the installed version is unreadable */
-  OTA_ERR_INTERNAL = 6          /* anything else */
+  OTA_ERR_INTERNAL = 6,         /* anything else */
+  OTA_ERR_CANCELLED = 7         /* ota_updater_cancel stopped the call */
 } ota_status;
 
 typedef struct ota_agent ota_agent;
@@ -136,6 +137,168 @@ ota_status ota_mirror_counts(ota_mirror* mirror, unsigned long long* offered,
 /* Stops the replays, unloads the candidate, removes this process's stats
  * file and frees the handle. NULL is ignored. */
 void ota_mirror_close(ota_mirror* mirror);
+
+/* ---------------------------------------------------------------------
+ * The in-process updater (docs/app-integration.md "Phones"): the whole
+ * update lifecycle inside the app's process, for platforms where no daemon
+ * runs. Downloads, verification, the shadow test, the drain of the app's own
+ * sessions, the switch, confirmation and rollback are the daemon's, with the
+ * same crash safety: the app may be killed at any moment, and the next open
+ * finishes or undoes what was under way.
+ *
+ *   ota_updater_config config;
+ *   ota_updater_config_init(&config);
+ *   config.state_dir = files_dir;  config.server_url = url;
+ *   config.trusted_root_file = root_json_path;
+ *   config.models = models;  config.model_count = 1;
+ *   ota_updater* updater;
+ *   if (ota_updater_open(&config, &updater) != OTA_OK) fail(ota_last_error());
+ *   ota_updater_set_conditions(updater, "{\"network\":\"metered\",\"charging\":false}");
+ *   ota_lease* lease;
+ *   if (ota_updater_get_model(updater, "chat", OTA_MODEL_LOCAL_THEN_BACKGROUND,
+ *                             &lease) == OTA_OK) {
+ *     run_session(ota_lease_model_path(lease));
+ *     ota_agent_report_session(ota_updater_agent(updater), ota_lease_version_id(lease), 1, "");
+ *     ota_lease_release(lease);
+ *   }
+ *   ... from the platform's background job:
+ *   ota_updater_update(updater, on_progress, user, NULL);
+ *   ota_updater_close(updater);
+ *
+ * Thread-safety: every call may come from any thread. Updates never run two
+ * at once: a call that would start one while another runs waits for it.
+ * ota_updater_close must not run concurrently with other calls, and the
+ * leases taken through the updater must be released first. */
+typedef struct ota_updater ota_updater;
+
+/* A transport the host supplies (its platform downloader) instead of the
+ * built-in libcurl client. Every verification stays in the updater: the
+ * transport only moves bytes. */
+typedef struct ota_transport_request {
+  const char* method; /* "GET", "POST", "HEAD", "DELETE" */
+  const char* url;
+  const char* const* header_names; /* header_count entries each */
+  const char* const* header_values;
+  size_t header_count;
+  const char* body; /* POST only; body_len bytes */
+  size_t body_len;
+  /* >= 0: ask for the bytes from this offset on ("Range: bytes=N-"). */
+  long long range_start;
+} ota_transport_request;
+/* Where the transport puts the answer, in this order: the status, headers,
+ * then the body bytes as they arrive. */
+typedef struct ota_transport_response ota_transport_response;
+void ota_transport_set_status(ota_transport_response* response, int http_status);
+void ota_transport_add_header(ota_transport_response* response, const char* name,
+                              const char* value);
+/* Returns 0 to go on, or non-zero when the updater wants no more bytes (the
+ * transport then stops and returns). */
+int ota_transport_write(ota_transport_response* response, const void* data, size_t len);
+typedef struct ota_transport {
+  /* Performs one request: OTA_OK once an answer (any HTTP status) has been
+   * passed on, OTA_ERR_RETRY_LATER for a transport failure (no connection,
+   * cut short), or the value a refused write asked to stop with. */
+  ota_status (*fetch)(void* user, const ota_transport_request* request,
+                      ota_transport_response* response);
+  void* user;
+} ota_transport;
+
+typedef struct ota_updater_config {
+  const char* state_dir; /* required: a folder private to the app */
+  /* Enrollment, used by the first open of a state folder (then recorded). */
+  const char* server_url;        /* e.g. https://ota.example.com */
+  const char* trusted_root_file; /* the root.json to trust first */
+  const char* const* models;     /* model_count names */
+  size_t model_count;
+  const char* enrollment_token; /* NULL: none */
+  const char* ca_bundle_file;   /* NULL: the system's CAs */
+  /* Every open. */
+  const char* app_version; /* NULL: none; takes part in rollout selectors */
+  /* What the host knows of the device where the agent cannot probe it:
+   * device-facts.json (docs/formats.md), e.g. {"ram_bytes": 8589934592,
+   * "soc": "sm8650", "accelerators": ["npu"], "os": "android-15"}. NULL:
+   * the state folder's file as it is. */
+  const char* device_facts_json;
+  /* The updater's download policy (docs/formats.md "Download policy"),
+   * JSON; NULL: the defaults (unmetered above 50 MiB, charging above 500
+   * MiB). Bundles and rollouts may override it. */
+  const char* download_policy_json;
+  /* Confirmation: sessions reported ok that commit a new version, and the
+   * window in seconds (see ota-agent's --confirm-*); -1, as
+   * ota_updater_config_init sets them: the defaults (3 sessions, 600 s). */
+  int confirm_sessions;
+  long confirm_window_seconds;
+  const ota_transport* transport; /* NULL: libcurl */
+} ota_updater_config;
+
+/* Sets every member to NULL or 0, and the confirmation members to -1. */
+void ota_updater_config_init(ota_updater_config* config);
+
+/* Opens the updater: enrolls the state folder on first use, then finishes
+ * or undoes whatever a killed process left under way. Refuses a config it
+ * cannot use with OTA_ERR_INVALID_ARGUMENT and a root not signed by its own
+ * threshold with OTA_ERR_INTEGRITY. */
+ota_status ota_updater_open(const ota_updater_config* config, ota_updater** out);
+/* Stops and waits for a background update, then frees the handle. */
+void ota_updater_close(ota_updater* updater);
+
+/* The app-side handle of the same state folder (leases, session reports,
+ * subscriptions), owned by the updater. */
+ota_agent* ota_updater_agent(ota_updater* updater);
+
+/* What the host reports about the device now, JSON (docs/formats.md "Device
+ * conditions"): {"network": "none"|"metered"|"unmetered", "charging": bool,
+ * "idle": bool, "battery_percent": 0..100, "free_storage_bytes": N,
+ * "utc_offset_minutes": M}. Call it whenever they change; a running download
+ * sees the change within a second. Before the first call every condition
+ * counts as met. */
+ota_status ota_updater_set_conditions(ota_updater* updater, const char* conditions_json);
+
+/* Refreshes signed metadata and says what an update would do, downloading
+ * nothing else. *json_out (free with ota_free_string) is an array with one
+ * object per model, as `ota-agent check --json` prints. */
+ota_status ota_updater_check(ota_updater* updater, char** json_out);
+
+/* Called with (model, bytes on disk, total bytes, user) while downloading. */
+typedef void (*ota_progress_callback)(const char* model, unsigned long long done,
+                                      unsigned long long total, void* user);
+/* One update cycle of every model: resumes what is under way, then checks
+ * and installs what the rollout offers, as far as the download conditions
+ * allow. OTA_OK when the cycle ran; per-model outcomes (updated, up-to-date,
+ * deferred with the reason, e.g. "waiting to download: needs an unmetered
+ * network ...", failed) go to *json_out if not NULL (free with
+ * ota_free_string), as `ota-agent update --json` prints.
+ * OTA_ERR_CANCELLED when ota_updater_cancel stopped it: what was fetched is
+ * kept for the next call. */
+ota_status ota_updater_update(ota_updater* updater, ota_progress_callback progress, void* user,
+                              char** json_out);
+/* Asks the running update (foreground or background) to stop: downloads stop
+ * at once, no step before the switch starts; the call returns
+ * OTA_ERR_CANCELLED. A later update resumes. Safe from any thread. */
+void ota_updater_cancel(ota_updater* updater);
+
+typedef enum ota_model_policy {
+  /* The version on the device now; nothing is fetched. OTA_ERR_NOT_FOUND
+   * when none is installed. */
+  OTA_MODEL_LOCAL_ONLY = 0,
+  /* The version on the device now, and an update cycle started in the
+   * background (none when one is already running). With nothing installed
+   * yet, as OTA_MODEL_LATEST. */
+  OTA_MODEL_LOCAL_THEN_BACKGROUND = 1,
+  /* Runs an update cycle first (waits for it), then the version active. */
+  OTA_MODEL_LATEST = 2
+} ota_model_policy;
+
+/* Leases the model's active version under `policy` (see ota_lease_acquire
+ * for what a lease guarantees). */
+ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_model_policy policy,
+                                 ota_lease** out);
+/* Waits for a background update started by get_model to end; OTA_OK at
+ * once when none runs. The outcome of that update is logged, not returned. */
+ota_status ota_updater_wait(ota_updater* updater);
+
+/* Frees a string the updater returned. NULL is ignored. */
+void ota_free_string(char* s);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #ifndef OTA_AGENT_AGENT_H_
 #define OTA_AGENT_AGENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ota/agent/conditions.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/leases.h"
 #include "ota/common/env.h"
@@ -139,6 +141,20 @@ struct AgentOptions {
   // Fleet simulations (otactl drill) give simulated ones.
   std::shared_ptr<const runtime_adapter::RuntimeRegistry> runtimes;
 
+  // When downloads may run (docs/app-integration.md "Download conditions"):
+  // the agent's policy, under each bundle's and each rollout's overrides, and
+  // what the host reports about the device (null: nothing, so every
+  // condition counts as met). The conditions are asked before each download
+  // and about once a second during one; an unmet rule pauses the deployment
+  // (kDeferred, "waiting to download: ..."), keeping what was fetched.
+  manifest::DownloadPolicy download_policy = manifest::DefaultDownloadPolicy();
+  ConditionsSource conditions;
+  // Set by another thread to stop the running Update: downloads stop at
+  // once and no further step starts before the switch (a running shadow
+  // test ends first); the deployment pauses with kCancelled and resumes,
+  // keeping its bytes, at the next Update. Null: no cancellation.
+  const std::atomic<bool>* cancel = nullptr;
+
   // The app's version (e.g. "3.2.0"), when the app starts the agent itself;
   // empty: app_version from <state>/device-facts.json, if any. It takes part
   // in rollout stage selectors and pins, and is sent to the server.
@@ -172,6 +188,8 @@ struct DeploymentPlan {
   std::string rollback_id;  // The version returned to on failure ("": none).
   std::string rollback_version;
   std::string shadow_policy;  // The rollout's override, JSON ("": the bundle's own).
+  // The bundle's and the rollout's download policy overrides, JSON ("": none).
+  std::string download_policy;
 };
 
 // The plan as the JSON object `ota-agent check --json` prints under "plan"
@@ -212,6 +230,13 @@ struct UpdateOutcome {
   // is open: the next cycle (or Resume) decides.
   bool confirming = false;
 };
+
+// "up-to-date", "updated", "failed", "deferred".
+const char* OutcomeKindName(UpdateOutcome::Kind kind);
+// A check result and an update outcome as JSON objects, as `ota-agent check
+// --json` and `update --json` print them (docs/formats.md).
+std::string CheckResultJson(const CheckResult& result);
+std::string UpdateOutcomeJson(const UpdateOutcome& outcome);
 
 struct DeploymentSummary {
   std::int64_t id = 0;

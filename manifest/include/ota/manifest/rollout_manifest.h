@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ota/common/result.h"
+#include "ota/manifest/download_policy.h"
 #include "ota/manifest/version.h"
 #include "ota/manifest/version_range.h"
 
@@ -129,6 +130,9 @@ struct RolloutManifest {
   // Overrides of the bundle's shadow-test policy for this rollout, kept as
   // the JSON object it is; ota::shadow::ResolvePolicy interprets it.
   std::optional<nlohmann::json> shadow_policy;
+  // Overrides of the download policy (ota/manifest/download_policy.h) for
+  // devices taking this rollout's target.
+  std::optional<DownloadPolicy> download_policy;
 };
 
 // The TUF target path of a model's rollout manifest: "rollouts/<model>.json".

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ota/common/result.h"
+#include "ota/manifest/download_policy.h"
 #include "ota/manifest/variant_requirements.h"
 #include "ota/manifest/version.h"
 
@@ -39,6 +40,9 @@ struct BundleTargetInfo {
   std::string version_text;  // As signed.
   VariantInfo variant;
   std::optional<ContainerHead> head;
+  // The publisher's download policy for this bundle (`otactl publish
+  // --download-policy`), between the agent's and the rollout's.
+  std::optional<DownloadPolicy> download_policy;
 };
 
 // custom.modelota_delta (a container delta) or custom.modelota_compact_delta.
