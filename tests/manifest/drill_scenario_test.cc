@@ -104,7 +104,16 @@ TEST(DrillScenarioTest, RefusesWithTheFieldAndTheRule) {
   EXPECT_EQ(Refusal(j), "drill scenario: faults[0].groups names the unknown group \"nobody\"");
   j = Minimal();
   j["faults"] = {{{"kind", "meteor"}}};
-  EXPECT_NE(Refusal(j).find("faults[0].kind must be \"shadow-fail\""), std::string::npos);
+  EXPECT_EQ(Refusal(j),
+            "drill scenario: faults[0].kind must be \"shadow-fail\", \"sessions-fail\", "
+            "\"crash-after-activation\", \"load-fail\" or \"power-loss\", not \"meteor\"");
+  j = Minimal();
+  j["faults"] = {{{"kind", "power-loss"}, {"percent", 0}}};
+  EXPECT_EQ(Refusal(j),
+            "drill scenario: faults[0].percent must be a whole number from 1 to 100, not 0");
+  j = Minimal();
+  j["faults"] = {{{"kind", "power-loss"}, {"share", 0.1}}};
+  EXPECT_EQ(Refusal(j), "drill scenario: faults[0] has the unknown field \"share\"");
   j = Minimal();
   j["operator"] = {{"on_stop", "panic"}};
   EXPECT_EQ(Refusal(j),
