@@ -49,6 +49,20 @@ TEST(DrillScenarioTest, TheShippedExampleParses) {
   EXPECT_EQ(s->policy["on_error"], "halt");
 }
 
+TEST(DrillScenarioTest, ThePowerLossExampleParses) {
+  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/power-loss-mid-update.json");
+  ASSERT_TRUE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  auto s = ParseDrillScenario(text.str());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_EQ(s->faults.size(), 1u);
+  EXPECT_EQ(s->faults[0].kind, DrillFaultKind::kPowerLoss);
+  EXPECT_EQ(s->faults[0].percent, 10u);
+  EXPECT_TRUE(s->faults[0].groups.empty());
+  EXPECT_EQ(DrillFaultName(s->faults[0].kind), "power-loss");
+}
+
 TEST(DrillScenarioTest, DefaultsFillWhatIsLeftOut) {
   auto s = ParseDrillScenario(Minimal().dump());
   ASSERT_TRUE(s.ok()) << s.error().message;
