@@ -28,12 +28,17 @@ std::string Refusal(const json& j) {
   return s.error().message;
 }
 
-TEST(DrillScenarioTest, TheShippedExampleParses) {
-  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/canary-shadow-fail.json");
-  ASSERT_TRUE(in.good());
+// A shipped scenario of examples/drills, parsed.
+Result<DrillScenario> ParseExample(const std::string& name) {
+  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/" + name);
+  EXPECT_TRUE(in.good()) << name;
   std::stringstream text;
   text << in.rdbuf();
-  auto s = ParseDrillScenario(text.str());
+  return ParseDrillScenario(text.str());
+}
+
+TEST(DrillScenarioTest, TheShippedExampleParses) {
+  auto s = ParseExample("canary-shadow-fail.json");
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->fleet.devices, 1000u);
   ASSERT_EQ(s->fleet.groups.size(), 2u);
@@ -50,11 +55,7 @@ TEST(DrillScenarioTest, TheShippedExampleParses) {
 }
 
 TEST(DrillScenarioTest, ThePowerLossExampleParses) {
-  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/power-loss-mid-update.json");
-  ASSERT_TRUE(in.good());
-  std::stringstream text;
-  text << in.rdbuf();
-  auto s = ParseDrillScenario(text.str());
+  auto s = ParseExample("power-loss-mid-update.json");
   ASSERT_TRUE(s.ok()) << s.error().message;
   ASSERT_EQ(s->faults.size(), 1u);
   EXPECT_EQ(s->faults[0].kind, DrillFaultKind::kPowerLoss);
