@@ -131,8 +131,10 @@ int main(int argc, char** argv) {
   seeds.Add("manifests_fuzz",
             "\x04"
             ">=1.0.0 <2.0.0");
-  seeds.Add("manifests_fuzz", "\x06" + Read(std::string(OTA_SOURCE_DIR) +
-                                            "/examples/drills/canary-shadow-fail.json"));
+  for (const char* drill : {"canary-shadow-fail.json", "power-loss-mid-update.json"}) {
+    seeds.Add("manifests_fuzz",
+              "\x06" + Read(std::string(OTA_SOURCE_DIR) + "/examples/drills/" + drill));
+  }
 
   // Audit exports: a whole export, and each of its lines alone.
   const std::string audit = Must(ota::fuzz::AuditExportSample(), "audit export");

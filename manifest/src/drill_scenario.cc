@@ -190,12 +190,13 @@ Result<std::vector<DrillStage>> ParseDrillStages(const DrillObject& rollout) {
 
 Result<DrillFaultKind> ParseDrillFaultKind(const std::string& text, const std::string& path) {
   for (DrillFaultKind k : {DrillFaultKind::kShadowFail, DrillFaultKind::kSessionsFail,
-                           DrillFaultKind::kCrashAfterActivation, DrillFaultKind::kLoadFail}) {
+                           DrillFaultKind::kCrashAfterActivation, DrillFaultKind::kLoadFail,
+                           DrillFaultKind::kPowerLoss}) {
     if (text == DrillFaultName(k)) return k;
   }
   return BadScenario(path +
-                     " must be \"shadow-fail\", \"sessions-fail\", \"crash-after-activation\" or "
-                     "\"load-fail\", not \"" +
+                     " must be \"shadow-fail\", \"sessions-fail\", \"crash-after-activation\", "
+                     "\"load-fail\" or \"power-loss\", not \"" +
                      text + "\"");
 }
 
@@ -357,6 +358,8 @@ std::string_view DrillFaultName(DrillFaultKind kind) {
       return "crash-after-activation";
     case DrillFaultKind::kLoadFail:
       return "load-fail";
+    case DrillFaultKind::kPowerLoss:
+      return "power-loss";
   }
   return "unknown";
 }

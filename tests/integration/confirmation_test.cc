@@ -5,10 +5,10 @@
 // attempts; the daemon re-checks an open window without busy-looping.
 #include <nlohmann/json.hpp>
 
-#include "dropping_fs.h"
 #include "ota/agent/agent.h"
 #include "ota/agent/daemon.h"
 #include "ota/agent/sessions.h"
+#include "ota/common/dropping_fs.h"
 #include "ota/common/hash.h"
 #include "repo_fixture.h"
 #include "test_support.h"
@@ -291,7 +291,7 @@ TEST_F(ConfirmationTest, OutOfRangeOptionsAreRefused) {
 
 // Fails every switch of the active link to one version, as a device whose
 // storage refuses that write would.
-class RefusingLinkFs : public ota::testing::DroppingFileSystem {
+class RefusingLinkFs : public ota::DroppingFileSystem {
  public:
   using DroppingFileSystem::DroppingFileSystem;
   Status CreateSymlink(const std::string& target, const std::string& link) override {

@@ -24,9 +24,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "dropping_fs.h"
 #include "ota/agent/agent.h"
 #include "ota/agent/sessions.h"
+#include "ota/common/dropping_fs.h"
 #include "ota/common/env.h"
 #include "ota/common/hash.h"
 #include "ota/manifest/bundle_manifest.h"
@@ -585,7 +585,7 @@ TEST_F(PowerLossTest, UnsyncedWritesLostAtEveryStepNeverBreakTheStore) {
   // the unsynced file changes dropped: what the agent commits after the cut
   // is lost, as on a device.
   auto run = [&](const std::string& state, std::uint64_t crash_after) -> std::uint64_t {
-    ota::testing::DroppingFileSystem dropping(*owned->env().fs, state + "-aside");
+    ota::DroppingFileSystem dropping(*owned->env().fs, state + "-aside");
     Env env = owned->env();
     env.fs = &dropping;
     dropping.CrashAfter(crash_after);
@@ -661,7 +661,7 @@ TEST_F(PowerLossTest, DiskFullFailsCleanlyAndGivesTheSpaceBack) {
                  std::to_string(bundle));
     const std::string state = dir_.Sub("full-" + std::to_string(limit));
     Run({"/bin/cp", "-a", base_, state});
-    ota::testing::DroppingFileSystem full(*owned->env().fs, state + "-aside");
+    ota::DroppingFileSystem full(*owned->env().fs, state + "-aside");
     full.SetSpaceLimit(limit);
     Env env = owned->env();
     env.fs = &full;

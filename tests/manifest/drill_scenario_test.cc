@@ -28,12 +28,17 @@ std::string Refusal(const json& j) {
   return s.error().message;
 }
 
-TEST(DrillScenarioTest, TheShippedExampleParses) {
-  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/canary-shadow-fail.json");
-  ASSERT_TRUE(in.good());
+// A shipped scenario of examples/drills, parsed.
+Result<DrillScenario> ParseExample(const std::string& name) {
+  std::ifstream in(std::string(OTA_SOURCE_DIR) + "/examples/drills/" + name);
+  EXPECT_TRUE(in.good()) << name;
   std::stringstream text;
   text << in.rdbuf();
-  auto s = ParseDrillScenario(text.str());
+  return ParseDrillScenario(text.str());
+}
+
+TEST(DrillScenarioTest, TheShippedExampleParses) {
+  auto s = ParseExample("canary-shadow-fail.json");
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->fleet.devices, 1000u);
   ASSERT_EQ(s->fleet.groups.size(), 2u);
@@ -47,6 +52,16 @@ TEST(DrillScenarioTest, TheShippedExampleParses) {
   EXPECT_TRUE(s->expect.canary_only);
   EXPECT_EQ(s->response.reaction_seconds, 900u);
   EXPECT_EQ(s->policy["on_error"], "halt");
+}
+
+TEST(DrillScenarioTest, ThePowerLossExampleParses) {
+  auto s = ParseExample("power-loss-mid-update.json");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_EQ(s->faults.size(), 1u);
+  EXPECT_EQ(s->faults[0].kind, DrillFaultKind::kPowerLoss);
+  EXPECT_EQ(s->faults[0].percent, 10u);
+  EXPECT_TRUE(s->faults[0].groups.empty());
+  EXPECT_EQ(DrillFaultName(s->faults[0].kind), "power-loss");
 }
 
 TEST(DrillScenarioTest, DefaultsFillWhatIsLeftOut) {
@@ -104,7 +119,16 @@ TEST(DrillScenarioTest, RefusesWithTheFieldAndTheRule) {
   EXPECT_EQ(Refusal(j), "drill scenario: faults[0].groups names the unknown group \"nobody\"");
   j = Minimal();
   j["faults"] = {{{"kind", "meteor"}}};
-  EXPECT_NE(Refusal(j).find("faults[0].kind must be \"shadow-fail\""), std::string::npos);
+  EXPECT_EQ(Refusal(j),
+            "drill scenario: faults[0].kind must be \"shadow-fail\", \"sessions-fail\", "
+            "\"crash-after-activation\", \"load-fail\" or \"power-loss\", not \"meteor\"");
+  j = Minimal();
+  j["faults"] = {{{"kind", "power-loss"}, {"percent", 0}}};
+  EXPECT_EQ(Refusal(j),
+            "drill scenario: faults[0].percent must be a whole number from 1 to 100, not 0");
+  j = Minimal();
+  j["faults"] = {{{"kind", "power-loss"}, {"share", 0.1}}};
+  EXPECT_EQ(Refusal(j), "drill scenario: faults[0] has the unknown field \"share\"");
   j = Minimal();
   j["operator"] = {{"on_stop", "panic"}};
   EXPECT_EQ(Refusal(j),

@@ -3,13 +3,15 @@
 // canary that fails shadow on a group is halted and undone; failing sessions and a crash loop are
 // rolled back on the devices, and a model that does not load never gets switched to; a healthy
 // release reaches everyone (and an expectation of a stop then fails); the same seed gives the same
-// drill; otactl drill run refuses bad scenarios and writes its report files.
+// drill; devices that lose power mid-update end on a verified version; otactl drill run refuses
+// bad scenarios and writes its report files.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "drill.h"
@@ -49,13 +51,14 @@ json Scenario(std::uint64_t devices) {
 
 class DrillTest : public ::testing::Test {
  protected:
-  DrillReport Run(const json& scenario_json) {
+  DrillReport Run(const json& scenario_json, bool real_runtime = false) {
     auto scenario = manifest::ParseDrillScenario(scenario_json.dump());
     EXPECT_TRUE(scenario.ok()) << scenario.error().message;
     if (!scenario.ok()) return {};
     DrillOptions o;
     o.work_dir = dir_.Sub("run-" + std::to_string(runs_++));
     o.otactl = BinaryPath("otactl");
+    o.real_runtime = real_runtime;
     auto report = RunDrill(*scenario, o);
     EXPECT_TRUE(report.ok()) << report.error().ToString();
     if (!report.ok()) return {};
@@ -196,6 +199,92 @@ TEST_F(DrillTest, AnOutageAndCutDownloadsDelayTheRolloutButLoseNothing) {
   EXPECT_GT(r.simulated_seconds, 600 + 3 * 3600) << r.Table();
 }
 
+TEST_F(DrillTest, PowerLossMidUpdateAtTenPercentEveryDeviceEndsOnAVerifiedVersionNothingLost) {
+  json s = Scenario(40);
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["faults"] = {{{"kind", "power-loss"}, {"percent", 10}}};
+  s["duration_seconds"] = 86400;
+  const DrillReport r = Run(s);
+  EXPECT_TRUE(r.passed) << r.Table();
+  // 10% of 40 devices, each cut once, inside its update cycle (before one of
+  // its mutating file operations, never the first).
+  ASSERT_EQ(r.power_cuts.size(), 4u) << r.Table();
+  std::set<std::uint64_t> points;
+  for (const DrillPowerCut& c : r.power_cuts) {
+    SCOPED_TRACE(c.device_id);
+    EXPECT_TRUE(c.mid_update) << c.operation << " of " << c.operations;
+    EXPECT_GE(c.operation, 1u);
+    EXPECT_LT(c.operation, c.operations);
+    EXPECT_GT(c.operations, 20u) << "an update makes more file operations than that";
+    EXPECT_TRUE(c.after_cut == "1.0.0" || c.after_cut == "2.0.0") << c.after_cut;
+    EXPECT_EQ(c.at_end, "2.0.0") << "a healthy release: the device finished its update";
+    EXPECT_TRUE(c.verified);
+    points.insert(c.operation);
+  }
+  EXPECT_GT(points.size(), 1u) << "the cuts fall at different points of the update";
+  EXPECT_EQ(r.power_lost_verified, 4u);
+  const auto check = std::find_if(r.checks.begin(), r.checks.end(), [](const DrillCheck& c) {
+    return c.name == "power loss leaves a verified version";
+  });
+  ASSERT_NE(check, r.checks.end()) << r.Table();
+  EXPECT_TRUE(check->passed) << check->detail;
+  EXPECT_EQ(r.on_to_at_end, 40u) << r.Table();
+  EXPECT_TRUE(r.stuck.empty()) << r.Table();
+  EXPECT_EQ(r.reports_lost, 0u);
+  const json j = r.ToJson();
+  EXPECT_EQ(j["power_lost"], 4);
+  EXPECT_EQ(j["power_cuts"].size(), 4u);
+}
+
+// llama.cpp on real models: the broken variant that the faulty group takes
+// fails its real shadow test, the others pass theirs and switch, and a
+// power cut mid-update leaves a verified version there too.
+TEST_F(DrillTest, TheRealRuntimeShadowTestsRealModelsAndStopsTheBrokenVariant) {
+  json s = Scenario(5);
+  s["fleet"]["groups"] = {{{"name", "old"}, {"percent", 40}}, {{"name", "new"}, {"percent", 60}}};
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["rollout"]["policy"] = {
+      {"min_reporting", 5}, {"success_percent", 50}, {"error_percent", 50}, {"on_error", "halt"}};
+  s["faults"] = {{{"kind", "shadow-fail"}, {"groups", {"old"}}},
+                 {{"kind", "power-loss"}, {"groups", {"new"}}, {"percent", 33}}};
+  s["duration_seconds"] = 6 * 3600;
+  const DrillReport r = Run(s, /*real_runtime=*/true);
+  EXPECT_TRUE(r.passed) << r.Table();
+  EXPECT_EQ(r.exposed, 3u) << r.Table();
+  EXPECT_EQ(r.on_to_at_end, 3u) << r.Table();
+  EXPECT_EQ(r.on_from_at_end, 2u) << r.Table();
+  ASSERT_EQ(r.stuck.size(), 1u) << r.Table();
+  EXPECT_EQ(r.stuck[0].second, 2u);
+  // The real gate's verdict on distributions, not the simulated runtime's NUL bytes.
+  EXPECT_NE(r.stuck[0].first.find("shadow test fail"), std::string::npos) << r.stuck[0].first;
+  EXPECT_NE(r.stuck[0].first.find("mean_kl"), std::string::npos) << r.stuck[0].first;
+  ASSERT_EQ(r.power_cuts.size(), 1u) << r.Table();
+  EXPECT_TRUE(r.power_cuts[0].verified) << r.Table();
+  EXPECT_EQ(r.reports_lost, 0u);
+}
+
+TEST(DrillReportTest, ADeviceLeftOnABrokenVersionByAPowerCutFailsTheDrill) {
+  json s = Scenario(10);
+  s["faults"] = {{{"kind", "power-loss"}, {"percent", 20}}};
+  auto scenario = manifest::ParseDrillScenario(s.dump());
+  ASSERT_TRUE(scenario.ok()) << scenario.error().message;
+  DrillReport r;
+  r.devices = 10;
+  r.power_cuts = {{"dev-a", 60, 7, 90, true, "1.0.0", "2.0.0", true},
+                  {"dev-b", 90, 40, 90, true, "broken: file model.gguf of version x is damaged",
+                   "2.0.0", false}};
+  r.power_lost_verified = 1;
+  EvaluateExpectations(*scenario, r);
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(r.checks.size(), 2u);
+  EXPECT_EQ(r.checks[0].name, "power loss leaves a verified version");
+  EXPECT_FALSE(r.checks[0].passed);
+  EXPECT_NE(r.checks[0].detail.find("1 of 2 device(s)"), std::string::npos) << r.checks[0].detail;
+  EXPECT_NE(r.checks[0].detail.find("dev-b: broken: file model.gguf"), std::string::npos)
+      << r.checks[0].detail;
+  EXPECT_TRUE(r.checks[1].passed) << "no report lost";
+}
+
 TEST_F(DrillTest, TheSameSeedPlaysTheSameDrill) {
   json s = Scenario(20);
   s["faults"] = {{{"kind", "shadow-fail"}, {"percent", 50}}};
@@ -214,6 +303,12 @@ TEST(DrillCliTest, RefusesBadScenariosAndWritesItsReport) {
   ota::testing::WriteTestFile(dir.Sub("policy.json"), refused.dump());
   auto policy = RunOtactl({"drill", "run", dir.Sub("policy.json")}, 2);
   EXPECT_NE(policy.err.find("drill scenario: rollout.policy: "), std::string::npos) << policy.err;
+  ota::testing::WriteTestFile(dir.Sub("large.json"), Scenario(21).dump());
+  auto large = RunOtactl({"drill", "run", dir.Sub("large.json"), "--real-runtime"}, 2);
+  EXPECT_NE(large.err.find("--real-runtime runs llama.cpp on every device: at most 20 devices, and "
+                           "fleet.devices is 21"),
+            std::string::npos)
+      << large.err;
   json s = Scenario(8);
   s["rollout"]["stages"] = {{{"percent", 100}}};
   s["expect"] = {{"max_exposed_percent", 50}};

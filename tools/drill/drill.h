@@ -21,6 +21,10 @@
 
 namespace ota::drill {
 
+// The largest fleet a drill with the real runtime takes: each device loads
+// and shadow-tests real models with llama.cpp.
+inline constexpr std::uint64_t kRealRuntimeMaxDevices = 20;
+
 struct DrillOptions {
   // Holds the repository, keys, server database and device folders. Created
   // when missing; must be empty when it exists.
@@ -28,6 +32,12 @@ struct DrillOptions {
   // The otactl program that builds and signs the releases (keys, repository,
   // models, bundles).
   std::string otactl;
+  // Devices run the real llama.cpp runtime (the agent's default registry) on
+  // real synthesized models instead of the simulated runtime, so shadow
+  // tests and model loads are real; at most kRealRuntimeMaxDevices devices.
+  // Faults of the model (shadow-fail, load-fail) are then variants of the
+  // new release, broken for real, that only the devices they hit select.
+  bool real_runtime = false;
   // Called with one line per phase of the run; may be empty.
   std::function<void(const std::string&)> progress;
 };
@@ -42,6 +52,20 @@ struct DrillSample {
 struct DrillMark {
   std::int64_t t = 0;
   std::string what;  // "stage 1", "halted", "paused", "rollback ordered", ...
+};
+
+// A device whose power was cut mid-update, and what it ran afterwards.
+struct DrillPowerCut {
+  std::string device_id;
+  std::int64_t t = 0;            // Seconds since the rollout was created.
+  std::uint64_t operation = 0;   // The cut came right after this mutating file operation
+  std::uint64_t operations = 0;  // of this many in the uninterrupted cycle.
+  bool mid_update = true;        // False when the cycle ended first (cut at its end).
+  // The verified active version right after the cut and at the end of the
+  // drill, or "broken: <why>".
+  std::string after_cut;
+  std::string at_end;
+  bool verified = false;  // Both are the old or the new version, and the agent agrees at the end.
 };
 
 struct DrillCheck {
@@ -74,9 +98,11 @@ struct DrillReport {
   std::uint64_t on_from_at_end = 0;
   // Devices whose last deployment ended with an error, by its message.
   std::vector<std::pair<std::string, std::uint64_t>> stuck;
-  std::uint64_t reports_lost = 0;  // Events still undelivered after a final flush.
-  std::uint64_t bytes_total = 0;   // Downloaded during the drill.
-  std::uint64_t bytes_max = 0;     // By one device.
+  std::uint64_t reports_lost = 0;         // Events still undelivered after a final flush.
+  std::vector<DrillPowerCut> power_cuts;  // One per device that lost power.
+  std::uint64_t power_lost_verified = 0;  // Of those, the ones with `verified`.
+  std::uint64_t bytes_total = 0;          // Downloaded during the drill.
+  std::uint64_t bytes_max = 0;            // By one device.
   std::vector<DrillSample> timeline;
   std::vector<DrillMark> marks;
   std::vector<DrillCheck> checks;  // The scenario's expectations.
@@ -90,9 +116,15 @@ struct DrillReport {
 };
 
 // Plays `scenario`. Errors: setup failures (kIo, kInvalidArgument for a
-// policy the server refuses, kInternal when otactl fails), never the
+// policy the server refuses or a fleet too large for the real runtime,
+// kInternal when otactl fails), never the
 // outcome of the drill itself, which the report tells.
 Result<DrillReport> RunDrill(const manifest::DrillScenario& scenario, const DrillOptions& options);
+
+// Fills report.checks and report.passed from the scenario's expectations
+// and the rules every drill holds to: no report is ever lost, and a device
+// that lost power mid-update runs a verified version.
+void EvaluateExpectations(const manifest::DrillScenario& s, DrillReport& report);
 
 // The p-th percentile (0..100, nearest rank) of `values`; 0 when empty.
 std::int64_t Percentile(std::vector<std::int64_t> values, int p);

@@ -16,6 +16,7 @@
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/rollout/bucket.h"
 #include "ota/rollout/controller.h"
+#include "power_cut.h"
 #include "sim_runtime.h"
 
 namespace ota::drill {
@@ -108,12 +109,13 @@ class DrillRun {
   DrillRun(const manifest::DrillScenario& s, const DrillOptions& o)
       : s_(s),
         o_(o),
-        site_{o.work_dir, o.otactl},
+        site_{o.work_dir, o.otactl, o.real_runtime, {}},
         start_(std::chrono::floor<seconds>(std::chrono::system_clock::now()) -
                seconds(s.duration_seconds + 4 * s.fleet.check_interval_seconds + 3600)),
         clock_(start_),
         random_(s.seed),
-        jitter_(s.seed ^ 0x9e3779b97f4a7c15ULL) {}
+        jitter_(s.seed ^ 0x9e3779b97f4a7c15ULL),
+        power_(s.seed ^ 0xc2b2ae3d27d4eb4fULL) {}
 
   Result<DrillReport> Run() {
     report_.scenario = s_.name;
@@ -124,7 +126,7 @@ class DrillRun {
     OTA_TRY(Baseline());
     SetTime(0);
     if (s_.network.truncated_downloads > 0) OTA_TRY(RestartServer(/*truncate=*/true));
-    OTA_TRY(PublishRelease(site_, s_.to));
+    OTA_TRY(PublishRelease(site_, s_.to, /*with_fault_variants=*/true));
     OTA_TRY(CreateRollout());
     Say("rollout of " + manifest::ToString(s_.to) + " created; playing " +
         std::to_string(s_.duration_seconds) + " s of simulated time");
@@ -142,6 +144,12 @@ class DrillRun {
   void SetTime(std::int64_t t) { clock_.Set(start_at_ + seconds(t)); }
 
   Status Prepare() {
+    if (o_.real_runtime && s_.fleet.devices > kRealRuntimeMaxDevices) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--real-runtime runs llama.cpp on every device: at most " +
+                           std::to_string(kRealRuntimeMaxDevices) +
+                           " devices, and fleet.devices is " + std::to_string(s_.fleet.devices));
+    }
     OTA_TRY(EnsureOpenFiles(s_.fleet.devices));
     fs_ = MakePosixFileSystem();
     http_ = MakeCurlHttpClient();
@@ -228,6 +236,7 @@ class DrillRun {
         d.sessions_fail |= f.kind == manifest::DrillFaultKind::kSessionsFail;
         d.crash |= f.kind == manifest::DrillFaultKind::kCrashAfterActivation;
         d.load_fail |= f.kind == manifest::DrillFaultKind::kLoadFail;
+        d.power_loss |= f.kind == manifest::DrillFaultKind::kPowerLoss;
       }
     }
   }
@@ -245,20 +254,31 @@ class DrillRun {
       d.state_dir = site_.Sub("devices/" + std::to_string(i));
       OTA_TRY(agent::Agent::Enroll(env_,
                                    {d.state_dir, url_, root, {"chat"}, "", enroll_token_, "", {}}));
-      if (!d.group.empty()) {
-        OTA_TRY(WriteFileAtomic(*fs_, d.state_dir + "/device-facts.json",
-                                GroupFacts(*groups[d.group]).dump(), 0644));
+      json facts = d.group.empty() ? json::object() : GroupFacts(*groups[d.group]);
+      if (!site_.fault_variants.empty()) {
+        // The variants of the new release this device takes: the real
+        // runtime's faults, or the standard one.
+        json accelerators = json::array();
+        if (d.shadow_fail) accelerators.push_back(kShadowFailVariant);
+        if (d.load_fail) accelerators.push_back(kLoadFailVariant);
+        if (accelerators.empty()) accelerators.push_back(kStandardVariant);
+        facts["accelerators"] = accelerators;
       }
-      SimBehaviour b;
-      b.fs = fs_.get();
-      if (d.shadow_fail) b.diverging.insert(model_digests_.second);
-      if (d.load_fail) b.unloadable.insert(model_digests_.second);
-      auto registry = std::make_shared<runtime_adapter::RuntimeRegistry>();
-      OTA_TRY(registry->Register(MakeSimRuntime(std::move(b))));
+      if (!facts.empty()) {
+        OTA_TRY(WriteFileAtomic(*fs_, d.state_dir + "/device-facts.json", facts.dump(), 0644));
+      }
       d.options.state_dir = d.state_dir;
       d.options.space_margin_bytes = 0;
       d.options.keep_versions = 2;
-      d.options.runtimes = registry;
+      if (!o_.real_runtime) {  // Else the agent's default registry: llama.cpp.
+        SimBehaviour b;
+        b.fs = fs_.get();
+        if (d.shadow_fail) b.diverging.insert(model_digests_.second);
+        if (d.load_fail) b.unloadable.insert(model_digests_.second);
+        auto registry = std::make_shared<runtime_adapter::RuntimeRegistry>();
+        OTA_TRY(registry->Register(MakeSimRuntime(std::move(b))));
+        d.options.runtimes = registry;
+      }
       // Long enough for the app's sessions (reported at each check-in) to decide.
       d.options.confirm_window = seconds(4 * s_.fleet.check_interval_seconds);
       OTA_TRY(OpenAgent(d));
@@ -308,8 +328,8 @@ class DrillRun {
                                       {"reason", "drill " + s_.name}}));
     (void)r;
     for (SimDevice& d : devices_) {
-      d.in_canary = rollout::InStage(rollout::CohortBucket(d.device_id, kRolloutId),
-                                     s_.stages.front().percent * 100);
+      d.bucket = rollout::CohortBucket(d.device_id, kRolloutId);
+      d.in_canary = rollout::InStage(d.bucket, s_.stages.front().percent * 100);
     }
     return Ok();
   }
@@ -407,6 +427,10 @@ class DrillRun {
         }
       }
     }
+    if (d.power_loss && !d.power_cut && MayDeploy(d)) {
+      OTA_ASSIGN_OR_RETURN(bool cut, CutPowerMidUpdate(d));
+      if (cut) return Observe(d, now_);
+    }
     ++report_.device_checks;
     auto outcomes = d.agent->Update(nullptr);
     if (outcomes.ok()) {
@@ -429,6 +453,51 @@ class DrillRun {
     // A cycle that failed as a whole (the server unreachable) is retried at
     // the next check-in, as the daemon does; Finish reports what stayed stuck.
     return Observe(d, now_);
+  }
+
+  // Whether the device may start a deployment now: the rollout still runs
+  // and its current stage takes the device's bucket.
+  bool MayDeploy(const SimDevice& d) const {
+    if (report_.stopped_at || report_.rollback_at) return false;
+    const std::size_t stage = std::min<std::size_t>(report_.max_stage, s_.stages.size() - 1);
+    return rollout::InStage(d.bucket, s_.stages[stage].percent * 100);
+  }
+
+  // A power-loss device's check-in: when its update cycle deploys (as a
+  // rehearsal on a copy of its state shows), the power is cut before one of
+  // the cycle's mutating file operations (from the second to the last, drawn
+  // from the seed), the unsynced writes are lost, and the device reboots.
+  // False when the cycle would not deploy (the caller runs it as usual).
+  Result<bool> CutPowerMidUpdate(SimDevice& d) {
+    const auto before = clock_.Now();
+    OTA_ASSIGN_OR_RETURN(Rehearsal rehearsal,
+                         RehearseUpdate(env_, d.options, site_.Sub("rehearsal")));
+    clock_.Set(before);  // The rehearsal's waits take no time of the drill.
+    if (!rehearsal.deploys || rehearsal.operations < 2) return false;
+    DrillPowerCut cut;
+    cut.device_id = d.device_id;
+    cut.t = now_;
+    cut.operations = rehearsal.operations;
+    cut.operation =
+        std::uniform_int_distribution<std::uint64_t>(1, rehearsal.operations - 1)(power_);
+    ++report_.device_checks;
+    d.agent.reset();
+    OTA_ASSIGN_OR_RETURN(PowerCutResult run, UpdateWithPowerCut(env_, d.options, cut.operation,
+                                                                d.state_dir + ".aside"));
+    d.bytes += run.bytes_fetched;
+    cut.mid_update = run.mid_update;
+    auto after = VerifiedActiveVersion(*fs_, d.state_dir, "chat");
+    cut.after_cut = after.ok() ? *after : "broken: " + after.error().message;
+    d.power_cut = report_.power_cuts.size();
+    report_.power_cuts.push_back(std::move(cut));
+    // The reboot: the agent starts again from its state folder.
+    if (Status s = OpenAgent(d); !s.ok()) {
+      return MakeError(
+          ErrorCode::kInternal,
+          "device " + d.device_id + " does not start after its power cut: " + s.error().message);
+    }
+    confirming_.erase(d.device_id);
+    return true;
   }
 
   // The device's active version after a check-in (or an agent restart).
@@ -556,6 +625,7 @@ class DrillRun {
           ++report_.never_back;
         }
       }
+      if (d.power_cut) CheckAfterPowerCut(d, report_.power_cuts[*d.power_cut]);
       if (d.version == manifest::ToString(s_.to)) ++report_.on_to_at_end;
       if (d.version == manifest::ToString(s_.from)) ++report_.on_from_at_end;
       // Its newest deployment, when that ended (or waits) with an error.
@@ -572,6 +642,18 @@ class DrillRun {
     return Ok();
   }
 
+  // At the end: a device whose power was cut runs a verified old or new
+  // version (never a mix), as it did right after the cut, and its agent
+  // says the same.
+  void CheckAfterPowerCut(const SimDevice& d, DrillPowerCut& cut) {
+    const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
+    auto end = VerifiedActiveVersion(*fs_, d.state_dir, "chat");
+    cut.at_end = end.ok() ? *end : "broken: " + end.error().message;
+    auto known = [&](const std::string& v) { return v == from || v == to; };
+    cut.verified = known(cut.after_cut) && known(cut.at_end) && cut.at_end == d.version;
+    if (cut.verified) ++report_.power_lost_verified;
+  }
+
   const manifest::DrillScenario& s_;
   const DrillOptions& o_;
   DrillSite site_;
@@ -581,6 +663,7 @@ class DrillRun {
   SimClock clock_;
   SeededRandom random_;
   std::mt19937_64 jitter_;
+  std::mt19937_64 power_;  // Where each power cut falls.
   std::unique_ptr<FileSystem> fs_;
   std::unique_ptr<HttpClient> http_;
   Env env_;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -21,9 +22,17 @@ std::string ModelFile(const DrillSite& site, const manifest::Version& v) {
   return site.Sub("models/" + manifest::ToString(v) + ".gguf");
 }
 
-std::string BundleFile(const DrillSite& site, const manifest::Version& v) {
-  return site.Sub("bundles/" + manifest::ToString(v) + ".otab");
+std::string BundleFile(const DrillSite& site, const manifest::Version& v,
+                       const std::string& variant = "") {
+  return site.Sub("bundles/" + manifest::ToString(v) + (variant.empty() ? "" : "-" + variant) +
+                  ".otab");
 }
+
+// The real runtime's releases pass or fail the shadow gate for real: the new
+// release is a fine-tune of the old one (a small perturbation of every
+// weight), held to the requantization gate, which a model with a zeroed
+// block fails.
+constexpr char kRealShadowPolicy[] = R"({"gate": "requantization"})";
 
 std::string LogTail(const std::string& path) {
   std::ifstream in(path);
@@ -33,18 +42,65 @@ std::string LogTail(const std::string& path) {
   return all.size() > 600 ? all.substr(all.size() - 600) : all;
 }
 
-// Builds the bundle of release `v` from a model synthesized with `seed`;
+// Builds the bundle of release `v` (`variant`: one of its fault variants)
+// from `model`, with `extra` build flags.
+Status BuildBundle(const DrillSite& site, const manifest::Version& v, const std::string& variant,
+                   const std::string& model, const std::vector<std::string>& extra) {
+  std::vector<std::string> build = {"bundle",    "build",
+                                    "--name",    "chat",
+                                    "--version", manifest::ToString(v),
+                                    "--model",   model,
+                                    "--prompts", site.Sub("prompts")};
+  build.insert(build.end(), extra.begin(), extra.end());
+  build.insert(build.end(), {"--out", BundleFile(site, v, variant)});
+  return RunOtactl(site, build);
+}
+
+// Builds the bundle of release `v` from a model synthesized with `seed`
+// (real runtime: the old release's weights, perturbed for the new one);
 // returns the model file's SHA-256.
 Result<std::string> BuildRelease(const DrillSite& site, const manifest::Version& v, int seed) {
-  const std::string version = manifest::ToString(v);
-  OTA_TRY(RunOtactl(site, {"model", "synth", "--seed", std::to_string(seed), "--layers", "1",
-                           "--width", "32", "--type", "f16", "--out", ModelFile(site, v)}));
-  OTA_TRY(RunOtactl(
-      site, {"bundle", "build", "--name", "chat", "--version", version, "--model",
-             ModelFile(site, v), "--prompts", site.Sub("prompts"), "--out", BundleFile(site, v)}));
+  std::vector<std::string> synth = {"model",    "synth", "--seed",  std::to_string(seed),
+                                    "--layers", "1",     "--width", "32",
+                                    "--type",   "f16"};
+  std::vector<std::string> build;
+  if (site.real_runtime) {
+    synth = {"model", "synth", "--seed", "1", "--layers", "2", "--width", "64", "--type", "f16"};
+    if (seed != 1) synth.insert(synth.end(), {"--noise", "0.01", "--noise-seed", "7"});
+    build = {"--shadow-policy", kRealShadowPolicy};
+  }
+  synth.insert(synth.end(), {"--out", ModelFile(site, v)});
+  OTA_TRY(RunOtactl(site, synth));
+  OTA_TRY(BuildBundle(site, v, "", ModelFile(site, v), build));
   auto fs = MakePosixFileSystem();
   OTA_ASSIGN_OR_RETURN(std::string bytes, fs->ReadFile(ModelFile(site, v), 1 << 30));
   return Sha256Hex(bytes);
+}
+
+// The real runtime's faulty variants of the new release: a model with a
+// zeroed block (its shadow test fails) and a file that is no model at all
+// (it does not load; the default shadow test stops it before any switch).
+Status BuildFaultVariants(DrillSite& site, const manifest::DrillScenario& s) {
+  auto has = [&](manifest::DrillFaultKind kind) {
+    return std::any_of(s.faults.begin(), s.faults.end(),
+                       [&](const manifest::DrillFault& f) { return f.kind == kind; });
+  };
+  if (has(manifest::DrillFaultKind::kShadowFail)) {
+    const std::string model = site.Sub("models/broken-shadow.gguf");
+    OTA_TRY(RunOtactl(site, {"model", "synth", "--seed", "1", "--layers", "2", "--width", "64",
+                             "--type", "f16", "--break", "zero-layer:1", "--out", model}));
+    OTA_TRY(
+        BuildBundle(site, s.to, kShadowFailVariant, model, {"--shadow-policy", kRealShadowPolicy}));
+    site.fault_variants.push_back(kShadowFailVariant);
+  }
+  if (has(manifest::DrillFaultKind::kLoadFail)) {
+    const std::string model = site.Sub("models/unloadable.gguf");
+    auto fs = MakePosixFileSystem();
+    OTA_TRY(WriteFileAtomic(*fs, model, std::string(4096, 'x'), 0644));
+    OTA_TRY(BuildBundle(site, s.to, kLoadFailVariant, model, {}));
+    site.fault_variants.push_back(kLoadFailVariant);
+  }
+  return Ok();
 }
 
 std::vector<std::string> SigningKeys(const DrillSite& site) {
@@ -83,7 +139,7 @@ Status RunOtactl(const DrillSite& site, const std::vector<std::string>& args) {
   return Ok();
 }
 
-Result<std::pair<std::string, std::string>> PrepareRepository(const DrillSite& site,
+Result<std::pair<std::string, std::string>> PrepareRepository(DrillSite& site,
                                                               const manifest::DrillScenario& s) {
   auto fs = MakePosixFileSystem();
   for (const char* sub : {"keys", "models", "bundles", "prompts", "publish", "devices"}) {
@@ -104,15 +160,33 @@ Result<std::pair<std::string, std::string>> PrepareRepository(const DrillSite& s
   OTA_TRY(RunOtactl(site, delegate));
   OTA_ASSIGN_OR_RETURN(std::string from_digest, BuildRelease(site, s.from, 1));
   OTA_ASSIGN_OR_RETURN(std::string to_digest, BuildRelease(site, s.to, 2));
+  if (site.real_runtime) OTA_TRY(BuildFaultVariants(site, s));
   OTA_TRY(PublishRelease(site, s.from));
   return std::make_pair(from_digest, to_digest);
 }
 
-Status PublishRelease(const DrillSite& site, const manifest::Version& version) {
-  std::vector<std::string> publish = {"publish", "--repo", site.Sub("repo"), "--bundle",
-                                      BundleFile(site, version)};
-  for (const std::string& a : SigningKeys(site)) publish.push_back(a);
-  return RunOtactl(site, publish);
+Status PublishRelease(const DrillSite& site, const manifest::Version& version,
+                      bool with_fault_variants) {
+  auto publish = [&](const std::string& variant, const std::vector<std::string>& fields) {
+    std::vector<std::string> args = {"publish", "--repo", site.Sub("repo"), "--bundle",
+                                     BundleFile(site, version, variant)};
+    args.insert(args.end(), fields.begin(), fields.end());
+    for (const std::string& a : SigningKeys(site)) args.push_back(a);
+    return RunOtactl(site, args);
+  };
+  if (!with_fault_variants || site.fault_variants.empty()) return publish("", {});
+  // A device takes the variants its facts name as accelerators: the standard
+  // one, or those of the faults that hit it (the shadow test's first).
+  auto requires_itself = [](const std::string& v) {
+    return nlohmann::json({{"accelerators", {v}}}).dump();
+  };
+  OTA_TRY(publish("", {"--variant", kStandardVariant, "--rank", "0", "--requires",
+                       requires_itself(kStandardVariant)}));
+  for (const std::string& v : site.fault_variants) {
+    OTA_TRY(publish(v, {"--variant", v, "--rank", v == kShadowFailVariant ? "20" : "10",
+                        "--requires", requires_itself(v)}));
+  }
+  return Ok();
 }
 
 nlohmann::json GroupFacts(const manifest::DrillGroup& group) {

@@ -39,6 +39,9 @@ struct SimDevice {
   std::string state_dir;
   std::string group;
   bool shadow_fail = false, sessions_fail = false, crash = false, load_fail = false;
+  bool power_loss = false;               // Its power is to be cut mid-update.
+  std::optional<std::size_t> power_cut;  // Its entry in DrillReport::power_cuts.
+  std::uint32_t bucket = 0;              // In the drill rollout's cohort order.
   std::unique_ptr<agent::Agent> agent;
   agent::AgentOptions options;
   std::string device_id;
@@ -53,6 +56,13 @@ struct SimDevice {
 struct DrillSite {
   std::string dir;
   std::string otactl;
+  // Real llama.cpp models (DrillOptions::real_runtime): the new release is
+  // then also published as the variants below, broken for real. Each
+  // variant (the standard one included) requires an accelerator of its own
+  // name, and each device's facts name the variants it may take, so that a
+  // device a fault hits never falls back to the standard variant.
+  bool real_runtime = false;
+  std::vector<std::string> fault_variants;
   std::string Sub(const std::string& rel) const { return dir + "/" + rel; }
   std::string Key(const std::string& role) const { return Sub("keys/" + role + ".key"); }
 };
@@ -64,15 +74,18 @@ Status RunOtactl(const DrillSite& site, const std::vector<std::string>& args);
 // Keys, repository (with the delegated rollouts role) and the two releases'
 // bundles; publishes `from`. Returns the SHA-256 of each release's model
 // file ({from, to}).
-Result<std::pair<std::string, std::string>> PrepareRepository(const DrillSite& site,
+Result<std::pair<std::string, std::string>> PrepareRepository(DrillSite& site,
                                                               const manifest::DrillScenario& s);
 
-// Signs the `to` release into the repository.
-Status PublishRelease(const DrillSite& site, const manifest::Version& version);
+// The variants of the new release that realise faults on the real runtime.
+inline constexpr char kStandardVariant[] = "drill-standard";
+inline constexpr char kShadowFailVariant[] = "drill-shadow-fail";
+inline constexpr char kLoadFailVariant[] = "drill-load-fail";
 
-// Fills report.checks and report.passed from the scenario's expectations
-// (and the rule that no report is ever lost).
-void EvaluateExpectations(const manifest::DrillScenario& s, DrillReport& report);
+// Signs a release into the repository; the new one with its fault variants
+// when there are any.
+Status PublishRelease(const DrillSite& site, const manifest::Version& version,
+                      bool with_fault_variants = false);
 
 // A device's facts file from its group.
 nlohmann::json GroupFacts(const manifest::DrillGroup& group);

@@ -94,6 +94,22 @@ void EvaluateExpectations(const manifest::DrillScenario& s, DrillReport& r) {
     add("all back within " + Duration(static_cast<std::int64_t>(*e.all_back_within_seconds)), ok,
         detail);
   }
+  const bool power_loss = std::any_of(
+      s.faults.begin(), s.faults.end(),
+      [](const manifest::DrillFault& f) { return f.kind == manifest::DrillFaultKind::kPowerLoss; });
+  if (power_loss) {
+    const auto broken = std::find_if(r.power_cuts.begin(), r.power_cuts.end(),
+                                     [](const DrillPowerCut& c) { return !c.verified; });
+    std::string detail = std::to_string(r.power_lost_verified) + " of " +
+                         std::to_string(r.power_cuts.size()) +
+                         " device(s) that lost power mid-update run a verified " +
+                         manifest::ToString(s.from) + " or " + manifest::ToString(s.to);
+    if (broken != r.power_cuts.end()) {
+      detail += "; " + broken->device_id + ": " + broken->after_cut + " after the cut, " +
+                broken->at_end + " at the end";
+    }
+    add("power loss leaves a verified version", broken == r.power_cuts.end(), detail);
+  }
   add("no report lost", r.reports_lost == 0,
       std::to_string(r.reports_lost) + " event(s) undelivered after a final flush");
   r.passed =
@@ -111,6 +127,17 @@ json DrillReport::ToJson() const {
   json checks_json = json::array();
   for (const DrillCheck& c : checks) {
     checks_json.push_back({{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
+  }
+  json cuts_json = json::array();
+  for (const DrillPowerCut& c : power_cuts) {
+    cuts_json.push_back({{"device", c.device_id},
+                         {"t", c.t},
+                         {"operation", c.operation},
+                         {"operations", c.operations},
+                         {"mid_update", c.mid_update},
+                         {"after_cut", c.after_cut},
+                         {"at_end", c.at_end},
+                         {"verified", c.verified}});
   }
   json stuck_json = json::array();
   for (const auto& [why, n] : stuck) stuck_json.push_back({{"error", why}, {"devices", n}});
@@ -140,6 +167,9 @@ json DrillReport::ToJson() const {
       {"on_from_at_end", on_from_at_end},
       {"stuck", stuck_json},
       {"reports_lost", reports_lost},
+      {"power_lost", power_cuts.size()},
+      {"power_lost_verified", power_lost_verified},
+      {"power_cuts", cuts_json},
       {"bytes",
        {{"total", bytes_total},
         {"per_device_mean", devices == 0 ? 0 : bytes_total / devices},
@@ -172,6 +202,10 @@ std::string DrillReport::Table() const {
   row("at the end on the new / old version",
       std::to_string(on_to_at_end) + " / " + std::to_string(on_from_at_end));
   row("reports lost", std::to_string(reports_lost));
+  if (!power_cuts.empty()) {
+    row("lost power mid-update / verified",
+        std::to_string(power_cuts.size()) + " / " + std::to_string(power_lost_verified));
+  }
   row("bytes per device mean / max",
       std::to_string(devices == 0 ? 0 : bytes_total / devices) + " / " + std::to_string(bytes_max));
   for (const auto& [why, n] : stuck) row("  stopped with an error", std::to_string(n) + ": " + why);

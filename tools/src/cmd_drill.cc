@@ -29,6 +29,7 @@ struct DrillArgs {
   std::string out_dir;
   bool json = false;
   bool keep = false;
+  bool real_runtime = false;
 };
 
 // A new folder for the drill's fleet: in RAM (/dev/shm) where there is one,
@@ -81,6 +82,7 @@ int RunDrillCommand(const DrillArgs& a) {
     return kExitCannotRun;
   }
   options.otactl = SelfPath();
+  options.real_runtime = a.real_runtime;
   const auto started = std::chrono::steady_clock::now();
   if (!a.json) {
     options.progress = [started](const std::string& line) {
@@ -128,6 +130,10 @@ void RegisterDrillCommands(CLI::App& app, CommandRunner* selected) {
   run->add_option("--out", args->out_dir, "Write report.json, report.txt and timeline.svg here");
   run->add_flag("--json", args->json, "Print the report as JSON");
   run->add_flag("--keep", args->keep, "Keep the temporary work folder");
+  run->add_flag("--real-runtime", args->real_runtime,
+                "Devices run llama.cpp on real synthesized models instead of the simulated "
+                "runtime (at most " +
+                    std::to_string(drill::kRealRuntimeMaxDevices) + " devices)");
   run->callback([args, selected] { *selected = [args] { return RunDrillCommand(*args); }; });
   RegisterDrillLiveCommand(*group, selected);
 }

@@ -48,6 +48,7 @@ enum class DrillFaultKind {
   kSessionsFail,          // It passes shadow, but the app's sessions on it fail.
   kCrashAfterActivation,  // The app (and the agent with it) keeps restarting on it.
   kLoadFail,              // Its model does not load on the device.
+  kPowerLoss,             // The device loses power mid-update and reboots.
 };
 
 std::string_view DrillFaultName(DrillFaultKind kind);

@@ -1,10 +1,10 @@
-#include "dropping_fs.h"
+#include "ota/common/dropping_fs.h"
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace ota::testing {
+namespace ota {
 namespace {
 
 bool IsUnder(const std::string& path, const std::string& prefix) {
@@ -270,4 +270,4 @@ Status DroppingFileSystem::DropUnsynced() {
   return result;
 }
 
-}  // namespace ota::testing
+}  // namespace ota

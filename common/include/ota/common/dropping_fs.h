@@ -1,5 +1,7 @@
-// A filesystem seam for crash tests that forgets what was never made durable
-// (in the spirit of LevelDB's fault-injection Env).
+// A filesystem seam for crash tests and drills that forgets what was never
+// made durable (in the spirit of LevelDB's fault-injection Env): the
+// power-loss tests and `otactl drill run`'s power-loss fault cut the power
+// of an agent with it. Implemented in ota_common.
 //
 // It wraps the real POSIX filesystem and records, since the last sync:
 //   - for each file written: the length known durable (its size at the last
@@ -19,8 +21,8 @@
 //
 // CrashAfter(n) cuts the power right after the n-th mutating operation.
 // Not thread-safe; one agent thread at a time.
-#ifndef OTA_TESTS_SUPPORT_DROPPING_FS_H_
-#define OTA_TESTS_SUPPORT_DROPPING_FS_H_
+#ifndef OTA_COMMON_DROPPING_FS_H_
+#define OTA_COMMON_DROPPING_FS_H_
 
 #include <cstdint>
 #include <map>
@@ -31,7 +33,7 @@
 
 #include "ota/common/filesystem.h"
 
-namespace ota::testing {
+namespace ota {
 
 class DroppingFileSystem : public FileSystem {
  public:
@@ -106,6 +108,6 @@ class DroppingFileSystem : public FileSystem {
   std::map<std::string, std::optional<std::string>> kept_;  // Path -> bytes at the cut.
 };
 
-}  // namespace ota::testing
+}  // namespace ota
 
-#endif  // OTA_TESTS_SUPPORT_DROPPING_FS_H_
+#endif  // OTA_COMMON_DROPPING_FS_H_
