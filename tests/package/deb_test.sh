@@ -66,7 +66,7 @@ expect_files() {
     fail "$p: contents differ from the expected list:"$'\n'"$(diff <(echo "${expected}") <(echo "${actual}"))"
 }
 archives=()
-for m in agent bundle common common_crypto common_sqlite manifest rollout runtime_adapter shadow \
+for m in agent bundle common common_crypto common_http common_sqlite manifest rollout runtime_adapter shadow \
   verifier; do
   archives+=("/usr/lib/libmodelota_${m}.a")
 done

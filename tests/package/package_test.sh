@@ -9,7 +9,9 @@
 #   3. package-fixture starts the installed ota-server with a repository made
 #      by the installed otactl; the CMake-built consumer enrolls a device with
 #      the installed ota-agent and watches it install chat 1.0.0 through the
-#      C API, then the pkg-config-built one watches the update to 1.1.0.
+#      C API, then the pkg-config-built one watches the update to 1.1.0;
+#   4. both builds then install 1.1.0 themselves, in process, into new state
+#      folders through the C API's in-process updater (no ota-agent).
 # Usage: package_test.sh BUILD_DIR PACKAGE_FIXTURE C_COMPILER
 set -euo pipefail
 build_dir=$1
@@ -112,4 +114,10 @@ read_until_ready
 "${work}/consumer-pc" "${prefix}/bin/ota-agent" "${state}" "${url}" "${root}" \
   "${token_file}" "${id}" "${version}" || fail "update (pkg-config-built consumer) failed"
 [[ "${version}" == 1.1.0 ]] || fail "fixture published ${version}, expected 1.1.0"
+
+step "a real update in the app's own process (the in-process updater), both builds"
+"${work}/consumer-cmake/consumer" --embedded "${work}/app-state-cmake" "${url}" "${root}" \
+  "${token_file}" "${id}" "${version}" || fail "in-process update (CMake-built consumer) failed"
+"${work}/consumer-pc" --embedded "${work}/app-state-pc" "${url}" "${root}" \
+  "${token_file}" "${id}" "${version}" || fail "in-process update (pkg-config-built consumer) failed"
 echo "package test: passed"

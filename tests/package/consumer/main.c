@@ -3,13 +3,16 @@
  * ota-agent runs one real update cycle, then leases what was installed.
  *
  *   consumer OTA_AGENT STATE URL ROOT TOKEN_FILE ID VERSION [init]
+ *   consumer --embedded STATE URL ROOT TOKEN_FILE ID VERSION
  *
  * With `init`, the device is enrolled (ota-agent init) and installs its first
  * version before the app opens the state folder; without it, the app is open
  * and subscribed while the agent updates, and must be told of the switch.
  * Either way bundle ID (chat VERSION) must be active, and a lease must show it
- * with its files. Exit 0 on success; each failed check
- * prints one line. */
+ * with its files. With --embedded there is no ota-agent: the app enrolls a new
+ * state folder and installs VERSION itself through the in-process updater,
+ * with progress reported. Exit 0 on success; each failed check prints one
+ * line. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -105,9 +108,68 @@ static void check_lease(ota_agent* agent, const char* id, const char* version) {
   ota_lease_release(lease);
 }
 
+static unsigned long long progress_done, progress_total;
+
+static void on_progress(const char* model, unsigned long long done, unsigned long long total,
+                        void* user) {
+  (void)user;
+  CHECK(strcmp(model, "chat") == 0);
+  progress_done = done;
+  progress_total = total;
+}
+
+/* The app updates itself: ota_updater_open enrolls STATE, one update
+ * installs chat VERSION (bundle ID), get_model leases it. */
+static int embedded(char** argv) {
+  char *state = argv[2], *url = argv[3], *root = argv[4], *token_file = argv[5];
+  char *id = argv[6], *version = argv[7];
+  char token[512] = {0};
+  FILE* f = fopen(token_file, "r");
+  if (f == NULL || fgets(token, sizeof token, f) == NULL) {
+    fprintf(stderr, "consumer: cannot read %s\n", token_file);
+    return 1;
+  }
+  fclose(f);
+  token[strcspn(token, "\r\n")] = '\0';
+  const char* models[] = {"chat"};
+  ota_updater_config config;
+  ota_updater_config_init(&config);
+  config.state_dir = state;
+  config.server_url = url;
+  config.trusted_root_file = root;
+  config.models = models;
+  config.model_count = 1;
+  config.enrollment_token = token;
+  ota_updater* updater = NULL;
+  if (ota_updater_open(&config, &updater) != OTA_OK) {
+    fprintf(stderr, "consumer: ota_updater_open(%s): %s\n", state, ota_last_error());
+    return 1;
+  }
+  char* outcomes = NULL;
+  CHECK(ota_updater_update(updater, on_progress, NULL, &outcomes) == OTA_OK);
+  CHECK(outcomes != NULL && strstr(outcomes, "\"updated\"") != NULL);
+  if (outcomes != NULL) printf("consumer: in-process update: %s\n", outcomes);
+  ota_free_string(outcomes);
+  CHECK(progress_total > 0 && progress_done == progress_total);
+  ota_lease* lease = NULL;
+  CHECK(ota_updater_get_model(updater, "chat", OTA_MODEL_LOCAL_ONLY, &lease) == OTA_OK);
+  if (lease != NULL) {
+    CHECK(strcmp(ota_lease_version(lease), version) == 0);
+    CHECK(strcmp(ota_lease_version_id(lease), id) == 0);
+    CHECK(file_starts_with(ota_lease_model_path(lease), "GGUF"));
+    ota_lease_release(lease);
+  }
+  ota_updater_close(updater);
+  if (failures == 0) printf("consumer: chat %s installed in process\n", version);
+  return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 8 && strcmp(argv[1], "--embedded") == 0) return embedded(argv);
   if (argc < 8 || argc > 9 || (argc == 9 && strcmp(argv[8], "init") != 0)) {
-    fprintf(stderr, "usage: consumer OTA_AGENT STATE URL ROOT TOKEN_FILE ID VERSION [init]\n");
+    fprintf(stderr,
+            "usage: consumer OTA_AGENT STATE URL ROOT TOKEN_FILE ID VERSION [init]\n"
+            "       consumer --embedded STATE URL ROOT TOKEN_FILE ID VERSION\n");
     return 2;
   }
   char *agent_program = argv[1], *state = argv[2], *url = argv[3], *root = argv[4];
