@@ -47,6 +47,7 @@ public final class Updater implements AutoCloseable {
    */
   public static Updater open(Config config) throws ModelOtaException {
     if (config == null) throw new NullPointerException("config must not be null");
+    if (config.stateDir == null) throw new NullPointerException("config.stateDir must not be null");
     return new Updater(
         nativeOpen(
             config.stateDir,

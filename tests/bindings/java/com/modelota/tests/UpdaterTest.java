@@ -77,7 +77,7 @@ public final class UpdaterTest {
 
     refusesBadConfigs();
     String versionId;
-    try (Updater updater = Updater.open(config("device").build())) {
+    try (Updater updater = Updater.open(config("device"))) {
       versionId = firstUpdateAndLease(updater);
       refusesNullArguments(updater);
       conditionsHoldADownload(updater);
@@ -89,19 +89,24 @@ public final class UpdaterTest {
 
   private void refusesBadConfigs() throws Exception {
     // A state folder's first open enrolls: it needs the models.
-    ModelOtaException e = expectThrows(ModelOtaException.class,
-        () -> Updater.open(Config.builder(sub("no-models")).serverUrl(url)
-            .trustedRootFile(sub("repo/metadata/root.json")).build()));
+    Config noModels = config("no-models");
+    noModels.models = null;
+    ModelOtaException e = expectThrows(ModelOtaException.class, () -> Updater.open(noModels));
     expectEquals("invalid-argument", e.status(), "status of a first open without models");
     expect(e.getMessage().contains("server_url, trusted_root_file and models are required"),
         "message of a first open without models: " + e.getMessage());
-    e = expectThrows(ModelOtaException.class, () -> Updater.open(
-        config("bad-policy").downloadPolicyJson("{\"rules\": [{\"network\": \"wifi\"}]}").build()));
+    Config badPolicy = config("bad-policy");
+    badPolicy.downloadPolicyJson = "{\"rules\": [{\"network\": \"wifi\"}]}";
+    e = expectThrows(ModelOtaException.class, () -> Updater.open(badPolicy));
     expectEquals("invalid-argument", e.status(), "status of a bad download policy");
     expectThrows(NullPointerException.class, () -> Updater.open(null));
-    expectThrows(NullPointerException.class, () -> Config.builder(null));
-    expectThrows(IllegalArgumentException.class,
-        () -> Updater.open(config("nul").appVersion("1.0\u00002").build()));
+    expectThrows(NullPointerException.class, () -> Updater.open(new Config(null)));
+    Config nullModel = config("null-model");
+    nullModel.models = new String[] {"chat", null};
+    expectThrows(NullPointerException.class, () -> Updater.open(nullModel));
+    Config nul = config("nul");
+    nul.appVersion = "1.0\u00002";
+    expectThrows(IllegalArgumentException.class, () -> Updater.open(nul));
   }
 
   private String firstUpdateAndLease(Updater updater) throws Exception {
@@ -192,7 +197,7 @@ public final class UpdaterTest {
   private void cancelFromTheListenerThenResume(String oldVersionId) throws Exception {
     // A second device, new, for a download large enough to stop in the middle.
     publish("1.2.0", 3, "4", "256", null);
-    Updater updater = Updater.open(config("device2").build());
+    Updater updater = Updater.open(config("device2"));
     try {
       // The listener's own exception stops the update and is what update() throws.
       IllegalStateException thrown = expectThrows(IllegalStateException.class,
@@ -238,7 +243,7 @@ public final class UpdaterTest {
     updater.close(); // Harmless.
     updater.cancel(); // Harmless.
     expectThrows(IllegalStateException.class, updater::check);
-    try (Updater again = Updater.open(Config.builder(sub("device2")).build())) {
+    try (Updater again = Updater.open(new Config(sub("device2")))) {
       try (Lease lease = again.getModel("chat", ModelPolicy.LOCAL_ONLY)) {
         expectEquals("1.2.0", lease.version(), "a later open needs only the state folder");
       }
@@ -255,10 +260,14 @@ public final class UpdaterTest {
     return sub("keys/" + role + ".key");
   }
 
-  private Config.Builder config(String device) {
-    return Config.builder(sub(device)).serverUrl(url)
-        .trustedRootFile(sub("repo/metadata/root.json")).models("chat")
-        .enrollmentToken(enrollmentToken).appVersion("3.2.0");
+  private Config config(String device) {
+    Config c = new Config(sub(device));
+    c.serverUrl = url;
+    c.trustedRootFile = sub("repo/metadata/root.json");
+    c.models = new String[] {"chat"};
+    c.enrollmentToken = enrollmentToken;
+    c.appVersion = "3.2.0";
+    return c;
   }
 
   private void initRepository() throws Exception {
