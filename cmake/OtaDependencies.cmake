@@ -41,6 +41,25 @@ else()
                  "-DCMAKE_PREFIX_PATH=$(scripts/setup --print-llama-prefix).")
 endif()
 
+# The Java binding (bindings/java, docs/app-integration.md "Java and Kotlin"):
+# javac, jar and the JNI headers of a JDK (Debian's default-jdk-headless,
+# which scripts/setup installs). Without them the binding and its test are not
+# built. Never in sanitizer or fuzz builds: a JVM does not load an
+# instrumented library unless the sanitizer runtime is preloaded into it.
+set(OTA_HAVE_JAVA OFF)
+if(NOT OTA_SANITIZE AND NOT OTA_FUZZ)
+  find_package(Java 11 QUIET COMPONENTS Development Runtime)
+  # Only jni.h is needed (JNI::JNI): the library is loaded by a JVM, never links one.
+  find_package(JNI QUIET OPTIONAL_COMPONENTS JVM)
+  if(Java_FOUND AND JNI_FOUND)
+    set(OTA_HAVE_JAVA ON)
+    message(STATUS "ModelOTA: JDK ${Java_VERSION_STRING} found: the Java binding is built")
+  else()
+    message(STATUS "ModelOTA: no JDK found: the Java binding (bindings/java) is NOT built. "
+                   "Run scripts/setup.")
+  endif()
+endif()
+
 # RE2 runs the regex checks of shadow-test eval sets: linear time, so a
 # hostile pattern cannot hang the agent (shadow/src/checks.cc only).
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
