@@ -40,9 +40,14 @@ struct ota_updater {
   std::unique_ptr<ota::agent::Agent> agent;
   ota_agent* app = nullptr;
 
-  // Held while the agent runs (it is driven from one thread at a time).
+  // Held while the agent runs (it is driven from one thread at a time), by
+  // the thread `runner` names.
   std::mutex run_mu;
+  std::atomic<std::thread::id> runner{};
   std::atomic<bool> cancel{false};
+  // Raised by every cancel: a call that was waiting for its turn when a
+  // cancel came gives up instead of starting.
+  std::atomic<std::uint64_t> cancel_epoch{0};
   std::atomic<bool> closing{false};  // Set by close: no cycle starts any more.
 
   std::mutex conditions_mu;
@@ -149,11 +154,53 @@ Status Configure(ota_updater& u, const ota_updater_config& c) {
   return ota::Ok();
 }
 
-// One update cycle; the caller holds run_mu.
-ota_status RunCycle(ota_updater& u, const ota::agent::DownloadProgress& progress,
-                    std::string* json) {
+// One call's turn with the agent: holds run_mu. A call made while its own
+// thread holds the turn (from inside a progress callback) would wait for
+// itself forever: it is refused instead.
+class AgentTurn {
+ public:
+  explicit AgentTurn(ota_updater& u) : u_(u), entered_epoch_(u.cancel_epoch.load()) {
+    if (u.runner.load() == std::this_thread::get_id()) return;
+    lock_ = std::unique_lock<std::mutex>(u.run_mu);
+    u.runner.store(std::this_thread::get_id());
+  }
+  ~AgentTurn() {
+    if (lock_.owns_lock()) u_.runner.store(std::thread::id());
+  }
+  AgentTurn(const AgentTurn&) = delete;
+  AgentTurn& operator=(const AgentTurn&) = delete;
+
+  // OTA_OK, or why this call may not use the agent.
+  ota_status Refusal() const {
+    if (!lock_.owns_lock()) {
+      return Fail(OTA_ERR_INVALID_ARGUMENT,
+                  "called from inside the updater's own progress callback, which would wait for "
+                  "itself");
+    }
+    return OTA_OK;
+  }
+  // Whether a cancel came since the call was made.
+  bool CancelledSinceEntry() const { return u_.cancel_epoch.load() != entered_epoch_; }
+
+ private:
+  ota_updater& u_;
+  const std::uint64_t entered_epoch_;
+  std::unique_lock<std::mutex> lock_;
+};
+
+// One update cycle in `turn`.
+ota_status RunCycle(ota_updater& u, const AgentTurn& turn,
+                    const ota::agent::DownloadProgress& progress, std::string* json) {
+  if (const ota_status refused = turn.Refusal(); refused != OTA_OK) return refused;
   if (u.closing.load()) return Fail(OTA_ERR_CANCELLED, "the updater is closing");
+  if (turn.CancelledSinceEntry()) {
+    return Fail(OTA_ERR_CANCELLED, "update cancelled by the app before it started");
+  }
   u.cancel.store(false);
+  if (turn.CancelledSinceEntry()) {
+    // A cancel between the check above and the reset: honour it.
+    return Fail(OTA_ERR_CANCELLED, "update cancelled by the app before it started");
+  }
   auto outcomes = u.agent->Update(progress);
   if (!outcomes.ok()) return Fail(outcomes.error());
   nlohmann::json all = nlohmann::json::array();
@@ -185,8 +232,8 @@ void StartBackground(ota_updater& u) {
   u.background_running = true;
   u.background = std::thread([&u] {
     (void)Guard([&] {
-      std::lock_guard<std::mutex> run(u.run_mu);
-      const ota_status s = RunCycle(u, nullptr, nullptr);
+      AgentTurn turn(u);
+      const ota_status s = RunCycle(u, turn, nullptr, nullptr);
       if (s != OTA_OK) {
         ota::Log(ota::LogLevel::kInfo, "updater",
                  std::string("background update: ") + ota_status_name(s) + ": " + ota_last_error());
@@ -259,7 +306,7 @@ ota_status ota_updater_open(const ota_updater_config* config, ota_updater** out)
 void ota_updater_close(ota_updater* updater) {
   if (updater == nullptr) return;
   updater->closing.store(true);
-  updater->cancel.store(true);
+  ota_updater_cancel(updater);
   std::thread background;
   {
     std::lock_guard<std::mutex> lock(updater->background_mu);
@@ -300,7 +347,8 @@ ota_status ota_updater_check(ota_updater* updater, char** json_out) {
   }
   *json_out = nullptr;
   return Guard([&] {
-    std::lock_guard<std::mutex> run(updater->run_mu);
+    AgentTurn turn(*updater);
+    if (const ota_status refused = turn.Refusal(); refused != OTA_OK) return refused;
     auto results = updater->agent->Check();
     if (!results.ok()) return Fail(results.error());
     nlohmann::json all = nlohmann::json::array();
@@ -327,8 +375,8 @@ ota_status ota_updater_update(ota_updater* updater, ota_progress_callback progre
     std::string json;
     ota_status s;
     {
-      std::lock_guard<std::mutex> run(updater->run_mu);
-      s = RunCycle(*updater, on_progress, &json);
+      AgentTurn turn(*updater);
+      s = RunCycle(*updater, turn, on_progress, &json);
     }
     if (json_out != nullptr && !json.empty()) {
       *json_out = CopyString(json);
@@ -339,7 +387,9 @@ ota_status ota_updater_update(ota_updater* updater, ota_progress_callback progre
 }
 
 void ota_updater_cancel(ota_updater* updater) {
-  if (updater != nullptr) updater->cancel.store(true);
+  if (updater == nullptr) return;
+  updater->cancel_epoch.fetch_add(1);
+  updater->cancel.store(true);
 }
 
 ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_model_policy policy,
@@ -364,10 +414,10 @@ ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_mo
     }
     ota_status cycle;
     {
-      std::lock_guard<std::mutex> run(updater->run_mu);
-      cycle = RunCycle(*updater, nullptr, nullptr);
+      AgentTurn turn(*updater);
+      cycle = RunCycle(*updater, turn, nullptr, nullptr);
     }
-    if (cycle == OTA_ERR_CANCELLED) return cycle;
+    if (cycle == OTA_ERR_CANCELLED || cycle == OTA_ERR_INVALID_ARGUMENT) return cycle;
     const std::string why = cycle == OTA_OK ? "" : ota_last_error();
     const ota_status leased = ota_lease_acquire(updater->app, model, out);
     if (leased == OTA_ERR_NOT_FOUND && cycle != OTA_OK) {
@@ -380,6 +430,11 @@ ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_mo
 
 ota_status ota_updater_wait(ota_updater* updater) {
   if (updater == nullptr) return Fail(OTA_ERR_INVALID_ARGUMENT, "updater must not be NULL");
+  if (updater->runner.load() == std::this_thread::get_id()) {
+    return Fail(OTA_ERR_INVALID_ARGUMENT,
+                "called from inside the updater's own progress callback, which would wait for "
+                "itself");
+  }
   return Guard([&] {
     std::unique_lock<std::mutex> lock(updater->background_mu);
     updater->background_done.wait(lock, [&] { return !updater->background_running; });

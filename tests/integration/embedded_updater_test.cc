@@ -79,6 +79,9 @@ struct Progress {
   std::vector<std::uint64_t> done;
   std::uint64_t total = 0;
   ota_updater* cancel_after_first = nullptr;
+  // Calls back into this updater from inside the callback, once.
+  ota_updater* reenter = nullptr;
+  std::vector<ota_status> reentered;
 };
 
 void OnProgress(const char* model, unsigned long long done, unsigned long long total, void* user) {
@@ -87,6 +90,17 @@ void OnProgress(const char* model, unsigned long long done, unsigned long long t
   p->done.push_back(done);
   p->total = total;
   if (p->cancel_after_first != nullptr && done > 0) ota_updater_cancel(p->cancel_after_first);
+  if (p->reenter != nullptr && p->reentered.empty()) {
+    // Each would wait for the update this callback runs in: refused, not stuck.
+    char* json = nullptr;
+    p->reentered.push_back(ota_updater_check(p->reenter, &json));
+    p->reentered.push_back(ota_updater_update(p->reenter, nullptr, nullptr, nullptr));
+    ota_lease* lease = nullptr;
+    p->reentered.push_back(ota_updater_get_model(p->reenter, "chat", OTA_MODEL_LATEST, &lease));
+    p->reentered.push_back(ota_updater_wait(p->reenter));
+    // What does not wait works.
+    p->reentered.push_back(ota_updater_set_conditions(p->reenter, "{}"));
+  }
 }
 
 TEST_F(EmbeddedUpdaterTest, FirstOpenEnrollsAndGetModelPoliciesServeTheRightVersion) {
@@ -185,7 +199,11 @@ TEST_F(EmbeddedUpdaterTest, ACancelledDownloadResumesWithoutFetchingItsBytesAgai
             OTA_ERR_NOT_FOUND);
 
   Progress rest;
+  rest.reenter = updater_;
   ASSERT_EQ(ota_updater_update(updater_, OnProgress, &rest, &json), OTA_OK) << ota_last_error();
+  EXPECT_EQ(rest.reentered,
+            (std::vector<ota_status>{OTA_ERR_INVALID_ARGUMENT, OTA_ERR_INVALID_ARGUMENT,
+                                     OTA_ERR_INVALID_ARGUMENT, OTA_ERR_INVALID_ARGUMENT, OTA_OK}));
   nlohmann::json second = Outcome(json);
   EXPECT_EQ(second["outcome"], "updated") << second.dump();
   EXPECT_EQ(second["bytes_resumed"].get<std::uint64_t>(), fetched_first);

@@ -167,8 +167,12 @@ void ota_mirror_close(ota_mirror* mirror);
  *
  * Thread-safety: every call may come from any thread. Updates never run two
  * at once: a call that would start one while another runs waits for it.
- * ota_updater_close must not run concurrently with other calls, and the
- * leases taken through the updater must be released first. */
+ * From inside the progress callback, the calls that would wait for the
+ * running update (check, update, get_model other than LOCAL_ONLY, wait) fail
+ * with OTA_ERR_INVALID_ARGUMENT instead; cancel, set_conditions, leases and
+ * session reports work there. ota_updater_close must not run concurrently
+ * with other calls (nor from the callback), and the leases taken through the
+ * updater must be released first. */
 typedef struct ota_updater ota_updater;
 
 /* A transport the host supplies (its platform downloader) instead of the
@@ -227,7 +231,7 @@ typedef struct ota_updater_config {
    * window in seconds (see ota-agent's --confirm-*); -1, as
    * ota_updater_config_init sets them: the defaults (3 sessions, 600 s). */
   int confirm_sessions;
-  long confirm_window_seconds;
+  long long confirm_window_seconds;
   const ota_transport* transport; /* NULL: libcurl */
 } ota_updater_config;
 
@@ -272,9 +276,10 @@ typedef void (*ota_progress_callback)(const char* model, unsigned long long done
  * kept for the next call. */
 ota_status ota_updater_update(ota_updater* updater, ota_progress_callback progress, void* user,
                               char** json_out);
-/* Asks the running update (foreground or background) to stop: downloads stop
- * at once, no step before the switch starts; the call returns
- * OTA_ERR_CANCELLED. A later update resumes. Safe from any thread. */
+/* Asks the running update (foreground or background), and every call already
+ * waiting to start one, to stop: downloads stop at once, no step before the
+ * switch starts; those calls return OTA_ERR_CANCELLED. Calls made after it
+ * run normally, and resume what was stopped. Safe from any thread. */
 void ota_updater_cancel(ota_updater* updater);
 
 typedef enum ota_model_policy {

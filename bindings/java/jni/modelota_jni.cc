@@ -335,11 +335,6 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeOpen(
         !policy.Read(env, download_policy_json, "downloadPolicyJson", false)) {
       return 0;
     }
-    if (confirm_window_seconds < std::numeric_limits<long>::min() ||
-        confirm_window_seconds > std::numeric_limits<long>::max()) {
-      Throw(env, g_refs.illegal_argument, "confirmWindowSeconds is out of range");
-      return 0;
-    }
     const jsize model_count = models == nullptr ? 0 : env->GetArrayLength(models);
     std::vector<CString> model_names(static_cast<std::size_t>(model_count));
     std::vector<const char*> model_ptrs;
@@ -364,7 +359,7 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeOpen(
     c.device_facts_json = facts.get();
     c.download_policy_json = policy.get();
     c.confirm_sessions = confirm_sessions;
-    c.confirm_window_seconds = static_cast<long>(confirm_window_seconds);
+    c.confirm_window_seconds = static_cast<long long>(confirm_window_seconds);
     ota_updater* updater = nullptr;
     const ota_status s = ota_updater_open(&c, &updater);
     if (s != OTA_OK) {
