@@ -131,6 +131,13 @@ int main(int argc, char** argv) {
   seeds.Add("manifests_fuzz",
             "\x04"
             ">=1.0.0 <2.0.0");
+  seeds.Add("manifests_fuzz",
+            "\x07{\"network\": \"metered\", \"charging\": false, \"idle\": true, "
+            "\"battery_percent\": 40, \"free_storage_bytes\": 1000, \"utc_offset_minutes\": -300}");
+  seeds.Add("manifests_fuzz",
+            "\x08{\"rules\": [{\"above_bytes\": 52428800, \"network\": \"unmetered\"}, "
+            "{\"charging\": true, \"idle\": true, \"min_battery_percent\": 20}], \"windows\": "
+            "[{\"from\": \"22:00\", \"to\": \"06:00\"}], \"max_bytes_per_second\": 1000}");
   for (const char* drill : {"canary-shadow-fail.json", "power-loss-mid-update.json"}) {
     seeds.Add("manifests_fuzz",
               "\x06" + Read(std::string(OTA_SOURCE_DIR) + "/examples/drills/" + drill));

@@ -1,6 +1,7 @@
 // The JSON documents a device trusts only after a signature or hash check,
 // parsed as if hostile anyway: bundle.json, rollout manifests, eval sets and
-// the custom data of signed targets; and the drill scenarios operators write.
+// the custom data of signed targets; the drill scenarios operators write; and
+// the download policies and device conditions apps and hosts hand over.
 // The first byte picks the parser. What is accepted must survive a round
 // trip through its own serializer.
 #include <cstddef>
@@ -9,6 +10,7 @@
 
 #include "fuzz_support.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/manifest/download_policy.h"
 #include "ota/manifest/drill_scenario.h"
 #include "ota/manifest/rollout_manifest.h"
 #include "ota/manifest/target_custom.h"
@@ -20,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace ota::manifest;
   if (size == 0) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 9) {
     case 0: {
       auto m = ParseBundleManifest(text);
       if (m.ok()) {
@@ -53,6 +55,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 6:
       (void)ParseDrillScenario(text);
       break;
+    case 7:
+      if (auto c = ParseHostConditions(text); c.ok()) {
+        auto again = ParseHostConditions(ToJson(*c).dump());
+        ota::fuzz::Require(again.ok() && *again == *c, "device conditions do not round-trip");
+      }
+      break;
+    case 8: {
+      const auto json = nlohmann::json::parse(text, nullptr, false);
+      if (json.is_discarded()) break;
+      if (auto p = ParseDownloadPolicy(json, "policy"); p.ok()) {
+        auto again = ParseDownloadPolicy(ToJson(*p), "policy");
+        ota::fuzz::Require(again.ok() && *again == *p, "a download policy does not round-trip");
+      }
+      break;
+    }
     default:
       if (auto r = ParseVersionRange(text); r.ok()) {
         ota::fuzz::Require(ParseVersionRange(ToString(*r)).ok(), "a range does not round-trip");
