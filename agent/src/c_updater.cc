@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -398,8 +399,14 @@ ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_mo
     return Fail(OTA_ERR_INVALID_ARGUMENT, "updater, model and out must not be NULL");
   }
   *out = nullptr;
-  if (policy != OTA_MODEL_LOCAL_ONLY && policy != OTA_MODEL_LOCAL_THEN_BACKGROUND &&
-      policy != OTA_MODEL_LATEST) {
+  // A C caller may pass any int: it is read as one, never as the enum.
+  std::underlying_type_t<ota_model_policy> raw = 0;
+  static_assert(sizeof raw == sizeof policy);
+  std::memcpy(&raw, &policy, sizeof raw);
+  using Raw = decltype(raw);
+  if (raw != static_cast<Raw>(OTA_MODEL_LOCAL_ONLY) &&
+      raw != static_cast<Raw>(OTA_MODEL_LOCAL_THEN_BACKGROUND) &&
+      raw != static_cast<Raw>(OTA_MODEL_LATEST)) {
     return Fail(OTA_ERR_INVALID_ARGUMENT, "unknown model policy");
   }
   return Guard([&] {
