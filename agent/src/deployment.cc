@@ -133,17 +133,11 @@ class Runner : public DeploymentSteps {
   // The agent's download policy under the plan's overrides, and the free
   // space the plan needs.
   Status ApplyDownloadPolicy(TargetFetch& fetch) {
-    auto planned = PlannedDownloadPolicy(row_.plan_json);
-    if (!planned.ok()) return std::move(planned).error();
-    fetch.policy = *planned
-                       ? manifest::OverlayDownloadPolicy(ctx_.options.download_policy, **planned)
-                       : ctx_.options.download_policy;
-    const nlohmann::json saved = nlohmann::json::parse(row_.plan_json, nullptr, false);
-    if (saved.is_object() && saved.contains("plan") && saved["plan"].is_object() &&
-        saved["plan"].contains("space_needed") &&
-        saved["plan"]["space_needed"].is_number_unsigned()) {
-      fetch.space_needed = saved["plan"]["space_needed"].get<std::uint64_t>();
-    }
+    OTA_ASSIGN_OR_RETURN(PlannedDownload planned, PlannedDownloadTerms(row_.plan_json));
+    fetch.policy = planned.policy ? manifest::OverlayDownloadPolicy(ctx_.options.download_policy,
+                                                                    *planned.policy)
+                                  : ctx_.options.download_policy;
+    fetch.space_needed = planned.space_needed;
     return Ok();
   }
 

@@ -124,16 +124,19 @@ Result<std::optional<DeltaTarget>> PlannedDelta(const std::string& saved) {
                                                 info.compact, info.manifest_sha256, info.head});
 }
 
-Result<std::optional<manifest::DownloadPolicy>> PlannedDownloadPolicy(const std::string& saved) {
+Result<PlannedDownload> PlannedDownloadTerms(const std::string& saved) {
+  PlannedDownload terms;
   const nlohmann::json j = nlohmann::json::parse(saved, nullptr, false);
-  if (!j.is_object() || !j.contains("plan") || !j["plan"].is_object() ||
-      !j["plan"].contains("download_policy")) {
-    return std::optional<manifest::DownloadPolicy>();
+  if (!j.is_object() || !j.contains("plan") || !j["plan"].is_object()) return terms;
+  const nlohmann::json& plan = j["plan"];
+  if (plan.contains("space_needed") && plan["space_needed"].is_number_unsigned()) {
+    terms.space_needed = plan["space_needed"].get<std::uint64_t>();
   }
-  OTA_ASSIGN_OR_RETURN(
-      manifest::DownloadPolicy policy,
-      manifest::ParseDownloadPolicy(j["plan"]["download_policy"], "the plan's download_policy"));
-  return std::optional<manifest::DownloadPolicy>(std::move(policy));
+  if (plan.contains("download_policy")) {
+    OTA_ASSIGN_OR_RETURN(terms.policy, manifest::ParseDownloadPolicy(plan["download_policy"],
+                                                                     "the plan's download_policy"));
+  }
+  return terms;
 }
 
 }  // namespace ota::agent

@@ -70,9 +70,15 @@ std::string SavePlan(const DeploymentPlan& plan, const std::optional<DeltaTarget
 // kInvalidArgument when the text is not a plan this build wrote.
 Result<std::optional<DeltaTarget>> PlannedDelta(const std::string& saved);
 
-// The download policy a saved plan overrides the agent's with (nullopt: the
-// agent's own). Errors: kInvalidArgument when the plan's policy is malformed.
-Result<std::optional<manifest::DownloadPolicy>> PlannedDownloadPolicy(const std::string& saved);
+// What a saved plan says about its downloads: the policy it overrides the
+// agent's with (nullopt: the agent's own) and the free space it needs (0
+// when the plan does not say). Errors: kInvalidArgument when the plan's
+// policy is malformed.
+struct PlannedDownload {
+  std::optional<manifest::DownloadPolicy> policy;
+  std::uint64_t space_needed = 0;
+};
+Result<PlannedDownload> PlannedDownloadTerms(const std::string& saved);
 
 // DeploymentPlan as the JSON `ota-agent check --json` prints.
 nlohmann::json PlanJson(const DeploymentPlan& plan);
