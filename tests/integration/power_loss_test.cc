@@ -403,8 +403,9 @@ class PowerLossTest : public ::testing::Test {
   bool embedded_ = false;
 };
 
-// The table of a full update, for the daemon's process (ota-agent) and for an
-// app's process running the in-process updater of the C API.
+// The update tables (a full update, one that collects an old version, one
+// through a delta), for the daemon's process (ota-agent) and for an app's
+// process running the in-process updater of the C API.
 class PowerLossUpdateTest : public PowerLossTest, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(PowerLossUpdateTest, KilledAtEveryCrashPointTheUpdateRecovers) {
@@ -448,7 +449,8 @@ INSTANTIATE_TEST_SUITE_P(Processes, PowerLossUpdateTest, ::testing::Values(false
 // from 1.1.0 to 1.2.0 ends by collecting 1.0.0 from disk and database. A kill
 // at every point, the collection's included, recovers to 1.2.0 active with
 // exactly 1.1.0 and 1.2.0 kept.
-TEST_F(PowerLossTest, KilledWhileCollectingAnOldVersionTheAgentRecovers) {
+TEST_P(PowerLossUpdateTest, KilledWhileCollectingAnOldVersionTheUpdateRecovers) {
+  embedded_ = GetParam();
   ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
   CommandResult second = Agent(base_, {}, {"update", "--json"});
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
@@ -480,7 +482,8 @@ TEST_F(PowerLossTest, KilledWhileCollectingAnOldVersionTheAgentRecovers) {
 // with a delta from 1.0.0, so the update fetches the delta and rebuilds
 // 1.1.0 from the installed version. A kill at every point recovers to
 // 1.1.0 active and 1.0.0 kept.
-TEST_F(PowerLossTest, KilledWhileInstallingThroughADeltaTheAgentRecovers) {
+TEST_P(PowerLossUpdateTest, KilledWhileInstallingThroughADeltaTheUpdateRecovers) {
+  embedded_ = GetParam();
   v1_ = Publish("1.0.0", 1);
   const std::string line = server_.Start({BinaryPath("ota-server"), "--repo", dir_.Sub("repo"),
                                           "--port", "0", "--db", dir_.Sub("server.db"), "--quiet"});
