@@ -2,10 +2,12 @@
  * would run it: for the power-loss table (tests/integration/power_loss_test.cc),
  * which kills this process at every crash point as it does ota-agent.
  *   embedded-update STATE_DIR [CONFIRM_WINDOW_SECONDS]
- * Prints the cycle's outcomes (JSON) and exits 0, or prints the error and
- * exits 1. The state folder must be enrolled. */
+ * Prints the cycle's outcomes (JSON) and exits as `ota-agent update` does: 0,
+ * 3 when a model failed or was deferred (one confirming is neither), or 1
+ * after printing the error. The state folder must be enrolled. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ota/agent.h"
 
@@ -25,9 +27,16 @@ int main(int argc, char** argv) {
   }
   char* json = NULL;
   const ota_status status = ota_updater_update(updater, NULL, NULL, &json);
-  if (json != NULL) printf("%s\n", json);
+  int rc = status == OTA_OK ? 0 : 1;
+  if (json != NULL) {
+    printf("%s\n", json);
+    if (rc == 0 && (strstr(json, "\"outcome\":\"failed\"") != NULL ||
+                    strstr(json, "\"outcome\":\"deferred\"") != NULL)) {
+      rc = 3;
+    }
+  }
   ota_free_string(json);
   if (status != OTA_OK) fprintf(stderr, "update: %s\n", ota_last_error());
   ota_updater_close(updater);
-  return status == OTA_OK ? 0 : 1;
+  return rc;
 }

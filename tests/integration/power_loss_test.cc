@@ -124,12 +124,21 @@ class PowerLossTest : public ::testing::Test {
                       const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"/usr/bin/env"};
     argv.insert(argv.end(), env_vars.begin(), env_vars.end());
-    if (embedded_ && args == std::vector<std::string>{"update", "--json"}) {
-      // The app's in-process updater (ota/agent.h) instead of ota-agent.
-      argv.push_back(BinaryPath("embedded-update"));
-      argv.push_back(state);
-      argv.push_back("0");
-      return RunCommand(argv);
+    if (embedded_) {
+      // The app's in-process updater (ota/agent.h) instead of ota-agent, for
+      // `update --json` with or without a confirmation window.
+      std::string window = "0";
+      std::vector<std::string> rest = args;
+      if (rest.size() >= 2 && rest[0] == "--confirm-window") {
+        window = rest[1];
+        rest.erase(rest.begin(), rest.begin() + 2);
+      }
+      if (rest == std::vector<std::string>{"update", "--json"}) {
+        argv.push_back(BinaryPath("embedded-update"));
+        argv.push_back(state);
+        argv.push_back(window);
+        return RunCommand(argv);
+      }
     }
     argv.push_back(BinaryPath("ota-agent"));
     argv.push_back("--state-dir");
@@ -376,6 +385,16 @@ class PowerLossTest : public ::testing::Test {
         << "fetched " << fetched << " after a kill with " << part_bytes << " bytes on disk";
   }
 
+  // The clean run was the process the table is for: the in-process updater
+  // leaves the mark of its clean close (updater.closed), ota-agent none.
+  void ExpectRanAs(const std::string& state) {
+    auto marked = fs_->Exists(state + "/updater.closed");
+    ASSERT_TRUE(marked.ok());
+    EXPECT_EQ(*marked, embedded_) << (embedded_
+                                          ? "embedded-update did not run"
+                                          : "the in-process updater ran instead of ota-agent");
+  }
+
   // Traces a clean run of `args` from a copy of base_; returns its points.
   std::vector<std::string> CleanTrace(const std::vector<std::string>& args, int expected_exit) {
     const std::string traced = dir_.Sub("traced");
@@ -383,6 +402,7 @@ class PowerLossTest : public ::testing::Test {
     Run({"/bin/cp", "-a", base_, traced});
     CommandResult clean = Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, args);
     EXPECT_EQ(clean.exit_code, expected_exit) << clean.out << clean.err;
+    ExpectRanAs(traced);
     clean_out_ = clean.out;
     return TracedPoints(dir_.Sub("trace.txt"));
   }
@@ -404,8 +424,9 @@ class PowerLossTest : public ::testing::Test {
 };
 
 // The update tables (a full update, one that collects an old version, one
-// through a delta), for the daemon's process (ota-agent) and for an app's
-// process running the in-process updater of the C API.
+// through a delta, the confirmation window and its rollback), for the
+// daemon's process (ota-agent) and for an app's process running the
+// in-process updater of the C API.
 class PowerLossUpdateTest : public PowerLossTest, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(PowerLossUpdateTest, KilledAtEveryCrashPointTheUpdateRecovers) {
@@ -419,6 +440,7 @@ TEST_P(PowerLossUpdateTest, KilledAtEveryCrashPointTheUpdateRecovers) {
       Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, {"update", "--json"});
   ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
   ASSERT_EQ(VerifiedActiveId(traced), v2_);
+  ExpectRanAs(traced);
   const std::vector<std::string> points = TracedPoints(dir_.Sub("trace.txt"));
   // Every kind of step is on the table.
   const std::set<std::string> kinds(points.begin(), points.end());
@@ -523,7 +545,8 @@ TEST_P(PowerLossUpdateTest, KilledWhileInstallingThroughADeltaTheUpdateRecovers)
 // rollback attempts, the switch back, the final state) leaves one verified
 // version active, and after the restart 1.0.0 is active, the deployment has
 // failed with the confirmation's reason, and the store and database agree.
-TEST_F(PowerLossTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion) {
+TEST_P(PowerLossUpdateTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion) {
+  embedded_ = GetParam();
   ASSERT_NO_FATAL_FAILURE(InstallFirstAndPublishSecond());
   {
     // Stamped an hour ahead: after the activation of every run below.
@@ -538,6 +561,7 @@ TEST_F(PowerLossTest, KilledWhileConfirmingOrRollingBackEndsOnThePreviousVersion
   CommandResult clean = Agent(traced, {"OTA_CRASH_TRACE=" + dir_.Sub("trace.txt")}, window);
   ASSERT_EQ(clean.exit_code, 3) << clean.out << clean.err;
   ASSERT_EQ(VerifiedActiveId(traced), v1_);
+  ExpectRanAs(traced);
   const std::vector<std::string> points = TracedPoints(dir_.Sub("trace.txt"));
   const auto first = std::find(points.begin(), points.end(), "state.confirming");
   ASSERT_NE(first, points.end());
