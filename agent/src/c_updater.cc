@@ -79,6 +79,13 @@ char* CopyString(const std::string& s) {
   return out;
 }
 
+// A JSON array of JSON texts.
+std::string JsonArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) out += (out.size() > 1 ? "," : "") + item;
+  return out + "]";
+}
+
 Status Invalid(const std::string& message) {
   return MakeError(ErrorCode::kInvalidArgument, message);
 }
@@ -204,13 +211,13 @@ ota_status RunCycle(ota_updater& u, const AgentTurn& turn,
   }
   auto outcomes = u.agent->Update(progress);
   if (!outcomes.ok()) return Fail(outcomes.error());
-  nlohmann::json all = nlohmann::json::array();
+  std::vector<std::string> all;
   std::optional<ota::Error> cancelled;
   for (const ota::agent::UpdateOutcome& o : *outcomes) {
-    all.push_back(nlohmann::json::parse(ota::agent::UpdateOutcomeJson(o)));
+    all.push_back(ota::agent::UpdateOutcomeJson(o));
     if (o.error && o.error->code == ErrorCode::kCancelled && !cancelled) cancelled = o.error;
   }
-  if (json != nullptr) *json = all.dump();
+  if (json != nullptr) *json = JsonArray(all);
   if (cancelled) return Fail(*cancelled);
   return OTA_OK;
 }
@@ -352,11 +359,11 @@ ota_status ota_updater_check(ota_updater* updater, char** json_out) {
     if (const ota_status refused = turn.Refusal(); refused != OTA_OK) return refused;
     auto results = updater->agent->Check();
     if (!results.ok()) return Fail(results.error());
-    nlohmann::json all = nlohmann::json::array();
+    std::vector<std::string> all;
     for (const ota::agent::CheckResult& r : *results) {
-      all.push_back(nlohmann::json::parse(ota::agent::CheckResultJson(r)));
+      all.push_back(ota::agent::CheckResultJson(r));
     }
-    *json_out = CopyString(all.dump());
+    *json_out = CopyString(JsonArray(all));
     return *json_out == nullptr ? Fail(OTA_ERR_INTERNAL, "out of memory") : OTA_OK;
   });
 }

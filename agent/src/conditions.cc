@@ -22,12 +22,6 @@ std::string Mib(std::uint64_t bytes) {
   return buf;
 }
 
-std::string WindowClock(std::uint32_t minute) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02u:%02u", minute / 60 % 24, minute % 60);
-  return buf;
-}
-
 bool InWindow(const TimeWindow& w, std::uint32_t minute) {
   if (w.start_minute < w.end_minute) return minute >= w.start_minute && minute < w.end_minute;
   return minute >= w.start_minute || minute < w.end_minute;  // Wraps past midnight.
@@ -88,11 +82,11 @@ std::optional<std::string> DownloadBlocked(const DownloadPolicy& policy, const H
     std::string listed;
     for (const TimeWindow& w : *policy.windows) {
       if (InWindow(w, minute)) return std::nullopt;
-      listed += (listed.empty() ? "" : ", ") + WindowClock(w.start_minute) + "-" +
-                WindowClock(w.end_minute);
+      listed += (listed.empty() ? "" : ", ") + manifest::FormatLocalTime(w.start_minute) + "-" +
+                manifest::FormatLocalTime(w.end_minute);
     }
-    return "outside the download windows (local time " + WindowClock(minute) + "; windows " +
-           listed + ")";
+    return "outside the download windows (local time " + manifest::FormatLocalTime(minute) +
+           "; windows " + listed + ")";
   }
   return std::nullopt;
 }

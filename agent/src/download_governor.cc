@@ -14,22 +14,21 @@ Status Cancelled() { return MakeError(ErrorCode::kCancelled, "download cancelled
 
 }  // namespace
 
+// Why the rules hold the download now (nullopt: they do not). A host that
+// cannot say what the conditions are holds it too.
+std::optional<std::string> HeldBecause(const DownloadRules& rules, Clock& clock) {
+  Result<manifest::HostConditions> conditions =
+      rules.conditions ? rules.conditions()
+                       : Result<manifest::HostConditions>(manifest::HostConditions{});
+  if (!conditions.ok()) return conditions.error().message;
+  return DownloadBlocked(rules.policy, *conditions, rules.bytes, rules.space_needed, clock.Now());
+}
+
 Status DownloadMayStart(const DownloadRules& rules, Clock& clock) {
   if (rules.cancel != nullptr && rules.cancel->load()) return Cancelled();
-  if (!rules.conditions) {
-    manifest::HostConditions unreported;
-    auto blocked =
-        DownloadBlocked(rules.policy, unreported, rules.bytes, rules.space_needed, clock.Now());
-    if (blocked) return MakeError(ErrorCode::kRetryLater, "waiting to download: " + *blocked);
-    return Ok();
+  if (auto held = HeldBecause(rules, clock)) {
+    return MakeError(ErrorCode::kRetryLater, "waiting to download: " + *held);
   }
-  auto conditions = rules.conditions();
-  if (!conditions.ok()) {
-    return MakeError(ErrorCode::kRetryLater, "waiting to download: " + conditions.error().message);
-  }
-  auto blocked =
-      DownloadBlocked(rules.policy, *conditions, rules.bytes, rules.space_needed, clock.Now());
-  if (blocked) return MakeError(ErrorCode::kRetryLater, "waiting to download: " + *blocked);
   return Ok();
 }
 
@@ -41,14 +40,11 @@ Status GovernedHttpClient::Check() {
   const auto now = clock_.Monotonic();
   if (!rules_.conditions || now - last_check_ < kRecheckEvery) return Ok();
   last_check_ = now;
-  Status s = DownloadMayStart(rules_, clock_);
-  if (!s.ok() && s.error().code == ErrorCode::kRetryLater) {
+  if (auto held = HeldBecause(rules_, clock_)) {
     // The part file stays: the next cycle resumes where this one stopped.
-    return MakeError(
-        ErrorCode::kRetryLater,
-        "download paused: " + s.error().message.substr(sizeof("waiting to download: ") - 1));
+    return MakeError(ErrorCode::kRetryLater, "download paused: " + *held);
   }
-  return s;
+  return Ok();
 }
 
 Status GovernedHttpClient::Throttle(std::uint64_t n) {

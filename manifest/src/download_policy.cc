@@ -43,12 +43,6 @@ Result<std::uint32_t> ClockMinutes(const Fields& f, const char* name) {
   return static_cast<std::uint32_t>(h * 60 + m);
 }
 
-std::string ClockText(std::uint32_t minutes) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60 % 24, minutes % 60);
-  return buf;
-}
-
 Result<DownloadRule> ParseRule(const json& j, const std::string& what) {
   OTA_ASSIGN_OR_RETURN(Fields f, Fields::Of(j, what));
   OTA_TRY(OnlyKnownMembers(f, j,
@@ -114,6 +108,12 @@ Result<std::vector<T>> ParseList(const Fields& f, const char* name, std::size_t 
 
 }  // namespace
 
+std::string FormatLocalTime(std::uint32_t minute_of_day) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02u:%02u", minute_of_day / 60 % 24, minute_of_day % 60);
+  return buf;
+}
+
 DownloadPolicy DefaultDownloadPolicy() {
   DownloadPolicy p;
   DownloadRule metered;
@@ -171,7 +171,8 @@ json ToJson(const DownloadPolicy& policy) {
   if (policy.windows) {
     json windows = json::array();
     for (const TimeWindow& w : *policy.windows) {
-      windows.push_back({{"from", ClockText(w.start_minute)}, {"to", ClockText(w.end_minute)}});
+      windows.push_back(
+          {{"from", FormatLocalTime(w.start_minute)}, {"to", FormatLocalTime(w.end_minute)}});
     }
     j["windows"] = std::move(windows);
   }

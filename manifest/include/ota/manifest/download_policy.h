@@ -42,6 +42,9 @@ struct TimeWindow {
   bool operator==(const TimeWindow&) const = default;
 };
 
+// "HH:MM" for minutes after midnight (as windows are written).
+std::string FormatLocalTime(std::uint32_t minute_of_day);
+
 inline constexpr std::size_t kMaxDownloadRules = 16;
 inline constexpr std::size_t kMaxTimeWindows = 16;
 
