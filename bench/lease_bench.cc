@@ -91,9 +91,11 @@ Row Run(ota::agent::LeaseManager& m, const std::string& state, int threads, int 
         d.deadline = std::chrono::milliseconds(5);
         d.poll = std::chrono::milliseconds(1);
         const int next = 1 - cur;
-        auto r = ota::agent::ActivateWithDrain(state, "chat", ids[cur], ids[next], d, *clock, [&] {
-          return ota::ReplaceSymlinkAtomic(*fs, "../versions/" + ids[next], state + "/active/chat");
-        });
+        auto r = ota::agent::ActivateWithDrain(
+            state, "chat", ids[cur], ids[next], d, ota::DefaultPlatform(), *clock, [&] {
+              return ota::ReplaceSymlinkAtomic(*fs, "../versions/" + ids[next],
+                                               state + "/active/chat");
+            });
         if (r.ok() && r->switched) {
           cur = next;
           switches.fetch_add(1);

@@ -237,10 +237,10 @@ class AgentImpl : public Agent {
     // Back at once: sessions on the version left finish on it (it stays on
     // disk while leased), new ones get the kept version.
     DrainOptions now{DrainPolicy::kSwitchNewFirst, std::chrono::milliseconds(0)};
-    OTA_ASSIGN_OR_RETURN(
-        DrainReport back,
-        ActivateWithDrain(options_.state_dir, model, local.active->id, previous->id, now,
-                          *env_.clock, [&] { return store_.Activate(model, previous->id); }));
+    OTA_ASSIGN_OR_RETURN(DrainReport back,
+                         ActivateWithDrain(options_.state_dir, model, local.active->id,
+                                           previous->id, now, PlatformOf(env_), *env_.clock,
+                                           [&] { return store_.Activate(model, previous->id); }));
     (void)back;
     RollbackResult result{
         model, *local.active,
@@ -610,9 +610,9 @@ class AgentImpl : public Agent {
         continue;
       }
       // A version an app still has leased stays until a later collection.
-      OTA_ASSIGN_OR_RETURN(bool removed, RemoveIfUnheld(options_.state_dir, v.id, [&] {
-                             return store_.RemoveVersion(v.id);
-                           }));
+      OTA_ASSIGN_OR_RETURN(bool removed,
+                           RemoveIfUnheld(PlatformOf(env_), options_.state_dir, v.id,
+                                          [&] { return store_.RemoveVersion(v.id); }));
       if (!removed) {
         Log(LogLevel::kInfo, "agent", model + " " + v.version + " is leased; kept for now");
         continue;
@@ -700,7 +700,8 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
                                                " is not an enrolled state folder "
                                                "(run `ota-agent init` first)");
   }
-  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
+  OTA_ASSIGN_OR_RETURN(
+      auto lock, FolderLock::Acquire(PlatformOf(env), JoinPath(options.state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(options.state_dir, kDbName)));
   OTA_ASSIGN_OR_RETURN(auto device_id, db->GetSetting("device_id"));
   OTA_ASSIGN_OR_RETURN(auto server_url, db->GetSetting("server_url"));

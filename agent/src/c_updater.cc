@@ -54,10 +54,18 @@ struct ota_updater {
   std::mutex conditions_mu;
   std::optional<ota::manifest::HostConditions> conditions;
 
-  std::mutex background_mu;  // Guards background and background_running.
+  // Guards background, background_running and background_result.
+  std::mutex background_mu;
   std::condition_variable background_done;
   std::thread background;
   bool background_running = false;
+  // How the last background cycle ended, until ota_updater_wait takes it.
+  struct CycleResult {
+    ota_status status = OTA_OK;
+    std::string error;  // ota_last_error() of the cycle's thread, if it failed.
+    std::string json;   // Its outcomes; empty when it ended before any.
+  };
+  std::optional<CycleResult> background_result;
 };
 
 namespace {
@@ -153,6 +161,18 @@ Status Configure(ota_updater& u, const ota_updater_config& c) {
     o.download_policy =
         ota::manifest::OverlayDownloadPolicy(ota::manifest::DefaultDownloadPolicy(), policy);
   }
+  if (c.drain_policy != nullptr) {
+    auto policy = ota::agent::ParseDrainPolicy(c.drain_policy);
+    if (!policy) {
+      return Invalid(std::string("drain_policy must be \"defer\" or \"switch-new-first\" (got \"") +
+                     c.drain_policy + "\")");
+    }
+    o.drain.policy = *policy;
+  }
+  if (c.drain_deadline_ms < -1 || c.drain_deadline_ms > 24LL * 3600 * 1000) {
+    return Invalid("drain_deadline_ms must be -1 (the default) or 0 to 86400000");
+  }
+  if (c.drain_deadline_ms >= 0) o.drain.deadline = std::chrono::milliseconds(c.drain_deadline_ms);
   o.cancel = &u.cancel;
   ota_updater* self = &u;
   o.conditions = [self]() -> Result<ota::manifest::HostConditions> {
@@ -238,17 +258,21 @@ void StartBackground(ota_updater& u) {
   std::lock_guard<std::mutex> lock(u.background_mu);
   if (u.background_running || u.background.joinable()) return;
   u.background_running = true;
+  u.background_result.reset();
   u.background = std::thread([&u] {
-    (void)Guard([&] {
+    ota_updater::CycleResult result;
+    result.status = Guard([&] {
       AgentTurn turn(u);
-      const ota_status s = RunCycle(u, turn, nullptr, nullptr);
-      if (s != OTA_OK) {
-        ota::Log(ota::LogLevel::kInfo, "updater",
-                 std::string("background update: ") + ota_status_name(s) + ": " + ota_last_error());
-      }
-      return s;
+      return RunCycle(u, turn, nullptr, &result.json);
     });
+    if (result.status != OTA_OK) {
+      result.error = ota_last_error();
+      ota::Log(ota::LogLevel::kInfo, "updater",
+               std::string("background update: ") + ota_status_name(result.status) + ": " +
+                   result.error);
+    }
     std::lock_guard<std::mutex> done(u.background_mu);
+    u.background_result = std::move(result);
     u.background_running = false;
     u.background_done.notify_all();
   });
@@ -263,6 +287,7 @@ void ota_updater_config_init(ota_updater_config* config) {
   *config = ota_updater_config{};
   config->confirm_sessions = -1;
   config->confirm_window_seconds = -1;
+  config->drain_deadline_ms = -1;
 }
 
 ota_status ota_updater_open(const ota_updater_config* config, ota_updater** out) {
@@ -442,17 +467,27 @@ ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_mo
   });
 }
 
-ota_status ota_updater_wait(ota_updater* updater) {
+ota_status ota_updater_wait(ota_updater* updater, char** json_out) {
   if (updater == nullptr) return Fail(OTA_ERR_INVALID_ARGUMENT, "updater must not be NULL");
+  if (json_out != nullptr) *json_out = nullptr;
   if (updater->runner.load() == std::this_thread::get_id()) {
     return Fail(OTA_ERR_INVALID_ARGUMENT,
                 "called from inside the updater's own progress callback, which would wait for "
                 "itself");
   }
   return Guard([&] {
-    std::unique_lock<std::mutex> lock(updater->background_mu);
-    updater->background_done.wait(lock, [&] { return !updater->background_running; });
-    return OTA_OK;
+    std::optional<ota_updater::CycleResult> result;
+    {
+      std::unique_lock<std::mutex> lock(updater->background_mu);
+      updater->background_done.wait(lock, [&] { return !updater->background_running; });
+      result.swap(updater->background_result);
+    }
+    if (!result) return OTA_OK;
+    if (json_out != nullptr && !result->json.empty()) {
+      *json_out = CopyString(result->json);
+      if (*json_out == nullptr) return Fail(OTA_ERR_INTERNAL, "out of memory");
+    }
+    return result->status == OTA_OK ? OTA_OK : Fail(result->status, result->error.c_str());
   });
 }
 

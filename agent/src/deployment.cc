@@ -393,7 +393,7 @@ class Runner : public DeploymentSteps {
     OTA_ASSIGN_OR_RETURN(auto old_id, ctx_.store.ActiveId(row_.model));
     OTA_ASSIGN_OR_RETURN(DrainReport report,
                          ActivateWithDrain(ctx_.options.state_dir, row_.model, old_id, row_.sha256,
-                                           drain, *ctx_.env.clock, [&] {
+                                           drain, PlatformOf(ctx_.env), *ctx_.env.clock, [&] {
                                              return ctx_.store.Activate(row_.model, row_.sha256);
                                            }));
     // How the activation met the apps' sessions (docs/audit.md).
@@ -615,8 +615,8 @@ class Runner : public DeploymentSteps {
         OTA_ASSIGN_OR_RETURN(auto active, ctx_.store.ActiveId(row_.model));
         if (CrashPointsEnabled()) CrashPoint("rollback.activate");
         auto back = ActivateWithDrain(
-            ctx_.options.state_dir, row_.model, active, row_.previous, now, *ctx_.env.clock,
-            [&] { return ctx_.store.Activate(row_.model, row_.previous); });
+            ctx_.options.state_dir, row_.model, active, row_.previous, now, PlatformOf(ctx_.env),
+            *ctx_.env.clock, [&] { return ctx_.store.Activate(row_.model, row_.previous); });
         if (!back.ok()) return std::move(back).error();
         return Ok();
       }

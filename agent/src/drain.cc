@@ -43,19 +43,20 @@ std::optional<DrainPolicy> ParseDrainPolicy(std::string_view name) {
 Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::string& /*model*/,
                                       const std::optional<std::string>& old_id,
                                       const std::string& new_id, const DrainOptions& options,
-                                      Clock& clock, const std::function<Status()>& do_switch) {
+                                      Platform& platform, Clock& clock,
+                                      const std::function<Status()>& do_switch) {
   const auto start = clock.Monotonic();
   DrainReport report;
   OTA_TRY(lease_files::EnsureLeaseDir(state_dir));
   // The new version's lease file exists before anyone can be pointed at it,
   // so apps that may not create files in leases/ can still lease it.
-  { OTA_ASSIGN_OR_RETURN(LockFile created, LockFile::Open(state_dir, new_id, true)); }
+  { OTA_ASSIGN_OR_RETURN(LockFile created, LockFile::Open(platform, state_dir, new_id, true)); }
   if (!old_id || *old_id == new_id) {
     OTA_TRY(do_switch());
     report.switched = true;
     return report;
   }
-  OTA_ASSIGN_OR_RETURN(LockFile old_lock, LockFile::Open(state_dir, *old_id, true));
+  OTA_ASSIGN_OR_RETURN(LockFile old_lock, LockFile::Open(platform, state_dir, *old_id, true));
   if (options.policy == DrainPolicy::kSwitchNewFirst) {
     OTA_TRY(do_switch());
     report.switched = true;
@@ -86,18 +87,19 @@ Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::s
   }
 }
 
-Result<bool> IsHeld(const std::string& state_dir, const std::string& version_id) {
-  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(state_dir, version_id, false));
+Result<bool> IsHeld(Platform& platform, const std::string& state_dir,
+                    const std::string& version_id) {
+  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(platform, state_dir, version_id, false));
   if (!lock.exists()) return false;
   OTA_ASSIGN_OR_RETURN(bool free, lock.TryExclusive());
   if (free) lock.Unlock();
   return !free;
 }
 
-Result<bool> RemoveIfUnheld(const std::string& state_dir, const std::string& version_id,
-                            const std::function<Status()>& remove) {
+Result<bool> RemoveIfUnheld(Platform& platform, const std::string& state_dir,
+                            const std::string& version_id, const std::function<Status()>& remove) {
   OTA_TRY(lease_files::EnsureLeaseDir(state_dir));
-  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(state_dir, version_id, true));
+  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(platform, state_dir, version_id, true));
   OTA_ASSIGN_OR_RETURN(bool free, lock.TryExclusive());
   if (!free) return false;
   // Holding the lock: an Acquire that read an old pointer fails its shared

@@ -84,7 +84,8 @@ Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
   OTA_TRY(env.fs->CreateDirs(options.state_dir));
   // A folder made beforehand (by a package, say) becomes private too.
   OTA_TRY(env.fs->SetMode(options.state_dir, kPrivateDirMode));
-  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(options.state_dir, kLockName)));
+  OTA_ASSIGN_OR_RETURN(
+      auto lock, FolderLock::Acquire(PlatformOf(env), JoinPath(options.state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(bool enrolled, env.fs->Exists(JoinPath(options.state_dir, kDbName)));
   if (enrolled) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -151,7 +152,8 @@ Status RecordTlsSettings(Env& env, const std::string& state_dir, const TlsSettin
   if (!enrolled) {
     return MakeError(ErrorCode::kNotFound, state_dir + " is not an enrolled state folder");
   }
-  OTA_ASSIGN_OR_RETURN(auto lock, FolderLock::Acquire(JoinPath(state_dir, kLockName)));
+  OTA_ASSIGN_OR_RETURN(auto lock,
+                       FolderLock::Acquire(PlatformOf(env), JoinPath(state_dir, kLockName)));
   OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName)));
   // The settings change and its audit record are one transaction. The CA
   // file itself is replaced (atomically) just before: a crash in between

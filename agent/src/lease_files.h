@@ -1,11 +1,13 @@
-// The lease folder's files and the flock primitives shared by the app side
+// The lease folder's files and the lock primitives shared by the app side
 // (leases.cc) and the agent side (drain.cc). See ota/agent/leases.h.
 #ifndef OTA_AGENT_SRC_LEASE_FILES_H_
 #define OTA_AGENT_SRC_LEASE_FILES_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "ota/common/platform.h"
 #include "ota/common/result.h"
 
 namespace ota::agent::lease_files {
@@ -24,34 +26,30 @@ Status EnsureLeaseDir(const std::string& state_dir);
 Result<std::optional<std::string>> ReadActiveId(const std::string& state_dir,
                                                 const std::string& model);
 
-// An open lease file. Closing it drops whatever lock it held.
+// An open lease file (a FileLock of the platform seam). Destroying it drops
+// whatever lock it held.
 class LockFile {
  public:
   // Opens the version's lock file, creating it when `create` (mode 0644).
-  // nullopt-like: fd() < 0 with ok status when it does not exist and !create.
-  static Result<LockFile> Open(const std::string& state_dir, const std::string& version_id,
-                               bool create);
-  LockFile(LockFile&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  LockFile& operator=(LockFile&& other) noexcept;
-  LockFile(const LockFile&) = delete;
-  LockFile& operator=(const LockFile&) = delete;
-  ~LockFile();
+  // exists() is false (with an ok status) when it is missing and !create.
+  static Result<LockFile> Open(Platform& platform, const std::string& state_dir,
+                               const std::string& version_id, bool create);
 
-  bool exists() const { return fd_ >= 0; }
+  bool exists() const { return lock_ != nullptr; }
   // Non-blocking: true when the lock was taken, false when someone else's
   // lock conflicts. kIo for other failures.
-  Result<bool> TryShared();
-  Result<bool> TryExclusive();
-  void Unlock();
-  // True when `path` still names the inode this descriptor has open (the
-  // file was not removed and recreated in between).
-  bool StillAt(const std::string& path) const;
-  // Hands the descriptor over (the caller closes it).
-  int Release();
+  Result<bool> TryShared() { return lock_->TryShared(); }
+  Result<bool> TryExclusive() { return lock_->TryExclusive(); }
+  void Unlock() { lock_->Unlock(); }
+  // True when `path` still names the file this object has open (it was not
+  // removed and recreated in between).
+  bool StillAt(const std::string& path) const { return lock_->StillAt(path); }
+  // Hands the lock over (to a Lease).
+  std::unique_ptr<FileLock> Release() { return std::move(lock_); }
 
  private:
-  explicit LockFile(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit LockFile(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}
+  std::unique_ptr<FileLock> lock_;
 };
 
 }  // namespace ota::agent::lease_files

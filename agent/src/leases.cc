@@ -1,7 +1,6 @@
 #include "ota/agent/leases.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -42,16 +41,14 @@ bool IsDir(const std::string& path) {
 
 }  // namespace
 
-Lease::Lease(Lease&& other) noexcept : info_(std::move(other.info_)), fd_(other.fd_) {
-  other.fd_ = -1;
-}
+Lease::Lease(Lease&& other) noexcept
+    : info_(std::move(other.info_)), lock_(std::move(other.lock_)) {}
 
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
     Release();
     info_ = std::move(other.info_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
+    lock_ = std::move(other.lock_);
   }
   return *this;
 }
@@ -59,12 +56,8 @@ Lease& Lease::operator=(Lease&& other) noexcept {
 Lease::~Lease() { Release(); }
 
 void Lease::Release() {
-  if (fd_ >= 0) {
-    // Closing the only descriptor of this open file description drops its
-    // shared lock; nothing else is needed.
-    ::close(fd_);
-    fd_ = -1;
-  }
+  // Closing the lock file drops its shared lock; nothing else is needed.
+  lock_.reset();
 }
 
 std::optional<std::string> Lease::FilePath(std::string_view relative_path) const {
@@ -96,6 +89,7 @@ LeaseManager::LeaseManager(LeaseOptions options, std::chrono::milliseconds bound
       acquire_bound_(bound),
       owned_clock_(std::move(owned_clock)),
       clock_(options.clock != nullptr ? options.clock : owned_clock_.get()),
+      platform_(options.platform != nullptr ? options.platform : &DefaultPlatform()),
       pause_(std::move(options.pause)) {
   if (!pause_) pause_ = [](std::chrono::microseconds d) { std::this_thread::sleep_for(d); };
 }
@@ -173,7 +167,7 @@ Result<Lease> LeaseManager::Acquire(std::string_view model_view) {
                          lease_files::ReadActiveId(state_dir_, model));
     if (!id) return MakeError(ErrorCode::kNotFound, "no version of " + model + " is active");
     OTA_ASSIGN_OR_RETURN(lease_files::LockFile lock,
-                         lease_files::LockFile::Open(state_dir_, *id, /*create=*/true));
+                         lease_files::LockFile::Open(*platform_, state_dir_, *id, /*create=*/true));
     OTA_ASSIGN_OR_RETURN(bool shared, lock.TryShared());
     // With the shared lock held nobody can remove the version; it is usable
     // if the lock file is still the one in place (not removed with an old

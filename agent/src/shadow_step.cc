@@ -84,8 +84,8 @@ class ShadowStep {
     shadow::CancelToken cancel(kAppNeedsRuntime);
     const std::string state_dir = ctx_.options.state_dir;
     const std::string leased = row_.previous;
-    cancel.PollWith([state_dir, leased] {
-      auto held = IsHeld(state_dir, leased);
+    cancel.PollWith([platform = &PlatformOf(ctx_.env), state_dir, leased] {
+      auto held = IsHeld(*platform, state_dir, leased);
       return held.ok() && *held;
     });
     std::string priority;

@@ -1,9 +1,5 @@
 #include "state_folder.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 namespace ota::agent {
 
 std::string TrimSlash(std::string url) {
@@ -19,18 +15,16 @@ Status ValidateServerUrl(const std::string& url) {
   return Ok();
 }
 
-Result<std::unique_ptr<FolderLock>> FolderLock::Acquire(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open lock file " + path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+Result<std::unique_ptr<FolderLock>> FolderLock::Acquire(Platform& platform,
+                                                        const std::string& path) {
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock, platform.OpenLock(path, true, 0600));
+  OTA_ASSIGN_OR_RETURN(bool taken, lock->TryExclusive());
+  if (!taken) {
     return MakeError(ErrorCode::kRetryLater,
                      "another agent is using this state folder (" + path + " is locked)");
   }
-  return std::unique_ptr<FolderLock>(new FolderLock(fd));
+  return std::unique_ptr<FolderLock>(new FolderLock(std::move(lock)));
 }
-
-FolderLock::~FolderLock() { ::close(fd_); }
 
 Env WithFileSystem(Env env, FileSystem* fs) {
   env.fs = fs;

@@ -22,18 +22,18 @@ std::string TrimSlash(std::string url);
 // kInvalidArgument unless `url` starts with http:// or https://.
 Status ValidateServerUrl(const std::string& url);
 
-// Holds an exclusive flock on the state folder for the object's lifetime.
+// Holds an exclusive lock (the platform's FileLock) on the state folder for
+// the object's lifetime.
 class FolderLock {
  public:
-  // kRetryLater when another process holds the lock, kIo.
-  static Result<std::unique_ptr<FolderLock>> Acquire(const std::string& path);
-  ~FolderLock();
+  // kRetryLater when another agent holds the lock, kIo.
+  static Result<std::unique_ptr<FolderLock>> Acquire(Platform& platform, const std::string& path);
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
 
  private:
-  explicit FolderLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit FolderLock(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}
+  std::unique_ptr<FileLock> lock_;
 };
 
 // `env` with its filesystem replaced by `fs`.

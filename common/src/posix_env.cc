@@ -15,6 +15,7 @@ class PosixOwnedEnv : public OwnedEnv {
     env_.random = random_.get();
     env_.fs = fs_.get();
     env_.http = http_.get();
+    env_.platform = &DefaultPlatform();
   }
   Env& env() override { return env_; }
 

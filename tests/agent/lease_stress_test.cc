@@ -88,16 +88,17 @@ TEST(LeaseStressTest, ConcurrentAcquireDuringSwitchesAndRemovals) {
     if (!testing::Exists(state + "/versions/" + ids[next])) {
       testing::InstallVersion(state, ids[next], "chat", versions[next]);
     }
-    auto report = ActivateWithDrain(state, "chat", ids[current], ids[next], d, *clock, [&] {
-      testing::PointAt(state, "chat", ids[next]);
-      return Ok();
-    });
+    auto report = ActivateWithDrain(state, "chat", ids[current], ids[next], d, DefaultPlatform(),
+                                    *clock, [&] {
+                                      testing::PointAt(state, "chat", ids[next]);
+                                      return Ok();
+                                    });
     ASSERT_OK(report);
     if (!report->switched) continue;  // Deferred: still busy, try the next round.
     ++switched;
     // Remove the version two steps back if nobody holds it.
     const std::size_t old = (next + 1) % ids.size();
-    auto gone = RemoveIfUnheld(state, ids[old], [&]() -> Status {
+    auto gone = RemoveIfUnheld(DefaultPlatform(), state, ids[old], [&]() -> Status {
       std::filesystem::remove_all(state + "/versions/" + ids[old]);
       return Ok();
     });

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "in_memory_locks.h"
 #include "lease_test_util.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/leases.h"
@@ -38,8 +39,11 @@ class HookClock : public ManualClock {
   std::function<void(int)> on_sleep;
 };
 
-class LeaseTest : public ::testing::Test {
+class LeaseFixture : public ::testing::Test {
  protected:
+  // The platform under test: the kernel's flock unless a subclass says.
+  virtual Platform& P() { return DefaultPlatform(); }
+
   void SetUp() override {
     testing::MakeStateDir(dir_.path());
     testing::InstallVersion(dir_.path(), Id('a'), "chat", "1.0.0");
@@ -52,6 +56,7 @@ class LeaseTest : public ::testing::Test {
     o.state_dir = dir_.path();
     o.acquire_bound = bound;
     o.clock = &clock_;
+    o.platform = &P();
     o.pause = [this](std::chrono::microseconds d) {
       ++pauses_;
       clock_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(d) + 1ms);
@@ -81,7 +86,24 @@ class LeaseTest : public ::testing::Test {
   std::function<void(int)> on_pause_;
 };
 
-TEST_F(LeaseTest, AcquireDescribesTheActiveBundle) {
+// Every lease and drain rule holds on the kernel's flock and on a platform
+// whose locks only the seam can see (so nothing takes a lock behind it).
+class LeaseTest : public LeaseFixture, public ::testing::WithParamInterface<std::string> {
+ protected:
+  Platform& P() override {
+    if (GetParam() == "InMemoryLocks") return in_memory_;
+    return DefaultPlatform();
+  }
+  ota::testing::InMemoryLockPlatform in_memory_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Platforms, LeaseTest, ::testing::Values("Flock", "InMemoryLocks"),
+                         [](const auto& info) { return info.param; });
+
+// A kernel lock's owner can be killed: only flock is tested across processes.
+class CrossProcessLeaseTest : public LeaseFixture {};
+
+TEST_P(LeaseTest, AcquireDescribesTheActiveBundle) {
   auto m = Manager();
   auto lease = m->Acquire("chat");
   ASSERT_OK(lease);
@@ -98,7 +120,7 @@ TEST_F(LeaseTest, AcquireDescribesTheActiveBundle) {
   EXPECT_EQ(ota::testing::ReadTestFile(lease->model_path()), "weights of 1.0.0");
 }
 
-TEST_F(LeaseTest, AcquireRejectsBadNamesAndMissingModels) {
+TEST_P(LeaseTest, AcquireRejectsBadNamesAndMissingModels) {
   auto m = Manager();
   auto bad = m->Acquire("../etc");
   ASSERT_FALSE(bad.ok());
@@ -109,18 +131,18 @@ TEST_F(LeaseTest, AcquireRejectsBadNamesAndMissingModels) {
   EXPECT_FALSE(LeaseManager::Open(LeaseOptions{dir_.path() + "/nope", {}, nullptr, {}}).ok());
 }
 
-TEST_F(LeaseTest, AcquireRefusesABundleOfAnotherModel) {
+TEST_P(LeaseTest, AcquireRefusesABundleOfAnotherModel) {
   testing::InstallVersion(dir_.path(), Id('c'), "other", "1.0.0");
   testing::PointAt(dir_.path(), "chat", Id('c'));
   auto lease = Manager()->Acquire("chat");
   ASSERT_FALSE(lease.ok());
   EXPECT_EQ(lease.error().code, ErrorCode::kIntegrity);
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('c')));  // The failed attempt holds nothing.
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('c')));  // The failed attempt holds nothing.
 }
 
-TEST_F(LeaseTest, HeldWhileAnyThreadHoldsALease) {
+TEST_P(LeaseTest, HeldWhileAnyThreadHoldsALease) {
   auto m = Manager();
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('a')));
   std::vector<Lease> leases(4);
   std::vector<std::thread> threads;
   for (auto& slot : leases) {
@@ -128,15 +150,15 @@ TEST_F(LeaseTest, HeldWhileAnyThreadHoldsALease) {
   }
   for (auto& t : threads) t.join();
   for (std::size_t i = 0; i < leases.size(); ++i) {
-    EXPECT_TRUE(*IsHeld(dir_.path(), Id('a')));
+    EXPECT_TRUE(*IsHeld(P(), dir_.path(), Id('a')));
     leases[i].Release();
     leases[i].Release();  // Idempotent.
   }
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('a')));
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('b')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('b')));
 }
 
-TEST_F(LeaseTest, MovedLeaseReleasesOnce) {
+TEST_P(LeaseTest, MovedLeaseReleasesOnce) {
   auto m = Manager();
   Lease outer;
   {
@@ -144,12 +166,12 @@ TEST_F(LeaseTest, MovedLeaseReleasesOnce) {
     outer = std::move(inner);
     EXPECT_FALSE(inner.held());  // NOLINT: checking the moved-from state.
   }
-  EXPECT_TRUE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_TRUE(*IsHeld(P(), dir_.path(), Id('a')));
   outer = Lease();
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('a')));
 }
 
-TEST_F(LeaseTest, RemovalRefusesLeasedVersions) {
+TEST_P(LeaseTest, RemovalRefusesLeasedVersions) {
   auto m = Manager();
   testing::PointAt(dir_.path(), "chat", Id('b'));
   testing::PointAt(dir_.path(), "chat", Id('a'));
@@ -161,26 +183,26 @@ TEST_F(LeaseTest, RemovalRefusesLeasedVersions) {
     std::filesystem::remove_all(dir_.path() + "/versions/" + Id('a'));
     return Ok();
   };
-  auto refused = RemoveIfUnheld(dir_.path(), Id('a'), remove);
+  auto refused = RemoveIfUnheld(P(), dir_.path(), Id('a'), remove);
   ASSERT_OK(refused);
   EXPECT_FALSE(*refused);
   EXPECT_EQ(removals, 0);
   EXPECT_TRUE(Exists(lease.model_path()));
   lease.Release();
-  auto removed = RemoveIfUnheld(dir_.path(), Id('a'), remove);
+  auto removed = RemoveIfUnheld(P(), dir_.path(), Id('a'), remove);
   ASSERT_OK(removed);
   EXPECT_TRUE(*removed);
   EXPECT_EQ(removals, 1);
   EXPECT_FALSE(Exists(dir_.path() + "/leases/" + Id('a') + ".lock"));
 }
 
-TEST_F(LeaseTest, SwitchNewFirstSwitchesAtOnceAndKeepsTheOldUntilReleased) {
+TEST_P(LeaseTest, SwitchNewFirstSwitchesAtOnceAndKeepsTheOldUntilReleased) {
   auto m = Manager();
   Lease old_lease = m->Acquire("chat").value();
   DrainOptions o{DrainPolicy::kSwitchNewFirst, 1000ms, 100ms};
   int calls = 0;
-  auto report =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b'), &calls));
+  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_,
+                                  Switch(Id('b'), &calls));
   ASSERT_OK(report);
   EXPECT_TRUE(report->switched);
   EXPECT_FALSE(report->old_released);
@@ -190,10 +212,10 @@ TEST_F(LeaseTest, SwitchNewFirstSwitchesAtOnceAndKeepsTheOldUntilReleased) {
   Lease new_lease = m->Acquire("chat").value();
   EXPECT_EQ(new_lease.version_id(), Id('b'));
   EXPECT_EQ(ota::testing::ReadTestFile(old_lease.model_path()), "weights of 1.0.0");
-  EXPECT_TRUE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_TRUE(*IsHeld(P(), dir_.path(), Id('a')));
 }
 
-TEST_F(LeaseTest, SwitchNewFirstCompletesWhenOldSessionsEnd) {
+TEST_P(LeaseTest, SwitchNewFirstCompletesWhenOldSessionsEnd) {
   auto m = Manager();
   Lease old_lease = m->Acquire("chat").value();
   clock_.on_sleep = [&](int sleeps) {
@@ -201,7 +223,7 @@ TEST_F(LeaseTest, SwitchNewFirstCompletesWhenOldSessionsEnd) {
   };
   DrainOptions o{DrainPolicy::kSwitchNewFirst, 30000ms, 100ms};
   auto report =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b')));
+      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, Switch(Id('b')));
   ASSERT_OK(report);
   EXPECT_TRUE(report->switched);
   EXPECT_TRUE(report->old_released);
@@ -209,13 +231,13 @@ TEST_F(LeaseTest, SwitchNewFirstCompletesWhenOldSessionsEnd) {
   EXPECT_EQ(Active(), Id('b'));
 }
 
-TEST_F(LeaseTest, DeferDoesNotSwitchWhileHeldPastTheDeadline) {
+TEST_P(LeaseTest, DeferDoesNotSwitchWhileHeldPastTheDeadline) {
   auto m = Manager();
   Lease old_lease = m->Acquire("chat").value();
   DrainOptions o{DrainPolicy::kDefer, 500ms, 100ms};
   int calls = 0;
-  auto report =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b'), &calls));
+  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_,
+                                  Switch(Id('b'), &calls));
   ASSERT_OK(report);
   EXPECT_FALSE(report->switched);
   EXPECT_EQ(calls, 0);
@@ -226,7 +248,7 @@ TEST_F(LeaseTest, DeferDoesNotSwitchWhileHeldPastTheDeadline) {
   EXPECT_EQ(during.version_id(), Id('a'));
 }
 
-TEST_F(LeaseTest, DeferSwitchesOnceTheOldSessionsEnd) {
+TEST_P(LeaseTest, DeferSwitchesOnceTheOldSessionsEnd) {
   auto m = Manager();
   Lease old_lease = m->Acquire("chat").value();
   clock_.on_sleep = [&](int sleeps) {
@@ -234,39 +256,39 @@ TEST_F(LeaseTest, DeferSwitchesOnceTheOldSessionsEnd) {
   };
   DrainOptions o{DrainPolicy::kDefer, 30000ms, 100ms};
   auto report =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b')));
+      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, Switch(Id('b')));
   ASSERT_OK(report);
   EXPECT_TRUE(report->switched);
   EXPECT_EQ(report->waited, 200ms);
   EXPECT_EQ(Active(), Id('b'));
 }
 
-TEST_F(LeaseTest, FirstActivationNeedsNoDrain) {
+TEST_P(LeaseTest, FirstActivationNeedsNoDrain) {
   std::filesystem::remove(dir_.path() + "/active/chat");
   DrainOptions o{DrainPolicy::kDefer, 0ms, 100ms};
-  auto report =
-      ActivateWithDrain(dir_.path(), "chat", std::nullopt, Id('b'), o, clock_, Switch(Id('b')));
+  auto report = ActivateWithDrain(dir_.path(), "chat", std::nullopt, Id('b'), o, P(), clock_,
+                                  Switch(Id('b')));
   ASSERT_OK(report);
   EXPECT_TRUE(report->switched);
   EXPECT_EQ(Active(), Id('b'));
 }
 
-TEST_F(LeaseTest, SwitchErrorIsReturnedAndNothingStaysLocked) {
+TEST_P(LeaseTest, SwitchErrorIsReturnedAndNothingStaysLocked) {
   DrainOptions o{DrainPolicy::kDefer, 0ms, 100ms};
-  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_,
+  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_,
                                   [] { return Status(MakeError(ErrorCode::kIo, "disk full")); });
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().message, "disk full");
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('a')));
   EXPECT_EQ(Manager()->Acquire("chat")->version_id(), Id('a'));
 }
 
-TEST_F(LeaseTest, AcquireDuringASwitchWaitsAtMostTheBound) {
+TEST_P(LeaseTest, AcquireDuringASwitchWaitsAtMostTheBound) {
   auto m = Manager(50ms);
   DrainOptions o{DrainPolicy::kDefer, 0ms, 100ms};
   std::optional<Result<Lease>> during;
   std::chrono::milliseconds waited{0};
-  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, [&] {
+  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, [&] {
     // A slow switch: the pointer still names the old version, which is
     // closed to new sessions until the switch ends.
     const auto start = clock_.Monotonic();
@@ -284,11 +306,11 @@ TEST_F(LeaseTest, AcquireDuringASwitchWaitsAtMostTheBound) {
   EXPECT_EQ(m->Acquire("chat")->version_id(), Id('b'));
 }
 
-TEST_F(LeaseTest, AcquireDuringASwitchGetsTheNewVersion) {
+TEST_P(LeaseTest, AcquireDuringASwitchGetsTheNewVersion) {
   auto m = Manager(200ms);
   DrainOptions o{DrainPolicy::kDefer, 0ms, 100ms};
   std::optional<Result<Lease>> during;
-  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, [&] {
+  auto report = ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, [&] {
     // The pointer moves while the Acquire waits.
     on_pause_ = [&](int pauses) {
       if (pauses == 3) testing::PointAt(dir_.path(), "chat", Id('b'));
@@ -302,12 +324,12 @@ TEST_F(LeaseTest, AcquireDuringASwitchGetsTheNewVersion) {
   EXPECT_EQ((*during)->version_id(), Id('b'));
 }
 
-TEST_F(LeaseTest, NeverLeasesAVersionBeingRemoved) {
+TEST_P(LeaseTest, NeverLeasesAVersionBeingRemoved) {
   auto m = Manager(200ms);
   // The pointer names a version whose folder is being removed (a stale read
   // in a real race); the Acquire must wait and lease what the pointer names
   // next, never the removed one.
-  auto removed = RemoveIfUnheld(dir_.path(), Id('a'), [&]() -> Status {
+  auto removed = RemoveIfUnheld(P(), dir_.path(), Id('a'), [&]() -> Status {
     on_pause_ = [&](int pauses) {
       if (pauses == 2) testing::PointAt(dir_.path(), "chat", Id('b'));
     };
@@ -329,7 +351,7 @@ TEST_F(LeaseTest, NeverLeasesAVersionBeingRemoved) {
   EXPECT_EQ(gone.error().code, ErrorCode::kRetryLater);
 }
 
-TEST_F(LeaseTest, SettingsFileSetsTheDefaultBound) {
+TEST_P(LeaseTest, SettingsFileSetsTheDefaultBound) {
   ASSERT_OK(PrepareLeaseFolder(dir_.path(), 750ms));
   LeaseOptions o;
   o.state_dir = dir_.path();
@@ -337,6 +359,24 @@ TEST_F(LeaseTest, SettingsFileSetsTheDefaultBound) {
   EXPECT_FALSE(PrepareLeaseFolder(dir_.path(), 61000ms).ok());
   ota::testing::WriteTestFile(dir_.path() + "/leases/settings.json", "{\"acquire_bound_ms\": -5}");
   EXPECT_EQ(LeaseManager::Open(o).value()->acquire_bound(), kDefaultAcquireBound);
+}
+
+TEST(InMemoryLockPlatformTest, ItsLocksAreInvisibleToTheKernel) {
+  // What makes the InMemoryLocks runs mean something: a lease taken through
+  // it is held for the seam and unseen by flock.
+  TempDir dir;
+  testing::MakeStateDir(dir.path());
+  testing::InstallVersion(dir.path(), Id('a'), "chat", "1.0.0");
+  testing::PointAt(dir.path(), "chat", Id('a'));
+  ota::testing::InMemoryLockPlatform in_memory;
+  LeaseOptions o;
+  o.state_dir = dir.path();
+  o.platform = &in_memory;
+  auto lease = LeaseManager::Open(o).value()->Acquire("chat");
+  ASSERT_OK(lease);
+  EXPECT_EQ(in_memory.locks_opened(), 1);
+  EXPECT_TRUE(*IsHeld(in_memory, dir.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(DefaultPlatform(), dir.path(), Id('a')));
 }
 
 TEST(DrainPolicyTest, Names) {
@@ -348,7 +388,7 @@ TEST(DrainPolicyTest, Names) {
 
 // A lease held by another process blocks a `defer` switch; killing that
 // process (no chance to clean up) releases it, and activation proceeds.
-TEST_F(LeaseTest, CrashedHolderInAnotherProcessReleasesItsLease) {
+TEST_F(CrossProcessLeaseTest, CrashedHolderInAnotherProcessReleasesItsLease) {
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
   const pid_t child = ::fork();
@@ -369,11 +409,11 @@ TEST_F(LeaseTest, CrashedHolderInAnotherProcessReleasesItsLease) {
   char byte = 0;
   ASSERT_EQ(::read(ready[0], &byte, 1), 1);
   ::close(ready[0]);
-  EXPECT_TRUE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_TRUE(*IsHeld(P(), dir_.path(), Id('a')));
 
   DrainOptions o{DrainPolicy::kDefer, 200ms, 100ms};
   auto deferred =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b')));
+      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, Switch(Id('b')));
   ASSERT_OK(deferred);
   EXPECT_FALSE(deferred->switched);
 
@@ -381,9 +421,9 @@ TEST_F(LeaseTest, CrashedHolderInAnotherProcessReleasesItsLease) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFSIGNALED(status));
-  EXPECT_FALSE(*IsHeld(dir_.path(), Id('a')));
+  EXPECT_FALSE(*IsHeld(P(), dir_.path(), Id('a')));
   auto switched =
-      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, clock_, Switch(Id('b')));
+      ActivateWithDrain(dir_.path(), "chat", Id('a'), Id('b'), o, P(), clock_, Switch(Id('b')));
   ASSERT_OK(switched);
   EXPECT_TRUE(switched->switched);
   EXPECT_EQ(Active(), Id('b'));

@@ -96,13 +96,25 @@ class Events {
   std::vector<std::string> seen_;
 };
 
-TEST(ActiveVersionWatcherTest, ReportsEachSwitchOnce) {
+// The watch of the default platform (inotify here) and a polling one, as on
+// systems without rename notices.
+class ActiveVersionWatcherTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  Platform* P() { return GetParam() == "Polling" ? polling_.get() : &DefaultPlatform(); }
+  std::unique_ptr<Platform> polling_ = MakePollingPlatform(std::chrono::milliseconds(5));
+};
+
+INSTANTIATE_TEST_SUITE_P(Platforms, ActiveVersionWatcherTest,
+                         ::testing::Values("Notices", "Polling"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(ActiveVersionWatcherTest, ReportsEachSwitchOnce) {
   TempDir dir;
   testing::MakeStateDir(dir.path());
   testing::PointAt(dir.path(), "chat", Id('a'));
   Events events;
   auto watcher = ActiveVersionWatcher::Start(
-      dir.path(), [&](const std::string& m, const std::string& id) { events.Add(m, id); });
+      dir.path(), [&](const std::string& m, const std::string& id) { events.Add(m, id); }, P());
   ASSERT_OK(watcher);
   testing::PointAt(dir.path(), "chat", Id('a'));  // Same version: no event.
   testing::PointAt(dir.path(), "chat", Id('b'));
@@ -119,7 +131,7 @@ TEST(ActiveVersionWatcherTest, ReportsEachSwitchOnce) {
   // have reported the first.
   Events witness;
   auto second = ActiveVersionWatcher::Start(
-      dir.path(), [&](const std::string& m, const std::string& id) { witness.Add(m, id); });
+      dir.path(), [&](const std::string& m, const std::string& id) { witness.Add(m, id); }, P());
   ASSERT_OK(second);
   testing::PointAt(dir.path(), "chat", Id('a'));
   testing::PointAt(dir.path(), "tools", Id('d'));
@@ -127,10 +139,10 @@ TEST(ActiveVersionWatcherTest, ReportsEachSwitchOnce) {
   EXPECT_EQ(events.WaitFor(0), seen) << "reported after Stop";
 }
 
-TEST(ActiveVersionWatcherTest, MissingFolderIsNotFound) {
+TEST_P(ActiveVersionWatcherTest, MissingFolderIsNotFound) {
   TempDir dir;
-  auto watcher =
-      ActiveVersionWatcher::Start(dir.path(), [](const std::string&, const std::string&) {});
+  auto watcher = ActiveVersionWatcher::Start(
+      dir.path(), [](const std::string&, const std::string&) {}, P());
   ASSERT_FALSE(watcher.ok());
   EXPECT_EQ(watcher.error().code, ErrorCode::kNotFound);
 }

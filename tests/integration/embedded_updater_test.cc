@@ -97,7 +97,7 @@ void OnProgress(const char* model, unsigned long long done, unsigned long long t
     p->reentered.push_back(ota_updater_update(p->reenter, nullptr, nullptr, nullptr));
     ota_lease* lease = nullptr;
     p->reentered.push_back(ota_updater_get_model(p->reenter, "chat", OTA_MODEL_LATEST, &lease));
-    p->reentered.push_back(ota_updater_wait(p->reenter));
+    p->reentered.push_back(ota_updater_wait(p->reenter, nullptr));
     // What does not wait works.
     p->reentered.push_back(ota_updater_set_conditions(p->reenter, "{}"));
   }
@@ -118,8 +118,13 @@ TEST_F(EmbeddedUpdaterTest, FirstOpenEnrollsAndGetModelPoliciesServeTheRightVers
   // Local now, update in the background.
   Publish("1.1.0", 2);
   EXPECT_EQ(LeasedVersion(OTA_MODEL_LOCAL_THEN_BACKGROUND), "1.0.0");
-  ASSERT_EQ(ota_updater_wait(updater_), OTA_OK);
+  char* background = nullptr;
+  ASSERT_EQ(ota_updater_wait(updater_, &background), OTA_OK) << ota_last_error();
+  EXPECT_EQ(Outcome(background)["outcome"], "confirming");  // Switched, in its window.
   EXPECT_EQ(LeasedVersion(OTA_MODEL_LOCAL_ONLY), "1.1.0");
+  // The result is returned once.
+  ASSERT_EQ(ota_updater_wait(updater_, &background), OTA_OK);
+  EXPECT_EQ(background, nullptr);
 
   // The app's session reports reach the same state folder.
   ASSERT_EQ(ota_updater_get_model(updater_, "chat", OTA_MODEL_LOCAL_ONLY, &lease), OTA_OK);
@@ -150,6 +155,64 @@ TEST_F(EmbeddedUpdaterTest, FirstOpenEnrollsAndGetModelPoliciesServeTheRightVers
   EXPECT_FALSE(checked[0]["update_available"].get<bool>());
 }
 
+// The drain of the app's own session, in its own process: under "defer" a
+// session on the old version holds the background update's switch back
+// (the version stays staged, the outcome says why), and the next update
+// switches once the session ended; under "switch-new-first" the switch is
+// at once and the running session keeps reading the old version's files.
+TEST_F(EmbeddedUpdaterTest, TheAppsOwnSessionIsDrainedBeforeItsBackgroundUpdateSwitches) {
+  Publish("1.0.0", 1);
+  StartServer();
+  ota_updater_config c = Config();
+  c.drain_policy = "defer";
+  c.drain_deadline_ms = 50;
+  c.confirm_window_seconds = 0;  // Each switch commits: the next update may follow.
+  Open(c);
+  EXPECT_EQ(LeasedVersion(OTA_MODEL_LATEST), "1.0.0");
+
+  Publish("1.1.0", 2);
+  ota_lease* session = nullptr;
+  ASSERT_EQ(ota_updater_get_model(updater_, "chat", OTA_MODEL_LOCAL_THEN_BACKGROUND, &session),
+            OTA_OK);
+  EXPECT_STREQ(ota_lease_version(session), "1.0.0");
+  const std::string old_model = ota_lease_model_path(session);
+  const std::string old_bytes = testing::ReadTestFile(old_model);
+  char* json = nullptr;
+  ASSERT_EQ(ota_updater_wait(updater_, &json), OTA_OK) << ota_last_error();
+  const nlohmann::json deferred = Outcome(json);
+  EXPECT_EQ(deferred["outcome"], "deferred") << deferred.dump();
+  EXPECT_NE(deferred.value("error", "").find("activation deferred"), std::string::npos)
+      << deferred.dump();
+  EXPECT_EQ(LeasedVersion(OTA_MODEL_LOCAL_ONLY), "1.0.0");
+  ota_lease_release(session);
+  ASSERT_EQ(ota_updater_update(updater_, nullptr, nullptr, &json), OTA_OK) << ota_last_error();
+  EXPECT_EQ(Outcome(json)["outcome"], "updated");
+  EXPECT_EQ(LeasedVersion(OTA_MODEL_LOCAL_ONLY), "1.1.0");
+
+  // The same app, now switching new sessions first.
+  ota_updater_close(updater_);
+  updater_ = nullptr;
+  ota_updater_config again;
+  ota_updater_config_init(&again);
+  again.state_dir = state_.c_str();
+  again.drain_policy = "switch-new-first";
+  again.drain_deadline_ms = 50;
+  again.confirm_window_seconds = 0;
+  Open(again);
+  Publish("1.2.0", 3);
+  ASSERT_EQ(ota_updater_get_model(updater_, "chat", OTA_MODEL_LOCAL_THEN_BACKGROUND, &session),
+            OTA_OK);
+  EXPECT_STREQ(ota_lease_version(session), "1.1.0");
+  const std::string running_model = ota_lease_model_path(session);
+  const std::string running_bytes = testing::ReadTestFile(running_model);
+  ASSERT_EQ(ota_updater_wait(updater_, &json), OTA_OK) << ota_last_error();
+  EXPECT_EQ(Outcome(json)["outcome"], "updated");
+  EXPECT_EQ(LeasedVersion(OTA_MODEL_LOCAL_ONLY), "1.2.0");
+  EXPECT_EQ(testing::ReadTestFile(running_model), running_bytes);
+  EXPECT_NE(testing::ReadTestFile(running_model), old_bytes);
+  ota_lease_release(session);
+}
+
 TEST_F(EmbeddedUpdaterTest, RefusesBadConfigurationsWithOneMessage) {
   Publish("1.0.0", 1);
   StartServer();
@@ -170,6 +233,15 @@ TEST_F(EmbeddedUpdaterTest, RefusesBadConfigurationsWithOneMessage) {
   c.device_facts_json = R"({"total_ram": "lots"})";
   EXPECT_EQ(ota_updater_open(&c, &u), OTA_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ota_last_error()).find("device_facts_json: "), std::string::npos);
+  c = Config();
+  c.drain_policy = "later";
+  EXPECT_EQ(ota_updater_open(&c, &u), OTA_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(ota_last_error(),
+               "drain_policy must be \"defer\" or \"switch-new-first\" (got \"later\")");
+  c = Config();
+  c.drain_deadline_ms = -5;
+  EXPECT_EQ(ota_updater_open(&c, &u), OTA_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(ota_last_error(), "drain_deadline_ms must be -1 (the default) or 0 to 86400000");
   EXPECT_EQ(u, nullptr);
   Open(Config());
   EXPECT_EQ(ota_updater_set_conditions(updater_, R"({"network": 3})"), OTA_ERR_INVALID_ARGUMENT);

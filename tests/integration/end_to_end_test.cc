@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "in_memory_locks.h"
 #include "ota/agent/agent.h"
 #include "ota/agent/leases.h"
 #include "ota/agent/mirror.h"
@@ -590,9 +591,50 @@ TEST_F(EndToEndTest, ActivationDrainsSessionLeases) {
   EXPECT_EQ(ActiveVersion(*a), "1.2.0");
   EXPECT_EQ(fs_->ListDir(dir_.Sub("device/versions"))->size(), 3u);
   EXPECT_EQ(ReadTestFile(session->model_path()), ReadTestFile(v1));
-  EXPECT_TRUE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
+  EXPECT_TRUE(*agent::IsHeld(DefaultPlatform(), dir_.Sub("device"), session->version_id()));
   session->Release();
-  EXPECT_FALSE(*agent::IsHeld(dir_.Sub("device"), session->version_id()));
+  EXPECT_FALSE(*agent::IsHeld(DefaultPlatform(), dir_.Sub("device"), session->version_id()));
+}
+
+// The agent takes every lock through the platform seam (Env::platform): on
+// a platform whose locks the kernel never sees, the state folder's lock
+// still keeps a second agent out, and an app's lease still defers a switch.
+TEST_F(EndToEndTest, TheAgentLocksOnlyThroughThePlatformSeam) {
+  Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  ota::testing::InMemoryLockPlatform locks;
+  Env env = env_;
+  env.platform = &locks;
+  agent::AgentOptions options;
+  options.state_dir = dir_.Sub("device");
+  options.space_margin_bytes = 0;
+  options.drain.policy = agent::DrainPolicy::kDefer;
+  options.drain.deadline = std::chrono::milliseconds(100);
+  options.confirm_window = confirm_window_;
+  auto a = Agent::Open(env, options);
+  ASSERT_OK(a);
+  auto second = Agent::Open(env, options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kRetryLater) << second.error().message;
+  ASSERT_EQ(UpdateOnce(**a).kind, UpdateOutcome::Kind::kUpdated);
+
+  agent::LeaseOptions lease_options;
+  lease_options.state_dir = dir_.Sub("device");
+  lease_options.platform = &locks;
+  auto session = agent::LeaseManager::Open(lease_options).value()->Acquire("chat");
+  ASSERT_OK(session);
+  build_extra_ = {"--shadow-skip", "lock test: the switch is measured, not the candidate"};
+  Publish("1.1.0", 2);
+  clock_.Advance(std::chrono::seconds(5));
+  UpdateOutcome deferred = UpdateOnce(**a);
+  ASSERT_EQ(deferred.kind, UpdateOutcome::Kind::kDeferred);
+  EXPECT_EQ(ActiveVersion(**a), "1.0.0");
+  EXPECT_FALSE(*agent::IsHeld(DefaultPlatform(), dir_.Sub("device"), session->version_id()));
+  EXPECT_TRUE(*agent::IsHeld(locks, dir_.Sub("device"), session->version_id()));
+  session->Release();
+  ASSERT_EQ(UpdateOnce(**a).kind, UpdateOutcome::Kind::kUpdated);
+  EXPECT_EQ(ActiveVersion(**a), "1.1.0");
 }
 
 TEST_F(EndToEndTest, DrainFlagsAreValidated) {

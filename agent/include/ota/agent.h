@@ -233,9 +233,20 @@ typedef struct ota_updater_config {
   int confirm_sessions;
   long long confirm_window_seconds;
   const ota_transport* transport; /* NULL: libcurl */
+  /* The drain of the app's own sessions before a switch (see ota-agent's
+   * --drain-policy): "defer" (wait for the sessions on the old version to
+   * end; if they outlast the deadline, keep the old version and try again
+   * at the next update) or "switch-new-first" (new sessions get the new
+   * version at once, running ones finish on the old files). NULL:
+   * "switch-new-first".
+   * The deadline in milliseconds; -1, as ota_updater_config_init sets it:
+   * 30000. */
+  const char* drain_policy;
+  long long drain_deadline_ms;
 } ota_updater_config;
 
-/* Sets every member to NULL or 0, and the confirmation members to -1. */
+/* Sets every member to NULL or 0, and the confirmation and drain deadline
+ * members to -1. */
 void ota_updater_config_init(ota_updater_config* config);
 
 /* Opens the updater: enrolls the state folder on first use, then finishes
@@ -298,9 +309,12 @@ typedef enum ota_model_policy {
  * for what a lease guarantees). */
 ota_status ota_updater_get_model(ota_updater* updater, const char* model, ota_model_policy policy,
                                  ota_lease** out);
-/* Waits for a background update started by get_model to end; OTA_OK at
- * once when none runs. The outcome of that update is logged, not returned. */
-ota_status ota_updater_wait(ota_updater* updater);
+/* Waits for the background update get_model started to end, and returns
+ * its result once: the status it ended with (as ota_updater_update would
+ * have returned it, with ota_last_error() set) and, if json_out is not NULL,
+ * its per-model outcomes (free with ota_free_string). When no background
+ * update ended since the last wait: OTA_OK and *json_out NULL. */
+ota_status ota_updater_wait(ota_updater* updater, char** json_out);
 
 /* Frees a string the updater returned. NULL is ignored. */
 void ota_free_string(char* s);

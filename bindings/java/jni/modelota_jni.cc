@@ -322,9 +322,9 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeOpen(
     JNIEnv* env, jclass, jstring state_dir, jstring server_url, jstring trusted_root_file,
     jobjectArray models, jstring enrollment_token, jstring ca_bundle_file, jstring app_version,
     jstring device_facts_json, jstring download_policy_json, jint confirm_sessions,
-    jlong confirm_window_seconds) {
+    jlong confirm_window_seconds, jstring drain_policy, jlong drain_deadline_ms) {
   return Guarded(env, jlong{0}, [&]() -> jlong {
-    CString state, server, root, token, ca, app, facts, policy;
+    CString state, server, root, token, ca, app, facts, policy, drain;
     if (!state.Read(env, state_dir, "stateDir", true) ||
         !server.Read(env, server_url, "serverUrl", false) ||
         !root.Read(env, trusted_root_file, "trustedRootFile", false) ||
@@ -332,7 +332,8 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeOpen(
         !ca.Read(env, ca_bundle_file, "caBundleFile", false) ||
         !app.Read(env, app_version, "appVersion", false) ||
         !facts.Read(env, device_facts_json, "deviceFactsJson", false) ||
-        !policy.Read(env, download_policy_json, "downloadPolicyJson", false)) {
+        !policy.Read(env, download_policy_json, "downloadPolicyJson", false) ||
+        !drain.Read(env, drain_policy, "drainPolicy", false)) {
       return 0;
     }
     const jsize model_count = models == nullptr ? 0 : env->GetArrayLength(models);
@@ -360,6 +361,8 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeOpen(
     c.download_policy_json = policy.get();
     c.confirm_sessions = confirm_sessions;
     c.confirm_window_seconds = static_cast<long long>(confirm_window_seconds);
+    c.drain_policy = drain.get();
+    c.drain_deadline_ms = static_cast<long long>(drain_deadline_ms);
     ota_updater* updater = nullptr;
     const ota_status s = ota_updater_open(&c, &updater);
     if (s != OTA_OK) {
@@ -440,12 +443,18 @@ JNIEXPORT jlong JNICALL Java_com_modelota_Updater_nativeGetModel(JNIEnv* env, jc
   });
 }
 
-JNIEXPORT void JNICALL Java_com_modelota_Updater_nativeWait(JNIEnv* env, jclass, jlong handle) {
-  GuardedVoid(env, [&] {
+JNIEXPORT jstring JNICALL Java_com_modelota_Updater_nativeWait(JNIEnv* env, jclass, jlong handle) {
+  return Guarded(env, jstring{nullptr}, [&]() -> jstring {
     auto* updater = Handle<ota_updater>(env, handle, "updater");
-    if (updater == nullptr) return;
-    const ota_status s = ota_updater_wait(updater);
-    if (s != OTA_OK) ThrowStatus(env, s);
+    if (updater == nullptr) return nullptr;
+    char* raw = nullptr;
+    const ota_status s = ota_updater_wait(updater, &raw);
+    const OtaString json(raw);
+    if (s != OTA_OK) {
+      ThrowStatus(env, s, json.get());
+      return nullptr;
+    }
+    return json ? NewJavaString(env, json.get()) : nullptr;
   });
 }
 

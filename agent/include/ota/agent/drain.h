@@ -62,17 +62,19 @@ struct DrainReport {
 Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::string& model,
                                       const std::optional<std::string>& old_id,
                                       const std::string& new_id, const DrainOptions& options,
-                                      Clock& clock, const std::function<Status()>& do_switch);
+                                      Platform& platform, Clock& clock,
+                                      const std::function<Status()>& do_switch);
 
 // Whether any session (in any process) holds a lease on the version.
-Result<bool> IsHeld(const std::string& state_dir, const std::string& version_id);
+Result<bool> IsHeld(Platform& platform, const std::string& state_dir,
+                    const std::string& version_id);
 
 // Runs `remove` (deleting the version folder) only if no session holds the
 // version, keeping new leases out while it runs; then deletes the version's
 // lease file. Returns false, without calling `remove`, when the version is
 // leased. Errors: `remove`'s error; kIo when the lease file cannot be opened.
-Result<bool> RemoveIfUnheld(const std::string& state_dir, const std::string& version_id,
-                            const std::function<Status()>& remove);
+Result<bool> RemoveIfUnheld(Platform& platform, const std::string& state_dir,
+                            const std::string& version_id, const std::function<Status()>& remove);
 
 }  // namespace ota::agent
 

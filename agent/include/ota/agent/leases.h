@@ -68,7 +68,7 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
   ~Lease();
 
-  bool held() const { return fd_ >= 0; }
+  bool held() const { return lock_ != nullptr; }
   const LeasedVersion& info() const { return *info_; }
   const std::string& model() const { return info_->model; }
   const std::string& version_id() const { return info_->id; }
@@ -83,9 +83,10 @@ class Lease {
 
  private:
   friend class LeaseManager;
-  Lease(std::shared_ptr<const LeasedVersion> info, int fd) : info_(std::move(info)), fd_(fd) {}
+  Lease(std::shared_ptr<const LeasedVersion> info, std::unique_ptr<FileLock> lock)
+      : info_(std::move(info)), lock_(std::move(lock)) {}
   std::shared_ptr<const LeasedVersion> info_;
-  int fd_ = -1;
+  std::unique_ptr<FileLock> lock_;  // Holds the shared lock while the lease lives.
 };
 
 struct LeaseOptions {
@@ -100,6 +101,8 @@ struct LeaseOptions {
   // Pauses between attempts while a switch is in progress; empty uses
   // std::this_thread::sleep_for. Tests pass one that advances a fake clock.
   std::function<void(std::chrono::microseconds)> pause;
+  // The lock files' platform; nullptr uses DefaultPlatform().
+  Platform* platform = nullptr;
 };
 
 // Hands out leases for one state folder. Thread-safe: any number of threads
@@ -138,6 +141,7 @@ class LeaseManager {
   std::chrono::milliseconds acquire_bound_;
   std::unique_ptr<Clock> owned_clock_;
   Clock* clock_;
+  Platform* platform_;
   std::function<void(std::chrono::microseconds)> pause_;
   std::mutex mu_;  // Guards cache_.
   // Version folders are immutable, so what bundle.json says is cached by id.

@@ -1,7 +1,8 @@
 // "New version active" notifications for apps: a background thread watches
-// <state>/active with inotify and calls back when a model's pointer names a
-// different version. The agent switches pointers by renaming a new symlink
-// over the old one, so one IN_MOVED_TO event marks each switch.
+// <state>/active through the platform seam (inotify on Linux, polling where
+// there is none) and calls back when a model's pointer names a different
+// version. The agent switches pointers by renaming a new symlink over the
+// old one, so one rename notice marks each switch.
 #ifndef OTA_AGENT_NOTIFY_H_
 #define OTA_AGENT_NOTIFY_H_
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "ota/common/platform.h"
 #include "ota/common/result.h"
 
 namespace ota::agent {
@@ -22,22 +24,25 @@ using ActiveChangedCallback = std::function<void(const std::string&, const std::
 class ActiveVersionWatcher {
  public:
   // Starts watching. Changes already in place at start are not reported.
-  // kNotFound when <state>/active does not exist; kIo when inotify fails.
+  // kNotFound when <state>/active does not exist; kIo when the platform's
+  // watch fails. `platform` nullptr: DefaultPlatform().
   static Result<std::unique_ptr<ActiveVersionWatcher>> Start(const std::string& state_dir,
-                                                             ActiveChangedCallback callback);
+                                                             ActiveChangedCallback callback,
+                                                             Platform* platform = nullptr);
   // Stops and joins the thread; idempotent. After it returns, no callback runs.
   void Stop();
   ~ActiveVersionWatcher();
 
  private:
-  ActiveVersionWatcher(std::string state_dir, ActiveChangedCallback callback, int inotify_fd,
-                       int stop_fd);
+  ActiveVersionWatcher(std::string state_dir, ActiveChangedCallback callback,
+                       std::unique_ptr<RenameWatch> watch);
   void Run();
+  // Reports `name` if its pointer now names another version than known_.
+  void Look(const std::string& name);
 
   std::string state_dir_;
   ActiveChangedCallback callback_;
-  int inotify_fd_;
-  int stop_fd_;                               // eventfd: written by Stop() to wake the thread.
+  std::unique_ptr<RenameWatch> watch_;        // Woken by Stop().
   std::map<std::string, std::string> known_;  // Owned by the thread after Start.
   std::thread thread_;
 };

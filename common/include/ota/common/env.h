@@ -1,8 +1,9 @@
 // The one seam between ModelOTA and the outside world (LevelDB's Env idea).
 //
-// Clock, randomness, filesystem and HTTP come in through these interfaces,
-// passed to constructors. Production code uses MakePosixEnv(); tests substitute
-// fakes (a manual clock, a filesystem that drops unsynced writes, ...).
+// Clock, randomness, filesystem, platform (locks, rename notices) and HTTP
+// come in through these interfaces, passed to constructors. Production code
+// uses MakePosixEnv(); tests substitute fakes (a manual clock, a filesystem that drops unsynced
+// writes, ...).
 #ifndef OTA_COMMON_ENV_H_
 #define OTA_COMMON_ENV_H_
 
@@ -14,6 +15,7 @@
 
 #include "ota/common/filesystem.h"
 #include "ota/common/http.h"
+#include "ota/common/platform.h"
 
 namespace ota {
 
@@ -43,7 +45,14 @@ struct Env {
   Random* random = nullptr;
   FileSystem* fs = nullptr;
   HttpClient* http = nullptr;
+  // nullptr: DefaultPlatform() (see PlatformOf).
+  Platform* platform = nullptr;
 };
+
+// env.platform, or the process's DefaultPlatform() when it is unset.
+inline Platform& PlatformOf(const Env& env) {
+  return env.platform != nullptr ? *env.platform : DefaultPlatform();
+}
 
 // The real environment: system clocks, libsodium randombytes, POSIX files, and
 // libcurl. The returned object owns its parts; its `env()` stays valid as long

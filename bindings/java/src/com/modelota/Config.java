@@ -49,6 +49,15 @@ public final class Config {
   /** The confirmation window in seconds; -1: the default, 600. */
   public long confirmWindowSeconds = -1;
 
+  /**
+   * The drain of the app's own sessions before a switch: "defer" or "switch-new-first"; null: the
+   * default, "switch-new-first".
+   */
+  public String drainPolicy;
+
+  /** How long the drain waits for sessions on the old version, in ms; -1: the default, 30000. */
+  public long drainDeadlineMs = -1;
+
   /** A config for the state folder {@code stateDir}, every other field unset. */
   public Config(String stateDir) {
     this.stateDir = stateDir;

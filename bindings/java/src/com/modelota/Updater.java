@@ -60,7 +60,9 @@ public final class Updater implements AutoCloseable {
             config.deviceFactsJson,
             config.downloadPolicyJson,
             config.confirmSessions,
-            config.confirmWindowSeconds));
+            config.confirmWindowSeconds,
+            config.drainPolicy,
+            config.drainDeadlineMs));
   }
 
   /**
@@ -144,11 +146,17 @@ public final class Updater implements AutoCloseable {
     }
   }
 
-  /** Waits for the background update getModel(LOCAL_THEN_BACKGROUND) started, if one runs. */
-  public void awaitBackground() throws ModelOtaException {
+  /**
+   * Waits for the background update getModel(LOCAL_THEN_BACKGROUND) started, and returns its
+   * result once: its per-model outcomes (JSON, as {@link #update} returns them), or null when no
+   * background update ended since the last call.
+   *
+   * @throws ModelOtaException the status and message the background update failed with
+   */
+  public String awaitBackground() throws ModelOtaException {
     long h = enter(true);
     try {
-      nativeWait(h);
+      return nativeWait(h);
     } finally {
       exit();
     }
@@ -234,7 +242,9 @@ public final class Updater implements AutoCloseable {
       String deviceFactsJson,
       String downloadPolicyJson,
       int confirmSessions,
-      long confirmWindowSeconds)
+      long confirmWindowSeconds,
+      String drainPolicy,
+      long drainDeadlineMs)
       throws ModelOtaException;
 
   private static native void nativeClose(long updater);
@@ -252,7 +262,7 @@ public final class Updater implements AutoCloseable {
   private static native long nativeGetModel(long updater, String model, int policy)
       throws ModelOtaException;
 
-  private static native void nativeWait(long updater) throws ModelOtaException;
+  private static native String nativeWait(long updater) throws ModelOtaException;
 
   private static native void nativeReportSession(
       long updater, String versionId, boolean ok, String message) throws ModelOtaException;

@@ -233,7 +233,11 @@ public final class UpdaterTest {
       try (Lease lease = updater.getModel("chat", ModelPolicy.LOCAL_THEN_BACKGROUND)) {
         expectEquals("1.2.0", lease.version(), "the resumed update's version");
         expect(!lease.versionId().equals(oldVersionId), "a new version id");
-        updater.awaitBackground();
+        String background = updater.awaitBackground();
+        expect(
+            background != null && outcome(background, "up-to-date"),
+            "the background update's outcome: " + background);
+        expect(updater.awaitBackground() == null, "a background result is returned once");
       }
       // A lease left open is released by close.
       updater.getModel("chat", ModelPolicy.LOCAL_ONLY);
