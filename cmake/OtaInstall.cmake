@@ -1,12 +1,14 @@
 # Install rules, the exported CMake package and the pkg-config file
 # (docs/packaging.md, docs/decisions.md D46). `cmake --install build --prefix P`
-# installs four components, which are also the Debian packages
+# installs five components, which are also the Debian packages
 # (cmake/OtaPackaging.cmake):
 #   agent  ota-agentd, ota-agent, the app library (static archives), the C API
 #          header, the CMake package, modelota-agent.pc, the agent's unit
 #   server ota-server and its unit
 #   cli    otactl and ota-tuf-client
 #   llama  the pinned llama.cpp shared libraries, in a private folder
+#   java   the Java binding, modelota.jar and libmodelota_jni.so (D50), when
+#          a JDK was found
 # Tests, benchmarks, fuzzers and the example apps have no install rules.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -120,6 +122,25 @@ if(OTA_INSTALL_LLAMA)
     foreach(lib \${ota_llama_libs})
       file(RPATH_SET FILE \"\${lib}\" NEW_RPATH \"\$ORIGIN\")
     endforeach()" COMPONENT llama)
+endif()
+
+if(OTA_HAVE_JAVA)
+  # The Java binding where Debian's JVMs look without being told (D50): the
+  # jar in share/java, versioned with the unversioned link apps put on their
+  # class path, and the JNI library in lib/jni, which is on the default
+  # java.library.path of Debian's OpenJDK. The agent is linked into the
+  # library; it loads llama.cpp from our private folder, like the programs.
+  include(UseJava)
+  set(OTA_INSTALL_JAVADIR ${CMAKE_INSTALL_DATADIR}/java)
+  set(OTA_INSTALL_JNIDIR ${OTA_INSTALL_LIBDIR}/jni)
+  install_jar(modelota_java DESTINATION ${OTA_INSTALL_JAVADIR} COMPONENT java)
+  if(OTA_INSTALL_LLAMA)
+    set_target_properties(modelota_jni PROPERTIES
+      INSTALL_RPATH "$ORIGIN/../../${OTA_INSTALL_LLAMA_PREFIX}/lib")
+  else()
+    set_target_properties(modelota_jni PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
+  endif()
+  install(TARGETS modelota_jni LIBRARY DESTINATION ${OTA_INSTALL_JNIDIR} COMPONENT java)
 endif()
 
 include(OtaInstallSystem)

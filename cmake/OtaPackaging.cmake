@@ -5,7 +5,9 @@
 #   modelota-server  ota-server, ota-server.service
 #   modelota-cli     otactl, ota-tuf-client
 #   modelota-llama   the pinned llama.cpp shared libraries (/usr/lib/modelota/llama),
-#                    which Debian 12 does not package; agent and cli depend on it
+#                    which Debian 12 does not package; agent, cli and java depend on it
+#   modelota-java    the Java binding: /usr/share/java/modelota.jar and
+#                    /usr/lib/jni/libmodelota_jni.so (D50), when a JDK was found
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME modelota)
 set(CPACK_PACKAGE_VENDOR ModelOTA)
@@ -21,6 +23,9 @@ set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL agent server cli)
 if(OTA_INSTALL_LLAMA)
   list(APPEND CPACK_COMPONENTS_ALL llama)
+endif()
+if(OTA_HAVE_JAVA)
+  list(APPEND CPACK_COMPONENTS_ALL java)
 endif()
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
@@ -79,5 +84,13 @@ set(CPACK_DEBIAN_LLAMA_PACKAGE_NAME modelota-llama)
 set(CPACK_DEBIAN_LLAMA_PACKAGE_DEPENDS "${ota_deb_base}, libgomp1")
 set(CPACK_COMPONENT_LLAMA_DESCRIPTION
     "llama.cpp libraries for ModelOTA\nThe pinned llama.cpp release ModelOTA is tested with, as private shared\nlibraries in /usr/lib/modelota/llama (with its headers and CMake files\nfor the app library).")
+
+# The JNI library has the agent linked in statically: it loads what the
+# agent's programs load, and a JVM (Java 8 class files) runs the jar.
+set(CPACK_DEBIAN_JAVA_PACKAGE_NAME modelota-java)
+set(CPACK_DEBIAN_JAVA_PACKAGE_DEPENDS
+    "${ota_llama_dep}${ota_deb_base}, ${ota_deb_crypto}, libcurl4, libsqlite3-0, libzstd1, libre2-9, libsimdjson14, default-jre-headless | java8-runtime-headless")
+set(CPACK_COMPONENT_JAVA_DESCRIPTION
+    "Java binding of the ModelOTA in-process updater\nmodelota.jar (package com.modelota) and its JNI library, for JVM programs\nthat keep their own machine-learning models up to date over the air, in\ntheir own process: verified downloads, shadow tests, atomic switches and\nrollbacks, and leases of the installed models.")
 
 include(CPack)

@@ -11,11 +11,14 @@
 #   - the packages extracted into a scratch root (dpkg -x): every program
 #     runs --help from there with the llama.cpp of the root, and a C program
 #     links against the root's library with its pkg-config file.
-# Usage: deb_test.sh BUILD_DIR VERSION C_COMPILER
+# With `java` (a build with the Java binding), modelota-java too: the jar, its
+# link and the JNI library, which loads the root's llama.cpp, and its Depends.
+# Usage: deb_test.sh BUILD_DIR VERSION C_COMPILER [java]
 set -euo pipefail
 build_dir=$1
 version=$2
 cc=$3
+with_java=${4:-}
 src_dir=$(cd "$(dirname "$0")" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/modelota-deb.XXXXXX")
@@ -33,9 +36,12 @@ arch=$(dpkg --print-architecture)
 deb_version="${version}-1"
 deb() { echo "${work}/debs/$1_${deb_version}_${arch}.deb"; }
 packages=(modelota-agent modelota-server modelota-cli modelota-llama)
+[[ "${with_java}" == java ]] && packages+=(modelota-java)
 for p in "${packages[@]}"; do
   [[ -f "$(deb "$p")" ]] || fail "no package $(basename "$(deb "$p")"): $(ls "${work}/debs")"
 done
+made=("${work}/debs"/*.deb)
+[[ ${#made[@]} -eq ${#packages[@]} ]] || fail "packages other than ${packages[*]}: $(ls "${work}/debs")"
 
 step "control fields and maintainer scripts"
 for p in "${packages[@]}"; do
@@ -82,6 +88,13 @@ expect_files modelota-server /etc/default/ota-server /usr/bin/ota-server \
   /usr/lib/systemd/system/ota-server.service /usr/lib/sysusers.d/modelota-server.conf \
   /usr/share/doc/modelota-server/packaging.md
 expect_files modelota-cli /usr/bin/otactl /usr/bin/ota-tuf-client
+if [[ "${with_java}" == java ]]; then
+  expect_files modelota-java "/usr/share/java/modelota-${version}.jar" \
+    /usr/share/java/modelota.jar /usr/lib/jni/libmodelota_jni.so
+  jre="default-jre-headless | java8-runtime-headless"
+  [[ "$(dpkg-deb -f "$(deb modelota-java)" Depends)" == *"${jre}"* ]] ||
+    fail "modelota-java: no JRE (${jre}) in Depends"
+fi
 llama_files=$(dpkg-deb --fsys-tarfile "$(deb modelota-llama)" | tar -t | grep -v '/$')
 grep -q '^./usr/lib/modelota/llama/lib/libllama.so.0$' <<<"${llama_files}" ||
   fail "modelota-llama: no libllama.so.0"
@@ -90,6 +103,10 @@ grep -qv '^./usr/lib/modelota/llama/' <<<"${llama_files}" &&
 
 root=${work}/root
 for p in "${packages[@]}"; do dpkg -x "$(deb "$p")" "${root}"; done
+if [[ "${with_java}" == java ]]; then
+  [[ "$(readlink "${root}/usr/share/java/modelota.jar")" == "modelota-${version}.jar" ]] ||
+    fail "modelota-java: /usr/share/java/modelota.jar does not link to modelota-${version}.jar"
+fi
 
 step "systemd units"
 "${src_dir}/check_units.sh" "${root}" "${work}/units"
@@ -99,10 +116,12 @@ for program in ota-agent ota-agentd otactl ota-server ota-tuf-client; do
   "${root}/usr/bin/${program}" --help >"${work}/help.txt" 2>&1 ||
     { cat "${work}/help.txt" >&2; fail "${program} --help failed"; }
 done
-for program in ota-agent ota-agentd otactl; do
-  llama=$(ldd "${root}/usr/bin/${program}" | sed -n 's/.*libllama.so.0 => \([^ ]*\) .*/\1/p')
+llama_users=(bin/ota-agent bin/ota-agentd bin/otactl)
+[[ "${with_java}" == java ]] && llama_users+=(lib/jni/libmodelota_jni.so)
+for file in "${llama_users[@]}"; do
+  llama=$(ldd "${root}/usr/${file}" | sed -n 's/.*libllama.so.0 => \([^ ]*\) .*/\1/p')
   [[ -n "${llama}" && "$(realpath "${llama}")" == "${root}/usr/lib/modelota/llama/lib/"* ]] ||
-    fail "${program} does not load the packaged llama.cpp: $(ldd "${root}/usr/bin/${program}")"
+    fail "${file} does not load the packaged llama.cpp: $(ldd "${root}/usr/${file}")"
 done
 
 step "Depends cover every library the packaged files load"

@@ -11,12 +11,19 @@
 #      the installed ota-agent and watches it install chat 1.0.0 through the
 #      C API, then the pkg-config-built one watches the update to 1.1.0;
 #   4. both builds then install 1.1.0 themselves, in process, into new state
-#      folders through the C API's in-process updater (no ota-agent).
-# Usage: package_test.sh BUILD_DIR PACKAGE_FIXTURE C_COMPILER
+#      folders through the C API's in-process updater (no ota-agent);
+#   5. with JAVA and JAVAC (a build with the Java binding): the jar is in
+#      share/java and the JNI library in lib/jni, and
+#      tests/package/consumer/JavaConsumer.java, compiled against the
+#      installed jar and run with the installed JNI library only, installs
+#      1.1.0 in its own process too.
+# Usage: package_test.sh BUILD_DIR PACKAGE_FIXTURE C_COMPILER [JAVA JAVAC]
 set -euo pipefail
 build_dir=$1
 fixture=$2
 cc=$3
+java=${4:-}
+javac=${5:-}
 consumer_src=$(cd "$(dirname "$0")/consumer" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/modelota-package.XXXXXX")
@@ -48,6 +55,16 @@ for f in bin/ota-agentd bin/ota-agent bin/otactl bin/ota-server bin/ota-tuf-clie
   lib/sysusers.d/modelota-server.conf etc/default/ota-agentd etc/default/ota-server; do
   [[ -e "${prefix}/${f}" ]] || fail "not installed: ${f}"
 done
+if [[ -n "${java}" ]]; then
+  jar=${prefix}/share/java/modelota.jar
+  jni_dir=${prefix}/lib/jni
+  [[ -f "${jar}" ]] || fail "not installed: share/java/modelota.jar"
+  [[ -L "${jar}" && "$(readlink "${jar}")" == modelota-*.jar ]] ||
+    fail "share/java/modelota.jar is not a link to the versioned jar"
+  [[ -f "${jni_dir}/libmodelota_jni.so" ]] || fail "not installed: lib/jni/libmodelota_jni.so"
+elif [[ -e "${prefix}/share/java" || -e "${prefix}/lib/jni" ]]; then
+  fail "a Java binding installed by a build that has none"
+fi
 programs=$(cd "${prefix}/bin" && ls | tr '\n' ' ')
 [[ "${programs}" == "ota-agent ota-agentd ota-server ota-tuf-client otactl " ]] ||
   fail "unexpected programs in bin/: ${programs}"
@@ -120,4 +137,23 @@ step "a real update in the app's own process (the in-process updater), both buil
   "${token_file}" "${id}" "${version}" || fail "in-process update (CMake-built consumer) failed"
 "${work}/consumer-pc" --embedded "${work}/app-state-pc" "${url}" "${root}" \
   "${token_file}" "${id}" "${version}" || fail "in-process update (pkg-config-built consumer) failed"
+
+if [[ -n "${java}" ]]; then
+  step "the same in a JVM: the installed modelota.jar and lib/jni/libmodelota_jni.so"
+  "${javac}" --release 8 -Xlint:all -Werror -encoding UTF-8 -cp "${jar}" \
+    -d "${work}/java-consumer" "${consumer_src}/JavaConsumer.java" ||
+    fail "the Java consumer does not compile against the installed jar"
+  # Only the installed files: the jar and the consumer on the class path, the
+  # installed JNI folder as the whole library path. -Xcheck:jni reports the
+  # library's JNI misuse, which fails the test.
+  "${java}" -Xcheck:jni -cp "${jar}:${work}/java-consumer" -Djava.library.path="${jni_dir}" \
+    JavaConsumer "${work}/app-state-java" "${url}" "${root}" "${token_file}" "${id}" \
+    "${version}" >"${work}/java-consumer.log" 2>&1 ||
+    { cat "${work}/java-consumer.log" >&2; fail "in-process update (Java consumer) failed"; }
+  cat "${work}/java-consumer.log"
+  if grep -E 'WARNING in native method|WARNING: JNI local refs|FATAL ERROR in native method' \
+    "${work}/java-consumer.log"; then
+    fail "the JVM's JNI check warned about the installed library"
+  fi
+fi
 echo "package test: passed"
