@@ -20,7 +20,8 @@ target_link_libraries(ota_agent_leases PUBLIC ota_common PRIVATE ota_manifest_bu
 
 enable_testing()
 find_package(GTest REQUIRED)
-add_library(ota_test_support STATIC tests/support/test_support.cc)
+add_library(ota_test_support STATIC tests/support/test_support.cc
+                                    tests/support/in_memory_locks.cc)
 target_include_directories(ota_test_support PUBLIC tests/support)
 target_link_libraries(ota_test_support PUBLIC ota_common GTest::gtest)
 target_compile_definitions(ota_test_support PUBLIC OTA_BINARY_DIR="${CMAKE_BINARY_DIR}"

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "in_memory_locks.h"
 #include "lease_test_util.h"
 #include "ota/agent/drain.h"
 #include "ota/agent/leases.h"
@@ -26,7 +27,21 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-TEST(LeaseStressTest, ConcurrentAcquireDuringSwitchesAndRemovals) {
+// On the kernel's flock and on the in-memory lock platform (whose own
+// bookkeeping must be race-free too).
+class LeaseStressTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  Platform& P() {
+    if (GetParam() == "InMemoryLocks") return in_memory_;
+    return DefaultPlatform();
+  }
+  ota::testing::InMemoryLockPlatform in_memory_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Platforms, LeaseStressTest, ::testing::Values("Flock", "InMemoryLocks"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(LeaseStressTest, ConcurrentAcquireDuringSwitchesAndRemovals) {
   ota::testing::TempDir dir;
   const std::string state = dir.path();
   testing::MakeStateDir(state);
@@ -40,6 +55,7 @@ TEST(LeaseStressTest, ConcurrentAcquireDuringSwitchesAndRemovals) {
   LeaseOptions options;
   options.state_dir = state;
   options.acquire_bound = 2000ms;
+  options.platform = &P();
   auto manager = LeaseManager::Open(options);
   ASSERT_OK(manager);
   LeaseManager& m = **manager;
@@ -88,17 +104,16 @@ TEST(LeaseStressTest, ConcurrentAcquireDuringSwitchesAndRemovals) {
     if (!testing::Exists(state + "/versions/" + ids[next])) {
       testing::InstallVersion(state, ids[next], "chat", versions[next]);
     }
-    auto report = ActivateWithDrain(state, "chat", ids[current], ids[next], d, DefaultPlatform(),
-                                    *clock, [&] {
-                                      testing::PointAt(state, "chat", ids[next]);
-                                      return Ok();
-                                    });
+    auto report = ActivateWithDrain(state, "chat", ids[current], ids[next], d, P(), *clock, [&] {
+      testing::PointAt(state, "chat", ids[next]);
+      return Ok();
+    });
     ASSERT_OK(report);
     if (!report->switched) continue;  // Deferred: still busy, try the next round.
     ++switched;
     // Remove the version two steps back if nobody holds it.
     const std::size_t old = (next + 1) % ids.size();
-    auto gone = RemoveIfUnheld(DefaultPlatform(), state, ids[old], [&]() -> Status {
+    auto gone = RemoveIfUnheld(P(), state, ids[old], [&]() -> Status {
       std::filesystem::remove_all(state + "/versions/" + ids[old]);
       return Ok();
     });
