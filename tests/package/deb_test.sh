@@ -116,7 +116,14 @@ for program in ota-agent ota-agentd otactl ota-server ota-tuf-client; do
   "${root}/usr/bin/${program}" --help >"${work}/help.txt" 2>&1 ||
     { cat "${work}/help.txt" >&2; fail "${program} --help failed"; }
 done
-llama_users=(bin/ota-agent bin/ota-agentd bin/otactl)
+# The resident supervisor loads none of the agent's heavy libraries: they
+# load only in the check it starts (its idle memory, lifecycle_bench).
+resident_libs=$(ldd "${root}/usr/bin/ota-agentd")
+for heavy in libllama libcurl libsqlite3 libzstd; do
+  [[ "${resident_libs}" != *"${heavy}"* ]] ||
+    fail "ota-agentd loads ${heavy}, which only its checks need: ${resident_libs}"
+done
+llama_users=(bin/ota-agent bin/otactl)
 [[ "${with_java}" == java ]] && llama_users+=(lib/jni/libmodelota_jni.so)
 for file in "${llama_users[@]}"; do
   llama=$(ldd "${root}/usr/${file}" | sed -n 's/.*libllama.so.0 => \([^ ]*\) .*/\1/p')
