@@ -90,6 +90,8 @@ struct TargetFetch {
   // deployment needs (for the host's free storage report).
   manifest::DownloadPolicy policy;
   std::uint64_t space_needed = 0;
+  // Takes the checked pieces as they arrive (DownloadOptions::checked_sink).
+  CheckedSink* checked_sink = nullptr;
 };
 
 // The container head signed in a bundle target's custom data; nullopt when

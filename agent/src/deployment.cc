@@ -18,6 +18,8 @@
 #include "ota/common/hash.h"
 #include "ota/common/log.h"
 #include "ota/manifest/bundle_manifest.h"
+#include "ota/verifier/hashing.h"
+#include "streamed_unpack.h"
 
 namespace ota::agent {
 namespace {
@@ -107,9 +109,15 @@ class Runner : public DeploymentSteps {
     fetch.length = row_.length;
     fetch.container = true;
     fetch.signed_head = SignedHead(*target);
+    if (fetch.signed_head) {
+      Status started = StartStreamedUnpack(*target);
+      if (!started.ok()) return FromStatus(started);
+      fetch.checked_sink = streamed_.get();
+    }
     DownloadStats stats;
     Status fetched = Fetch(fetch, stats);
     if (!fetched.ok()) {
+      streamed_.reset();
       if (fetched.error().code == ErrorCode::kNoSpace) {
         // A full disk: give the space back rather than sit on a partial file.
         (void)ctx_.env.fs->Remove(part);
@@ -308,6 +316,48 @@ class Runner : public DeploymentSteps {
     return std::optional<bundle::RecipientPrivateKey>(std::move(key));
   }
 
+  // A download from byte 0 is unpacked as it arrives (streamed_unpack.h);
+  // a resumed one is unpacked after it, from the part file.
+  Status StartStreamedUnpack(const manifest::TargetFile& target) {
+    streamed_.reset();
+    OTA_ASSIGN_OR_RETURN(bool partial, ctx_.env.fs->Exists(ctx_.store.DownloadPath(row_.sha256)));
+    if (partial) return Ok();
+    const std::string staging = ctx_.store.StagingDir(row_.sha256);
+    OTA_TRY(ctx_.env.fs->RemoveAll(staging));
+    OTA_ASSIGN_OR_RETURN(std::optional<bundle::RecipientPrivateKey> key, DeviceKey());
+    streamed_ = std::make_unique<StreamedUnpack>(*ctx_.env.fs, staging, std::move(key),
+                                                 target.hashes.count("sha256") != 0,
+                                                 target.hashes.count("sha512") != 0,
+                                                 /*threaded=*/!CrashPointsEnabled());
+    return Ok();
+  }
+
+  // The streamed unpack's result, if the download streamed: nullopt when it
+  // did not (the part file is then verified and unpacked as usual), else
+  // the verdict on the whole file and, when it holds, the promotion.
+  std::optional<Status> FinishStreamedUnpack(const manifest::TargetFile& target,
+                                             bool& download_rejected) {
+    if (!streamed_) return std::nullopt;
+    std::unique_ptr<StreamedUnpack> streamed = std::move(streamed_);
+    auto unpacked = streamed->Finish(row_.length);
+    if (!unpacked.ok()) {
+      Log(LogLevel::kInfo, "agent",
+          row_.model + " " + row_.version + ": unpacking after the download (" +
+              unpacked.error().message + ")");
+      return std::nullopt;
+    }
+    const std::string part = ctx_.store.DownloadPath(row_.sha256);
+    Status verified = verifier::CheckFileDigests(part, unpacked->length, unpacked->sha256,
+                                                 unpacked->sha512, target);
+    if (!verified.ok()) {
+      (void)ctx_.env.fs->RemoveAll(ctx_.store.StagingDir(row_.sha256));
+      (void)ctx_.env.fs->Remove(part);
+      download_rejected = true;
+      return verified;
+    }
+    return PromoteUnpacked(unpacked->manifest);
+  }
+
   // Sets `download_rejected` when the downloaded file failed its signed
   // length or hashes (as opposed to a corrupt inside found while unpacking).
   Status VerifyAndUnpack(bool& download_rejected) {
@@ -332,6 +382,9 @@ class Runner : public DeploymentSteps {
     OTA_ASSIGN_OR_RETURN(
         manifest::TargetFile target,
         manifest::ParseTargetFile(nlohmann::json::parse(row_.target_json, nullptr, false)));
+    if (std::optional<Status> streamed = FinishStreamedUnpack(target, download_rejected)) {
+      return *streamed;
+    }
     Status verified = verifier::Updater::VerifyTargetFile(target, part, *ctx_.env.fs);
     if (!verified.ok()) {
       // Bytes that do not match the signed length and hashes are never kept;
@@ -358,18 +411,23 @@ class Runner : public DeploymentSteps {
       }
       return std::move(bundle).error();
     }
-    if (bundle->name != row_.model || manifest::ToString(bundle->version) != row_.version) {
-      (void)ctx_.env.fs->RemoveAll(staging);
-      return MakeError(ErrorCode::kIntegrity, "bundle contains " + bundle->name + " " +
-                                                  manifest::ToString(bundle->version) +
-                                                  " but the signed target says " + row_.model +
-                                                  " " + row_.version);
+    return PromoteUnpacked(*bundle);
+  }
+
+  // The staging folder holds the verified bundle: checks it is the signed
+  // target's model and version, then makes it an installed version.
+  Status PromoteUnpacked(const manifest::BundleManifest& bundle) {
+    if (bundle.name != row_.model || manifest::ToString(bundle.version) != row_.version) {
+      (void)ctx_.env.fs->RemoveAll(ctx_.store.StagingDir(row_.sha256));
+      return MakeError(ErrorCode::kIntegrity,
+                       "bundle contains " + bundle.name + " " + manifest::ToString(bundle.version) +
+                           " but the signed target says " + row_.model + " " + row_.version);
     }
     OTA_TRY(ctx_.store.PromoteStaging(row_.sha256));
     OTA_TRY(ctx_.db.RecordVersion(
         VersionRow{row_.sha256, row_.model, row_.version, UnixNow(ctx_.env)}));
     (void)ctx_.env.fs->Remove(NoDeltaMarker());
-    return ctx_.env.fs->Remove(part);
+    return ctx_.env.fs->Remove(ctx_.store.DownloadPath(row_.sha256));
   }
 
   Status CheckCapability() {
@@ -635,6 +693,8 @@ class Runner : public DeploymentSteps {
   DeploymentRow& row_;
   const DownloadProgress& progress_;
   UpdateOutcome& outcome_;
+  // A full bundle unpacking while it downloads, between Download and Verify.
+  std::unique_ptr<StreamedUnpack> streamed_;
   bool rejected_ = false;  // Confirm() rejected the version.
 };
 

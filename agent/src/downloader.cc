@@ -66,10 +66,12 @@ Result<std::uint64_t> RestoreChecker(Env& env, const std::string& part, std::uin
 
 // One HTTP exchange appending to the part file. Returns kRetryLater for
 // anything worth another attempt.
+// `stream`: the checked sink to hand the pieces to (this exchange starts at
+// byte 0 with a signed head), or null.
 Status FetchOnce(Env& env, const std::string& url, const std::string& part_path, std::uint64_t have,
                  std::uint64_t length, const DownloadOptions& options,
                  const ProgressCallback& progress, bundle::DownloadChecker* checker,
-                 DownloadStats& stats, Exchange& exchange) {
+                 CheckedSink* stream, DownloadStats& stats, Exchange& exchange) {
   OTA_ASSIGN_OR_RETURN(auto file, env.fs->OpenWritable(part_path, /*append=*/true, 0600));
   HttpRequest request;
   request.url = url;
@@ -80,6 +82,7 @@ Status FetchOnce(Env& env, const std::string& url, const std::string& part_path,
 
   std::uint64_t written = have;
   std::uint64_t unsynced = 0;
+  std::vector<std::uint8_t> unchecked;  // The piece in progress, for `stream`.
   auto sink = [&](std::span<const std::uint8_t> data) -> Status {
     while (!data.empty()) {
       // A piece is written, then checked; a failed one is cut off after.
@@ -98,6 +101,13 @@ Status FetchOnce(Env& env, const std::string& url, const std::string& part_path,
         if (!checked.ok()) {
           exchange.piece_failed = checked.error().code == ErrorCode::kIntegrity;
           return checked;
+        }
+        if (stream != nullptr) {
+          unchecked.insert(unchecked.end(), piece.begin(), piece.end());
+          if (checker->checked() == written) {
+            stream->Take(std::move(unchecked));
+            unchecked = {};
+          }
         }
       }
       data = data.subspan(n);
@@ -161,6 +171,14 @@ Status DownloadResumable(Env& env, const std::string& url, const std::string& pa
   std::optional<bundle::DownloadChecker::Failure> previous_failure;
   std::chrono::milliseconds backoff = options.initial_backoff;
   Error last = MakeError(ErrorCode::kRetryLater, "no download attempt made for " + url);
+  // The checked sink takes the pieces of one exchange that streams the whole
+  // file from byte 0; the first sign of anything else abandons it.
+  CheckedSink* stream = checking && options.signed_head ? options.checked_sink : nullptr;
+  auto end_stream = [&stream] {
+    if (stream != nullptr) stream->Abandon();
+    stream = nullptr;
+  };
+  if (stream == nullptr && options.checked_sink != nullptr) options.checked_sink->Abandon();
   for (int attempt = 1; attempt <= options.max_attempts; ++attempt) {
     OTA_ASSIGN_OR_RETURN(bool exists, env.fs->Exists(part_path));
     std::uint64_t have = 0;
@@ -177,15 +195,17 @@ Status DownloadResumable(Env& env, const std::string& url, const std::string& pa
       OTA_ASSIGN_OR_RETURN(have, RestoreChecker(env, part_path, have, *checker, stats));
     }
     if (attempt == 1) stats.resumed_from = have;
+    if (have != 0) end_stream();
     if (have == length) return Ok();
     stats.attempts = attempt;
     Exchange exchange;
-    Status s = FetchOnce(env, url, part_path, have, length, options, progress, checker.get(), stats,
-                         exchange);
+    Status s = FetchOnce(env, url, part_path, have, length, options, progress, checker.get(),
+                         stream, stats, exchange);
     if (s.ok()) {
       stats.clean_transfer = have == 0;
       return Ok();
     }
+    end_stream();
     last = std::move(s).error();
     if (exchange.piece_failed) {
       const bundle::DownloadChecker::Failure failure = *checker->failure();

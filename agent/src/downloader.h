@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ota/common/env.h"
 #include "ota/common/result.h"
@@ -22,13 +23,25 @@
 
 namespace ota::agent {
 
+// Where a download hands its checked bytes (DownloadOptions::checked_sink).
+class CheckedSink {
+ public:
+  virtual ~CheckedSink() = default;
+  // The file's next checked bytes, in order from byte 0.
+  virtual void Take(std::vector<std::uint8_t> bytes) = 0;
+  // Not every byte will come this way (the transfer resumed, or a piece had
+  // to be fetched again): the sink stops using what it got.
+  virtual void Abandon() = 0;
+};
+
 struct DownloadOptions {
   // Exchanges per call (the retry budget); the deployment resumes on the
   // next cycle after that.
   int max_attempts = 6;
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30'000};
-  std::uint64_t sync_every_bytes = 8u << 20;
+  // A power cut costs at most this much download again (D52).
+  std::uint64_t sync_every_bytes = 64u << 20;
   std::chrono::milliseconds connect_timeout{10'000};
   // A transfer receiving nothing for this long is dropped (and resumed).
   std::chrono::seconds stall_timeout{30};
@@ -41,6 +54,10 @@ struct DownloadOptions {
   bool container = false;
   // The container head signed in the target's custom data, if published.
   std::optional<manifest::ContainerHead> signed_head;
+  // With a container and its signed head: takes every piece once checked,
+  // while the first exchange streams the file from byte 0; abandoned as soon
+  // as that stops being so (streamed_unpack.h).
+  CheckedSink* checked_sink = nullptr;
 };
 
 struct DownloadStats {

@@ -54,6 +54,7 @@ Status FetchTarget(AgentContext& ctx, const TargetFetch& target, const ProgressC
   options.stall_timeout = ctx.options.download_stall_timeout;
   options.container = target.container;
   options.signed_head = target.signed_head;
+  options.checked_sink = target.checked_sink;
   Status s =
       DownloadResumable(env, target.url, target.part, target.length, options, progress, stats);
   if (stats.retry_after) {

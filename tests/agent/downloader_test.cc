@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <vector>
 
 #include <random>
 
 #include "ota/bundle/bundle.h"
 #include "ota/common/env.h"
+#include "ota/common/hash.h"
+#include "streamed_unpack.h"
 #include "test_support.h"
 
 namespace ota::agent {
@@ -333,6 +336,7 @@ class ContainerDownloadTest : public DownloaderTest {
     m.name = "chat";
     m.version = *manifest::ParseVersion("1.0.0");
     m.model = {"model.gguf", "gguf"};
+    weights_ = weights;
     bundle::PackOptions o;
     o.chunk_size = 64 << 10;
     const std::string out = dir_.Sub("b.otab");
@@ -366,6 +370,7 @@ class ContainerDownloadTest : public DownloaderTest {
     return (i + 1 < starts_.size() ? starts_[i + 1] : bundle_.size()) - starts_[i];
   }
 
+  std::string weights_;
   std::string bundle_;
   std::string changed_;
   manifest::ContainerHead head_;
@@ -439,6 +444,135 @@ TEST_F(ContainerDownloadTest, AWrongHeadIsFetchedAgain) {
   EXPECT_EQ(http_.ranges, (std::vector<std::optional<std::uint64_t>>{std::nullopt, std::nullopt}));
   EXPECT_EQ(stats->discarded, head_.length);
   EXPECT_TRUE(stats->clean_transfer);
+}
+
+// Records what a download hands to its checked sink.
+class RecordingSink : public CheckedSink {
+ public:
+  void Take(std::vector<std::uint8_t> bytes) override {
+    sizes.push_back(bytes.size());
+    taken.append(bytes.begin(), bytes.end());
+  }
+  void Abandon() override { abandoned = true; }
+  std::string taken;
+  std::vector<std::size_t> sizes;
+  bool abandoned = false;
+};
+
+// A clean transfer from byte 0 hands over every piece, whole and in order,
+// once checked.
+TEST_F(ContainerDownloadTest, ACleanTransferHandsEveryCheckedPieceToTheStream) {
+  RecordingSink sink;
+  DownloadOptions o = ContainerOptions();
+  o.checked_sink = &sink;
+  ASSERT_OK(Download(o, bundle_.size()));
+  EXPECT_FALSE(sink.abandoned);
+  EXPECT_TRUE(sink.taken == bundle_);
+  ASSERT_EQ(sink.sizes.size(), 1 + starts_.size());  // The head, then each chunk.
+  EXPECT_EQ(sink.sizes[0], head_.length);
+  for (std::size_t i = 0; i < starts_.size(); ++i) EXPECT_EQ(sink.sizes[i + 1], ChunkSize(i));
+}
+
+// Only checked pieces are ever handed over: a piece that fails its check
+// ends the stream before it.
+TEST_F(ContainerDownloadTest, ABadPieceAbandonsTheStreamBeforeIt) {
+  http_.SetBody(changed_);
+  RecordingSink sink;
+  DownloadOptions o = ContainerOptions();
+  o.checked_sink = &sink;
+  ASSERT_OK(Download(o, bundle_.size()));
+  EXPECT_TRUE(sink.abandoned);
+  EXPECT_EQ(sink.taken.size(), starts_[2]);
+  EXPECT_TRUE(sink.taken == bundle_.substr(0, starts_[2]));
+}
+
+// A dropped connection ends the stream after the last checked piece; the
+// download itself resumes and completes.
+TEST_F(ContainerDownloadTest, ADroppedTransferAbandonsTheStream) {
+  http_.Script(
+      {{ScriptedHttp::Mode::kDropAfter, starts_[3] + 1000}, {ScriptedHttp::Mode::kNormal, 0}});
+  RecordingSink sink;
+  DownloadOptions o = ContainerOptions();
+  o.checked_sink = &sink;
+  ASSERT_OK(Download(o, bundle_.size()));
+  EXPECT_TRUE(sink.abandoned);
+  EXPECT_EQ(sink.taken.size(), starts_[3]);
+  EXPECT_TRUE(sink.taken == bundle_.substr(0, starts_[3]));
+  EXPECT_TRUE(ReadTestFile(part_) == bundle_);
+}
+
+// Nothing is streamed without a signed head, nor for a resumed download.
+TEST_F(ContainerDownloadTest, NoStreamWithoutASignedHeadOrFromAPartFile) {
+  RecordingSink unsigned_head;
+  DownloadOptions o = ContainerOptions();
+  o.signed_head.reset();
+  o.checked_sink = &unsigned_head;
+  ASSERT_OK(Download(o, bundle_.size()));
+  EXPECT_TRUE(unsigned_head.abandoned);
+  EXPECT_TRUE(unsigned_head.taken.empty());
+
+  ota::testing::WriteTestFile(part_, bundle_.substr(0, starts_[1]));
+  RecordingSink resumed;
+  o = ContainerOptions();
+  o.checked_sink = &resumed;
+  ASSERT_OK(Download(o, bundle_.size()));
+  EXPECT_TRUE(resumed.abandoned);
+  EXPECT_TRUE(resumed.taken.empty());
+}
+
+// The streamed unpack: the bundle unpacked and both digests of the whole
+// file computed while it downloads.
+// On its worker thread, and inline as under crash points.
+TEST_F(ContainerDownloadTest, AStreamedUnpackUnpacksAndHashesTheBundleAsItArrives) {
+  for (const bool threaded : {true, false}) {
+    SCOPED_TRACE(threaded ? "threaded" : "inline");
+    const std::string staging = dir_.Sub(threaded ? "staging-threaded" : "staging-inline");
+    std::filesystem::remove(part_);
+    StreamedUnpack stream(*fs_, staging, std::nullopt, true, true, threaded);
+    DownloadOptions o = ContainerOptions();
+    o.checked_sink = &stream;
+    ASSERT_OK(Download(o, bundle_.size()));
+    auto done = stream.Finish(bundle_.size());
+    ASSERT_OK(done);
+    EXPECT_EQ(done->manifest.name, "chat");
+    EXPECT_EQ(done->length, bundle_.size());
+    EXPECT_EQ(done->sha256, Sha256Hex(bundle_));
+    EXPECT_EQ(done->sha512, Sha512Hex(bundle_));
+    EXPECT_TRUE(ReadTestFile(staging + "/model.gguf") == weights_);
+    EXPECT_TRUE(fs_->Exists(staging + "/bundle.json").value());
+  }
+}
+
+// A stream that was abandoned or ended short leaves no staging folder.
+TEST_F(ContainerDownloadTest, AnUnfinishedStreamedUnpackLeavesNothing) {
+  const std::string staging = dir_.Sub("staging");
+  {
+    StreamedUnpack stream(*fs_, staging, std::nullopt, true, false);
+    http_.Script(
+        {{ScriptedHttp::Mode::kDropAfter, starts_[3] + 1000}, {ScriptedHttp::Mode::kNormal, 0}});
+    DownloadOptions o = ContainerOptions();
+    o.checked_sink = &stream;
+    ASSERT_OK(Download(o, bundle_.size()));
+    auto done = stream.Finish(bundle_.size());
+    ASSERT_FALSE(done.ok());
+    EXPECT_EQ(done.error().code, ErrorCode::kCancelled);
+    EXPECT_FALSE(fs_->Exists(staging).value());
+  }
+  {
+    StreamedUnpack stream(*fs_, staging, std::nullopt, true, false);
+    stream.Take(std::vector<std::uint8_t>(bundle_.begin(), bundle_.begin() + starts_[2]));
+    auto done = stream.Finish(bundle_.size());
+    ASSERT_FALSE(done.ok());
+    EXPECT_EQ(done.error().code, ErrorCode::kIntegrity);
+    EXPECT_FALSE(fs_->Exists(staging).value());
+  }
+  {
+    // Destroyed before Finish (the deployment failed its download).
+    auto stream = std::make_unique<StreamedUnpack>(*fs_, staging, std::nullopt, true, false);
+    stream->Take(std::vector<std::uint8_t>(bundle_.begin(), bundle_.begin() + starts_[2]));
+    stream.reset();
+    EXPECT_FALSE(fs_->Exists(staging).value());
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -159,6 +160,94 @@ TEST_F(EndToEndTest, FirstInstallThenUpgradeKeepsPreviousVersion) {
                                              "shadowing",   "switching", "confirming",
                                              "committed"};
   EXPECT_EQ(states, expected);
+}
+
+// Forwards to another filesystem, counting reads of download part files.
+class PartReadCounter : public FileSystem {
+ public:
+  explicit PartReadCounter(FileSystem& base) : base_(base) {}
+  std::atomic<int> part_reads{0};
+
+  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
+                                                     unsigned mode) override {
+    return base_.OpenWritable(path, append, mode);
+  }
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    Count(path);
+    return base_.OpenReadable(path);
+  }
+  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
+    Count(path);
+    return base_.ReadFile(path, max_bytes);
+  }
+  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
+  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
+  Status CreateDirs(const std::string& path) override { return base_.CreateDirs(path); }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_.Rename(from, to);
+  }
+  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
+  Status Remove(const std::string& path) override { return base_.Remove(path); }
+  Status RemoveAll(const std::string& path) override { return base_.RemoveAll(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_.ListDir(path);
+  }
+  Status CreateSymlink(const std::string& target, const std::string& link) override {
+    return base_.CreateSymlink(target, link);
+  }
+  Result<std::string> ReadSymlink(const std::string& link) override {
+    return base_.ReadSymlink(link);
+  }
+  Result<std::uint64_t> FreeSpace(const std::string& path) override {
+    return base_.FreeSpace(path);
+  }
+  Status SetMode(const std::string& path, unsigned mode) override {
+    return base_.SetMode(path, mode);
+  }
+  Status Truncate(const std::string& path, std::uint64_t size) override {
+    return base_.Truncate(path, size);
+  }
+
+ private:
+  void Count(const std::string& path) {
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".part") == 0) ++part_reads;
+  }
+  FileSystem& base_;
+};
+
+// A full bundle downloaded in one clean transfer is unpacked as it arrives
+// (D52): its part file is never read back. A resumed one is read back.
+TEST_F(EndToEndTest, AFullBundleIsUnpackedWhileItDownloads) {
+  const std::string v1 = Publish("1.0.0", 1);
+  StartServer();
+  Enroll();
+  PartReadCounter counter(*fs_);
+  Env env = env_;
+  env.fs = &counter;
+  auto a = Agent::Open(env, DeviceOptions());
+  ASSERT_OK(a);
+  UpdateOutcome first = UpdateOnce(**a);
+  ASSERT_EQ(first.kind, UpdateOutcome::Kind::kUpdated)
+      << (first.error ? first.error->ToString() : "");
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v1));
+  EXPECT_EQ(counter.part_reads.load(), 0);
+  EXPECT_TRUE(fs_->ListDir(dir_.Sub("device/downloads"))->empty());
+  auto versions = fs_->ListDir(dir_.Sub("device/versions"));
+  ASSERT_OK(versions);
+  for (const std::string& name : *versions) EXPECT_NE(name.rfind(".staging", 0), 0u) << name;
+
+  // A part file left by an earlier run: verified and unpacked from disk.
+  const std::string v2 = Publish("1.1.0", 2);
+  const std::string target = TargetFile("1.1.0");
+  const std::string half = ReadTestFile(target).substr(0, 1000);
+  auto id = Sha256Hex(ReadTestFile(target));
+  ota::testing::WriteTestFile(dir_.Sub("device/downloads/" + id + ".part"), half);
+  UpdateOutcome second = UpdateOnce(**a);
+  ASSERT_EQ(second.kind, UpdateOutcome::Kind::kUpdated)
+      << (second.error ? second.error->ToString() : "");
+  EXPECT_EQ(second.bytes_resumed, 1000u);
+  EXPECT_EQ(ActiveModelBytes(), ReadTestFile(v2));
+  EXPECT_GT(counter.part_reads.load(), 0);
 }
 
 TEST_F(EndToEndTest, InterruptedDownloadResumesWithoutRefetching) {

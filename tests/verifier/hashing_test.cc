@@ -67,6 +67,28 @@ TEST(HashingTest, FileWithSha512OnlyAndUnknownAlgorithm) {
   EXPECT_EQ(unknown.error().message, path + " lists unsupported hash algorithm blake2b");
 }
 
+// Digests computed while a file downloaded get CheckFile's verdict.
+TEST(HashingTest, DigestsComputedElsewhereAreCheckedLikeTheFile) {
+  manifest::TargetFile target;
+  target.length = 7;
+  target.hashes = {{"sha256", Sha256Hex("payload")}, {"sha512", Sha512Hex("payload")}};
+  EXPECT_OK(CheckFileDigests("/p", 7, Sha256Hex("payload"), Sha512Hex("payload"), target));
+  Status shorter = CheckFileDigests("/p", 6, Sha256Hex("payload"), Sha512Hex("payload"), target);
+  ASSERT_FALSE(shorter.ok());
+  EXPECT_EQ(shorter.error().message, "/p is 6 bytes, the target lists 7");
+  Status wrong = CheckFileDigests("/p", 7, Sha256Hex("payload"), Sha512Hex("payloaX"), target);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().message, "/p sha512 hash does not match the target");
+  // A listed algorithm that was not computed never passes.
+  Status missing = CheckFileDigests("/p", 7, Sha256Hex("payload"), "", target);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kIntegrity);
+  target.hashes.clear();
+  Status none = CheckFileDigests("/p", 7, Sha256Hex("payload"), "", target);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().message, "the target for /p lists no hashes");
+}
+
 TEST(HashingTest, ParsersRefuseUnknownAlgorithms) {
   nlohmann::json target = {{"length", 1}, {"hashes", {{"sha1", std::string(40, '0')}}}};
   auto parsed = manifest::ParseTargetFile(target);

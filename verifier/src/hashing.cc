@@ -93,32 +93,50 @@ Status CheckBytes(std::string_view bytes, std::optional<std::uint64_t> length,
   return Ok();
 }
 
-Status CheckFile(FileSystem& fs, const std::string& path, const manifest::TargetFile& target) {
-  OTA_ASSIGN_OR_RETURN(std::uint64_t size, fs.FileSize(path));
-  if (size != target.length) {
-    return MakeError(ErrorCode::kIntegrity, path + " is " + std::to_string(size) +
-                                                " bytes, the target lists " +
-                                                std::to_string(target.length));
-  }
+namespace {
+
+Error WrongLength(const std::string& path, std::uint64_t size, std::uint64_t listed) {
+  return MakeError(ErrorCode::kIntegrity, path + " is " + std::to_string(size) +
+                                              " bytes, the target lists " + std::to_string(listed));
+}
+
+// The algorithms are supported and at least one is listed.
+Status CheckListedHashes(const std::string& path, const manifest::TargetFile& target) {
   for (const auto& entry : target.hashes) {
     if (!Supported(entry.first)) return Unsupported(path, entry.first);
   }
   if (target.hashes.empty()) {
     return MakeError(ErrorCode::kIntegrity, "the target for " + path + " lists no hashes");
   }
-  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, target.hashes.count("sha256") != 0,
-                                                     target.hashes.count("sha512") != 0));
-  if (digest.length != target.length) {
-    return MakeError(ErrorCode::kIntegrity, path + " changed size while being hashed");
-  }
+  return Ok();
+}
+
+}  // namespace
+
+Status CheckFileDigests(const std::string& path, std::uint64_t length, const std::string& sha256,
+                        const std::string& sha512, const manifest::TargetFile& target) {
+  if (length != target.length) return WrongLength(path, length, target.length);
+  OTA_TRY(CheckListedHashes(path, target));
   for (const auto& [algorithm, expected] : target.hashes) {
-    const std::string& actual = algorithm == "sha512" ? digest.sha512 : digest.sha256;
-    if (actual != expected) {
+    const std::string& actual = algorithm == "sha512" ? sha512 : sha256;
+    if (actual.empty() || actual != expected) {
       return MakeError(ErrorCode::kIntegrity,
                        path + " " + algorithm + " hash does not match the target");
     }
   }
   return Ok();
+}
+
+Status CheckFile(FileSystem& fs, const std::string& path, const manifest::TargetFile& target) {
+  OTA_ASSIGN_OR_RETURN(std::uint64_t size, fs.FileSize(path));
+  if (size != target.length) return WrongLength(path, size, target.length);
+  OTA_TRY(CheckListedHashes(path, target));
+  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, target.hashes.count("sha256") != 0,
+                                                     target.hashes.count("sha512") != 0));
+  if (digest.length != target.length) {
+    return MakeError(ErrorCode::kIntegrity, path + " changed size while being hashed");
+  }
+  return CheckFileDigests(path, digest.length, digest.sha256, digest.sha512, target);
 }
 
 Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path) {

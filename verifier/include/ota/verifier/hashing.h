@@ -36,6 +36,13 @@ Status CheckBytes(std::string_view bytes, std::optional<std::uint64_t> length,
 // in bounded memory. Errors: kIntegrity (mismatch), kNotFound, kIo.
 Status CheckFile(FileSystem& fs, const std::string& path, const manifest::TargetFile& target);
 
+// The same verdict as CheckFile for digests computed elsewhere (while the
+// file was downloaded): `length` bytes whose sha256 and sha512 are the given
+// lower-case hex digests (empty: not computed, which fails any target that
+// lists that algorithm). Errors: kIntegrity, with CheckFile's messages.
+Status CheckFileDigests(const std::string& path, std::uint64_t length, const std::string& sha256,
+                        const std::string& sha512, const manifest::TargetFile& target);
+
 // Length, sha256 and sha512 of a file (custom left null). Errors: kNotFound,
 // kIo.
 Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path);
