@@ -328,7 +328,7 @@ class Runner : public DeploymentSteps {
     streamed_ = std::make_unique<StreamedUnpack>(*ctx_.env.fs, staging, std::move(key),
                                                  target.hashes.count("sha256") != 0,
                                                  target.hashes.count("sha512") != 0,
-                                                 /*threaded=*/!CrashPointsEnabled());
+                                                 /*threaded=*/!ctx_.env.fs->SingleThreaded());
     return Ok();
   }
 

@@ -38,6 +38,7 @@ class PrivateFileSystem : public FileSystem {
     return base_.ReadFile(path, max_bytes);
   }
   Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
+  bool SingleThreaded() const override { return base_.SingleThreaded(); }
   Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
   // Every folder it creates gets kPrivateDirMode; existing ones keep theirs.
   Status CreateDirs(const std::string& path) override;

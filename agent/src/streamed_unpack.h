@@ -42,9 +42,9 @@ class StreamedUnpack : public CheckedSink {
 
   // Unpacks into `staging`, which must not exist or be empty. `sha256` and
   // `sha512`: which digests of the whole file to compute. Without
-  // `threaded`, the worker's steps run inside Take on the download thread:
-  // the power-loss tests (crash points on) need every run to reach the same
-  // file operations in the same order.
+  // `threaded`, the worker's steps run inside Take on the download thread,
+  // for filesystems that need one thread in a repeatable order
+  // (FileSystem::SingleThreaded: the power-loss tests and drills).
   StreamedUnpack(FileSystem& fs, std::string staging,
                  std::optional<bundle::RecipientPrivateKey> key, bool sha256, bool sha512,
                  bool threaded = true);

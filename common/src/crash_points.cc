@@ -74,6 +74,7 @@ class CrashingWritableFile : public WritableFile {
 class CrashingFileSystem : public FileSystem {
  public:
   explicit CrashingFileSystem(FileSystem& base) : base_(base) {}
+  bool SingleThreaded() const override { return true; }
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
                                                      unsigned mode) override {

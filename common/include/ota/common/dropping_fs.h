@@ -41,6 +41,7 @@ class DroppingFileSystem : public FileSystem {
   // that a removal or a replacing rename can be undone.
   DroppingFileSystem(FileSystem& base, std::string scratch);
   ~DroppingFileSystem() override;
+  bool SingleThreaded() const override { return true; }
 
   // A full disk: once `bytes` more have been appended through the seam, an
   // append fails with kNoSpace (as ENOSPC would).

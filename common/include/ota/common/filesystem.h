@@ -76,6 +76,12 @@ class FileSystem {
   // Cuts the file at `path` to its first `size` bytes (no more than it has)
   // and fsyncs it: the cut is durable when this returns.
   virtual Status Truncate(const std::string& path, std::uint64_t size) = 0;
+
+  // True for filesystems that must be called from one thread at a time, in
+  // an order each run repeats (the crash tests' and drills' filesystems,
+  // which count operations to cut the power before the n-th): their callers
+  // do not spread file work over threads. Wrappers forward it.
+  virtual bool SingleThreaded() const { return false; }
 };
 
 std::unique_ptr<FileSystem> MakePosixFileSystem();
