@@ -25,50 +25,14 @@ inline constexpr unsigned kPrivateFileMode = 0640;
 constexpr unsigned PrivateFileMode(unsigned requested) { return requested & kPrivateFileMode; }
 
 // Wraps `base` (not owned, must outlive this).
-class PrivateFileSystem : public FileSystem {
+class PrivateFileSystem : public ForwardingFileSystem {
  public:
-  explicit PrivateFileSystem(FileSystem& base) : base_(base) {}
+  explicit PrivateFileSystem(FileSystem& base) : ForwardingFileSystem(base) {}
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
                                                      unsigned mode) override;
-  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
-    return base_.OpenReadable(path);
-  }
-  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
-    return base_.ReadFile(path, max_bytes);
-  }
-  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
-  bool SingleThreaded() const override { return base_.SingleThreaded(); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
   // Every folder it creates gets kPrivateDirMode; existing ones keep theirs.
   Status CreateDirs(const std::string& path) override;
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_.Rename(from, to);
-  }
-  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
-  Status Remove(const std::string& path) override { return base_.Remove(path); }
-  Status RemoveAll(const std::string& path) override { return base_.RemoveAll(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_.ListDir(path);
-  }
-  Status CreateSymlink(const std::string& target, const std::string& link) override {
-    return base_.CreateSymlink(target, link);
-  }
-  Result<std::string> ReadSymlink(const std::string& link) override {
-    return base_.ReadSymlink(link);
-  }
-  Result<std::uint64_t> FreeSpace(const std::string& path) override {
-    return base_.FreeSpace(path);
-  }
-  Status SetMode(const std::string& path, unsigned mode) override {
-    return base_.SetMode(path, mode);
-  }
-  Status Truncate(const std::string& path, std::uint64_t size) override {
-    return base_.Truncate(path, size);
-  }
-
- private:
-  FileSystem& base_;
 };
 
 // Creates `path` as an empty file of mode kPrivateFileMode unless it exists:

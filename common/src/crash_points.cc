@@ -71,69 +71,46 @@ class CrashingWritableFile : public WritableFile {
   std::unique_ptr<WritableFile> base_;
 };
 
-class CrashingFileSystem : public FileSystem {
+class CrashingFileSystem : public ForwardingFileSystem {
  public:
-  explicit CrashingFileSystem(FileSystem& base) : base_(base) {}
+  explicit CrashingFileSystem(FileSystem& base) : ForwardingFileSystem(base) {}
   bool SingleThreaded() const override { return true; }
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
                                                      unsigned mode) override {
     CrashPoint("fs.open");
     OTA_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
-                         base_.OpenWritable(path, append, mode));
+                         base().OpenWritable(path, append, mode));
     return std::unique_ptr<WritableFile>(new CrashingWritableFile(std::move(file)));
   }
-  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
-    return base_.OpenReadable(path);
-  }
-  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
-    return base_.ReadFile(path, max_bytes);
-  }
-  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
   Status CreateDirs(const std::string& path) override {
     CrashPoint("fs.mkdir");
-    return base_.CreateDirs(path);
+    return base().CreateDirs(path);
   }
   Status Rename(const std::string& from, const std::string& to) override {
     CrashPoint("fs.rename");
-    return base_.Rename(from, to);
+    return base().Rename(from, to);
   }
   Status SyncDir(const std::string& path) override {
     CrashPoint("fs.syncdir");
-    return base_.SyncDir(path);
+    return base().SyncDir(path);
   }
   Status Remove(const std::string& path) override {
     CrashPoint("fs.remove");
-    return base_.Remove(path);
+    return base().Remove(path);
   }
   Status RemoveAll(const std::string& path) override {
     CrashPoint("fs.removeall");
-    return base_.RemoveAll(path);
-  }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_.ListDir(path);
+    return base().RemoveAll(path);
   }
   Status CreateSymlink(const std::string& target, const std::string& link) override {
     CrashPoint("fs.symlink");
-    return base_.CreateSymlink(target, link);
-  }
-  Result<std::string> ReadSymlink(const std::string& link) override {
-    return base_.ReadSymlink(link);
-  }
-  Status SetMode(const std::string& path, unsigned mode) override {
-    return base_.SetMode(path, mode);
+    return base().CreateSymlink(target, link);
   }
   Status Truncate(const std::string& path, std::uint64_t size) override {
     CrashPoint("fs.truncate");
-    return base_.Truncate(path, size);
+    return base().Truncate(path, size);
   }
-  Result<std::uint64_t> FreeSpace(const std::string& path) override {
-    return base_.FreeSpace(path);
-  }
-
- private:
-  FileSystem& base_;
 };
 
 }  // namespace

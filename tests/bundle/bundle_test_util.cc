@@ -141,7 +141,7 @@ Result<std::unique_ptr<WritableFile>> RecordingFileSystem::OpenWritable(const st
                                                                         bool append,
                                                                         unsigned mode) {
   mutations.push_back(path);
-  OTA_ASSIGN_OR_RETURN(auto file, base_.OpenWritable(path, append, mode));
+  OTA_ASSIGN_OR_RETURN(auto file, base().OpenWritable(path, append, mode));
   return std::unique_ptr<WritableFile>(new FailingWritableFile(std::move(file), *this));
 }
 

@@ -72,62 +72,37 @@ Result<manifest::BundleManifest> UnpackBytes(FileSystem& fs, const std::string& 
 // Forwards to a real FileSystem, recording the path of every call that
 // creates, changes or removes something, and failing Append calls once
 // `fail_appends_after` appends have succeeded (-1: never).
-class RecordingFileSystem : public FileSystem {
+class RecordingFileSystem : public ForwardingFileSystem {
  public:
-  explicit RecordingFileSystem(FileSystem& base) : base_(base) {}
+  explicit RecordingFileSystem(FileSystem& base) : ForwardingFileSystem(base) {}
   std::vector<std::string> mutations;
   int fail_appends_after = -1;
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
                                                      unsigned mode) override;
-  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
-    return base_.OpenReadable(path);
-  }
-  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
-    return base_.ReadFile(path, max_bytes);
-  }
-  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
   Status CreateDirs(const std::string& path) override {
     mutations.push_back(path);
-    return base_.CreateDirs(path);
+    return base().CreateDirs(path);
   }
   Status Rename(const std::string& from, const std::string& to) override {
     mutations.push_back(from);
     mutations.push_back(to);
-    return base_.Rename(from, to);
+    return base().Rename(from, to);
   }
-  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
   Status Remove(const std::string& path) override {
     mutations.push_back(path);
-    return base_.Remove(path);
+    return base().Remove(path);
   }
   Status RemoveAll(const std::string& path) override {
     mutations.push_back(path);
-    return base_.RemoveAll(path);
-  }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_.ListDir(path);
+    return base().RemoveAll(path);
   }
   Status CreateSymlink(const std::string& target, const std::string& link) override {
     mutations.push_back(link);
-    return base_.CreateSymlink(target, link);
-  }
-  Result<std::string> ReadSymlink(const std::string& link) override {
-    return base_.ReadSymlink(link);
-  }
-  Status SetMode(const std::string& path, unsigned mode) override {
-    return base_.SetMode(path, mode);
-  }
-  Status Truncate(const std::string& path, std::uint64_t size) override {
-    return base_.Truncate(path, size);
-  }
-  Result<std::uint64_t> FreeSpace(const std::string& path) override {
-    return base_.FreeSpace(path);
+    return base().CreateSymlink(target, link);
   }
 
  private:
-  FileSystem& base_;
   int appends_ = 0;
   friend class FailingWritableFile;
 };

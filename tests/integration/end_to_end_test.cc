@@ -163,56 +163,24 @@ TEST_F(EndToEndTest, FirstInstallThenUpgradeKeepsPreviousVersion) {
 }
 
 // Forwards to another filesystem, counting reads of download part files.
-class PartReadCounter : public FileSystem {
+class PartReadCounter : public ForwardingFileSystem {
  public:
-  explicit PartReadCounter(FileSystem& base) : base_(base) {}
+  explicit PartReadCounter(FileSystem& base) : ForwardingFileSystem(base) {}
   std::atomic<int> part_reads{0};
 
-  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
-                                                     unsigned mode) override {
-    return base_.OpenWritable(path, append, mode);
-  }
   Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
     Count(path);
-    return base_.OpenReadable(path);
+    return base().OpenReadable(path);
   }
   Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
     Count(path);
-    return base_.ReadFile(path, max_bytes);
-  }
-  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
-  Status CreateDirs(const std::string& path) override { return base_.CreateDirs(path); }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_.Rename(from, to);
-  }
-  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
-  Status Remove(const std::string& path) override { return base_.Remove(path); }
-  Status RemoveAll(const std::string& path) override { return base_.RemoveAll(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_.ListDir(path);
-  }
-  Status CreateSymlink(const std::string& target, const std::string& link) override {
-    return base_.CreateSymlink(target, link);
-  }
-  Result<std::string> ReadSymlink(const std::string& link) override {
-    return base_.ReadSymlink(link);
-  }
-  Result<std::uint64_t> FreeSpace(const std::string& path) override {
-    return base_.FreeSpace(path);
-  }
-  Status SetMode(const std::string& path, unsigned mode) override {
-    return base_.SetMode(path, mode);
-  }
-  Status Truncate(const std::string& path, std::uint64_t size) override {
-    return base_.Truncate(path, size);
+    return base().ReadFile(path, max_bytes);
   }
 
  private:
   void Count(const std::string& path) {
     if (path.size() > 5 && path.compare(path.size() - 5, 5, ".part") == 0) ++part_reads;
   }
-  FileSystem& base_;
 };
 
 // A full bundle downloaded in one clean transfer is unpacked as it arrives

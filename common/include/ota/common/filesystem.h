@@ -84,6 +84,58 @@ class FileSystem {
   virtual bool SingleThreaded() const { return false; }
 };
 
+// Forwards every call to `base` (not owned, must outlive it): the base of
+// wrappers that change or observe a few operations.
+class ForwardingFileSystem : public FileSystem {
+ public:
+  explicit ForwardingFileSystem(FileSystem& base) : base_(base) {}
+
+  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
+                                                     unsigned mode) override {
+    return base_.OpenWritable(path, append, mode);
+  }
+  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
+    return base_.OpenReadable(path);
+  }
+  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
+    return base_.ReadFile(path, max_bytes);
+  }
+  Result<bool> Exists(const std::string& path) override { return base_.Exists(path); }
+  Result<std::uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
+  Status CreateDirs(const std::string& path) override { return base_.CreateDirs(path); }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_.Rename(from, to);
+  }
+  Status SyncDir(const std::string& path) override { return base_.SyncDir(path); }
+  Status Remove(const std::string& path) override { return base_.Remove(path); }
+  Status RemoveAll(const std::string& path) override { return base_.RemoveAll(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_.ListDir(path);
+  }
+  Status CreateSymlink(const std::string& target, const std::string& link) override {
+    return base_.CreateSymlink(target, link);
+  }
+  Result<std::string> ReadSymlink(const std::string& link) override {
+    return base_.ReadSymlink(link);
+  }
+  Result<std::uint64_t> FreeSpace(const std::string& path) override {
+    return base_.FreeSpace(path);
+  }
+  Status SetMode(const std::string& path, unsigned mode) override {
+    return base_.SetMode(path, mode);
+  }
+  Status Truncate(const std::string& path, std::uint64_t size) override {
+    return base_.Truncate(path, size);
+  }
+  bool SingleThreaded() const override { return base_.SingleThreaded(); }
+
+ protected:
+  FileSystem& base() { return base_; }
+
+ private:
+  FileSystem& base_;
+};
+
 std::unique_ptr<FileSystem> MakePosixFileSystem();
 
 // Writes `data` to `path` atomically and durably: temp file in the same

@@ -17,53 +17,18 @@ namespace ota::repo {
 
 // A FileSystem that forwards to `inner` and records, in order, the paths
 // that renames put in place (how every repository write lands: atomically).
-class RecordingFileSystem : public FileSystem {
+class RecordingFileSystem : public ForwardingFileSystem {
  public:
-  explicit RecordingFileSystem(FileSystem& inner) : inner_(inner) {}
+  explicit RecordingFileSystem(FileSystem& inner) : ForwardingFileSystem(inner) {}
   const std::vector<std::string>& placed() const { return placed_; }
 
-  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, bool append,
-                                                     unsigned mode) override {
-    return inner_.OpenWritable(path, append, mode);
-  }
-  Result<std::unique_ptr<ReadableFile>> OpenReadable(const std::string& path) override {
-    return inner_.OpenReadable(path);
-  }
-  Result<std::string> ReadFile(const std::string& path, std::uint64_t max_bytes) override {
-    return inner_.ReadFile(path, max_bytes);
-  }
-  Result<bool> Exists(const std::string& path) override { return inner_.Exists(path); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return inner_.FileSize(path); }
-  Status CreateDirs(const std::string& path) override { return inner_.CreateDirs(path); }
   Status Rename(const std::string& from, const std::string& to) override {
-    OTA_TRY(inner_.Rename(from, to));
+    OTA_TRY(base().Rename(from, to));
     placed_.push_back(to);
     return Ok();
   }
-  Status SyncDir(const std::string& path) override { return inner_.SyncDir(path); }
-  Status Remove(const std::string& path) override { return inner_.Remove(path); }
-  Status RemoveAll(const std::string& path) override { return inner_.RemoveAll(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return inner_.ListDir(path);
-  }
-  Status CreateSymlink(const std::string& target, const std::string& link) override {
-    return inner_.CreateSymlink(target, link);
-  }
-  Result<std::string> ReadSymlink(const std::string& link) override {
-    return inner_.ReadSymlink(link);
-  }
-  Result<std::uint64_t> FreeSpace(const std::string& path) override {
-    return inner_.FreeSpace(path);
-  }
-  Status SetMode(const std::string& path, unsigned mode) override {
-    return inner_.SetMode(path, mode);
-  }
-  Status Truncate(const std::string& path, std::uint64_t size) override {
-    return inner_.Truncate(path, size);
-  }
 
  private:
-  FileSystem& inner_;
   std::vector<std::string> placed_;
 };
 
