@@ -263,6 +263,28 @@ TEST_F(DrillTest, TheRealRuntimeShadowTestsRealModelsAndStopsTheBrokenVariant) {
   EXPECT_EQ(r.reports_lost, 0u);
 }
 
+// The real runtime on a variant that is not a model at all: llama.cpp cannot
+// load it, so the devices that take it refuse it before the switch (the
+// default shadow test loads both models) and stay on the old version.
+TEST_F(DrillTest, TheRealRuntimeRefusesAVariantThatDoesNotLoad) {
+  json s = Scenario(5);
+  s["fleet"]["groups"] = {{{"name", "old"}, {"percent", 40}}, {{"name", "new"}, {"percent", 60}}};
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["rollout"]["policy"] = {
+      {"min_reporting", 5}, {"success_percent", 50}, {"error_percent", 50}, {"on_error", "halt"}};
+  s["faults"] = {{{"kind", "load-fail"}, {"groups", {"old"}}}};
+  s["duration_seconds"] = 6 * 3600;
+  const DrillReport r = Run(s, /*real_runtime=*/true);
+  EXPECT_TRUE(r.passed) << r.Table();
+  EXPECT_EQ(r.on_to_at_end, 3u) << r.Table();
+  EXPECT_EQ(r.on_from_at_end, 2u) << r.Table();
+  EXPECT_EQ(r.exposed, 3u) << r.Table();  // The broken variant never served.
+  ASSERT_EQ(r.stuck.size(), 1u) << r.Table();
+  EXPECT_EQ(r.stuck[0].second, 2u);
+  EXPECT_NE(r.stuck[0].first.find("load"), std::string::npos) << r.stuck[0].first;
+  EXPECT_EQ(r.reports_lost, 0u);
+}
+
 TEST(DrillReportTest, ADeviceLeftOnABrokenVersionByAPowerCutFailsTheDrill) {
   json s = Scenario(10);
   s["faults"] = {{{"kind", "power-loss"}, {"percent", 20}}};
