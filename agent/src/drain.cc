@@ -7,7 +7,7 @@
 namespace ota::agent {
 namespace {
 
-using lease_files::LockFile;
+using lease_files::OpenLock;
 
 std::chrono::milliseconds Since(Clock& clock, std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Monotonic() - start);
@@ -15,7 +15,7 @@ std::chrono::milliseconds Since(Clock& clock, std::chrono::steady_clock::time_po
 
 // Waits until nobody holds the version or the deadline passes; true when
 // it was free at the last probe.
-Result<bool> WaitUnheld(LockFile& lock, const DrainOptions& options, Clock& clock,
+Result<bool> WaitUnheld(FileLock& lock, const DrainOptions& options, Clock& clock,
                         std::chrono::steady_clock::time_point start) {
   while (true) {
     OTA_ASSIGN_OR_RETURN(bool free, lock.TryExclusive());
@@ -50,17 +50,18 @@ Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::s
   OTA_TRY(lease_files::EnsureLeaseDir(state_dir));
   // The new version's lease file exists before anyone can be pointed at it,
   // so apps that may not create files in leases/ can still lease it.
-  { OTA_ASSIGN_OR_RETURN(LockFile created, LockFile::Open(platform, state_dir, new_id, true)); }
+  { OTA_ASSIGN_OR_RETURN(auto created, OpenLock(platform, state_dir, new_id, true)); }
   if (!old_id || *old_id == new_id) {
     OTA_TRY(do_switch());
     report.switched = true;
     return report;
   }
-  OTA_ASSIGN_OR_RETURN(LockFile old_lock, LockFile::Open(platform, state_dir, *old_id, true));
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> old_lock,
+                       OpenLock(platform, state_dir, *old_id, true));
   if (options.policy == DrainPolicy::kSwitchNewFirst) {
     OTA_TRY(do_switch());
     report.switched = true;
-    OTA_ASSIGN_OR_RETURN(report.old_released, WaitUnheld(old_lock, options, clock, start));
+    OTA_ASSIGN_OR_RETURN(report.old_released, WaitUnheld(*old_lock, options, clock, start));
     report.waited = Since(clock, start);
     return report;
   }
@@ -68,10 +69,10 @@ Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::s
   // session can start on it between "nobody holds it" and the switch.
   // Sessions that meet the lock re-read the pointer and get the new version.
   while (true) {
-    OTA_ASSIGN_OR_RETURN(bool free, old_lock.TryExclusive());
+    OTA_ASSIGN_OR_RETURN(bool free, old_lock->TryExclusive());
     if (free) {
       Status switched = do_switch();
-      old_lock.Unlock();
+      old_lock->Unlock();
       OTA_TRY(switched);
       report.switched = true;
       report.waited = Since(clock, start);
@@ -89,18 +90,20 @@ Result<DrainReport> ActivateWithDrain(const std::string& state_dir, const std::s
 
 Result<bool> IsHeld(Platform& platform, const std::string& state_dir,
                     const std::string& version_id) {
-  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(platform, state_dir, version_id, false));
-  if (!lock.exists()) return false;
-  OTA_ASSIGN_OR_RETURN(bool free, lock.TryExclusive());
-  if (free) lock.Unlock();
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                       OpenLock(platform, state_dir, version_id, false));
+  if (lock == nullptr) return false;
+  OTA_ASSIGN_OR_RETURN(bool free, lock->TryExclusive());
+  if (free) lock->Unlock();
   return !free;
 }
 
 Result<bool> RemoveIfUnheld(Platform& platform, const std::string& state_dir,
                             const std::string& version_id, const std::function<Status()>& remove) {
   OTA_TRY(lease_files::EnsureLeaseDir(state_dir));
-  OTA_ASSIGN_OR_RETURN(LockFile lock, LockFile::Open(platform, state_dir, version_id, true));
-  OTA_ASSIGN_OR_RETURN(bool free, lock.TryExclusive());
+  OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                       OpenLock(platform, state_dir, version_id, true));
+  OTA_ASSIGN_OR_RETURN(bool free, lock->TryExclusive());
   if (!free) return false;
   // Holding the lock: an Acquire that read an old pointer fails its shared
   // lock and retries; one that locks after this returns finds the lease file

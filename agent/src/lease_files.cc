@@ -45,11 +45,9 @@ Result<std::optional<std::string>> ReadActiveId(const std::string& state_dir,
   return std::optional<std::string>(target.substr(prefix.size()));
 }
 
-Result<LockFile> LockFile::Open(Platform& platform, const std::string& state_dir,
-                                const std::string& version_id, bool create) {
-  OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
-                       platform.OpenLock(LockPath(state_dir, version_id), create, 0644));
-  return LockFile(std::move(lock));
+Result<std::unique_ptr<FileLock>> OpenLock(Platform& platform, const std::string& state_dir,
+                                           const std::string& version_id, bool create) {
+  return platform.OpenLock(LockPath(state_dir, version_id), create, 0644);
 }
 
 }  // namespace ota::agent::lease_files

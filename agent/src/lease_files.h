@@ -26,31 +26,11 @@ Status EnsureLeaseDir(const std::string& state_dir);
 Result<std::optional<std::string>> ReadActiveId(const std::string& state_dir,
                                                 const std::string& model);
 
-// An open lease file (a FileLock of the platform seam). Destroying it drops
-// whatever lock it held.
-class LockFile {
- public:
-  // Opens the version's lock file, creating it when `create` (mode 0644).
-  // exists() is false (with an ok status) when it is missing and !create.
-  static Result<LockFile> Open(Platform& platform, const std::string& state_dir,
-                               const std::string& version_id, bool create);
-
-  bool exists() const { return lock_ != nullptr; }
-  // Non-blocking: true when the lock was taken, false when someone else's
-  // lock conflicts. kIo for other failures.
-  Result<bool> TryShared() { return lock_->TryShared(); }
-  Result<bool> TryExclusive() { return lock_->TryExclusive(); }
-  void Unlock() { lock_->Unlock(); }
-  // True when `path` still names the file this object has open (it was not
-  // removed and recreated in between).
-  bool StillAt(const std::string& path) const { return lock_->StillAt(path); }
-  // Hands the lock over (to a Lease).
-  std::unique_ptr<FileLock> Release() { return std::move(lock_); }
-
- private:
-  explicit LockFile(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}
-  std::unique_ptr<FileLock> lock_;
-};
+// Opens the version's lease file through the platform seam, creating it
+// (mode 0644) when `create`; nullptr (with an ok status) when it is missing
+// and !create. Destroying the lock drops whatever it held.
+Result<std::unique_ptr<FileLock>> OpenLock(Platform& platform, const std::string& state_dir,
+                                           const std::string& version_id, bool create);
 
 }  // namespace ota::agent::lease_files
 

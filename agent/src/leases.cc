@@ -166,16 +166,16 @@ Result<Lease> LeaseManager::Acquire(std::string_view model_view) {
     OTA_ASSIGN_OR_RETURN(std::optional<std::string> id,
                          lease_files::ReadActiveId(state_dir_, model));
     if (!id) return MakeError(ErrorCode::kNotFound, "no version of " + model + " is active");
-    OTA_ASSIGN_OR_RETURN(lease_files::LockFile lock,
-                         lease_files::LockFile::Open(*platform_, state_dir_, *id, /*create=*/true));
-    OTA_ASSIGN_OR_RETURN(bool shared, lock.TryShared());
+    OTA_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
+                         lease_files::OpenLock(*platform_, state_dir_, *id, /*create=*/true));
+    OTA_ASSIGN_OR_RETURN(bool shared, lock->TryShared());
     // With the shared lock held nobody can remove the version; it is usable
     // if the lock file is still the one in place (not removed with an old
     // copy of the version) and the folder exists.
-    if (shared && lock.StillAt(lease_files::LockPath(state_dir_, *id)) &&
+    if (shared && lock->StillAt(lease_files::LockPath(state_dir_, *id)) &&
         IsDir(JoinPath(JoinPath(state_dir_, "versions"), *id))) {
       OTA_ASSIGN_OR_RETURN(auto info, Describe(model, *id));
-      return Lease(std::move(info), lock.Release());
+      return Lease(std::move(info), std::move(lock));
     }
     // The version is being switched away from or removed: the pointer will
     // name another version in a moment.

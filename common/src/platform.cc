@@ -52,19 +52,24 @@ class FlockFile : public FileLock {
   int fd_;
 };
 
-Result<std::unique_ptr<FileLock>> OpenFlock(const std::string& path, bool create, unsigned mode) {
-  // Read-only when the file exists: apps may lease versions in a folder
-  // they can read but not write.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT && create) {
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
+// flock locks; the rename notices are the subclass's.
+class FlockPlatform : public Platform {
+ public:
+  Result<std::unique_ptr<FileLock>> OpenLock(const std::string& path, bool create,
+                                             unsigned mode) override {
+    // Read-only when the file exists: apps may lease versions in a folder
+    // they can read but not write.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
+    }
+    if (fd < 0) {
+      if (errno == ENOENT && !create) return std::unique_ptr<FileLock>();
+      return MakeError(ErrorCode::kIo, LockErrno("cannot open lock file " + path));
+    }
+    return std::unique_ptr<FileLock>(std::make_unique<FlockFile>(fd));
   }
-  if (fd < 0) {
-    if (errno == ENOENT && !create) return std::unique_ptr<FileLock>();
-    return MakeError(ErrorCode::kIo, LockErrno("cannot open lock file " + path));
-  }
-  return std::unique_ptr<FileLock>(std::make_unique<FlockFile>(fd));
-}
+};
 
 Status CheckWatchedDir(const std::string& dir) {
   struct stat st {};
@@ -104,13 +109,9 @@ class PollingWatch : public RenameWatch {
   bool woken_ = false;
 };
 
-class PollingPlatform : public Platform {
+class PollingPlatform : public FlockPlatform {
  public:
   explicit PollingPlatform(std::chrono::milliseconds interval) : interval_(interval) {}
-  Result<std::unique_ptr<FileLock>> OpenLock(const std::string& path, bool create,
-                                             unsigned mode) override {
-    return OpenFlock(path, create, mode);
-  }
   Result<std::unique_ptr<RenameWatch>> WatchRenames(const std::string& dir) override {
     OTA_TRY(CheckWatchedDir(dir));
     return std::unique_ptr<RenameWatch>(std::make_unique<PollingWatch>(interval_));
@@ -169,12 +170,8 @@ class InotifyWatch : public RenameWatch {
   int wake_fd_;
 };
 
-class LinuxPlatform : public Platform {
+class LinuxPlatform : public FlockPlatform {
  public:
-  Result<std::unique_ptr<FileLock>> OpenLock(const std::string& path, bool create,
-                                             unsigned mode) override {
-    return OpenFlock(path, create, mode);
-  }
   Result<std::unique_ptr<RenameWatch>> WatchRenames(const std::string& dir) override {
     const int in_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (in_fd < 0) return MakeError(ErrorCode::kIo, LockErrno("inotify_init1"));
