@@ -67,6 +67,19 @@ class FleetMetricsTest : public FleetTest {
     EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     return ParseExposition(r->body);
   }
+  // Requests are counted once their answers are written, so a scrape right
+  // after the last answer may miss it by an instant: scrapes (no sleeping)
+  // until every `key` reached its value, at most 100 times.
+  std::map<std::string, double> ScrapeWhen(const std::map<std::string, double>& at_least) {
+    std::map<std::string, double> m;
+    for (int i = 0; i < 100; ++i) {
+      m = Scrape();
+      bool reached = true;
+      for (const auto& [key, value] : at_least) reached = reached && m[key] >= value;
+      if (reached) break;
+    }
+    return m;
+  }
 };
 
 TEST_F(FleetMetricsTest, CountersAndGaugesFollowTheFleet) {
@@ -126,7 +139,10 @@ TEST_F(FleetMetricsTest, RequestDataNeverBecomesALabel) {
     (void)Get("/v1/no-such-" + std::to_string(i), token_);
     (void)Get("/repo/targets/file-" + std::to_string(i), "");
   }
-  auto m = Scrape();
+  auto m = ScrapeWhen(
+      {{R"(ota_http_request_duration_seconds_count{route="other",method="GET",code="404"})", 20},
+       {R"(ota_http_request_duration_seconds_count{route="/repo/targets/{file}",method="GET",code="404"})",
+        20}});
   std::size_t latency_series = 0;
   for (const auto& [key, value] : m) {
     if (!key.starts_with("ota_http_request_duration_seconds_count")) continue;
