@@ -22,7 +22,11 @@
 // Usage: report_bench [--devices N] [--reports N] [--connections N]
 //                     [--threads N] [--fleet N] [--chained 0|1]
 //                     [--audit-records N] [--postgres 0|1] [--enroll N]
+//                     [--repeat N]
 //
+// --repeat N: N ingestion runs per store, each on a new database; the table
+// shows the median run and the range (this machine's rates vary by tens of
+// per cent from run to run).
 // --enroll N: also enrolls N devices through POST /v1/devices (SQLite) and
 // prints the rate.
 #include <httplib.h>
@@ -72,6 +76,7 @@ struct Args {
   int audit_records = 20000;
   bool postgres = true;
   int enroll = 0;  // Devices to enroll through the API (EnrollBench); 0: none.
+  int repeat = 1;  // Ingestion runs per store; the table shows the median.
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -102,6 +107,8 @@ bool ParseArgs(int argc, char** argv, Args& a) {
       a.audit_records = v;
     } else if (k == "--enroll") {
       a.enroll = v;
+    } else if (k == "--repeat") {
+      a.repeat = v;
     } else {
       return false;
     }
@@ -240,6 +247,16 @@ ota::Result<IngestResult> IngestRun(const Args& a, const std::filesystem::path& 
                       run.failures};
 }
 
+// The database of run k of a store whose run 0 uses `db`: "_k" after the
+// SQLite file's name or the PostgreSQL database's.
+std::string RunDatabase(const std::string& db, int k) {
+  if (k == 0) return db;
+  const std::string suffix = "_" + std::to_string(k);
+  const std::size_t query = db.find('?');
+  if (query != std::string::npos) return db.substr(0, query) + suffix + db.substr(query);
+  return db + suffix;
+}
+
 int IngestBench(const Args& a) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("report_bench_" + std::to_string(::getpid()));
@@ -249,6 +266,7 @@ int IngestBench(const Args& a) {
     int nodes;
   };
   std::filesystem::create_directories(dir);
+  // `db` names the database of run 0; run k appends "_k" to it.
   std::vector<Row> rows = {{"SQLite", (dir / "server.db").string(), 1}};
   std::string pg_dir;
 #ifdef OTA_BENCH_POSTGRES
@@ -263,8 +281,13 @@ int IngestBench(const Args& a) {
       return 1;
     }
     auto admin_db = ota::OpenPostgres(*admin, {});
-    if (!admin_db.ok() || !(*admin_db)->Exec("CREATE DATABASE one").ok() ||
-        !(*admin_db)->Exec("CREATE DATABASE two").ok()) {
+    bool created = admin_db.ok();
+    for (int k = 0; k < a.repeat && created; ++k) {
+      const std::string suffix = k == 0 ? "" : "_" + std::to_string(k);
+      created = (*admin_db)->Exec("CREATE DATABASE one" + suffix).ok() &&
+                (*admin_db)->Exec("CREATE DATABASE two" + suffix).ok();
+    }
+    if (!created) {
       std::fprintf(stderr, "report_bench: cannot create the PostgreSQL databases\n");
       return 1;
     }
@@ -277,26 +300,42 @@ int IngestBench(const Args& a) {
   std::printf("signed report ingestion (ota-server on loopback, %u hardware threads, %s)\n",
               std::thread::hardware_concurrency(),
               a.chained ? "chained events, checked" : "events without chain links");
-  std::printf("  %-12s %-6s %-8s %-8s %-12s %-10s %-10s %-10s %-10s %s\n", "store", "nodes",
-              "devices", "reports", "connections", "threads", "reports/s", "p50 ms", "p99 ms",
-              "vs SQLite");
+  std::printf("  %-12s %-6s %-8s %-8s %-12s %-10s %-10s %-15s %-10s %-10s %s\n", "store", "nodes",
+              "devices", "reports", "connections", "threads", "reports/s", "runs (min-max)",
+              "p50 ms", "p99 ms", "vs SQLite");
   int rc = 0;
   double sqlite_rate = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    auto r = IngestRun(a, dir / ("run" + std::to_string(i)), rows[i].db, rows[i].nodes);
-    if (!r.ok()) {
-      std::fprintf(stderr, "report_bench: %s: %s\n", rows[i].store.c_str(),
-                   r.error().ToString().c_str());
-      rc = 1;
-      continue;
+    // Each run on a fresh database; the median run (by rate) is shown.
+    std::vector<IngestResult> runs;
+    for (int k = 0; k < a.repeat; ++k) {
+      auto r = IngestRun(a, dir / ("run" + std::to_string(i) + "-" + std::to_string(k)),
+                         RunDatabase(rows[i].db, k), rows[i].nodes);
+      if (!r.ok()) {
+        std::fprintf(stderr, "report_bench: %s: %s\n", rows[i].store.c_str(),
+                     r.error().ToString().c_str());
+        rc = 1;
+        break;
+      }
+      runs.push_back(*r);
     }
-    if (i == 0) sqlite_rate = r->reports_per_second;
-    std::printf("  %-12s %-6d %-8d %-8d %-12d %-10d %-10.0f %-10.2f %-10.2f %.2fx%s\n",
+    if (runs.empty()) continue;
+    std::sort(runs.begin(), runs.end(), [](const IngestResult& x, const IngestResult& y) {
+      return x.reports_per_second < y.reports_per_second;
+    });
+    const IngestResult& r = runs[runs.size() / 2];
+    int failures = 0;
+    for (const IngestResult& run : runs) failures += run.failures;
+    if (i == 0) sqlite_rate = r.reports_per_second;
+    char range[32];
+    std::snprintf(range, sizeof range, "%d %.0f-%.0f", static_cast<int>(runs.size()),
+                  runs.front().reports_per_second, runs.back().reports_per_second);
+    std::printf("  %-12s %-6d %-8d %-8d %-12d %-10d %-10.0f %-15s %-10.2f %-10.2f %.2fx%s\n",
                 rows[i].store.c_str(), rows[i].nodes, a.devices, a.reports, a.connections,
-                a.threads, r->reports_per_second, r->p50_ms, r->p99_ms,
-                sqlite_rate > 0 ? r->reports_per_second / sqlite_rate : 0.0,
-                r->failures == 0 ? "" : "  FAILURES");
-    if (r->failures != 0) rc = 1;
+                a.threads, r.reports_per_second, range, r.p50_ms, r.p99_ms,
+                sqlite_rate > 0 ? r.reports_per_second / sqlite_rate : 0.0,
+                failures == 0 ? "" : "  FAILURES");
+    if (failures != 0) rc = 1;
   }
 #ifdef OTA_BENCH_POSTGRES
   if (!pg_dir.empty()) {

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 #include <unordered_map>
@@ -105,6 +106,7 @@ class PgStatement final : public StatementImpl {
   }
 
   Result<bool> Step() override;
+  Status Defer(int expect_rows) override;
 
   void Reset() override {
     PQclear(res_);
@@ -178,6 +180,10 @@ class PgDatabase final : public Database {
 
   Status Exec(std::string_view sql) override {
     OTA_TRY(Ready());
+    if (Queued()) {
+      OTA_ASSIGN_OR_RETURN(PGresult * none, RoundTrip(nullptr, /*commit=*/false));
+      PQclear(none);
+    }
     PGresult* res = PQexec(conn_, std::string(sql).c_str());
     const ExecStatusType st = PQresultStatus(res);
     Status s = Ok();
@@ -186,8 +192,12 @@ class PgDatabase final : public Database {
     return s;
   }
 
+  // BEGIN and the write lock are sent with the transaction's first
+  // statement, in the same round trip.
   Status Begin() override {
-    OTA_TRY(Exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLock) + ")"));
+    OTA_TRY(Ready());
+    deferred_.clear();
+    begin_pending_ = true;
     in_transaction_ = true;
     return Ok();
   }
@@ -198,21 +208,25 @@ class PgDatabase final : public Database {
   }
   Status Commit() override {
     CrashPoint("db.commit");
-    PGresult* res = PQexec(conn_, "COMMIT");
-    in_transaction_ = false;
-    Status s = Ok();
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-      s = ResultError(res, conn_, "commit failed");
-    } else if (std::string_view(PQcmdStatus(res)) == "ROLLBACK") {
-      // A statement of the transaction failed and its error went unseen.
-      s = MakeError(ErrorCode::kInternal, "commit failed: the transaction was aborted");
+    if (begin_pending_ && deferred_.empty()) {
+      // Nothing was sent: there is nothing to commit.
+      begin_pending_ = false;
+      in_transaction_ = false;
+      return Ok();
     }
-    PQclear(res);
-    return s;
+    Result<PGresult*> done = RoundTrip(nullptr, /*commit=*/true);
+    if (!done.ok()) {
+      (void)Rollback();  // A failed statement left the transaction open.
+      return done.error();
+    }
+    in_transaction_ = false;
+    return Ok();
   }
   Status Rollback() override {
+    deferred_.clear();
     in_transaction_ = false;
-    if (PQstatus(conn_) != CONNECTION_OK) return Ok();  // Nothing to roll back.
+    if (std::exchange(begin_pending_, false)) return Ok();  // Nothing was sent.
+    if (PQstatus(conn_) != CONNECTION_OK) return Ok();      // Nothing to roll back.
     PGresult* res = PQexec(conn_, "ROLLBACK");
     PQclear(res);
     return Ok();
@@ -249,10 +263,11 @@ class PgDatabase final : public Database {
   Result<PGresult*> Execute(const std::string& sql, const std::vector<std::string>& values,
                             const std::vector<bool>& null) {
     OTA_ASSIGN_OR_RETURN(std::string name, Prepared(sql));
-    std::vector<const char*> params(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      params[i] = null[i] ? nullptr : values[i].c_str();
+    if (Queued()) {
+      const Query q{std::move(name), false, values, null, -1};
+      return RoundTrip(&q, /*commit=*/false);
     }
+    std::vector<const char*> params = Params(values, null);
     PGresult* res = PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
                                    params.data(), nullptr, nullptr, 0);
     const ExecStatusType st = PQresultStatus(res);
@@ -262,7 +277,168 @@ class PgDatabase final : public Database {
     return e;
   }
 
+  // Statement::Defer. A row check runs in the server: the statement is
+  // wrapped so that another number of rows divides by zero, which fails the
+  // transaction before any COMMIT queued after it.
+  Status Enqueue(const std::string& sql, const std::vector<std::string>& values,
+                 const std::vector<bool>& null, int expect_rows) {
+    std::string text = sql;
+    if (expect_rows >= 0) {
+      text = "WITH ota_checked AS (" + sql +
+             ") SELECT 1 / (CASE WHEN count(*) = " + std::to_string(expect_rows) +
+             " THEN 1 ELSE 0 END) FROM ota_checked";
+    }
+    OTA_ASSIGN_OR_RETURN(std::string name, Prepared(text));
+    deferred_.push_back(Query{std::move(name), false, values, null, expect_rows});
+    return Ok();
+  }
+
  private:
+  // One statement of a pipeline: a prepared statement's execution, or text
+  // without parameters (BEGIN, the lock, COMMIT).
+  struct Query {
+    std::string name;  // The prepared statement's name, or the text.
+    bool text = false;
+    std::vector<std::string> values;
+    std::vector<bool> null;
+    int expect_rows = -1;
+  };
+
+  // Statements per pipeline sync: their answers (tens of bytes each) stay
+  // far below what the socket buffers hold while the rest is still being
+  // sent, so a blocking connection cannot stall on a full buffer.
+  static constexpr std::size_t kPipelineChunk = 500;
+
+  static std::vector<const char*> Params(const std::vector<std::string>& values,
+                                         const std::vector<bool>& null) {
+    std::vector<const char*> params(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      params[i] = null[i] ? nullptr : values[i].c_str();
+    }
+    return params;
+  }
+
+  bool Queued() const { return begin_pending_ || !deferred_.empty(); }
+
+  // Sends a pending BEGIN, the queued statements, then `last` (whose result
+  // is returned) or COMMIT, as one pipeline (a sync every kPipelineChunk
+  // statements), and reads every answer. The first failure is returned; the
+  // server skips the rest of its pipeline.
+  Result<PGresult*> RoundTrip(const Query* last, bool commit) {
+    std::vector<Query> items;
+    if (std::exchange(begin_pending_, false)) {
+      items.push_back(Query{"BEGIN", true, {}, {}, -1});
+      items.push_back(Query{
+          "SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLock) + ")", true, {}, {}, -1});
+    }
+    for (Query& q : deferred_) items.push_back(std::move(q));
+    deferred_.clear();
+    if (last != nullptr) items.push_back(*last);
+    if (commit) items.push_back(Query{"COMMIT", true, {}, {}, -1});
+    if (PQenterPipelineMode(conn_) != 1) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot enter pipeline mode: " + Trimmed(PQerrorMessage(conn_)));
+    }
+    const std::size_t keep = last != nullptr ? items.size() - 1 : items.size();
+    Status first = Ok();
+    PGresult* kept = nullptr;
+    for (std::size_t begin = 0; begin < items.size() && first.ok(); begin += kPipelineChunk) {
+      const std::size_t end = std::min(items.size(), begin + kPipelineChunk);
+      first = SendChunk(items, begin, end, keep, &kept);
+    }
+    LeavePipeline();
+    if (!first.ok()) {
+      PQclear(kept);
+      return first.error();
+    }
+    return kept;
+  }
+
+  // Sends items [begin, end) and a sync, then reads their answers; the
+  // answer of item `keep` goes to *kept.
+  Status SendChunk(const std::vector<Query>& items, std::size_t begin, std::size_t end,
+                   std::size_t keep, PGresult** kept) {
+    std::size_t sent = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      const Query& q = items[i];
+      std::vector<const char*> params = Params(q.values, q.null);
+      const int ok =
+          q.text
+              ? PQsendQueryParams(conn_, q.name.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)
+              : PQsendQueryPrepared(conn_, q.name.c_str(), static_cast<int>(params.size()),
+                                    params.data(), nullptr, nullptr, 0);
+      if (ok != 1) break;
+      ++sent;
+    }
+    if (PQpipelineSync(conn_) != 1 || sent != end - begin) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot send to PostgreSQL: " + Trimmed(PQerrorMessage(conn_)));
+    }
+    Status first = Ok();
+    for (std::size_t i = begin; i < end; ++i) {
+      bool any = false;
+      while (PGresult* res = PQgetResult(conn_)) {
+        any = true;
+        Status s = Answer(res, items[i]);
+        if (s.ok() && i == keep && *kept == nullptr) {
+          *kept = res;
+        } else {
+          PQclear(res);
+        }
+        if (!s.ok() && first.ok()) first = s;
+      }
+      if (!any) {
+        return MakeError(ErrorCode::kIo,
+                         "PostgreSQL connection lost: " + Trimmed(PQerrorMessage(conn_)));
+      }
+    }
+    PGresult* sync = PQgetResult(conn_);  // The sync point's own answer.
+    const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced && first.ok()) {
+      first = MakeError(ErrorCode::kIo, "PostgreSQL pipeline lost its sync point: " +
+                                            Trimmed(PQerrorMessage(conn_)));
+    }
+    return first;
+  }
+
+  // Leaves pipeline mode, first reading whatever answers a failure left.
+  void LeavePipeline() {
+    while (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
+      if (PQexitPipelineMode(conn_) == 1 || PQstatus(conn_) != CONNECTION_OK) return;
+      PQclear(PQgetResult(conn_));
+    }
+  }
+
+  // One answer of a pipelined statement.
+  Status Answer(PGresult* res, const Query& q) {
+    const std::string what = q.text ? q.name + " failed" : "statement failed";
+    const ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_ABORTED) {
+      return MakeError(ErrorCode::kInternal, what + ": skipped after an earlier failure");
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (q.expect_rows >= 0 && state != nullptr && std::string_view(state) == "22012") {
+        return MakeError(ErrorCode::kRetryLater,
+                         "statement did not return the " + std::to_string(q.expect_rows) +
+                             " rows expected: \"" + SqlNamed(q.name) + "\"");
+      }
+      return ResultError(res, conn_, what);
+    }
+    if (q.text && q.name == "COMMIT" && std::string_view(PQcmdStatus(res)) == "ROLLBACK") {
+      return MakeError(ErrorCode::kInternal, "commit failed: the transaction was aborted");
+    }
+    return Ok();
+  }
+
+  std::string SqlNamed(const std::string& name) const {
+    for (const auto& [sql, n] : prepared_) {
+      if (n == name) return sql;
+    }
+    return name;
+  }
+
   void Quiet() {
     // Notices ("relation already exists, skipping") are not errors.
     PQsetNoticeProcessor(
@@ -288,6 +464,8 @@ class PgDatabase final : public Database {
 
   PGconn* conn_;
   bool in_transaction_ = false;
+  bool begin_pending_ = false;  // Begin() was called; BEGIN not sent yet.
+  std::vector<Query> deferred_;
   std::unordered_map<std::string, std::string> prepared_;
 };
 
@@ -299,6 +477,13 @@ Result<bool> PgStatement::Step() {
   }
   ++row_;
   return row_ < PQntuples(res_);
+}
+
+Status PgStatement::Defer(int expect_rows) {
+  Status s = bind_error_;
+  if (s.ok()) s = db_->Enqueue(sql_, values_, null_, expect_rows);
+  Reset();
+  return s;
 }
 
 }  // namespace

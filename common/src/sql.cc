@@ -11,6 +11,27 @@ Status Statement::Run() {
   }
 }
 
+Status StatementImpl::Defer(int expect_rows) {
+  int rows = 0;
+  Status s = Ok();
+  while (true) {
+    Result<bool> row = Step();
+    if (!row.ok()) {
+      s = row.error();
+      break;
+    }
+    if (!*row) break;
+    ++rows;
+  }
+  Reset();
+  if (s.ok() && expect_rows >= 0 && rows != expect_rows) {
+    return MakeError(ErrorCode::kRetryLater, "statement returned " + std::to_string(rows) +
+                                                 " rows, not the " + std::to_string(expect_rows) +
+                                                 " expected");
+  }
+  return s;
+}
+
 Status ApplyMigrations(int current, const std::vector<Migration>& migrations,
                        const std::string& where,
                        const std::function<Status(const Migration&)>& apply) {

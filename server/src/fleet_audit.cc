@@ -227,8 +227,8 @@ std::optional<std::string> FleetStore::StoredChain(const std::string& device_id,
 }
 
 Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBatch& batch,
-                                    std::int64_t now, ChainUpdate& u, std::int64_t report_seq,
-                                    PendingChains& pending) {
+                                    std::int64_t now, ChainUpdate& u, KnownChain& known,
+                                    std::int64_t report_seq, PendingChains& pending) {
   DeviceChainState& st = u.state;
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
@@ -257,9 +257,9 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
     } else {
       q.Bind(4, st.problem).Bind(5, st.problem_seq);
     }
-    OTA_TRY(q.Run());
+    OTA_TRY(q.Defer());
   }
-  pending[device_id] = KnownChain{std::move(st), report_seq};
+  pending[device_id] = KnownChain{std::move(st), report_seq, std::move(known.phases)};
   return Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <shared_mutex>
 #include <utility>
 
 #include "fleet_store.h"
@@ -37,11 +38,14 @@ Status FleetStore::RefreshDevices() {
       if (!row) break;
       ++rows;
       std::string id = q.ColumnText(0);
+      rollout::DeviceFacts facts = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
+      std::unique_lock write(devices_mu_);
       auto [it, added] = devices_.try_emplace(id);
       CachedDevice& d = it->second;
       if (!added) CountDevice(d.facts, -1);
       d.public_key_hex = q.ColumnText(1);
-      d.facts = FactsFromJson(id, json::parse(q.ColumnText(2), nullptr, false));
+      d.facts = std::move(facts);
+      write.unlock();
       CountDevice(d.facts, 1);
       devices_seen_ = {q.ColumnInt(3), std::move(id)};
     }
@@ -50,6 +54,33 @@ Status FleetStore::RefreshDevices() {
       return Ok();
     }
   }
+}
+
+Result<bool> FleetStore::RefreshChanged() {
+  if (!change_counters_) {
+    OTA_ASSIGN_OR_RETURN(Statement prepared,
+                         db_->Prepare("SELECT (SELECT COALESCE(MAX(rev), 0) FROM rollouts), "
+                                      "(SELECT COALESCE(MAX(facts_rev), 0) FROM devices)"));
+    change_counters_ = std::make_unique<Statement>(std::move(prepared));
+  }
+  Statement& q = *change_counters_;
+  q.Reset();
+  OTA_ASSIGN_OR_RETURN(bool row, q.Step());
+  const std::int64_t rollouts = row ? q.ColumnInt(0) : 0;
+  const std::int64_t devices = row ? q.ColumnInt(1) : 0;
+  q.Reset();
+  // Writers are serialized and give every change the highest counter yet,
+  // so a counter no higher than the one last read means nothing new.
+  bool changed = false;
+  if (rollouts > rollouts_seen_) {
+    OTA_TRY(RefreshRollouts());
+    changed = true;
+  }
+  if (devices > devices_seen_.first || devices_seen_.second.empty()) {
+    OTA_TRY(RefreshDevices());
+    changed = true;
+  }
+  return changed;
 }
 
 Status FleetStore::RefreshRollouts() {
@@ -95,6 +126,12 @@ Status FleetStore::RefreshRollouts() {
 }
 
 std::optional<std::string> FleetStore::DeviceKey(const std::string& device_id) {
+  {
+    // Without mu_: reports verify their signatures while a group commits.
+    std::shared_lock read(devices_mu_);
+    auto it = devices_.find(device_id);
+    if (it != devices_.end()) return it->second.public_key_hex;
+  }
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
   if (it == devices_.end()) {

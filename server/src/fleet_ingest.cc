@@ -1,5 +1,9 @@
 // FleetStore's report ingestion: group commit and the statements that store
 // one report.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <utility>
 
 #include "fleet_store.h"
@@ -12,29 +16,45 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
   if (!DeviceKey(device_id)) {
     return MakeError(ErrorCode::kNotFound, "unknown device " + device_id);
   }
-  // Group commit: reports arriving while a transaction is being committed
-  // wait and are then committed together by one of them, so that many
-  // concurrent reports share one fsync instead of queueing for one each.
-  PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false};
+  // Group commit: one thread commits the reports queued while it
+  // committed the previous group together, so that many concurrent reports
+  // share one transaction (one fsync, on PostgreSQL two round trips), and a
+  // group follows the last without waiting for a thread to wake.
+  PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false, {}};
   std::unique_lock q(queue_mu_);
+  if (!committer_.joinable()) committer_ = std::thread([this] { CommitLoop(); });
   queue_.push_back(&mine);
-  while (!mine.done) {
-    if (committing_) {
-      queue_cv_.wait(q);
-      continue;
-    }
-    committing_ = true;
+  if (queue_.size() == 1) queue_cv_.notify_one();
+  mine.done_cv.wait(q, [&] { return mine.done; });
+  q.unlock();
+  if (!mine.status.ok()) return std::move(mine.status).error();
+  return mine.replay;
+}
+
+void FleetStore::CommitLoop() {
+  std::unique_lock q(queue_mu_);
+  while (true) {
+    queue_cv_.wait(q, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // Stopping, with nothing left to commit.
     std::vector<PendingReport*> group;
     group.swap(queue_);
     q.unlock();
     CommitGroup(group);
     q.lock();
-    for (PendingReport* r : group) r->done = true;
-    committing_ = false;
-    queue_cv_.notify_all();
+    for (PendingReport* r : group) {
+      r->done = true;
+      r->done_cv.notify_one();
+    }
   }
-  if (!mine.status.ok()) return std::move(mine.status).error();
-  return mine.replay;
+}
+
+void FleetStore::StopCommitter() {
+  {
+    std::lock_guard q(queue_mu_);
+    stopping_ = true;
+    queue_cv_.notify_one();
+  }
+  if (committer_.joinable()) committer_.join();
 }
 
 Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
@@ -81,10 +101,14 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
       db_->Prepare("INSERT INTO rollout_phase_counts (rollout_id, stage, phase, devices) VALUES "
                    "(?, ?, ?, ?) ON CONFLICT (rollout_id, stage, phase) DO UPDATE SET devices = "
                    "rollout_phase_counts.devices + excluded.devices"));
-  ingest_.reset(new IngestStatements{std::move(bump), std::move(last), std::move(insert),
-                                     std::move(phase_of), std::move(upsert), std::move(model_row),
-                                     std::move(stored_event), std::move(chain_row),
-                                     std::move(chain_state), std::move(count)});
+  OTA_ASSIGN_OR_RETURN(
+      Statement unchanged,
+      db_->Prepare("SELECT 1 WHERE (SELECT COALESCE(MAX(rev), 0) FROM rollouts) <= ? AND (SELECT "
+                   "COALESCE(MAX(facts_rev), 0) FROM devices) <= ?"));
+  ingest_.reset(new IngestStatements{
+      std::move(bump), std::move(last), std::move(insert), std::move(phase_of), std::move(upsert),
+      std::move(model_row), std::move(stored_event), std::move(chain_row), std::move(chain_state),
+      std::move(count), std::move(unchanged)});
   return ingest_.get();
 }
 
@@ -92,22 +116,41 @@ Status FleetStore::CountPhase(IngestStatements& st, const std::string& rollout_i
                               std::int64_t stage, const std::string& phase, std::int64_t delta) {
   st.count.Reset();
   st.count.Bind(1, rollout_id).Bind(2, stage).Bind(3, phase).Bind(4, delta);
-  return st.count.Run();
+  return st.count.Defer();
+}
+
+Result<std::optional<FleetStore::RolloutPhase>> FleetStore::PhaseOf(IngestStatements& st,
+                                                                    KnownChain& known,
+                                                                    const std::string& rollout_id,
+                                                                    const std::string& device_id) {
+  auto cached = known.phases.find(rollout_id);
+  if (cached != known.phases.end()) return cached->second;
+  st.phase_of.Reset();
+  st.phase_of.Bind(1, rollout_id).Bind(2, device_id);
+  OTA_ASSIGN_OR_RETURN(bool had, st.phase_of.Step());
+  std::optional<RolloutPhase> row;
+  if (had) row = RolloutPhase{st.phase_of.ColumnText(0), st.phase_of.ColumnInt(1)};
+  st.phase_of.Reset();
+  known.phases[rollout_id] = row;
+  return row;
 }
 
 Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
-                               PendingChains& pending) {
+                               PendingChains& pending, bool optimistic) {
   const std::string& device_id = *r.device_id;
   // The report is accepted by the statement that raises last_seq from the
   // value the chain state goes with: if another node took a report of the
   // device since this node last saw it, nothing changes and the check runs
-  // again on the stored state.
+  // again on the stored state. Optimistically, that statement is queued
+  // with the group's other writes and expected to change one row; if it
+  // does not, the whole group is tried again without the cache.
   ChainUpdate chain;
+  KnownChain known;
   bool bumped = false;
   for (int attempt = 0; attempt < 2 && !bumped; ++attempt) {
-    OTA_ASSIGN_OR_RETURN(KnownChain known, ChainOf(device_id, pending, attempt > 0));
+    OTA_ASSIGN_OR_RETURN(known, ChainOf(device_id, pending, attempt > 0));
     if (r.seq <= known.report_seq) break;  // A replay: last_seq only grows.
-    chain = CheckReportChain(device_id, *r.batch, std::move(known.state));
+    chain = CheckReportChain(device_id, *r.batch, known.state);
     st.bump.Reset();
     st.bump.Bind(1, r.seq).Bind(2, now).Bind(3, chain.state.last_seq);
     if (chain.state.known) {
@@ -116,8 +159,13 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
       st.bump.BindNull(4);
     }
     st.bump.Bind(5, device_id).Bind(6, r.seq).Bind(7, known.report_seq);
-    OTA_ASSIGN_OR_RETURN(bumped, st.bump.Step());
-    st.bump.Reset();
+    if (optimistic) {
+      OTA_TRY(st.bump.Defer(1));
+      bumped = true;
+    } else {
+      OTA_ASSIGN_OR_RETURN(bumped, st.bump.Step());
+      st.bump.Reset();
+    }
   }
   if (!bumped) {
     st.last.Reset();
@@ -131,12 +179,12 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
     st.insert.Reset();
     st.insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
     st.insert.Bind(5, event.json);
-    OTA_TRY(st.insert.Run());
+    OTA_TRY(st.insert.Defer());
     if (!event.phase || event.model.empty() || event.version.empty()) continue;
     st.model_row.Reset();
     st.model_row.Bind(1, device_id).Bind(2, event.model).Bind(3, event.version);
     st.model_row.Bind(4, rollout::DevicePhaseName(*event.phase)).Bind(5, now);
-    OTA_TRY(st.model_row.Run());
+    OTA_TRY(st.model_row.Defer());
     auto active = by_model_.find(event.model);
     if (active == by_model_.end() || active->second.target_version != event.version) continue;
     // A report counts only for the stage whose cohort holds the device, by
@@ -149,56 +197,74 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
     const std::optional<std::size_t> stage =
         rollout::FirstStageOf(rollout_manifest, device->second.facts);
     if (!stage || *stage > rollout_manifest.current_stage) continue;
-    st.phase_of.Reset();
-    st.phase_of.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
-    OTA_ASSIGN_OR_RETURN(bool had, st.phase_of.Step());
+    OTA_ASSIGN_OR_RETURN(std::optional<RolloutPhase> row,
+                         PhaseOf(st, known, rollout_manifest.rollout_id, device_id));
     std::optional<rollout::DevicePhase> previous;
-    std::string previous_text;
-    std::int64_t counted_stage = static_cast<std::int64_t>(*stage);
-    if (had) {
-      previous_text = st.phase_of.ColumnText(0);
-      previous = rollout::ParseDevicePhase(previous_text);
-      counted_stage = st.phase_of.ColumnInt(1);  // The device stays where it was first counted.
-    }
-    st.phase_of.Reset();
+    // The device stays in the stage where it was first counted.
+    const std::int64_t counted_stage = row ? row->stage : static_cast<std::int64_t>(*stage);
+    if (row) previous = rollout::ParseDevicePhase(row->phase);
     const rollout::DevicePhase next = rollout::PhaseAfter(previous, *event.phase);
     const std::string next_text(rollout::DevicePhaseName(next));
     st.upsert.Reset();
     st.upsert.Bind(1, rollout_manifest.rollout_id).Bind(2, device_id);
     st.upsert.Bind(3, static_cast<std::int64_t>(*stage));
     st.upsert.Bind(4, next_text).Bind(5, now);
-    OTA_TRY(st.upsert.Run());
+    OTA_TRY(st.upsert.Defer());
+    known.phases[rollout_manifest.rollout_id] = RolloutPhase{next_text, counted_stage};
     // The stage's phase counts move with the device.
-    if (had && previous_text == next_text) continue;
-    if (had) {
-      OTA_TRY(CountPhase(st, rollout_manifest.rollout_id, counted_stage, previous_text, -1));
-    }
+    if (row && row->phase == next_text) continue;
+    if (row) OTA_TRY(CountPhase(st, rollout_manifest.rollout_id, counted_stage, row->phase, -1));
     OTA_TRY(CountPhase(st, rollout_manifest.rollout_id, counted_stage, next_text, 1));
   }
-  return ApplyReportChain(device_id, *r.batch, now, chain, r.seq, pending);
+  return ApplyReportChain(device_id, *r.batch, now, chain, known, r.seq, pending);
+}
+
+Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64_t now,
+                            PendingChains& chains, bool optimistic) {
+  Status s = InTransaction(*db_, [&]() -> Status {
+    // Statements are prepared once and reused for every group.
+    OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
+    // Rollouts and device facts as they are now (other nodes may have
+    // changed them); writers are serialized, so they stay so until commit.
+    if (optimistic) {
+      // As cached, checked when the group's writes are sent.
+      st->unchanged.Reset();
+      st->unchanged.Bind(1, rollouts_seen_).Bind(2, devices_seen_.first);
+      OTA_TRY(st->unchanged.Defer(1));
+    } else {
+      OTA_ASSIGN_OR_RETURN(bool changed, RefreshChanged());
+      optimistic_ = !changed;
+    }
+    for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains, optimistic));
+    return Ok();
+  });
+  if (ingest_) {
+    // A failed step leaves its statement mid-run; none may stay so.
+    for (Statement* q :
+         {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of, &ingest_->upsert,
+          &ingest_->model_row, &ingest_->stored_event, &ingest_->chain_row, &ingest_->chain_state,
+          &ingest_->count, &ingest_->unchanged}) {
+      q->Reset();
+    }
+  }
+  return s;
 }
 
 void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
   PendingChains chains;  // Applied if the group commits.
-  Status s = InTransaction(*db_, [&]() -> Status {
-    // Statements are prepared once and reused for every group.
-    OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
-    // Rollouts and device facts as they are now (other nodes may have
-    // changed them); writers are serialized, so they stay so until commit.
-    OTA_TRY(RefreshRollouts());
-    OTA_TRY(RefreshDevices());
-    for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains));
-    return Ok();
-  });
-  if (ingest_) {
-    // A failed step leaves its statement mid-run; none may stay so.
-    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of,
-                         &ingest_->upsert, &ingest_->model_row, &ingest_->stored_event,
-                         &ingest_->chain_row, &ingest_->chain_state, &ingest_->count}) {
-      q->Reset();
+  const bool optimistic = optimistic_ && !devices_seen_.second.empty();
+  Status s = TryGroup(group, now, chains, optimistic);
+  if (optimistic && !s.ok() && s.error().code == ErrorCode::kRetryLater) {
+    // Another node took a report of one of these devices (or the database
+    // asked for a retry): again, each device's state as stored.
+    chains.clear();
+    for (PendingReport* r : group) {
+      r->replay.reset();
+      chain_cache_.erase(*r->device_id);
     }
+    s = TryGroup(group, now, chains, /*optimistic=*/false);
   }
   if (!s.ok()) {
     for (PendingReport* r : group) {

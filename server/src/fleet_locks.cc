@@ -23,6 +23,7 @@ Result<std::int64_t> QueryOne(Database& db, const std::string& sql) {
 }  // namespace
 
 FleetStore::~FleetStore() {
+  StopCommitter();
   if (lock_db_) (void)lock_db_->Exec("SELECT pg_advisory_unlock_all()");
 }
 

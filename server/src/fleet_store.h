@@ -16,7 +16,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -353,6 +355,9 @@ class FleetStore {
   // rollouts_ (mu_ held).
   Status RefreshDevices();
   Status RefreshRollouts();
+  // Both, each only if its change counter moved (one query when neither
+  // did); true if either moved.
+  Result<bool> RefreshChanged();
   // Inside the ingestion transaction, report ingestion checks a device's
   // chain (device_chain.h) before the report is accepted, so that the
   // statement accepting it also stores the chain's head; once accepted, its
@@ -363,11 +368,19 @@ class FleetStore {
     std::vector<DeviceChainNote> notes;
     bool row_changed = false;  // anchor or problem: device_chains to write.
   };
+  // A device's row of device_rollouts for one rollout (none: nullopt).
+  struct RolloutPhase {
+    std::string phase;
+    std::int64_t stage = 0;
+  };
   // A device's chain state and its last_seq with it (the report sequence
-  // number the state follows).
+  // number the state follows), and the device_rollouts rows read or written
+  // since: only the device's reports write them, so they stay true while
+  // last_seq does.
   struct KnownChain {
     DeviceChainState state;
     std::int64_t report_seq = 0;
+    std::map<std::string, std::optional<RolloutPhase>> phases;
   };
   using PendingChains = std::map<std::string, KnownChain>;
   // The chain state of `device_id`: from `pending` (this transaction), else
@@ -379,7 +392,8 @@ class FleetStore {
   // The chain link stored with event `seq` of a device (ingestion only).
   std::optional<std::string> StoredChain(const std::string& device_id, std::int64_t seq);
   Status ApplyReportChain(const std::string& device_id, const EventBatch& batch, std::int64_t now,
-                          ChainUpdate& update, std::int64_t report_seq, PendingChains& pending);
+                          ChainUpdate& update, KnownChain& known, std::int64_t report_seq,
+                          PendingChains& pending);
   Status AppendAuditEntry(const AuditEntry& audit);
   // Writes one outbox message per webhook target (mu_ held, in a
   // transaction).
@@ -408,29 +422,50 @@ class FleetStore {
     const EventBatch* batch;
     Status status;
     std::optional<ReplayInfo> replay;
-    bool done = false;
+    bool done = false;                // Guarded by queue_mu_.
+    std::condition_variable done_cv;  // Signalled when done is set.
   };
+  // The committer thread's loop: commits each group queued, until stopping_.
+  void CommitLoop();
+  // Commits what is queued, then ends the committer thread.
+  void StopCommitter();
   // Stores every report of `group` in one transaction; sets their results.
   void CommitGroup(const std::vector<PendingReport*>& group);
+  // One try of CommitGroup. `optimistic`: cached rollouts and device facts
+  // are used as they are, and each report is accepted on the strength of
+  // the cached last_seq; both are checked only when the transaction's queued
+  // writes are sent (on PostgreSQL one round trip for the whole group), and
+  // a stale cache fails the try with kRetryLater.
+  Status TryGroup(const std::vector<PendingReport*>& group, std::int64_t now, PendingChains& chains,
+                  bool optimistic);
   struct IngestStatements;
   // Adds `delta` devices to a rollout stage's phase count.
   Status CountPhase(IngestStatements& st, const std::string& rollout_id, std::int64_t stage,
                     const std::string& phase, std::int64_t delta);
   // Stores one report inside the group's transaction (a replay: r.replay).
   Status StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
-                     PendingChains& pending);
+                     PendingChains& pending, bool optimistic);
+  // The device's device_rollouts row for `rollout_id`, from `known` or read.
+  Result<std::optional<RolloutPhase>> PhaseOf(IngestStatements& st, KnownChain& known,
+                                              const std::string& rollout_id,
+                                              const std::string& device_id);
 
   // Report ingestion's statements, prepared on first use (mu_ held).
   struct IngestStatements {
     Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row, chain_state,
         count;
+    Statement unchanged;  // One row while no rollout or device changed since last read.
   };
   Result<IngestStatements*> Ingest();
 
-  std::mutex queue_mu_;  // Guards queue_ and committing_ (taken before mu_).
-  std::condition_variable queue_cv_;
+  std::mutex queue_mu_;               // Guards queue_, stopping_, committer_ (taken before mu_).
+  std::condition_variable queue_cv_;  // Wakes the committer.
   std::vector<PendingReport*> queue_;
-  bool committing_ = false;
+  bool stopping_ = false;
+  std::thread committer_;
+  // The committer's next group is tried optimistically: false once a group
+  // found rollouts or devices changed, true again once one found none.
+  bool optimistic_ = true;  // Started by the first report.
 
   std::mutex lock_mu_;                 // Guards lock_db_ and leading_.
   std::unique_ptr<Database> lock_db_;  // PostgreSQL only.
@@ -442,8 +477,12 @@ class FleetStore {
   // After db_: finalized before the database closes. Guarded by mu_.
   std::unique_ptr<IngestStatements> ingest_;
   // The refresh queries, prepared on first use (mu_ held).
-  std::unique_ptr<Statement> refresh_devices_, refresh_rollouts_;
+  std::unique_ptr<Statement> refresh_devices_, refresh_rollouts_, change_counters_;
   Clock& clock_;
+  // Written under mu_ and devices_mu_ both, so that a report's key look-up
+  // (DeviceKey) reads it under devices_mu_ alone, while a group commit
+  // holds mu_.
+  std::shared_mutex devices_mu_;
   std::map<std::string, CachedDevice> devices_;
   // Counts over devices_, kept by RefreshDevices (CountDevice).
   struct Targeting {

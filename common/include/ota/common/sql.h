@@ -40,6 +40,8 @@ class StatementImpl {
   virtual void BindNull(int index) = 0;
   virtual Result<bool> Step() = 0;
   virtual void Reset() = 0;
+  // Statement::Defer. This default runs the statement now.
+  virtual Status Defer(int expect_rows);
   virtual std::int64_t ColumnInt(int col) const = 0;
   virtual std::string ColumnText(int col) const = 0;
   virtual bool ColumnIsNull(int col) const = 0;
@@ -75,6 +77,15 @@ class Statement {
   Result<bool> Step() { return impl_->Step(); }
   // Runs to completion, discarding rows.
   Status Run();
+  // Runs the statement with its current bindings, discarding rows, and
+  // resets it: SQLite runs it now; PostgreSQL queues it and sends the queue
+  // in one round trip (a pipeline) before the connection's next statement
+  // that is stepped, Exec or Commit, so that many writes cost one wait. Its
+  // error then surfaces from that call (Commit rolls back). With
+  // `expect_rows` >= 0, returning another number of rows (count them with
+  // RETURNING) is an error kRetryLater; on PostgreSQL a Commit whose queue
+  // holds such a check sends COMMIT only once the checks passed.
+  Status Defer(int expect_rows = -1) { return impl_->Defer(expect_rows); }
   // Resets to run again with new bindings.
   void Reset() { impl_->Reset(); }
 
