@@ -19,11 +19,13 @@
 // out). The PostgreSQL cluster is a throwaway one the benchmark starts with
 // durable settings (fsync on, synchronous commit), on a Unix socket.
 //
-// Usage: report_bench [--devices N] [--reports N] [--connections N]
+// Usage: report_bench [--devices N] [--reports N] [--connections N[,N...]]
 //                     [--threads N] [--fleet N] [--chained 0|1]
 //                     [--audit-records N] [--postgres 0|1] [--enroll N]
 //                     [--repeat N]
 //
+// --connections 8,64: the ingestion table once per count (server threads
+// at least as many); the first count is also the enrollment's.
 // --repeat N: N ingestion runs per store, each on a new database; the table
 // shows the median run and the range (this machine's rates vary by tens of
 // per cent from run to run).
@@ -77,12 +79,38 @@ struct Args {
   bool postgres = true;
   int enroll = 0;  // Devices to enroll through the API (EnrollBench); 0: none.
   int repeat = 1;  // Ingestion runs per store; the table shows the median.
+  // The ingestion table's connection counts (--connections 8,64); the
+  // first is also the enrollment's.
+  std::vector<int> connection_counts = {8};
 };
+
+// "8,64" as {8, 64}; false unless every item is a positive integer.
+bool ParseCounts(const std::string& text, std::vector<int>& out) {
+  out.clear();
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    if (item.empty() || item.size() > 6 ||
+        item.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    out.push_back(std::atoi(item.c_str()));
+    if (out.back() <= 0) return false;
+    start = comma + 1;
+  }
+  return !out.empty();
+}
 
 bool ParseArgs(int argc, char** argv, Args& a) {
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (i + 1 >= argc) return false;
+    if (k == "--connections") {
+      if (!ParseCounts(argv[++i], a.connection_counts)) return false;
+      a.connections = a.connection_counts.front();
+      continue;
+    }
     int v = std::atoi(argv[++i]);
     if (k == "--chained" && (v == 0 || v == 1)) {
       a.chained = v == 1;
@@ -97,8 +125,6 @@ bool ParseArgs(int argc, char** argv, Args& a) {
       a.devices = v;
     } else if (k == "--reports") {
       a.reports = v;
-    } else if (k == "--connections") {
-      a.connections = v;
     } else if (k == "--threads") {
       a.threads = v;
     } else if (k == "--fleet") {
@@ -282,7 +308,8 @@ int IngestBench(const Args& a) {
     }
     auto admin_db = ota::OpenPostgres(*admin, {});
     bool created = admin_db.ok();
-    for (int k = 0; k < a.repeat && created; ++k) {
+    const int runs = a.repeat * static_cast<int>(a.connection_counts.size());
+    for (int k = 0; k < runs && created; ++k) {
       const std::string suffix = k == 0 ? "" : "_" + std::to_string(k);
       created = (*admin_db)->Exec("CREATE DATABASE one" + suffix).ok() &&
                 (*admin_db)->Exec("CREATE DATABASE two" + suffix).ok();
@@ -304,38 +331,46 @@ int IngestBench(const Args& a) {
               "devices", "reports", "connections", "threads", "reports/s", "runs (min-max)",
               "p50 ms", "p99 ms", "vs SQLite");
   int rc = 0;
-  double sqlite_rate = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    // Each run on a fresh database; the median run (by rate) is shown.
-    std::vector<IngestResult> runs;
-    for (int k = 0; k < a.repeat; ++k) {
-      auto r = IngestRun(a, dir / ("run" + std::to_string(i) + "-" + std::to_string(k)),
-                         RunDatabase(rows[i].db, k), rows[i].nodes);
-      if (!r.ok()) {
-        std::fprintf(stderr, "report_bench: %s: %s\n", rows[i].store.c_str(),
-                     r.error().ToString().c_str());
-        rc = 1;
-        break;
+  for (std::size_t ci = 0; ci < a.connection_counts.size(); ++ci) {
+    // One connection per server thread, as the server serves a keep-alive
+    // connection on one thread.
+    Args run_args = a;
+    run_args.connections = a.connection_counts[ci];
+    run_args.threads = std::max(a.threads, run_args.connections);
+    double sqlite_rate = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      // Each run on a fresh database; the median run (by rate) is shown.
+      std::vector<IngestResult> runs;
+      for (int k = 0; k < a.repeat; ++k) {
+        const int run = static_cast<int>(ci) * a.repeat + k;
+        auto r = IngestRun(run_args, dir / ("run" + std::to_string(i) + "-" + std::to_string(run)),
+                           RunDatabase(rows[i].db, run), rows[i].nodes);
+        if (!r.ok()) {
+          std::fprintf(stderr, "report_bench: %s: %s\n", rows[i].store.c_str(),
+                       r.error().ToString().c_str());
+          rc = 1;
+          break;
+        }
+        runs.push_back(*r);
       }
-      runs.push_back(*r);
+      if (runs.empty()) continue;
+      std::sort(runs.begin(), runs.end(), [](const IngestResult& x, const IngestResult& y) {
+        return x.reports_per_second < y.reports_per_second;
+      });
+      const IngestResult& r = runs[runs.size() / 2];
+      int failures = 0;
+      for (const IngestResult& one : runs) failures += one.failures;
+      if (i == 0) sqlite_rate = r.reports_per_second;
+      char range[32];
+      std::snprintf(range, sizeof range, "%d %.0f-%.0f", static_cast<int>(runs.size()),
+                    runs.front().reports_per_second, runs.back().reports_per_second);
+      std::printf("  %-12s %-6d %-8d %-8d %-12d %-10d %-10.0f %-15s %-10.2f %-10.2f %.2fx%s\n",
+                  rows[i].store.c_str(), rows[i].nodes, a.devices, a.reports, run_args.connections,
+                  run_args.threads, r.reports_per_second, range, r.p50_ms, r.p99_ms,
+                  sqlite_rate > 0 ? r.reports_per_second / sqlite_rate : 0.0,
+                  failures == 0 ? "" : "  FAILURES");
+      if (failures != 0) rc = 1;
     }
-    if (runs.empty()) continue;
-    std::sort(runs.begin(), runs.end(), [](const IngestResult& x, const IngestResult& y) {
-      return x.reports_per_second < y.reports_per_second;
-    });
-    const IngestResult& r = runs[runs.size() / 2];
-    int failures = 0;
-    for (const IngestResult& run : runs) failures += run.failures;
-    if (i == 0) sqlite_rate = r.reports_per_second;
-    char range[32];
-    std::snprintf(range, sizeof range, "%d %.0f-%.0f", static_cast<int>(runs.size()),
-                  runs.front().reports_per_second, runs.back().reports_per_second);
-    std::printf("  %-12s %-6d %-8d %-8d %-12d %-10d %-10.0f %-15s %-10.2f %-10.2f %.2fx%s\n",
-                rows[i].store.c_str(), rows[i].nodes, a.devices, a.reports, a.connections,
-                a.threads, r.reports_per_second, range, r.p50_ms, r.p99_ms,
-                sqlite_rate > 0 ? r.reports_per_second / sqlite_rate : 0.0,
-                failures == 0 ? "" : "  FAILURES");
-    if (failures != 0) rc = 1;
   }
 #ifdef OTA_BENCH_POSTGRES
   if (!pg_dir.empty()) {
@@ -602,9 +637,9 @@ int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
     std::fprintf(stderr,
-                 "usage: report_bench [--devices N] [--reports N] [--connections N] "
+                 "usage: report_bench [--devices N] [--reports N] [--connections N[,N...]] "
                  "[--threads N] [--fleet N] [--chained 0|1] [--audit-records N] "
-                 "[--postgres 0|1] [--enroll N]\n");
+                 "[--postgres 0|1] [--enroll N] [--repeat N]\n");
     return 2;
   }
   int rc = IngestBench(a);

@@ -194,13 +194,16 @@ class PgDatabase final : public Database {
 
   // BEGIN and the write lock are sent with the transaction's first
   // statement, in the same round trip.
-  Status Begin() override {
+  Status BeginWrite(bool shared) {
     OTA_TRY(Ready());
     deferred_.clear();
     begin_pending_ = true;
+    begin_shared_ = shared;
     in_transaction_ = true;
     return Ok();
   }
+  Status Begin() override { return BeginWrite(/*shared=*/false); }
+  Status BeginShared() override { return BeginWrite(/*shared=*/true); }
   Status BeginRead() override {
     OTA_TRY(Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
     in_transaction_ = true;
@@ -328,8 +331,9 @@ class PgDatabase final : public Database {
     std::vector<Query> items;
     if (std::exchange(begin_pending_, false)) {
       items.push_back(Query{"BEGIN", true, {}, {}, -1});
+      const char* lock = begin_shared_ ? "pg_advisory_xact_lock_shared(" : "pg_advisory_xact_lock(";
       items.push_back(Query{
-          "SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLock) + ")", true, {}, {}, -1});
+          "SELECT " + std::string(lock) + std::to_string(kWriteLock) + ")", true, {}, {}, -1});
     }
     for (Query& q : deferred_) items.push_back(std::move(q));
     deferred_.clear();
@@ -465,6 +469,7 @@ class PgDatabase final : public Database {
   PGconn* conn_;
   bool in_transaction_ = false;
   bool begin_pending_ = false;  // Begin() was called; BEGIN not sent yet.
+  bool begin_shared_ = false;   // ... by BeginShared().
   std::vector<Query> deferred_;
   std::unordered_map<std::string, std::string> prepared_;
 };

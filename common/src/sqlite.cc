@@ -112,6 +112,7 @@ class SqliteDatabase final : public Database {
   }
 
   Status Begin() override { return Exec("BEGIN IMMEDIATE"); }
+  Status BeginShared() override { return Begin(); }
   Status BeginRead() override { return Exec("BEGIN DEFERRED"); }
   Status Commit() override {
     CrashPoint("db.commit");

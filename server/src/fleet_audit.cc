@@ -230,6 +230,12 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
                                     std::int64_t now, ChainUpdate& u, KnownChain& known,
                                     std::int64_t report_seq, PendingChains& pending) {
   DeviceChainState& st = u.state;
+  // A note goes to the server audit log, whose next record needs every
+  // writer stopped: a group that runs beside others (shared) is tried again
+  // alone.
+  const Error alone =
+      MakeError(ErrorCode::kRetryLater, "a chain note needs the exclusive write lock");
+  if (group_shared_ && !u.notes.empty()) return alone;
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
@@ -240,6 +246,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
       OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
       continue;
     }
+    if (group_shared_) return alone;
     DeviceChainNote n{true, c.checkpoint.seq, "checkpoint", std::move(problem), ""};
     if (st.problem.empty()) {
       st.problem = n.kind + ": " + n.problem;

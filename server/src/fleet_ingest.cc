@@ -112,11 +112,22 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
   return ingest_.get();
 }
 
-Status FleetStore::CountPhase(IngestStatements& st, const std::string& rollout_id,
-                              std::int64_t stage, const std::string& phase, std::int64_t delta) {
-  st.count.Reset();
-  st.count.Bind(1, rollout_id).Bind(2, stage).Bind(3, phase).Bind(4, delta);
-  return st.count.Defer();
+void FleetStore::CountPhase(const std::string& rollout_id, std::int64_t stage,
+                            const std::string& phase, std::int64_t delta) {
+  group_counts_[{rollout_id, stage, phase}] += delta;
+}
+
+Status FleetStore::ApplyGroupCounts(IngestStatements& st) {
+  // In key order, so that groups committing side by side (shared) take the
+  // count rows' locks in one order.
+  for (const auto& [key, delta] : group_counts_) {
+    if (delta == 0) continue;
+    const auto& [rollout_id, stage, phase] = key;
+    st.count.Reset();
+    st.count.Bind(1, rollout_id).Bind(2, stage).Bind(3, phase).Bind(4, delta);
+    OTA_TRY(st.count.Defer());
+  }
+  return Ok();
 }
 
 Result<std::optional<FleetStore::RolloutPhase>> FleetStore::PhaseOf(IngestStatements& st,
@@ -213,31 +224,36 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
     known.phases[rollout_manifest.rollout_id] = RolloutPhase{next_text, counted_stage};
     // The stage's phase counts move with the device.
     if (row && row->phase == next_text) continue;
-    if (row) OTA_TRY(CountPhase(st, rollout_manifest.rollout_id, counted_stage, row->phase, -1));
-    OTA_TRY(CountPhase(st, rollout_manifest.rollout_id, counted_stage, next_text, 1));
+    if (row) CountPhase(rollout_manifest.rollout_id, counted_stage, row->phase, -1);
+    CountPhase(rollout_manifest.rollout_id, counted_stage, next_text, 1);
   }
   return ApplyReportChain(device_id, *r.batch, now, chain, known, r.seq, pending);
 }
 
 Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64_t now,
                             PendingChains& chains, bool optimistic) {
-  Status s = InTransaction(*db_, [&]() -> Status {
-    // Statements are prepared once and reused for every group.
-    OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
-    // Rollouts and device facts as they are now (other nodes may have
-    // changed them); writers are serialized, so they stay so until commit.
-    if (optimistic) {
-      // As cached, checked when the group's writes are sent.
-      st->unchanged.Reset();
-      st->unchanged.Bind(1, rollouts_seen_).Bind(2, devices_seen_.first);
-      OTA_TRY(st->unchanged.Defer(1));
-    } else {
-      OTA_ASSIGN_OR_RETURN(bool changed, RefreshChanged());
-      optimistic_ = !changed;
-    }
-    for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains, optimistic));
-    return Ok();
-  });
+  group_counts_.clear();
+  group_shared_ = optimistic;
+  Status s = InTransaction(
+      *db_,
+      [&]() -> Status {
+        // Statements are prepared once and reused for every group.
+        OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
+        // Rollouts and device facts as they are now (other nodes may have
+        // changed them); writers are serialized, so they stay so until commit.
+        if (optimistic) {
+          // As cached, checked when the group's writes are sent.
+          st->unchanged.Reset();
+          st->unchanged.Bind(1, rollouts_seen_).Bind(2, devices_seen_.first);
+          OTA_TRY(st->unchanged.Defer(1));
+        } else {
+          OTA_ASSIGN_OR_RETURN(bool changed, RefreshChanged());
+          optimistic_ = !changed;
+        }
+        for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains, optimistic));
+        return ApplyGroupCounts(*st);
+      },
+      /*shared=*/optimistic);
   if (ingest_) {
     // A failed step leaves its statement mid-run; none may stay so.
     for (Statement* q :
@@ -255,7 +271,13 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
   const std::int64_t now = Now();
   PendingChains chains;  // Applied if the group commits.
   const bool optimistic = optimistic_ && !devices_seen_.second.empty();
-  Status s = TryGroup(group, now, chains, optimistic);
+  // By device (each device's reports as they came), so that groups
+  // committing side by side take the devices' row locks in one order.
+  std::vector<PendingReport*> ordered = group;
+  std::stable_sort(
+      ordered.begin(), ordered.end(),
+      [](const PendingReport* a, const PendingReport* b) { return *a->device_id < *b->device_id; });
+  Status s = TryGroup(ordered, now, chains, optimistic);
   if (optimistic && !s.ok() && s.error().code == ErrorCode::kRetryLater) {
     // Another node took a report of one of these devices (or the database
     // asked for a retry): again, each device's state as stored.
@@ -264,7 +286,7 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
       r->replay.reset();
       chain_cache_.erase(*r->device_id);
     }
-    s = TryGroup(group, now, chains, /*optimistic=*/false);
+    s = TryGroup(ordered, now, chains, /*optimistic=*/false);
   }
   if (!s.ok()) {
     for (PendingReport* r : group) {

@@ -19,6 +19,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -439,9 +440,11 @@ class FleetStore {
   Status TryGroup(const std::vector<PendingReport*>& group, std::int64_t now, PendingChains& chains,
                   bool optimistic);
   struct IngestStatements;
-  // Adds `delta` devices to a rollout stage's phase count.
-  Status CountPhase(IngestStatements& st, const std::string& rollout_id, std::int64_t stage,
-                    const std::string& phase, std::int64_t delta);
+  // Adds `delta` devices to a rollout stage's phase count (in
+  // group_counts_, written by ApplyGroupCounts).
+  void CountPhase(const std::string& rollout_id, std::int64_t stage, const std::string& phase,
+                  std::int64_t delta);
+  Status ApplyGroupCounts(IngestStatements& st);
   // Stores one report inside the group's transaction (a replay: r.replay).
   Status StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
                      PendingChains& pending, bool optimistic);
@@ -465,7 +468,11 @@ class FleetStore {
   std::thread committer_;
   // The committer's next group is tried optimistically: false once a group
   // found rollouts or devices changed, true again once one found none.
-  bool optimistic_ = true;  // Started by the first report.
+  bool optimistic_ = true;
+  // The group being tried (committer, mu_ held): its phase count changes,
+  // and whether it runs in a shared transaction (TryGroup).
+  std::map<std::tuple<std::string, std::int64_t, std::string>, std::int64_t> group_counts_;
+  bool group_shared_ = false;  // Started by the first report.
 
   std::mutex lock_mu_;                 // Guards lock_db_ and leading_.
   std::unique_ptr<Database> lock_db_;  // PostgreSQL only.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "fleet_fixture.h"
 #include "fleet_store.h"
@@ -144,6 +145,77 @@ TEST_F(FleetNodesTest, OneNodeRunsTheControllerAndAnotherTakesOver) {
 
 // Each node checks a device's event chain from where the last report left
 // it, whichever node took that report.
+TEST_F(FleetNodesTest, ReportsCommittedSideBySideAtBothNodesKeepCountsAndOrder) {
+  // Report groups of the two nodes commit side by side (a shared write
+  // lock); devices alternate nodes report by report, so each node's cached
+  // view of a device is often stale, and every phase change moves the
+  // stage's counts from both nodes at once.
+  AtFirst();
+  auto created = Post("/v1/rollouts", CreateBody({{"min_reporting", 1}}), true);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 6;
+  constexpr int kReports = 8;
+  std::vector<TestDevice> devices;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    devices.push_back(NewDeviceInBucket("side-" + std::to_string(i)));
+    ASSERT_EQ(Enroll(devices.back()), 201);
+  }
+  // Phases downloading, activated, rolled_back, confirmed, over and over.
+  const std::vector<std::string> states = {"downloading", "confirming", "rolling-back",
+                                           "committed"};
+  const int ports[2] = {server_->port(), second_->port()};
+  std::vector<std::vector<int>> answers(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client nodes[2] = {httplib::Client("127.0.0.1", ports[0]),
+                                  httplib::Client("127.0.0.1", ports[1])};
+      for (int n = 0; n < kReports; ++n) {
+        for (int k = 0; k < kPerThread; ++k) {
+          TestDevice& d = devices[static_cast<std::size_t>(t * kPerThread + k)];
+          ++d.seq;
+          json e = StateEvent(states[static_cast<std::size_t>(n) % states.size()]);
+          e["seq"] = d.seq;
+          auto r = nodes[(n + k) % 2].Post(
+              "/v1/reports", SignedReport(d, d.seq, json::array({e})).dump(), "application/json");
+          answers[static_cast<std::size_t>(t)].push_back(r ? r->status : -1);
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const std::vector<int>& a : answers) {
+    for (int status : a) EXPECT_EQ(status, 200);
+  }
+  // Every device's last report was "committed": the stage counts each once,
+  // as confirmed, and nothing else, at either node.
+  const std::uint64_t n = devices.size();
+  for (int node = 0; node < 2; ++node) {
+    node == 0 ? AtFirst() : AtSecond();
+    json s = Status();
+    std::uint64_t reporting = 0;
+    for (auto& [phase, count] : s["stages"][0]["phases"].items()) {
+      reporting += count.get<std::uint64_t>();
+      if (phase != "confirmed") {
+        EXPECT_EQ(count, 0) << phase;
+      }
+    }
+    EXPECT_EQ(s["stages"][0]["phases"]["confirmed"], n);
+    EXPECT_EQ(reporting, n);
+  }
+  // Each device's next report is taken exactly once, and its last one is a
+  // replay at either node.
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    i % 2 == 0 ? AtFirst() : AtSecond();
+    TestDevice& d = devices[i];
+    --d.seq;
+    EXPECT_EQ(Send(d, StateEvent("committed")), 409) << d.id;
+    ASSERT_EQ(Send(d, StateEvent("committed")), 200) << d.id;
+  }
+}
+
 TEST_F(FleetNodesTest, DeviceChainsAreCheckedFromTheStoredHead) {
   TestDevice d = NewDevice("chained");
   AtFirst();

@@ -122,6 +122,11 @@ class Database {
   // IMMEDIATE; on PostgreSQL a transaction-scoped advisory lock that every
   // writer of the same database takes, in any process.
   virtual Status Begin() = 0;
+  // Begins a write transaction that other shared ones may run beside, but
+  // never a Begin() one: on PostgreSQL the same advisory lock taken shared
+  // (so its writes must not rely on being alone: rows they share are ordered
+  // by the rows' own locks); on SQLite the same as Begin().
+  virtual Status BeginShared() = 0;
   // Begins a read-only transaction that sees one snapshot throughout.
   virtual Status BeginRead() = 0;
   virtual Status Commit() = 0;
@@ -131,10 +136,11 @@ class Database {
   virtual int SchemaVersion() = 0;
 };
 
-// Runs `body` inside Begin() ... Commit(); rolls back if it fails.
+// Runs `body` inside Begin() (BeginShared() if `shared`) ... Commit(); rolls
+// back if it fails.
 template <typename F>
-Status InTransaction(Database& db, F&& body) {
-  OTA_TRY(db.Begin());
+Status InTransaction(Database& db, F&& body, bool shared = false) {
+  OTA_TRY(shared ? db.BeginShared() : db.Begin());
   Status s = std::forward<F>(body)();
   if (!s.ok()) {
     (void)db.Rollback();
