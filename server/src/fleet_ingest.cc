@@ -1,9 +1,6 @@
 // FleetStore's report ingestion: group commit and the statements that store
 // one report.
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cstdio>
 #include <utility>
 
 #include "fleet_store.h"
@@ -18,10 +15,12 @@ Result<std::optional<ReplayInfo>> FleetStore::IngestReport(const std::string& de
   }
   // Group commit: one thread commits the reports queued while it
   // committed the previous group together, so that many concurrent reports
-  // share one transaction (one fsync, on PostgreSQL two round trips), and a
-  // group follows the last without waiting for a thread to wake.
+  // share one transaction (one WAL flush; on PostgreSQL one round trip while
+  // the node's caches hold), and a group follows the last without waiting
+  // for a thread to wake.
   PendingReport mine{&device_id, seq, &batch, Ok(), std::nullopt, false, {}};
   std::unique_lock q(queue_mu_);
+  if (stopping_) return MakeError(ErrorCode::kCancelled, "the fleet store is closing");
   if (!committer_.joinable()) committer_ = std::thread([this] { CommitLoop(); });
   queue_.push_back(&mine);
   if (queue_.size() == 1) queue_cv_.notify_one();
