@@ -235,10 +235,13 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
   // alone.
   const Error alone =
       MakeError(ErrorCode::kRetryLater, "a chain note needs the exclusive write lock");
-  if (group_shared_ && !u.notes.empty()) return alone;
+  if (group_.shared && !u.notes.empty()) return alone;
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
+  // A checkpoint may name an event of an earlier report of this group:
+  // the group's events are written before they are read.
+  if (!batch.checkpoints.empty()) OTA_TRY(WriteGroupRows(*ingest_, /*all=*/false));
   for (const DeviceCheckpoint& c : batch.checkpoints) {
     std::string problem = CheckDeviceCheckpointHead(
         c, batch.events, [&](std::int64_t seq) { return StoredChain(device_id, seq); });
@@ -246,7 +249,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
       OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
       continue;
     }
-    if (group_shared_) return alone;
+    if (group_.shared) return alone;
     DeviceChainNote n{true, c.checkpoint.seq, "checkpoint", std::move(problem), ""};
     if (st.problem.empty()) {
       st.problem = n.kind + ": " + n.problem;

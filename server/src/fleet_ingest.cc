@@ -65,10 +65,6 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
   OTA_ASSIGN_OR_RETURN(Statement last,
                        db_->Prepare("SELECT last_seq FROM devices WHERE device_id = ?"));
   OTA_ASSIGN_OR_RETURN(
-      Statement insert,
-      db_->Prepare("INSERT INTO events (device_id, seq, received_at, type, body) "
-                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO NOTHING"));
-  OTA_ASSIGN_OR_RETURN(
       Statement phase_of,
       db_->Prepare("SELECT phase, stage FROM device_rollouts WHERE rollout_id = ? AND device_id "
                    "= ?"));
@@ -77,12 +73,6 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
       db_->Prepare("INSERT INTO device_rollouts (rollout_id, device_id, stage, phase, "
                    "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id, device_id) "
                    "DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at"));
-  OTA_ASSIGN_OR_RETURN(
-      Statement model_row,
-      db_->Prepare("INSERT INTO device_models (device_id, model, version, phase, updated_at) "
-                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, model) DO UPDATE SET "
-                   "version = excluded.version, phase = excluded.phase, "
-                   "updated_at = excluded.updated_at"));
   OTA_ASSIGN_OR_RETURN(Statement stored_event,
                        db_->Prepare("SELECT body FROM events WHERE device_id = ? AND seq = ?"));
   OTA_ASSIGN_OR_RETURN(
@@ -104,28 +94,93 @@ Result<FleetStore::IngestStatements*> FleetStore::Ingest() {
       Statement unchanged,
       db_->Prepare("SELECT 1 WHERE (SELECT COALESCE(MAX(rev), 0) FROM rollouts) <= ? AND (SELECT "
                    "COALESCE(MAX(facts_rev), 0) FROM devices) <= ?"));
-  ingest_.reset(new IngestStatements{
-      std::move(bump), std::move(last), std::move(insert), std::move(phase_of), std::move(upsert),
-      std::move(model_row), std::move(stored_event), std::move(chain_row), std::move(chain_state),
-      std::move(count), std::move(unchanged)});
+  ingest_.reset(new IngestStatements{std::move(bump),
+                                     std::move(last),
+                                     std::move(phase_of),
+                                     std::move(upsert),
+                                     std::move(stored_event),
+                                     std::move(chain_row),
+                                     std::move(chain_state),
+                                     std::move(count),
+                                     std::move(unchanged),
+                                     {}});
   return ingest_.get();
 }
 
 void FleetStore::CountPhase(const std::string& rollout_id, std::int64_t stage,
                             const std::string& phase, std::int64_t delta) {
-  group_counts_[{rollout_id, stage, phase}] += delta;
+  group_.counts[{rollout_id, stage, phase}] += delta;
 }
 
-Status FleetStore::ApplyGroupCounts(IngestStatements& st) {
-  // In key order, so that groups committing side by side (shared) take the
-  // count rows' locks in one order.
-  for (const auto& [key, delta] : group_counts_) {
+namespace {
+
+// Rows per multi-row statement: the largest power of two up to 64 that
+// `left` holds, so that a few prepared statements serve every group.
+std::size_t ChunkRows(std::size_t left) {
+  std::size_t n = 64;
+  while (n > left) n /= 2;
+  return n;
+}
+
+}  // namespace
+
+Result<Statement*> FleetStore::MultiRow(IngestStatements& st, int kind, std::size_t rows) {
+  auto it = st.multi.find({kind, rows});
+  if (it != st.multi.end()) return &it->second;
+  std::string sql = kind == 0
+                        ? "INSERT INTO events (device_id, seq, received_at, type, body) VALUES "
+                        : "INSERT INTO device_models (device_id, model, version, phase, "
+                          "updated_at) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)";
+  sql += kind == 0 ? " ON CONFLICT (device_id, seq) DO NOTHING"
+                   : " ON CONFLICT (device_id, model) DO UPDATE SET version = excluded.version, "
+                     "phase = excluded.phase, updated_at = excluded.updated_at";
+  OTA_ASSIGN_OR_RETURN(Statement q, db_->Prepare(sql));
+  return &st.multi.emplace(std::make_pair(kind, rows), std::move(q)).first->second;
+}
+
+Status FleetStore::WriteGroupRows(IngestStatements& st, bool all) {
+  const std::int64_t now = group_.now;
+  for (std::size_t done = 0; done < group_.events.size();) {
+    const std::size_t n = ChunkRows(group_.events.size() - done);
+    OTA_ASSIGN_OR_RETURN(Statement * q, MultiRow(st, 0, n));
+    q->Reset();
+    for (std::size_t i = 0; i < n; ++i) {
+      const GroupWrites::EventRow& row = group_.events[done + i];
+      const int p = static_cast<int>(i) * 5;
+      q->Bind(p + 1, *row.device_id).Bind(p + 2, row.event->seq).Bind(p + 3, now);
+      q->Bind(p + 4, row.event->type).Bind(p + 5, row.event->json);
+    }
+    OTA_TRY(q->Defer());
+    done += n;
+  }
+  group_.events.clear();
+  if (!all) return Ok();
+  // Keys are unique within a statement (an upsert may not touch a row
+  // twice) and in order, so that groups committing side by side (shared)
+  // take these rows' locks, and the count rows', in one order.
+  auto model = group_.models.begin();
+  while (model != group_.models.end()) {
+    const std::size_t n =
+        ChunkRows(static_cast<std::size_t>(std::distance(model, group_.models.end())));
+    OTA_ASSIGN_OR_RETURN(Statement * q, MultiRow(st, 1, n));
+    q->Reset();
+    for (std::size_t i = 0; i < n; ++i, ++model) {
+      const int p = static_cast<int>(i) * 5;
+      q->Bind(p + 1, model->first.first).Bind(p + 2, model->first.second);
+      q->Bind(p + 3, model->second.version).Bind(p + 4, model->second.phase).Bind(p + 5, now);
+    }
+    OTA_TRY(q->Defer());
+  }
+  group_.models.clear();
+  for (const auto& [key, delta] : group_.counts) {
     if (delta == 0) continue;
     const auto& [rollout_id, stage, phase] = key;
     st.count.Reset();
     st.count.Bind(1, rollout_id).Bind(2, stage).Bind(3, phase).Bind(4, delta);
     OTA_TRY(st.count.Defer());
   }
+  group_.counts.clear();
   return Ok();
 }
 
@@ -157,6 +212,9 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
   ChainUpdate chain;
   KnownChain known;
   bool bumped = false;
+  // The chain check may read the device's stored events, some of which an
+  // earlier report of this group may have brought: they are written first.
+  if (pending.count(device_id) != 0) OTA_TRY(WriteGroupRows(st, /*all=*/false));
   for (int attempt = 0; attempt < 2 && !bumped; ++attempt) {
     OTA_ASSIGN_OR_RETURN(known, ChainOf(device_id, pending, attempt > 0));
     if (r.seq <= known.report_seq) break;  // A replay: last_seq only grows.
@@ -186,15 +244,10 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
     return Ok();
   }
   for (const Event& event : r.batch->events) {
-    st.insert.Reset();
-    st.insert.Bind(1, device_id).Bind(2, event.seq).Bind(3, now).Bind(4, event.type);
-    st.insert.Bind(5, event.json);
-    OTA_TRY(st.insert.Defer());
+    group_.events.push_back({&device_id, &event});
     if (!event.phase || event.model.empty() || event.version.empty()) continue;
-    st.model_row.Reset();
-    st.model_row.Bind(1, device_id).Bind(2, event.model).Bind(3, event.version);
-    st.model_row.Bind(4, rollout::DevicePhaseName(*event.phase)).Bind(5, now);
-    OTA_TRY(st.model_row.Defer());
+    group_.models[{device_id, event.model}] =
+        GroupWrites::ModelRow{event.version, std::string(rollout::DevicePhaseName(*event.phase))};
     auto active = by_model_.find(event.model);
     if (active == by_model_.end() || active->second.target_version != event.version) continue;
     // A report counts only for the stage whose cohort holds the device, by
@@ -231,8 +284,9 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
 
 Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64_t now,
                             PendingChains& chains, bool optimistic) {
-  group_counts_.clear();
-  group_shared_ = optimistic;
+  group_ = GroupWrites{};
+  group_.shared = optimistic;
+  group_.now = now;
   Status s = InTransaction(
       *db_,
       [&]() -> Status {
@@ -250,17 +304,17 @@ Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64
           optimistic_ = !changed;
         }
         for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains, optimistic));
-        return ApplyGroupCounts(*st);
+        return WriteGroupRows(*st, /*all=*/true);
       },
       /*shared=*/optimistic);
   if (ingest_) {
     // A failed step leaves its statement mid-run; none may stay so.
-    for (Statement* q :
-         {&ingest_->bump, &ingest_->last, &ingest_->insert, &ingest_->phase_of, &ingest_->upsert,
-          &ingest_->model_row, &ingest_->stored_event, &ingest_->chain_row, &ingest_->chain_state,
-          &ingest_->count, &ingest_->unchanged}) {
+    for (Statement* q : {&ingest_->bump, &ingest_->last, &ingest_->phase_of, &ingest_->upsert,
+                         &ingest_->stored_event, &ingest_->chain_row, &ingest_->chain_state,
+                         &ingest_->count, &ingest_->unchanged}) {
       q->Reset();
     }
+    for (auto& [key, q] : ingest_->multi) q.Reset();
   }
   return s;
 }

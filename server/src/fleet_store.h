@@ -440,11 +440,16 @@ class FleetStore {
   Status TryGroup(const std::vector<PendingReport*>& group, std::int64_t now, PendingChains& chains,
                   bool optimistic);
   struct IngestStatements;
-  // Adds `delta` devices to a rollout stage's phase count (in
-  // group_counts_, written by ApplyGroupCounts).
+  // Adds `delta` devices to a rollout stage's phase count (in group_,
+  // written by WriteGroupRows).
   void CountPhase(const std::string& rollout_id, std::int64_t stage, const std::string& phase,
                   std::int64_t delta);
-  Status ApplyGroupCounts(IngestStatements& st);
+  // Queues the group's buffered events (and, with `all`, its model rows and
+  // count changes) as multi-row statements, and clears them.
+  Status WriteGroupRows(IngestStatements& st, bool all);
+  // The statement inserting `rows` rows of `kind` (0: events, 1: device
+  // models), prepared on first use.
+  Result<Statement*> MultiRow(IngestStatements& st, int kind, std::size_t rows);
   // Stores one report inside the group's transaction (a replay: r.replay).
   Status StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
                      PendingChains& pending, bool optimistic);
@@ -455,9 +460,9 @@ class FleetStore {
 
   // Report ingestion's statements, prepared on first use (mu_ held).
   struct IngestStatements {
-    Statement bump, last, insert, phase_of, upsert, model_row, stored_event, chain_row, chain_state,
-        count;
+    Statement bump, last, phase_of, upsert, stored_event, chain_row, chain_state, count;
     Statement unchanged;  // One row while no rollout or device changed since last read.
+    std::map<std::pair<int, std::size_t>, Statement> multi;  // MultiRow's, by kind and rows.
   };
   Result<IngestStatements*> Ingest();
 
@@ -469,10 +474,25 @@ class FleetStore {
   // The committer's next group is tried optimistically: false once a group
   // found rollouts or devices changed, true again once one found none.
   bool optimistic_ = true;
-  // The group being tried (committer, mu_ held): its phase count changes,
-  // and whether it runs in a shared transaction (TryGroup).
-  std::map<std::tuple<std::string, std::int64_t, std::string>, std::int64_t> group_counts_;
-  bool group_shared_ = false;  // Started by the first report.
+  // What the group being tried (committer, mu_ held) writes at its end in
+  // multi-row statements, in key order (WriteGroupRows), and whether it runs
+  // in a shared transaction (TryGroup).
+  struct GroupWrites {
+    bool shared = false;
+    std::int64_t now = 0;
+    struct EventRow {
+      const std::string* device_id;
+      const Event* event;
+    };
+    std::vector<EventRow> events;  // In the order received.
+    struct ModelRow {
+      std::string version;
+      std::string phase;
+    };
+    std::map<std::pair<std::string, std::string>, ModelRow> models;  // (device, model): the last.
+    std::map<std::tuple<std::string, std::int64_t, std::string>, std::int64_t> counts;
+  };
+  GroupWrites group_;  // Started by the first report.
 
   std::mutex lock_mu_;                 // Guards lock_db_ and leading_.
   std::unique_ptr<Database> lock_db_;  // PostgreSQL only.
