@@ -3,13 +3,15 @@
 // canary that fails shadow on a group is halted and undone; failing sessions and a crash loop are
 // rolled back on the devices, and a model that does not load never gets switched to; a healthy
 // release reaches everyone (and an expectation of a stop then fails); the same seed gives the same
-// drill; devices that lose power mid-update end on a verified version; otactl drill run refuses
-// bad scenarios and writes its report files.
+// drill; devices that lose power mid-update end on a verified version (and one that does not
+// start again fails the drill without ending it); otactl drill run refuses bad scenarios and
+// writes its report files.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -51,7 +53,8 @@ json Scenario(std::uint64_t devices) {
 
 class DrillTest : public ::testing::Test {
  protected:
-  DrillReport Run(const json& scenario_json, bool real_runtime = false) {
+  DrillReport Run(const json& scenario_json, bool real_runtime = false,
+                  std::function<void(const std::string&)> after_power_cut = {}) {
     auto scenario = manifest::ParseDrillScenario(scenario_json.dump());
     EXPECT_TRUE(scenario.ok()) << scenario.error().message;
     if (!scenario.ok()) return {};
@@ -59,6 +62,7 @@ class DrillTest : public ::testing::Test {
     o.work_dir = dir_.Sub("run-" + std::to_string(runs_++));
     o.otactl = BinaryPath("otactl");
     o.real_runtime = real_runtime;
+    o.after_power_cut = std::move(after_power_cut);
     auto report = RunDrill(*scenario, o);
     EXPECT_TRUE(report.ok()) << report.error().ToString();
     if (!report.ok()) return {};
@@ -234,6 +238,38 @@ TEST_F(DrillTest, PowerLossMidUpdateAtTenPercentEveryDeviceEndsOnAVerifiedVersio
   const json j = r.ToJson();
   EXPECT_EQ(j["power_lost"], 4);
   EXPECT_EQ(j["power_cuts"].size(), 4u);
+}
+
+// A device whose agent does not start again after its power cut (here its
+// database is made garbage while the power is off) is a finding, not the
+// end of the drill: it is reported as not starting, the power-loss and
+// report checks fail, and every other device goes on.
+TEST_F(DrillTest, ADeviceThatDoesNotStartAfterItsPowerCutFailsTheDrillWithoutEndingIt) {
+  json s = Scenario(20);
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["faults"] = {{{"kind", "power-loss"}, {"percent", 20}}};
+  s["duration_seconds"] = 86400;
+  int broken = 0;
+  const DrillReport r = Run(s, false, [&](const std::string& state_dir) {
+    if (broken++ > 0) return;  // Only the first device that loses power.
+    ota::testing::WriteTestFile(state_dir + "/agent.db", std::string(8192, 'x'));
+  });
+  ASSERT_EQ(broken, 4) << r.Table();  // 20% of 20 devices lost power; the drill went on.
+  EXPECT_FALSE(r.passed) << r.Table();
+  EXPECT_EQ(r.not_starting, 1u) << r.Table();
+  EXPECT_EQ(r.on_to_at_end, 19u) << r.Table();
+  EXPECT_EQ(r.power_lost_verified, 3u) << r.Table();
+  ASSERT_EQ(r.stuck.size(), 1u) << r.Table();
+  EXPECT_NE(r.stuck[0].first.find("does not start after its power cut"), std::string::npos)
+      << r.stuck[0].first;
+  for (const char* name : {"power loss leaves a verified version", "no report lost"}) {
+    const auto check = std::find_if(r.checks.begin(), r.checks.end(),
+                                    [&](const DrillCheck& c) { return c.name == name; });
+    ASSERT_NE(check, r.checks.end()) << name;
+    EXPECT_FALSE(check->passed) << name << ": " << check->detail;
+  }
+  EXPECT_EQ(r.ToJson()["devices_not_starting"], 1);
+  EXPECT_NE(r.Table().find("did not start after the cut"), std::string::npos) << r.Table();
 }
 
 // llama.cpp on real models: the broken variant that the faulty group takes

@@ -40,6 +40,10 @@ struct DrillOptions {
   bool real_runtime = false;
   // Called with one line per phase of the run; may be empty.
   std::function<void(const std::string&)> progress;
+  // Tests: called with a device's state folder right after its power cut,
+  // before it starts again (to break what a cut must never break); may be
+  // empty.
+  std::function<void(const std::string& state_dir)> after_power_cut;
 };
 
 // Devices per version at one moment of simulated time.
@@ -100,6 +104,9 @@ struct DrillReport {
   std::vector<std::pair<std::string, std::uint64_t>> stuck;
   std::uint64_t reports_lost = 0;         // Events still undelivered after a final flush.
   std::vector<DrillPowerCut> power_cuts;  // One per device that lost power.
+  // Devices whose agent did not start again after their power cut (they
+  // took no further part; their undelivered events are unknown).
+  std::uint64_t not_starting = 0;
   std::uint64_t power_lost_verified = 0;  // Of those, the ones with `verified`.
   std::uint64_t bytes_total = 0;          // Downloaded during the drill.
   std::uint64_t bytes_max = 0;            // By one device.

@@ -411,6 +411,7 @@ class DrillRun {
 
   // The app's side between two check-ins, then the agent's update cycle.
   Status CheckIn(SimDevice& d) {
+    if (!d.dead.empty()) return Ok();  // Its agent does not start: it takes no part.
     const std::string to = manifest::ToString(s_.to);
     if (d.version == to && confirming_.count(d.device_id) > 0) {
       if (d.crash) {
@@ -490,18 +491,22 @@ class DrillRun {
     cut.after_cut = after.ok() ? *after : "broken: " + after.error().message;
     d.power_cut = report_.power_cuts.size();
     report_.power_cuts.push_back(std::move(cut));
-    // The reboot: the agent starts again from its state folder.
-    if (Status s = OpenAgent(d); !s.ok()) {
-      return MakeError(
-          ErrorCode::kInternal,
-          "device " + d.device_id + " does not start after its power cut: " + s.error().message);
-    }
+    if (o_.after_power_cut) o_.after_power_cut(d.state_dir);
+    // The reboot: the agent starts again from its state folder. One that
+    // does not is a finding of the drill, not the end of it.
     confirming_.erase(d.device_id);
+    if (Status s = OpenAgent(d); !s.ok()) {
+      d.agent.reset();
+      d.dead = "does not start after its power cut: " + WithoutPaths(s.error().message);
+      d.version.clear();
+      ++report_.not_starting;
+    }
     return true;
   }
 
   // The device's active version after a check-in (or an agent restart).
   Status Observe(SimDevice& d, std::int64_t t) {
+    if (!d.dead.empty()) return Ok();
     OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
     const std::string before = d.version;
     d.version = st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
@@ -595,24 +600,21 @@ class DrillRun {
         static_cast<std::int64_t>(s_.fleet.check_interval_seconds + s_.fleet.jitter_seconds);
     const DrillSample& last = report_.timeline.back();
     if (report_.rollback_at && now_ - *report_.rollback_at > settle) {
-      return std::none_of(devices_.begin(), devices_.end(),
-                          [](const SimDevice& d) { return d.exposed && !d.back_at; });
+      return std::none_of(devices_.begin(), devices_.end(), [](const SimDevice& d) {
+        return d.exposed && !d.back_at && d.dead.empty();
+      });
     }
     if (report_.stopped_at && !s_.response.rollback_on_stop) {
       return now_ - *report_.stopped_at > 2 * settle;
     }
     return stage + 1 == static_cast<std::int64_t>(s_.stages.size()) &&
-           last.on_to == devices_.size();
+           last.on_to + report_.not_starting == devices_.size();
   }
 
   Status Finish() {
     if (server_down_) OTA_TRY(ServerUp());  // The final flush needs it.
     std::map<std::string, std::uint64_t> stuck;
     for (SimDevice& d : devices_) {
-      OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
-      (void)flushed;
-      OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
-      report_.reports_lost += static_cast<std::uint64_t>(st.pending_reports);
       report_.bytes_total += d.bytes;
       report_.bytes_max = std::max(report_.bytes_max, d.bytes);
       if (d.exposed) {
@@ -626,6 +628,14 @@ class DrillRun {
         }
       }
       if (d.power_cut) CheckAfterPowerCut(d, report_.power_cuts[*d.power_cut]);
+      if (!d.dead.empty()) {
+        ++stuck[d.dead.substr(0, 200)];
+        continue;
+      }
+      OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
+      (void)flushed;
+      OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+      report_.reports_lost += static_cast<std::uint64_t>(st.pending_reports);
       if (d.version == manifest::ToString(s_.to)) ++report_.on_to_at_end;
       if (d.version == manifest::ToString(s_.from)) ++report_.on_from_at_end;
       // Its newest deployment, when that ended (or waits) with an error.
@@ -649,6 +659,7 @@ class DrillRun {
     const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
     auto end = VerifiedActiveVersion(*fs_, d.state_dir, "chat");
     cut.at_end = end.ok() ? *end : "broken: " + end.error().message;
+    if (!d.dead.empty()) cut.at_end = d.dead;  // Whatever its files say, it does not run.
     auto known = [&](const std::string& v) { return v == from || v == to; };
     cut.verified = known(cut.after_cut) && known(cut.at_end) && cut.at_end == d.version;
     if (cut.verified) ++report_.power_lost_verified;

@@ -41,7 +41,8 @@ struct SimDevice {
   bool shadow_fail = false, sessions_fail = false, crash = false, load_fail = false;
   bool power_loss = false;               // Its power is to be cut mid-update.
   std::optional<std::size_t> power_cut;  // Its entry in DrillReport::power_cuts.
-  std::uint32_t bucket = 0;              // In the drill rollout's cohort order.
+  std::string dead;          // Why its agent did not start after its power cut ("" it did).
+  std::uint32_t bucket = 0;  // In the drill rollout's cohort order.
   std::unique_ptr<agent::Agent> agent;
   agent::AgentOptions options;
   std::string device_id;

@@ -110,8 +110,12 @@ void EvaluateExpectations(const manifest::DrillScenario& s, DrillReport& r) {
     }
     add("power loss leaves a verified version", broken == r.power_cuts.end(), detail);
   }
-  add("no report lost", r.reports_lost == 0,
-      std::to_string(r.reports_lost) + " event(s) undelivered after a final flush");
+  std::string lost = std::to_string(r.reports_lost) + " event(s) undelivered after a final flush";
+  if (r.not_starting > 0) {
+    lost += "; " + std::to_string(r.not_starting) +
+            " device(s) did not start after a power cut, their undelivered events unknown";
+  }
+  add("no report lost", r.reports_lost == 0 && r.not_starting == 0, lost);
   r.passed =
       std::all_of(r.checks.begin(), r.checks.end(), [](const DrillCheck& c) { return c.passed; });
 }
@@ -168,6 +172,7 @@ json DrillReport::ToJson() const {
       {"stuck", stuck_json},
       {"reports_lost", reports_lost},
       {"power_lost", power_cuts.size()},
+      {"devices_not_starting", not_starting},
       {"power_lost_verified", power_lost_verified},
       {"power_cuts", cuts_json},
       {"bytes",
@@ -205,6 +210,7 @@ std::string DrillReport::Table() const {
   if (!power_cuts.empty()) {
     row("lost power mid-update / verified",
         std::to_string(power_cuts.size()) + " / " + std::to_string(power_lost_verified));
+    if (not_starting > 0) row("did not start after the cut", std::to_string(not_starting));
   }
   row("bytes per device mean / max",
       std::to_string(devices == 0 ? 0 : bytes_total / devices) + " / " + std::to_string(bytes_max));
