@@ -20,15 +20,21 @@ constexpr std::int64_t kRefreshPage = 10000;
 
 }  // namespace
 
-Status FleetStore::RefreshDevices() {
-  if (!refresh_devices_) {
-    OTA_ASSIGN_OR_RETURN(
-        Statement prepared,
-        db_->Prepare("SELECT device_id, public_key, facts, facts_rev FROM devices WHERE "
-                     "(facts_rev, device_id) > (?, ?) ORDER BY facts_rev, device_id LIMIT ?"));
-    refresh_devices_ = std::make_unique<Statement>(std::move(prepared));
+Result<Statement*> FleetStore::PrepareOnce(std::unique_ptr<Statement>& slot, std::string_view sql) {
+  if (!slot) {
+    OTA_ASSIGN_OR_RETURN(Statement prepared, db_->Prepare(sql));
+    slot = std::make_unique<Statement>(std::move(prepared));
   }
-  Statement& q = *refresh_devices_;
+  return slot.get();
+}
+
+Status FleetStore::RefreshDevices() {
+  OTA_ASSIGN_OR_RETURN(
+      Statement * refresh,
+      PrepareOnce(refresh_devices_,
+                  "SELECT device_id, public_key, facts, facts_rev FROM devices WHERE "
+                  "(facts_rev, device_id) > (?, ?) ORDER BY facts_rev, device_id LIMIT ?"));
+  Statement& q = *refresh;
   while (true) {
     q.Reset();
     q.Bind(1, devices_seen_.first).Bind(2, devices_seen_.second).Bind(3, kRefreshPage);
@@ -57,13 +63,11 @@ Status FleetStore::RefreshDevices() {
 }
 
 Result<bool> FleetStore::RefreshChanged() {
-  if (!change_counters_) {
-    OTA_ASSIGN_OR_RETURN(Statement prepared,
-                         db_->Prepare("SELECT (SELECT COALESCE(MAX(rev), 0) FROM rollouts), "
-                                      "(SELECT COALESCE(MAX(facts_rev), 0) FROM devices)"));
-    change_counters_ = std::make_unique<Statement>(std::move(prepared));
-  }
-  Statement& q = *change_counters_;
+  OTA_ASSIGN_OR_RETURN(Statement * counters,
+                       PrepareOnce(change_counters_,
+                                   "SELECT (SELECT COALESCE(MAX(rev), 0) FROM rollouts), "
+                                   "(SELECT COALESCE(MAX(facts_rev), 0) FROM devices)"));
+  Statement& q = *counters;
   q.Reset();
   OTA_ASSIGN_OR_RETURN(bool row, q.Step());
   const std::int64_t rollouts = row ? q.ColumnInt(0) : 0;
@@ -84,13 +88,11 @@ Result<bool> FleetStore::RefreshChanged() {
 }
 
 Status FleetStore::RefreshRollouts() {
-  if (!refresh_rollouts_) {
-    OTA_ASSIGN_OR_RETURN(Statement prepared,
-                         db_->Prepare("SELECT rollout_id, manifest, created_at, rev FROM rollouts "
-                                      "WHERE rev > ? ORDER BY rev, rollout_id"));
-    refresh_rollouts_ = std::make_unique<Statement>(std::move(prepared));
-  }
-  Statement& q = *refresh_rollouts_;
+  OTA_ASSIGN_OR_RETURN(Statement * refresh,
+                       PrepareOnce(refresh_rollouts_,
+                                   "SELECT rollout_id, manifest, created_at, rev FROM rollouts "
+                                   "WHERE rev > ? ORDER BY rev, rollout_id"));
+  Statement& q = *refresh;
   q.Reset();
   q.Bind(1, rollouts_seen_);
   std::set<std::string> models;

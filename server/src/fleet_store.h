@@ -18,6 +18,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -356,6 +357,8 @@ class FleetStore {
   // rollouts_ (mu_ held).
   Status RefreshDevices();
   Status RefreshRollouts();
+  // The statement in `slot`, prepared from `sql` on first use (mu_ held).
+  Result<Statement*> PrepareOnce(std::unique_ptr<Statement>& slot, std::string_view sql);
   // Both, each only if its change counter moved (one query when neither
   // did); true if either moved.
   Result<bool> RefreshChanged();
