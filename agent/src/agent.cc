@@ -702,7 +702,8 @@ Result<std::unique_ptr<Agent>> Agent::Open(Env& env, const AgentOptions& options
   }
   OTA_ASSIGN_OR_RETURN(
       auto lock, FolderLock::Acquire(PlatformOf(env), JoinPath(options.state_dir, kLockName)));
-  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(options.state_dir, kDbName)));
+  OTA_ASSIGN_OR_RETURN(auto db,
+                       StateDb::Open(JoinPath(options.state_dir, kDbName), env.fs->Durable()));
   OTA_ASSIGN_OR_RETURN(auto device_id, db->GetSetting("device_id"));
   OTA_ASSIGN_OR_RETURN(auto server_url, db->GetSetting("server_url"));
   OTA_ASSIGN_OR_RETURN(auto models_json, db->GetSetting("models"));

@@ -127,7 +127,7 @@ Status Agent::Enroll(Env& caller_env, const EnrollOptions& options) {
   (void)env.fs->Remove(tmp_db);
   OTA_TRY(PrecreatePrivateFile(*env.fs, tmp_db));
   {
-    OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(tmp_db));
+    OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(tmp_db, env.fs->Durable()));
     OTA_TRY(db->SetSetting("device_id", HexEncode(std::span<const std::uint8_t>(id_bytes))));
     OTA_TRY(db->SetSetting("server_url", TrimSlash(options.server_url)));
     OTA_TRY(db->SetSetting("models", nlohmann::json(options.models).dump()));
@@ -154,7 +154,7 @@ Status RecordTlsSettings(Env& env, const std::string& state_dir, const TlsSettin
   }
   OTA_ASSIGN_OR_RETURN(auto lock,
                        FolderLock::Acquire(PlatformOf(env), JoinPath(state_dir, kLockName)));
-  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName)));
+  OTA_ASSIGN_OR_RETURN(auto db, StateDb::Open(JoinPath(state_dir, kDbName), env.fs->Durable()));
   // The settings change and its audit record are one transaction. The CA
   // file itself is replaced (atomically) just before: a crash in between
   // leaves the new bundle in the folder unrecorded, and the next set-tls

@@ -47,8 +47,8 @@ DeploymentRow ReadDeployment(const Statement& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path) {
-  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, AgentMigrations()));
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& path, bool durable) {
+  OTA_ASSIGN_OR_RETURN(auto db, Database::Open(path, AgentMigrations(), durable));
   return std::unique_ptr<StateDb>(new StateDb(std::move(db)));
 }
 

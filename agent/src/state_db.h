@@ -105,7 +105,8 @@ struct AuditBreak {
 
 class StateDb {
  public:
-  static Result<std::unique_ptr<StateDb>> Open(const std::string& path);
+  // `durable`: FileSystem::Durable of the state folder's filesystem.
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& path, bool durable = true);
 
   Result<std::optional<std::string>> GetSetting(const std::string& key);
   Status SetSetting(const std::string& key, const std::string& value);

@@ -137,7 +137,8 @@ class SqliteDatabase final : public Database {
 }  // namespace
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
-                                                 const std::vector<Migration>& migrations) {
+                                                 const std::vector<Migration>& migrations,
+                                                 bool durable) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -151,7 +152,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   sqlite3_busy_timeout(raw, 5000);
   // synchronous=FULL in WAL mode makes each commit durable on its own: the
   // agent's state must survive power loss right after a transition.
-  OTA_TRY(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  OTA_TRY(db->Exec(std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+                   (durable ? "FULL" : "OFF") + "; PRAGMA foreign_keys=ON;"));
   OTA_TRY(ApplyMigrations(db->SchemaVersion(), migrations, path, [&](const Migration& m) {
     return InTransaction(*db, [&]() -> Status {
       OTA_TRY(db->Exec(m.sql));

@@ -148,6 +148,24 @@ TEST(SqliteTest, FailedTransactionRollsBack) {
   EXPECT_EQ(sel->ColumnInt(0), 0);
 }
 
+TEST(SqliteTest, ADatabaseOnStorageThatIsNotDurableSkipsItsSyncs) {
+  TempDir dir;
+  auto synchronous = [](Database& db) {
+    auto q = db.Prepare("PRAGMA synchronous");
+    EXPECT_TRUE(q.ok());
+    if (!q.ok()) return std::int64_t{-1};
+    auto row = q->Step();
+    EXPECT_TRUE(row.ok() && *row);
+    return q->ColumnInt(0);
+  };
+  auto durable = Database::Open(dir.Sub("durable"), TestMigrations());
+  ASSERT_OK(durable);
+  EXPECT_EQ(synchronous(**durable), 2);  // FULL
+  auto simulated = Database::Open(dir.Sub("simulated"), TestMigrations(), /*durable=*/false);
+  ASSERT_OK(simulated);
+  EXPECT_EQ(synchronous(**simulated), 0);  // OFF
+}
+
 TEST(SqliteTest, RefusesNewerSchemaAndGarbageFile) {
   TempDir dir;
   {

@@ -18,6 +18,7 @@
 
 #include "drill.h"
 #include "ota/manifest/drill_scenario.h"
+#include "sim_storage.h"
 #include "test_support.h"
 
 namespace ota::drill {
@@ -319,6 +320,23 @@ TEST_F(DrillTest, TheRealRuntimeRefusesAVariantThatDoesNotLoad) {
   EXPECT_EQ(r.stuck[0].second, 2u);
   EXPECT_NE(r.stuck[0].first.find("load"), std::string::npos) << r.stuck[0].first;
   EXPECT_EQ(r.reports_lost, 0u);
+}
+
+TEST(DrillSimStorageTest, WritesReachTheDiskButNothingIsSynced) {
+  TempDir dir;
+  auto disk = MakePosixFileSystem();
+  auto storage = MakeSimStorage(*disk);
+  EXPECT_TRUE(disk->Durable());
+  EXPECT_FALSE(storage->Durable());
+  auto file = storage->OpenWritable(dir.Sub("f"), /*append=*/false, 0644);
+  ASSERT_TRUE(file.ok()) << file.error().ToString();
+  ASSERT_TRUE((*file)->Append(std::string_view("bytes")).ok());
+  EXPECT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_TRUE(storage->SyncDir(dir.path()).ok());
+  auto read = disk->ReadFile(dir.Sub("f"), 100);
+  ASSERT_TRUE(read.ok()) << read.error().ToString();
+  EXPECT_EQ(*read, "bytes");
 }
 
 TEST(DrillReportTest, ADeviceLeftOnABrokenVersionByAPowerCutFailsTheDrill) {

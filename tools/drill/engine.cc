@@ -18,6 +18,7 @@
 #include "ota/rollout/controller.h"
 #include "power_cut.h"
 #include "sim_runtime.h"
+#include "sim_storage.h"
 
 namespace ota::drill {
 namespace {
@@ -151,7 +152,8 @@ class DrillRun {
                            " devices, and fleet.devices is " + std::to_string(s_.fleet.devices));
     }
     OTA_TRY(EnsureOpenFiles(s_.fleet.devices));
-    fs_ = MakePosixFileSystem();
+    disk_ = MakePosixFileSystem();
+    fs_ = MakeSimStorage(*disk_);
     http_ = MakeCurlHttpClient();
     env_ = {&clock_, &random_, fs_.get(), http_.get()};
     OTA_TRY(fs_->CreateDirs(site_.dir));
@@ -675,7 +677,8 @@ class DrillRun {
   SeededRandom random_;
   std::mt19937_64 jitter_;
   std::mt19937_64 power_;  // Where each power cut falls.
-  std::unique_ptr<FileSystem> fs_;
+  std::unique_ptr<FileSystem> disk_;
+  std::unique_ptr<FileSystem> fs_;  // The devices' (simulated) storage, over disk_.
   std::unique_ptr<HttpClient> http_;
   Env env_;
   std::pair<std::string, std::string> model_digests_;

@@ -82,6 +82,10 @@ class FileSystem {
   // which count operations to cut the power before the n-th): their callers
   // do not spread file work over threads. Wrappers forward it.
   virtual bool SingleThreaded() const { return false; }
+  // False when Sync and SyncDir do not reach stable storage (the disks of
+  // simulated devices): databases kept beside the files then skip their
+  // syncs too. Real devices' filesystems are durable.
+  virtual bool Durable() const { return true; }
 };
 
 // Forwards every call to `base` (not owned, must outlive it): the base of
@@ -128,6 +132,7 @@ class ForwardingFileSystem : public FileSystem {
     return base_.Truncate(path, size);
   }
   bool SingleThreaded() const override { return base_.SingleThreaded(); }
+  bool Durable() const override { return base_.Durable(); }
 
  protected:
   FileSystem& base() { return base_; }

@@ -103,12 +103,15 @@ class Database {
   enum class Engine { kSqlite, kPostgres };
 
   // Opens (creating if needed) the SQLite database at `path` in WAL mode with
-  // synchronous=FULL, foreign keys on, and a busy timeout, then applies the
-  // migrations whose version is above PRAGMA user_version, each in its own
-  // transaction. Errors: kIo (cannot open), kRestartDeployment (corrupt or
-  // newer schema than this build knows). Implemented in ota_common_sqlite.
+  // synchronous=FULL (OFF when not `durable`: the storage of a simulated
+  // device, FileSystem::Durable), foreign keys on, and a busy timeout, then
+  // applies the migrations whose version is above PRAGMA user_version, each
+  // in its own transaction. Errors: kIo (cannot open), kRestartDeployment
+  // (corrupt or newer schema than this build knows). Implemented in
+  // ota_common_sqlite.
   static Result<std::unique_ptr<Database>> Open(const std::string& path,
-                                                const std::vector<Migration>& migrations);
+                                                const std::vector<Migration>& migrations,
+                                                bool durable = true);
   Database() = default;
   virtual ~Database() = default;
   Database(const Database&) = delete;
