@@ -233,9 +233,10 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
   // A note goes to the server audit log, whose next record needs every
   // writer stopped: a group that runs beside others (shared) is tried again
   // alone.
-  const Error alone =
-      MakeError(ErrorCode::kRetryLater, "a chain note needs the exclusive write lock");
-  if (group_.shared && !u.notes.empty()) return alone;
+  auto alone = [] {
+    return MakeError(ErrorCode::kRetryLater, "a chain note needs the exclusive write lock");
+  };
+  if (group_.shared && !u.notes.empty()) return alone();
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
@@ -249,7 +250,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
       OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
       continue;
     }
-    if (group_.shared) return alone;
+    if (group_.shared) return alone();
     DeviceChainNote n{true, c.checkpoint.seq, "checkpoint", std::move(problem), ""};
     if (st.problem.empty()) {
       st.problem = n.kind + ": " + n.problem;
