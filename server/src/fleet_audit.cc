@@ -236,7 +236,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
   auto alone = [] {
     return MakeError(ErrorCode::kRetryLater, "a chain note needs the exclusive write lock");
   };
-  if (group_.shared && !u.notes.empty()) return alone();
+  if (group_.optimistic && !u.notes.empty()) return alone();
   for (const DeviceChainNote& n : u.notes) {
     OTA_TRY(AppendChainNote(*db_, device_id, n, st, now));
   }
@@ -250,7 +250,7 @@ Status FleetStore::ApplyReportChain(const std::string& device_id, const EventBat
       OTA_TRY(StoreAuditCheckpoint(*db_, c.checkpoint));
       continue;
     }
-    if (group_.shared) return alone();
+    if (group_.optimistic) return alone();
     DeviceChainNote n{true, c.checkpoint.seq, "checkpoint", std::move(problem), ""};
     if (st.problem.empty()) {
       st.problem = n.kind + ": " + n.problem;

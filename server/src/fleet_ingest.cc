@@ -201,7 +201,7 @@ Result<std::optional<FleetStore::RolloutPhase>> FleetStore::PhaseOf(IngestStatem
 }
 
 Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
-                               PendingChains& pending, bool optimistic) {
+                               PendingChains& pending) {
   const std::string& device_id = *r.device_id;
   // The report is accepted by the statement that raises last_seq from the
   // value the chain state goes with: if another node took a report of the
@@ -227,7 +227,7 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
       st.bump.BindNull(4);
     }
     st.bump.Bind(5, device_id).Bind(6, r.seq).Bind(7, known.report_seq);
-    if (optimistic) {
+    if (group_.optimistic) {
       OTA_TRY(st.bump.Defer(1));
       bumped = true;
     } else {
@@ -285,7 +285,7 @@ Status FleetStore::StoreReport(IngestStatements& st, PendingReport& r, std::int6
 Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64_t now,
                             PendingChains& chains, bool optimistic) {
   group_ = GroupWrites{};
-  group_.shared = optimistic;
+  group_.optimistic = optimistic;
   group_.now = now;
   Status s = InTransaction(
       *db_,
@@ -293,7 +293,7 @@ Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64
         // Statements are prepared once and reused for every group.
         OTA_ASSIGN_OR_RETURN(IngestStatements * st, Ingest());
         // Rollouts and device facts as they are now (other nodes may have
-        // changed them); writers are serialized, so they stay so until commit.
+        // changed them); their writers run alone, so they stay so until commit.
         if (optimistic) {
           // As cached, checked when the group's writes are sent.
           st->unchanged.Reset();
@@ -303,7 +303,7 @@ Status FleetStore::TryGroup(const std::vector<PendingReport*>& group, std::int64
           OTA_ASSIGN_OR_RETURN(bool changed, RefreshChanged());
           optimistic_ = !changed;
         }
-        for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains, optimistic));
+        for (PendingReport* r : group) OTA_TRY(StoreReport(*st, *r, now, chains));
         return WriteGroupRows(*st, /*all=*/true);
       },
       /*shared=*/optimistic);

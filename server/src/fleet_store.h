@@ -453,9 +453,10 @@ class FleetStore {
   // The statement inserting `rows` rows of `kind` (0: events, 1: device
   // models), prepared on first use.
   Result<Statement*> MultiRow(IngestStatements& st, int kind, std::size_t rows);
-  // Stores one report inside the group's transaction (a replay: r.replay).
+  // Stores one report inside the group's transaction (a replay: r.replay);
+  // optimistically when group_ says so.
   Status StoreReport(IngestStatements& st, PendingReport& r, std::int64_t now,
-                     PendingChains& pending, bool optimistic);
+                     PendingChains& pending);
   // The device's device_rollouts row for `rollout_id`, from `known` or read.
   Result<std::optional<RolloutPhase>> PhaseOf(IngestStatements& st, KnownChain& known,
                                               const std::string& rollout_id,
@@ -478,10 +479,10 @@ class FleetStore {
   // found rollouts or devices changed, true again once one found none.
   bool optimistic_ = true;
   // What the group being tried (committer, mu_ held) writes at its end in
-  // multi-row statements, in key order (WriteGroupRows), and whether it runs
-  // in a shared transaction (TryGroup).
+  // multi-row statements, in key order (WriteGroupRows), and whether the try
+  // is optimistic (TryGroup: cached state, a shared transaction).
   struct GroupWrites {
-    bool shared = false;
+    bool optimistic = false;
     std::int64_t now = 0;
     struct EventRow {
       const std::string* device_id;
