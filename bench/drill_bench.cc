@@ -6,6 +6,7 @@
 // tool simulates a fleet against its own server, so the table compares
 // against the goal only: 10,000 devices in under 60 s on two cores.
 //   drill_bench --otactl PATH --scenario FILE [--devices N[,N...]] [--work DIR]
+//               [--threads N] [--max-open-agents N]
 // Exit code 1 when a run of 10,000 devices or more misses the goal.
 #include <chrono>
 #include <cstdio>
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   std::string otactl, scenario_file;
   std::string work = std::filesystem::temp_directory_path().string();
   std::vector<std::uint64_t> sizes = {1000, 10000};
+  unsigned threads = 0;
+  std::size_t max_open_agents = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--otactl") {
@@ -46,6 +49,10 @@ int main(int argc, char** argv) {
       scenario_file = argv[i + 1];
     } else if (flag == "--work") {
       work = argv[i + 1];
+    } else if (flag == "--threads") {
+      threads = static_cast<unsigned>(std::stoul(argv[i + 1]));
+    } else if (flag == "--max-open-agents") {
+      max_open_agents = std::stoull(argv[i + 1]);
     } else if (flag == "--devices") {
       sizes.clear();
       std::stringstream list(argv[i + 1]);
@@ -74,6 +81,8 @@ int main(int argc, char** argv) {
     ota::drill::DrillOptions o;
     o.work_dir = work + "/drill-bench-" + std::to_string(n);
     o.otactl = otactl;
+    o.threads = threads;
+    o.max_open_agents = max_open_agents;
     std::filesystem::remove_all(o.work_dir);
     Row row;
     row.devices = n;

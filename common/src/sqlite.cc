@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ota/common/crash_points.h"
@@ -31,11 +34,57 @@ Error SqlError(sqlite3* db, const std::string& what) {
   }
 }
 
+// Statements a connection prepared and that are not in use, by their SQL,
+// so that a statement the code prepares again (most are prepared once per
+// call) is not parsed and planned again. Parsing was about a tenth of an
+// agent's update cycle (docs/decisions.md D54). Shared with the statements
+// out in use, which come back when destroyed, or are finalized if the
+// connection closed first.
+class StatementCache {
+ public:
+  static constexpr std::size_t kMax = 128;
+
+  sqlite3_stmt* Take(std::string_view sql) {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(sql);
+    if (it == idle_.end()) return nullptr;
+    sqlite3_stmt* stmt = it->second;
+    idle_.erase(it);
+    return stmt;
+  }
+  // Keeps `stmt` (reset, without bindings) for `sql`, or finalizes it:
+  // when the connection is closing, the cache is full, or the same SQL is
+  // already kept (two were in use at once).
+  void Give(std::string sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    {
+      std::lock_guard lock(mu_);
+      if (!closed_ && idle_.size() < kMax && idle_.emplace(std::move(sql), stmt).second) return;
+    }
+    sqlite3_finalize(stmt);
+  }
+  // The connection closes: nothing is kept from now on.
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+    idle_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  std::map<std::string, sqlite3_stmt*, std::less<>> idle_;
+};
+
 // One prepared SQLite statement.
 class SqliteStatement final : public StatementImpl {
  public:
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~SqliteStatement() override { sqlite3_finalize(stmt_); }
+  SqliteStatement(sqlite3* db, std::string_view sql, sqlite3_stmt* stmt,
+                  std::shared_ptr<StatementCache> cache)
+      : db_(db), sql_(sql), stmt_(stmt), cache_(std::move(cache)) {}
+  ~SqliteStatement() override { cache_->Give(std::move(sql_), stmt_); }
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
 
@@ -81,22 +130,34 @@ class SqliteStatement final : public StatementImpl {
     if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = SqlError(db_, "bind failed");
   }
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_;
+  std::shared_ptr<StatementCache> cache_;
   Status bind_error_;
 };
 
 class SqliteDatabase final : public Database {
  public:
   explicit SqliteDatabase(sqlite3* db) : db_(db) {}
-  ~SqliteDatabase() override { sqlite3_close(db_); }
+  // A statement still in use keeps the connection open until it is
+  // destroyed (sqlite3_close_v2).
+  ~SqliteDatabase() override {
+    cache_->Close();
+    sqlite3_close_v2(db_);
+  }
 
   Engine engine() const override { return Engine::kSqlite; }
 
   Result<Statement> Prepare(std::string_view sql) override {
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-    if (rc != SQLITE_OK) return SqlError(db_, "cannot prepare \"" + std::string(sql) + "\"");
-    return Statement(std::make_unique<SqliteStatement>(db_, stmt));
+    sqlite3_stmt* stmt = cache_->Take(sql);
+    if (stmt == nullptr) {
+      int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+      ++compiled_;
+      if (rc != SQLITE_OK) return SqlError(db_, "cannot prepare \"" + std::string(sql) + "\"");
+      if (stmt == nullptr)
+        return MakeError(ErrorCode::kInternal, "cannot prepare an empty statement");
+    }
+    return Statement(std::make_unique<SqliteStatement>(db_, sql, stmt, cache_));
   }
 
   Status Exec(std::string_view sql) override {
@@ -121,6 +182,7 @@ class SqliteDatabase final : public Database {
   Status Rollback() override { return Exec("ROLLBACK"); }
 
   std::int64_t LastInsertRowId() const override { return sqlite3_last_insert_rowid(db_); }
+  std::uint64_t compiled() const { return compiled_; }
 
   int SchemaVersion() override {
     auto stmt = Prepare("PRAGMA user_version");
@@ -132,9 +194,16 @@ class SqliteDatabase final : public Database {
 
  private:
   sqlite3* db_;
+  std::shared_ptr<StatementCache> cache_ = std::make_shared<StatementCache>();
+  std::atomic<std::uint64_t> compiled_{0};
 };
 
 }  // namespace
+
+std::uint64_t StatementsCompiled(const Database& db) {
+  const auto* sqlite = dynamic_cast<const SqliteDatabase*>(&db);
+  return sqlite != nullptr ? sqlite->compiled() : 0;
+}
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
                                                  const std::vector<Migration>& migrations,
@@ -154,12 +223,23 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   // agent's state must survive power loss right after a transition.
   OTA_TRY(db->Exec(std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
                    (durable ? "FULL" : "OFF") + "; PRAGMA foreign_keys=ON;"));
-  OTA_TRY(ApplyMigrations(db->SchemaVersion(), migrations, path, [&](const Migration& m) {
-    return InTransaction(*db, [&]() -> Status {
-      OTA_TRY(db->Exec(m.sql));
-      return db->Exec("PRAGMA user_version=" + std::to_string(m.version) + ";");
-    });
-  }));
+  // Every pending migration in one transaction: a new database is created
+  // with one commit, and a failed migration leaves the schema as it was.
+  bool began = false;
+  Status migrated =
+      ApplyMigrations(db->SchemaVersion(), migrations, path, [&](const Migration& m) -> Status {
+        if (!began) {
+          OTA_TRY(db->Begin());
+          began = true;
+        }
+        OTA_TRY(db->Exec(m.sql));
+        return db->Exec("PRAGMA user_version=" + std::to_string(m.version) + ";");
+      });
+  if (!migrated.ok()) {
+    if (began) (void)db->Rollback();
+    return migrated.error();
+  }
+  if (began) OTA_TRY(db->Commit());
   return db;
 }
 

@@ -182,6 +182,70 @@ TEST(SqliteTest, RefusesNewerSchemaAndGarbageFile) {
   EXPECT_EQ(junk.error().code, ErrorCode::kRestartDeployment);
 }
 
+// A statement prepared again comes from the connection's cache, reset and
+// without its old bindings; two in use at once are independent; one that
+// outlives its database is harmless.
+TEST(SqliteTest, StatementsPreparedAgainAreReusedResetAndIndependent) {
+  TempDir dir;
+  auto db = Database::Open(dir.Sub("db"), TestMigrations());
+  ASSERT_OK(db);
+  for (const char* k : {"a", "b", "c"}) {
+    auto ins = (*db)->Prepare("INSERT INTO t(k, v) VALUES (?, ?)");
+    ASSERT_OK(ins);
+    ins->Bind(1, k).Bind(2, std::int64_t{k[0]});
+    ASSERT_OK(ins->Run());
+  }
+  const std::uint64_t compiled = StatementsCompiled(**db);
+  const std::string select = "SELECT k FROM t WHERE v >= ? ORDER BY k";
+  {
+    auto first = (*db)->Prepare(select);
+    ASSERT_OK(first);
+    first->Bind(1, std::int64_t{'b'});
+    ASSERT_TRUE(*first->Step());
+    EXPECT_EQ(first->ColumnText(0), "b");
+    // The same SQL while the first is mid-way: a statement of its own.
+    auto second = (*db)->Prepare(select);
+    ASSERT_OK(second);
+    second->Bind(1, std::int64_t{'a'});
+    ASSERT_TRUE(*second->Step());
+    EXPECT_EQ(second->ColumnText(0), "a");
+    ASSERT_TRUE(*first->Step());
+    EXPECT_EQ(first->ColumnText(0), "c");
+  }
+  EXPECT_EQ(StatementsCompiled(**db), compiled + 2);
+  // Back from the cache: from its first row, and its parameter unbound.
+  auto again = (*db)->Prepare(select);
+  ASSERT_OK(again);
+  EXPECT_EQ(StatementsCompiled(**db), compiled + 2) << "not compiled again";
+  EXPECT_FALSE(*again->Step()) << "its old binding is gone: no row is >= NULL";
+  again->Reset();
+  again->Bind(1, std::int64_t{0});
+  ASSERT_TRUE(*again->Step());
+  EXPECT_EQ(again->ColumnText(0), "a");
+  // A statement that outlives its database is finalized, not returned.
+  db->reset();
+  again->Reset();
+}
+
+// All pending migrations apply in one transaction: one that fails leaves
+// the database as it was, the earlier ones included.
+TEST(SqliteTest, AFailedMigrationLeavesTheSchemaAsItWas) {
+  TempDir dir;
+  std::vector<Migration> broken = TestMigrations();
+  broken.push_back({3, "CREATE TABLE u(x); THIS IS NOT SQL;"});
+  auto failed = Database::Open(dir.Sub("db"), broken);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("migration 3 of "), std::string::npos)
+      << failed.error().message;
+  auto db = Database::Open(dir.Sub("db"), {});
+  ASSERT_OK(db);
+  EXPECT_EQ((*db)->SchemaVersion(), 0);
+  auto tables = (*db)->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'");
+  ASSERT_OK(tables);
+  ASSERT_TRUE(*tables->Step());
+  EXPECT_EQ(tables->ColumnInt(0), 0);
+}
+
 TEST(SqliteTest, PrepareErrorIsAValue) {
   TempDir dir;
   auto db = Database::Open(dir.Sub("db"), TestMigrations());

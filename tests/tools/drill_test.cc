@@ -9,17 +9,25 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <thread>
 
 #include "drill.h"
+#include "ota/agent/agent.h"
+#include "ota/common/env.h"
 #include "ota/manifest/drill_scenario.h"
 #include "sim_storage.h"
 #include "test_support.h"
+#include "workers.h"
 
 namespace ota::drill {
 namespace {
@@ -52,10 +60,33 @@ json Scenario(std::uint64_t devices) {
           {"duration_seconds", 4 * 86400}};
 }
 
+// "confirm-restart" events in the audit logs of a drill's devices: starts
+// of the updating process counted while a new version was confirming.
+std::size_t ConfirmRestarts(const std::string& work_dir, std::size_t devices) {
+  auto env = MakePosixEnv();
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < devices; ++i) {
+    agent::AgentOptions o;
+    o.state_dir = work_dir + "/devices/" + std::to_string(i);
+    o.access = agent::AgentAccess::kReadOnly;
+    auto a = agent::Agent::Open(env->env(), o);
+    EXPECT_TRUE(a.ok()) << a.error().message;
+    if (!a.ok()) continue;
+    auto audit = (*a)->Audit();
+    EXPECT_TRUE(audit.ok());
+    if (!audit.ok()) continue;
+    for (const agent::AuditEntry& e : audit->entries) {
+      n += e.body.find("\"type\":\"confirm-restart\"") != std::string::npos ? 1 : 0;
+    }
+  }
+  return n;
+}
+
 class DrillTest : public ::testing::Test {
  protected:
   DrillReport Run(const json& scenario_json, bool real_runtime = false,
-                  std::function<void(const std::string&)> after_power_cut = {}) {
+                  std::function<void(const std::string&)> after_power_cut = {},
+                  unsigned threads = 0, std::size_t max_open_agents = 0) {
     auto scenario = manifest::ParseDrillScenario(scenario_json.dump());
     EXPECT_TRUE(scenario.ok()) << scenario.error().message;
     if (!scenario.ok()) return {};
@@ -64,6 +95,8 @@ class DrillTest : public ::testing::Test {
     o.otactl = BinaryPath("otactl");
     o.real_runtime = real_runtime;
     o.after_power_cut = std::move(after_power_cut);
+    o.threads = threads;
+    o.max_open_agents = max_open_agents;
     auto report = RunDrill(*scenario, o);
     EXPECT_TRUE(report.ok()) << report.error().ToString();
     if (!report.ok()) return {};
@@ -339,6 +372,41 @@ TEST(DrillSimStorageTest, WritesReachTheDiskButNothingIsSynced) {
   EXPECT_EQ(*read, "bytes");
 }
 
+// Every index runs once, on more than one thread when there are two, and a
+// call's exception reaches the caller once every call is done.
+TEST(DrillWorkersTest, RunsEveryIndexOnceSideBySideAndPassesOnAFailure) {
+  Workers workers(2);
+  EXPECT_EQ(workers.threads(), 2u);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::thread::id> threads;
+  std::vector<int> runs(200, 0);
+  bool met = false;
+  workers.Run(runs.size(), [&](std::size_t i) {
+    std::unique_lock lock(mu);
+    ++runs[i];
+    threads.insert(std::this_thread::get_id());
+    if (i < 2) {
+      // The first two calls wait for each other: both threads take part.
+      if (threads.size() == 2) met = true;
+      cv.notify_all();
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return met; });
+    }
+  });
+  EXPECT_TRUE(met);
+  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_EQ(std::count(runs.begin(), runs.end(), 1), 200);
+  std::atomic<int> after{0};
+  EXPECT_THROW(workers.Run(10,
+                           [&](std::size_t i) {
+                             if (i == 3) throw std::runtime_error("call 3");
+                             ++after;
+                           }),
+               std::runtime_error);
+  EXPECT_EQ(after.load(), 9);
+  workers.Run(0, [](std::size_t) {});  // Nothing to do returns at once.
+}
+
 TEST(DrillReportTest, ADeviceLeftOnABrokenVersionByAPowerCutFailsTheDrill) {
   json s = Scenario(10);
   s["faults"] = {{{"kind", "power-loss"}, {"percent", 20}}};
@@ -361,12 +429,33 @@ TEST(DrillReportTest, ADeviceLeftOnABrokenVersionByAPowerCutFailsTheDrill) {
   EXPECT_TRUE(r.checks[1].passed) << "no report lost";
 }
 
-TEST_F(DrillTest, TheSameSeedPlaysTheSameDrill) {
+// Whether devices run one at a time or side by side, with every agent
+// open or with agents closed between check-ins (a fleet larger than the
+// open-file limit), the same seed plays the same drill: crash loops are
+// counted only for the crashes, not for agents opened again.
+TEST_F(DrillTest, TheSameSeedPlaysTheSameDrillOnAnyThreadsAndOpenAgents) {
   json s = Scenario(20);
-  s["faults"] = {{{"kind", "shadow-fail"}, {"percent", 50}}};
-  const json first = Run(s).ToJson();
-  const json second = Run(s).ToJson();
-  EXPECT_EQ(first, second);
+  s["rollout"]["stages"] = {{{"percent", 100}}};
+  s["faults"] = {{{"kind", "shadow-fail"}, {"percent", 20}},
+                 {{"kind", "crash-after-activation"}, {"percent", 30}},
+                 {{"kind", "sessions-fail"}, {"percent", 20}}};
+  s["rollout"]["policy"]["min_reporting"] = 100;  // Never judged: every device takes it.
+  s["operator"] = {{"on_stop", "none"}};
+  s["duration_seconds"] = 86400;
+  const DrillReport first = Run(s, false, {}, /*threads=*/1);
+  const DrillReport second = Run(s, false, {}, /*threads=*/2, /*max_open_agents=*/3);
+  EXPECT_EQ(first.ToJson(), second.ToJson());
+  EXPECT_GT(first.exposed, 0u) << first.Table();
+  std::uint64_t crash_loops = 0;
+  for (const auto& [error, n] : second.stuck) {
+    if (error.find("crash loop") != std::string::npos) crash_loops += n;
+  }
+  EXPECT_GT(crash_loops, 0u) << second.Table();
+  EXPECT_LT(crash_loops, second.exposed) << second.Table();
+  // The agents opened again between check-ins counted no start.
+  const std::size_t restarts = ConfirmRestarts(dir_.Sub("run-0"), 20);
+  EXPECT_GT(restarts, 0u);
+  EXPECT_EQ(ConfirmRestarts(dir_.Sub("run-1"), 20), restarts);
 }
 
 TEST(DrillCliTest, RefusesBadScenariosAndWritesItsReport) {

@@ -96,6 +96,38 @@ TEST(KeysTest, VerifyRejectsTamperingAndWrongKeys) {
   EXPECT_OK(VerifySignature(key->public_key, *sig, "message"));
 }
 
+// A signature that verified is remembered; one that did not is checked
+// every time, and a remembered one never vouches for another key, signature
+// or message.
+TEST(KeysTest, AVerifiedSignatureIsRememberedAndNothingElseIs) {
+  FakeRandom random(7);
+  auto key = GenerateEd25519Key(random);
+  auto other = GenerateEd25519Key(random);
+  ASSERT_OK(key);
+  ASSERT_OK(other);
+  auto sig = SignBytes(*key, "remembered message");
+  auto other_sig = SignBytes(*other, "remembered message");
+  ASSERT_OK(sig);
+  ASSERT_OK(other_sig);
+  const std::uint64_t before = SignatureVerificationsComputed();
+  EXPECT_OK(VerifySignature(key->public_key, *sig, "remembered message"));
+  EXPECT_EQ(SignatureVerificationsComputed(), before + 1);
+  EXPECT_OK(VerifySignature(key->public_key, *sig, "remembered message"));
+  EXPECT_EQ(SignatureVerificationsComputed(), before + 1) << "the second check came from memory";
+  // Each part of what verified, changed, is checked again and refused.
+  EXPECT_FALSE(VerifySignature(key->public_key, *sig, "remembered messagE").ok());
+  EXPECT_FALSE(VerifySignature(other->public_key, *sig, "remembered message").ok());
+  EXPECT_FALSE(VerifySignature(key->public_key, *other_sig, "remembered message").ok());
+  manifest::Key renamed = key->public_key;
+  renamed.scheme = "ed25519-ph";
+  EXPECT_FALSE(VerifySignature(renamed, *sig, "remembered message").ok());
+  // A failure is not remembered: checked (and refused) every time.
+  const std::uint64_t failures = SignatureVerificationsComputed();
+  EXPECT_FALSE(VerifySignature(other->public_key, *sig, "remembered message").ok());
+  EXPECT_FALSE(VerifySignature(other->public_key, *sig, "remembered message").ok());
+  EXPECT_EQ(SignatureVerificationsComputed(), failures + 2);
+}
+
 TEST(KeysTest, UnsupportedKeyTypesNeverVerify) {
   manifest::Key ecdsa;
   ecdsa.keytype = "ecdsa";

@@ -8,6 +8,7 @@
 #ifndef OTA_TOOLS_DRILL_DRILL_H_
 #define OTA_TOOLS_DRILL_DRILL_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -38,6 +39,18 @@ struct DrillOptions {
   // Faults of the model (shadow-fail, load-fail) are then variants of the
   // new release, broken for real, that only the devices they hit select.
   bool real_runtime = false;
+  // Threads that run devices' check-ins side by side (0: one per core; one
+  // with the real runtime or truncated downloads). Within one minute of
+  // simulated time devices are independent, so their check-ins run
+  // together; the server sees them at that minute's first second. The same
+  // seed plays the same drill whatever the number.
+  unsigned threads = 0;
+  // Devices' agents kept open at once (0: as many as the open-file limit
+  // allows, each holding about five files). The others are closed between
+  // their check-ins and opened again for the next one, as a command (the
+  // daemon a device plays does not restart), so a fleet larger than the
+  // limit allows still plays the same drill.
+  std::size_t max_open_agents = 0;
   // Called with one line per phase of the run; may be empty.
   std::function<void(const std::string&)> progress;
   // Tests: called with a device's state folder right after its power cut,

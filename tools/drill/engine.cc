@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
+#include <span>
+#include <thread>
 
 #include "drill.h"
 #include "fleet.h"
@@ -19,6 +22,7 @@
 #include "power_cut.h"
 #include "sim_runtime.h"
 #include "sim_storage.h"
+#include "workers.h"
 
 namespace ota::drill {
 namespace {
@@ -44,6 +48,25 @@ class SeededRandom : public Random {
   std::mt19937_64 gen_;
 };
 
+// A device's own seed: the drill's, mixed with its index (SplitMix64).
+std::uint64_t DeviceSeed(std::uint64_t seed, std::size_t index) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<std::uint64_t>(index) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The threads that run devices' check-ins side by side: as many as the
+// machine has cores. One when the outcome would depend on which device's
+// request reaches the server first: the network's truncated downloads hit
+// whichever downloads come first. The real runtime runs one device at a
+// time (llama.cpp uses every core itself).
+unsigned DeviceThreads(const manifest::DrillScenario& s, const DrillOptions& o) {
+  if (o.threads != 0) return o.threads;
+  if (o.real_runtime || s.network.truncated_downloads > 0) return 1;
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
 // `message` with file paths (words starting with '/') replaced by
 // "<path>", so that the same error on many devices counts once.
 std::string WithoutPaths(const std::string& message) {
@@ -68,12 +91,15 @@ std::string WithoutPaths(const std::string& message) {
 // memory files) and its folder lock open: about four files, five with room.
 constexpr std::uint64_t kFilesPerDevice = 5;
 
-// Raises this process's open-file limit to what `devices` need (up to the
-// hard limit, or beyond it where the process may), or says why it cannot.
-Status EnsureOpenFiles(std::uint64_t devices) {
-  const rlim_t need = static_cast<rlim_t>(devices * kFilesPerDevice + 256);
+// How many devices' agents may be open at once: this process's open-file
+// limit, raised as far as it may go towards what all `devices` need, over
+// kFilesPerDevice. The other devices' agents are closed between their
+// check-ins (DrillRun::MakeRoom).
+Result<std::size_t> OpenAgentBudget(std::uint64_t devices) {
+  constexpr rlim_t kReserve = 256;  // The server, its clients, the drill's own files.
+  const rlim_t need = static_cast<rlim_t>(devices * kFilesPerDevice) + kReserve;
   struct rlimit now {};
-  if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return Ok();
+  if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return static_cast<std::size_t>(devices);
   if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < need) {
     struct rlimit want = now;
     want.rlim_cur = need;
@@ -85,17 +111,24 @@ Status EnsureOpenFiles(std::uint64_t devices) {
     }
     (void)::getrlimit(RLIMIT_NOFILE, &now);
   }
-  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < need) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a drill of " + std::to_string(devices) + " devices keeps about " +
-                         std::to_string(need) + " files open, and this process may open " +
-                         std::to_string(now.rlim_cur) +
-                         " (ulimit -n): raise the limit or drill fewer devices");
+  if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= need) {
+    return static_cast<std::size_t>(devices);
   }
-  return Ok();
+  if (now.rlim_cur < kReserve + kFilesPerDevice) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a drill needs at least " + std::to_string(kReserve + kFilesPerDevice) +
+                         " open files, and this process may open " + std::to_string(now.rlim_cur) +
+                         " (ulimit -n): raise the limit");
+  }
+  return static_cast<std::size_t>((now.rlim_cur - kReserve) / kFilesPerDevice);
 }
 
 enum class Step { kDevice, kController, kRollback, kServerDown, kServerUp };
+
+// A device's next check-in comes at least this long (simulated seconds)
+// after its last, so the check-ins within one such slice are of different
+// devices and run side by side.
+constexpr std::int64_t kMinCheckInterval = 60;
 
 struct Scheduled {
   std::int64_t t;
@@ -114,7 +147,6 @@ class DrillRun {
         start_(std::chrono::floor<seconds>(std::chrono::system_clock::now()) -
                seconds(s.duration_seconds + 4 * s.fleet.check_interval_seconds + 3600)),
         clock_(start_),
-        random_(s.seed),
         jitter_(s.seed ^ 0x9e3779b97f4a7c15ULL),
         power_(s.seed ^ 0xc2b2ae3d27d4eb4fULL) {}
 
@@ -151,11 +183,12 @@ class DrillRun {
                            std::to_string(kRealRuntimeMaxDevices) +
                            " devices, and fleet.devices is " + std::to_string(s_.fleet.devices));
     }
-    OTA_TRY(EnsureOpenFiles(s_.fleet.devices));
+    OTA_ASSIGN_OR_RETURN(open_budget_, OpenAgentBudget(s_.fleet.devices));
+    if (o_.max_open_agents != 0) open_budget_ = std::min(open_budget_, o_.max_open_agents);
     disk_ = MakePosixFileSystem();
     fs_ = MakeSimStorage(*disk_);
     http_ = MakeCurlHttpClient();
-    env_ = {&clock_, &random_, fs_.get(), http_.get()};
+    workers_ = std::make_unique<Workers>(DeviceThreads(s_, o_));
     OTA_TRY(fs_->CreateDirs(site_.dir));
     OTA_ASSIGN_OR_RETURN(std::vector<std::string> entries, fs_->ListDir(site_.dir));
     if (!entries.empty()) {
@@ -204,7 +237,7 @@ class DrillRun {
     so_.quiet = true;
     so_.clock = &clock_;
     so_.publisher = publisher_.get();
-    so_.threads = 2;
+    so_.threads = std::max(2U, workers_->threads());
     so_.enroll_burst = static_cast<double>(s_.fleet.devices) + 10;
     server_ = std::make_unique<server::Server>(so_);
     OTA_TRY(server_->Start());
@@ -253,60 +286,144 @@ class DrillRun {
     SetTime(-3 * static_cast<std::int64_t>(s_.fleet.check_interval_seconds));
     for (std::size_t i = 0; i < devices_.size(); ++i) {
       SimDevice& d = devices_[i];
+      d.clock = std::make_unique<SimClock>(clock_.Now());
+      d.random = std::make_unique<SeededRandom>(DeviceSeed(s_.seed, i));
+      d.env = {d.clock.get(), d.random.get(), fs_.get(), &device_http_};
       d.state_dir = site_.Sub("devices/" + std::to_string(i));
-      OTA_TRY(agent::Agent::Enroll(env_,
-                                   {d.state_dir, url_, root, {"chat"}, "", enroll_token_, "", {}}));
-      json facts = d.group.empty() ? json::object() : GroupFacts(*groups[d.group]);
-      if (!site_.fault_variants.empty()) {
-        // The variants of the new release this device takes: the real
-        // runtime's faults, or the standard one.
-        json accelerators = json::array();
-        if (d.shadow_fail) accelerators.push_back(kShadowFailVariant);
-        if (d.load_fail) accelerators.push_back(kLoadFailVariant);
-        if (accelerators.empty()) accelerators.push_back(kStandardVariant);
-        facts["accelerators"] = accelerators;
-      }
-      if (!facts.empty()) {
-        OTA_TRY(WriteFileAtomic(*fs_, d.state_dir + "/device-facts.json", facts.dump(), 0644));
-      }
-      d.options.state_dir = d.state_dir;
-      d.options.space_margin_bytes = 0;
-      d.options.keep_versions = 2;
-      if (!o_.real_runtime) {  // Else the agent's default registry: llama.cpp.
-        SimBehaviour b;
-        b.fs = fs_.get();
-        if (d.shadow_fail) b.diverging.insert(model_digests_.second);
-        if (d.load_fail) b.unloadable.insert(model_digests_.second);
-        auto registry = std::make_shared<runtime_adapter::RuntimeRegistry>();
-        OTA_TRY(registry->Register(MakeSimRuntime(std::move(b))));
-        d.options.runtimes = registry;
-      }
-      // Long enough for the app's sessions (reported at each check-in) to decide.
-      d.options.confirm_window = seconds(4 * s_.fleet.check_interval_seconds);
-      OTA_TRY(OpenAgent(d));
     }
+    return ForDevices(AllDevices(),
+                      [&](std::size_t i) { return EnrollDevice(devices_[i], root, groups); });
+  }
+
+  std::vector<std::size_t> AllDevices() const {
+    std::vector<std::size_t> all(devices_.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    return all;
+  }
+
+  // Runs fn(k) (a Status) for every position k of `ids` (device indices)
+  // on the device threads, open_budget_ devices at a time, with room made
+  // for their agents; the first error by position, if any.
+  template <typename Fn>
+  Status ForDevices(const std::vector<std::size_t>& ids, Fn fn) {
+    std::vector<Status> results(ids.size());
+    for (std::size_t first = 0; first < ids.size(); first += open_budget_) {
+      const std::size_t n = std::min(open_budget_, ids.size() - first);
+      const std::span<const std::size_t> chunk(ids.data() + first, n);
+      MakeRoom(chunk);
+      workers_->Run(n, [&](std::size_t k) { results[first + k] = fn(first + k); });
+      Used(chunk);
+    }
+    for (Status& r : results) OTA_TRY(std::move(r));
     return Ok();
+  }
+
+  // Closes the least recently used agents of other devices until the
+  // agents of `next` fit in open_budget_ (each holds about kFilesPerDevice
+  // files open).
+  void MakeRoom(std::span<const std::size_t> next) {
+    std::size_t opening = 0;
+    for (std::size_t i : next) {
+      devices_[i].busy = true;
+      if (!devices_[i].agent && devices_[i].dead.empty()) ++opening;
+    }
+    for (auto it = open_.begin(); it != open_.end() && open_.size() + opening > open_budget_;) {
+      SimDevice& d = devices_[it->second];
+      if (d.busy) {
+        ++it;
+        continue;
+      }
+      d.agent.reset();
+      d.used = 0;
+      it = open_.erase(it);
+    }
+    for (std::size_t i : next) devices_[i].busy = false;
+  }
+
+  // `devices` were just used: their open agents are now the most recent.
+  void Used(std::span<const std::size_t> devices) {
+    for (std::size_t i : devices) {
+      SimDevice& d = devices_[i];
+      if (d.used != 0) open_.erase({d.used, i});
+      d.used = 0;
+      if (d.agent) {
+        d.used = ++tick_;
+        open_.insert({d.used, i});
+      }
+    }
+  }
+
+  // Opens a device's agent again after MakeRoom closed it. As a command
+  // (AgentAccess::kCommand), not as a start of the updating process: the
+  // daemon the device plays never stopped, so no crash loop is counted.
+  Status Awake(SimDevice& d) {
+    if (d.agent || !d.dead.empty()) return Ok();
+    agent::AgentOptions o = d.options;
+    o.access = agent::AgentAccess::kCommand;
+    OTA_ASSIGN_OR_RETURN(d.agent, agent::Agent::Open(d.env, o));
+    return Ok();
+  }
+
+  Status EnrollDevice(SimDevice& d, const std::string& root,
+                      const std::map<std::string, const manifest::DrillGroup*>& groups) {
+    OTA_TRY(agent::Agent::Enroll(d.env,
+                                 {d.state_dir, url_, root, {"chat"}, "", enroll_token_, "", {}}));
+    json facts = d.group.empty() ? json::object() : GroupFacts(*groups.at(d.group));
+    if (!site_.fault_variants.empty()) {
+      // The variants of the new release this device takes: the real
+      // runtime's faults, or the standard one.
+      json accelerators = json::array();
+      if (d.shadow_fail) accelerators.push_back(kShadowFailVariant);
+      if (d.load_fail) accelerators.push_back(kLoadFailVariant);
+      if (accelerators.empty()) accelerators.push_back(kStandardVariant);
+      facts["accelerators"] = accelerators;
+    }
+    if (!facts.empty()) {
+      OTA_TRY(WriteFileAtomic(*fs_, d.state_dir + "/device-facts.json", facts.dump(), 0644));
+    }
+    d.options.state_dir = d.state_dir;
+    d.options.space_margin_bytes = 0;
+    d.options.keep_versions = 2;
+    if (!o_.real_runtime) {  // Else the agent's default registry: llama.cpp.
+      SimBehaviour b;
+      b.fs = fs_.get();
+      if (d.shadow_fail) b.diverging.insert(model_digests_.second);
+      if (d.load_fail) b.unloadable.insert(model_digests_.second);
+      auto registry = std::make_shared<runtime_adapter::RuntimeRegistry>();
+      OTA_TRY(registry->Register(MakeSimRuntime(std::move(b))));
+      d.options.runtimes = registry;
+    }
+    // Long enough for the app's sessions (reported at each check-in) to decide.
+    d.options.confirm_window = seconds(4 * s_.fleet.check_interval_seconds);
+    return OpenAgent(d);
   }
 
   Status OpenAgent(SimDevice& d) {
     d.agent.reset();
-    OTA_ASSIGN_OR_RETURN(d.agent, agent::Agent::Open(env_, d.options));
+    OTA_ASSIGN_OR_RETURN(d.agent, agent::Agent::Open(d.env, d.options));
     OTA_ASSIGN_OR_RETURN(agent::AgentStatus status, d.agent->GetStatus());
     d.device_id = status.device_id;
     return Ok();
   }
 
   Status Baseline() {
-    for (SimDevice& d : devices_) {
+    std::vector<std::string> errors(devices_.size()), versions(devices_.size());
+    OTA_TRY(ForDevices(AllDevices(), [&](std::size_t i) -> Status {
+      SimDevice& d = devices_[i];
+      OTA_TRY(Awake(d));
       OTA_ASSIGN_OR_RETURN(auto outcomes, d.agent->Update(nullptr));
-      std::string error;
       for (const agent::UpdateOutcome& o : outcomes) {
-        if (o.error) error = o.error->message;
+        if (o.error) errors[i] = o.error->message;
       }
-      OTA_TRY(Observe(d, -1));
+      OTA_ASSIGN_OR_RETURN(versions[i], ActiveVersion(d));
+      return Ok();
+    }));
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      SimDevice& d = devices_[i];
+      Saw(d, -1, versions[i]);
       if (d.version != manifest::ToString(s_.from)) {
         return MakeError(ErrorCode::kInternal, "device " + d.device_id + " did not install " +
-                                                   manifest::ToString(s_.from) + ": " + error);
+                                                   manifest::ToString(s_.from) + ": " + errors[i]);
       }
     }
     return Ok();
@@ -360,7 +477,7 @@ class DrillRun {
     std::int64_t offset = 0;
     if (jitter > 0)
       offset = std::uniform_int_distribution<std::int64_t>(-jitter / 2, jitter / 2)(jitter_);
-    return std::max<std::int64_t>(60, interval + offset);
+    return std::max<std::int64_t>(kMinCheckInterval, interval + offset);
   }
 
   Status Play() {
@@ -374,17 +491,36 @@ class DrillRun {
       Schedule(static_cast<std::int64_t>(o.at_seconds + o.duration_seconds), Step::kServerUp);
     }
     const auto end = static_cast<std::int64_t>(s_.duration_seconds);
+    std::vector<Scheduled> batch;
     while (!queue_.empty() && !done_) {
       const Scheduled next = queue_.top();
-      queue_.pop();
       if (next.t > end) break;
+      if (next.step == Step::kDevice && !PowerCutDue(devices_[next.device])) {
+        // The check-ins of the next minute, up to the next other step, run
+        // side by side (a power cut runs alone: it rehearses the cycle).
+        batch.clear();
+        while (!queue_.empty() && queue_.top().step == Step::kDevice &&
+               queue_.top().t < next.t + kMinCheckInterval && queue_.top().t <= end &&
+               !PowerCutDue(devices_[queue_.top().device])) {
+          batch.push_back(queue_.top());
+          queue_.pop();
+        }
+        OTA_TRY(CheckInSideBySide(batch));
+        continue;
+      }
+      queue_.pop();
       SetTime(next.t);
       now_ = next.t;
       switch (next.step) {
-        case Step::kDevice:
-          OTA_TRY(CheckIn(devices_[next.device]));
+        case Step::kDevice: {
+          Visit v;
+          OTA_TRY(ForDevices({next.device}, [&](std::size_t) {
+            return VisitDevice(devices_[next.device], next.t, /*may_cut_power=*/true, v);
+          }));
+          Apply(devices_[next.device], next.t, v);
           Schedule(next.t + NextCheckIn(), Step::kDevice, next.device);
           break;
+        }
         case Step::kController:
           OTA_TRY(ControllerPass());
           Schedule(next.t + static_cast<std::int64_t>(s_.controller_interval_seconds),
@@ -411,16 +547,48 @@ class DrillRun {
     return Ok();
   }
 
-  // The app's side between two check-ins, then the agent's update cycle.
-  Status CheckIn(SimDevice& d) {
+  // What one device's check-in did, for Apply.
+  struct Visit {
+    bool checked = false;  // Its update cycle ran.
+    bool cut = false;      // Its power was cut mid-update (counted by the cut).
+    std::optional<std::vector<agent::UpdateOutcome>> outcomes;  // None: the cycle failed.
+    std::string version;                                        // Active afterwards.
+  };
+
+  // Check-ins of different devices within one minute: each device runs at
+  // its own time on the device threads; the server's clock shows the
+  // minute's first check-in. What they did is then taken in queue order, so
+  // the report and the next check-ins' jitter do not depend on the threads.
+  Status CheckInSideBySide(const std::vector<Scheduled>& batch) {
+    SetTime(batch.front().t);
+    std::vector<Visit> visits(batch.size());
+    std::vector<std::size_t> ids;
+    for (const Scheduled& c : batch) ids.push_back(c.device);
+    OTA_TRY(ForDevices(ids, [&](std::size_t k) {
+      return VisitDevice(devices_[batch[k].device], batch[k].t, /*may_cut_power=*/false, visits[k]);
+    }));
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      now_ = batch[k].t;
+      Apply(devices_[batch[k].device], batch[k].t, visits[k]);
+      Schedule(batch[k].t + NextCheckIn(), Step::kDevice, batch[k].device);
+    }
+    return Ok();
+  }
+
+  // The app's side between two check-ins, then the agent's update cycle (or,
+  // when `may_cut_power` and the device is due, a power cut in it). Touches
+  // only the device, so several run at once (never a power cut).
+  Status VisitDevice(SimDevice& d, std::int64_t t, bool may_cut_power, Visit& v) {
     if (!d.dead.empty()) return Ok();  // Its agent does not start: it takes no part.
+    d.clock->Set(start_at_ + seconds(t));
+    OTA_TRY(Awake(d));
     const std::string to = manifest::ToString(s_.to);
-    if (d.version == to && confirming_.count(d.device_id) > 0) {
+    if (d.version == to && d.confirming) {
       if (d.crash) {
         // The app crash-loops: every start of the agent counts.
         for (int i = 0; i < 2; ++i) OTA_TRY(OpenAgent(d));
       } else {
-        OTA_ASSIGN_OR_RETURN(auto log, agent::SessionLog::Open(d.state_dir, &clock_));
+        OTA_ASSIGN_OR_RETURN(auto log, agent::SessionLog::Open(d.state_dir, d.clock.get()));
         OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
         const std::string id =
             st.active.empty() || !st.active[0].active ? "" : st.active[0].active->id;
@@ -430,32 +598,47 @@ class DrillRun {
         }
       }
     }
-    if (d.power_loss && !d.power_cut && MayDeploy(d)) {
-      OTA_ASSIGN_OR_RETURN(bool cut, CutPowerMidUpdate(d));
-      if (cut) return Observe(d, now_);
+    if (may_cut_power && PowerCutDue(d)) {
+      OTA_ASSIGN_OR_RETURN(v.cut, CutPowerMidUpdate(d, t));
+      if (v.cut) {
+        if (!d.dead.empty()) return Ok();
+        OTA_ASSIGN_OR_RETURN(v.version, ActiveVersion(d));
+        return Ok();
+      }
     }
-    ++report_.device_checks;
+    v.checked = true;
     auto outcomes = d.agent->Update(nullptr);
-    if (outcomes.ok()) {
-      for (const agent::UpdateOutcome& o : *outcomes) {
+    if (outcomes.ok()) v.outcomes = std::move(*outcomes);
+    // A cycle that failed as a whole (the server unreachable) is retried at
+    // the next check-in, as the daemon does; Finish reports what stayed stuck.
+    OTA_ASSIGN_OR_RETURN(v.version, ActiveVersion(d));
+    return Ok();
+  }
+
+  // Takes what a device's check-in did into the report.
+  void Apply(SimDevice& d, std::int64_t t, const Visit& v) {
+    if (!d.dead.empty()) return;
+    if (v.checked) ++report_.device_checks;
+    const std::string to = manifest::ToString(s_.to);
+    if (v.outcomes) {
+      for (const agent::UpdateOutcome& o : *v.outcomes) {
         // What happened with the release in this cycle: switched to (and
         // perhaps rolled back within it), or stopped before the switch.
         if (o.to_version == to &&
             (o.confirming || o.kind == agent::UpdateOutcome::Kind::kUpdated)) {
           MarkExposed(d);
         }
-        if (o.to_version == to && o.kind == agent::UpdateOutcome::Kind::kFailed) MarkFailure(now_);
+        if (o.to_version == to && o.kind == agent::UpdateOutcome::Kind::kFailed) MarkFailure(t);
         d.bytes += o.bytes_fetched;
-        if (o.confirming) {
-          confirming_.insert(d.device_id);
-        } else {
-          confirming_.erase(d.device_id);
-        }
+        d.confirming = o.confirming;
       }
     }
-    // A cycle that failed as a whole (the server unreachable) is retried at
-    // the next check-in, as the daemon does; Finish reports what stayed stuck.
-    return Observe(d, now_);
+    Saw(d, t, v.version);
+  }
+
+  // A power-loss device whose update cycle may deploy now.
+  bool PowerCutDue(const SimDevice& d) const {
+    return d.power_loss && !d.power_cut && d.dead.empty() && MayDeploy(d);
   }
 
   // Whether the device may start a deployment now: the rollout still runs
@@ -471,21 +654,21 @@ class DrillRun {
   // the cycle's mutating file operations (from the second to the last, drawn
   // from the seed), the unsynced writes are lost, and the device reboots.
   // False when the cycle would not deploy (the caller runs it as usual).
-  Result<bool> CutPowerMidUpdate(SimDevice& d) {
-    const auto before = clock_.Now();
+  Result<bool> CutPowerMidUpdate(SimDevice& d, std::int64_t t) {
+    const auto before = d.clock->Now();
     OTA_ASSIGN_OR_RETURN(Rehearsal rehearsal,
-                         RehearseUpdate(env_, d.options, site_.Sub("rehearsal")));
-    clock_.Set(before);  // The rehearsal's waits take no time of the drill.
+                         RehearseUpdate(d.env, d.options, site_.Sub("rehearsal")));
+    d.clock->Set(before);  // The rehearsal's waits take no time of the drill.
     if (!rehearsal.deploys || rehearsal.operations < 2) return false;
     DrillPowerCut cut;
     cut.device_id = d.device_id;
-    cut.t = now_;
+    cut.t = t;
     cut.operations = rehearsal.operations;
     cut.operation =
         std::uniform_int_distribution<std::uint64_t>(1, rehearsal.operations - 1)(power_);
     ++report_.device_checks;
     d.agent.reset();
-    OTA_ASSIGN_OR_RETURN(PowerCutResult run, UpdateWithPowerCut(env_, d.options, cut.operation,
+    OTA_ASSIGN_OR_RETURN(PowerCutResult run, UpdateWithPowerCut(d.env, d.options, cut.operation,
                                                                 d.state_dir + ".aside"));
     d.bytes += run.bytes_fetched;
     cut.mid_update = run.mid_update;
@@ -496,7 +679,7 @@ class DrillRun {
     if (o_.after_power_cut) o_.after_power_cut(d.state_dir);
     // The reboot: the agent starts again from its state folder. One that
     // does not is a finding of the drill, not the end of it.
-    confirming_.erase(d.device_id);
+    d.confirming = false;
     if (Status s = OpenAgent(d); !s.ok()) {
       d.agent.reset();
       d.dead = "does not start after its power cut: " + WithoutPaths(s.error().message);
@@ -506,13 +689,18 @@ class DrillRun {
     return true;
   }
 
-  // The device's active version after a check-in (or an agent restart).
-  Status Observe(SimDevice& d, std::int64_t t) {
-    if (!d.dead.empty()) return Ok();
+  // The device's active version ("" none).
+  static Result<std::string> ActiveVersion(SimDevice& d) {
     OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+    return st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
+  }
+
+  // The device runs `version` after a check-in at `t` (< 0: the baseline).
+  void Saw(SimDevice& d, std::int64_t t, const std::string& version) {
+    if (!d.dead.empty()) return;
     const std::string before = d.version;
-    d.version = st.active.empty() || !st.active[0].active ? "" : st.active[0].active->version;
-    if (t < 0) return Ok();
+    d.version = version;
+    if (t < 0) return;
     const std::string from = manifest::ToString(s_.from), to = manifest::ToString(s_.to);
     if (d.version == to) MarkExposed(d);
     if (d.exposed && !d.back_at && d.version == from) {
@@ -520,7 +708,6 @@ class DrillRun {
       // Rolled back by the device itself (an order comes after a failure).
       if (before == to && !report_.rollback_at) MarkFailure(t);
     }
-    return Ok();
   }
 
   void MarkExposed(SimDevice& d) { d.exposed = true; }
@@ -615,8 +802,21 @@ class DrillRun {
 
   Status Finish() {
     if (server_down_) OTA_TRY(ServerUp());  // The final flush needs it.
+    // Every device flushes its reports at the end, side by side.
+    std::vector<agent::AgentStatus> ends(devices_.size());
+    OTA_TRY(ForDevices(AllDevices(), [&](std::size_t i) -> Status {
+      SimDevice& d = devices_[i];
+      if (!d.dead.empty()) return Ok();
+      d.clock->Set(start_at_ + seconds(now_));
+      OTA_TRY(Awake(d));
+      OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
+      (void)flushed;
+      OTA_ASSIGN_OR_RETURN(ends[i], d.agent->GetStatus());
+      return Ok();
+    }));
     std::map<std::string, std::uint64_t> stuck;
-    for (SimDevice& d : devices_) {
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      SimDevice& d = devices_[i];
       report_.bytes_total += d.bytes;
       report_.bytes_max = std::max(report_.bytes_max, d.bytes);
       if (d.exposed) {
@@ -634,9 +834,7 @@ class DrillRun {
         ++stuck[d.dead.substr(0, 200)];
         continue;
       }
-      OTA_ASSIGN_OR_RETURN(int flushed, d.agent->FlushReports());
-      (void)flushed;
-      OTA_ASSIGN_OR_RETURN(agent::AgentStatus st, d.agent->GetStatus());
+      const agent::AgentStatus& st = ends[i];
       report_.reports_lost += static_cast<std::uint64_t>(st.pending_reports);
       if (d.version == manifest::ToString(s_.to)) ++report_.on_to_at_end;
       if (d.version == manifest::ToString(s_.from)) ++report_.on_from_at_end;
@@ -674,13 +872,16 @@ class DrillRun {
   std::chrono::system_clock::time_point start_at_ =
       start_ + seconds(3 * s_.fleet.check_interval_seconds + 3600);
   SimClock clock_;
-  SeededRandom random_;
   std::mt19937_64 jitter_;
   std::mt19937_64 power_;  // Where each power cut falls.
   std::unique_ptr<FileSystem> disk_;
   std::unique_ptr<FileSystem> fs_;  // The devices' (simulated) storage, over disk_.
   std::unique_ptr<HttpClient> http_;
-  Env env_;
+  PerThreadHttpClient device_http_;  // The devices' (they run on several threads).
+  std::unique_ptr<Workers> workers_;
+  std::size_t open_budget_ = 1;                           // Devices' agents open at once.
+  std::uint64_t tick_ = 0;                                // Counts uses of agents.
+  std::set<std::pair<std::uint64_t, std::size_t>> open_;  // Open agents: (last use, device).
   std::pair<std::string, std::string> model_digests_;
   std::unique_ptr<server::RolloutPublisher> publisher_;
   server::ServerOptions so_;
@@ -690,7 +891,6 @@ class DrillRun {
   bool pending_rollback_ = false;
   std::string url_, token_, enroll_token_;
   std::vector<SimDevice> devices_;
-  std::set<std::string> confirming_;
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> queue_;
   std::uint64_t order_ = 0;
   std::int64_t now_ = 0;

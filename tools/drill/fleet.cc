@@ -110,6 +110,18 @@ std::vector<std::string> SigningKeys(const DrillSite& site) {
 
 }  // namespace
 
+Result<HttpResponse> PerThreadHttpClient::Fetch(const HttpRequest& request,
+                                                const HttpBodySink& sink) {
+  HttpClient* client = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    std::unique_ptr<HttpClient>& mine = clients_[std::this_thread::get_id()];
+    if (!mine) mine = MakeCurlHttpClient();
+    client = mine.get();
+  }
+  return client->Fetch(request, sink);
+}
+
 Status RunOtactl(const DrillSite& site, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {site.otactl};
   argv.insert(argv.end(), args.begin(), args.end());

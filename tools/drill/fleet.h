@@ -3,10 +3,14 @@
 #ifndef OTA_TOOLS_DRILL_FLEET_H_
 #define OTA_TOOLS_DRILL_FLEET_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,22 +24,53 @@
 
 namespace ota::drill {
 
-// Simulated time: stays where it is set; SleepFor moves it on.
+// Simulated time: stays where it is set; SleepFor moves it on. Each device
+// has its own (its check-in runs at its own time, perhaps beside another
+// device's); the server has one of its own.
 class SimClock : public Clock {
  public:
-  explicit SimClock(std::chrono::system_clock::time_point start) : now_(start) {}
-  std::chrono::system_clock::time_point Now() const override { return now_; }
-  std::chrono::steady_clock::time_point Monotonic() const override {
-    return std::chrono::steady_clock::time_point(now_.time_since_epoch());
+  explicit SimClock(std::chrono::system_clock::time_point start)
+      : now_(start.time_since_epoch().count()) {}
+  std::chrono::system_clock::time_point Now() const override {
+    return std::chrono::system_clock::time_point(
+        std::chrono::system_clock::duration(now_.load(std::memory_order_relaxed)));
   }
-  void SleepFor(std::chrono::milliseconds d) override { now_ += d; }
-  void Set(std::chrono::system_clock::time_point t) { now_ = t; }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    return std::chrono::steady_clock::time_point(Now().time_since_epoch());
+  }
+  void SleepFor(std::chrono::milliseconds d) override {
+    now_.fetch_add(std::chrono::duration_cast<std::chrono::system_clock::duration>(d).count(),
+                   std::memory_order_relaxed);
+  }
+  void Set(std::chrono::system_clock::time_point t) {
+    now_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
  private:
-  std::chrono::system_clock::time_point now_;
+  std::atomic<std::chrono::system_clock::rep> now_;
+};
+
+// An HTTP client for devices whose check-ins run on several threads: one
+// libcurl client per thread, made on the thread's first fetch.
+class PerThreadHttpClient : public HttpClient {
+ public:
+  using HttpClient::Fetch;
+  Result<HttpResponse> Fetch(const HttpRequest& request, const HttpBodySink& sink) override;
+
+ private:
+  std::mutex mu_;
+  std::map<std::thread::id, std::unique_ptr<HttpClient>> clients_;
 };
 
 struct SimDevice {
+  // Its own time and randomness (seeded from the drill's seed and its
+  // index), so that its run does not depend on which devices ran before.
+  std::unique_ptr<SimClock> clock;
+  std::unique_ptr<Random> random;
+  Env env;
+  bool confirming = false;  // Its new version awaits confirmation by the app.
+  std::uint64_t used = 0;   // When its open agent was last used (0: closed).
+  bool busy = false;        // Its agent is about to be used (not to be closed).
   std::string state_dir;
   std::string group;
   bool shadow_fail = false, sessions_fail = false, crash = false, load_fail = false;

@@ -1,5 +1,9 @@
 #include "ota/verifier/signing.h"
 
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
 #include <set>
 
 #include "openssl_verify.h"
@@ -20,6 +24,71 @@ bool IsEcdsaP256(const manifest::Key& key) {
 
 bool IsRsaPss(const manifest::Key& key) {
   return key.keytype == "rsa" && key.scheme == "rsassa-pss-sha256";
+}
+
+// Signatures that verified, remembered by a digest of the key, the
+// signature and the message, so that metadata checked again (an agent
+// re-reads its trusted copies at every refresh; many agents in one process
+// check the same files) costs a SHA-256 instead of a verification. Only
+// successes are kept: a forged signature is checked every time. A hit
+// needs the digest of exactly these bytes, so it is as strong as SHA-256's
+// collision resistance, which TUF relies on anyway (D54). Bounded: when
+// full, it starts again.
+class VerifiedSignatures {
+ public:
+  static constexpr std::size_t kMax = 4096;
+  using Digest = std::array<char, 64>;
+
+  static Digest Of(const manifest::Key& key, std::string_view sig_hex, std::string_view message) {
+    // Each part's length comes first, so no two inputs share a digest input.
+    auto size_of = [](std::string_view part) {
+      std::array<char, 8> out{};
+      const std::uint64_t n = part.size();
+      std::memcpy(out.data(), &n, sizeof n);
+      return out;
+    };
+    const auto a = size_of(key.keytype), b = size_of(key.scheme), c = size_of(key.public_value),
+               d = size_of(sig_hex);
+    Digest digest;
+    Sha256HexParts(
+        {std::string_view(a.data(), a.size()), key.keytype, std::string_view(b.data(), b.size()),
+         key.scheme, std::string_view(c.data(), c.size()), key.public_value,
+         std::string_view(d.data(), d.size()), sig_hex, message},
+        std::span<char, 64>(digest));
+    return digest;
+  }
+  bool Has(const Digest& d) {
+    std::lock_guard lock(mu_);
+    return known_.count(d) != 0;
+  }
+  void Add(const Digest& d) {
+    std::lock_guard lock(mu_);
+    if (known_.size() >= kMax) known_.clear();
+    known_.insert(d);
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<Digest> known_;
+};
+
+std::atomic<std::uint64_t> g_computed{0};
+
+VerifiedSignatures& Verified() {
+  static VerifiedSignatures* verified = new VerifiedSignatures;  // Never destroyed.
+  return *verified;
+}
+
+Status VerifyUncached(const manifest::Key& key, bool ed25519, std::string_view sig_hex,
+                      std::string_view message) {
+  if (ed25519) {
+    if (VerifyEd25519(key, sig_hex, message)) return Ok();
+    return MakeError(ErrorCode::kSecurity, "bad ed25519 signature");
+  }
+  auto sig = HexDecode(sig_hex);
+  if (!sig.ok()) return MakeError(ErrorCode::kSecurity, key.scheme + " signature is not hex");
+  if (IsEcdsaP256(key)) return internal::VerifyEcdsaP256Sha256(key.public_value, *sig, message);
+  return internal::VerifyRsaPssSha256(key.public_value, *sig, message);
 }
 
 Error Unsupported(const manifest::Key& key) {
@@ -50,15 +119,15 @@ Status VerifySignature(const manifest::Key& key, std::string_view sig_hex,
     return MakeError(ErrorCode::kSecurity, key.scheme + " signature is longer than " +
                                                std::to_string(kMaxSignatureHex) + " hex digits");
   }
-  if (ed25519) {
-    if (VerifyEd25519(key, sig_hex, message)) return Ok();
-    return MakeError(ErrorCode::kSecurity, "bad ed25519 signature");
-  }
-  auto sig = HexDecode(sig_hex);
-  if (!sig.ok()) return MakeError(ErrorCode::kSecurity, key.scheme + " signature is not hex");
-  if (IsEcdsaP256(key)) return internal::VerifyEcdsaP256Sha256(key.public_value, *sig, message);
-  return internal::VerifyRsaPssSha256(key.public_value, *sig, message);
+  const VerifiedSignatures::Digest digest = VerifiedSignatures::Of(key, sig_hex, message);
+  if (Verified().Has(digest)) return Ok();
+  g_computed.fetch_add(1, std::memory_order_relaxed);
+  OTA_TRY(VerifyUncached(key, ed25519, sig_hex, message));
+  Verified().Add(digest);
+  return Ok();
 }
+
+std::uint64_t SignatureVerificationsComputed() { return g_computed.load(); }
 
 Result<std::string> SignEnvelope(const nlohmann::json& signed_obj,
                                  const std::vector<const PrivateKey*>& keys) {

@@ -74,6 +74,12 @@ bool VerifyEd25519(const manifest::Key& key, std::string_view sig_hex, std::stri
 Status VerifySignature(const manifest::Key& key, std::string_view sig_hex,
                        std::string_view message);
 
+// A signature that verified is remembered (by a SHA-256 of key, signature
+// and message) and not computed again: metadata is checked at every refresh
+// and by every agent of a process. How many verifications this process
+// computed, not answered from memory. For diagnostics and tests.
+std::uint64_t SignatureVerificationsComputed();
+
 // Checks that `key` could verify signatures: a supported type/scheme pair
 // with well-formed key material. The same kSecurity errors as
 // VerifySignature's key checks. Operator tools call it before listing a key
