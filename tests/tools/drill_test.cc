@@ -1,11 +1,14 @@
 // Rollback drills on a simulated fleet: real agents and a real server on
 // loopback, simulated inference. The shipped 1,000-device example passes; a
-// canary that fails shadow on a group is halted and undone; failing sessions and a crash loop are
-// rolled back on the devices, and a model that does not load never gets switched to; a healthy
-// release reaches everyone (and an expectation of a stop then fails); the same seed gives the same
-// drill; devices that lose power mid-update end on a verified version (and one that does not
-// start again fails the drill without ending it); otactl drill run refuses bad scenarios and
-// writes its report files.
+// canary that fails shadow on a group is halted and undone; failing sessions
+// and a crash loop are rolled back on the devices, and a model that does not
+// load never gets switched to; a healthy release reaches everyone (and an
+// expectation of a stop then fails); the same seed gives the same drill on
+// one thread or two, with every agent open or most closed between
+// check-ins; devices that lose power mid-update end on a verified version
+// (and one that does not start again fails the drill without ending it);
+// otactl drill run refuses bad scenarios and writes its report files; the
+// device threads run every index once.
 #include <gtest/gtest.h>
 
 #include <algorithm>

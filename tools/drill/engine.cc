@@ -1,7 +1,5 @@
 // The drill's event loop: device check-ins, controller passes and the
 // operator's response, in simulated time.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -12,6 +10,7 @@
 #include <span>
 #include <thread>
 
+#include "agent_slots.h"
 #include "drill.h"
 #include "fleet.h"
 #include "ota/agent/sessions.h"
@@ -31,30 +30,6 @@ using nlohmann::json;
 using std::chrono::seconds;
 
 constexpr char kRolloutId[] = "drill";
-
-// Reproducible randomness for a drill (device ids, keys, jitter): a drill
-// is a simulation, and the same seed must give the same run.
-class SeededRandom : public Random {
- public:
-  explicit SeededRandom(std::uint64_t seed) : gen_(seed) {}
-  void Fill(std::span<std::uint8_t> out) override {
-    for (std::uint8_t& b : out) b = static_cast<std::uint8_t>(gen_() & 0xff);
-  }
-  std::uint64_t Uniform(std::uint64_t bound) override {
-    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(gen_);
-  }
-
- private:
-  std::mt19937_64 gen_;
-};
-
-// A device's own seed: the drill's, mixed with its index (SplitMix64).
-std::uint64_t DeviceSeed(std::uint64_t seed, std::size_t index) {
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<std::uint64_t>(index) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // The threads that run devices' check-ins side by side: as many as the
 // machine has cores. One when the outcome would depend on which device's
@@ -85,42 +60,6 @@ std::string WithoutPaths(const std::string& message) {
     out += c;
   }
   return out;
-}
-
-// Every simulated device keeps its state database (with its WAL and shared
-// memory files) and its folder lock open: about four files, five with room.
-constexpr std::uint64_t kFilesPerDevice = 5;
-
-// How many devices' agents may be open at once: this process's open-file
-// limit, raised as far as it may go towards what all `devices` need, over
-// kFilesPerDevice. The other devices' agents are closed between their
-// check-ins (DrillRun::MakeRoom).
-Result<std::size_t> OpenAgentBudget(std::uint64_t devices) {
-  constexpr rlim_t kReserve = 256;  // The server, its clients, the drill's own files.
-  const rlim_t need = static_cast<rlim_t>(devices * kFilesPerDevice) + kReserve;
-  struct rlimit now {};
-  if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return static_cast<std::size_t>(devices);
-  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur < need) {
-    struct rlimit want = now;
-    want.rlim_cur = need;
-    if (want.rlim_max != RLIM_INFINITY && want.rlim_max < need) want.rlim_max = need;
-    if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
-      want = now;
-      want.rlim_cur = now.rlim_max;
-      (void)::setrlimit(RLIMIT_NOFILE, &want);
-    }
-    (void)::getrlimit(RLIMIT_NOFILE, &now);
-  }
-  if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= need) {
-    return static_cast<std::size_t>(devices);
-  }
-  if (now.rlim_cur < kReserve + kFilesPerDevice) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a drill needs at least " + std::to_string(kReserve + kFilesPerDevice) +
-                         " open files, and this process may open " + std::to_string(now.rlim_cur) +
-                         " (ulimit -n): raise the limit");
-  }
-  return static_cast<std::size_t>((now.rlim_cur - kReserve) / kFilesPerDevice);
 }
 
 enum class Step { kDevice, kController, kRollback, kServerDown, kServerUp };
@@ -183,8 +122,9 @@ class DrillRun {
                            std::to_string(kRealRuntimeMaxDevices) +
                            " devices, and fleet.devices is " + std::to_string(s_.fleet.devices));
     }
-    OTA_ASSIGN_OR_RETURN(open_budget_, OpenAgentBudget(s_.fleet.devices));
-    if (o_.max_open_agents != 0) open_budget_ = std::min(open_budget_, o_.max_open_agents);
+    OTA_ASSIGN_OR_RETURN(std::size_t budget, OpenAgentBudget(s_.fleet.devices));
+    if (o_.max_open_agents != 0) budget = std::min(budget, o_.max_open_agents);
+    slots_ = AgentSlots(budget);
     disk_ = MakePosixFileSystem();
     fs_ = MakeSimStorage(*disk_);
     http_ = MakeCurlHttpClient();
@@ -302,58 +242,23 @@ class DrillRun {
   }
 
   // Runs fn(k) (a Status) for every position k of `ids` (device indices)
-  // on the device threads, open_budget_ devices at a time, with room made
+  // on the device threads, slots_.budget() devices at a time, with room made
   // for their agents; the first error by position, if any.
   template <typename Fn>
   Status ForDevices(const std::vector<std::size_t>& ids, Fn fn) {
     std::vector<Status> results(ids.size());
-    for (std::size_t first = 0; first < ids.size(); first += open_budget_) {
-      const std::size_t n = std::min(open_budget_, ids.size() - first);
+    for (std::size_t first = 0; first < ids.size(); first += slots_.budget()) {
+      const std::size_t n = std::min(slots_.budget(), ids.size() - first);
       const std::span<const std::size_t> chunk(ids.data() + first, n);
-      MakeRoom(chunk);
+      slots_.MakeRoom(devices_, chunk);
       workers_->Run(n, [&](std::size_t k) { results[first + k] = fn(first + k); });
-      Used(chunk);
+      slots_.Used(devices_, chunk);
     }
     for (Status& r : results) OTA_TRY(std::move(r));
     return Ok();
   }
 
-  // Closes the least recently used agents of other devices until the
-  // agents of `next` fit in open_budget_ (each holds about kFilesPerDevice
-  // files open).
-  void MakeRoom(std::span<const std::size_t> next) {
-    std::size_t opening = 0;
-    for (std::size_t i : next) {
-      devices_[i].busy = true;
-      if (!devices_[i].agent && devices_[i].dead.empty()) ++opening;
-    }
-    for (auto it = open_.begin(); it != open_.end() && open_.size() + opening > open_budget_;) {
-      SimDevice& d = devices_[it->second];
-      if (d.busy) {
-        ++it;
-        continue;
-      }
-      d.agent.reset();
-      d.used = 0;
-      it = open_.erase(it);
-    }
-    for (std::size_t i : next) devices_[i].busy = false;
-  }
-
-  // `devices` were just used: their open agents are now the most recent.
-  void Used(std::span<const std::size_t> devices) {
-    for (std::size_t i : devices) {
-      SimDevice& d = devices_[i];
-      if (d.used != 0) open_.erase({d.used, i});
-      d.used = 0;
-      if (d.agent) {
-        d.used = ++tick_;
-        open_.insert({d.used, i});
-      }
-    }
-  }
-
-  // Opens a device's agent again after MakeRoom closed it. As a command
+  // Opens a device's agent again after AgentSlots::MakeRoom closed it. As a command
   // (AgentAccess::kCommand), not as a start of the updating process: the
   // daemon the device plays never stopped, so no crash loop is counted.
   Status Awake(SimDevice& d) {
@@ -879,9 +784,7 @@ class DrillRun {
   std::unique_ptr<HttpClient> http_;
   PerThreadHttpClient device_http_;  // The devices' (they run on several threads).
   std::unique_ptr<Workers> workers_;
-  std::size_t open_budget_ = 1;                           // Devices' agents open at once.
-  std::uint64_t tick_ = 0;                                // Counts uses of agents.
-  std::set<std::pair<std::uint64_t, std::size_t>> open_;  // Open agents: (last use, device).
+  AgentSlots slots_{1};  // Which devices' agents are open.
   std::pair<std::string, std::string> model_digests_;
   std::unique_ptr<server::RolloutPublisher> publisher_;
   server::ServerOptions so_;

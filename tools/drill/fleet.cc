@@ -110,6 +110,13 @@ std::vector<std::string> SigningKeys(const DrillSite& site) {
 
 }  // namespace
 
+std::uint64_t DeviceSeed(std::uint64_t seed, std::size_t index) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<std::uint64_t>(index) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 Result<HttpResponse> PerThreadHttpClient::Fetch(const HttpRequest& request,
                                                 const HttpBodySink& sink) {
   HttpClient* client = nullptr;

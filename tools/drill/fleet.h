@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +51,25 @@ class SimClock : public Clock {
  private:
   std::atomic<std::chrono::system_clock::rep> now_;
 };
+
+// Reproducible randomness for a drill (device ids, keys, jitter): a drill
+// is a simulation, and the same seed must give the same run.
+class SeededRandom : public Random {
+ public:
+  explicit SeededRandom(std::uint64_t seed) : gen_(seed) {}
+  void Fill(std::span<std::uint8_t> out) override {
+    for (std::uint8_t& b : out) b = static_cast<std::uint8_t>(gen_() & 0xff);
+  }
+  std::uint64_t Uniform(std::uint64_t bound) override {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(gen_);
+  }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+// A device's own seed: the drill's, mixed with its index (SplitMix64).
+std::uint64_t DeviceSeed(std::uint64_t seed, std::size_t index);
 
 // An HTTP client for devices whose check-ins run on several threads: one
 // libcurl client per thread, made on the thread's first fetch.
