@@ -58,24 +58,24 @@
 #include <tuple>
 #include <vector>
 
-#include "lifecycle_support.h"
+#include "bench_support.h"
 #include "ota/agent/agent.h"
 #include "ota/common/env.h"
 #include "ota/common/filesystem.h"
 
 namespace {
 
-using lifecycle::Child;
-using lifecycle::Die;
-using lifecycle::MsSince;
-using lifecycle::ProcIo;
-using lifecycle::ReadLine;
-using lifecycle::Run;
-using lifecycle::Start;
-using lifecycle::SteadyClock;
-using lifecycle::Stop;
-using lifecycle::TargetPath;
-using lifecycle::TimingFs;
+using bench::Child;
+using bench::Die;
+using bench::MsSince;
+using bench::ProcIo;
+using bench::ReadLine;
+using bench::Run;
+using bench::Start;
+using bench::SteadyClock;
+using bench::Stop;
+using bench::TargetPath;
+using bench::TimingFs;
 
 // utime + stime of a process, plus those of the children it waited for
 // (cutime + cstime), from /proc/<pid>/stat, in ms.

@@ -36,20 +36,21 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lifecycle_support.h"
+#include "bench_support.h"
 #include "ota/agent/agent.h"
 #include "ota/common/env.h"
 
 namespace {
 
-using lifecycle::Child;
-using lifecycle::Die;
-using lifecycle::MsSince;
-using lifecycle::Run;
-using lifecycle::Start;
-using lifecycle::SteadyClock;
-using lifecycle::Stop;
-using lifecycle::TimingFs;
+using bench::Child;
+using bench::Die;
+using bench::MsSince;
+using bench::PeakMib;
+using bench::Run;
+using bench::Start;
+using bench::SteadyClock;
+using bench::Stop;
+using bench::TimingFs;
 
 struct Shape {
   int layers = 16, width = 2048, heads = 32, ff = 8192, context = 4096;
@@ -64,15 +65,6 @@ struct Row {
   std::string verdict;
   bool switched = false;
 };
-
-double PeakMib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
 
 // Starts a new peak: VmHWM is set to the current resident size.
 void ResetPeak() { std::ofstream("/proc/self/clear_refs") << "5"; }

@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "ota/runtime_adapter/model_synth.h"
 #include "ota/shadow/shadow.h"
 
 namespace {
 
+using bench::PeakMib;
 namespace ra = ota::runtime_adapter;
 namespace sh = ota::shadow;
 
@@ -32,15 +34,6 @@ struct Outcome {
   double peak_mib = 0;
   std::string verdict;
 };
-
-double PeakMib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
 
 std::string EvalJson(int prompts) {
   static const char* kTexts[] = {"Once upon a time", "The capital of France is",

@@ -1,7 +1,8 @@
-// What the lifecycle benchmarks share: a filesystem that times the agent's
-// steps, the process's I/O counters, and running the product's programs.
-#ifndef OTA_BENCH_LIFECYCLE_SUPPORT_H_
-#define OTA_BENCH_LIFECYCLE_SUPPORT_H_
+// What the benchmarks that run the product share: a filesystem that times
+// the agent's steps, the process's I/O counters and peak memory, and
+// running the product's programs.
+#ifndef OTA_BENCH_BENCH_SUPPORT_H_
+#define OTA_BENCH_BENCH_SUPPORT_H_
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,7 @@
 
 #include "ota/common/filesystem.h"
 
-namespace lifecycle {
+namespace bench {
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -54,6 +55,16 @@ struct ProcIo {
   std::uint64_t Syscall() const { return rchar + wchar; }
   std::uint64_t Storage() const { return read_bytes + write_bytes; }
 };
+
+// This process's peak resident memory (VmHWM), in MiB.
+inline double PeakMib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  }
+  return 0;
+}
 
 inline double MsSince(SteadyClock::time_point from, SteadyClock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
@@ -291,6 +302,6 @@ inline std::string ReadLine(Child& c) {
   return line;
 }
 
-}  // namespace lifecycle
+}  // namespace bench
 
-#endif  // OTA_BENCH_LIFECYCLE_SUPPORT_H_
+#endif  // OTA_BENCH_BENCH_SUPPORT_H_
