@@ -227,6 +227,15 @@ inline std::string TargetPath(const std::string& targets_dir, const std::string&
   Die("no published bundle for " + version + " under " + targets_dir);
 }
 
+// In a forked child: becomes the program `argv` (no shell), or exits 127.
+[[noreturn]] inline void ExecOrExit(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
 // Runs a program to completion (no shell); its output goes to /dev/null.
 inline void Run(const std::vector<std::string>& argv) {
   const pid_t pid = ::fork();
@@ -234,11 +243,7 @@ inline void Run(const std::vector<std::string>& argv) {
   if (pid == 0) {
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    ExecOrExit(argv);
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -264,11 +269,7 @@ inline Child Start(const std::vector<std::string>& argv) {
     ::close(fds[1]);
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    ExecOrExit(argv);
   }
   ::close(fds[1]);
   c.out = fds[0];

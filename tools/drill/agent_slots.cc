@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <string>
 
 namespace ota::drill {
@@ -35,32 +36,31 @@ Result<std::size_t> OpenAgentBudget(std::uint64_t devices) {
 }
 
 void AgentSlots::MakeRoom(std::vector<SimDevice>& devices, std::span<const std::size_t> next) {
+  std::vector<std::size_t> keep(next.begin(), next.end());
+  std::sort(keep.begin(), keep.end());
   std::size_t opening = 0;
-  for (std::size_t i : next) {
-    devices[i].busy = true;
-    if (!devices[i].agent && devices[i].dead.empty()) ++opening;
-  }
+  for (std::size_t i : next) opening += !devices[i].agent && devices[i].dead.empty() ? 1 : 0;
   for (auto it = open_.begin(); it != open_.end() && open_.size() + opening > budget_;) {
-    SimDevice& d = devices[it->second];
-    if (d.busy) {
+    const std::size_t i = it->second;
+    if (std::binary_search(keep.begin(), keep.end(), i)) {
       ++it;
       continue;
     }
-    d.agent.reset();
-    d.used = 0;
+    devices[i].agent.reset();
+    last_use_.erase(i);
     it = open_.erase(it);
   }
-  for (std::size_t i : next) devices[i].busy = false;
 }
 
 void AgentSlots::Used(std::vector<SimDevice>& devices, std::span<const std::size_t> used) {
   for (std::size_t i : used) {
-    SimDevice& d = devices[i];
-    if (d.used != 0) open_.erase({d.used, i});
-    d.used = 0;
-    if (d.agent) {
-      d.used = ++tick_;
-      open_.insert({d.used, i});
+    if (auto it = last_use_.find(i); it != last_use_.end()) {
+      open_.erase({it->second, i});
+      last_use_.erase(it);
+    }
+    if (devices[i].agent) {
+      last_use_[i] = ++tick_;
+      open_.insert({tick_, i});
     }
   }
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <span>
 #include <utility>
@@ -43,6 +44,7 @@ class AgentSlots {
   std::size_t budget_;
   std::uint64_t tick_ = 0;                                // Counts uses of agents.
   std::set<std::pair<std::uint64_t, std::size_t>> open_;  // Open agents: (last use, device).
+  std::map<std::size_t, std::uint64_t> last_use_;         // Their last use, by device.
 };
 
 }  // namespace ota::drill

@@ -90,8 +90,6 @@ struct SimDevice {
   std::unique_ptr<Random> random;
   Env env;
   bool confirming = false;  // Its new version awaits confirmation by the app.
-  std::uint64_t used = 0;   // When its open agent was last used (0: closed).
-  bool busy = false;        // Its agent is about to be used (not to be closed).
   std::string state_dir;
   std::string group;
   bool shadow_fail = false, sessions_fail = false, crash = false, load_fail = false;
