@@ -78,6 +78,10 @@ Result<bool> FleetStore::RefreshChanged() {
   bool changed = false;
   if (rollouts > rollouts_seen_) {
     OTA_TRY(RefreshRollouts());
+    // Every row up to the counter read is in now. Without this, a database
+    // with no rollout (counter 0, nothing read) would keep the -1 of a node
+    // that never read one, and every report group would find "changed".
+    rollouts_seen_ = std::max(rollouts_seen_, rollouts);
     changed = true;
   }
   if (devices > devices_seen_.first || devices_seen_.second.empty()) {

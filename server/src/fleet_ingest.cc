@@ -331,7 +331,9 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
       ordered.begin(), ordered.end(),
       [](const PendingReport* a, const PendingReport* b) { return *a->device_id < *b->device_id; });
   Status s = TryGroup(ordered, now, chains, optimistic);
+  std::atomic<std::uint64_t>* counted = optimistic ? &groups_cached_ : &groups_stored_;
   if (optimistic && !s.ok() && s.error().code == ErrorCode::kRetryLater) {
+    counted = &groups_after_miss_;
     // Another node took a report of one of these devices (or the database
     // asked for a retry): again, each device's state as stored.
     chains.clear();
@@ -342,6 +344,7 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
     s = TryGroup(ordered, now, chains, /*optimistic=*/false);
   }
   if (!s.ok()) {
+    ++groups_failed_;
     for (PendingReport* r : group) {
       r->status = s;
       r->replay.reset();
@@ -349,7 +352,13 @@ void FleetStore::CommitGroup(const std::vector<PendingReport*>& group) {
     }
     return;
   }
+  ++*counted;
   for (auto& [id, known] : chains) chain_cache_[id] = std::move(known);
+}
+
+FleetStore::ReportGroupCounts FleetStore::GroupCounts() const {
+  return {groups_cached_.load(), groups_after_miss_.load(), groups_stored_.load(),
+          groups_failed_.load()};
 }
 
 }  // namespace ota::server

@@ -56,6 +56,18 @@ Result<std::string> FleetApi::RenderMetrics(const ServerMetrics& process) {
   out.Family("ota_device_chain_alerts", "gauge",
              "Devices whose signed event chain the server found broken");
   out.Sample("ota_device_chain_alerts", {}, static_cast<double>(problems.size()));
+  const FleetStore::ReportGroupCounts groups = store_.GroupCounts();
+  out.Family("ota_report_groups_total", "counter",
+             "Report groups committed by this node, by try: cached (one round trip on the "
+             "node's cached state), after-miss (the stored state, once the cached try found a "
+             "device, rollout or facts changed elsewhere), stored (the stored state from the "
+             "start), failed (not committed)");
+  for (const auto& [label, n] : {std::pair<const char*, std::uint64_t>{"cached", groups.cached},
+                                 {"after-miss", groups.after_miss},
+                                 {"stored", groups.stored},
+                                 {"failed", groups.failed}}) {
+    out.Sample("ota_report_groups_total", {{"try", label}}, static_cast<double>(n));
+  }
   RolloutGauges(rollouts, out);
   out.Family("ota_rollout_stage_devices", "gauge",
              "Devices per stage of each active or paused rollout: targeted, and by phase");

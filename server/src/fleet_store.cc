@@ -167,9 +167,11 @@ Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& path, Cl
     OTA_ASSIGN_OR_RETURN(store->lock_db_, OpenFleetDatabase(path));
   }
   {
+    // Through the change counters, so that the node starts with the
+    // counters it has seen and its first report group can use the cache.
     std::lock_guard lock(store->mu_);
-    OTA_TRY(store->RefreshRollouts());
-    OTA_TRY(store->RefreshDevices());
+    OTA_ASSIGN_OR_RETURN(bool changed, store->RefreshChanged());
+    (void)changed;
   }
   return store;
 }

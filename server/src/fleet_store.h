@@ -9,6 +9,7 @@
 #ifndef OTA_SERVER_FLEET_STORE_H_
 #define OTA_SERVER_FLEET_STORE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -335,6 +336,15 @@ class FleetStore {
   };
   Result<FactCounts> DeviceFactCounts();
   Result<std::uint64_t> DeviceCount();
+  // Report groups (group commit) by how they were committed: in one try on
+  // the node's cached state (cached); on the stored state after that try
+  // missed (after_miss: another node moved a device, a rollout or facts
+  // changed) or from the start (stored: the group after a miss); or not
+  // at all (failed).
+  struct ReportGroupCounts {
+    std::uint64_t cached = 0, after_miss = 0, stored = 0, failed = 0;
+  };
+  ReportGroupCounts GroupCounts() const;
   // model -> version -> phase -> devices, from device_models.
   Result<nlohmann::json> FleetSummary();
 
@@ -478,6 +488,8 @@ class FleetStore {
   // The committer's next group is tried optimistically: false once a group
   // found rollouts or devices changed, true again once one found none.
   bool optimistic_ = true;
+  std::atomic<std::uint64_t> groups_cached_{0}, groups_after_miss_{0}, groups_stored_{0},
+      groups_failed_{0};
   // What the group being tried (committer, mu_ held) writes at its end in
   // multi-row statements, in key order (WriteGroupRows), and whether the try
   // is optimistic (TryGroup: cached state, a shared transaction).

@@ -134,6 +134,24 @@ TEST_F(FleetMetricsTest, CountersAndGaugesFollowTheFleet) {
   EXPECT_EQ(m[R"(ota_database_operation_duration_seconds_count{operation="controller-pass"})"], 1);
 }
 
+// A fleet that never had a rollout: its report groups still commit on the
+// node's cached state, in one round trip (a node that had read no rollout
+// once took every group for a changed fleet and read everything again).
+TEST_F(FleetMetricsTest, ReportsOnAFleetWithoutRolloutsCommitOnTheCachedState) {
+  TestDevice a = NewDevice("dev-a"), b = NewDevice("dev-b");
+  ASSERT_EQ(Enroll(a), 201);
+  ASSERT_EQ(Enroll(b), 201);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Send(a, StateEvent("committed")), 200);
+    ASSERT_EQ(Send(b, StateEvent("committed")), 200);
+  }
+  auto m = Scrape();
+  EXPECT_EQ(m[R"(ota_report_groups_total{try="cached"})"], 6);
+  EXPECT_EQ(m[R"(ota_report_groups_total{try="after-miss"})"], 0);
+  EXPECT_EQ(m[R"(ota_report_groups_total{try="stored"})"], 0);
+  EXPECT_EQ(m[R"(ota_report_groups_total{try="failed"})"], 0);
+}
+
 TEST_F(FleetMetricsTest, RequestDataNeverBecomesALabel) {
   for (int i = 0; i < 20; ++i) {
     (void)Get("/v1/no-such-" + std::to_string(i), token_);
