@@ -32,7 +32,9 @@
 // touched), pipeline >= 0.7x curl + sha256sum, idle RSS < 10 MiB, idle CPU ~0
 // (at most 10 ms of CPU per second idle). Exits 1 if a goal is missed.
 //
-// Usage: lifecycle_bench --bin-dir BUILD [--size-mib N] [--idle-seconds S] [--work DIR]
+// Usage: lifecycle_bench --bin-dir BUILD [--size-mib N] [--idle-seconds S] [--work DIR] [--sha512]
+//   --sha512: the bundles are published with their SHA-512 listed too
+//   (otactl publish --sha512), which the agent then computes as well.
 //   BUILD is the build folder holding tools/otactl, server/ota-server,
 //   agent/ota-agent and agent/ota-agentd. Everything is made in a temporary folder under --work
 //   (default $TMPDIR or /tmp) and removed at the end.
@@ -161,6 +163,7 @@ int main(int argc, char** argv) {
   int idle_seconds = 10;
   std::string bin_dir;
   std::string work_root = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  bool sha512 = false;  // Targets list their SHA-512 too (otactl publish --sha512).
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -175,9 +178,11 @@ int main(int argc, char** argv) {
       bin_dir = next();
     } else if (a == "--work") {
       work_root = next();
+    } else if (a == "--sha512") {
+      sha512 = true;
     } else {
       Die("unknown argument " + a +
-          " (usage: --bin-dir BUILD [--size-mib N] [--idle-seconds S] [--work DIR])");
+          " (usage: --bin-dir BUILD [--size-mib N] [--idle-seconds S] [--work DIR] [--sha512])");
     }
   }
   if (bin_dir.empty()) Die("--bin-dir BUILD is required");
@@ -221,8 +226,12 @@ int main(int argc, char** argv) {
          // Random weights of another shape each time: what is timed here
          // are the steps around the shadow test (shadow_bench times it).
          "--shadow-skip", "lifecycle benchmark: random weights", "--out", bundle});
-    Run({otactl, "publish", "--repo", repo, "--bundle", bundle, "--targets-key", key("targets"),
-         "--snapshot-key", key("snapshot"), "--timestamp-key", key("timestamp")});
+    std::vector<std::string> publish_args = {
+        otactl,           "publish",       "--repo",          repo,
+        "--bundle",       bundle,          "--targets-key",   key("targets"),
+        "--snapshot-key", key("snapshot"), "--timestamp-key", key("timestamp")};
+    if (sha512) publish_args.push_back("--sha512");
+    Run(publish_args);
     const std::uint64_t bytes = std::filesystem::file_size(model);
     const std::uint64_t bundle_bytes = std::filesystem::file_size(bundle);
     std::filesystem::remove(model);

@@ -201,7 +201,8 @@ Result<bool> AddDelegation(Env& env, const std::string& repo_dir, const Delegati
 Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::string& role,
                               const std::string& target_path, const std::string& source_file,
                               const nlohmann::json& custom, const verifier::PrivateKey& role_key,
-                              const RepoKeys& keys, const ExpiryPolicy& policy, bool replace) {
+                              const RepoKeys& keys, const ExpiryPolicy& policy, bool replace,
+                              bool with_sha512) {
   OTA_TRY(ValidateRoleName(role));
   OTA_TRY(ValidateTargetPath(target_path));
   OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
@@ -217,9 +218,9 @@ Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::
                                                       role + " (" + patterns + ")");
   }
   OTA_ASSIGN_OR_RETURN(manifest::Targets meta, LoadDelegated(env, repo_dir, role));
-  OTA_ASSIGN_OR_RETURN(bool changed,
-                       internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, meta,
-                                               target_path, source_file, custom, replace));
+  OTA_ASSIGN_OR_RETURN(bool changed, internal::PrepareTarget(
+                                         env, repo_dir, st.root.consistent_snapshot, meta,
+                                         target_path, source_file, custom, replace, with_sha512));
   if (!changed && meta.version != 0) return Ok();
   meta.version += 1;
   meta.expires = internal::ExpiresIn(env, policy.targets);

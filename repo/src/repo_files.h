@@ -102,13 +102,15 @@ manifest::TimePoint ExpiresIn(Env& env, std::chrono::seconds ttl);
 // when it is still the next version, else the current one (repo_staging.cc).
 Result<manifest::Targets> TargetsToEdit(Env& env, const std::string& repo_dir, const RepoState& st);
 
-// Validates and copies a new target into targets/ and lists it in `targets`.
-// False when `targets` already lists exactly this content and custom data
+// Validates and copies a new target into targets/ and lists it in `targets`
+// with its sha256, and its sha512 too with `with_sha512` or when the target
+// it replaces listed one (so identical content compares equal). False when
+// `targets` already lists exactly this content and custom data
 // (repo_targets.cc).
 Result<bool> PrepareTarget(Env& env, const std::string& repo_dir, bool consistent,
                            manifest::Targets& targets, const std::string& target_path,
                            const std::string& source_file, const nlohmann::json& custom,
-                           bool replace);
+                           bool replace, bool with_sha512);
 
 Status WriteChain(Env& env, const std::string& repo_dir, bool consistent, const Chain& chain);
 

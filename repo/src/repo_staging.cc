@@ -124,14 +124,14 @@ Result<manifest::Targets> TargetsToEdit(Env& env, const std::string& repo_dir,
 Status StageTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
                    const std::string& source_file, const nlohmann::json& custom,
                    const std::vector<const verifier::PrivateKey*>& signers,
-                   const ExpiryPolicy& policy, bool replace) {
+                   const ExpiryPolicy& policy, bool replace, bool with_sha512) {
   OTA_ASSIGN_OR_RETURN(RepoState st, LoadRepository(env, repo_dir));
   for (const verifier::PrivateKey* key : signers) {
     OTA_TRY(internal::CheckRoleKey(st.root, "targets", key));
   }
   OTA_ASSIGN_OR_RETURN(manifest::Targets targets, internal::TargetsToEdit(env, repo_dir, st));
   OTA_TRY(internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, targets, target_path,
-                                  source_file, custom, replace));
+                                  source_file, custom, replace, with_sha512));
   return StageTargets(env, repo_dir, std::move(targets), signers, policy);
 }
 

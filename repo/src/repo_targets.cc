@@ -47,15 +47,18 @@ namespace internal {
 Result<bool> PrepareTarget(Env& env, const std::string& repo_dir, bool consistent,
                            manifest::Targets& targets, const std::string& target_path,
                            const std::string& source_file, const nlohmann::json& custom,
-                           bool replace) {
+                           bool replace, bool with_sha512) {
   OTA_TRY(ValidateTargetPath(target_path));
   if (!custom.is_null() && !custom.is_object()) {
     return MakeError(ErrorCode::kInvalidArgument, "custom target data must be a JSON object");
   }
-  OTA_ASSIGN_OR_RETURN(manifest::TargetFile target, verifier::DescribeFile(*env.fs, source_file));
+  auto existing = targets.targets.find(target_path);
+  const bool sha512 = with_sha512 || (existing != targets.targets.end() &&
+                                      existing->second.hashes.count("sha512") != 0);
+  OTA_ASSIGN_OR_RETURN(manifest::TargetFile target,
+                       verifier::DescribeFile(*env.fs, source_file, sha512));
   target.custom = custom;
 
-  auto existing = targets.targets.find(target_path);
   if (existing != targets.targets.end()) {
     const bool same_content =
         existing->second.length == target.length && existing->second.hashes == target.hashes;
@@ -103,7 +106,7 @@ Status AddTargets(Env& env, const std::string& repo_dir, const std::vector<NewTa
   for (const NewTarget& t : added) {
     OTA_ASSIGN_OR_RETURN(
         bool one, internal::PrepareTarget(env, repo_dir, st.root.consistent_snapshot, targets,
-                                          t.path, t.source_file, t.custom, replace));
+                                          t.path, t.source_file, t.custom, replace, t.sha512));
     changed = changed || one;
   }
   if (!changed) return Ok();

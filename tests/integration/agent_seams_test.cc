@@ -5,6 +5,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "in_memory_locks.h"
 #include "ota/agent/agent.h"
@@ -20,6 +21,7 @@ namespace {
 
 using agent::Agent;
 using agent::UpdateOutcome;
+using nlohmann::json;
 using ota::testing::ReadTestFile;
 
 class AgentSeamsTest : public ota::testing::RepoFixture {};
@@ -88,8 +90,11 @@ class PartReadCounter : public ForwardingFileSystem {
 
 // A full bundle downloaded in one clean transfer is unpacked as it arrives
 // (D52): its part file is never read back. A resumed one is read back.
+// The first target also lists its SHA-512, which the stream computes too.
 TEST_F(AgentSeamsTest, AFullBundleIsUnpackedWhileItDownloads) {
-  const std::string v1 = Publish("1.0.0", 1);
+  const std::string v1 = Publish("1.0.0", 1, {}, {"--sha512"});
+  const json listed = json::parse(ReadTestFile(dir_.Sub("repo/metadata/targets.json")));
+  ASSERT_EQ(listed["signed"]["targets"]["bundles/chat/1.0.0.otab"]["hashes"].size(), 2u);
   StartServer();
   Enroll();
   PartReadCounter counter(*fs_);

@@ -76,8 +76,30 @@ TEST(RepoTargetsTest, AddTargetBumpsVersionsAndCopiesTheFile) {
   const manifest::TargetFile& t = st->targets.targets.at("bundles/chat/1.0.0.otab");
   EXPECT_EQ(t.length, 10u);
   EXPECT_EQ(t.hashes.at("sha256"), Sha256Hex("bundle one"));
-  EXPECT_EQ(t.hashes.at("sha512"), Sha512Hex("bundle one"));
+  // SHA-256 alone unless asked: devices compute every hash listed.
+  EXPECT_EQ(t.hashes.count("sha512"), 0u);
   EXPECT_EQ(t.custom["name"], "chat");
+}
+
+TEST(RepoTargetsTest, Sha512IsListedWhenAskedAndKeptForTheSameContent) {
+  RepoFixture f;
+  f.InitRepo(false);
+  const std::string source = f.tmp.Sub("one");
+  WriteTestFile(source, "one");
+  ota::repo::NewTarget both{"a.bin", source, nullptr};
+  both.sha512 = true;
+  ASSERT_OK(ota::repo::AddTargets(f.env, f.repo_dir, {both}, f.Keys(), f.policy));
+  auto st = ota::repo::LoadRepository(f.env, f.repo_dir);
+  ASSERT_OK(st);
+  EXPECT_EQ(st->targets.targets.at("a.bin").hashes.at("sha512"), Sha512Hex("one"));
+  EXPECT_EQ(VersionOf(f, "targets.json"), 2u);
+  // The same content again, without asking: the target listed a sha512, so
+  // it is computed to compare, and nothing changes.
+  ASSERT_OK(ota::repo::AddTarget(f.env, f.repo_dir, "a.bin", source, nullptr, f.Keys(), f.policy));
+  EXPECT_EQ(VersionOf(f, "targets.json"), 2u);
+  st = ota::repo::LoadRepository(f.env, f.repo_dir);
+  ASSERT_OK(st);
+  EXPECT_EQ(st->targets.targets.at("a.bin").hashes.size(), 2u);
 }
 
 TEST(RepoTargetsTest, ConsistentSnapshotStoresHashPrefixedFiles) {

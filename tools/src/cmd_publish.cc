@@ -31,6 +31,7 @@ struct PublishArgs {
   RoleKeyPaths keys;
   std::vector<std::string> expires_in;
   bool replace = false;
+  bool sha512 = false;  // List each target's sha512 beside its sha256.
   // Variant fields (docs/formats.md, "Variants and requirements").
   std::string variant;
   std::int64_t rank = 0;
@@ -61,7 +62,9 @@ int PublishToTargets(Env& env, const PublishArgs& args, const std::vector<repo::
     if (k.snapshot == nullptr || k.timestamp == nullptr) {
       return Fail("publishing needs --snapshot-key and --timestamp-key");
     }
-    Status s = ota::repo::AddTargets(env, args.repo, added, k, policy, args.replace);
+    std::vector<repo::NewTarget> listed = added;
+    for (repo::NewTarget& t : listed) t.sha512 = args.sha512;
+    Status s = ota::repo::AddTargets(env, args.repo, listed, k, policy, args.replace);
     if (!s.ok()) return Fail(s.error().message);
     for (const repo::NewTarget& t : added) std::printf("published target %s\n", t.path.c_str());
     return 0;
@@ -70,7 +73,7 @@ int PublishToTargets(Env& env, const PublishArgs& args, const std::vector<repo::
   if (k.targets != nullptr) signers.push_back(k.targets);
   for (const repo::NewTarget& t : added) {
     Status s = ota::repo::StageTarget(env, args.repo, t.path, t.source_file, t.custom, signers,
-                                      policy, args.replace);
+                                      policy, args.replace, args.sha512);
     if (!s.ok()) return Fail(s.error().message);
     std::printf("staged target %s in %s/metadata/staged/targets.json\n", t.path.c_str(),
                 args.repo.c_str());
@@ -331,9 +334,9 @@ int RunPublish(Env& env, const PublishArgs& args) {
   if (args.keys.snapshot.empty() || args.keys.timestamp.empty()) {
     return Fail("publishing needs --snapshot-key and --timestamp-key");
   }
-  Status s =
-      ota::repo::PublishDelegatedTarget(env, args.repo, args.role, target, args.source(), custom,
-                                        *role_key, keys->keys(), *policy, args.replace);
+  Status s = ota::repo::PublishDelegatedTarget(env, args.repo, args.role, target, args.source(),
+                                               custom, *role_key, keys->keys(), *policy,
+                                               args.replace, args.sha512);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("published target %s in role %s\n", target.c_str(), args.role.c_str());
   return 0;
@@ -373,6 +376,9 @@ void RegisterPublishCommand(CLI::App& app, CommandRunner* selected) {
                   "For a delta bundle: target path of the full bundle it rebuilds (default "
                   "bundles/<name>/<version>.otab)");
   cmd->add_flag("--replace", args->replace, "Replace an existing target with different content");
+  cmd->add_flag("--sha512", args->sha512,
+                "List each target's SHA-512 beside its SHA-256 (devices then compute both as "
+                "they download; SHA-256 alone is the default)");
   cmd->add_option("--variant", args->variant,
                   "Variant name of this bundle (e.g. q4); the default target path gets -<variant>");
   cmd->add_option("--rank", args->rank, "Variant preference: devices take the highest that fits");

@@ -139,11 +139,13 @@ Status CheckFile(FileSystem& fs, const std::string& path, const manifest::Target
   return CheckFileDigests(path, digest.length, digest.sha256, digest.sha512, target);
 }
 
-Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path) {
-  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, true, true));
+Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path,
+                                          bool with_sha512) {
+  OTA_ASSIGN_OR_RETURN(FileDigest digest, DigestFile(fs, path, true, with_sha512));
   manifest::TargetFile out;
   out.length = digest.length;
-  out.hashes = {{"sha256", digest.sha256}, {"sha512", digest.sha512}};
+  out.hashes = {{"sha256", digest.sha256}};
+  if (with_sha512) out.hashes["sha512"] = digest.sha512;
   return out;
 }
 

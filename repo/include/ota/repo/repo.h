@@ -99,9 +99,11 @@ std::string TargetFileInRepository(const std::string& repo_dir, const RepoState&
 // Publishes `source_file` as target `target_path` (a safe relative path such
 // as "bundles/chat/1.0.0.otab": no leading '/', no "." or ".." segments, no
 // empty segments, no backslashes or control characters). Copies the file into
-// targets/, lists its length, sha256 and sha512 and `custom` (a JSON object,
-// or null for none), then signs and writes new versions of targets, snapshot
-// and timestamp. Re-adding identical content and custom data changes nothing.
+// targets/, lists its length, sha256 and `custom` (a JSON object, or null for
+// none), then signs and writes new versions of targets, snapshot and
+// timestamp. The sha512 is listed too when asked (NewTarget::sha512, or
+// `with_sha512` of StageTarget and PublishDelegatedTarget) or when the target
+// replaced listed one. Re-adding identical content and custom data changes nothing.
 // An existing path with different content is refused unless `replace`.
 // Needs the targets, snapshot and timestamp keys (root may be null).
 Status AddTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
@@ -113,6 +115,7 @@ struct NewTarget {
   std::string path;         // Target path, as AddTarget's target_path.
   std::string source_file;  // File to publish.
   nlohmann::json custom;    // JSON object, or null for none.
+  bool sha512 = false;      // List the sha512 beside the sha256.
 };
 
 // Publishes several targets in one new version of targets, snapshot and
@@ -218,7 +221,7 @@ Status StageRoot(Env& env, const std::string& repo_dir, const manifest::Root& ro
 Status StageTarget(Env& env, const std::string& repo_dir, const std::string& target_path,
                    const std::string& source_file, const nlohmann::json& custom,
                    const std::vector<const verifier::PrivateKey*>& signers,
-                   const ExpiryPolicy& policy, bool replace = false);
+                   const ExpiryPolicy& policy, bool replace = false, bool with_sha512 = false);
 
 // Stages `targets` (its version and expiry are set here) as the next targets
 // version, signed by `signers`. The building block of StageTarget and
@@ -275,7 +278,7 @@ Status PublishDelegatedTarget(Env& env, const std::string& repo_dir, const std::
                               const std::string& target_path, const std::string& source_file,
                               const nlohmann::json& custom, const verifier::PrivateKey& role_key,
                               const RepoKeys& keys, const ExpiryPolicy& policy,
-                              bool replace = false);
+                              bool replace = false, bool with_sha512 = false);
 
 // TUF path pattern matching, as the client does it
 // (verifier::PathPatternMatches): "*" and "?" never cross "/", so

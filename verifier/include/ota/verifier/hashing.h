@@ -43,9 +43,10 @@ Status CheckFile(FileSystem& fs, const std::string& path, const manifest::Target
 Status CheckFileDigests(const std::string& path, std::uint64_t length, const std::string& sha256,
                         const std::string& sha512, const manifest::TargetFile& target);
 
-// Length, sha256 and sha512 of a file (custom left null). Errors: kNotFound,
-// kIo.
-Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path);
+// Length and sha256 of a file, and its sha512 too `with_sha512` (custom left
+// null). Errors: kNotFound, kIo.
+Result<manifest::TargetFile> DescribeFile(FileSystem& fs, const std::string& path,
+                                          bool with_sha512 = false);
 
 }  // namespace ota::verifier
 
