@@ -62,9 +62,7 @@ int PublishToTargets(Env& env, const PublishArgs& args, const std::vector<repo::
     if (k.snapshot == nullptr || k.timestamp == nullptr) {
       return Fail("publishing needs --snapshot-key and --timestamp-key");
     }
-    std::vector<repo::NewTarget> listed = added;
-    for (repo::NewTarget& t : listed) t.sha512 = args.sha512;
-    Status s = ota::repo::AddTargets(env, args.repo, listed, k, policy, args.replace);
+    Status s = ota::repo::AddTargets(env, args.repo, added, k, policy, args.replace);
     if (!s.ok()) return Fail(s.error().message);
     for (const repo::NewTarget& t : added) std::printf("published target %s\n", t.path.c_str());
     return 0;
@@ -244,8 +242,9 @@ int RunPublishVariants(Env& env, const PublishArgs& args) {
     if (!fields.ok()) return Fail(path + ": " + fields.error().message);
     auto custom = FullBundleCustom(*info, *fields, *download_policy);
     if (!custom.ok()) return Fail(custom.error().message);
-    added.push_back(repo::NewTarget{
-        "bundles/" + set->name + "/" + version + "-" + entry.variant + ".otab", path, *custom});
+    added.push_back(
+        repo::NewTarget{"bundles/" + set->name + "/" + version + "-" + entry.variant + ".otab",
+                        path, *custom, args.sha512});
   }
   return PublishToTargets(env, args, added, *policy);
 }
@@ -321,7 +320,8 @@ int RunPublish(Env& env, const PublishArgs& args) {
   }
   if (args.role == "targets") {
     if (!args.key.empty()) return Fail("--key is for delegated roles; use --targets-key");
-    return PublishToTargets(env, args, {repo::NewTarget{target, args.source(), custom}}, *policy);
+    return PublishToTargets(env, args,
+                            {repo::NewTarget{target, args.source(), custom, args.sha512}}, *policy);
   }
   if (args.key.empty()) return Fail("publishing to role " + args.role + " needs --key");
   if (!args.keys.targets.empty()) {
